@@ -1,0 +1,435 @@
+// Package kubeenv starts real Kubernetes control planes for end-to-end tests: one etcd,
+// and per cluster a kube-apiserver with its own etcd prefix (so each is an independent
+// cluster) and optionally a kube-controller-manager, so that Deployments, StatefulSets,
+// DaemonSets and Jobs make pods as in a real cluster. Nothing runs the pods: tests play
+// the kubelet by patching pods/status.
+//
+// Binaries follow the envtest convention: $KUBEBUILDER_ASSETS, else the directory that
+// hack/kube-binaries.sh prints (it builds them into a cache when absent).
+package kubeenv
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+)
+
+// ClusterOptions describes one cluster.
+type ClusterOptions struct {
+	Name string
+	// ControllerManager runs a kube-controller-manager for the cluster.
+	ControllerManager bool
+}
+
+// Options describes the environment.
+type Options struct {
+	// Assets is a directory holding etcd, kube-apiserver and kube-controller-manager;
+	// empty means $KUBEBUILDER_ASSETS, then hack/kube-binaries.sh.
+	Assets   string
+	Clusters []ClusterOptions
+}
+
+// Env is a running environment. Stop it when done.
+type Env struct {
+	Clusters []*Cluster
+	dir      string
+	procs    []*process
+}
+
+// Cluster is one running cluster.
+type Cluster struct {
+	Name string
+	// Host is the API server's URL, https://127.0.0.1:PORT.
+	Host   string
+	CAData []byte
+	// AdminToken belongs to a member of system:masters.
+	AdminToken string
+	// ScannerToken belongs to the user tagdrift-scanner, who has no groups and no rights
+	// until a test binds some.
+	ScannerToken string
+	// Admin is a client with the admin token.
+	Admin kubernetes.Interface
+}
+
+// ScannerUser is the user name of Cluster.ScannerToken.
+const ScannerUser = "tagdrift-scanner"
+
+type process struct {
+	name string
+	cmd  *exec.Cmd
+	log  string
+	done chan struct{}
+}
+
+// Start starts etcd and the clusters and waits until every API server is ready.
+func Start(ctx context.Context, opts Options) (_ *Env, err error) {
+	assets, err := findAssets(ctx, opts.Assets)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "kubeenv-")
+	if err != nil {
+		return nil, fmt.Errorf("temp dir: %w", err)
+	}
+	env := &Env{dir: dir}
+	defer func() {
+		if err != nil {
+			env.Stop()
+		}
+	}()
+
+	etcdURL, err := env.startEtcd(ctx, assets)
+	if err != nil {
+		return nil, err
+	}
+	key, err := writeServiceAccountKey(dir)
+	if err != nil {
+		return nil, err
+	}
+	for i, co := range opts.Clusters {
+		c, err := env.startCluster(ctx, assets, etcdURL, key, i, co)
+		if err != nil {
+			return nil, fmt.Errorf("cluster %s: %w", co.Name, err)
+		}
+		env.Clusters = append(env.Clusters, c)
+	}
+	return env, nil
+}
+
+// Cluster returns the cluster of that name, or nil.
+func (e *Env) Cluster(name string) *Cluster {
+	for _, c := range e.Clusters {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// Stop kills every process, controller managers and API servers before etcd, and
+// removes the temporary files.
+func (e *Env) Stop() error {
+	for i := len(e.procs) - 1; i >= 0; i-- {
+		e.procs[i].stop()
+	}
+	e.procs = nil
+	if e.dir == "" {
+		return nil
+	}
+	err := os.RemoveAll(e.dir)
+	e.dir = ""
+	return err
+}
+
+func findAssets(ctx context.Context, dir string) (string, error) {
+	if dir == "" {
+		dir = os.Getenv("KUBEBUILDER_ASSETS")
+	}
+	if dir == "" {
+		root, err := repoRoot()
+		if err != nil {
+			return "", err
+		}
+		cmd := exec.CommandContext(ctx, filepath.Join(root, "hack", "kube-binaries.sh"))
+		cmd.Stderr = os.Stderr
+		out, err := cmd.Output()
+		if err != nil {
+			return "", fmt.Errorf("hack/kube-binaries.sh: %w", err)
+		}
+		dir = strings.TrimSpace(string(out))
+	}
+	for _, b := range []string{"etcd", "kube-apiserver", "kube-controller-manager"} {
+		if _, err := os.Stat(filepath.Join(dir, b)); err != nil {
+			return "", fmt.Errorf("kubernetes binaries in %s: %w", dir, err)
+		}
+	}
+	return dir, nil
+}
+
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// freePort asks the kernel for a free loopback port. Another process could take it
+// before the server binds it; on this test machine that race is rare and fails loudly.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func (e *Env) start(ctx context.Context, name, bin string, args ...string) (*process, error) {
+	logPath := filepath.Join(e.dir, name+".log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	// Not CommandContext: the processes outlive the start-up context and end on Stop.
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	// A process group of its own, so that Stop reaches any children too.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	p := &process{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
+	go func() {
+		cmd.Wait()
+		logFile.Close()
+		close(p.done)
+	}()
+	e.procs = append(e.procs, p)
+	return p, nil
+}
+
+func (p *process) stop() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.done
+	}
+}
+
+// failed describes a process that did not come up, with the end of its log.
+func (p *process) failed(err error) error {
+	b, _ := os.ReadFile(p.log)
+	if len(b) > 3000 {
+		b = b[len(b)-3000:]
+	}
+	return fmt.Errorf("%s: %w\n--- end of %s ---\n%s", p.name, err, p.log, b)
+}
+
+// waitReady polls check until it succeeds, the process exits, or ctx ends.
+func (p *process) waitReady(ctx context.Context, check func() error) error {
+	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	var last error
+	for {
+		if last = check(); last == nil {
+			return nil
+		}
+		select {
+		case <-p.done:
+			return p.failed(fmt.Errorf("exited before ready: %w", last))
+		case <-ctx.Done():
+			return p.failed(fmt.Errorf("not ready: %w", last))
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func (e *Env) startEtcd(ctx context.Context, assets string) (string, error) {
+	clientPort, err := freePort()
+	if err != nil {
+		return "", err
+	}
+	peerPort, err := freePort()
+	if err != nil {
+		return "", err
+	}
+	clientURL := fmt.Sprintf("http://127.0.0.1:%d", clientPort)
+	peerURL := fmt.Sprintf("http://127.0.0.1:%d", peerPort)
+	p, err := e.start(ctx, "etcd", filepath.Join(assets, "etcd"),
+		"--data-dir", filepath.Join(e.dir, "etcd"),
+		"--listen-client-urls", clientURL, "--advertise-client-urls", clientURL,
+		"--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL,
+		"--initial-cluster", "default="+peerURL,
+		"--unsafe-no-fsync", // test data: durability is not wanted, speed is
+		"--quota-backend-bytes", strconv.Itoa(4<<30),
+	)
+	if err != nil {
+		return "", err
+	}
+	err = p.waitReady(ctx, func() error {
+		resp, err := http.Get(clientURL + "/health")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("health: %s", resp.Status)
+		}
+		return nil
+	})
+	return clientURL, err
+}
+
+func writeServiceAccountKey(dir string) (string, error) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return "", fmt.Errorf("service account key: %w", err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return "", fmt.Errorf("service account key: %w", err)
+	}
+	path := filepath.Join(dir, "sa.key")
+	return path, os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
+}
+
+func token() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func (e *Env) startCluster(ctx context.Context, assets, etcdURL, saKey string, i int, co ClusterOptions) (*Cluster, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{
+		Name:         co.Name,
+		Host:         fmt.Sprintf("https://127.0.0.1:%d", port),
+		AdminToken:   token(),
+		ScannerToken: token(),
+	}
+	dir := filepath.Join(e.dir, fmt.Sprintf("cluster-%d", i))
+	certDir := filepath.Join(dir, "certs")
+	if err := os.MkdirAll(certDir, 0o700); err != nil {
+		return nil, err
+	}
+	tokens := filepath.Join(dir, "tokens.csv")
+	csv := fmt.Sprintf("%s,admin,admin,system:masters\n%s,%s,%s\n", c.AdminToken, c.ScannerToken, ScannerUser, ScannerUser)
+	if err := os.WriteFile(tokens, []byte(csv), 0o600); err != nil {
+		return nil, err
+	}
+	p, err := e.start(ctx, "kube-apiserver-"+co.Name, filepath.Join(assets, "kube-apiserver"),
+		"--etcd-servers", etcdURL,
+		"--etcd-prefix", fmt.Sprintf("/cluster-%d", i),
+		"--bind-address", "127.0.0.1",
+		"--secure-port", strconv.Itoa(port),
+		"--cert-dir", certDir,
+		"--token-auth-file", tokens,
+		"--authorization-mode", "RBAC",
+		"--service-account-issuer", "https://kubernetes.default.svc",
+		"--service-account-key-file", saKey,
+		"--service-account-signing-key-file", saKey,
+		"--service-cluster-ip-range", "10.0.0.0/24",
+		"--allow-privileged",
+		"--enable-priority-and-fairness=false",
+	)
+	if err != nil {
+		return nil, err
+	}
+	err = p.waitReady(ctx, func() error {
+		if c.CAData == nil {
+			ca, err := os.ReadFile(filepath.Join(certDir, "apiserver.crt"))
+			if err != nil {
+				return err
+			}
+			c.CAData = ca
+		}
+		client, err := rest.HTTPClientFor(c.RESTConfig(c.AdminToken))
+		if err != nil {
+			return err
+		}
+		resp, err := client.Get(c.Host + "/readyz")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			var b bytes.Buffer
+			b.ReadFrom(resp.Body)
+			return fmt.Errorf("readyz: %s %s", resp.Status, b.String())
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.Admin, err = kubernetes.NewForConfig(c.RESTConfig(c.AdminToken))
+	if err != nil {
+		return nil, err
+	}
+	if co.ControllerManager {
+		if err := e.startControllerManager(ctx, assets, dir, saKey, c); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+func (e *Env) startControllerManager(ctx context.Context, assets, dir, saKey string, c *Cluster) error {
+	kubeconfig := filepath.Join(dir, "controller-manager.kubeconfig")
+	if err := WriteKubeconfig(kubeconfig, "admin", c.Context("admin", c.AdminToken)); err != nil {
+		return err
+	}
+	p, err := e.start(ctx, "kube-controller-manager-"+c.Name, filepath.Join(assets, "kube-controller-manager"),
+		"--kubeconfig", kubeconfig,
+		"--controllers", "deployment-controller,replicaset-controller,statefulset-controller,daemonset-controller,job-controller,cronjob-controller,garbage-collector-controller",
+		"--leader-elect=false",
+		"--secure-port=0",
+		"--use-service-account-credentials=false",
+		"--service-account-private-key-file", saKey,
+		"--concurrent-deployment-syncs=5",
+		"--concurrent-replicaset-syncs=5",
+	)
+	if err != nil {
+		return err
+	}
+	// The controller manager has no readiness endpoint here (--secure-port=0); a crash
+	// at start shows within a second, and tests wait for the objects it makes.
+	select {
+	case <-p.done:
+		return p.failed(errors.New("exited at start"))
+	case <-time.After(time.Second):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// RESTConfig returns a client configuration for the cluster with the given token.
+func (c *Cluster) RESTConfig(token string) *rest.Config {
+	return &rest.Config{
+		Host:            c.Host,
+		BearerToken:     token,
+		TLSClientConfig: rest.TLSClientConfig{CAData: c.CAData},
+		QPS:             200,
+		Burst:           400,
+	}
+}

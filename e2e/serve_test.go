@@ -1,0 +1,195 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tagdrift/tagdrift/e2e/kubeenv"
+	"github.com/tagdrift/tagdrift/store"
+	"github.com/tagdrift/tagdrift/store/keyring"
+	"github.com/tagdrift/tagdrift/store/pgtest"
+)
+
+func newDatabase(t *testing.T) *pgtest.Database { return pgtest.New(t, "tagdrift_e2e") }
+
+func newKeyText() string {
+	b := make([]byte, keyring.KeySize)
+	rand.Read(b)
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+// service is a running `tagdrift serve`.
+type service struct {
+	cmd  *exec.Cmd
+	url  string
+	logs *strings.Builder
+	done chan error
+}
+
+// startServe starts tagdrift serve with env and args on a free port.
+func startServe(t *testing.T, env []string, args ...string) *service {
+	t.Helper()
+	addr := closedPort(t)
+	cmd := exec.Command(setup.bin, append([]string{"serve", "--listen", addr}, args...)...)
+	cmd.Env = append([]string{"HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH")}, env...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &service{cmd: cmd, url: "http://" + addr, logs: &strings.Builder{}, done: make(chan error, 1)}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	go func() {
+		for l := range lines {
+			s.logs.WriteString(l + "\n")
+		}
+		s.done <- cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		if t.Failed() {
+			t.Logf("serve logs:\n%s", s.logs.String())
+		}
+	})
+	return s
+}
+
+// wait waits for the process to exit and returns its exit code.
+func (s *service) wait(t *testing.T, limit time.Duration) int {
+	t.Helper()
+	select {
+	case err := <-s.done:
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return ee.ExitCode()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return 0
+	case <-time.After(limit):
+		t.Fatalf("tagdrift serve did not exit within %s", limit)
+		return -1
+	}
+}
+
+func (s *service) get(path string) (int, string, error) {
+	resp, err := http.Get(s.url + path)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+// TestServe runs the service on a real PostgreSQL against a real cluster: it migrates,
+// registers the cluster from --cluster-kubeconfig, scans it on schedule, answers health,
+// readiness and metrics, and on SIGTERM exits cleanly. Then the wrong key and a hostile
+// kubeconfig each stop it at start, with the reason.
+func TestServe(t *testing.T) {
+	db := newDatabase(t)
+	c := setup.env.Cluster("gamma")
+	buildGamma(t, c) // one bare pod; idempotent across tests that share gamma
+	kc := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := kubeenv.WriteKubeconfig(kc, "gamma", c.Context("gamma", c.AdminToken)); err != nil {
+		t.Fatal(err)
+	}
+	key := newKeyText()
+	env := []string{"TAGDRIFT_DATABASE_URL=" + db.URL, "TAGDRIFT_ENCRYPTION_KEY=" + key}
+
+	s := startServe(t, env, "--cluster-kubeconfig", kc+":gamma", "--allow-cluster-network", "127.0.0.0/8", "--scan-interval", "10s")
+	if err := pollUntil(30*time.Second, func() bool { code, _, err := s.get("/readyz"); return err == nil && code == 200 }); err != nil {
+		t.Fatalf("never ready: %v", err)
+	}
+	if code, body, _ := s.get("/healthz"); code != 200 || !strings.Contains(body, "ok") {
+		t.Errorf("healthz: %d %s", code, body)
+	}
+
+	ring, err := keyring.Parse(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(context.Background(), db.URL, ring)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var scans []store.Scan
+	err = pollUntil(60*time.Second, func() bool {
+		cl, err := st.ClusterByName(context.Background(), "gamma")
+		if err != nil {
+			return false
+		}
+		scans, err = st.ScansOfCluster(context.Background(), cl.ID)
+		return err == nil && len(scans) > 0 && scans[len(scans)-1].Status == store.ScanSucceeded
+	})
+	if err != nil {
+		t.Fatalf("no succeeded scan of gamma: %v (%+v)", err, scans)
+	}
+	if first := scans[len(scans)-1]; first.Pods != 1 || first.Opened != 1 {
+		t.Errorf("first scan: %+v", first)
+	}
+	_, metrics, err := s.get("/metrics")
+	if err != nil || !strings.Contains(metrics, `tagdrift_scans_total{cluster="gamma",status="succeeded"}`) ||
+		!strings.Contains(metrics, `tagdrift_last_successful_scan_timestamp_seconds{cluster="gamma"}`) {
+		t.Errorf("metrics lack the scan of gamma (%v):\n%.2000s", err, metrics)
+	}
+	if strings.Contains(metrics+s.logs.String(), c.AdminToken) {
+		t.Error("the cluster's token leaked into logs or metrics")
+	}
+
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	if code := s.wait(t, 40*time.Second); code != 0 {
+		t.Errorf("exit %d after SIGTERM", code)
+	}
+
+	// The wrong key stops the service at start, naming the cluster it cannot open.
+	wrong := startServe(t, []string{"TAGDRIFT_DATABASE_URL=" + db.URL, "TAGDRIFT_ENCRYPTION_KEY=" + newKeyText()})
+	if code := wrong.wait(t, 30*time.Second); code == 0 || !strings.Contains(wrong.logs.String(), `cluster "gamma"`) {
+		t.Errorf("wrong key: exit %d\n%s", code, wrong.logs.String())
+	}
+
+	// A kubeconfig with an exec plugin is refused at start, naming the field.
+	hostile := filepath.Join(t.TempDir(), "hostile")
+	os.WriteFile(hostile, []byte(fmt.Sprintf(`apiVersion: v1
+kind: Config
+current-context: x
+clusters: [{name: x, cluster: {server: "%s"}}]
+users: [{name: x, user: {exec: {apiVersion: client.authentication.k8s.io/v1, command: sh}}}]
+contexts: [{name: x, context: {cluster: x, user: x}}]
+`, c.Host)), 0o600)
+	bad := startServe(t, env, "--cluster-kubeconfig", hostile)
+	if code := bad.wait(t, 30*time.Second); code == 0 || !strings.Contains(bad.logs.String(), "users[x].user.exec") {
+		t.Errorf("hostile kubeconfig: exit %d\n%s", code, bad.logs.String())
+	}
+
+	// tagdrift migrate reads the schema version.
+	r := tagdriftEnv(t, []string{"TAGDRIFT_DATABASE_URL=" + db.URL}, "migrate", "version")
+	latest, _ := store.Latest()
+	if r.code != 0 || r.stdout != fmt.Sprintf("schema version %d of %d\n", latest, latest) {
+		t.Errorf("migrate version: exit %d %q %s", r.code, r.stdout, r.stderr)
+	}
+}

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Makes sure what the tests need is on this machine, installing what is missing, and
+# prints shell exports for it: etcd (Debian's etcd-server), the Kubernetes binaries
+# (built into a cache by hack/kube-binaries.sh, or taken from $KUBEBUILDER_ASSETS), and
+# a running PostgreSQL (Debian's postgresql, or $TAGDRIFT_TEST_DATABASE_URL).
+#
+#   eval "$(hack/test-deps.sh)"
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { echo "test-deps: $*" >&2; }
+
+apt_install() {
+	if [ "$(id -u)" != 0 ]; then
+		log "missing $*: install it (apt-get install $*) or run as root"
+		exit 1
+	fi
+	log "installing $* with apt-get"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq >&2
+	apt-get install -y -qq "$@" >&2
+}
+
+if [ -n "${SKIP_KUBE:-}" ]; then
+	: # only PostgreSQL is wanted (hack/serve-local.sh)
+elif [ -n "${KUBEBUILDER_ASSETS:-}" ]; then
+	for b in etcd kube-apiserver kube-controller-manager; do
+		[ -x "$KUBEBUILDER_ASSETS/$b" ] || { log "KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS has no $b"; exit 1; }
+	done
+	assets=$KUBEBUILDER_ASSETS
+else
+	command -v etcd >/dev/null || apt_install etcd-server
+	assets=$(hack/kube-binaries.sh)
+fi
+[ -n "${SKIP_KUBE:-}" ] || echo "export KUBEBUILDER_ASSETS='$assets'"
+
+# PostgreSQL: the URL given, or the local server, installed and started when needed.
+if [ -n "${TAGDRIFT_TEST_DATABASE_URL:-}" ]; then
+	db=$TAGDRIFT_TEST_DATABASE_URL
+else
+	command -v pg_lsclusters >/dev/null || apt_install postgresql
+	command -v pg_dump >/dev/null || apt_install postgresql-client
+	pg_lsclusters --no-header | while read -r version name _ status _; do
+		if [ "$status" != online ]; then
+			log "starting PostgreSQL $version/$name"
+			pg_ctlcluster --skip-systemctl-redirect "$version" "$name" start >&2
+		fi
+	done
+	db="postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+	if ! psql "$db" -Atc 'select 1' >/dev/null 2>&1; then
+		# A fresh install trusts no one on TCP: use the socket as a superuser role named
+		# after this user (peer authentication).
+		me=$(id -un)
+		su postgres -c "psql -Atc \"select 1 from pg_roles where rolname = '$me'\"" 2>/dev/null | grep -q 1 ||
+			su postgres -c "createuser --superuser $me" >&2
+		db="postgres:///postgres?host=/var/run/postgresql&sslmode=disable"
+		psql "$db" -Atc 'select 1' >/dev/null || { log "cannot connect to PostgreSQL at $db"; exit 1; }
+	fi
+fi
+echo "export TAGDRIFT_TEST_DATABASE_URL='$db'"

@@ -1,0 +1,3 @@
+DROP TABLE observations;
+DROP TABLE scans;
+DROP TABLE clusters;

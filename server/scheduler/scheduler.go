@@ -1,0 +1,355 @@
+// Package scheduler scans every enabled cluster at its interval with River, the
+// Postgres-backed job engine: every replica works scans, at most one scan per cluster
+// runs at a time across replicas, and a dead replica's scan is picked up again.
+package scheduler
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/tagdrift/tagdrift/scanner/detect"
+	"github.com/tagdrift/tagdrift/scanner/inventory"
+	"github.com/tagdrift/tagdrift/scanner/kube"
+	"github.com/tagdrift/tagdrift/scanner/kubeconfig"
+	"github.com/tagdrift/tagdrift/store"
+)
+
+// Config configures the scheduler. Zero values take the defaults.
+type Config struct {
+	Store  *store.Store
+	Dialer *kubeconfig.Dialer
+	// ScanTimeout bounds one scan. Default 2m.
+	ScanTimeout time.Duration
+	// Concurrency bounds this replica's parallel scans. Default 4.
+	Concurrency int
+	// Tick is how often the leader looks for clusters due a scan. Default 5s.
+	Tick time.Duration
+	// UserAgent is sent to the API servers.
+	UserAgent string
+	// Metrics, when set, counts scans.
+	Metrics *Metrics
+	Logger  *slog.Logger
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+func (c *Config) withDefaults() error {
+	if c.Store == nil || c.Dialer == nil {
+		return errors.New("scheduler: Store and Dialer are required")
+	}
+	c.ScanTimeout = cmp.Or(c.ScanTimeout, 2*time.Minute)
+	c.Concurrency = cmp.Or(c.Concurrency, 4)
+	c.Tick = cmp.Or(c.Tick, 5*time.Second)
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.ScanTimeout <= 0 || c.Concurrency <= 0 || c.Tick <= 0 {
+		return errors.New("scheduler: ScanTimeout, Concurrency and Tick must be positive")
+	}
+	return nil
+}
+
+// Scheduler runs scans.
+type Scheduler struct {
+	cfg    Config
+	client *river.Client[pgx.Tx]
+}
+
+const scanQueue = "scans"
+
+// lockWait is how long a scan waits when another scan of its cluster runs.
+const lockWait = 2 * time.Second
+
+// ScanArgs asks for one scan of one cluster.
+type ScanArgs struct {
+	ClusterID int64 `json:"cluster_id"`
+	// After is set on a scan asked for while another (this job id) ran: its own
+	// arguments keep it from being merged with the running one, and repeated asks
+	// during one scan merge into one follow-up.
+	After int64 `json:"after,omitempty"`
+}
+
+// Kind names the job.
+func (ScanArgs) Kind() string { return "scan" }
+
+// InsertOpts makes scans unique per cluster while one waits or runs, so that replicas
+// and the schedule never queue a second. The worker's cluster lock is what keeps two
+// from running at once, whatever inserted them.
+func (ScanArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{
+		Queue:       scanQueue,
+		MaxAttempts: 3,
+		UniqueOpts: river.UniqueOpts{
+			ByArgs: true,
+			ByState: []rivertype.JobState{
+				rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,
+				rivertype.JobStateRetryable, rivertype.JobStateScheduled,
+			},
+		},
+	}
+}
+
+// scheduleArgs is the leader's periodic look for clusters due a scan.
+type scheduleArgs struct{}
+
+func (scheduleArgs) Kind() string { return "schedule-scans" }
+
+// New prepares a scheduler on the store's database.
+func New(cfg Config) (*Scheduler, error) {
+	if err := cfg.withDefaults(); err != nil {
+		return nil, err
+	}
+	s := &Scheduler{cfg: cfg}
+	workers := river.NewWorkers()
+	if err := river.AddWorkerSafely(workers, &scanWorker{s: s}); err != nil {
+		return nil, err
+	}
+	if err := river.AddWorkerSafely(workers, &scheduleWorker{s: s}); err != nil {
+		return nil, err
+	}
+	client, err := river.NewClient(riverpgxv5.New(cfg.Store.Pool()), &river.Config{
+		Logger: cfg.Logger,
+		Queues: map[string]river.QueueConfig{
+			scanQueue:          {MaxWorkers: cfg.Concurrency},
+			river.QueueDefault: {MaxWorkers: 1},
+		},
+		Workers: workers,
+		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(
+			river.PeriodicInterval(cfg.Tick),
+			func() (river.JobArgs, *river.InsertOpts) { return scheduleArgs{}, nil },
+			&river.PeriodicJobOpts{RunOnStart: true},
+		)},
+		JobTimeout: cfg.ScanTimeout,
+		// A scan running past its timeout plus a margin belongs to a dead replica: its
+		// job is given to another.
+		RescueStuckJobsAfter: cfg.ScanTimeout + 15*time.Second,
+		FetchPollInterval:    time.Second,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("job engine: %w", err)
+	}
+	s.client = client
+	return s, nil
+}
+
+// Start starts working scans and, on the leader, the schedule.
+func (s *Scheduler) Start(ctx context.Context) error { return s.client.Start(ctx) }
+
+// Stop cancels the scans in flight (they are recorded aborted and retried later, here
+// or by another replica) and waits for the workers, at most until ctx ends.
+func (s *Scheduler) Stop(ctx context.Context) error { return s.client.StopAndCancel(ctx) }
+
+// ScanNow asks for a scan of a cluster now and returns the id of its scan record, queued
+// until a worker starts it (asks made before it starts share it). When the cluster's scan
+// job is scheduled for later or running (it may have listed before what the caller wants
+// seen), another is queued to run now.
+func (s *Scheduler) ScanNow(ctx context.Context, clusterID int64) (int64, error) {
+	scanID, created, err := s.cfg.Store.QueueScan(ctx, clusterID, s.cfg.Now())
+	if err != nil {
+		return 0, err
+	}
+	if err := s.enqueueNow(ctx, clusterID); err != nil {
+		if created {
+			if dropErr := s.cfg.Store.DropQueuedScan(context.WithoutCancel(ctx), scanID); dropErr != nil {
+				s.cfg.Logger.Error("drop queued scan", "scan_id", scanID, "error", dropErr.Error())
+			}
+		}
+		return 0, err
+	}
+	return scanID, nil
+}
+
+// enqueueNow makes sure a scan job of the cluster is available to run now. When one is
+// already scheduled for later or running, a follow-up job named after it is inserted
+// instead: it runs now (the lock keeps it from overlapping a running scan), and repeated
+// asks merge into that one follow-up. The follow-up may itself be a duplicate of one
+// still marked running (River records completions asynchronously, so a job whose scan
+// has just finished can still read running): then the chain goes one step further.
+func (s *Scheduler) enqueueNow(ctx context.Context, clusterID int64) error {
+	args := ScanArgs{ClusterID: clusterID}
+	for range maxFollowUps {
+		res, err := s.client.Insert(ctx, args, nil)
+		if err != nil {
+			return fmt.Errorf("ask for a scan of cluster %d: %w", clusterID, err)
+		}
+		waiting := res.Job.State == rivertype.JobStateRunning || res.Job.ScheduledAt.After(s.cfg.Now())
+		if !res.UniqueSkippedAsDuplicate || !waiting {
+			return nil
+		}
+		args.After = res.Job.ID
+	}
+	return fmt.Errorf("ask for a scan of cluster %d: more than %d scans are already waiting", clusterID, maxFollowUps)
+}
+
+// maxFollowUps bounds the chain of follow-up jobs one ask walks: a scheduled job, a
+// running one and one whose completion is not yet recorded leave room to spare.
+const maxFollowUps = 5
+
+type scheduleWorker struct {
+	river.WorkerDefaults[scheduleArgs]
+	s *Scheduler
+}
+
+// Work inserts a scan for each enabled cluster, scheduled at its last scan's start plus
+// its interval and up to a tenth of it more of jitter, so that clusters registered
+// together do not all scan at once. Unique insertion makes this idempotent.
+func (w *scheduleWorker) Work(ctx context.Context, _ *river.Job[scheduleArgs]) error {
+	due, err := w.s.cfg.Store.ScanSchedule(ctx)
+	if err != nil {
+		return err
+	}
+	now := w.s.cfg.Now()
+	var params []river.InsertManyParams
+	for _, c := range due {
+		at := now
+		if c.LastStarted != nil {
+			jitter := time.Duration(rand.Int64N(int64(c.Interval)/10 + 1))
+			if next := c.LastStarted.Add(c.Interval + jitter); next.After(now) {
+				at = next
+			}
+		}
+		opts := ScanArgs{}.InsertOpts()
+		opts.ScheduledAt = at
+		params = append(params, river.InsertManyParams{Args: ScanArgs{ClusterID: c.ClusterID}, InsertOpts: &opts})
+	}
+	if len(params) == 0 {
+		return nil
+	}
+	if _, err := w.s.client.InsertMany(ctx, params); err != nil {
+		return fmt.Errorf("schedule scans: %w", err)
+	}
+	return nil
+}
+
+type scanWorker struct {
+	river.WorkerDefaults[ScanArgs]
+	s *Scheduler
+}
+
+// Work scans one cluster and records what it found. A scan that fails is recorded with
+// its error and retried with backoff; one cut off by shutdown is recorded aborted.
+func (w *scanWorker) Work(ctx context.Context, job *river.Job[ScanArgs]) error {
+	cfg := w.s.cfg
+	st := cfg.Store
+	cluster, err := st.ClusterByID(ctx, job.Args.ClusterID)
+	if errors.Is(err, store.ErrNotFound) {
+		return river.JobCancel(fmt.Errorf("cluster %d is gone", job.Args.ClusterID))
+	}
+	if err != nil {
+		return err
+	}
+	if !cluster.Enabled {
+		return river.JobCancel(fmt.Errorf("cluster %s is disabled", cluster.Name))
+	}
+	log := cfg.Logger.With("cluster", cluster.Name, "job_id", job.ID)
+	unlock, ok, err := st.LockCluster(ctx, cluster.ID)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		// Another replica scans this cluster right now: wait for it, then scan.
+		return river.JobSnooze(lockWait)
+	}
+	defer unlock()
+	started := cfg.Now()
+	scanID, err := st.StartScan(ctx, cluster.ID, started)
+	if err != nil {
+		return err
+	}
+	log = log.With("scan_id", scanID)
+
+	pods, containers, err := w.list(ctx, cluster)
+	if err != nil {
+		status := store.ScanFailed
+		if ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			status = store.ScanAborted // shutdown, not the cluster's fault
+		} else if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			err = fmt.Errorf("timed out after %s: %w", cfg.ScanTimeout, err)
+		}
+		// Record the end even though ctx is done.
+		if endErr := st.EndScan(context.WithoutCancel(ctx), scanID, status, err, cfg.Now()); endErr != nil {
+			log.Error("record scan end", "error", endErr.Error())
+		}
+		log.Warn("scan "+status, "error", err.Error(), "duration_ms", time.Since(started).Milliseconds())
+		cfg.Metrics.scanEnded(cluster.Name, status, started, time.Since(started), 0, 0)
+		return err
+	}
+	counts, err := st.CompleteScan(ctx, scanID, pods, containers, cfg.Now())
+	if err != nil {
+		if endErr := st.EndScan(context.WithoutCancel(ctx), scanID, store.ScanFailed, err, cfg.Now()); endErr != nil {
+			log.Error("record scan end", "error", endErr.Error())
+		}
+		cfg.Metrics.scanEnded(cluster.Name, store.ScanFailed, started, time.Since(started), 0, 0)
+		return err
+	}
+	cfg.Metrics.scanEnded(cluster.Name, store.ScanSucceeded, started, time.Since(started), counts.Opened, counts.Closed)
+	rec, err := w.detect(ctx, cluster, pods, counts.ChangedRefs)
+	if err != nil {
+		// The scan stands; the next one detects again.
+		log.Error("detect mutations", "error", err.Error())
+		return nil
+	}
+	log.Info("scan succeeded", "pods", len(pods), "opened", counts.Opened, "closed", counts.Closed, "events", counts.Events,
+		"mutations_opened", rec.Opened, "mutations_resolved", rec.Resolved, "duration_ms", time.Since(started).Milliseconds())
+	return nil
+}
+
+// detect finds the mutations a scan of cluster bears on and stores them: the cluster's
+// own workload-divergences and pin-mismatches, from its fresh listing, and the
+// tag-divergences of the references whose intervals the scan opened or closed (no
+// other reference's can have changed by this scan), compared with what the other
+// clusters run now.
+func (w *scanWorker) detect(ctx context.Context, cluster store.Cluster, pods []inventory.Pod, refs []string) (store.Reconciled, error) {
+	st := w.s.cfg.Store
+	others, err := st.OpenPods(ctx, cluster.ID, refs)
+	if err != nil {
+		return store.Reconciled{}, err
+	}
+	var mine []detect.Mutation
+	for _, m := range detect.Detect(append(slices.Clip(pods), others...)) {
+		switch {
+		case m.Kind == detect.TagDivergence && slices.Contains(refs, m.Ref):
+		case m.Kind != detect.TagDivergence && m.Cluster == cluster.Name:
+		default:
+			continue
+		}
+		mine = append(mine, m)
+	}
+	return st.ReconcileMutations(ctx, cluster.ID, refs, mine, w.s.cfg.Now())
+}
+
+// list opens the cluster's credentials and lists it.
+func (w *scanWorker) list(ctx context.Context, c store.Cluster) ([]inventory.Pod, int, error) {
+	raw, err := w.s.cfg.Store.Credentials(ctx, c.ID)
+	if err != nil {
+		return nil, 0, err
+	}
+	var creds kubeconfig.Reduced
+	if err := json.Unmarshal(raw, &creds); err != nil {
+		return nil, 0, fmt.Errorf("credentials of %s: %w", c.Name, err)
+	}
+	client, err := kube.NewClient(c.Name, kube.Configure(creds.RESTConfig(w.s.cfg.Dialer), w.s.cfg.UserAgent))
+	if err != nil {
+		return nil, 0, err
+	}
+	res, err := client.Scan(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	return res.Pods, res.Containers, nil
+}

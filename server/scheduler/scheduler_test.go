@@ -1,0 +1,478 @@
+package scheduler
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/tagdrift/tagdrift/e2e/kubeenv"
+	"github.com/tagdrift/tagdrift/scanner/kubeconfig"
+	"github.com/tagdrift/tagdrift/store"
+	"github.com/tagdrift/tagdrift/store/keyring"
+	"github.com/tagdrift/tagdrift/store/pgtest"
+)
+
+// harness is a real PostgreSQL database and a real API server.
+type harness struct {
+	store   *store.Store
+	cluster *kubeenv.Cluster
+}
+
+func newHarness(t testing.TB) *harness {
+	t.Helper()
+	st := newStore(t)
+	env, err := kubeenv.Start(context.Background(), kubeenv.Options{Clusters: []kubeenv.ClusterOptions{{Name: "one"}}})
+	if err != nil {
+		if os.Getenv("CI") != "true" && os.Getenv("KUBEBUILDER_ASSETS") == "" {
+			t.Skipf("no Kubernetes binaries (run make test): %v", err)
+		}
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { env.Stop() })
+	return &harness{store: st, cluster: env.Clusters[0]}
+}
+
+// newStore is a migrated database of the test's own.
+func newStore(t testing.TB) *store.Store {
+	t.Helper()
+	ctx := context.Background()
+	db := pgtest.New(t, "tagdrift_scheduler")
+	m, err := store.NewMigrator(db.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Up(); err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	key := make([]byte, keyring.KeySize)
+	rand.Read(key)
+	ring, err := keyring.Parse(base64.StdEncoding.EncodeToString(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(ctx, db.URL, ring)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	return st
+}
+
+// credentials writes a kubeconfig for one context, vets it as the service does, and
+// returns what the service stores.
+func credentials(t testing.TB, kc kubeenv.Context) []byte {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := kubeenv.WriteKubeconfig(path, kc.Name, kc); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reduced, err := kubeconfig.Vet(raw, "", kubeconfig.Policy{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds, err := json.Marshal(reduced)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return creds
+}
+
+// register stores a cluster reached at server with the admin token.
+func (h *harness) register(t *testing.T, name, server string) store.Cluster {
+	t.Helper()
+	creds := credentials(t, kubeenv.Context{Name: name, Server: server, CAData: h.cluster.CAData, Token: h.cluster.AdminToken})
+	c, err := h.store.CreateCluster(context.Background(), store.NewCluster{
+		Name: name, Server: server, Context: name, Credentials: creds, ScanInterval: time.Hour, Enabled: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// waitScans waits until the cluster has n finished scans and returns the latest.
+func (h *harness) waitScans(t *testing.T, clusterID int64, n int) store.Scan {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		scans, err := h.store.ScansOfCluster(context.Background(), clusterID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		finished := 0
+		for _, s := range scans {
+			if s.FinishedAt != nil {
+				finished++
+			}
+		}
+		if finished >= n {
+			return scans[0]
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// Say what the job engine holds, to tell a lost job from a slow one.
+	rows, err := h.store.Pool().Query(context.Background(), `SELECT id, state, args::text, scheduled_at, attempt, errors::text FROM river_job WHERE kind = 'scan' ORDER BY id`)
+	if err == nil {
+		for rows.Next() {
+			var id int64
+			var state, args string
+			var at time.Time
+			var attempt int
+			var errs *string
+			rows.Scan(&id, &state, &args, &at, &attempt, &errs)
+			t.Logf("job %d %s %s scheduled %s attempt %d errors %v", id, state, args, at.Format(time.RFC3339Nano), attempt, errs)
+		}
+		rows.Close()
+	}
+	t.Fatalf("cluster %d: fewer than %d finished scans within a minute", clusterID, n)
+	return store.Scan{}
+}
+
+// TestScanNowFollowsUnrecordedCompletion asks for scans while the cluster's jobs read
+// running, as a job does between the end of its scan and River's asynchronous record of
+// its completion: each ask must leave a job that runs now, never merge into one that
+// already listed.
+func TestScanNowFollowsUnrecordedCompletion(t *testing.T) {
+	st := newStore(t)
+	ctx := context.Background()
+	c, err := st.CreateCluster(ctx, store.NewCluster{Name: "c", Server: "https://c.example:6443", Context: "c",
+		Credentials: []byte(`{}`), ScanInterval: time.Hour, Enabled: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{Store: st, Dialer: &kubeconfig.Dialer{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	available := func() []int64 {
+		rows, err := st.Pool().Query(ctx, `SELECT id FROM river_job WHERE kind = 'scan' AND state = 'available' ORDER BY id`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ids
+	}
+	markRunning := func(id int64) {
+		if _, err := st.Pool().Exec(ctx, `UPDATE river_job SET state = 'running', attempt = 1, attempted_at = now() WHERE id = $1`, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var prev []int64
+	for round := range 4 {
+		if _, err := s.ScanNow(ctx, c.ID); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		// A second ask before anything starts merges into the same job.
+		if _, err := s.ScanNow(ctx, c.ID); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		ids := available()
+		if len(ids) != 1 || slices.Contains(prev, ids[0]) {
+			t.Fatalf("round %d: available scan jobs %v (earlier %v), want one new", round, ids, prev)
+		}
+		prev = append(prev, ids[0])
+		markRunning(ids[0])
+	}
+}
+
+func closedPort(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func TestScheduler(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	c := h.cluster
+	if err := c.Namespace(ctx, "shop"); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"a", "b"} {
+		_, err := c.Admin.CoreV1().Pods("shop").Create(ctx, &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "nginx:1.25"}}},
+		}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.SetContainerStatuses(ctx, "shop", name, kubeenv.PodStatus{Containers: []kubeenv.ContainerStatus{
+			{Name: "app", ImageID: "docker.io/library/nginx@sha256:" + strings.Repeat("a", 64)}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// w1 and w2: pods of one ReplicaSet revision on two digests of one tag.
+	yes := true
+	for i, name := range []string{"w1", "w2"} {
+		_, err := c.Admin.CoreV1().Pods("shop").Create(ctx, &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"pod-template-hash": "abc"},
+				OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "web-abc", UID: "00000000-0000-0000-0000-00000000000a", Controller: &yes}}},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.example.com/web:1"}}},
+		}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.SetContainerStatuses(ctx, "shop", name, kubeenv.PodStatus{Containers: []kubeenv.ContainerStatus{
+			{Name: "app", ImageID: "registry.example.com/web@sha256:" + strings.Repeat(string(rune('c'+i)), 64)}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	good := h.register(t, "good", c.Host)
+	down := h.register(t, "down", "https://"+closedPort(t))
+	allowLoopback := &kubeconfig.Dialer{Allowed: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
+	s, err := New(Config{Store: h.store, Dialer: allowLoopback, ScanTimeout: 20 * time.Second, Tick: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop(ctx)
+
+	first := h.waitScans(t, good.ID, 1)
+	if first.Status != store.ScanSucceeded || first.Pods != 4 || first.Opened != 4 {
+		t.Fatalf("first scan: %+v", first)
+	}
+	if sc := h.waitScans(t, down.ID, 1); sc.Status != store.ScanFailed || !strings.Contains(sc.Error, "connection refused") {
+		t.Errorf("unreachable cluster: %+v", sc)
+	}
+
+	// Pod b restarted onto a moved tag; ask for a scan now (one is scheduled an hour on).
+	if err := c.SetContainerStatuses(ctx, "shop", "b", kubeenv.PodStatus{Containers: []kubeenv.ContainerStatus{
+		{Name: "app", ImageID: "docker.io/library/nginx@sha256:" + strings.Repeat("b", 64)}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ScanNow(ctx, good.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	second := h.waitScans(t, good.ID, 2)
+	if second.Status != store.ScanSucceeded || second.Opened != 1 || second.Closed != 1 {
+		t.Fatalf("second scan: %+v", second)
+	}
+	obs, err := h.store.ObservationsOfCluster(ctx, good.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := 0
+	for _, o := range obs {
+		if o.ClosedAt == nil {
+			open++
+		}
+	}
+	if len(obs) != 5 || open != 4 {
+		t.Errorf("observations: %d rows, %d open; want 5 and 4", len(obs), open)
+	}
+	kinds := func() map[string]string {
+		ms, err := h.store.Mutations(ctx, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, m := range ms {
+			state := "open"
+			if m.ResolvedAt != nil {
+				state = "closed"
+			}
+			out[string(m.Kind)+" "+strings.Join(podsOf(m), ",")] = state
+		}
+		return out
+	}
+	// Pods a and b, bare, now run two digests of one tag: a tag-divergence; b drifted; the
+	// tag moved.
+	want := map[string]string{"tag-divergence a,b": "open", "pod-drift b": "closed", "tag-moved b": "closed",
+		"workload-divergence w1,w2": "open"}
+	if got := kinds(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("mutations after the move: %v, want %v", got, want)
+	}
+	reg := prometheus.NewRegistry()
+	NewOpenMutationsCollector(reg, h.store)
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP tagdrift_open_mutations Open mutations by kind and cluster (empty for those spanning clusters).
+# TYPE tagdrift_open_mutations gauge
+tagdrift_open_mutations{cluster="good",kind="tag-divergence"} 1
+tagdrift_open_mutations{cluster="good",kind="workload-divergence"} 1
+`), "tagdrift_open_mutations"); err != nil {
+		t.Errorf("open mutations metric: %v", err)
+	}
+
+	// Pod a follows, and w2 converges on w1's digest: both divergences resolve, a and w2
+	// drifted, no tag moved again.
+	if err := c.SetContainerStatuses(ctx, "shop", "a", kubeenv.PodStatus{Containers: []kubeenv.ContainerStatus{
+		{Name: "app", ImageID: "docker.io/library/nginx@sha256:" + strings.Repeat("b", 64)}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetContainerStatuses(ctx, "shop", "w2", kubeenv.PodStatus{Containers: []kubeenv.ContainerStatus{
+		{Name: "app", ImageID: "registry.example.com/web@sha256:" + strings.Repeat("c", 64)}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ScanNow(ctx, good.ID); err != nil {
+		t.Fatal(err)
+	}
+	h.waitScans(t, good.ID, 3)
+	want = map[string]string{"tag-divergence a,b": "closed", "pod-drift b": "closed", "pod-drift a": "closed", "tag-moved b": "closed",
+		"workload-divergence w1,w2": "closed", "pod-drift w2": "closed"}
+	if got := kinds(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("mutations after convergence: %v, want %v", got, want)
+	}
+
+	// Nothing changed: no observation row, no mutation written.
+	if _, err := s.ScanNow(ctx, good.ID); err != nil {
+		t.Fatal(err)
+	}
+	last := h.waitScans(t, good.ID, 4)
+	if last.Status != store.ScanSucceeded || last.Opened != 0 || last.Closed != 0 {
+		t.Errorf("steady scan: %+v", last)
+	}
+	if again, _ := h.store.ObservationsOfCluster(ctx, good.ID); len(again) != 7 {
+		t.Errorf("observations after a steady scan: %d, want 7", len(again))
+	}
+	if got := kinds(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("mutations after a steady scan: %v, want %v", got, want)
+	}
+}
+
+func podsOf(m store.Mutation) []string {
+	var pods []string
+	for _, p := range m.Places {
+		pods = append(pods, p.Pod)
+	}
+	slices.Sort(pods)
+	return pods
+}
+
+func TestSchedulerRefusesInternalAddresses(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	refused := h.register(t, "refused", strings.Replace(h.cluster.Host, "127.0.0.1", "localhost", 1))
+	s, err := New(Config{Store: h.store, Dialer: &kubeconfig.Dialer{}, ScanTimeout: 20 * time.Second, Tick: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop(ctx)
+	sc := h.waitScans(t, refused.ID, 1)
+	if sc.Status != store.ScanFailed || !strings.Contains(sc.Error, "internal") {
+		t.Errorf("scan of a loopback cluster without --allow-cluster-network: %+v", sc)
+	}
+}
+
+// TestScanCutOffClosesNothing puts a proxy before the API server that, once told to,
+// breaks the pod list after the owners were listed: the scan is recorded failed, and
+// every interval the last complete scan opened stays open.
+func TestScanCutOffClosesNothing(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	c := h.cluster
+	if err := c.Namespace(ctx, "shop"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.Admin.CoreV1().Pods("shop").Create(ctx, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "a"},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "nginx:1.25"}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetContainerStatuses(ctx, "shop", "a", kubeenv.PodStatus{Containers: []kubeenv.ContainerStatus{
+		{Name: "app", ImageID: "docker.io/library/nginx@sha256:" + strings.Repeat("a", 64)}}}); err != nil {
+		t.Fatal(err)
+	}
+
+	var cut atomic.Bool
+	target, _ := url.Parse(c.Host)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: certPool(t, c.CAData)}}
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if cut.Load() && r.URL.Path == "/api/v1/pods" {
+			// Hang up mid-response, as a dropped connection would.
+			hj, _ := w.(http.Hijacker)
+			conn, _, _ := hj.Hijack()
+			conn.Close()
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	creds := credentials(t, kubeenv.Context{Name: "cut", Server: srv.URL, CAData: ca, Token: c.AdminToken})
+	cl, err := h.store.CreateCluster(ctx, store.NewCluster{Name: "cut", Server: srv.URL, Context: "cut", Credentials: creds, ScanInterval: time.Hour, Enabled: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	s, err := New(Config{Store: h.store, Dialer: &kubeconfig.Dialer{Allowed: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}},
+		ScanTimeout: 20 * time.Second, Tick: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop(ctx)
+	if first := h.waitScans(t, cl.ID, 1); first.Status != store.ScanSucceeded || first.Opened != 1 {
+		t.Fatalf("first scan: %+v", first)
+	}
+
+	cut.Store(true)
+	s.ScanNow(ctx, cl.ID)
+	if sc := h.waitScans(t, cl.ID, 2); sc.Status != store.ScanFailed || sc.Closed != 0 || !strings.Contains(sc.Error, "list pods") {
+		t.Errorf("cut-off scan: %+v", sc)
+	}
+	obs, err := h.store.ObservationsOfCluster(ctx, cl.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(obs) != 1 || obs[0].ClosedAt != nil {
+		t.Errorf("a cut-off scan closed history: %+v", obs)
+	}
+}
+
+func certPool(t *testing.T, pemData []byte) *x509.CertPool {
+	t.Helper()
+	p := x509.NewCertPool()
+	if !p.AppendCertsFromPEM(pemData) {
+		t.Fatal("bad CA")
+	}
+	return p
+}

@@ -1,0 +1,125 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+
+	"github.com/golang-migrate/migrate/v4"
+	_ "github.com/golang-migrate/migrate/v4/database/pgx/v5" // the pgx5:// driver
+	"github.com/golang-migrate/migrate/v4/source/iofs"
+
+	"github.com/tagdrift/tagdrift/migrations"
+)
+
+// ErrDirty means a migration failed halfway: an operator must look before anything runs.
+var ErrDirty = errors.New("database schema is dirty: a migration failed halfway; fix it, then force the version with golang-migrate")
+
+// Migrator applies the embedded migrations.
+type Migrator struct {
+	m *migrate.Migrate
+}
+
+// NewMigrator prepares migrations against the database at databaseURL (postgres://…).
+func NewMigrator(databaseURL string) (*Migrator, error) {
+	src, err := iofs.New(migrations.FS, ".")
+	if err != nil {
+		return nil, fmt.Errorf("read migrations: %w", err)
+	}
+	u, err := url.Parse(databaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("database url: %w", err)
+	}
+	u.Scheme = "pgx5"
+	m, err := migrate.NewWithSourceInstance("iofs", src, u.String())
+	if err != nil {
+		return nil, fmt.Errorf("open database for migrations: %w", err)
+	}
+	return &Migrator{m: m}, nil
+}
+
+// Close releases the migrator's connection.
+func (m *Migrator) Close() error {
+	srcErr, dbErr := m.m.Close()
+	return errors.Join(srcErr, dbErr)
+}
+
+// Version returns the schema version (0 when none) and whether it is dirty.
+func (m *Migrator) Version() (uint, bool, error) {
+	v, dirty, err := m.m.Version()
+	if errors.Is(err, migrate.ErrNilVersion) {
+		return 0, false, nil
+	}
+	return v, dirty, err
+}
+
+// Up applies every pending migration. It refuses a dirty schema.
+func (m *Migrator) Up() error {
+	if err := m.refuseDirty(); err != nil {
+		return err
+	}
+	if err := m.m.Up(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
+		return fmt.Errorf("migrate up: %w", err)
+	}
+	return nil
+}
+
+// Down undoes the last n migrations.
+func (m *Migrator) Down(n int) error {
+	if n <= 0 {
+		return fmt.Errorf("migrate down: n must be positive, not %d", n)
+	}
+	if err := m.refuseDirty(); err != nil {
+		return err
+	}
+	if err := m.m.Steps(-n); err != nil && !errors.Is(err, migrate.ErrNoChange) {
+		return fmt.Errorf("migrate down %d: %w", n, err)
+	}
+	return nil
+}
+
+// Current reports whether the schema is at the newest embedded version and clean.
+func (m *Migrator) Current() (bool, error) {
+	v, dirty, err := m.Version()
+	if err != nil {
+		return false, err
+	}
+	latest, err := Latest()
+	if err != nil {
+		return false, err
+	}
+	return !dirty && v == latest, nil
+}
+
+func (m *Migrator) refuseDirty() error {
+	if _, dirty, err := m.Version(); err != nil {
+		return fmt.Errorf("schema version: %w", err)
+	} else if dirty {
+		return ErrDirty
+	}
+	return nil
+}
+
+// Latest is the newest embedded migration's version.
+func Latest() (uint, error) {
+	src, err := iofs.New(migrations.FS, ".")
+	if err != nil {
+		return 0, err
+	}
+	defer src.Close()
+	v, err := src.First()
+	if err != nil {
+		return 0, err
+	}
+	for {
+		next, err := src.Next(v)
+		if errors.Is(err, fs.ErrNotExist) {
+			return v, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+		v = next
+	}
+}

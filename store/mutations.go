@@ -1,0 +1,279 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/tagdrift/tagdrift/scanner/detect"
+	"github.com/tagdrift/tagdrift/scanner/imageref"
+	"github.com/tagdrift/tagdrift/scanner/inventory"
+)
+
+// Mutation is a stored mutation: the detected one, and when it was detected and
+// resolved.
+type Mutation struct {
+	ID int64
+	detect.Mutation
+	DetectedAt time.Time
+	ResolvedAt *time.Time
+}
+
+// comparableSQL is detect's comparison rule in SQL, for observations o and n: digests of
+// one kind, never unknown; image IDs only on one architecture, or one node when the
+// architecture is unknown.
+const comparableSQL = `(o.digest_kind = n.digest_kind AND n.digest_kind <> 'unknown' AND
+	(n.digest_kind = 'repo' OR (n.arch <> '' AND o.arch = n.arch) OR
+	 (n.arch = '' AND o.arch = '' AND o.cluster_id = n.cluster_id AND o.node = n.node)))`
+
+// placeSQL renders observation n (of cluster c) as a place of the JSON contract.
+const placeSQL = `jsonb_build_object('cluster', c.name, 'namespace', n.namespace,
+	'workload', jsonb_build_object('kind', n.workload_kind, 'name', n.workload_name),
+	'pod', n.pod, 'container', n.container, 'digest', n.digest)`
+
+// recordEvents records the history kinds for what a scan (started at started) opened
+// and closed, each once: pod-drift when a container of one pod UID now runs another
+// comparable digest than the interval the scan closed, and tag-moved when a reference
+// runs a digest never seen for it before, after another comparable digest was.
+func recordEvents(ctx context.Context, tx pgx.Tx, clusterID int64, gone []int64, started, at time.Time) (int, error) {
+	// Driven from the few intervals the scan closed (gone), found by primary key; the new
+	// one of the same container through the open-interval index.
+	drift, err := tx.Exec(ctx, `
+		INSERT INTO mutations (identity, kind, cluster_id, cluster, namespace, workload_kind, workload_name,
+		                       container, ref, digests, places, detected_at, updated_at, resolved_at)
+		SELECT 'pod-drift|' || c.name || '|' || n.pod_uid || '|' || n.container || '|' || o.digest || '|' || n.digest,
+		       'pod-drift', n.cluster_id, c.name, n.namespace, n.workload_kind, n.workload_name,
+		       n.container, n.ref, ARRAY[o.digest, n.digest], jsonb_build_array(`+placeSQL+`), $3, $3, $3
+		FROM observations o
+		JOIN observations n ON n.cluster_id = o.cluster_id AND n.pod_uid = o.pod_uid AND n.container = o.container
+		                   AND n.closed_at IS NULL AND n.first_seen = $2
+		JOIN clusters c ON c.id = n.cluster_id
+		WHERE o.id = ANY($4) AND n.cluster_id = $1 AND o.digest <> n.digest AND `+comparableSQL+`
+		ON CONFLICT (identity) WHERE kind IN ('tag-moved', 'pod-drift') DO NOTHING`,
+		clusterID, started, at, gone)
+	if err != nil {
+		return 0, fmt.Errorf("record pod-drift: %w", err)
+	}
+	moved, err := tx.Exec(ctx, `
+		INSERT INTO mutations (identity, kind, cluster_id, cluster, namespace, workload_kind, workload_name,
+		                       container, ref, digests, places, detected_at, updated_at, resolved_at)
+		WITH fresh AS (
+			-- One new interval per reference, digest and comparison class: the few
+			-- images a scan newly saw, not every container.
+			SELECT DISTINCT ON (ref, digest, digest_kind, arch, node) *
+			FROM observations
+			WHERE cluster_id = $1 AND first_seen = $2 AND closed_at IS NULL AND NOT pinned AND digest_kind <> 'unknown'
+			ORDER BY ref, digest, digest_kind, arch, node, id
+		)
+		SELECT DISTINCT ON (n.ref, n.digest)
+		       'tag-moved|' || n.ref || '|' || prev.digest || '|' || n.digest,
+		       'tag-moved', n.cluster_id, c.name, n.namespace, n.workload_kind, n.workload_name,
+		       n.container, n.ref, ARRAY[prev.digest, n.digest], jsonb_build_array(`+placeSQL+`), $3, $3, $3
+		FROM fresh n
+		JOIN clusters c ON c.id = n.cluster_id
+		JOIN LATERAL (
+			SELECT o.digest FROM observations o
+			WHERE o.ref = n.ref AND o.first_seen < n.first_seen AND o.digest <> n.digest AND `+comparableSQL+`
+			ORDER BY o.first_seen DESC LIMIT 1
+		) prev ON true
+		WHERE NOT EXISTS (SELECT 1 FROM observations e WHERE e.ref = n.ref AND e.digest = n.digest AND e.first_seen < n.first_seen)
+		ORDER BY n.ref, n.digest, n.id
+		ON CONFLICT (identity) WHERE kind IN ('tag-moved', 'pod-drift') DO NOTHING`,
+		clusterID, started, at)
+	if err != nil {
+		return 0, fmt.Errorf("record tag-moved: %w", err)
+	}
+	return int(drift.RowsAffected() + moved.RowsAffected()), nil
+}
+
+// OpenPods returns what the other clusters run now (their open observations) of the
+// given unpinned references, as inventory pods holding just those containers: the rest
+// of the fleet a cluster's scan is compared with.
+func (s *Store) OpenPods(ctx context.Context, exceptClusterID int64, refs []string) ([]inventory.Pod, error) {
+	if len(refs) == 0 {
+		return nil, nil
+	}
+	rows, err := s.pool.Query(ctx, `
+		SELECT c.name, o.namespace, o.pod, o.pod_uid, o.node, o.arch, o.runtime, o.workload_kind, o.workload_name,
+		       o.controller_kind, o.controller_name, o.controller_uid, o.revision,
+		       o.container, o.container_type, o.image, o.image_id
+		FROM observations o JOIN clusters c ON c.id = o.cluster_id
+		WHERE o.closed_at IS NULL AND o.cluster_id <> $1 AND NOT o.pinned AND o.ref = ANY($2)
+		ORDER BY o.cluster_id, o.pod_uid`, exceptClusterID, refs)
+	if err != nil {
+		return nil, fmt.Errorf("open observations of %d references: %w", len(refs), err)
+	}
+	defer rows.Close()
+	parser := imageref.NewParser()
+	var pods []inventory.Pod
+	for rows.Next() {
+		var p inventory.Pod
+		var uid, ctlUID, name, typ, image, imageID string
+		if err := rows.Scan(&p.Cluster, &p.Namespace, &p.Name, &uid, &p.Node, &p.Arch, &p.Runtime,
+			&p.Workload.Kind, &p.Workload.Name, &p.Controller.Kind, &p.Controller.Name, &ctlUID, &p.Controller.Revision,
+			&name, &typ, &image, &imageID); err != nil {
+			return nil, err
+		}
+		p.UID, p.Controller.UID = types.UID(uid), types.UID(ctlUID)
+		c := inventory.Container{Name: name, Type: inventory.ContainerType(typ), Ref: parser.Ref(image), ID: parser.ImageID(imageID)}
+		if n := len(pods); n > 0 && pods[n-1].Cluster == p.Cluster && pods[n-1].UID == p.UID {
+			pods[n-1].Containers = append(pods[n-1].Containers, c)
+			continue
+		}
+		p.Containers = []inventory.Container{c}
+		pods = append(pods, p)
+	}
+	return pods, rows.Err()
+}
+
+// Reconciled is what ReconcileMutations changed.
+type Reconciled struct {
+	Opened, Updated, Resolved int
+}
+
+// ReconcileMutations makes the stored conditions of a scan's scope match what was
+// detected: the workload-divergences and pin-mismatches of cluster clusterID, and the
+// tag-divergences of refs. New ones are opened, changed ones updated, and those no
+// longer detected resolved at at. detected must hold only mutations of that scope.
+func (s *Store) ReconcileMutations(ctx context.Context, clusterID int64, refs []string, detected []detect.Mutation, at time.Time) (Reconciled, error) {
+	var r Reconciled
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `
+			SELECT id, identity, digests, places::text FROM mutations
+			WHERE resolved_at IS NULL AND ((cluster_id = $1 AND kind IN ('workload-divergence', 'pin-mismatch'))
+			   OR (kind = 'tag-divergence' AND ref = ANY($2)))
+			FOR UPDATE`, clusterID, refs)
+		if err != nil {
+			return err
+		}
+		type open struct {
+			id      int64
+			digests []string
+			places  string
+		}
+		current := map[string]open{}
+		for rows.Next() {
+			var o open
+			var ident string
+			if err := rows.Scan(&o.id, &ident, &o.digests, &o.places); err != nil {
+				rows.Close()
+				return err
+			}
+			current[ident] = o
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, m := range detected {
+			places, err := json.Marshal(m.Places)
+			if err != nil {
+				return err
+			}
+			o, ok := current[m.Identity]
+			if ok {
+				delete(current, m.Identity)
+				if slices.Equal(o.digests, m.Digests) && jsonEqual(o.places, places) {
+					continue
+				}
+				if _, err := tx.Exec(ctx, `UPDATE mutations SET digests = $2, places = $3, updated_at = $4 WHERE id = $1`,
+					o.id, m.Digests, places, at); err != nil {
+					return err
+				}
+				r.Updated++
+				continue
+			}
+			var cid *int64
+			if m.Cluster != "" {
+				cid = &clusterID
+			}
+			if _, err := tx.Exec(ctx, `
+				INSERT INTO mutations (identity, kind, cluster_id, cluster, namespace, workload_kind, workload_name,
+				                       container, ref, digests, places, detected_at, updated_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)`,
+				m.Identity, string(m.Kind), cid, m.Cluster, m.Namespace, m.Workload.Kind, m.Workload.Name,
+				m.Container, m.Ref, m.Digests, places, at); err != nil {
+				return err
+			}
+			r.Opened++
+		}
+		for _, o := range current {
+			if _, err := tx.Exec(ctx, `UPDATE mutations SET resolved_at = $2, updated_at = $2 WHERE id = $1`, o.id, at); err != nil {
+				return err
+			}
+			r.Resolved++
+		}
+		return nil
+	})
+	if err != nil {
+		return Reconciled{}, fmt.Errorf("reconcile mutations of cluster %d: %w", clusterID, err)
+	}
+	return r, nil
+}
+
+// jsonEqual compares a stored jsonb text with freshly encoded JSON by meaning.
+func jsonEqual(stored string, fresh []byte) bool {
+	var a, b any
+	if json.Unmarshal([]byte(stored), &a) != nil || json.Unmarshal(fresh, &b) != nil {
+		return false
+	}
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	return string(x) == string(y)
+}
+
+// Mutations returns stored mutations, oldest first: open ones, or all.
+func (s *Store) Mutations(ctx context.Context, all bool) ([]Mutation, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT id, identity, kind, cluster, namespace, workload_kind, workload_name, container, ref, digests, places::text,
+		       detected_at, resolved_at
+		FROM mutations WHERE $1 OR resolved_at IS NULL ORDER BY id`, all)
+	if err != nil {
+		return nil, fmt.Errorf("list mutations: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Mutation, error) {
+		var m Mutation
+		var kind, places string
+		err := r.Scan(&m.ID, &m.Identity, &kind, &m.Cluster, &m.Namespace, &m.Workload.Kind, &m.Workload.Name,
+			&m.Container, &m.Ref, &m.Digests, &places, &m.DetectedAt, &m.ResolvedAt)
+		if err != nil {
+			return m, err
+		}
+		m.Kind = detect.Kind(kind)
+		return m, json.Unmarshal([]byte(places), &m.Places)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list mutations: %w", err)
+	}
+	return out, nil
+}
+
+// OpenMutationCount is how many conditions of one kind are open in one cluster ("" for
+// those spanning clusters).
+type OpenMutationCount struct {
+	Kind    string
+	Cluster string
+	Count   int
+}
+
+// OpenMutationCounts counts the open conditions by kind and cluster.
+func (s *Store) OpenMutationCounts(ctx context.Context) ([]OpenMutationCount, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT kind, cluster, count(*) FROM mutations WHERE resolved_at IS NULL GROUP BY kind, cluster ORDER BY kind, cluster`)
+	if err != nil {
+		return nil, fmt.Errorf("count open mutations: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (OpenMutationCount, error) {
+		var c OpenMutationCount
+		return c, r.Scan(&c.Kind, &c.Cluster, &c.Count)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("count open mutations: %w", err)
+	}
+	return out, nil
+}

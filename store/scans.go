@@ -1,0 +1,175 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Scan statuses.
+const (
+	ScanQueued    = "queued"
+	ScanRunning   = "running"
+	ScanSucceeded = "succeeded"
+	ScanFailed    = "failed"
+	ScanAborted   = "aborted"
+)
+
+// Scan is one scan of one cluster.
+type Scan struct {
+	ID         int64
+	ClusterID  int64
+	Status     string
+	QueuedAt   time.Time
+	StartedAt  *time.Time
+	FinishedAt *time.Time
+	Pods       int
+	Containers int
+	Opened     int
+	Closed     int
+	Error      string
+}
+
+const scanColumns = `id, cluster_id, status, queued_at, started_at, finished_at, pods, containers, opened, closed, error`
+
+// QueueScan records that a scan of a cluster was asked for at, and returns its id. When
+// one is already queued, that one is returned: one scan answers every ask made before
+// it starts.
+func (s *Store) QueueScan(ctx context.Context, clusterID int64, at time.Time) (id int64, created bool, err error) {
+	err = s.tx(ctx, func(tx pgx.Tx) error {
+		// Serialize asks for one cluster, so that two never both create a queued scan.
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM clusters WHERE id = $1 FOR UPDATE`, clusterID); err != nil {
+			return err
+		}
+		err := tx.QueryRow(ctx, `SELECT id FROM scans WHERE cluster_id = $1 AND status = 'queued' ORDER BY id LIMIT 1`, clusterID).Scan(&id)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		created = true
+		return tx.QueryRow(ctx, `INSERT INTO scans (cluster_id, status, queued_at) VALUES ($1, 'queued', $2) RETURNING id`,
+			clusterID, at).Scan(&id)
+	})
+	if err != nil {
+		return 0, false, fmt.Errorf("queue a scan of cluster %d: %w", clusterID, err)
+	}
+	return id, created, nil
+}
+
+// DropQueuedScan removes a queued scan that no job will run (its job could not be
+// inserted).
+func (s *Store) DropQueuedScan(ctx context.Context, id int64) error {
+	_, err := s.pool.Exec(ctx, `DELETE FROM scans WHERE id = $1 AND status = 'queued'`, id)
+	return err
+}
+
+// StartScan records a scan of a cluster as running from at: the queued scan asked for,
+// if there is one, or a new one.
+func (s *Store) StartScan(ctx context.Context, clusterID int64, at time.Time) (int64, error) {
+	var id int64
+	err := s.pool.QueryRow(ctx, `
+		WITH queued AS (
+			UPDATE scans SET status = 'running', started_at = $2
+			WHERE id = (SELECT id FROM scans WHERE cluster_id = $1 AND status = 'queued' ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+			RETURNING id
+		), created AS (
+			INSERT INTO scans (cluster_id, status, queued_at, started_at)
+			SELECT $1, 'running', $2, $2 WHERE NOT EXISTS (SELECT 1 FROM queued)
+			RETURNING id
+		)
+		SELECT id FROM queued UNION ALL SELECT id FROM created`,
+		clusterID, at).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("start scan of cluster %d: %w", clusterID, err)
+	}
+	return id, nil
+}
+
+// EndScan records a scan that did not succeed (failed or aborted) with its error. It
+// changes nothing of the history: a scan that did not finish listing closes nothing.
+func (s *Store) EndScan(ctx context.Context, scanID int64, status string, scanErr error, at time.Time) error {
+	if status != ScanFailed && status != ScanAborted {
+		return fmt.Errorf("end scan %d: status %q is not failed or aborted", scanID, status)
+	}
+	msg := ""
+	if scanErr != nil {
+		msg = scanErr.Error()
+	}
+	tag, err := s.pool.Exec(ctx, `
+		UPDATE scans SET status = $2, error = $3, finished_at = $4 WHERE id = $1 AND status = 'running'`,
+		scanID, status, msg, at)
+	if err != nil {
+		return fmt.Errorf("end scan %d: %w", scanID, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("end scan %d: %w (or no longer running)", scanID, ErrNotFound)
+	}
+	return nil
+}
+
+// GetScan returns one scan.
+func (s *Store) GetScan(ctx context.Context, id int64) (Scan, error) {
+	var sc Scan
+	err := s.pool.QueryRow(ctx, `SELECT `+scanColumns+` FROM scans WHERE id = $1`, id).Scan(
+		&sc.ID, &sc.ClusterID, &sc.Status, &sc.QueuedAt, &sc.StartedAt, &sc.FinishedAt,
+		&sc.Pods, &sc.Containers, &sc.Opened, &sc.Closed, &sc.Error)
+	if err != nil {
+		return Scan{}, fmt.Errorf("scan %d: %w", id, notFound(err))
+	}
+	return sc, nil
+}
+
+// ScansOfCluster returns a cluster's scans, newest first.
+func (s *Store) ScansOfCluster(ctx context.Context, clusterID int64) ([]Scan, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+scanColumns+` FROM scans WHERE cluster_id = $1 ORDER BY id DESC`, clusterID)
+	if err != nil {
+		return nil, fmt.Errorf("scans of cluster %d: %w", clusterID, err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Scan, error) {
+		var sc Scan
+		err := r.Scan(&sc.ID, &sc.ClusterID, &sc.Status, &sc.QueuedAt, &sc.StartedAt, &sc.FinishedAt,
+			&sc.Pods, &sc.Containers, &sc.Opened, &sc.Closed, &sc.Error)
+		return sc, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("scans of cluster %d: %w", clusterID, err)
+	}
+	return out, nil
+}
+
+// lockSpace keeps tagdrift's advisory locks apart from any other application's.
+const lockSpace = 0x74616764 // "tagd"
+
+// LockCluster takes the cluster's scan lock, a session advisory lock held on a connection
+// of its own until unlock is called, so that at most one scan of a cluster runs at a time
+// across every replica. A replica that dies drops its connection and with it the lock.
+// ok is false when another scan holds it.
+func (s *Store) LockCluster(ctx context.Context, clusterID int64) (unlock func(), ok bool, err error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, false, fmt.Errorf("lock cluster %d: %w", clusterID, err)
+	}
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2)`, lockSpace, int32(clusterID)).Scan(&ok); err != nil {
+		conn.Release()
+		return nil, false, fmt.Errorf("lock cluster %d: %w", clusterID, err)
+	}
+	if !ok {
+		conn.Release()
+		return nil, false, nil
+	}
+	return func() {
+		// Unlock even when the caller's context has ended; a connection that cannot
+		// unlock is closed, which unlocks too.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if _, err := conn.Exec(ctx, `SELECT pg_advisory_unlock($1, $2)`, lockSpace, int32(clusterID)); err != nil {
+			conn.Conn().Close(ctx)
+		}
+		conn.Release()
+	}, true, nil
+}
