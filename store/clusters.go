@@ -46,33 +46,12 @@ func scanCluster(row pgx.Row) (Cluster, error) {
 // aad binds a cluster's sealed credentials to its row.
 func aad(id int64) []byte { return []byte("cluster:" + strconv.FormatInt(id, 10)) }
 
-// CreateCluster registers a cluster; ErrConflict when the name is taken.
+// CreateCluster registers a cluster; ErrConflict when a live cluster has the name.
 func (s *Store) CreateCluster(ctx context.Context, nc NewCluster) (Cluster, error) {
-	if nc.ScanInterval == 0 {
-		nc.ScanInterval = 5 * time.Minute
-	}
-	if nc.Annotate == "" {
-		nc.Annotate = "off"
-	}
 	var c Cluster
 	err := s.tx(ctx, func(tx pgx.Tx) error {
-		var id int64
-		if err := tx.QueryRow(ctx, `SELECT nextval('clusters_id_seq')`).Scan(&id); err != nil {
-			return fmt.Errorf("cluster id: %w", err)
-		}
-		sealed, err := s.keys.Seal(nc.Credentials, aad(id))
-		if err != nil {
-			return fmt.Errorf("seal credentials: %w", err)
-		}
-		c, err = scanCluster(tx.QueryRow(ctx, `
-			INSERT INTO clusters (id, name, server, context, kubeconfig, key_id, scan_interval, annotate, enabled)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-			RETURNING `+clusterColumns,
-			id, nc.Name, nc.Server, nc.Context, sealed, int64(s.keys.Primary()), nc.ScanInterval, nc.Annotate, nc.Enabled))
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code == "23505" {
-			return fmt.Errorf("cluster %q: %w", nc.Name, ErrConflict)
-		}
+		var err error
+		c, err = s.createCluster(ctx, tx, nc)
 		return err
 	})
 	if err != nil {
@@ -81,18 +60,47 @@ func (s *Store) CreateCluster(ctx context.Context, nc NewCluster) (Cluster, erro
 	return c, nil
 }
 
-// ClusterByName returns the cluster of that name.
+// createCluster inserts a cluster inside tx, defaults filled.
+func (s *Store) createCluster(ctx context.Context, tx pgx.Tx, nc NewCluster) (Cluster, error) {
+	if nc.ScanInterval == 0 {
+		nc.ScanInterval = 5 * time.Minute
+	}
+	if nc.Annotate == "" {
+		nc.Annotate = "off"
+	}
+	var id int64
+	if err := tx.QueryRow(ctx, `SELECT nextval('clusters_id_seq')`).Scan(&id); err != nil {
+		return Cluster{}, fmt.Errorf("cluster id: %w", err)
+	}
+	sealed, err := s.keys.Seal(nc.Credentials, aad(id))
+	if err != nil {
+		return Cluster{}, fmt.Errorf("seal credentials: %w", err)
+	}
+	c, err := scanCluster(tx.QueryRow(ctx, `
+		INSERT INTO clusters (id, name, server, context, kubeconfig, key_id, scan_interval, annotate, enabled)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+		RETURNING `+clusterColumns,
+		id, nc.Name, nc.Server, nc.Context, sealed, int64(s.keys.Primary()), nc.ScanInterval, nc.Annotate, nc.Enabled))
+	// The name is unique among live clusters only (clusters_name_live).
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+		return Cluster{}, fmt.Errorf("cluster %q: %w", nc.Name, ErrConflict)
+	}
+	return c, err
+}
+
+// ClusterByName returns the live cluster of that name.
 func (s *Store) ClusterByName(ctx context.Context, name string) (Cluster, error) {
-	c, err := scanCluster(s.pool.QueryRow(ctx, `SELECT `+clusterColumns+` FROM clusters WHERE name = $1`, name))
+	c, err := scanCluster(s.pool.QueryRow(ctx, `SELECT `+clusterColumns+` FROM clusters WHERE name = $1 AND deleted_at IS NULL`, name))
 	if err != nil {
 		return Cluster{}, fmt.Errorf("cluster %q: %w", name, notFound(err))
 	}
 	return c, nil
 }
 
-// Clusters returns every cluster, by name.
+// Clusters returns every live cluster, by name.
 func (s *Store) Clusters(ctx context.Context) ([]Cluster, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+clusterColumns+` FROM clusters ORDER BY name`)
+	rows, err := s.pool.Query(ctx, `SELECT `+clusterColumns+` FROM clusters WHERE deleted_at IS NULL ORDER BY name COLLATE "C"`)
 	if err != nil {
 		return nil, fmt.Errorf("list clusters: %w", err)
 	}
@@ -103,10 +111,11 @@ func (s *Store) Clusters(ctx context.Context) ([]Cluster, error) {
 	return out, nil
 }
 
-// Credentials opens a cluster's sealed credentials.
+// Credentials opens a live cluster's sealed credentials; ErrNotFound for a deleted one,
+// whose credentials are gone.
 func (s *Store) Credentials(ctx context.Context, id int64) ([]byte, error) {
 	var sealed []byte
-	if err := s.pool.QueryRow(ctx, `SELECT kubeconfig FROM clusters WHERE id = $1`, id).Scan(&sealed); err != nil {
+	if err := s.pool.QueryRow(ctx, `SELECT kubeconfig FROM clusters WHERE id = $1 AND deleted_at IS NULL`, id).Scan(&sealed); err != nil {
 		return nil, fmt.Errorf("credentials of cluster %d: %w", id, notFound(err))
 	}
 	plain, err := s.keys.Open(sealed, aad(id))
@@ -116,10 +125,10 @@ func (s *Store) Credentials(ctx context.Context, id int64) ([]byte, error) {
 	return plain, nil
 }
 
-// CheckCredentials opens every cluster's credentials, so that a wrong or missing key
+// CheckCredentials opens every live cluster's credentials, so that a wrong or missing key
 // fails when the service starts, not at the first scan.
 func (s *Store) CheckCredentials(ctx context.Context) error {
-	rows, err := s.pool.Query(ctx, `SELECT id, name, kubeconfig FROM clusters ORDER BY id`)
+	rows, err := s.pool.Query(ctx, `SELECT id, name, kubeconfig FROM clusters WHERE deleted_at IS NULL ORDER BY id`)
 	if err != nil {
 		return fmt.Errorf("read credentials: %w", err)
 	}
@@ -163,7 +172,8 @@ func (s *Store) rotateBatch(ctx context.Context, batch int) (int, error) {
 	primary := int64(s.keys.Primary())
 	n := 0
 	err := s.tx(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT id, kubeconfig FROM clusters WHERE key_id <> $1 ORDER BY id LIMIT $2 FOR UPDATE`, primary, batch)
+		rows, err := tx.Query(ctx, `
+			SELECT id, kubeconfig FROM clusters WHERE key_id <> $1 AND deleted_at IS NULL ORDER BY id LIMIT $2 FOR UPDATE`, primary, batch)
 		if err != nil {
 			return err
 		}
@@ -197,9 +207,10 @@ func (s *Store) rotateBatch(ctx context.Context, batch int) (int, error) {
 	return n, err
 }
 
-// ClusterByID returns the cluster with that id.
+// ClusterByID returns the live cluster with that id; ErrNotFound for a deleted one, so
+// that its scan jobs end.
 func (s *Store) ClusterByID(ctx context.Context, id int64) (Cluster, error) {
-	c, err := scanCluster(s.pool.QueryRow(ctx, `SELECT `+clusterColumns+` FROM clusters WHERE id = $1`, id))
+	c, err := scanCluster(s.pool.QueryRow(ctx, `SELECT `+clusterColumns+` FROM clusters WHERE id = $1 AND deleted_at IS NULL`, id))
 	if err != nil {
 		return Cluster{}, fmt.Errorf("cluster %d: %w", id, notFound(err))
 	}
@@ -215,11 +226,11 @@ type Due struct {
 	LastStarted *time.Time
 }
 
-// ScanSchedule returns every enabled cluster with its interval and latest scan start.
+// ScanSchedule returns every enabled live cluster with its interval and latest scan start.
 func (s *Store) ScanSchedule(ctx context.Context) ([]Due, error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT c.id, c.scan_interval, (SELECT max(started_at) FROM scans WHERE cluster_id = c.id)
-		FROM clusters c WHERE c.enabled ORDER BY c.id`)
+		FROM clusters c WHERE c.enabled AND c.deleted_at IS NULL ORDER BY c.id`)
 	if err != nil {
 		return nil, fmt.Errorf("scan schedule: %w", err)
 	}

@@ -188,15 +188,15 @@ func (s *Store) ReconcileMutations(ctx context.Context, clusterID int64, refs []
 				r.Updated++
 				continue
 			}
-			var cid *int64
-			if m.Cluster != "" {
-				cid = &clusterID
-			}
+			// The mutation belongs to the live cluster it names, which need not be the
+			// one whose scan found it (a tag-divergence inside another cluster); one
+			// spanning clusters names none.
 			if _, err := tx.Exec(ctx, `
 				INSERT INTO mutations (identity, kind, cluster_id, cluster, namespace, workload_kind, workload_name,
 				                       container, ref, digests, places, detected_at, updated_at)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)`,
-				m.Identity, string(m.Kind), cid, m.Cluster, m.Namespace, m.Workload.Kind, m.Workload.Name,
+				VALUES ($1, $2, (SELECT id FROM clusters WHERE name = $3 AND $3 <> '' AND deleted_at IS NULL),
+				        $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)`,
+				m.Identity, string(m.Kind), m.Cluster, m.Namespace, m.Workload.Kind, m.Workload.Name,
 				m.Container, m.Ref, m.Digests, places, at); err != nil {
 				return err
 			}
@@ -208,7 +208,10 @@ func (s *Store) ReconcileMutations(ctx context.Context, clusterID int64, refs []
 			}
 			r.Resolved++
 		}
-		return nil
+		if r.Opened+r.Updated+r.Resolved == 0 {
+			return nil
+		}
+		return bumpDataVersion(ctx, tx)
 	})
 	if err != nil {
 		return Reconciled{}, fmt.Errorf("reconcile mutations of cluster %d: %w", clusterID, err)

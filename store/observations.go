@@ -132,7 +132,11 @@ func (s *Store) CompleteScan(ctx context.Context, scanID int64, pods []inventory
 		_, err = tx.Exec(ctx, `
 			UPDATE scans SET status = 'succeeded', finished_at = $2, pods = $3, containers = $4, opened = $5, closed = $6
 			WHERE id = $1`, scanID, at, len(pods), containers, counts.Opened, counts.Closed)
-		return err
+		if err != nil {
+			return err
+		}
+		// Even a scan that changed no interval moves the last sighting of what runs.
+		return bumpDataVersion(ctx, tx)
 	})
 	if err != nil {
 		return ScanCounts{}, fmt.Errorf("complete scan %d: %w", scanID, err)

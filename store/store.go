@@ -92,3 +92,24 @@ func notFound(err error) error {
 	}
 	return err
 }
+
+// bumpDataVersion records, inside the transaction that makes it, a change to what the
+// API's cached reads are made from. Run it last in the transaction: it locks the one
+// counter row until commit.
+func bumpDataVersion(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, `UPDATE data_version SET version = version + 1`); err != nil {
+		return fmt.Errorf("bump data version: %w", err)
+	}
+	return nil
+}
+
+// DataVersion returns the counter of changes to observations, succeeded scans, mutations
+// and deleted clusters. A response made after reading version v stays true while the
+// counter reads v.
+func (s *Store) DataVersion(ctx context.Context) (int64, error) {
+	var v int64
+	if err := s.pool.QueryRow(ctx, `SELECT version FROM data_version`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("data version: %w", err)
+	}
+	return v, nil
+}

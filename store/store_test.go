@@ -14,6 +14,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/tagdrift/tagdrift/scanner/detect"
 	"github.com/tagdrift/tagdrift/scanner/imageref"
 	"github.com/tagdrift/tagdrift/scanner/inventory"
 	"github.com/tagdrift/tagdrift/store/keyring"
@@ -115,7 +116,7 @@ func TestCredentialsSealed(t *testing.T) {
 		if !strings.Contains(string(dump), "COPY public.clusters") {
 			t.Fatalf("dump has no clusters table:\n%s", dump)
 		}
-		for _, secret := range []string{"secret-token-a", "secret-token-b", "token"} {
+		for _, secret := range []string{"secret-token-a", "secret-token-b", `"token"`} {
 			if strings.Contains(string(dump), secret) {
 				t.Errorf("the dump contains %q", secret)
 			}
@@ -361,4 +362,98 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	os.Exit(m.Run())
+}
+
+// TestReconcileOwnsMutationsByName checks that a mutation a scan of one cluster finds
+// inside another belongs to the other: it counts there, and purging the scanning
+// cluster leaves it.
+func TestReconcileOwnsMutationsByName(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := mustStore(t, mustRing(t, newKey(t)))
+	x := mustCluster(t, s, "x", "secret-x")
+	y := mustCluster(t, s, "y", "secret-y")
+	ref := "docker.io/library/nginx:1.25"
+	found := []detect.Mutation{
+		{Kind: detect.TagDivergence, Cluster: "y", Namespace: "shop", Ref: ref, Digests: []string{digest("a"), digest("b")},
+			Places: []detect.Place{{Cluster: "y", Namespace: "shop", Pod: "p", Container: "app", Digest: digest("a")}}, Identity: "tag-divergence " + ref},
+		{Kind: detect.TagDivergence, Ref: ref + "-spanning", Digests: []string{digest("a"), digest("b")},
+			Places: []detect.Place{{Cluster: "x", Pod: "q", Digest: digest("a")}, {Cluster: "y", Pod: "p", Digest: digest("b")}}, Identity: "tag-divergence spanning"},
+	}
+	if _, err := s.ReconcileMutations(ctx, x.ID, []string{ref, ref + "-spanning"}, found, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := s.pool.Query(ctx, `SELECT identity, cluster_id FROM mutations ORDER BY identity`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owners := map[string]*int64{}
+	for rows.Next() {
+		var ident string
+		var id *int64
+		if err := rows.Scan(&ident, &id); err != nil {
+			t.Fatal(err)
+		}
+		owners[ident] = id
+	}
+	if o := owners["tag-divergence "+ref]; o == nil || *o != y.ID {
+		t.Errorf("a tag-divergence inside y found by x's scan belongs to %v, want %d", o, y.ID)
+	}
+	if o := owners["tag-divergence spanning"]; o != nil {
+		t.Errorf("a tag-divergence spanning clusters belongs to cluster %d", *o)
+	}
+}
+
+// TestDataVersion checks that every change the API's cached reads are made from moves
+// the counter, and that reads and unchanged reconciliations do not.
+func TestDataVersion(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := mustStore(t, mustRing(t, newKey(t)))
+	c := mustCluster(t, s, "prod", "tok")
+	version := func() int64 {
+		t.Helper()
+		v, err := s.DataVersion(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	step := func(what string, moves bool, fn func()) {
+		t.Helper()
+		before := version()
+		fn()
+		if after := version(); (after != before) != moves {
+			t.Errorf("%s: data version %d -> %d, want moved=%t", what, before, after, moves)
+		}
+	}
+	scan := func() ScanCounts {
+		id, err := s.StartScan(ctx, c.ID, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		counts, err := s.CompleteScan(ctx, id, []inventory.Pod{pod("web-a", "u1", "app", digest("a"))}, 1, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return counts
+	}
+	step("first scan", true, func() { scan() })
+	step("steady scan (last sighting moves)", true, func() { scan() })
+	step("failed scan", false, func() {
+		id, _ := s.StartScan(ctx, c.ID, time.Now())
+		if err := s.EndScan(ctx, id, ScanFailed, errors.New("refused"), time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	})
+	m := detect.Mutation{Kind: detect.PinMismatch, Cluster: "prod", Ref: "r", Digests: []string{"sha256:x"}, Identity: "pin r"}
+	step("mutation opened", true, func() { s.ReconcileMutations(ctx, c.ID, nil, []detect.Mutation{m}, time.Now()) })
+	step("mutation unchanged", false, func() { s.ReconcileMutations(ctx, c.ID, nil, []detect.Mutation{m}, time.Now()) })
+	step("mutation resolved", true, func() { s.ReconcileMutations(ctx, c.ID, nil, nil, time.Now()) })
+	step("reads", false, func() { s.ListWorkloads(ctx, WorkloadFilter{}) })
+	step("cluster deleted", true, func() {
+		if _, err := s.DeleteCluster(ctx, "prod", false, Audit{Actor: "test"}); err != nil {
+			t.Fatal(err)
+		}
+	})
 }

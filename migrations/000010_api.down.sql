@@ -1,0 +1,12 @@
+DROP TABLE data_version;
+DROP INDEX observations_open_digest;
+DROP INDEX observations_ref_digest;
+DROP INDEX observations_open_workload;
+DELETE FROM clusters WHERE deleted_at IS NOT NULL;
+DROP INDEX clusters_name_live;
+ALTER TABLE clusters ADD CONSTRAINT clusters_name_key UNIQUE (name);
+ALTER TABLE clusters DROP COLUMN deleted_at;
+ALTER TABLE clusters ALTER COLUMN kubeconfig SET NOT NULL;
+DROP TABLE audit_events;
+DROP TABLE users;
+DROP TABLE api_tokens;

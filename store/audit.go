@@ -1,0 +1,84 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Audit says who makes a change and from where; every method that changes what the
+// API manages takes one and records the change in the same transaction.
+type Audit struct {
+	// Actor names who acts: "token:<name>", "admin-token" or "cli:<user>".
+	Actor      string
+	RemoteAddr string
+}
+
+// AuditEvent is one recorded change.
+type AuditEvent struct {
+	ID         int64
+	At         time.Time
+	Actor      string
+	Action     string // cluster.create, cluster.update, cluster.delete, token.create, token.revoke, user.add, scan.request
+	Target     string // what was changed: a cluster, token or user name
+	Detail     map[string]any
+	RemoteAddr string
+}
+
+// Audit actions.
+const (
+	ActionClusterCreate = "cluster.create"
+	ActionClusterUpdate = "cluster.update"
+	ActionClusterDelete = "cluster.delete"
+	ActionTokenCreate   = "token.create"
+	ActionTokenRevoke   = "token.revoke"
+	ActionUserAdd       = "user.add"
+	ActionScanRequest   = "scan.request"
+)
+
+// recordAudit records a change inside the transaction that makes it. detail must never
+// hold a secret.
+func recordAudit(ctx context.Context, tx pgx.Tx, a Audit, action, target string, detail map[string]any) error {
+	if detail == nil {
+		detail = map[string]any{}
+	}
+	b, err := json.Marshal(detail)
+	if err != nil {
+		return fmt.Errorf("audit %s: %w", action, err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO audit_events (actor, action, target, detail, remote_addr) VALUES ($1, $2, $3, $4, $5)`,
+		a.Actor, action, target, b, a.RemoteAddr); err != nil {
+		return fmt.Errorf("audit %s: %w", action, err)
+	}
+	return nil
+}
+
+// RecordAudit records an action that changes no row of its own (a scan asked for).
+func (s *Store) RecordAudit(ctx context.Context, a Audit, action, target string, detail map[string]any) error {
+	return s.tx(ctx, func(tx pgx.Tx) error { return recordAudit(ctx, tx, a, action, target, detail) })
+}
+
+// AuditEvents returns up to limit events, newest first, with ids below beforeID (0: from
+// the newest).
+func (s *Store) AuditEvents(ctx context.Context, beforeID int64, limit int) ([]AuditEvent, error) {
+	if beforeID <= 0 {
+		beforeID = 1<<63 - 1
+	}
+	rows, err := s.pool.Query(ctx, `
+		SELECT id, at, actor, action, target, detail, remote_addr FROM audit_events
+		WHERE id < $1 ORDER BY id DESC LIMIT $2`, beforeID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list audit events: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (AuditEvent, error) {
+		var e AuditEvent
+		return e, r.Scan(&e.ID, &e.At, &e.Actor, &e.Action, &e.Target, &e.Detail, &e.RemoteAddr)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list audit events: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,652 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/tagdrift/tagdrift/scanner/detect"
+	"github.com/tagdrift/tagdrift/scanner/imageref"
+	"github.com/tagdrift/tagdrift/scanner/inventory"
+	"github.com/tagdrift/tagdrift/scanner/report"
+)
+
+var admin = Audit{Actor: "token:ops", RemoteAddr: "192.0.2.7:4242"}
+
+// fleet drives the real write path as the scheduler does: a scan records a listing,
+// then the mutations it bears on are detected and reconciled.
+type fleet struct {
+	t *testing.T
+	s *Store
+}
+
+func (f fleet) scan(c Cluster, at time.Time, pods ...inventory.Pod) ScanCounts {
+	f.t.Helper()
+	ctx := context.Background()
+	for i := range pods {
+		pods[i].Cluster = c.Name
+	}
+	id, err := f.s.StartScan(ctx, c.ID, at)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	counts, err := f.s.CompleteScan(ctx, id, pods, len(pods), at.Add(time.Second))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	others, err := f.s.OpenPods(ctx, c.ID, counts.ChangedRefs)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	var mine []detect.Mutation
+	for _, m := range detect.Detect(append(slices.Clip(pods), others...)) {
+		if (m.Kind == detect.TagDivergence && slices.Contains(counts.ChangedRefs, m.Ref)) ||
+			(m.Kind != detect.TagDivergence && m.Cluster == c.Name) {
+			mine = append(mine, m)
+		}
+	}
+	if _, err := f.s.ReconcileMutations(ctx, c.ID, counts.ChangedRefs, mine, at.Add(time.Second)); err != nil {
+		f.t.Fatal(err)
+	}
+	return counts
+}
+
+// wpod is a pod of a Deployment's ReplicaSet (revision 1) with one container per image
+// given as "container=image@imageID" (imageID may be a bare digest letter for nginx).
+func wpod(ns, workload, name, uid string, containers ...string) inventory.Pod {
+	p := inventory.Pod{Namespace: ns, Name: name, UID: types.UID(uid), Node: "node-1", Arch: "amd64",
+		Workload:   inventory.Workload{Kind: "Deployment", Name: workload},
+		Controller: inventory.Controller{Kind: "ReplicaSet", Name: workload + "-1", UID: types.UID("rs-" + ns + "-" + workload), Revision: "1"}}
+	for _, c := range containers {
+		name, rest, _ := strings.Cut(c, "=")
+		image, id, _ := strings.Cut(rest, "|")
+		typ := inventory.Regular
+		if n, ok := strings.CutPrefix(name, "init:"); ok {
+			name, typ = n, inventory.Init
+		}
+		ref := imageref.ParseRef(image)
+		pc := inventory.Container{Name: name, Type: typ, Ref: &ref}
+		if parsed, ok := imageref.ParseImageID(id); ok {
+			pc.ID = &parsed
+		}
+		p.Containers = append(p.Containers, pc)
+	}
+	return p
+}
+
+func nginx(letter string) string { return "web=nginx:1.25|" + digest(letter) }
+
+func sha(letter string) string { return "sha256:" + strings.Repeat(letter, 64) }
+
+const nginxRef = "docker.io/library/nginx:1.25"
+
+// TestClusterLifecycle registers two clusters, scans them while nginx:1.25 moves, and
+// follows the statuses, mutations, timeline and digest look-up through an update, a
+// delete that keeps the history and a purge.
+func TestClusterLifecycle(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := mustStore(t, mustRing(t, newKey(t)))
+	f := fleet{t, s}
+	register := func(name string) Cluster {
+		t.Helper()
+		c, err := s.RegisterCluster(ctx, NewCluster{Name: name, Server: "https://" + name + ":6443", Context: name,
+			Credentials: []byte(`{"token":"secret-` + name + `"}`), Enabled: true}, admin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	prod, stage := register("prod"), register("stage")
+	if _, err := s.RegisterCluster(ctx, NewCluster{Name: "prod", Server: "x", Context: "x", Credentials: []byte("x")}, admin); !errors.Is(err, ErrConflict) {
+		t.Errorf("a second prod: %v, want ErrConflict", err)
+	}
+	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	t1, t2 := t0.Add(5*time.Minute), t0.Add(10*time.Minute)
+
+	// Never scanned: no last scan. A queued scan counts as the last one.
+	st, err := s.ClusterStatusByName(ctx, "prod")
+	if err != nil || st.LastScan != nil || st.OpenMutations != 0 || st.Cluster != prod {
+		t.Fatalf("fresh prod: %+v, %v", st, err)
+	}
+	queued, _, err := s.QueueScan(ctx, stage.ID, t0.Add(-time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := s.ClusterStatusByName(ctx, "stage"); err != nil || st.LastScan == nil || st.LastScan.ID != queued || st.LastScan.Status != ScanQueued {
+		t.Fatalf("stage with a queued scan: %+v, %v", st, err)
+	}
+
+	// t0: both clusters run nginx:1.25 at A. t1: a restart pulls B into prod's web-2, and
+	// a new workload, cron, runs B: three revisions that disagree.
+	f.scan(prod, t0, wpod("shop", "web", "web-1", "p1", nginx("a")), wpod("shop", "web", "web-2", "p2", nginx("a")),
+		wpod("shop", "api", "api-1", "p3", "app=registry.example/api:v1|registry.example/api@"+sha("c")))
+	f.scan(stage, t0, wpod("shop", "web", "sweb-1", "s1", nginx("a")))
+	f.scan(prod, t1, wpod("shop", "web", "web-1", "p1", nginx("a")), wpod("shop", "web", "web-2", "p2", nginx("b")),
+		wpod("shop", "api", "api-1", "p3", "app=registry.example/api:v1|registry.example/api@"+sha("c")),
+		wpod("shop", "cron", "cron-1", "p5", nginx("b")))
+
+	open, err := s.ListMutations(ctx, MutationFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := func(ms []Mutation) []string {
+		var out []string
+		for _, m := range ms {
+			out = append(out, string(m.Kind)+"@"+m.Cluster)
+		}
+		return out
+	}
+	// Newest first: Detect sorts by kind, so the workload-divergence was stored after
+	// the tag-divergence across clusters (which has no cluster of its own).
+	if got, want := kinds(open), []string{"workload-divergence@prod", "tag-divergence@"}; !slices.Equal(got, want) {
+		t.Fatalf("open mutations: %v, want %v", got, want)
+	}
+
+	statuses, err := s.ClusterStatuses(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(statuses) != 2 || statuses[0].Name != "prod" || statuses[1].Name != "stage" {
+		t.Fatalf("statuses: %+v", statuses)
+	}
+	if p := statuses[0]; p.OpenMutations != 2 || p.LastScan == nil || p.LastScan.Status != ScanSucceeded ||
+		!p.LastScan.StartedAt.Equal(t1) || p.LastScan.ClusterID != prod.ID || p.LastScan.Pods != 4 || p.LastScan.Opened != 2 || p.LastScan.Closed != 1 {
+		t.Errorf("prod status: %+v, last scan %+v", p, p.LastScan)
+	}
+	if st := statuses[1]; st.OpenMutations != 1 || st.LastScan == nil || st.LastScan.ID != queued || st.LastScan.Status != ScanSucceeded {
+		t.Errorf("stage status (the queued scan ran): %+v, last scan %+v", st, st.LastScan)
+	}
+
+	// The mutation filters.
+	all, err := s.ListMutations(ctx, MutationFilter{State: StateAll})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := kinds(all), []string{"tag-divergence@", "workload-divergence@prod", "tag-moved@prod", "pod-drift@prod"}; !slices.Equal(
+		sorted(got), sorted(want)) {
+		t.Fatalf("all mutations: %v, want %v", got, want)
+	}
+	for i := 1; i < len(all); i++ {
+		if all[i-1].ID <= all[i].ID {
+			t.Errorf("not newest first: %v", all)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		f    MutationFilter
+		want []string
+	}{
+		{"open in stage, through a place", MutationFilter{Cluster: "stage"}, []string{"tag-divergence@"}},
+		{"open in prod", MutationFilter{Cluster: "prod"}, []string{"tag-divergence@", "workload-divergence@prod"}},
+		{"open in shop of stage", MutationFilter{Cluster: "stage", Namespace: "shop"}, []string{"tag-divergence@"}},
+		{"open in another namespace", MutationFilter{Namespace: "other"}, nil},
+		{"open of a kind", MutationFilter{Kind: "workload-divergence"}, []string{"workload-divergence@prod"}},
+		{"closed: the events", MutationFilter{State: StateClosed}, []string{"pod-drift@prod", "tag-moved@prod"}},
+		{"closed in stage", MutationFilter{State: StateClosed, Cluster: "stage"}, nil},
+		{"all pod-drifts", MutationFilter{State: StateAll, Kind: "pod-drift"}, []string{"pod-drift@prod"}},
+		{"a page of one", MutationFilter{State: StateAll, Limit: 1}, kinds(all[:1])},
+		{"before the newest", MutationFilter{State: StateAll, BeforeID: all[0].ID}, kinds(all[1:])},
+	} {
+		got, err := s.ListMutations(ctx, tc.f)
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		if g := kinds(got); !slices.Equal(sorted(g), sorted(tc.want)) {
+			t.Errorf("%s: %v, want %v", tc.name, g, tc.want)
+		}
+	}
+	if _, err := s.ListMutations(ctx, MutationFilter{State: "maybe"}); err == nil {
+		t.Error("unknown state: no error")
+	}
+	m, err := s.MutationByID(ctx, open[1].ID)
+	if err != nil || !reflect.DeepEqual(m, open[1]) {
+		t.Errorf("MutationByID = %+v, %v, want %+v", m, err, open[1])
+	}
+	if len(m.Places) != 4 || m.Ref != nginxRef || !slices.Equal(m.Digests, []string{sha("a"), sha("b")}) || m.ResolvedAt != nil {
+		t.Errorf("tag-divergence: %+v", m)
+	}
+
+	// The workloads: prod's web is a place of both open mutations, cron and stage's web
+	// of the tag-divergence, api of none.
+	ws, err := s.ListWorkloads(ctx, WorkloadFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := workloadNames(ws), []string{"prod/shop/api", "prod/shop/cron*", "prod/shop/web*", "stage/shop/web*"}; !slices.Equal(got, want) {
+		t.Fatalf("workloads: %v, want %v", got, want)
+	}
+	if got := ws[2].Containers; len(got) != 1 || len(got[0].Digests) != 2 ||
+		!slices.Equal(got[0].Digests[0].Pods, []string{"web-1"}) || got[0].Digests[1].Digest != sha("b") {
+		t.Errorf("prod web containers: %+v", got)
+	}
+	mutants, err := s.ListWorkloads(ctx, WorkloadFilter{MutantOnly: true})
+	if err != nil || !slices.Equal(workloadNames(mutants), []string{"prod/shop/cron*", "prod/shop/web*", "stage/shop/web*"}) ||
+		!reflect.DeepEqual(mutants[1], ws[2]) {
+		t.Errorf("mutant workloads: %v, %v", workloadNames(mutants), err)
+	}
+
+	// The timeline of the tag that moved, and where A runs.
+	tl, err := s.Timeline(ctx, nginxRef)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantTL := []TimelineDigest{
+		{Digest: sha("a"), FirstSeen: t0, LastSeen: t1, Running: true, Clusters: []string{"prod", "stage"}, Pods: 3},
+		{Digest: sha("b"), FirstSeen: t1, LastSeen: t1, Running: true, Clusters: []string{"prod"}, Pods: 2},
+	}
+	assertTimeline(t, "after t1", tl, wantTL)
+	if tl, err := s.Timeline(ctx, "docker.io/library/never:seen"); err != nil || tl == nil || len(tl) != 0 {
+		t.Errorf("timeline of an unknown reference: %#v, %v, want an empty slice", tl, err)
+	}
+	use, err := s.DigestUses(ctx, sha("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	place := func(cluster, pod string) detect.Place {
+		return detect.Place{Cluster: cluster, Namespace: "shop", Workload: inventory.Workload{Kind: "Deployment", Name: "web"},
+			Pod: pod, Container: "web", Digest: sha("a")}
+	}
+	if want := []detect.Place{place("prod", "web-1"), place("stage", "sweb-1")}; !reflect.DeepEqual(use.Running, want) {
+		t.Errorf("A runs at %+v, want %+v", use.Running, want)
+	}
+	// Newest first: all began at t0, so by id: stage's sweb-1, then prod's web-2 (closed
+	// at t1, last seen at t0) and web-1 (open, last seen by prod's scan at t1).
+	wantHistory := []DigestPlace{
+		{place("stage", "sweb-1"), t0, t0},
+		{place("prod", "web-2"), t0, t0},
+		{place("prod", "web-1"), t0, t1},
+	}
+	assertHistory(t, "A", use, wantHistory, false)
+
+	// An update: fields, credentials re-sealed, the audit trail without the secret.
+	interval, annotate, server := time.Minute, "on", "https://prod-2:6443"
+	up, err := s.UpdateCluster(ctx, "prod", ClusterChange{Server: &server, ScanInterval: &interval, Annotate: &annotate,
+		Credentials: []byte(`{"token":"rotated-secret"}`)}, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if up.Server != server || up.ScanInterval != interval || up.Annotate != "on" || up.Context != "prod" || !up.Enabled || up.ID != prod.ID {
+		t.Errorf("updated prod: %+v", up)
+	}
+	if creds, err := s.Credentials(ctx, prod.ID); err != nil || string(creds) != `{"token":"rotated-secret"}` {
+		t.Errorf("credentials after the update: %q, %v", creds, err)
+	}
+	if err := s.CheckCredentials(ctx); err != nil {
+		t.Error(err)
+	}
+	disabled := false
+	if up, err := s.UpdateCluster(ctx, "prod", ClusterChange{Enabled: &disabled, Server: &server}, admin); err != nil || up.Enabled {
+		t.Errorf("disable prod: %+v, %v", up, err)
+	}
+	tooShort := time.Second
+	if _, err := s.UpdateCluster(ctx, "prod", ClusterChange{ScanInterval: &tooShort}, admin); err == nil {
+		t.Error("a 1s interval: no error")
+	}
+	if c, _ := s.ClusterByName(ctx, "prod"); c.Server != server || c.ScanInterval != interval {
+		t.Errorf("a refused update changed prod: %+v", c)
+	}
+	if _, err := s.UpdateCluster(ctx, "nope", ClusterChange{Enabled: &disabled}, admin); !errors.Is(err, ErrNotFound) {
+		t.Errorf("update of an unknown cluster: %v", err)
+	}
+	events, err := s.AuditEvents(ctx, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(events) != 4 {
+		t.Fatalf("audit events: %+v", events)
+	}
+	if e := events[0]; e.Action != ActionClusterUpdate || e.Target != "prod" || !reflect.DeepEqual(e.Detail, map[string]any{
+		"fields": []any{"enabled"}, "enabled": false}) {
+		t.Errorf("second update: %+v", e)
+	}
+	if e := events[1]; e.Action != ActionClusterUpdate || e.Actor != admin.Actor || e.RemoteAddr != admin.RemoteAddr || !reflect.DeepEqual(e.Detail, map[string]any{
+		"fields": []any{"server", "scanInterval", "annotate", "credentials"}, "server": server, "scanInterval": "1m0s", "annotate": "on"}) {
+		t.Errorf("first update: %+v", e)
+	}
+	if e := events[3]; e.Action != ActionClusterCreate || e.Target != "prod" || !reflect.DeepEqual(e.Detail, map[string]any{
+		"server": "https://prod:6443", "context": "prod", "scanInterval": "5m0s", "annotate": "off", "enabled": true}) {
+		t.Errorf("registration: %+v", e)
+	}
+	for _, e := range events {
+		b, _ := json.Marshal(e)
+		if strings.Contains(string(b), "secret") || strings.Contains(string(b), "token\"") {
+			t.Errorf("an audit event holds a secret: %s", b)
+		}
+	}
+
+	// A scan of stage is running when stage is deleted without purge.
+	running, err := s.StartScan(ctx, stage.ID, t2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deleted, err := s.DeleteCluster(ctx, "stage", false, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if deleted.ID != stage.ID || !slices.Equal(deleted.Refs, []string{nginxRef}) {
+		t.Errorf("deleted stage: %+v, want its id and the references it ran", deleted)
+	}
+	if _, err := s.CompleteScan(ctx, running, []inventory.Pod{wpod("shop", "web", "sweb-9", "s9", nginx("a"))}, 1, t2); err == nil {
+		t.Error("a scan of a deleted cluster completed")
+	}
+	if sc, err := s.ScanRecordByID(ctx, running); err != nil || sc.Status != ScanAborted || sc.Cluster != "stage" || sc.Error != "cluster deleted" {
+		t.Errorf("the scan running at deletion: %+v, %v", sc, err)
+	}
+	for name, err := range map[string]error{
+		"Credentials":   second(s.Credentials(ctx, stage.ID)),
+		"ClusterByID":   second(s.ClusterByID(ctx, stage.ID)),
+		"ClusterByName": second(s.ClusterByName(ctx, "stage")),
+		"status":        second(s.ClusterStatusByName(ctx, "stage")),
+		"delete again":  second(s.DeleteCluster(ctx, "stage", false, admin)),
+		"update":        second(s.UpdateCluster(ctx, "stage", ClusterChange{Enabled: &disabled}, admin)),
+	} {
+		if !errors.Is(err, ErrNotFound) {
+			t.Errorf("%s of the deleted stage: %v, want ErrNotFound", name, err)
+		}
+	}
+	if err := s.CheckCredentials(ctx); err != nil {
+		t.Errorf("CheckCredentials with a deleted cluster: %v", err)
+	}
+	if n, err := s.RotateKeys(ctx, 10); err != nil || n != 0 {
+		t.Errorf("RotateKeys with a deleted cluster: %d, %v", n, err)
+	}
+	sched, err := s.ScanSchedule(ctx)
+	if err != nil || len(sched) != 0 { // prod was disabled above
+		t.Errorf("schedule: %+v, %v", sched, err)
+	}
+	stage2 := register("stage") // the name is free again
+	if stage2.ID == stage.ID {
+		t.Fatal("the new stage reuses the old id")
+	}
+	if cs, err := s.Clusters(ctx); err != nil || len(cs) != 2 || cs[1] != stage2 {
+		t.Errorf("clusters after deleting stage: %+v, %v", cs, err)
+	}
+	ws, err = s.ListWorkloads(ctx, WorkloadFilter{})
+	if err != nil || !slices.Equal(workloadNames(ws), []string{"prod/shop/api", "prod/shop/cron*", "prod/shop/web*"}) {
+		t.Errorf("workloads after deleting stage: %v, %v", workloadNames(ws), err)
+	}
+	if ws, err := s.ListWorkloads(ctx, WorkloadFilter{Cluster: "stage"}); err != nil || len(ws) != 0 || ws == nil {
+		t.Errorf("workloads of the new stage: %#v, %v", ws, err)
+	}
+	if ms, err := s.ListMutations(ctx, MutationFilter{Cluster: "stage"}); err != nil || !slices.Equal(kinds(ms), []string{"tag-divergence@"}) {
+		t.Errorf("stage's mutations after its deletion: %v, %v", kinds(ms), err)
+	}
+	scans, err := s.ListScans(ctx, ScanFilter{Cluster: "stage"})
+	if err != nil || len(scans) != 2 || scans[0].ID != running || scans[1].ID != queued || scans[1].Cluster != "stage" || scans[1].ClusterID != stage.ID {
+		t.Errorf("stage's scans after its deletion: %+v, %v", scans, err)
+	}
+	tl, err = s.Timeline(ctx, nginxRef)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertTimeline(t, "after deleting stage", tl, wantTL) // stage's sweb-1 closed, last seen at t0
+	use, err = s.DigestUses(ctx, sha("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []detect.Place{place("prod", "web-1")}; !reflect.DeepEqual(use.Running, want) {
+		t.Errorf("after deleting stage, A runs at %+v, want %+v", use.Running, want)
+	}
+	assertHistory(t, "A after deleting stage", use, wantHistory, false)
+
+	// t2: the tag settles on B in prod: A runs no more, its last sighting was at t1.
+	f.scan(prod, t2, wpod("shop", "web", "web-2", "p2", nginx("b")), wpod("shop", "web", "web-4", "p4", nginx("b")))
+	tl, err = s.Timeline(ctx, nginxRef)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertTimeline(t, "after t2", tl, []TimelineDigest{
+		{Digest: sha("a"), FirstSeen: t0, LastSeen: t1, Running: false, Clusters: []string{"prod", "stage"}, Pods: 3},
+		{Digest: sha("b"), FirstSeen: t1, LastSeen: t2, Running: true, Clusters: []string{"prod"}, Pods: 3},
+	})
+	if st, err := s.ClusterStatusByName(ctx, "prod"); err != nil || st.OpenMutations != 0 || !st.LastScan.StartedAt.Equal(t2) {
+		t.Errorf("prod at t2: %+v, %v", st, err)
+	}
+
+	// Purge: prod's history goes with it; the old stage's stays.
+	if _, err := s.DeleteCluster(ctx, "prod", true, admin); err != nil {
+		t.Fatal(err)
+	}
+	if events, _ := s.AuditEvents(ctx, 0, 2); len(events) != 2 || events[0].Action != ActionClusterDelete ||
+		!reflect.DeepEqual(events[0].Detail, map[string]any{"purge": true}) || events[1].Action != ActionClusterCreate {
+		t.Errorf("audit of the purge: %+v", events)
+	}
+	if scans, err := s.ListScans(ctx, ScanFilter{Cluster: "prod"}); err != nil || len(scans) != 0 {
+		t.Errorf("prod's scans after the purge: %+v, %v", scans, err)
+	}
+	// Prod's own mutations go; the tag-divergence it shared with stage is stage's
+	// history too, and stays.
+	if ms, err := s.ListMutations(ctx, MutationFilter{State: StateAll, Cluster: "prod"}); err != nil ||
+		!slices.Equal(kinds(ms), []string{"tag-divergence@"}) || ms[0].ResolvedAt == nil {
+		t.Errorf("prod's mutations after the purge: %v, %v", kinds(ms), err)
+	}
+	tl, err = s.Timeline(ctx, nginxRef)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertTimeline(t, "after the purge", tl, []TimelineDigest{
+		{Digest: sha("a"), FirstSeen: t0, LastSeen: t0, Running: false, Clusters: []string{"stage"}, Pods: 1},
+	})
+	use, err = s.DigestUses(ctx, sha("b"))
+	if err != nil || len(use.Running) != 0 || len(use.History) != 0 || use.Running == nil || use.History == nil {
+		t.Errorf("B after the purge: %+v, %v", use, err)
+	}
+	if sc, err := s.ScanRecordByID(ctx, queued); err != nil || sc.Cluster != "stage" {
+		t.Errorf("the old stage's scan after the purge: %+v, %v", sc, err)
+	}
+	for name, err := range map[string]error{
+		"scan":     second(s.ScanRecordByID(ctx, 1<<40)),
+		"mutation": second(s.MutationByID(ctx, 1<<40)),
+		"status":   second(s.ClusterStatusByName(ctx, "prod")),
+		"delete":   second(s.DeleteCluster(ctx, "prod", true, admin)),
+	} {
+		if !errors.Is(err, ErrNotFound) {
+			t.Errorf("%s: %v, want ErrNotFound", name, err)
+		}
+	}
+}
+
+func second[T any](_ T, err error) error { return err }
+
+func sorted(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return s
+}
+
+// workloadNames renders workloads as cluster/namespace/name, starred when mutant.
+func workloadNames(ws []report.Workload) []string {
+	var out []string
+	for _, w := range ws {
+		n := w.Cluster + "/" + w.Namespace + "/" + w.Name
+		if w.Mutant {
+			n += "*"
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+func assertTimeline(t *testing.T, when string, got, want []TimelineDigest) {
+	t.Helper()
+	ok := len(got) == len(want)
+	for i := 0; ok && i < len(got); i++ {
+		g, w := got[i], want[i]
+		ok = g.Digest == w.Digest && g.FirstSeen.Equal(w.FirstSeen) && g.LastSeen.Equal(w.LastSeen) &&
+			g.Running == w.Running && slices.Equal(g.Clusters, w.Clusters) && g.Pods == w.Pods
+	}
+	if !ok {
+		t.Errorf("timeline %s:\n got %+v\nwant %+v", when, got, want)
+	}
+}
+
+func assertHistory(t *testing.T, what string, got DigestUse, want []DigestPlace, truncated bool) {
+	t.Helper()
+	ok := len(got.History) == len(want) && got.Truncated == truncated
+	for i := 0; ok && i < len(want); i++ {
+		g, w := got.History[i], want[i]
+		ok = g.Place == w.Place && g.FirstSeen.Equal(w.FirstSeen) && g.LastSeen.Equal(w.LastSeen)
+	}
+	if !ok {
+		t.Errorf("history of %s (truncated %v):\n got %+v\nwant %+v", what, got.Truncated, got.History, want)
+	}
+}
+
+// TestListWorkloadsPaging checks that pages of every size return each running workload
+// once, in order, exactly as report.Build groups the same pods, under each filter.
+func TestListWorkloadsPaging(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := mustStore(t, mustRing(t, newKey(t)))
+	f := fleet{t, s}
+	at := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+
+	// Names that sort differently by bytes and by a locale's rules.
+	names := []string{"app-2", "app10", "App", "app.1", "b", "a-b", "ab"}
+	kinds := []string{"Deployment", "StatefulSet", "DaemonSet"}
+	var scans []report.ClusterScan
+	for ci, cname := range []string{"b-east", "a-west", "B"} {
+		c := mustCluster(t, s, cname, "t")
+		var pods []inventory.Pod
+		n := 0
+		for ni, ns := range []string{"shop", "kube-system", "Shop"} {
+			for wi, name := range names {
+				if (ci+ni+wi)%4 == 0 {
+					continue // not every workload everywhere
+				}
+				kind := kinds[(ci+wi)%len(kinds)]
+				for pi := range 1 + wi%3 {
+					n++
+					app := fmt.Sprintf("registry.example/%s:v1", strings.ToLower(name))
+					letter := string(rune('0' + (pi+wi)%2)) // some workloads run two digests
+					p := wpod(ns, name, fmt.Sprintf("%s-%d", name, pi), fmt.Sprintf("%s-%d", cname, n),
+						"app="+app+"|registry.example/x@"+sha(letter),
+						"init:setup=busybox:1.36|docker.io/library/busybox@"+sha("e"),
+						"proxy=envoyproxy/envoy:v1.31|docker.io/envoyproxy/envoy@"+sha("f"),
+						"waiting=redis:7|") // no imageID: not an observation
+					p.Workload.Kind = kind
+					pods = append(pods, p)
+				}
+			}
+		}
+		f.scan(c, at, pods...)
+		scans = append(scans, report.ClusterScan{Name: cname, Pods: pods})
+	}
+	mutations, err := s.ListMutations(ctx, MutationFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var detected []detect.Mutation
+	for _, m := range mutations {
+		detected = append(detected, m.Mutation)
+	}
+	if len(detected) == 0 {
+		t.Fatal("no open mutation to mark workloads with")
+	}
+	want := report.Build(scans, detected).Workloads
+	// Containers still waiting have no observation: they are not stored.
+	for i := range want {
+		want[i].Containers = slices.DeleteFunc(want[i].Containers, func(c report.Container) bool { return c.Name == "waiting" })
+	}
+
+	for _, tc := range []struct {
+		name string
+		f    WorkloadFilter
+		keep func(report.Workload) bool
+	}{
+		{"all", WorkloadFilter{}, func(report.Workload) bool { return true }},
+		{"mutants", WorkloadFilter{MutantOnly: true}, func(w report.Workload) bool { return w.Mutant }},
+		{"cluster", WorkloadFilter{Cluster: "B"}, func(w report.Workload) bool { return w.Cluster == "B" }},
+		{"namespace", WorkloadFilter{Namespace: "shop"}, func(w report.Workload) bool { return w.Namespace == "shop" }},
+		{"kind", WorkloadFilter{Kind: "StatefulSet"}, func(w report.Workload) bool { return w.Kind == "StatefulSet" }},
+		{"mutants of a kind in a namespace", WorkloadFilter{MutantOnly: true, Namespace: "Shop", Kind: "DaemonSet"},
+			func(w report.Workload) bool { return w.Mutant && w.Namespace == "Shop" && w.Kind == "DaemonSet" }},
+		{"mutants of a cluster", WorkloadFilter{MutantOnly: true, Cluster: "a-west"},
+			func(w report.Workload) bool { return w.Mutant && w.Cluster == "a-west" }},
+		{"nothing", WorkloadFilter{Cluster: "nope"}, func(report.Workload) bool { return false }},
+	} {
+		expected := slices.DeleteFunc(slices.Clone(want), func(w report.Workload) bool { return !tc.keep(w) })
+		if tc.name == "all" && (len(expected) < 40 || !slices.ContainsFunc(expected, func(w report.Workload) bool { return w.Mutant })) {
+			t.Fatalf("weak fixture: %d workloads", len(expected))
+		}
+		for _, limit := range []int{1, 7, 1000} {
+			var got []report.Workload
+			f := tc.f
+			for range 200 {
+				f.Limit = limit
+				page, err := s.ListWorkloads(ctx, f)
+				if err != nil {
+					t.Fatalf("%s: %v", tc.name, err)
+				}
+				if len(page) > limit {
+					t.Fatalf("%s: a page of %d, limit %d", tc.name, len(page), limit)
+				}
+				got = append(got, page...)
+				if len(page) < limit {
+					break
+				}
+				last := page[len(page)-1]
+				f.After = &WorkloadKey{last.Cluster, last.Namespace, last.Kind, last.Name}
+			}
+			if len(got)+len(expected) > 0 && !reflect.DeepEqual(got, expected) {
+				t.Errorf("%s, pages of %d: got %d workloads %v\nwant %d %v", tc.name, limit, len(got), workloadNames(got),
+					len(expected), workloadNames(expected))
+				for i := range min(len(got), len(expected)) {
+					if !reflect.DeepEqual(got[i], expected[i]) {
+						t.Errorf("first difference:\n got %+v\nwant %+v", got[i], expected[i])
+						break
+					}
+				}
+			}
+		}
+	}
+	if !slices.IsSortedFunc(want, func(a, b report.Workload) int {
+		return cmp.Or(strings.Compare(a.Cluster, b.Cluster), strings.Compare(a.Namespace, b.Namespace))
+	}) {
+		t.Error("report.Build no longer sorts by cluster and namespace")
+	}
+}
+
+// TestDigestHistoryTruncated checks that the history stops at HistoryLimit intervals,
+// newest first, while every running place is listed.
+func TestDigestHistoryTruncated(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := mustStore(t, mustRing(t, newKey(t)))
+	f := fleet{t, s}
+	c := mustCluster(t, s, "prod", "t")
+	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	var pods []inventory.Pod
+	for i := range HistoryLimit {
+		pods = append(pods, wpod("shop", "web", fmt.Sprintf("web-%04d", i), fmt.Sprintf("u%d", i), nginx("a")))
+	}
+	f.scan(c, t0, pods...)
+	f.scan(c, t0.Add(time.Minute), append(pods[:10:10], wpod("shop", "web", "late", "late", nginx("a")))...)
+	use, err := s.DigestUses(ctx, sha("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !use.Truncated || len(use.History) != HistoryLimit || len(use.Running) != 11 {
+		t.Fatalf("truncated %v, %d intervals, %d running", use.Truncated, len(use.History), len(use.Running))
+	}
+	if h := use.History[0]; h.Pod != "late" || !h.FirstSeen.Equal(t0.Add(time.Minute)) || !h.LastSeen.Equal(t0.Add(time.Minute)) {
+		t.Errorf("newest interval: %+v", h)
+	}
+	if h := use.History[1]; !h.FirstSeen.Equal(t0) || h.LastSeen.Before(t0) {
+		t.Errorf("second interval: %+v", h)
+	}
+	if !slices.IsSortedFunc(use.Running, comparePlaces) || use.Running[0].Pod != "late" {
+		t.Errorf("running not sorted: %+v", use.Running[:2])
+	}
+}
