@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -17,7 +18,7 @@ var version = "dev"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	err := runStdin(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(exitCode(err, os.Stderr))
 }
@@ -61,13 +62,21 @@ Usage:
   tagdrift serve [flags]            run the service: scheduled scans of registered clusters
   tagdrift migrate up|down N|version  manage the database schema
   tagdrift keys generate|rotate     make an encryption key; re-seal credentials under the newest
+  tagdrift token create|list|revoke manage API tokens
+  tagdrift user add NAME --role R   add a user of the web UI (password from a prompt or stdin)
   tagdrift version                  print the version
 
 Run 'tagdrift COMMAND --help' for a command's flags.
 `
 
-// run is the whole program: main only binds it to the process, so tests run it as is.
+// run is the program with an empty standard input, as most tests start it.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	return runStdin(ctx, args, getenv, strings.NewReader(""), stdout, stderr)
+}
+
+// runStdin is the whole program: main only binds it to the process, so tests run it as
+// is. Only `user add` reads stdin, for a password.
+func runStdin(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return &exitError{code: 2}
@@ -81,6 +90,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runMigrate(args[1:], getenv, stdout, stderr)
 	case "keys":
 		return runKeys(ctx, args[1:], getenv, stdout, stderr)
+	case "token":
+		return runToken(ctx, args[1:], getenv, stdout, stderr)
+	case "user":
+		return runUser(ctx, args[1:], getenv, stdin, stdout, stderr)
 	case "version", "--version":
 		_, err := fmt.Fprintf(stdout, "tagdrift %s\n", version)
 		return err
