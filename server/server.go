@@ -1,8 +1,9 @@
-// Package server is tagdrift's HTTP side: health, readiness and metrics now; the REST
-// API and the web UI build on it.
+// Package server is tagdrift's HTTP side: health, readiness, metrics and the REST API
+// v1 (api.go); the web UI builds on it.
 package server
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -13,6 +14,9 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tagdrift/tagdrift/scanner/kubeconfig"
+	"github.com/tagdrift/tagdrift/store"
 )
 
 // Config is what the handlers need.
@@ -22,12 +26,66 @@ type Config struct {
 	Ready    func(ctx context.Context) error
 	Registry *prometheus.Registry
 	Logger   *slog.Logger
+
+	// Store serves the REST API under /api/v1; nil leaves the API out.
+	Store *store.Store
+	// Scans asks for a scan now (the scheduler); POST /api/v1/clusters/{name}/scans
+	// needs it.
+	Scans Scanner
+	// Policy vets the kubeconfigs posted to the API, as for --cluster-kubeconfig.
+	Policy kubeconfig.Policy
+	// AdminToken, when not empty, is accepted as an admin bearer token
+	// (TAGDRIFT_ADMIN_TOKEN); it is compared in constant time and never logged.
+	AdminToken string
+	// RateLimit is the requests per second each token may make on average; default 50.
+	RateLimit float64
+	// RateBurst is how many requests a token may make at once; default 100.
+	RateBurst int
+	// CacheBytes bounds the memory kept for answers of the heavy reads (workloads, the
+	// timeline, digests), served while the data they were made from is unchanged;
+	// default 64 MiB, negative for none.
+	CacheBytes int
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// Scanner is the scheduler as the API drives it: ScanNow asks for a scan of a cluster
+// now and returns its scan record's id.
+type Scanner interface {
+	ScanNow(ctx context.Context, clusterID int64) (int64, error)
+	// Forget reconciles the mutations a deleted cluster bore on.
+	Forget(ctx context.Context, clusterID int64, refs []string) error
+}
+
+// withDefaults fills the zero values.
+func (c *Config) withDefaults() {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Ready == nil {
+		c.Ready = func(context.Context) error { return nil }
+	}
+	if c.Registry == nil {
+		c.Registry = prometheus.NewRegistry()
+	}
+	if c.RateLimit <= 0 {
+		c.RateLimit = 50
+	}
+	c.RateBurst = cmp.Or(max(c.RateBurst, 0), 100)
+	c.CacheBytes = cmp.Or(c.CacheBytes, 64<<20)
 }
 
 // New returns the service's handler.
 func New(cfg Config) http.Handler {
+	cfg.withDefaults()
 	r := chi.NewRouter()
 	r.Use(middleware.Recoverer)
+	if cfg.Store != nil {
+		newAPI(cfg).mount(r)
+	}
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -42,6 +42,8 @@ type serveConfig struct {
 	execPlugins     stringList
 	networks        stringList
 	logLevel        string
+	adminToken      string  // TAGDRIFT_ADMIN_TOKEN only: a flag would show in ps
+	apiRate         float64 // requests per second per API token
 }
 
 // serveEnv lists the environment variables serve reads, one per flag (and the key).
@@ -49,7 +51,7 @@ var serveEnv = []string{
 	"TAGDRIFT_DATABASE_URL", "TAGDRIFT_LISTEN", "TAGDRIFT_ENCRYPTION_KEY_FILE", "TAGDRIFT_ENCRYPTION_KEY",
 	"TAGDRIFT_NO_MIGRATE", "TAGDRIFT_SCAN_CONCURRENCY", "TAGDRIFT_SCAN_TIMEOUT", "TAGDRIFT_SCAN_INTERVAL",
 	"TAGDRIFT_CLUSTER_KUBECONFIG", "TAGDRIFT_ALLOW_INSECURE_TLS", "TAGDRIFT_ALLOW_EXEC_PLUGIN",
-	"TAGDRIFT_ALLOW_CLUSTER_NETWORK", "TAGDRIFT_LOG_LEVEL",
+	"TAGDRIFT_ALLOW_CLUSTER_NETWORK", "TAGDRIFT_LOG_LEVEL", "TAGDRIFT_ADMIN_TOKEN", "TAGDRIFT_API_RATE_LIMIT",
 }
 
 // envDefault is an environment variable that gives a flag its default.
@@ -92,11 +94,14 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	fs.Var(&c.execPlugins, "allow-exec-plugin", "exec credential plugin command that kubeconfigs may use; repeatable (TAGDRIFT_ALLOW_EXEC_PLUGIN)")
 	c.networks = envList(getenv, "TAGDRIFT_ALLOW_CLUSTER_NETWORK")
 	fs.Var(&c.networks, "allow-cluster-network", "internal network (CIDR) clusters may be reached on; repeatable (TAGDRIFT_ALLOW_CLUSTER_NETWORK)")
+	rate, _ := strconv.ParseFloat(envDefault(getenv, "TAGDRIFT_API_RATE_LIMIT", "50"), 64)
+	fs.Float64Var(&c.apiRate, "api-rate-limit", rate, "API requests per second each token may make, bursts of twice that (TAGDRIFT_API_RATE_LIMIT)")
 	fs.StringVar(&c.logLevel, "log-level", envDefault(getenv, "TAGDRIFT_LOG_LEVEL", "info"), "debug, info, warn or error (TAGDRIFT_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
 	c.keyText = getenv("TAGDRIFT_ENCRYPTION_KEY")
+	c.adminToken = getenv("TAGDRIFT_ADMIN_TOKEN")
 	return c, c.validate()
 }
 
@@ -112,6 +117,11 @@ func (c serveConfig) validate() error {
 		return fmt.Errorf("--scan-timeout must be positive, not %s", c.scanTimeout)
 	case c.scanInterval < 10*time.Second:
 		return fmt.Errorf("--scan-interval must be at least 10s, not %s", c.scanInterval)
+	case c.apiRate <= 0:
+		return fmt.Errorf("--api-rate-limit must be positive, not %g", c.apiRate)
+	case c.adminToken != "" && len(c.adminToken) < 16:
+		// A short shared secret is guessable; the rate limit does not stop a patient guess.
+		return errors.New("TAGDRIFT_ADMIN_TOKEN must be at least 16 characters")
 	}
 	return nil
 }
@@ -216,8 +226,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return nil
 	}
 	httpSrv := &http.Server{
-		Addr:              cfg.listen,
-		Handler:           server.New(server.Config{Ready: ready, Registry: reg, Logger: log}),
+		Addr: cfg.listen,
+		Handler: server.New(server.Config{
+			Ready: ready, Registry: reg, Logger: log,
+			Store: st, Scans: sched, Policy: policy, AdminToken: cfg.adminToken,
+			RateLimit: cfg.apiRate, RateBurst: int(2 * cfg.apiRate),
+		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,

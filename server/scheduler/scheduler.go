@@ -333,6 +333,28 @@ func (w *scanWorker) detect(ctx context.Context, cluster store.Cluster, pods []i
 	return st.ReconcileMutations(ctx, cluster.ID, refs, mine, w.s.cfg.Now())
 }
 
+// Forget reconciles what a deleted cluster bore on: its own conditions resolve (it is no
+// longer watched), and the tag-divergences of the references it ran are detected again
+// among the live clusters, so that one the deleted cluster alone caused resolves and
+// one that still holds elsewhere stays open with its places updated.
+func (s *Scheduler) Forget(ctx context.Context, clusterID int64, refs []string) error {
+	st := s.cfg.Store
+	others, err := st.OpenPods(ctx, clusterID, refs)
+	if err != nil {
+		return fmt.Errorf("forget cluster %d: %w", clusterID, err)
+	}
+	var still []detect.Mutation
+	for _, m := range detect.Detect(others) {
+		if m.Kind == detect.TagDivergence && slices.Contains(refs, m.Ref) {
+			still = append(still, m)
+		}
+	}
+	if _, err := st.ReconcileMutations(ctx, clusterID, refs, still, s.cfg.Now()); err != nil {
+		return fmt.Errorf("forget cluster %d: %w", clusterID, err)
+	}
+	return nil
+}
+
 // list opens the cluster's credentials and lists it.
 func (w *scanWorker) list(ctx context.Context, c store.Cluster) ([]inventory.Pod, int, error) {
 	raw, err := w.s.cfg.Store.Credentials(ctx, c.ID)

@@ -26,11 +26,14 @@ import (
 	"github.com/jackc/pgx/v5"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/tagdrift/tagdrift/e2e/kubeenv"
+	"github.com/tagdrift/tagdrift/scanner/imageref"
+	"github.com/tagdrift/tagdrift/scanner/inventory"
 	"github.com/tagdrift/tagdrift/scanner/kubeconfig"
 	"github.com/tagdrift/tagdrift/store"
 	"github.com/tagdrift/tagdrift/store/keyring"
@@ -475,4 +478,96 @@ func certPool(t *testing.T, pemData []byte) *x509.CertPool {
 		t.Fatal("bad CA")
 	}
 	return p
+}
+
+// TestForgetDeletedCluster deletes a cluster and reconciles what it bore on: its own
+// workload-divergence resolves, a tag-divergence only it caused resolves, and one that
+// still holds among the clusters left stays open without the deleted cluster's places.
+func TestForgetDeletedCluster(t *testing.T) {
+	st := newStore(t)
+	ctx := context.Background()
+	s, err := New(Config{Store: st, Dialer: &kubeconfig.Dialer{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &scanWorker{s: s}
+	digest := func(l string) string { return "docker.io/library/app@sha256:" + strings.Repeat(l, 64) }
+	pod := func(cluster, name, image, imageID string, rs string) inventory.Pod {
+		ref := imageref.ParseRef(image)
+		id, _ := imageref.ParseImageID(imageID)
+		p := inventory.Pod{Cluster: cluster, Namespace: "ns", Name: name, UID: types.UID(cluster + "-" + name),
+			Workload:   inventory.Workload{Kind: "Pod", Name: name},
+			Containers: []inventory.Container{{Name: "app", Type: inventory.Regular, Ref: &ref, ID: &id}}}
+		if rs != "" {
+			p.Workload = inventory.Workload{Kind: "ReplicaSet", Name: rs}
+			p.Controller = inventory.Controller{Kind: "ReplicaSet", Name: rs, UID: types.UID(cluster + "-" + rs), Revision: "1"}
+		}
+		return p
+	}
+	fleet := map[string][]inventory.Pod{
+		// one: alone on digest a of app:1 (the others run b), and two pods of one
+		// ReplicaSet on two digests of app:3.
+		"one": {pod("one", "p", "app:1", digest("a"), ""), pod("one", "q", "app:2", digest("a"), ""),
+			pod("one", "w1", "app:3", digest("c"), "web"), pod("one", "w2", "app:3", digest("d"), "web")},
+		"two":   {pod("two", "p", "app:1", digest("b"), ""), pod("two", "q", "app:2", digest("b"), "")},
+		"three": {pod("three", "p", "app:1", digest("b"), ""), pod("three", "q", "app:2", digest("e"), "")},
+	}
+	ids := map[string]int64{}
+	for _, name := range []string{"one", "two", "three"} {
+		c, err := st.CreateCluster(ctx, store.NewCluster{Name: name, Server: "https://" + name + ".example", Context: name,
+			Credentials: []byte(`{}`), ScanInterval: time.Hour, Enabled: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[name] = c.ID
+		scanID, err := st.StartScan(ctx, c.ID, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		counts, err := st.CompleteScan(ctx, scanID, fleet[name], len(fleet[name]), time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.detect(ctx, c, fleet[name], counts.ChangedRefs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	open := func() []string {
+		t.Helper()
+		ms, err := st.ListMutations(ctx, store.MutationFilter{State: store.StateOpen})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, m := range ms {
+			var places []string
+			for _, p := range m.Places {
+				places = append(places, p.Cluster+"/"+p.Pod)
+			}
+			slices.Sort(places)
+			out = append(out, fmt.Sprintf("%s %s %s", m.Kind, m.Ref, strings.Join(places, ",")))
+		}
+		slices.Sort(out)
+		return out
+	}
+	want := []string{
+		"tag-divergence docker.io/library/app:1 one/p,three/p,two/p",
+		"tag-divergence docker.io/library/app:2 one/q,three/q,two/q",
+		"workload-divergence docker.io/library/app:3 one/w1,one/w2",
+	}
+	if got := open(); !slices.Equal(got, want) {
+		t.Fatalf("open before the delete:\n%v\nwant\n%v", got, want)
+	}
+
+	deleted, err := st.DeleteCluster(ctx, "one", false, store.Audit{Actor: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Forget(ctx, deleted.ID, deleted.Refs); err != nil {
+		t.Fatal(err)
+	}
+	want = []string{"tag-divergence docker.io/library/app:2 three/q,two/q"}
+	if got := open(); !slices.Equal(got, want) {
+		t.Errorf("open after deleting one:\n%v\nwant\n%v", got, want)
+	}
 }

@@ -1,0 +1,368 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"regexp"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/tagdrift/tagdrift/scanner/detect"
+	"github.com/tagdrift/tagdrift/scanner/imageref"
+	"github.com/tagdrift/tagdrift/scanner/report"
+	"github.com/tagdrift/tagdrift/store"
+)
+
+// scanJSON is a scan record. Times not reached yet are null.
+type scanJSON struct {
+	ID         int64      `json:"id"`
+	Cluster    string     `json:"cluster"`
+	Status     string     `json:"status"`
+	QueuedAt   time.Time  `json:"queuedAt"`
+	StartedAt  *time.Time `json:"startedAt"`
+	FinishedAt *time.Time `json:"finishedAt"`
+	Pods       int        `json:"pods"`
+	Containers int        `json:"containers"`
+	Opened     int        `json:"opened"`
+	Closed     int        `json:"closed"`
+	Error      string     `json:"error"`
+}
+
+func toScanJSON(s store.ScanRecord) scanJSON {
+	return scanJSON{
+		ID: s.ID, Cluster: s.Cluster, Status: s.Status,
+		QueuedAt: utc(s.QueuedAt), StartedAt: utcPtr(s.StartedAt), FinishedAt: utcPtr(s.FinishedAt),
+		Pods: s.Pods, Containers: s.Containers, Opened: s.Opened, Closed: s.Closed, Error: s.Error,
+	}
+}
+
+func (a *api) listScans(w http.ResponseWriter, r *http.Request) error {
+	q, err := parseQuery(r.URL.RawQuery, "cluster", "limit", "cursor")
+	if err != nil {
+		return err
+	}
+	limit, err := q.limit()
+	if err != nil {
+		return err
+	}
+	f := store.ScanFilter{Cluster: q.get("cluster"), Limit: limit + 1}
+	filter := filterKey("cluster", f.Cluster)
+	c, err := q.cursor("scans", filter)
+	if err != nil {
+		return err
+	}
+	f.BeforeID = c.ID
+	scans, err := a.st.ListScans(r.Context(), f)
+	if err != nil {
+		return about(err, "list scans")
+	}
+	items := make([]scanJSON, len(scans))
+	for i, s := range scans {
+		items[i] = toScanJSON(s)
+	}
+	return respond(w, http.StatusOK, page(items, limit, func(last scanJSON) cursor {
+		return cursor{List: "scans", Filter: filter, ID: last.ID}
+	}))
+}
+
+func (a *api) getScan(w http.ResponseWriter, r *http.Request) error {
+	if _, err := parseQuery(r.URL.RawQuery); err != nil {
+		return err
+	}
+	id, err := pathID(chi.URLParam(r, "id"), "scan")
+	if err != nil {
+		return err
+	}
+	s, err := a.st.ScanRecordByID(r.Context(), id)
+	if err != nil {
+		return about(err, "scan %d", id)
+	}
+	return respond(w, http.StatusOK, toScanJSON(s))
+}
+
+// maxFilterLength bounds the name filters (cluster, namespace, kind): longer values
+// cannot match anything Kubernetes names.
+const maxFilterLength = 253
+
+// nameFilters reads the cluster, namespace and kind filters.
+func nameFilters(q query) (cluster, namespace, kind string, err error) {
+	for _, name := range []string{"cluster", "namespace", "kind"} {
+		if len(q.get(name)) > maxFilterLength {
+			return "", "", "", badRequest("query parameter %s longer than %d bytes", name, maxFilterLength)
+		}
+	}
+	return q.get("cluster"), q.get("namespace"), q.get("kind"), nil
+}
+
+func (a *api) listWorkloads(w http.ResponseWriter, r *http.Request) error {
+	q, err := parseQuery(r.URL.RawQuery, "cluster", "namespace", "kind", "mutant", "limit", "cursor")
+	if err != nil {
+		return err
+	}
+	f, filter, err := workloadFilter(q)
+	if err != nil {
+		return err
+	}
+	limit := f.Limit - 1
+	return a.cachedRead(w, r, func(ctx context.Context) (any, error) {
+		items, err := a.st.ListWorkloads(ctx, f)
+		if err != nil {
+			return nil, about(err, "list workloads")
+		}
+		for i := range items {
+			items[i] = workloadJSON(items[i])
+		}
+		return page(items, limit, func(last report.Workload) cursor {
+			return cursor{List: "workloads", Filter: filter, Workload: []string{last.Cluster, last.Namespace, last.Kind, last.Name}}
+		}), nil
+	})
+}
+
+// workloadFilter reads the workloads list's query: its filter, asking for one more
+// than the page, and the cursor's filter key.
+func workloadFilter(q query) (store.WorkloadFilter, string, error) {
+	cluster, namespace, kind, err := nameFilters(q)
+	if err != nil {
+		return store.WorkloadFilter{}, "", err
+	}
+	mutant, err := q.boolean("mutant")
+	if err != nil {
+		return store.WorkloadFilter{}, "", err
+	}
+	limit, err := q.limit()
+	if err != nil {
+		return store.WorkloadFilter{}, "", err
+	}
+	mutantKey := ""
+	if mutant {
+		mutantKey = "true"
+	}
+	filter := filterKey("cluster", cluster, "namespace", namespace, "kind", kind, "mutant", mutantKey)
+	c, err := q.cursor("workloads", filter)
+	if err != nil {
+		return store.WorkloadFilter{}, "", err
+	}
+	f := store.WorkloadFilter{Cluster: cluster, Namespace: namespace, Kind: kind, MutantOnly: mutant, Limit: limit + 1}
+	if c.Workload != nil {
+		f.After = &store.WorkloadKey{Cluster: c.Workload[0], Namespace: c.Workload[1], Kind: c.Workload[2], Name: c.Workload[3]}
+	}
+	return f, filter, nil
+}
+
+// workloadJSON makes a workload's lists [] rather than null.
+func workloadJSON(wl report.Workload) report.Workload {
+	if wl.Containers == nil {
+		wl.Containers = []report.Container{}
+	}
+	for i, c := range wl.Containers {
+		if c.Digests == nil {
+			wl.Containers[i].Digests = []report.Digest{}
+		}
+		for j, d := range c.Digests {
+			if d.Pods == nil {
+				wl.Containers[i].Digests[j].Pods = []string{}
+			}
+		}
+	}
+	return wl
+}
+
+// mutationKinds are the kinds a mutation filter accepts.
+var mutationKinds = []string{
+	string(detect.WorkloadDivergence), string(detect.TagDivergence), string(detect.PinMismatch),
+	string(detect.TagMoved), string(detect.PodDrift),
+}
+
+// mutationJSON is a mutation as `tagdrift scan -o json` shows it, with its id and when
+// it was detected and resolved (null while open).
+type mutationJSON struct {
+	ID int64 `json:"id"`
+	detect.Mutation
+	DetectedAt time.Time  `json:"detectedAt"`
+	ResolvedAt *time.Time `json:"resolvedAt"`
+}
+
+func toMutationJSON(m store.Mutation) mutationJSON {
+	if m.Digests == nil {
+		m.Digests = []string{}
+	}
+	if m.Places == nil {
+		m.Places = []detect.Place{}
+	}
+	return mutationJSON{ID: m.ID, Mutation: m.Mutation, DetectedAt: utc(m.DetectedAt), ResolvedAt: utcPtr(m.ResolvedAt)}
+}
+
+func (a *api) listMutations(w http.ResponseWriter, r *http.Request) error {
+	q, err := parseQuery(r.URL.RawQuery, "cluster", "namespace", "kind", "state", "limit", "cursor")
+	if err != nil {
+		return err
+	}
+	f, filter, err := mutationFilter(q)
+	if err != nil {
+		return err
+	}
+	limit := f.Limit - 1
+	ms, err := a.st.ListMutations(r.Context(), f)
+	if err != nil {
+		return about(err, "list mutations")
+	}
+	items := make([]mutationJSON, len(ms))
+	for i, m := range ms {
+		items[i] = toMutationJSON(m)
+	}
+	return respond(w, http.StatusOK, page(items, limit, func(last mutationJSON) cursor {
+		return cursor{List: "mutations", Filter: filter, ID: last.ID}
+	}))
+}
+
+// mutationFilter reads the mutations list's query, asking for one more than the page.
+func mutationFilter(q query) (store.MutationFilter, string, error) {
+	cluster, namespace, _, err := nameFilters(q)
+	if err != nil {
+		return store.MutationFilter{}, "", err
+	}
+	kind, err := q.oneOf("kind", "", mutationKinds...)
+	if err != nil {
+		return store.MutationFilter{}, "", err
+	}
+	state, err := q.oneOf("state", "open", "open", "closed", "all")
+	if err != nil {
+		return store.MutationFilter{}, "", err
+	}
+	limit, err := q.limit()
+	if err != nil {
+		return store.MutationFilter{}, "", err
+	}
+	filter := filterKey("cluster", cluster, "namespace", namespace, "kind", kind, "state", state)
+	c, err := q.cursor("mutations", filter)
+	if err != nil {
+		return store.MutationFilter{}, "", err
+	}
+	return store.MutationFilter{
+		Cluster: cluster, Namespace: namespace, Kind: kind, State: state, BeforeID: c.ID, Limit: limit + 1,
+	}, filter, nil
+}
+
+func (a *api) getMutation(w http.ResponseWriter, r *http.Request) error {
+	if _, err := parseQuery(r.URL.RawQuery); err != nil {
+		return err
+	}
+	id, err := pathID(chi.URLParam(r, "id"), "mutation")
+	if err != nil {
+		return err
+	}
+	m, err := a.st.MutationByID(r.Context(), id)
+	if err != nil {
+		return about(err, "mutation %d", id)
+	}
+	return respond(w, http.StatusOK, toMutationJSON(m))
+}
+
+// timelineJSON is which digests a reference ran, oldest first.
+type timelineJSON struct {
+	Ref     string               `json:"ref"`
+	Digests []timelineDigestJSON `json:"digests"`
+}
+
+type timelineDigestJSON struct {
+	Digest    string    `json:"digest"`
+	FirstSeen time.Time `json:"firstSeen"`
+	LastSeen  time.Time `json:"lastSeen"`
+	Running   bool      `json:"running"`
+	Clusters  []string  `json:"clusters"`
+	Pods      int       `json:"pods"`
+}
+
+// timelineRef normalizes ?ref= as observations store references (imageref.ParseRef):
+// nginx is docker.io/library/nginx:latest. A pinned reference stays pinned (its
+// timeline shows what ran under that exact reference: one digest, or a pin-mismatch);
+// a reference that does not parse is a 400.
+func timelineRef(raw string) (string, error) {
+	if raw == "" {
+		return "", badRequest("query parameter ref is required: an image reference such as nginx:1.25")
+	}
+	ref := imageref.ParseRef(raw)
+	if !ref.Valid() {
+		return "", badRequest("query parameter ref is not an image reference: %q", raw)
+	}
+	return ref.Normalized, nil
+}
+
+func (a *api) timeline(w http.ResponseWriter, r *http.Request) error {
+	q, err := parseQuery(r.URL.RawQuery, "ref")
+	if err != nil {
+		return err
+	}
+	ref, err := timelineRef(q.get("ref"))
+	if err != nil {
+		return err
+	}
+	return a.cachedRead(w, r, func(ctx context.Context) (any, error) {
+		ds, err := a.st.Timeline(ctx, ref)
+		if err != nil {
+			return nil, about(err, "timeline of %s", ref)
+		}
+		out := timelineJSON{Ref: ref, Digests: make([]timelineDigestJSON, len(ds))}
+		for i, d := range ds {
+			clusters := d.Clusters
+			if clusters == nil {
+				clusters = []string{}
+			}
+			out.Digests[i] = timelineDigestJSON{
+				Digest: d.Digest, FirstSeen: utc(d.FirstSeen), LastSeen: utc(d.LastSeen),
+				Running: d.Running, Clusters: clusters, Pods: d.Pods,
+			}
+		}
+		return out, nil
+	})
+}
+
+// digestPattern is a repository digest or image ID as the API takes it.
+var digestPattern = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+
+// digestJSON is where a digest runs and ran.
+type digestJSON struct {
+	Digest           string            `json:"digest"`
+	Running          []detect.Place    `json:"running"`
+	History          []digestPlaceJSON `json:"history"`
+	HistoryTruncated bool              `json:"historyTruncated"`
+}
+
+type digestPlaceJSON struct {
+	detect.Place
+	FirstSeen time.Time `json:"firstSeen"`
+	LastSeen  time.Time `json:"lastSeen"`
+}
+
+func (a *api) digest(w http.ResponseWriter, r *http.Request) error {
+	if _, err := parseQuery(r.URL.RawQuery); err != nil {
+		return err
+	}
+	d := chi.URLParam(r, "digest")
+	if !digestPattern.MatchString(d) {
+		return badRequest("digest must be sha256: and 64 lowercase hex digits, not %q", clip(d, 80))
+	}
+	return a.cachedRead(w, r, func(ctx context.Context) (any, error) {
+		use, err := a.st.DigestUses(ctx, d)
+		if err != nil {
+			return nil, about(err, "digest %s", d)
+		}
+		out := digestJSON{Digest: d, Running: use.Running, History: make([]digestPlaceJSON, len(use.History)), HistoryTruncated: use.Truncated}
+		if out.Running == nil {
+			out.Running = []detect.Place{}
+		}
+		for i, p := range use.History {
+			out.History[i] = digestPlaceJSON{Place: p.Place, FirstSeen: utc(p.FirstSeen), LastSeen: utc(p.LastSeen)}
+		}
+		return out, nil
+	})
+}
+
+// clip shortens s for an error message.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
