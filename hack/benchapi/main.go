@@ -1,0 +1,453 @@
+// Command benchapi measures the REST API's read endpoints on a database of realistic
+// size: 10 clusters, 10,000 workloads and 1,000,000 observation rows (100,000 running,
+// 900,000 of history), with about 1% of workloads mutant. It creates that database on
+// the PostgreSQL server named by TAGDRIFT_TEST_DATABASE_URL, serves the API on loopback
+// and loads it from the same process over real TCP with keep-alive connections:
+//
+//	GET /api/v1/workloads?mutant=true
+//	GET /api/v1/images/timeline?ref=nginx:1.25     (a tag run by thousands of pods)
+//	GET /api/v1/digests/<its most running digest>
+//
+// Each endpoint is warmed up, then measured for -requests requests from -concurrency
+// clients, -rounds times; per-round figures and their medians are reported against the
+// targets (p95 under 20 ms, at least 1,000 requests per second). The database is dropped
+// at the end, or on Ctrl-C, unless -keep is given.
+//
+//	go run ./hack/benchapi [-requests 5000] [-concurrency 8] [-rounds 3] [-keep]
+//	go run ./hack/benchapi -reuse -database-url <the URL a -keep run printed>
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/pprof"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/tagdrift/tagdrift/scanner/imageref"
+	"github.com/tagdrift/tagdrift/server"
+	"github.com/tagdrift/tagdrift/store"
+	"github.com/tagdrift/tagdrift/store/keyring"
+	"github.com/tagdrift/tagdrift/store/pgtest"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "benchapi:", err)
+		os.Exit(1)
+	}
+}
+
+// Targets from the issue, for each endpoint.
+const (
+	targetP95        = 20 * time.Millisecond
+	targetThroughput = 1000 // requests per second
+)
+
+// benchRateLimit replaces the API's per-token rate limit (50/s by default), which would
+// otherwise be what the benchmark measures.
+const benchRateLimit = 1_000_000
+
+// config is the command line.
+type config struct {
+	databaseURL string
+	reuse       bool
+	keep        bool
+	clusters    int
+	workloads   int
+	generations int
+	requests    int
+	concurrency int
+	rounds      int
+	warmup      int
+	maxTime     time.Duration
+	only        string
+	logFile     string
+	cpuProfile  string
+	cache       string
+}
+
+func parseFlags(args []string, getenv func(string) string) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("benchapi", flag.ContinueOnError)
+	fs.StringVar(&c.databaseURL, "database-url", getenv(pgtest.EnvURL),
+		"PostgreSQL server on which to create the benchmark database (default $"+pgtest.EnvURL+"); with -reuse, the database itself")
+	fs.BoolVar(&c.reuse, "reuse", false, "benchmark the already populated database at -database-url (left by -keep) instead of creating one")
+	fs.BoolVar(&c.keep, "keep", false, "keep the database at the end (for EXPLAIN ANALYZE with psql) and print its URL")
+	fs.IntVar(&c.clusters, "clusters", 10, "clusters in the fleet")
+	fs.IntVar(&c.workloads, "workloads", 10_000, "workloads in the fleet, spread over the clusters; each has 10 running containers and 90 of history")
+	fs.IntVar(&c.generations, "generations", 10, "weekly rollouts of each workload; the last one runs now")
+	fs.IntVar(&c.requests, "requests", 5000, "measured requests per endpoint and round")
+	fs.IntVar(&c.concurrency, "concurrency", 8, "concurrent clients, each on its own keep-alive connection")
+	fs.IntVar(&c.rounds, "rounds", 3, "measured rounds; medians over them are reported")
+	fs.IntVar(&c.warmup, "warmup", 200, "warm-up requests per endpoint, each checked fully")
+	fs.DurationVar(&c.maxTime, "max-time", 20*time.Second, "stop sending an endpoint's requests in a round after this long, even before -requests")
+	fs.StringVar(&c.only, "only", "", "measure only the endpoints whose name contains this (workloads, timeline or digests)")
+	fs.StringVar(&c.logFile, "log", "", "write the server's log to this file (default: formatted, then discarded)")
+	fs.StringVar(&c.cache, "cache", "both", "measure the API with its response cache off, on, or both (off first, in the same run)")
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured rounds (server and load generator) to this file")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	switch {
+	case c.databaseURL == "":
+		return c, fmt.Errorf("no database: set %s or -database-url", pgtest.EnvURL)
+	case c.clusters < 1 || c.workloads < c.clusters || c.generations < 1:
+		return c, errors.New("-clusters, -workloads and -generations must be positive, and workloads at least clusters")
+	case c.cache != "off" && c.cache != "on" && c.cache != "both":
+		return c, fmt.Errorf("-cache is off, on or both, not %q", c.cache)
+	case c.requests < 1 || c.concurrency < 1 || c.rounds < 1 || c.warmup < 1 || c.maxTime <= 0:
+		return c, errors.New("-requests, -concurrency, -rounds, -warmup and -max-time must be positive")
+	}
+	return c, nil
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) (err error) {
+	cfg, err := parseFlags(args, getenv)
+	if err != nil {
+		return err
+	}
+	dbURL := cfg.databaseURL
+	if !cfg.reuse {
+		var drop func() error
+		if dbURL, drop, err = createDatabase(ctx, cfg, stdout); err != nil {
+			return err
+		}
+		defer func() { err = errors.Join(err, drop()) }()
+	}
+	st, err := openStore(ctx, dbURL)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if !cfg.reuse {
+		f := newFleet(cfg.clusters, cfg.workloads, cfg.generations, time.Now().UTC().Truncate(time.Second).Add(-time.Minute))
+		if err := populate(ctx, st, f, stdout); err != nil {
+			return err
+		}
+	}
+
+	endpoints, err := chooseEndpoints(ctx, st, cfg.only, stdout)
+	if err != nil {
+		return err
+	}
+	_, token, err := st.CreateToken(ctx, store.NewToken{Name: "benchapi", Role: store.RoleViewer}, store.Audit{Actor: "cli:benchapi"})
+	if err != nil {
+		return fmt.Errorf("create a viewer token: %w", err)
+	}
+	modes := map[string][]bool{"off": {false}, "on": {true}, "both": {false, true}}[cfg.cache]
+	for _, cached := range modes {
+		if err := measure(ctx, st, token, endpoints, cfg, cached, stdout); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// measure serves the API, with or without its response cache, and loads it.
+func measure(ctx context.Context, st *store.Store, token string, endpoints []endpoint, cfg config, cached bool, stdout io.Writer) error {
+	base, stopServer, err := serve(st, cfg.logFile, cached)
+	if err != nil {
+		return err
+	}
+	defer stopServer()
+	mode := "WITHOUT the response cache (every answer made afresh: the cost of the first read after a change)"
+	if cached {
+		mode = "WITH the response cache (answers served while the data version holds; the version is still read per request)"
+	}
+	fmt.Fprintf(stdout, "\n== %s\n", mode)
+	fmt.Fprintf(stdout, "serving the API on %s with a viewer token; per-token rate limit raised to %d/s (burst %d) for the benchmark\n",
+		strings.TrimPrefix(base, "http://"), benchRateLimit, benchRateLimit)
+	fmt.Fprintf(stdout, "load: %d requests (at most %s) per endpoint and round from %d keep-alive clients, %d rounds, %d warm-up requests; "+
+		"the load generator, the API and PostgreSQL share this machine's %d CPUs\n",
+		cfg.requests, cfg.maxTime, cfg.concurrency, cfg.rounds, cfg.warmup, runtime.NumCPU())
+
+	l := newLoader(base, token, cfg.concurrency)
+	for _, ep := range endpoints {
+		if _, err := l.warmUp(ctx, ep, cfg.warmup); err != nil {
+			return err
+		}
+	}
+	if cfg.cpuProfile != "" {
+		stopProfile, err := startCPUProfile(cfg.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stopProfile()
+	}
+	rounds, err := measureRounds(ctx, l, endpoints, cfg, stdout)
+	if err != nil {
+		return err
+	}
+	report(stdout, endpoints, rounds)
+	return nil
+}
+
+// createDatabase creates and migrates a fresh database on the server and returns its
+// URL and a function that drops it, or with -keep tells how to reach it.
+func createDatabase(ctx context.Context, cfg config, stdout io.Writer) (string, func() error, error) {
+	// pgtest reads the server from the environment.
+	os.Setenv(pgtest.EnvURL, cfg.databaseURL)
+	db, err := pgtest.Create(ctx, "benchapi")
+	if err != nil {
+		return "", nil, err
+	}
+	drop := func() error {
+		if cfg.keep {
+			fmt.Fprintf(stdout, "kept the database: psql '%s'\nrerun without populating: go run ./hack/benchapi -reuse -database-url '%s'\n", db.URL, db.URL)
+			return nil
+		}
+		// The run's context may be cancelled (Ctrl-C): drop anyway.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := db.Drop(ctx); err != nil {
+			return fmt.Errorf("drop the benchmark database: %w", err)
+		}
+		return nil
+	}
+	m, err := store.NewMigrator(db.URL)
+	if err == nil {
+		err = m.Up()
+		m.Close()
+	}
+	if err != nil {
+		return "", nil, errors.Join(err, drop())
+	}
+	return db.URL, drop, nil
+}
+
+// chooseEndpoints returns the endpoints to measure (those whose name contains only, or
+// all), on the popular reference and its most running digest.
+func chooseEndpoints(ctx context.Context, st *store.Store, only string, stdout io.Writer) ([]endpoint, error) {
+	ref := imageref.ParseRef(popularImage).Normalized
+	digest, pods, err := popularDigest(ctx, st, ref)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(stdout, "timeline of %s (asked as %s); digest %s runs in %d pods\n", ref, popularImage, digest, pods)
+	var out []endpoint
+	for _, ep := range []endpoint{
+		{name: "workloads?mutant=true", path: "/api/v1/workloads?mutant=true", marker: `"items":[{`, check: checkWorkloads},
+		{name: "images/timeline", path: "/api/v1/images/timeline?ref=" + url.QueryEscape(popularImage), marker: `"digests":[{`, check: checkTimeline(ref)},
+		{name: "digests/{digest}", path: "/api/v1/digests/" + digest, marker: `"running":[{`, check: checkDigest(digest)},
+	} {
+		if strings.Contains(ep.name, only) {
+			out = append(out, ep)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("-only %q matches no endpoint", only)
+	}
+	return out, nil
+}
+
+// measureRounds measures every endpoint once a round, printing each round's figures,
+// and returns them by endpoint. A failed request fails the run.
+func measureRounds(ctx context.Context, l *loader, endpoints []endpoint, cfg config, stdout io.Writer) ([][]figures, error) {
+	out := make([][]figures, len(endpoints))
+	for round := range cfg.rounds {
+		fmt.Fprintf(stdout, "\nround %d\n", round+1)
+		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintf(tw, "  %-22s\trequests\tp50 ms\tp95 ms\tp99 ms\tmax ms\treq/s\tbytes\t\n", "endpoint")
+		for i, ep := range endpoints {
+			r := l.measure(ctx, ep, cfg.requests, cfg.concurrency, cfg.maxTime)
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			if r.failures > 0 {
+				return nil, fmt.Errorf("%s: %d of %d requests failed; the first: %s", ep.name, r.failures, len(r.latencies), r.failure)
+			}
+			fg := r.figures()
+			out[i] = append(out[i], fg)
+			fmt.Fprintf(tw, "  %-22s\t%d\t%s\t%s\t%s\t%s\t%.0f\t%.0f\t\n",
+				ep.name, len(r.latencies), ms(fg.p50), ms(fg.p95), ms(fg.p99), ms(fg.max), fg.throughput, fg.meanBytes)
+		}
+		tw.Flush()
+	}
+	return out, nil
+}
+
+// report prints the median of each figure over the rounds, against the targets.
+func report(stdout io.Writer, endpoints []endpoint, rounds [][]figures) {
+	fmt.Fprintf(stdout, "\nmedian over %d rounds (targets: p95 < %s, >= %d req/s)\n", len(rounds[0]), targetP95, targetThroughput)
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "  %-22s\tp50 ms\tp95 ms\tp99 ms\tmax ms\treq/s\tbytes\tp95 target\treq/s target\t\n", "endpoint")
+	missed := 0
+	for i, ep := range endpoints {
+		fg := medianFigures(rounds[i])
+		p95, rps := verdict(fg.p95 < targetP95), verdict(fg.throughput >= targetThroughput)
+		if p95 == "MISS" || rps == "MISS" {
+			missed++
+		}
+		fmt.Fprintf(tw, "  %-22s\t%s\t%s\t%s\t%s\t%.0f\t%.0f\t%s\t%s\t\n",
+			ep.name, ms(fg.p50), ms(fg.p95), ms(fg.p99), ms(fg.max), fg.throughput, fg.meanBytes, p95, rps)
+	}
+	tw.Flush()
+	if missed > 0 {
+		fmt.Fprintf(stdout, "%d of %d endpoints missed a target\n", missed, len(endpoints))
+	}
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "PASS"
+	}
+	return "MISS"
+}
+
+// startCPUProfile profiles this process until the returned function is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
+}
+
+// openStore opens the store with a fresh random key: the benchmark never opens the
+// credentials it seals.
+func openStore(ctx context.Context, dbURL string) (*store.Store, error) {
+	key := make([]byte, keyring.KeySize)
+	rand.Read(key)
+	keys, err := keyring.Parse(base64.StdEncoding.EncodeToString(key))
+	if err != nil {
+		return nil, err
+	}
+	return store.Open(ctx, dbURL, keys)
+}
+
+// serve starts the API on a loopback port and returns its base URL and a function that
+// stops it.
+func serve(st *store.Store, logFile string, cached bool) (base string, stop func(), err error) {
+	// The server logs as in service (formatted JSON at info level), to nowhere unless
+	// asked: formatting is part of the cost of a request.
+	var logOut io.Writer = io.Discard
+	var file *os.File
+	if logFile != "" {
+		if file, err = os.Create(logFile); err != nil {
+			return "", nil, err
+		}
+		logOut = file
+	}
+	handler := server.New(server.Config{
+		Store:      st,
+		Logger:     slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		RateLimit:  benchRateLimit,
+		RateBurst:  benchRateLimit,
+		CacheBytes: map[bool]int{false: -1, true: 0}[cached],
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	return "http://" + ln.Addr().String(), func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		if file != nil {
+			file.Close()
+		}
+	}, nil
+}
+
+// checkWorkloads wants a page of mutant workloads, each with its containers.
+func checkWorkloads(body []byte) error {
+	var page struct {
+		Items []struct {
+			Cluster, Namespace, Kind, Name string
+			Mutant                         bool
+			Containers                     []json.RawMessage
+		}
+	}
+	if err := json.Unmarshal(body, &page); err != nil {
+		return err
+	}
+	if len(page.Items) == 0 {
+		return errors.New("no mutant workloads")
+	}
+	for _, w := range page.Items {
+		if !w.Mutant || len(w.Containers) == 0 {
+			return fmt.Errorf("workload %s/%s/%s/%s: mutant %t, %d containers", w.Cluster, w.Namespace, w.Kind, w.Name, w.Mutant, len(w.Containers))
+		}
+	}
+	return nil
+}
+
+// checkTimeline wants the tag's history: tens of digests, one at least still running.
+func checkTimeline(ref string) func([]byte) error {
+	return func(body []byte) error {
+		var tl struct {
+			Ref     string
+			Digests []struct {
+				Digest   string
+				Running  bool
+				Clusters []string
+				Pods     int
+			}
+		}
+		if err := json.Unmarshal(body, &tl); err != nil {
+			return err
+		}
+		if tl.Ref != ref {
+			return fmt.Errorf("ref %q, want %q", tl.Ref, ref)
+		}
+		running := 0
+		for _, d := range tl.Digests {
+			if d.Running {
+				running++
+			}
+			if len(d.Clusters) == 0 || d.Pods == 0 {
+				return fmt.Errorf("digest %s: %d clusters, %d pods", d.Digest, len(d.Clusters), d.Pods)
+			}
+		}
+		if len(tl.Digests) < 10 || running == 0 {
+			return fmt.Errorf("%d digests, %d running; want tens, some running", len(tl.Digests), running)
+		}
+		return nil
+	}
+}
+
+// checkDigest wants the places a digest runs in.
+func checkDigest(digest string) func([]byte) error {
+	return func(body []byte) error {
+		var use struct {
+			Digest  string
+			Running []json.RawMessage
+			History []json.RawMessage
+		}
+		if err := json.Unmarshal(body, &use); err != nil {
+			return err
+		}
+		if use.Digest != digest || len(use.Running) == 0 {
+			return fmt.Errorf("digest %q with %d running places; want %q, running", use.Digest, len(use.Running), digest)
+		}
+		return nil
+	}
+}
