@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"regexp"
-	"strings"
 
 	"github.com/tagdrift/tagdrift/scanner/kubeconfig"
 	"github.com/tagdrift/tagdrift/store"
@@ -94,7 +92,8 @@ func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 		}
 		writeProblem(w, he.status, he.detail)
 	case errors.As(err, &fe):
-		writeProblem(w, http.StatusBadRequest, vettingDetail(fe))
+		// kubeconfig.Vet never quotes a secret in its reasons (tested there).
+		writeProblem(w, http.StatusBadRequest, fe.Error())
 	case errors.As(err, &tooBig):
 		writeProblem(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", tooBig.Limit))
 	case errors.Is(err, store.ErrNotFound):
@@ -110,26 +109,6 @@ func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeProblem(w, http.StatusInternalServerError, "internal error: the server logged the cause")
 	}
 }
-
-// vettingDetail says which kubeconfig field was refused and why, without echoing a
-// value: the one reason that quotes the input (an unparsable server URL, which may hold
-// user:password) is replaced by its gist.
-func vettingDetail(fe *kubeconfig.FieldError) string {
-	reason := fe.Reason
-	if strings.HasPrefix(reason, "not a URL") {
-		reason = "not a URL"
-	}
-	if fe.Field == "(file)" && strings.HasPrefix(reason, "not YAML or JSON") {
-		// The parser's message can quote the document; keep only where it failed.
-		reason = "not YAML or JSON"
-		if line := yamlLine.FindString(fe.Reason); line != "" {
-			reason += " (" + line + ")"
-		}
-	}
-	return (&kubeconfig.FieldError{Field: fe.Field, Reason: reason}).Error()
-}
-
-var yamlLine = regexp.MustCompile(`line \d+`)
 
 // writeProblem writes an application/problem+json response.
 func writeProblem(w http.ResponseWriter, status int, detail string) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -64,6 +65,9 @@ func reject(field, format string, args ...any) error {
 // maxKubeconfig bounds the size of a kubeconfig given to the service.
 const maxKubeconfig = 1 << 20
 
+// yamlLine finds where a YAML parse error is.
+var yamlLine = regexp.MustCompile(`line \d+`)
+
 // Vet parses a kubeconfig given to the service, which is untrusted input: client-go's
 // loaders would read files named in it from the server's disk and run its exec commands
 // there. It takes one context (the current one when context is empty) and accepts only
@@ -77,7 +81,13 @@ func Vet(raw []byte, context string, policy Policy) (Reduced, error) {
 	}
 	var doc map[string]any
 	if err := yaml.Unmarshal(raw, &doc); err != nil {
-		return Reduced{}, reject("(file)", "not YAML or JSON: %v", err)
+		// The parser's message can quote the document, secrets included: keep only
+		// where it failed.
+		reason := "not YAML or JSON"
+		if line := yamlLine.FindString(err.Error()); line != "" {
+			reason += " (" + line + ")"
+		}
+		return Reduced{}, reject("(file)", "%s", reason)
 	}
 	if doc == nil {
 		return Reduced{}, reject("(file)", "empty")
@@ -197,7 +207,8 @@ func vetCluster(c map[string]any, path string, policy Policy, r *Reduced) error 
 	case server == "":
 		return reject(path+".server", "missing")
 	case err != nil:
-		return reject(path+".server", "not a URL: %v", err)
+		// url's message quotes the URL, which may hold a password.
+		return reject(path+".server", "not a URL")
 	case u.Scheme != "https":
 		return reject(path+".server", "must be an https URL, not %q", u.Scheme)
 	case u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "":

@@ -308,3 +308,33 @@ func FuzzVet(f *testing.F) {
 		}
 	})
 }
+
+// TestVetNeverQuotesSecrets feeds kubeconfigs whose errors would quote a secret (a URL
+// with a password that does not parse, a document that does not parse next to a token)
+// and checks the error names the field but holds no secret.
+func TestVetNeverQuotesSecrets(t *testing.T) {
+	const secret = "s3cretvalue"
+	for name, raw := range map[string]string{
+		"bad URL with a password": `apiVersion: v1
+kind: Config
+current-context: x
+clusters: [{name: x, cluster: {server: "https://user:` + secret + `@k8s%zz"}}]
+users: [{name: x, user: {token: t}}]
+contexts: [{name: x, context: {cluster: x, user: x}}]
+`,
+		"bad YAML quoting a token": `users: [{name: x, user: {token: ` + secret + `}}]
+{"token":"` + secret + `"}: x
+`,
+		"bad JSON": `{"users":[{"user":{"token":"` + secret + `"}}],`,
+	} {
+		_, err := Vet([]byte(raw), "", Policy{})
+		var fe *FieldError
+		if !errors.As(err, &fe) {
+			t.Errorf("%s: %v, want a FieldError", name, err)
+			continue
+		}
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("%s: the error quotes the secret: %v", name, err)
+		}
+	}
+}
