@@ -25,11 +25,12 @@ test: ## run every test, end to end included (installs etcd and builds the Kuber
 test-unit: ## run the tests that need no Kubernetes binaries
 	go test $(GO_TEST_FLAGS) ./scanner/...
 
-bench: ## run the benchmarks: detection, scan vs bare list, scan writes, a 200-cluster round
+bench: ## run the benchmarks: detection, scan vs bare list, scan writes, a 200-cluster round, the API
 	go test -run '^$$' -bench . -benchmem -count 5 ./scanner/...
 	eval "$$(hack/test-deps.sh)" && go run ./hack/benchscan && \
 		go test -run '^$$' -bench ScanWrites -count 5 ./store/ && \
-		go test -run '^$$' -bench Round200 -benchtime 3x -count 1 ./server/scheduler/
+		go test -run '^$$' -bench Round200 -benchtime 3x -count 1 ./server/scheduler/ && \
+		go run ./hack/benchapi -rounds 3 -requests 3000 -max-time 10s
 
 lint: ## gofmt, go vet and staticcheck (CI also runs govulncheck)
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi

@@ -3,8 +3,6 @@ package server
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -22,8 +20,7 @@ import (
 	"github.com/tagdrift/tagdrift/scanner/kubeconfig"
 	"github.com/tagdrift/tagdrift/server/scheduler"
 	"github.com/tagdrift/tagdrift/store"
-	"github.com/tagdrift/tagdrift/store/keyring"
-	"github.com/tagdrift/tagdrift/store/pgtest"
+	"github.com/tagdrift/tagdrift/store/storetest"
 )
 
 // testAdminToken stands for TAGDRIFT_ADMIN_TOKEN in tests.
@@ -57,26 +54,7 @@ var openAPIValidator = sync.OnceValues(func() (validator.Validator, error) {
 func newEnv(t testing.TB, change func(*Config)) *testEnv {
 	t.Helper()
 	ctx := context.Background()
-	db := pgtest.New(t, "tagdrift_server")
-	m, err := store.NewMigrator(db.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	if err := m.Up(); err != nil {
-		t.Fatal(err)
-	}
-	key := make([]byte, keyring.KeySize)
-	rand.Read(key)
-	ring, err := keyring.Parse(base64.StdEncoding.EncodeToString(key))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(ctx, db.URL, ring)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
+	st, _ := storetest.New(t, "tagdrift_server")
 	sched, err := scheduler.New(scheduler.Config{Store: st, Dialer: &kubeconfig.Dialer{}})
 	if err != nil {
 		t.Fatal(err)

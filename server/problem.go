@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -112,11 +111,12 @@ func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 
 // writeProblem writes an application/problem+json response.
 func writeProblem(w http.ResponseWriter, status int, detail string) {
-	b, _ := json.Marshal(problem{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: detail})
+	// A problem of strings always encodes.
+	b, _ := encodeJSON(problem{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: detail})
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Del("Content-Length")
 	w.WriteHeader(status)
-	w.Write(append(b, '\n'))
+	w.Write(b)
 }
 
 // respond encodes v to a buffer before writing headers, so that an encoding error is a

@@ -11,7 +11,7 @@ import (
 
 	"github.com/tagdrift/tagdrift/server/password"
 	"github.com/tagdrift/tagdrift/store"
-	"github.com/tagdrift/tagdrift/store/pgtest"
+	"github.com/tagdrift/tagdrift/store/storetest"
 )
 
 // runCLIStdin is runCLI with something on stdin.
@@ -26,20 +26,7 @@ func runCLIStdin(t *testing.T, env map[string]string, stdin string, args ...stri
 // points the commands at it.
 func accountsDB(t *testing.T) (*store.Store, map[string]string) {
 	t.Helper()
-	db := pgtest.New(t, "tagdrift_cli")
-	m, err := store.NewMigrator(db.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	if err := m.Up(); err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(context.Background(), db.URL, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
+	st, db := storetest.New(t, "tagdrift_cli")
 	return st, map[string]string{"TAGDRIFT_DATABASE_URL": db.URL, "USER": "fallback"}
 }
 

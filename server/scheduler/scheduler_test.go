@@ -2,10 +2,8 @@ package scheduler
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -36,8 +34,7 @@ import (
 	"github.com/tagdrift/tagdrift/scanner/inventory"
 	"github.com/tagdrift/tagdrift/scanner/kubeconfig"
 	"github.com/tagdrift/tagdrift/store"
-	"github.com/tagdrift/tagdrift/store/keyring"
-	"github.com/tagdrift/tagdrift/store/pgtest"
+	"github.com/tagdrift/tagdrift/store/storetest"
 )
 
 // harness is a real PostgreSQL database and a real API server.
@@ -63,27 +60,7 @@ func newHarness(t testing.TB) *harness {
 // newStore is a migrated database of the test's own.
 func newStore(t testing.TB) *store.Store {
 	t.Helper()
-	ctx := context.Background()
-	db := pgtest.New(t, "tagdrift_scheduler")
-	m, err := store.NewMigrator(db.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Up(); err != nil {
-		t.Fatal(err)
-	}
-	m.Close()
-	key := make([]byte, keyring.KeySize)
-	rand.Read(key)
-	ring, err := keyring.Parse(base64.StdEncoding.EncodeToString(key))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(ctx, db.URL, ring)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
+	st, _ := storetest.New(t, "tagdrift_scheduler")
 	return st
 }
 
