@@ -15,6 +15,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/tagdrift/tagdrift/e2e/kubeenv"
@@ -78,13 +79,13 @@ func (c apiClient) must(method, path string, v any, want int, out any) {
 // The API's JSON, as far as this test reads it.
 type (
 	apiScan struct {
-		ID       int64  `json:"id"`
-		Cluster  string `json:"cluster"`
-		Status   string `json:"status"`
-		Pods     int    `json:"pods"`
-		Opened   int    `json:"opened"`
-		Closed   int    `json:"closed"`
-		Error    string `json:"error"`
+		ID      int64  `json:"id"`
+		Cluster string `json:"cluster"`
+		Status  string `json:"status"`
+		Pods    int    `json:"pods"`
+		Opened  int    `json:"opened"`
+		Closed  int    `json:"closed"`
+		Error   string `json:"error"`
 	}
 	apiCluster struct {
 		Name          string   `json:"name"`
@@ -237,6 +238,19 @@ func TestAPI(t *testing.T) {
 		}
 		setImage(t, c, name, imageID)
 	}
+	// Other tests count the pods of gamma and delta: leave none behind. Pods bound to no
+	// node go at once.
+	t.Cleanup(func() {
+		zero := int64(0)
+		for c, pods := range map[*kubeenv.Cluster][]string{gamma: {"p1", "p2", "w1", "w2"}, delta: {"q1"}} {
+			for _, p := range pods {
+				err := c.Admin.CoreV1().Pods(ns).Delete(context.Background(), p, metav1.DeleteOptions{GracePeriodSeconds: &zero})
+				if err != nil && !apierrors.IsNotFound(err) {
+					t.Errorf("delete pod %s: %v", p, err)
+				}
+			}
+		}
+	})
 	rs := &metav1.OwnerReference{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "web-5d4f", UID: "00000000-0000-0000-0000-0000000000e2", Controller: &yes}
 	mkPod(gamma, "p1", "nginx:1.27", nil, nginx+apiDigestOf("a"))
 	mkPod(gamma, "p2", "nginx:1.27", nil, nginx+apiDigestOf("a"))

@@ -56,13 +56,21 @@ func (m *Migrator) Version() (uint, bool, error) {
 
 // Up applies every pending migration. It refuses a dirty schema.
 func (m *Migrator) Up() error {
-	if err := m.refuseDirty(); err != nil {
-		return err
-	}
-	if err := m.m.Up(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
+	// golang-migrate refuses a dirty schema itself, under its advisory lock; a check
+	// before taking the lock would see another replica's migration in flight as dirty.
+	if err := dirty(m.m.Up()); err != nil && !errors.Is(err, migrate.ErrNoChange) {
 		return fmt.Errorf("migrate up: %w", err)
 	}
 	return nil
+}
+
+// dirty turns golang-migrate's refusal of a dirty schema into ErrDirty.
+func dirty(err error) error {
+	var de migrate.ErrDirty
+	if errors.As(err, &de) {
+		return ErrDirty
+	}
+	return err
 }
 
 // Down undoes the last n migrations.
@@ -70,10 +78,7 @@ func (m *Migrator) Down(n int) error {
 	if n <= 0 {
 		return fmt.Errorf("migrate down: n must be positive, not %d", n)
 	}
-	if err := m.refuseDirty(); err != nil {
-		return err
-	}
-	if err := m.m.Steps(-n); err != nil && !errors.Is(err, migrate.ErrNoChange) {
+	if err := dirty(m.m.Steps(-n)); err != nil && !errors.Is(err, migrate.ErrNoChange) {
 		return fmt.Errorf("migrate down %d: %w", n, err)
 	}
 	return nil
@@ -90,15 +95,6 @@ func (m *Migrator) Current() (bool, error) {
 		return false, err
 	}
 	return !dirty && v == latest, nil
-}
-
-func (m *Migrator) refuseDirty() error {
-	if _, dirty, err := m.Version(); err != nil {
-		return fmt.Errorf("schema version: %w", err)
-	} else if dirty {
-		return ErrDirty
-	}
-	return nil
 }
 
 // Latest is the newest embedded migration's version.

@@ -113,3 +113,29 @@ func TestMigrateRefusesDirtySchema(t *testing.T) {
 		t.Error("a dirty schema reads as current")
 	}
 }
+
+// TestMigrateConcurrently migrates one fresh database from several processes' worth of
+// migrators at once, as replicas starting together do: every one succeeds, none takes
+// another's migration in flight for a dirty schema.
+func TestMigrateConcurrently(t *testing.T) {
+	for round := range 3 {
+		db := mustDatabase(t, "tagdrift_concurrent")
+		errs := make(chan error, 4)
+		for range cap(errs) {
+			go func() {
+				m, err := NewMigrator(db.URL)
+				if err != nil {
+					errs <- err
+					return
+				}
+				defer m.Close()
+				errs <- m.Up()
+			}()
+		}
+		for range cap(errs) {
+			if err := <-errs; err != nil {
+				t.Errorf("round %d: %v", round, err)
+			}
+		}
+	}
+}
