@@ -56,15 +56,7 @@ const (
 )
 
 func (a *api) listClusters(w http.ResponseWriter, r *http.Request) error {
-	q, err := parseQuery(r.URL.RawQuery, "limit", "cursor")
-	if err != nil {
-		return err
-	}
-	limit, err := q.limit()
-	if err != nil {
-		return err
-	}
-	after, err := q.cursor("clusters", "")
+	limit, after, err := unfilteredPage(r, "clusters")
 	if err != nil {
 		return err
 	}

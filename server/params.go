@@ -310,3 +310,17 @@ func pathID(s, what string) (int64, error) {
 	}
 	return id, nil
 }
+
+// unfilteredPage reads the query of a list that takes no filter: only limit and
+// cursor, the cursor bound to the list.
+func unfilteredPage(r *http.Request, list string) (limit int, c cursor, err error) {
+	q, err := parseQuery(r.URL.RawQuery, "limit", "cursor")
+	if err != nil {
+		return 0, cursor{}, err
+	}
+	if limit, err = q.limit(); err != nil {
+		return 0, cursor{}, err
+	}
+	c, err = q.cursor(list, "")
+	return limit, c, err
+}

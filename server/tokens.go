@@ -24,15 +24,7 @@ type tokenJSON struct {
 }
 
 func (a *api) listTokens(w http.ResponseWriter, r *http.Request) error {
-	q, err := parseQuery(r.URL.RawQuery, "limit", "cursor")
-	if err != nil {
-		return err
-	}
-	limit, err := q.limit()
-	if err != nil {
-		return err
-	}
-	c, err := q.cursor("tokens", "")
+	limit, c, err := unfilteredPage(r, "tokens")
 	if err != nil {
 		return err
 	}
@@ -137,15 +129,7 @@ type auditJSON struct {
 }
 
 func (a *api) listAudit(w http.ResponseWriter, r *http.Request) error {
-	q, err := parseQuery(r.URL.RawQuery, "limit", "cursor")
-	if err != nil {
-		return err
-	}
-	limit, err := q.limit()
-	if err != nil {
-		return err
-	}
-	c, err := q.cursor("audit", "")
+	limit, c, err := unfilteredPage(r, "audit")
 	if err != nil {
 		return err
 	}
