@@ -745,7 +745,7 @@ func (s *Store) DigestUses(ctx context.Context, digest string) (DigestUse, error
 	if err != nil {
 		return DigestUse{}, fmt.Errorf("where %s runs: %w", digest, err)
 	}
-	slices.SortFunc(use.Running, comparePlaces)
+	slices.SortFunc(use.Running, detect.ComparePlaces)
 	rows, err = res.Query()
 	if err != nil {
 		return DigestUse{}, fmt.Errorf("where %s ran: %w", digest, err)
@@ -762,18 +762,6 @@ func (s *Store) DigestUses(ctx context.Context, digest string) (DigestUse, error
 		use.History, use.Truncated = use.History[:HistoryLimit], true
 	}
 	return use, nil
-}
-
-func comparePlaces(a, b detect.Place) int {
-	return cmp.Or(
-		strings.Compare(a.Cluster, b.Cluster),
-		strings.Compare(a.Namespace, b.Namespace),
-		strings.Compare(a.Workload.Kind, b.Workload.Kind),
-		strings.Compare(a.Workload.Name, b.Workload.Name),
-		strings.Compare(a.Pod, b.Pod),
-		strings.Compare(a.Container, b.Container),
-		strings.Compare(a.Digest, b.Digest),
-	)
 }
 
 // query collects the conditions and arguments of a query built from a filter, so that

@@ -646,7 +646,7 @@ func TestDigestHistoryTruncated(t *testing.T) {
 	if h := use.History[1]; !h.FirstSeen.Equal(t0) || h.LastSeen.Before(t0) {
 		t.Errorf("second interval: %+v", h)
 	}
-	if !slices.IsSortedFunc(use.Running, comparePlaces) || use.Running[0].Pod != "late" {
+	if !slices.IsSortedFunc(use.Running, detect.ComparePlaces) || use.Running[0].Pod != "late" {
 		t.Errorf("running not sorted: %+v", use.Running[:2])
 	}
 }

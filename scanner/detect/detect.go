@@ -393,7 +393,7 @@ func (d *detector) newMutation(kind Kind, ref string, group []seen) Mutation {
 		}
 	}
 	slices.Sort(m.Digests)
-	slices.SortFunc(m.Places, comparePlaces)
+	slices.SortFunc(m.Places, ComparePlaces)
 	return m
 }
 
@@ -402,7 +402,9 @@ func identity(kind Kind, fields ...string) string {
 	return string(kind) + "|" + strings.Join(fields, "|")
 }
 
-func comparePlaces(a, b Place) int {
+// ComparePlaces orders places by cluster, namespace, workload, pod, container and
+// digest, as mutations list them.
+func ComparePlaces(a, b Place) int {
 	return cmp.Or(
 		strings.Compare(a.Cluster, b.Cluster),
 		strings.Compare(a.Namespace, b.Namespace),
