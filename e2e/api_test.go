@@ -95,38 +95,15 @@ type (
 		LastScan      *apiScan `json:"lastScan"`
 		OpenMutations int      `json:"openMutations"`
 	}
-	apiWorkload struct {
-		Cluster    string `json:"cluster"`
-		Namespace  string `json:"namespace"`
-		Kind       string `json:"kind"`
-		Name       string `json:"name"`
-		Mutant     bool   `json:"mutant"`
-		Containers []struct {
-			Name    string `json:"name"`
-			Ref     string `json:"ref"`
-			Digests []struct {
-				Digest string   `json:"digest"`
-				Kind   string   `json:"kind"`
-				Pods   []string `json:"pods"`
-			} `json:"digests"`
-		} `json:"containers"`
-	}
-	apiPlace struct {
-		Cluster   string `json:"cluster"`
-		Namespace string `json:"namespace"`
-		Pod       string `json:"pod"`
-		Container string `json:"container"`
-		Digest    string `json:"digest"`
-	}
 	apiMutation struct {
-		ID         int64      `json:"id"`
-		Kind       string     `json:"kind"`
-		Cluster    string     `json:"cluster"`
-		Ref        string     `json:"ref"`
-		Digests    []string   `json:"digests"`
-		Places     []apiPlace `json:"places"`
-		DetectedAt time.Time  `json:"detectedAt"`
-		ResolvedAt *time.Time `json:"resolvedAt"`
+		ID         int64       `json:"id"`
+		Kind       string      `json:"kind"`
+		Cluster    string      `json:"cluster"`
+		Ref        string      `json:"ref"`
+		Digests    []string    `json:"digests"`
+		Places     []placeJSON `json:"places"`
+		DetectedAt time.Time   `json:"detectedAt"`
+		ResolvedAt *time.Time  `json:"resolvedAt"`
 	}
 	apiTimeline struct {
 		Ref     string `json:"ref"`
@@ -140,10 +117,10 @@ type (
 		} `json:"digests"`
 	}
 	apiDigest struct {
-		Digest  string     `json:"digest"`
-		Running []apiPlace `json:"running"`
+		Digest  string      `json:"digest"`
+		Running []placeJSON `json:"running"`
 		History []struct {
-			apiPlace
+			placeJSON
 			FirstSeen time.Time `json:"firstSeen"`
 			LastSeen  time.Time `json:"lastSeen"`
 		} `json:"history"`
@@ -301,7 +278,7 @@ func TestAPI(t *testing.T) {
 	g1, d1 := waitScan("gamma", 0), waitScan("delta", 0)
 
 	// The ReplicaSet's pods diverge: one open workload-divergence, its workload mutant.
-	workloads := list[apiWorkload](viewer, "/api/v1/workloads?cluster=gamma&namespace="+ns+"&limit=1")
+	workloads := list[workloadJSON](viewer, "/api/v1/workloads?cluster=gamma&namespace="+ns+"&limit=1")
 	var names []string
 	for _, w := range workloads {
 		names = append(names, fmt.Sprintf("%s/%s/%s/%s mutant=%t", w.Cluster, w.Namespace, w.Kind, w.Name, w.Mutant))
@@ -309,7 +286,7 @@ func TestAPI(t *testing.T) {
 	if want := []string{"gamma/api/Pod/p1 mutant=false", "gamma/api/Pod/p2 mutant=false", "gamma/api/ReplicaSet/web-5d4f mutant=true"}; !slices.Equal(names, want) {
 		t.Errorf("workloads of gamma/api, one a page: %v, want %v", names, want)
 	}
-	mutants := list[apiWorkload](viewer, "/api/v1/workloads?mutant=true&namespace="+ns)
+	mutants := list[workloadJSON](viewer, "/api/v1/workloads?mutant=true&namespace="+ns)
 	if len(mutants) != 1 || mutants[0].Name != "web-5d4f" || len(mutants[0].Containers) != 1 || len(mutants[0].Containers[0].Digests) != 2 {
 		t.Errorf("mutant workloads: %+v", mutants)
 	}
@@ -479,7 +456,7 @@ func mutationSummary(ms []apiMutation) []string {
 }
 
 // placeSummary renders places as "cluster/namespace/pod", sorted.
-func placeSummary(ps []apiPlace) []string {
+func placeSummary(ps []placeJSON) []string {
 	var out []string
 	for _, p := range ps {
 		out = append(out, p.Cluster+"/"+p.Namespace+"/"+p.Pod)

@@ -31,6 +31,37 @@ func dg(name string) string {
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
+// workloadJSON is a workload as tagdrift scan -o json and the REST API give it.
+type workloadJSON struct {
+	Cluster    string `json:"cluster"`
+	Namespace  string `json:"namespace"`
+	Kind       string `json:"kind"`
+	Name       string `json:"name"`
+	Mutant     bool   `json:"mutant"`
+	Containers []struct {
+		Name    string `json:"name"`
+		Type    string `json:"type"`
+		Image   string `json:"image"`
+		Ref     string `json:"ref"`
+		Pinned  bool   `json:"pinned"`
+		Digests []struct {
+			Digest string   `json:"digest"`
+			Kind   string   `json:"kind"`
+			Pods   []string `json:"pods"`
+		} `json:"digests"`
+	} `json:"containers"`
+}
+
+// placeJSON is one place of a mutation, or of a digest's look-up.
+type placeJSON struct {
+	Cluster   string   `json:"cluster"`
+	Namespace string   `json:"namespace"`
+	Workload  workload `json:"workload"`
+	Pod       string   `json:"pod"`
+	Container string   `json:"container"`
+	Digest    string   `json:"digest"`
+}
+
 // scanReport is the JSON contract of tagdrift scan -o json, decoded strictly enough
 // that a renamed field fails the test.
 type scanReport struct {
@@ -41,41 +72,16 @@ type scanReport struct {
 		Containers int    `json:"containers"`
 		Error      string `json:"error"`
 	} `json:"clusters"`
-	Workloads []struct {
-		Cluster    string `json:"cluster"`
-		Namespace  string `json:"namespace"`
-		Kind       string `json:"kind"`
-		Name       string `json:"name"`
-		Mutant     bool   `json:"mutant"`
-		Containers []struct {
-			Name    string `json:"name"`
-			Type    string `json:"type"`
-			Image   string `json:"image"`
-			Ref     string `json:"ref"`
-			Pinned  bool   `json:"pinned"`
-			Digests []struct {
-				Digest string   `json:"digest"`
-				Kind   string   `json:"kind"`
-				Pods   []string `json:"pods"`
-			} `json:"digests"`
-		} `json:"containers"`
-	} `json:"workloads"`
+	Workloads []workloadJSON `json:"workloads"`
 	Mutations []struct {
-		Kind      string   `json:"kind"`
-		Cluster   string   `json:"cluster"`
-		Namespace string   `json:"namespace"`
-		Workload  workload `json:"workload"`
-		Container string   `json:"container"`
-		Ref       string   `json:"ref"`
-		Digests   []string `json:"digests"`
-		Places    []struct {
-			Cluster   string   `json:"cluster"`
-			Namespace string   `json:"namespace"`
-			Workload  workload `json:"workload"`
-			Pod       string   `json:"pod"`
-			Container string   `json:"container"`
-			Digest    string   `json:"digest"`
-		} `json:"places"`
+		Kind      string      `json:"kind"`
+		Cluster   string      `json:"cluster"`
+		Namespace string      `json:"namespace"`
+		Workload  workload    `json:"workload"`
+		Container string      `json:"container"`
+		Ref       string      `json:"ref"`
+		Digests   []string    `json:"digests"`
+		Places    []placeJSON `json:"places"`
 	} `json:"mutations"`
 }
 

@@ -230,32 +230,6 @@ func jsonEqual(stored string, fresh []byte) bool {
 	return string(x) == string(y)
 }
 
-// Mutations returns stored mutations, oldest first: open ones, or all.
-func (s *Store) Mutations(ctx context.Context, all bool) ([]Mutation, error) {
-	rows, err := s.pool.Query(ctx, `
-		SELECT id, identity, kind, cluster, namespace, workload_kind, workload_name, container, ref, digests, places::text,
-		       detected_at, resolved_at
-		FROM mutations WHERE $1 OR resolved_at IS NULL ORDER BY id`, all)
-	if err != nil {
-		return nil, fmt.Errorf("list mutations: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Mutation, error) {
-		var m Mutation
-		var kind, places string
-		err := r.Scan(&m.ID, &m.Identity, &kind, &m.Cluster, &m.Namespace, &m.Workload.Kind, &m.Workload.Name,
-			&m.Container, &m.Ref, &m.Digests, &places, &m.DetectedAt, &m.ResolvedAt)
-		if err != nil {
-			return m, err
-		}
-		m.Kind = detect.Kind(kind)
-		return m, json.Unmarshal([]byte(places), &m.Places)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list mutations: %w", err)
-	}
-	return out, nil
-}
-
 // OpenMutationCount is how many conditions of one kind are open in one cluster ("" for
 // those spanning clusters).
 type OpenMutationCount struct {

@@ -112,18 +112,6 @@ func (s *Store) EndScan(ctx context.Context, scanID int64, status string, scanEr
 	return nil
 }
 
-// GetScan returns one scan.
-func (s *Store) GetScan(ctx context.Context, id int64) (Scan, error) {
-	var sc Scan
-	err := s.pool.QueryRow(ctx, `SELECT `+scanColumns+` FROM scans WHERE id = $1`, id).Scan(
-		&sc.ID, &sc.ClusterID, &sc.Status, &sc.QueuedAt, &sc.StartedAt, &sc.FinishedAt,
-		&sc.Pods, &sc.Containers, &sc.Opened, &sc.Closed, &sc.Error)
-	if err != nil {
-		return Scan{}, fmt.Errorf("scan %d: %w", id, notFound(err))
-	}
-	return sc, nil
-}
-
 // ScansOfCluster returns a cluster's scans, newest first.
 func (s *Store) ScansOfCluster(ctx context.Context, clusterID int64) ([]Scan, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+scanColumns+` FROM scans WHERE cluster_id = $1 ORDER BY id DESC`, clusterID)

@@ -200,7 +200,7 @@ func TestQueuedScans(t *testing.T) {
 	if q2, created, err := s.QueueScan(ctx, c.ID, at.Add(time.Second)); err != nil || created || q2 != q1 {
 		t.Errorf("second ask: %d %v %v, want %d", q2, created, err, q1)
 	}
-	if sc, _ := s.GetScan(ctx, q1); sc.Status != ScanQueued || sc.StartedAt != nil || !sc.QueuedAt.Equal(at) {
+	if sc, _ := s.ScanRecordByID(ctx, q1); sc.Status != ScanQueued || sc.StartedAt != nil || !sc.QueuedAt.Equal(at) {
 		t.Errorf("queued scan: %+v", sc)
 	}
 	// The next scan to start is the one asked for.
@@ -208,7 +208,7 @@ func TestQueuedScans(t *testing.T) {
 	if err != nil || started != q1 {
 		t.Fatalf("StartScan = %d, %v; want the queued %d", started, err, q1)
 	}
-	if sc, _ := s.GetScan(ctx, q1); sc.Status != ScanRunning || sc.StartedAt == nil || !sc.StartedAt.Equal(at.Add(time.Minute)) {
+	if sc, _ := s.ScanRecordByID(ctx, q1); sc.Status != ScanRunning || sc.StartedAt == nil || !sc.StartedAt.Equal(at.Add(time.Minute)) {
 		t.Errorf("started scan: %+v", sc)
 	}
 	// Asked for while it runs: a new one.
@@ -225,7 +225,7 @@ func TestQueuedScans(t *testing.T) {
 	if err := s.DropQueuedScan(ctx, again); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.GetScan(ctx, again); err != nil {
+	if _, err := s.ScanRecordByID(ctx, again); err != nil {
 		t.Errorf("a running scan was dropped: %v", err)
 	}
 }
@@ -264,7 +264,7 @@ func TestObservationIntervals(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sc, err := s.GetScan(ctx, id)
+		sc, err := s.ScanRecordByID(ctx, id)
 		if err != nil || sc.Status != ScanSucceeded || sc.Opened != counts.Opened || sc.Closed != counts.Closed || sc.Pods != len(pods) {
 			t.Errorf("scan record: %+v, %v", sc, err)
 		}
@@ -311,7 +311,7 @@ func TestObservationIntervals(t *testing.T) {
 		strings.Join(got.ChangedRefs, ",") != "docker.io/library/nginx:1.25" {
 		t.Fatalf("third scan: %+v", got)
 	}
-	events, err := s.Mutations(ctx, true)
+	events, err := s.ListMutations(ctx, MutationFilter{State: StateAll, Limit: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,7 +334,7 @@ func TestObservationIntervals(t *testing.T) {
 		t.Fatalf("fourth scan: %+v", got)
 	}
 	obs := history()
-	if again, _ := s.Mutations(ctx, true); len(again) != 2 {
+	if again, _ := s.ListMutations(ctx, MutationFilter{State: StateAll, Limit: 1000}); len(again) != 2 {
 		t.Errorf("events after a rescan: %d, want 2", len(again))
 	}
 	if len(obs) != 3 {

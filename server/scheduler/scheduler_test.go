@@ -282,7 +282,7 @@ func TestScheduler(t *testing.T) {
 		t.Errorf("observations: %d rows, %d open; want 5 and 4", len(obs), open)
 	}
 	kinds := func() map[string]string {
-		ms, err := h.store.Mutations(ctx, true)
+		ms, err := h.store.ListMutations(ctx, store.MutationFilter{State: store.StateAll, Limit: 1000})
 		if err != nil {
 			t.Fatal(err)
 		}
