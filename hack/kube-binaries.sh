@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver and kube-controller-manager from the Go module proxy into a
+# Builds kube-apiserver, kube-controller-manager and kubelet from the Go module proxy into a
 # cache directory and prints that directory (the envtest KUBEBUILDER_ASSETS convention).
 # etcd comes from Debian's etcd-server package and is linked into the same directory.
 #
@@ -24,7 +24,7 @@ if [ ! -x "$dir/etcd" ]; then
 fi
 
 missing=()
-for b in kube-apiserver kube-controller-manager; do
+for b in kube-apiserver kube-controller-manager kubelet; do
 	[ -x "$dir/$b" ] || missing+=("$b")
 done
 if [ ${#missing[@]} -eq 0 ]; then
@@ -47,7 +47,9 @@ done
 for b in "${missing[@]}"; do
 	log "building $b $version (several minutes on 2 cores, cached afterwards)"
 	go get "k8s.io/kubernetes/cmd/$b@$version" >/dev/null 2>&1 || go get "k8s.io/kubernetes/cmd/$b@$version"
-	CGO_ENABLED=0 go build -trimpath -ldflags=-s -o "$dir/$b.tmp" "k8s.io/kubernetes/cmd/$b"
+	# The version is stamped so that the binaries (the kubelet above all) report it
+	# rather than v0.0.0-master.
+	CGO_ENABLED=0 go build -trimpath -ldflags="-s -X k8s.io/component-base/version.gitVersion=$version" -o "$dir/$b.tmp" "k8s.io/kubernetes/cmd/$b"
 	mv "$dir/$b.tmp" "$dir/$b"
 done
 echo "$dir"
