@@ -243,3 +243,238 @@ func (s *Store) ScanSchedule(ctx context.Context) ([]Due, error) {
 	}
 	return out, nil
 }
+
+// ClusterStatus is a live cluster with its latest scan and open mutation count.
+type ClusterStatus struct {
+	Cluster
+	LastScan      *Scan // nil when never scanned (a queued scan counts)
+	OpenMutations int   // open conditions with a place in the cluster
+}
+
+// touchesSQL holds when mutation m bears on live cluster c: it is c's own (cluster_id),
+// or it spans clusters (cluster_id NULL) and has a place in c. A mutation left open by a
+// deleted cluster of the same name is not the new cluster's.
+const touchesSQL = `(m.cluster_id = c.id OR (m.cluster_id IS NULL AND
+	m.places @> jsonb_build_array(jsonb_build_object('cluster', c.name))))`
+
+// clusterStatusSQL reads live clusters with their newest scan (by id, any status) and
+// the open mutations that touch them, counted once each.
+const clusterStatusSQL = `
+	SELECT c.id, c.name, c.server, c.context, c.scan_interval, c.annotate, c.enabled, c.created_at,
+	       s.id, s.status, s.queued_at, s.started_at, s.finished_at, s.pods, s.containers, s.opened, s.closed, s.error,
+	       (SELECT count(*) FROM mutations m WHERE m.resolved_at IS NULL AND ` + touchesSQL + `)
+	FROM clusters c
+	LEFT JOIN LATERAL (SELECT * FROM scans WHERE cluster_id = c.id ORDER BY id DESC LIMIT 1) s ON true
+	WHERE c.deleted_at IS NULL`
+
+func scanClusterStatus(row pgx.Row) (ClusterStatus, error) {
+	var cs ClusterStatus
+	var (
+		id                                *int64
+		status, errText                   *string
+		queued                            *time.Time
+		pods, containers, opened, closedN *int
+		sc                                Scan
+	)
+	c := &cs.Cluster
+	err := row.Scan(&c.ID, &c.Name, &c.Server, &c.Context, &c.ScanInterval, &c.Annotate, &c.Enabled, &c.CreatedAt,
+		&id, &status, &queued, &sc.StartedAt, &sc.FinishedAt, &pods, &containers, &opened, &closedN, &errText,
+		&cs.OpenMutations)
+	if err != nil {
+		return cs, err
+	}
+	if id != nil {
+		sc.ID, sc.ClusterID, sc.Status, sc.QueuedAt = *id, c.ID, *status, *queued
+		sc.Pods, sc.Containers, sc.Opened, sc.Closed, sc.Error = *pods, *containers, *opened, *closedN, *errText
+		cs.LastScan = &sc
+	}
+	return cs, nil
+}
+
+// ClusterStatuses returns every live (not deleted) cluster, by name.
+func (s *Store) ClusterStatuses(ctx context.Context) ([]ClusterStatus, error) {
+	rows, err := s.pool.Query(ctx, clusterStatusSQL+` ORDER BY c.name COLLATE "C"`)
+	if err != nil {
+		return nil, fmt.Errorf("cluster statuses: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ClusterStatus, error) { return scanClusterStatus(r) })
+	if err != nil {
+		return nil, fmt.Errorf("cluster statuses: %w", err)
+	}
+	return out, nil
+}
+
+// ClusterStatusByName returns a live cluster; ErrNotFound when none has that name.
+func (s *Store) ClusterStatusByName(ctx context.Context, name string) (ClusterStatus, error) {
+	cs, err := scanClusterStatus(s.pool.QueryRow(ctx, clusterStatusSQL+` AND c.name = $1`, name))
+	if err != nil {
+		return ClusterStatus{}, fmt.Errorf("cluster %q: %w", name, notFound(err))
+	}
+	return cs, nil
+}
+
+// RegisterCluster is CreateCluster recorded in the audit trail (cluster.create).
+func (s *Store) RegisterCluster(ctx context.Context, nc NewCluster, a Audit) (Cluster, error) {
+	var c Cluster
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		var err error
+		if c, err = s.createCluster(ctx, tx, nc); err != nil {
+			return err
+		}
+		return recordAudit(ctx, tx, a, ActionClusterCreate, c.Name, map[string]any{
+			"server": c.Server, "context": c.Context, "scanInterval": c.ScanInterval.String(),
+			"annotate": c.Annotate, "enabled": c.Enabled,
+		})
+	})
+	if err != nil {
+		return Cluster{}, fmt.Errorf("register cluster: %w", err)
+	}
+	return c, nil
+}
+
+// ClusterChange is a partial update; nil fields keep their value.
+type ClusterChange struct {
+	Server       *string
+	Context      *string
+	Credentials  []byte // sealed anew when set
+	ScanInterval *time.Duration
+	Annotate     *string
+	Enabled      *bool
+}
+
+// UpdateCluster changes a live cluster (cluster.update, naming the fields changed but
+// never the credentials); ErrNotFound when none has that name.
+//
+// The audit detail lists the fields that changed under "fields" ("credentials" among
+// them whenever new ones were given) with the new values of all but the credentials.
+func (s *Store) UpdateCluster(ctx context.Context, name string, ch ClusterChange, a Audit) (Cluster, error) {
+	var c Cluster
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		old, err := scanCluster(tx.QueryRow(ctx, `
+			SELECT `+clusterColumns+` FROM clusters WHERE name = $1 AND deleted_at IS NULL FOR UPDATE`, name))
+		if err != nil {
+			return notFound(err)
+		}
+		next := old
+		fields := []string{}
+		detail := map[string]any{}
+		change := func(field string, differs bool, value any) {
+			if differs {
+				fields = append(fields, field)
+				detail[field] = value
+			}
+		}
+		if ch.Server != nil {
+			next.Server = *ch.Server
+			change("server", next.Server != old.Server, next.Server)
+		}
+		if ch.Context != nil {
+			next.Context = *ch.Context
+			change("context", next.Context != old.Context, next.Context)
+		}
+		if ch.ScanInterval != nil {
+			next.ScanInterval = *ch.ScanInterval
+			change("scanInterval", next.ScanInterval != old.ScanInterval, next.ScanInterval.String())
+		}
+		if ch.Annotate != nil {
+			next.Annotate = *ch.Annotate
+			change("annotate", next.Annotate != old.Annotate, next.Annotate)
+		}
+		if ch.Enabled != nil {
+			next.Enabled = *ch.Enabled
+			change("enabled", next.Enabled != old.Enabled, next.Enabled)
+		}
+		var sealed []byte
+		if ch.Credentials != nil {
+			if sealed, err = s.keys.Seal(ch.Credentials, aad(old.ID)); err != nil {
+				return fmt.Errorf("seal credentials: %w", err)
+			}
+			fields = append(fields, "credentials") // named only: never a value
+		}
+		c, err = scanCluster(tx.QueryRow(ctx, `
+			UPDATE clusters SET server = $2, context = $3, scan_interval = $4, annotate = $5, enabled = $6,
+			       kubeconfig = COALESCE($7, kubeconfig), key_id = CASE WHEN $7::bytea IS NULL THEN key_id ELSE $8 END
+			WHERE id = $1
+			RETURNING `+clusterColumns,
+			old.ID, next.Server, next.Context, next.ScanInterval, next.Annotate, next.Enabled, sealed, int64(s.keys.Primary())))
+		if err != nil {
+			return err
+		}
+		detail["fields"] = fields
+		return recordAudit(ctx, tx, a, ActionClusterUpdate, name, detail)
+	})
+	if err != nil {
+		return Cluster{}, fmt.Errorf("update cluster %q: %w", name, err)
+	}
+	return c, nil
+}
+
+// DeleteCluster deletes a live cluster (cluster.delete): its credentials are dropped at
+// once and it is never scanned again. Without purge its history (observations, scans,
+// mutations) stays queryable; with purge it goes too. ErrNotFound when none has that
+// name.
+//
+// Without purge, the cluster is marked deleted, which frees its name; its queued and
+// running scans are aborted, so that a scan still listing it records nothing; and its
+// open observations are closed now, last seen by its latest succeeded scan, so that
+// what runs means what runs in a cluster still watched. The caller then reconciles the
+// mutations it bore on with the references returned (scheduler.Forget): a cluster no
+// longer watched must not keep conditions open that no scan will ever resolve.
+func (s *Store) DeleteCluster(ctx context.Context, name string, purge bool, a Audit) (Deleted, error) {
+	var d Deleted
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `SELECT id FROM clusters WHERE name = $1 AND deleted_at IS NULL FOR UPDATE`, name).Scan(&d.ID)
+		if err != nil {
+			return notFound(err)
+		}
+		id := d.ID
+		rows, err := tx.Query(ctx, `
+			SELECT DISTINCT ref FROM observations WHERE cluster_id = $1 AND closed_at IS NULL AND NOT pinned ORDER BY ref`, id)
+		if err != nil {
+			return fmt.Errorf("references run: %w", err)
+		}
+		if d.Refs, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+			return fmt.Errorf("references run: %w", err)
+		}
+		if purge {
+			// Scans, observations and the cluster's own mutations cascade.
+			if _, err := tx.Exec(ctx, `DELETE FROM clusters WHERE id = $1`, id); err != nil {
+				return fmt.Errorf("purge: %w", err)
+			}
+		} else {
+			// Aborting first waits for a scan completing now, whose rows the next
+			// statement then closes.
+			if _, err := tx.Exec(ctx, `
+				UPDATE scans SET status = 'aborted', error = 'cluster deleted', finished_at = now()
+				WHERE cluster_id = $1 AND status IN ('queued', 'running')`, id); err != nil {
+				return fmt.Errorf("abort scans: %w", err)
+			}
+			if _, err := tx.Exec(ctx, `
+				UPDATE observations SET closed_at = now(), last_seen = COALESCE(
+					(SELECT started_at FROM scans WHERE cluster_id = $1 AND status = 'succeeded' ORDER BY id DESC LIMIT 1),
+					first_seen)
+				WHERE cluster_id = $1 AND closed_at IS NULL`, id); err != nil {
+				return fmt.Errorf("close observations: %w", err)
+			}
+			if _, err := tx.Exec(ctx, `
+				UPDATE clusters SET deleted_at = now(), kubeconfig = NULL, enabled = false WHERE id = $1`, id); err != nil {
+				return err
+			}
+		}
+		if err := recordAudit(ctx, tx, a, ActionClusterDelete, name, map[string]any{"purge": purge}); err != nil {
+			return err
+		}
+		return bumpDataVersion(ctx, tx)
+	})
+	if err != nil {
+		return Deleted{}, fmt.Errorf("delete cluster %q: %w", name, err)
+	}
+	return d, nil
+}
+
+// Deleted is what a deleted cluster leaves to reconcile: its mutations, and the
+// tag-divergences of the unpinned references it ran (scheduler.Forget).
+type Deleted struct {
+	ID   int64
+	Refs []string
+}

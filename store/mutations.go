@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -253,4 +254,101 @@ func (s *Store) OpenMutationCounts(ctx context.Context) ([]OpenMutationCount, er
 		return nil, fmt.Errorf("count open mutations: %w", err)
 	}
 	return out, nil
+}
+
+// MutationFilter selects mutations, newest first.
+type MutationFilter struct {
+	Cluster   string // the cluster, or a place in it (cross-cluster tag-divergences)
+	Namespace string // likewise
+	Kind      string
+	State     string // open (default), closed or all
+	BeforeID  int64
+	Limit     int
+}
+
+// Mutation states of MutationFilter. Events (tag-moved, pod-drift) are recorded
+// resolved at the moment they happened, so they are never open: closed and all list
+// them.
+const (
+	StateOpen   = "open"
+	StateClosed = "closed"
+	StateAll    = "all"
+)
+
+const mutationSQL = `
+	SELECT id, identity, kind, cluster, namespace, workload_kind, workload_name, container, ref, digests, places::text,
+	       detected_at, resolved_at
+	FROM mutations m`
+
+func scanMutation(row pgx.Row) (Mutation, error) {
+	var m Mutation
+	var kind, places string
+	err := row.Scan(&m.ID, &m.Identity, &kind, &m.Cluster, &m.Namespace, &m.Workload.Kind, &m.Workload.Name,
+		&m.Container, &m.Ref, &m.Digests, &places, &m.DetectedAt, &m.ResolvedAt)
+	if err != nil {
+		return m, err
+	}
+	m.Kind = detect.Kind(kind)
+	if err := json.Unmarshal([]byte(places), &m.Places); err != nil {
+		return m, fmt.Errorf("places of mutation %d: %w", m.ID, err)
+	}
+	return m, nil
+}
+
+// ListMutations returns mutations matching f, newest first. A cluster or namespace
+// matches the mutation's own, or any of its places (a tag-divergence across clusters
+// has none of its own); given both, one place must be in both. Deleted clusters'
+// mutations are listed under their name.
+func (s *Store) ListMutations(ctx context.Context, f MutationFilter) ([]Mutation, error) {
+	var q query
+	switch f.State {
+	case "", StateOpen:
+		q.where("m.resolved_at IS NULL")
+	case StateClosed:
+		q.where("m.resolved_at IS NOT NULL")
+	case StateAll:
+	default:
+		return nil, fmt.Errorf("list mutations: unknown state %q", f.State)
+	}
+	if f.Kind != "" {
+		q.where("m.kind = " + q.arg(f.Kind))
+	}
+	if f.Cluster != "" || f.Namespace != "" {
+		place := map[string]string{}
+		var own []string
+		if f.Cluster != "" {
+			place["cluster"] = f.Cluster
+			own = append(own, "m.cluster = "+q.arg(f.Cluster))
+		}
+		if f.Namespace != "" {
+			place["namespace"] = f.Namespace
+			own = append(own, "m.namespace = "+q.arg(f.Namespace))
+		}
+		b, err := json.Marshal([]map[string]string{place})
+		if err != nil {
+			return nil, fmt.Errorf("list mutations: %w", err)
+		}
+		q.where(fmt.Sprintf("(m.places @> %s::jsonb OR (%s))", q.arg(string(b)), strings.Join(own, " AND ")))
+	}
+	if f.BeforeID > 0 {
+		q.where("m.id < " + q.arg(f.BeforeID))
+	}
+	rows, err := s.pool.Query(ctx, mutationSQL+q.clause()+" ORDER BY m.id DESC LIMIT "+q.arg(limitOf(f.Limit)), q.args...)
+	if err != nil {
+		return nil, fmt.Errorf("list mutations: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Mutation, error) { return scanMutation(r) })
+	if err != nil {
+		return nil, fmt.Errorf("list mutations: %w", err)
+	}
+	return out, nil
+}
+
+// MutationByID returns one mutation; ErrNotFound when there is none.
+func (s *Store) MutationByID(ctx context.Context, id int64) (Mutation, error) {
+	m, err := scanMutation(s.pool.QueryRow(ctx, mutationSQL+" WHERE m.id = $1", id))
+	if err != nil {
+		return Mutation{}, fmt.Errorf("mutation %d: %w", id, notFound(err))
+	}
+	return m, nil
 }

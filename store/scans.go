@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -160,4 +161,58 @@ func (s *Store) LockCluster(ctx context.Context, clusterID int64) (unlock func()
 		}
 		conn.Release()
 	}, true, nil
+}
+
+// ScanFilter selects scans, newest first.
+type ScanFilter struct {
+	Cluster  string // a cluster name; "" for all
+	BeforeID int64  // ids below this one; 0 from the newest
+	Limit    int
+}
+
+// ScanRecord is a scan with its cluster's name.
+type ScanRecord struct {
+	Scan
+	Cluster string
+}
+
+const scanRecordSQL = `
+	SELECT s.id, s.cluster_id, s.status, s.queued_at, s.started_at, s.finished_at, s.pods, s.containers,
+	       s.opened, s.closed, s.error, c.name
+	FROM scans s JOIN clusters c ON c.id = s.cluster_id`
+
+func scanScanRecord(row pgx.Row) (ScanRecord, error) {
+	var r ScanRecord
+	sc := &r.Scan
+	err := row.Scan(&sc.ID, &sc.ClusterID, &sc.Status, &sc.QueuedAt, &sc.StartedAt, &sc.FinishedAt,
+		&sc.Pods, &sc.Containers, &sc.Opened, &sc.Closed, &sc.Error, &r.Cluster)
+	return r, err
+}
+
+// ListScans returns scans matching f, newest first. Scans of deleted clusters are listed
+// under their name too.
+func (s *Store) ListScans(ctx context.Context, f ScanFilter) ([]ScanRecord, error) {
+	var q query
+	q.where("s.id < " + q.arg(cmp.Or(f.BeforeID, 1<<63-1)))
+	if f.Cluster != "" {
+		q.where("c.name = " + q.arg(f.Cluster))
+	}
+	rows, err := s.pool.Query(ctx, scanRecordSQL+q.clause()+` ORDER BY s.id DESC LIMIT `+q.arg(limitOf(f.Limit)), q.args...)
+	if err != nil {
+		return nil, fmt.Errorf("list scans: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ScanRecord, error) { return scanScanRecord(r) })
+	if err != nil {
+		return nil, fmt.Errorf("list scans: %w", err)
+	}
+	return out, nil
+}
+
+// ScanRecordByID returns one scan; ErrNotFound when there is none.
+func (s *Store) ScanRecordByID(ctx context.Context, id int64) (ScanRecord, error) {
+	r, err := scanScanRecord(s.pool.QueryRow(ctx, scanRecordSQL+` WHERE s.id = $1`, id))
+	if err != nil {
+		return ScanRecord{}, fmt.Errorf("scan %d: %w", id, notFound(err))
+	}
+	return r, nil
 }

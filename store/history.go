@@ -1,0 +1,155 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tagdrift/tagdrift/scanner/detect"
+)
+
+// TimelineDigest is one digest a reference ran, over all clusters.
+type TimelineDigest struct {
+	Digest    string
+	FirstSeen time.Time
+	LastSeen  time.Time // for a digest still running, its cluster's latest succeeded scan
+	Running   bool
+	Clusters  []string // sorted
+	Pods      int      // distinct pods that ran it
+}
+
+// lastSeenSQL is an interval's last sighting: last_seen once closed; while open, when
+// its cluster's latest succeeded scan listed it (that scan's start, as CompleteScan
+// writes last_seen on close, so the value holds across the close), from seen
+// (cluster_id, at).
+const lastSeenSQL = `COALESCE(o.last_seen, seen.at, o.first_seen)`
+
+// latestScanSQL is when cluster %s's latest succeeded scan started.
+const latestScanSQL = `(SELECT sc.started_at FROM scans sc WHERE sc.cluster_id = %s AND sc.status = 'succeeded'
+	ORDER BY sc.id DESC LIMIT 1)`
+
+// Timeline returns the digests a normalized reference ran, oldest first, across all
+// clusters, deleted ones included; an empty slice when it never ran.
+func (s *Store) Timeline(ctx context.Context, ref string) ([]TimelineDigest, error) {
+	// Aggregated per pod, then per cluster, then per digest, all by hashing: a popular
+	// reference has tens of thousands of intervals, and DISTINCT aggregates would sort
+	// them. A running digest's last sighting is looked up once per cluster running it.
+	rows, err := s.pool.Query(ctx, `
+		WITH pods AS (
+			SELECT digest, cluster_id, min(first_seen) AS first_seen, max(last_seen) AS last_seen,
+			       bool_or(closed_at IS NULL) AS running
+			FROM observations WHERE ref = $1
+			GROUP BY digest, cluster_id, pod_uid
+		), per AS (
+			SELECT digest, cluster_id, count(*) AS pods, min(first_seen) AS first_seen, max(last_seen) AS last_seen,
+			       bool_or(running) AS running
+			FROM pods GROUP BY digest, cluster_id
+		)
+		SELECT per.digest, min(per.first_seen),
+		       max(GREATEST(per.last_seen, per.first_seen,
+		           CASE WHEN per.running THEN `+fmt.Sprintf(latestScanSQL, "per.cluster_id")+` END)),
+		       bool_or(per.running), array_agg(c.name), sum(per.pods)
+		FROM per JOIN clusters c ON c.id = per.cluster_id
+		GROUP BY per.digest
+		ORDER BY 2, 1`, ref)
+	if err != nil {
+		return nil, fmt.Errorf("timeline of %s: %w", ref, err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (TimelineDigest, error) {
+		var d TimelineDigest
+		if err := r.Scan(&d.Digest, &d.FirstSeen, &d.LastSeen, &d.Running, &d.Clusters, &d.Pods); err != nil {
+			return d, err
+		}
+		// A deleted cluster and its successor share a name.
+		slices.Sort(d.Clusters)
+		d.Clusters = slices.Compact(d.Clusters)
+		return d, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("timeline of %s: %w", ref, err)
+	}
+	if out == nil {
+		out = []TimelineDigest{}
+	}
+	return out, nil
+}
+
+// DigestPlace is a place that ran a digest, and when.
+type DigestPlace struct {
+	detect.Place
+	FirstSeen time.Time
+	LastSeen  time.Time
+}
+
+// DigestUse is where a digest runs now and ran before.
+type DigestUse struct {
+	Running []detect.Place
+	// History holds the intervals of every place that ran it, newest first, at most
+	// HistoryLimit of them; Truncated says more were left out.
+	History   []DigestPlace
+	Truncated bool
+}
+
+// HistoryLimit bounds the history DigestUses returns.
+const HistoryLimit = 1000
+
+// DigestUses returns where a digest runs and ran, across all clusters, deleted ones
+// included. Running is sorted by cluster, namespace, workload, pod and container; an
+// interval still open is in both lists, last seen by its cluster's latest succeeded
+// scan. A digest never seen has empty lists, not ErrNotFound.
+func (s *Store) DigestUses(ctx context.Context, digest string) (DigestUse, error) {
+	b := &pgx.Batch{}
+	b.Queue(`
+		SELECT c.name, o.namespace, o.workload_kind, o.workload_name, o.pod, o.container, o.digest
+		FROM observations o JOIN clusters c ON c.id = o.cluster_id
+		WHERE o.digest = $1 AND o.closed_at IS NULL`, digest)
+	b.Queue(`
+		WITH o AS (
+			SELECT id, cluster_id, namespace, workload_kind, workload_name, pod, container, digest, first_seen, last_seen, closed_at
+			FROM observations WHERE digest = $1 ORDER BY first_seen DESC, id DESC LIMIT $2
+		), seen AS (
+			SELECT x.cluster_id, `+fmt.Sprintf(latestScanSQL, "x.cluster_id")+` AS at
+			FROM (SELECT DISTINCT cluster_id FROM o WHERE closed_at IS NULL) x
+		)
+		SELECT c.name, o.namespace, o.workload_kind, o.workload_name, o.pod, o.container, o.digest, o.first_seen, `+lastSeenSQL+`
+		FROM o JOIN clusters c ON c.id = o.cluster_id LEFT JOIN seen ON seen.cluster_id = o.cluster_id
+		ORDER BY o.first_seen DESC, o.id DESC`, digest, HistoryLimit+1)
+	res := s.pool.SendBatch(ctx, b)
+	defer res.Close()
+
+	use := DigestUse{Running: []detect.Place{}, History: []DigestPlace{}}
+	rows, err := res.Query()
+	if err != nil {
+		return DigestUse{}, fmt.Errorf("where %s runs: %w", digest, err)
+	}
+	use.Running, err = pgx.AppendRows(use.Running, rows, func(r pgx.CollectableRow) (detect.Place, error) {
+		var p detect.Place
+		return p, r.Scan(&p.Cluster, &p.Namespace, &p.Workload.Kind, &p.Workload.Name, &p.Pod, &p.Container, &p.Digest)
+	})
+	if err != nil {
+		return DigestUse{}, fmt.Errorf("where %s runs: %w", digest, err)
+	}
+	slices.SortFunc(use.Running, detect.ComparePlaces)
+	rows, err = res.Query()
+	if err != nil {
+		return DigestUse{}, fmt.Errorf("where %s ran: %w", digest, err)
+	}
+	use.History, err = pgx.AppendRows(use.History, rows, func(r pgx.CollectableRow) (DigestPlace, error) {
+		var p DigestPlace
+		return p, r.Scan(&p.Cluster, &p.Namespace, &p.Workload.Kind, &p.Workload.Name, &p.Pod, &p.Container, &p.Digest,
+			&p.FirstSeen, &p.LastSeen)
+	})
+	if err != nil {
+		return DigestUse{}, fmt.Errorf("where %s ran: %w", digest, err)
+	}
+	if len(use.History) > HistoryLimit {
+		use.History, use.Truncated = use.History[:HistoryLimit], true
+	}
+	return use, nil
+}
+
+// query collects the conditions and arguments of a query built from a filter, so that
+// absent filters leave no condition for the planner to see through.
