@@ -30,6 +30,15 @@ type Dialer struct {
 var metadataAddrs = []netip.Addr{
 	netip.MustParseAddr("fd00:ec2::254"),   // AWS over IPv6
 	netip.MustParseAddr("100.100.100.200"), // Alibaba Cloud
+	netip.MustParseAddr("168.63.129.16"),   // Azure's wire server (and its DNS)
+}
+
+// special are ranges no cluster can be on: never allowed, whatever --allow-cluster-network
+// says.
+var special = []netip.Prefix{
+	netip.MustParsePrefix("192.0.0.0/24"), // IETF protocol assignments (DS-Lite, Oracle Cloud's 192.0.0.192, …)
+	netip.MustParsePrefix("240.0.0.0/4"),  // reserved
+	netip.MustParsePrefix("100::/64"),     // discard-only
 }
 
 // internal are ranges that are not the public internet.
@@ -43,9 +52,44 @@ var internal = []netip.Prefix{
 	netip.MustParsePrefix("198.18.0.0/15"),
 	netip.MustParsePrefix("::1/128"),
 	netip.MustParsePrefix("fc00::/7"),
+	netip.MustParsePrefix("fec0::/10"),      // site-local, deprecated but routed by some
+	netip.MustParsePrefix("64:ff9b:1::/48"), // local-use NAT64: translates to addresses of the operator's choosing
 }
 
-// Check says whether a connection to ip is allowed.
+// IPv6 forms that carry an IPv4 address the packet really goes to (or through).
+var (
+	nat64      = netip.MustParsePrefix("64:ff9b::/96") // well-known NAT64 prefix: the last 32 bits
+	compatible = netip.MustParsePrefix("::/96")        // IPv4-compatible (deprecated): the last 32 bits
+	sixToFour  = netip.MustParsePrefix("2002::/16")    // 6to4: bits 16 to 48
+	teredo     = netip.MustParsePrefix("2001::/32")    // Teredo: the server in bits 32 to 64, the client inverted in the last 32
+)
+
+// embedded returns the IPv4 addresses an IPv6 address carries, and the form's name.
+func embedded(ip netip.Addr) ([]netip.Addr, string) {
+	if !ip.Is6() {
+		return nil, ""
+	}
+	b := ip.As16()
+	last := netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]})
+	switch {
+	case nat64.Contains(ip):
+		return []netip.Addr{last}, "NAT64"
+	case compatible.Contains(ip) && !ip.IsLoopback() && !ip.IsUnspecified():
+		return []netip.Addr{last}, "IPv4-compatible"
+	case sixToFour.Contains(ip):
+		return []netip.Addr{netip.AddrFrom4([4]byte{b[2], b[3], b[4], b[5]})}, "6to4"
+	case teredo.Contains(ip):
+		return []netip.Addr{
+			netip.AddrFrom4([4]byte{b[4], b[5], b[6], b[7]}),
+			netip.AddrFrom4([4]byte{^b[12], ^b[13], ^b[14], ^b[15]}),
+		}, "Teredo"
+	}
+	return nil, ""
+}
+
+// Check says whether a connection to ip is allowed. An IPv6 address that carries an IPv4
+// one (NAT64, IPv4-compatible, 6to4, Teredo) is allowed only when each IPv4 address it
+// carries is.
 func (d *Dialer) Check(ip netip.Addr) error {
 	ip = ip.Unmap()
 	switch {
@@ -55,6 +99,18 @@ func (d *Dialer) Check(ip netip.Addr) error {
 		return fmt.Errorf("address %s is link-local or a cloud metadata endpoint: never allowed", ip)
 	case ip.IsUnspecified() || ip.IsMulticast() || ip == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
 		return fmt.Errorf("address %s cannot be a cluster", ip)
+	}
+	for _, p := range special {
+		if p.Contains(ip) {
+			return fmt.Errorf("address %s is in the special-purpose range %s: never allowed", ip, p)
+		}
+	}
+	if inner, form := embedded(ip); inner != nil {
+		for _, v4 := range inner {
+			if err := d.Check(v4); err != nil {
+				return fmt.Errorf("address %s carries %s (%s): %w", ip, v4, form, err)
+			}
+		}
 	}
 	for _, p := range d.Allowed {
 		if p.Contains(ip) {

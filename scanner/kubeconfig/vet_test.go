@@ -220,6 +220,32 @@ func TestDialerCheck(t *testing.T) {
 		{"224.0.0.1", false, false},
 		{"8.8.8.8", true, true},
 		{"2001:4860:4860::8888", true, true},
+		// Cloud metadata and special-purpose ranges: never, even inside an allowed prefix.
+		{"168.63.129.16", false, false},
+		{"192.0.0.192", false, false},
+		{"192.0.0.8", false, false},
+		{"240.0.0.1", false, false},
+		{"255.255.255.254", false, false},
+		{"100::1", false, false},
+		// Site-local and local-use NAT64: internal.
+		{"fec0::1", false, false},
+		{"64:ff9b:1::a00:1", false, false},
+		// IPv6 forms carrying an IPv4 address: judged by what they carry.
+		{"64:ff9b::a9fe:a9fe", false, false},        // NAT64 of 169.254.169.254
+		{"64:ff9b::7f00:1", false, true},            // NAT64 of 127.0.0.1
+		{"64:ff9b::a00:1", false, false},            // NAT64 of 10.0.0.1
+		{"64:ff9b::808:808", true, true},            // NAT64 of 8.8.8.8
+		{"::127.0.0.1", false, true},                // IPv4-compatible
+		{"::169.254.169.254", false, false},         // IPv4-compatible
+		{"::10.0.0.1", false, false},                // IPv4-compatible
+		{"2002:a9fe:a9fe::1", false, false},         // 6to4 of 169.254.169.254
+		{"2002:7f00:1::1", false, true},             // 6to4 of 127.0.0.1
+		{"2002:c0a8:101::1", false, false},          // 6to4 of 192.168.1.1
+		{"2002:a83f:8110::1", false, false},         // 6to4 of 168.63.129.16
+		{"2002:808:808::1", true, true},             // 6to4 of 8.8.8.8
+		{"2001:0:808:808::5601:5efe", false, false}, // Teredo, client ~ 169.254.161.1
+		{"2001:0:808:808::f5ff:fffe", false, false}, // Teredo, client ~ 10.0.0.1
+		{"2001:0:808:808::f7f7:fbfb", true, true},   // Teredo, client ~ 8.8.4.4
 	}
 	for _, tt := range tests {
 		ip := netip.MustParseAddr(tt.addr)
