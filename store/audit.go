@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -12,7 +13,8 @@ import (
 // Audit says who makes a change and from where; every method that changes what the
 // API manages takes one and records the change in the same transaction.
 type Audit struct {
-	// Actor names who acts: "token:<name>", "admin-token" or "cli:<user>".
+	// Actor names who acts: "token:<name>", "admin-token", "cli:<user>", or
+	// "user:<name>" for a user signed in to the web UI.
 	Actor      string
 	RemoteAddr string
 }
@@ -22,7 +24,7 @@ type AuditEvent struct {
 	ID         int64
 	At         time.Time
 	Actor      string
-	Action     string // cluster.create, cluster.update, cluster.delete, token.create, token.revoke, user.add, scan.request
+	Action     string // cluster.create, cluster.update, cluster.delete, token.create, token.revoke, user.*, scan.request
 	Target     string // what was changed: a cluster, token or user name
 	Detail     map[string]any
 	RemoteAddr string
@@ -36,6 +38,12 @@ const (
 	ActionTokenCreate   = "token.create"
 	ActionTokenRevoke   = "token.revoke"
 	ActionUserAdd       = "user.add"
+	ActionUserRole      = "user.role"
+	ActionUserDisable   = "user.disable"
+	ActionUserEnable    = "user.enable"
+	ActionUserDelete    = "user.delete"
+	ActionUserSignIn    = "user.signin"
+	ActionUserSignOut   = "user.signout"
 	ActionScanRequest   = "scan.request"
 )
 
@@ -64,12 +72,47 @@ func (s *Store) RecordAudit(ctx context.Context, a Audit, action, target string,
 // AuditEvents returns up to limit events, newest first, with ids below beforeID (0: from
 // the newest).
 func (s *Store) AuditEvents(ctx context.Context, beforeID int64, limit int) ([]AuditEvent, error) {
-	if beforeID <= 0 {
-		beforeID = 1<<63 - 1
+	return s.FindAuditEvents(ctx, AuditFilter{BeforeID: beforeID, Limit: limit})
+}
+
+// AuditFilter picks audit events; zero fields pick all.
+type AuditFilter struct {
+	Actor  string // exactly this actor ("user:alice")
+	Action string // this action ("user.add"), or a family when it ends in a dot ("user.")
+	Target string // exactly this target
+	Since  time.Time
+	Until  time.Time // before this time
+	// BeforeID pages: only events with smaller ids (0: from the newest).
+	BeforeID int64
+	Limit    int
+}
+
+// FindAuditEvents returns up to f.Limit events that f picks, newest first.
+func (s *Store) FindAuditEvents(ctx context.Context, f AuditFilter) ([]AuditEvent, error) {
+	if f.BeforeID <= 0 {
+		f.BeforeID = 1<<63 - 1
+	}
+	var since, until *time.Time
+	if !f.Since.IsZero() {
+		since = &f.Since
+	}
+	if !f.Until.IsZero() {
+		until = &f.Until
+	}
+	action, family := f.Action, ""
+	if strings.HasSuffix(action, ".") {
+		action, family = "", strings.TrimSuffix(action, ".")
 	}
 	rows, err := s.pool.Query(ctx, `
 		SELECT id, at, actor, action, target, detail, remote_addr FROM audit_events
-		WHERE id < $1 ORDER BY id DESC LIMIT $2`, beforeID, limit)
+		WHERE id < $1
+		  AND ($3 = '' OR actor = $3)
+		  AND ($4 = '' OR action = $4)
+		  AND ($5 = '' OR split_part(action, '.', 1) = $5)
+		  AND ($6 = '' OR target = $6)
+		  AND ($7::timestamptz IS NULL OR at >= $7)
+		  AND ($8::timestamptz IS NULL OR at < $8)
+		ORDER BY id DESC LIMIT $2`, f.BeforeID, f.Limit, f.Actor, action, family, f.Target, since, until)
 	if err != nil {
 		return nil, fmt.Errorf("list audit events: %w", err)
 	}

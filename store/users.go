@@ -17,6 +17,16 @@ type User struct {
 	Name      string
 	Role      string
 	CreatedAt time.Time
+	// DisabledAt is when the user was disabled; nil for a user who may sign in.
+	DisabledAt *time.Time
+}
+
+const userColumns = `id, name, role, created_at, disabled_at`
+
+func scanUser(row pgx.Row, more ...any) (User, error) {
+	var u User
+	err := row.Scan(append([]any{&u.ID, &u.Name, &u.Role, &u.CreatedAt, &u.DisabledAt}, more...)...)
+	return u, err
 }
 
 // NewUser is a user to add; PasswordHash is already hashed (package server/password).
@@ -40,10 +50,10 @@ func (s *Store) AddUser(ctx context.Context, nu NewUser, a Audit) (User, error) 
 	}
 	var u User
 	err := s.tx(ctx, func(tx pgx.Tx) error {
-		err := tx.QueryRow(ctx, `
+		var err error
+		u, err = scanUser(tx.QueryRow(ctx, `
 			INSERT INTO users (name, role, password_hash) VALUES ($1, $2, $3)
-			RETURNING id, name, role, created_at`, nu.Name, nu.Role, nu.PasswordHash).
-			Scan(&u.ID, &u.Name, &u.Role, &u.CreatedAt)
+			RETURNING `+userColumns, nu.Name, nu.Role, nu.PasswordHash))
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "23505" {
 			return fmt.Errorf("name taken: %w", ErrConflict)
@@ -60,14 +70,153 @@ func (s *Store) AddUser(ctx context.Context, nu NewUser, a Audit) (User, error) 
 }
 
 // UserPasswordHash returns a user and the stored hash of its password, for a login;
-// ErrNotFound when no user has that name.
+// ErrNotFound when no user has that name. A disabled user is returned too, with
+// DisabledAt set: the caller checks the password first, so that a disabled account
+// answers in the same time as any other.
 func (s *Store) UserPasswordHash(ctx context.Context, name string) (User, string, error) {
-	var u User
 	var hash string
-	err := s.pool.QueryRow(ctx, `SELECT id, name, role, created_at, password_hash FROM users WHERE name = $1`, name).
-		Scan(&u.ID, &u.Name, &u.Role, &u.CreatedAt, &hash)
+	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+`, password_hash FROM users WHERE name = $1`, name), &hash)
 	if err != nil {
 		return User{}, "", fmt.Errorf("user %q: %w", name, notFound(err))
 	}
 	return u, hash, nil
+}
+
+// Users returns every user, by name.
+func (s *Store) Users(ctx context.Context) ([]User, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+userColumns+` FROM users ORDER BY name COLLATE "C"`)
+	if err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (User, error) { return scanUser(r) })
+	if err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	return out, nil
+}
+
+// UserByName returns a user; ErrNotFound when no user has that name.
+func (s *Store) UserByName(ctx context.Context, name string) (User, error) {
+	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE name = $1`, name))
+	if err != nil {
+		return User{}, fmt.Errorf("user %q: %w", name, notFound(err))
+	}
+	return u, nil
+}
+
+// ErrLastAdmin means a change would leave no enabled admin user, and with it no way to
+// manage users from the web UI. It wraps ErrConflict.
+var ErrLastAdmin = fmt.Errorf("the last enabled admin cannot be demoted, disabled or deleted: %w", ErrConflict)
+
+// changeUser runs fn on the locked row of user name inside a transaction, after checking
+// that the change keeps an enabled admin: removesAdmin says whether the change takes the
+// user out of the enabled admins. ErrNotFound when there is no such user.
+func (s *Store) changeUser(ctx context.Context, name string, removesAdmin func(User) bool, fn func(tx pgx.Tx, u User) (User, error)) (User, error) {
+	var out User
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		// Lock the enabled admins (and the user) in one order, so that two changes at
+		// once cannot each remove one of the last two admins.
+		rows, err := tx.Query(ctx, `
+			SELECT `+userColumns+` FROM users
+			WHERE name = $1 OR (role = 'admin' AND disabled_at IS NULL)
+			ORDER BY id FOR UPDATE`, name)
+		if err != nil {
+			return err
+		}
+		locked, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (User, error) { return scanUser(r) })
+		if err != nil {
+			return err
+		}
+		var u *User
+		admins := 0
+		for i := range locked {
+			if locked[i].Name == name {
+				u = &locked[i]
+			}
+			if locked[i].Role == RoleAdmin && locked[i].DisabledAt == nil {
+				admins++
+			}
+		}
+		if u == nil {
+			return ErrNotFound
+		}
+		if u.Role == RoleAdmin && u.DisabledAt == nil && removesAdmin(*u) && admins <= 1 {
+			return ErrLastAdmin
+		}
+		out, err = fn(tx, *u)
+		return err
+	})
+	return out, err
+}
+
+// SetUserRole gives a user a role; ErrNotFound when there is no such user, ErrLastAdmin
+// when it would demote the last enabled admin. Setting the role a user has changes
+// nothing and records nothing.
+func (s *Store) SetUserRole(ctx context.Context, name, role string, a Audit) (User, error) {
+	if err := validRole(role); err != nil {
+		return User{}, fmt.Errorf("set role of user %q: %w", name, err)
+	}
+	u, err := s.changeUser(ctx, name, func(User) bool { return role != RoleAdmin }, func(tx pgx.Tx, u User) (User, error) {
+		if u.Role == role {
+			return u, nil
+		}
+		old := u.Role
+		u, err := scanUser(tx.QueryRow(ctx, `UPDATE users SET role = $2 WHERE id = $1 RETURNING `+userColumns, u.ID, role))
+		if err != nil {
+			return User{}, err
+		}
+		return u, recordAudit(ctx, tx, a, ActionUserRole, u.Name, map[string]any{"id": u.ID, "from": old, "to": role})
+	})
+	if err != nil {
+		return User{}, fmt.Errorf("set role of user %q: %w", name, err)
+	}
+	return u, nil
+}
+
+// SetUserDisabled disables a user at at (ending its sessions) or enables it again;
+// ErrNotFound when there is no such user, ErrLastAdmin when it would disable the last
+// enabled admin. A user already in the state asked for is left as is, unrecorded.
+func (s *Store) SetUserDisabled(ctx context.Context, name string, disabled bool, at time.Time, a Audit) (User, error) {
+	u, err := s.changeUser(ctx, name, func(User) bool { return disabled }, func(tx pgx.Tx, u User) (User, error) {
+		if (u.DisabledAt != nil) == disabled {
+			return u, nil
+		}
+		var when *time.Time
+		action := ActionUserEnable
+		if disabled {
+			when, action = &at, ActionUserDisable
+		}
+		u, err := scanUser(tx.QueryRow(ctx, `UPDATE users SET disabled_at = $2 WHERE id = $1 RETURNING `+userColumns, u.ID, when))
+		if err != nil {
+			return User{}, err
+		}
+		n, err := deleteSessionsOf(ctx, tx, u.ID)
+		if err != nil {
+			return User{}, err
+		}
+		return u, recordAudit(ctx, tx, a, action, u.Name, map[string]any{"id": u.ID, "sessionsEnded": n})
+	})
+	if err != nil {
+		return User{}, fmt.Errorf("set user %q disabled=%t: %w", name, disabled, err)
+	}
+	return u, nil
+}
+
+// DeleteUser deletes a user and its sessions; ErrNotFound when there is no such user,
+// ErrLastAdmin when it is the last enabled admin. Its name stays in the audit trail.
+func (s *Store) DeleteUser(ctx context.Context, name string, a Audit) (User, error) {
+	u, err := s.changeUser(ctx, name, func(User) bool { return true }, func(tx pgx.Tx, u User) (User, error) {
+		n, err := deleteSessionsOf(ctx, tx, u.ID)
+		if err != nil {
+			return User{}, err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM users WHERE id = $1`, u.ID); err != nil {
+			return User{}, err
+		}
+		return u, recordAudit(ctx, tx, a, ActionUserDelete, u.Name, map[string]any{"id": u.ID, "role": u.Role, "sessionsEnded": n})
+	})
+	if err != nil {
+		return User{}, fmt.Errorf("delete user %q: %w", name, err)
+	}
+	return u, nil
 }
