@@ -3,6 +3,7 @@ module github.com/tagdrift/tagdrift
 go 1.26.0
 
 require (
+	github.com/alecthomas/kong v1.17.0
 	github.com/distribution/reference v0.6.0
 	github.com/go-chi/chi/v5 v5.5.0
 	github.com/golang-migrate/migrate/v4 v4.20.1

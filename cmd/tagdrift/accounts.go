@@ -6,7 +6,6 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -22,59 +21,54 @@ import (
 	"github.com/tagdrift/tagdrift/store"
 )
 
-const tokenUsage = `Usage:
-  tagdrift token create --name NAME --role admin|viewer [--expires 720h] [--database-url URL]
-  tagdrift token list [--database-url URL]
-  tagdrift token revoke ID [--database-url URL]
-
-create prints the new token's secret on stdout, the only time it is shown.
-`
-
-const userUsage = `Usage:
-  tagdrift user add NAME --role admin|viewer [--database-url URL]
-
-The password is asked twice on a terminal; otherwise the first line of stdin is read.
-`
-
-// accountFlags starts the flags of a token or user command: each talks to the database
+// tokenCmd is `tagdrift token create|list|revoke`. Each talks to the database
 // directly, to make the first token before the API can be used.
-func accountFlags(name, usage string, getenv func(string) string, stderr io.Writer) (*flag.FlagSet, *string) {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, usage)
-		fmt.Fprintln(stderr, "\nFlags:")
-		fs.PrintDefaults()
-	}
-	url := fs.String("database-url", getenv("TAGDRIFT_DATABASE_URL"), "PostgreSQL URL (TAGDRIFT_DATABASE_URL)")
-	return fs, url
+type tokenCmd struct {
+	databaseFlag `embed:""`
+
+	Create tokenCreateCmd `cmd:"" help:"Make a token and print its secret, the only time it is shown."`
+	List   tokenListCmd   `cmd:"" help:"List the tokens, secrets never shown."`
+	Revoke tokenRevokeCmd `cmd:"" help:"Revoke a token by its id."`
 }
 
-// parseAnywhere parses flags given before or after the arguments, as in `user add NAME
-// --role admin`, and returns the arguments. --help is a nil *exitError: nothing to do.
-func parseAnywhere(fs *flag.FlagSet, args []string) ([]string, error) {
-	var rest []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, errHelp
-			}
-			return nil, &exitError{code: 2} // flag has printed the error and the usage
-		}
-		if fs.NArg() == 0 {
-			return rest, nil
-		}
-		rest = append(rest, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
+type tokenCreateCmd struct {
+	Name    string        `help:"what the token is for, shown in lists and the audit trail (required)"`
+	Role    string        `help:"admin or viewer (required)"`
+	Expires time.Duration `help:"lifetime, such as 720h; 0 never expires"`
 }
 
-// errHelp ends a command that printed its help: exit status 0.
-var errHelp = errors.New("help")
+func (c *tokenCreateCmd) Run(ctx context.Context, d *deps, t *tokenCmd) error {
+	return tokenCreate(ctx, t.DatabaseURL, c.Name, c.Role, c.Expires, d.getenv, d.stdout, d.stderr)
+}
 
-// usageError is a mistake in the command line: exit status 2.
-func usageError(format string, a ...any) error {
-	return &exitError{code: 2, err: fmt.Errorf(format, a...)}
+type tokenListCmd struct{}
+
+func (tokenListCmd) Run(ctx context.Context, d *deps, t *tokenCmd) error {
+	return tokenList(ctx, t.DatabaseURL, d.stdout)
+}
+
+type tokenRevokeCmd struct {
+	ID int64 `arg:"" help:"the token's id, from token list"`
+}
+
+func (c *tokenRevokeCmd) Run(ctx context.Context, d *deps, t *tokenCmd) error {
+	if c.ID <= 0 {
+		return usageError("token revoke takes a token id, not %d", c.ID)
+	}
+	return tokenRevoke(ctx, t.DatabaseURL, c.ID, d.getenv, d.stderr)
+}
+
+// userCmd is `tagdrift user add NAME --role admin|viewer`.
+type userCmd struct {
+	Add userAddCmd `cmd:"" help:"Add a user; the password is asked twice on a terminal, otherwise the first line of stdin is read."`
+}
+
+type userAddCmd struct {
+	databaseFlag `embed:""`
+
+	// Optional to kong, so that a missing name gets the message below.
+	Name string `arg:"" optional:"" help:"the user's name"`
+	Role string `help:"admin or viewer (required)"`
 }
 
 func checkRole(role string) error {
@@ -104,57 +98,6 @@ func cliAudit(getenv func(string) string) store.Audit {
 		name = u.Username
 	}
 	return store.Audit{Actor: "cli:" + cmp.Or(name, getenv("USER"), "unknown")}
-}
-
-// runToken is `tagdrift token create|list|revoke`.
-func runToken(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, tokenUsage)
-		return &exitError{code: 2}
-	}
-	fs, url := accountFlags("tagdrift token "+args[0], tokenUsage, getenv, stderr)
-	var err error
-	switch args[0] {
-	case "create":
-		name := fs.String("name", "", "what the token is for, shown in lists and the audit trail (required)")
-		role := fs.String("role", "", "admin or viewer (required)")
-		expires := fs.Duration("expires", 0, "lifetime, such as 720h; 0 never expires")
-		err = withArgs(fs, args[1:], 0, func([]string) error {
-			return tokenCreate(ctx, *url, *name, *role, *expires, getenv, stdout, stderr)
-		})
-	case "list":
-		err = withArgs(fs, args[1:], 0, func([]string) error { return tokenList(ctx, *url, stdout) })
-	case "revoke":
-		err = withArgs(fs, args[1:], 1, func(rest []string) error {
-			id, convErr := strconv.ParseInt(rest[0], 10, 64)
-			if convErr != nil || id <= 0 {
-				return usageError("token revoke takes a token id, not %q", rest[0])
-			}
-			return tokenRevoke(ctx, *url, id, getenv, stderr)
-		})
-	case "-h", "--help", "help":
-		_, err = fmt.Fprint(stdout, tokenUsage)
-	default:
-		fmt.Fprint(stderr, tokenUsage)
-		err = usageError("unknown token command %q", args[0])
-	}
-	return err
-}
-
-// withArgs parses the flags, checks that n arguments remain and runs fn with them.
-func withArgs(fs *flag.FlagSet, args []string, n int, fn func([]string) error) error {
-	rest, err := parseAnywhere(fs, args)
-	if errors.Is(err, errHelp) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if len(rest) != n {
-		fs.Usage()
-		return usageError("%s takes %d argument(s), got %q", fs.Name(), n, rest)
-	}
-	return fn(rest)
 }
 
 func tokenCreate(ctx context.Context, url, name, role string, expires time.Duration, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -251,41 +194,16 @@ func tokenRevoke(ctx context.Context, url string, id int64, getenv func(string) 
 	return nil
 }
 
-// runUser is `tagdrift user add NAME --role admin|viewer`.
-func runUser(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "add" {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
-			_, err := fmt.Fprint(stdout, userUsage)
-			return err
-		}
-		fmt.Fprint(stderr, userUsage)
-		if len(args) == 0 {
-			return &exitError{code: 2}
-		}
-		return usageError("unknown user command %q", args[0])
-	}
-	fs, url := accountFlags("tagdrift user add", userUsage, getenv, stderr)
-	role := fs.String("role", "", "admin or viewer (required)")
-	rest, err := parseAnywhere(fs, args[1:])
-	if errors.Is(err, errHelp) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	switch {
-	case len(rest) == 0 || strings.TrimSpace(rest[0]) == "":
-		fs.Usage()
+func (c *userAddCmd) Run(ctx context.Context, d *deps) error {
+	if strings.TrimSpace(c.Name) == "" {
 		return usageError("user add needs a user name")
-	case len(rest) > 1:
-		return usageError("user add takes one user name, got %q", rest)
 	}
-	name := rest[0]
-	if err := checkRole(*role); err != nil {
+	name, stdin, stderr, getenv := c.Name, d.stdin, d.stderr, d.getenv
+	if err := checkRole(c.Role); err != nil {
 		return err
 	}
-	if *url == "" {
-		return usageError("no database: set --database-url or TAGDRIFT_DATABASE_URL")
+	if err := c.need(); err != nil {
+		return err
 	}
 	pw, err := readPassword(stdin, stderr)
 	if err != nil {
@@ -295,12 +213,12 @@ func runUser(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
-	st, err := openAccounts(ctx, *url)
+	st, err := openAccounts(ctx, c.DatabaseURL)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	u, err := st.AddUser(ctx, store.NewUser{Name: name, Role: *role, PasswordHash: hash}, cliAudit(getenv))
+	u, err := st.AddUser(ctx, store.NewUser{Name: name, Role: c.Role, PasswordHash: hash}, cliAudit(getenv))
 	if errors.Is(err, store.ErrConflict) {
 		return fmt.Errorf("user %q exists already", name)
 	}

@@ -4,59 +4,55 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"errors"
-	"flag"
 	"fmt"
-	"io"
-	"strconv"
 
 	"github.com/tagdrift/tagdrift/store"
 	"github.com/tagdrift/tagdrift/store/keyring"
 )
 
-// runMigrate is `tagdrift migrate up|down N|version`.
-func runMigrate(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("tagdrift migrate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	url := fs.String("database-url", getenv("TAGDRIFT_DATABASE_URL"), "PostgreSQL URL (TAGDRIFT_DATABASE_URL)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: tagdrift migrate [--database-url URL] up | down N | version")
-		fs.PrintDefaults()
+// migrateCmd is `tagdrift migrate up|down N|version`.
+type migrateCmd struct {
+	databaseFlag `embed:""`
+
+	Up      migrateUpCmd      `cmd:"" help:"Migrate to the newest schema."`
+	Down    migrateDownCmd    `cmd:"" help:"Undo the newest N migrations."`
+	Version migrateVersionCmd `cmd:"" help:"Print the schema's version."`
+}
+
+type migrateUpCmd struct{}
+
+func (migrateUpCmd) Run(d *deps, c *migrateCmd) error {
+	return c.migrate(d, (*store.Migrator).Up)
+}
+
+type migrateDownCmd struct {
+	N int `arg:"" help:"how many migrations to undo"`
+}
+
+func (down migrateDownCmd) Run(d *deps, c *migrateCmd) error {
+	if down.N <= 0 {
+		return usageError("migrate down takes a positive number of steps, not %d", down.N)
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return &exitError{code: 2}
+	return c.migrate(d, func(m *store.Migrator) error { return m.Down(down.N) })
+}
+
+type migrateVersionCmd struct{}
+
+func (migrateVersionCmd) Run(d *deps, c *migrateCmd) error {
+	return c.migrate(d, func(*store.Migrator) error { return nil })
+}
+
+// migrate runs step on the database's schema and prints its version after.
+func (c *migrateCmd) migrate(d *deps, step func(*store.Migrator) error) error {
+	if err := c.need(); err != nil {
+		return err
 	}
-	if *url == "" {
-		return &exitError{code: 2, err: errors.New("no database: set --database-url or TAGDRIFT_DATABASE_URL")}
-	}
-	rest := fs.Args()
-	if len(rest) == 0 {
-		fs.Usage()
-		return &exitError{code: 2}
-	}
-	m, err := store.NewMigrator(*url)
+	m, err := store.NewMigrator(c.DatabaseURL)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	switch {
-	case rest[0] == "up" && len(rest) == 1:
-		err = m.Up()
-	case rest[0] == "down" && len(rest) == 2:
-		n, convErr := strconv.Atoi(rest[1])
-		if convErr != nil || n <= 0 {
-			return &exitError{code: 2, err: fmt.Errorf("migrate down takes a positive number of steps, not %q", rest[1])}
-		}
-		err = m.Down(n)
-	case rest[0] == "version" && len(rest) == 1:
-	default:
-		fs.Usage()
-		return &exitError{code: 2, err: fmt.Errorf("unknown migrate arguments %q", rest)}
-	}
-	if err != nil {
+	if err := step(m); err != nil {
 		return err
 	}
 	v, dirty, err := m.Version()
@@ -67,52 +63,50 @@ func runMigrate(args []string, getenv func(string) string, stdout, stderr io.Wri
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "schema version %d of %d", v, latest)
+	fmt.Fprintf(d.stdout, "schema version %d of %d", v, latest)
 	if dirty {
-		fmt.Fprint(stdout, " (dirty)")
+		fmt.Fprint(d.stdout, " (dirty)")
 	}
-	fmt.Fprintln(stdout)
+	fmt.Fprintln(d.stdout)
 	return nil
 }
 
-// runKeys is `tagdrift keys generate|rotate`.
-func runKeys(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || (args[0] != "generate" && args[0] != "rotate") {
-		fmt.Fprintln(stderr, "Usage: tagdrift keys generate | rotate [--database-url URL] [--encryption-key-file FILE]")
-		return &exitError{code: 2}
-	}
-	if args[0] == "generate" {
-		b := make([]byte, keyring.KeySize)
-		if _, err := rand.Read(b); err != nil {
-			return err
-		}
-		_, err := fmt.Fprintln(stdout, base64.StdEncoding.EncodeToString(b))
+// keysCmd is `tagdrift keys generate|rotate`.
+type keysCmd struct {
+	Generate keysGenerateCmd `cmd:"" help:"Print a new encryption key."`
+	Rotate   keysRotateCmd   `cmd:"" help:"Re-seal every stored credential under the newest key."`
+}
+
+type keysGenerateCmd struct{}
+
+func (keysGenerateCmd) Run(d *deps) error {
+	b := make([]byte, keyring.KeySize)
+	if _, err := rand.Read(b); err != nil {
 		return err
 	}
-	fs := flag.NewFlagSet("tagdrift keys rotate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	url := fs.String("database-url", getenv("TAGDRIFT_DATABASE_URL"), "PostgreSQL URL (TAGDRIFT_DATABASE_URL)")
-	keyFile := fs.String("encryption-key-file", getenv("TAGDRIFT_ENCRYPTION_KEY_FILE"), "key file, newest key last (TAGDRIFT_ENCRYPTION_KEY_FILE, or TAGDRIFT_ENCRYPTION_KEY)")
-	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return &exitError{code: 2}
+	_, err := fmt.Fprintln(d.stdout, base64.StdEncoding.EncodeToString(b))
+	return err
+}
+
+type keysRotateCmd struct {
+	databaseFlag `embed:""`
+	keyFlags     `embed:""`
+}
+
+func (c *keysRotateCmd) Run(ctx context.Context, d *deps) error {
+	if err := c.need(); err != nil {
+		return err
 	}
-	cfg := serveConfig{databaseURL: *url, keyFile: *keyFile, keyText: getenv("TAGDRIFT_ENCRYPTION_KEY")}
-	if cfg.databaseURL == "" {
-		return &exitError{code: 2, err: errors.New("no database: set --database-url or TAGDRIFT_DATABASE_URL")}
-	}
-	ring, err := cfg.ring()
+	ring, err := c.ring(d.getenv)
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(ctx, cfg.databaseURL, ring)
+	st, err := store.Open(ctx, c.DatabaseURL, ring)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	n, err := st.RotateKeys(ctx, 100)
-	fmt.Fprintf(stdout, "re-sealed %d cluster credentials under key %08x\n", n, ring.Primary())
+	fmt.Fprintf(d.stdout, "re-sealed %d cluster credentials under key %08x\n", n, ring.Primary())
 	return err
 }

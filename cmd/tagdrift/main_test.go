@@ -61,15 +61,25 @@ func TestUsageErrors(t *testing.T) {
 		want string
 	}{
 		{nil, "Usage:"},
-		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
-		{[]string{"scan", "--kubeconfig", kc, "-o", "yaml"}, `-o must be table or json, not "yaml"`},
+		{[]string{"frobnicate"}, `unexpected argument frobnicate`},
+		{[]string{"scan", "--kubeconfig", kc, "-o", "yaml"}, `--output must be one of "table","json" but got "yaml"`},
 		{[]string{"scan", "--kubeconfig", kc, "--context", "a", "--all-contexts"}, "exclude each other"},
-		{[]string{"scan", "--kubeconfig", kc, "extra"}, "scan takes no arguments"},
+		{[]string{"scan", "--kubeconfig", kc, "extra"}, "unexpected argument extra"},
+		{[]string{"scan", "--kubeconfig", kc, "--timeout", "30"}, `--timeout: expected duration but got "30"`},
+		{[]string{"scan", "--kubeconfig", kc, "--fail-on-mutant=sometimes"}, "--fail-on-mutant: bool value must be"},
 		{[]string{"scan", "--kubeconfig", kc, "--timeout", "0s"}, "--timeout must be positive"},
-		{[]string{"scan", "--no-such-flag"}, "flag provided but not defined"},
+		{[]string{"scan", "--no-such-flag"}, "unknown flag --no-such-flag"},
 		{[]string{"scan", "--kubeconfig", filepath.Join(t.TempDir(), "missing")}, "load kubeconfig"},
 		{[]string{"scan", "--kubeconfig", writeKubeconfig(t, "", map[string]string{"a": "https://x"})}, "has no current context"},
 		{[]string{"scan"}, "no kubeconfig: set --kubeconfig or $KUBECONFIG"},
+		{[]string{"migrate"}, `expected one of "up", "down", "version"`},
+		{[]string{"migrate", "up"}, "no database: set --database-url or TAGDRIFT_DATABASE_URL"},
+		{[]string{"migrate", "down"}, `expected "<n>"`},
+		{[]string{"migrate", "down", "two"}, `<n>: expected a valid 64 bit int but got "two"`},
+		{[]string{"migrate", "down", "0", "--database-url", "postgres://127.0.0.1:1/none"}, "migrate down takes a positive number of steps, not 0"},
+		{[]string{"migrate", "sideways"}, "unexpected argument sideways"},
+		{[]string{"keys"}, `expected one of "generate", "rotate"`},
+		{[]string{"keys", "rotate", "--database-url", "postgres://127.0.0.1:1/none"}, "no encryption key: set --encryption-key-file or TAGDRIFT_ENCRYPTION_KEY"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -85,9 +95,17 @@ func TestUsageErrors(t *testing.T) {
 }
 
 func TestVersion(t *testing.T) {
-	code, stdout, _ := runCLI(t, nil, "version")
-	if code != 0 || stdout != "tagdrift dev\n" {
-		t.Errorf("version: exit %d, %q", code, stdout)
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		code, stdout, _ := runCLI(t, nil, args...)
+		if code != 0 || stdout != "tagdrift dev\n" {
+			t.Errorf("%s: exit %d, %q", args[0], code, stdout)
+		}
+	}
+	for _, args := range [][]string{{"help"}, {"--help"}, {"-h"}, {"scan", "--help"}, {"migrate", "help"}, {"keys", "--help"}} {
+		code, stdout, stderr := runCLI(t, nil, args...)
+		if code != 0 || !strings.Contains(stdout, "Usage: tagdrift") || stderr != "" {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want 0 and the help on stdout", args, code, stdout, stderr)
+		}
 	}
 }
 

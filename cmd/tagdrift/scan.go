@@ -4,12 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/tagdrift/tagdrift/scanner"
@@ -23,75 +20,51 @@ const (
 	exitFailed = 2 // a cluster could not be scanned, or the command was used wrongly
 )
 
-// stringList is a repeatable string flag.
-type stringList []string
+// scanCmd is `tagdrift scan`.
+type scanCmd struct {
+	Kubeconfig   string        `placeholder:"FILE" help:"kubeconfig file (default $$KUBECONFIG, then ~/.kube/config)"`
+	Context      []string      `placeholder:"NAME" sep:"none" help:"kubeconfig context to scan; repeatable (default the current context)"`
+	AllContexts  bool          `help:"scan every context in the kubeconfig"`
+	Output       string        `short:"o" enum:"table,json" default:"table" help:"output format: table or json"`
+	FailOnMutant bool          `help:"exit with status 1 when any mutation is found"`
+	Timeout      time.Duration `default:"30s" help:"time limit for scanning one cluster"`
+	Verbose      bool          `short:"v" help:"log progress to stderr"`
+}
 
-func (s *stringList) String() string     { return strings.Join(*s, ",") }
-func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
-
-func runScan(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("tagdrift scan", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var (
-		kubeconfigPath = fs.String("kubeconfig", "", "kubeconfig file (default $KUBECONFIG, then ~/.kube/config)")
-		contexts       stringList
-		allContexts    = fs.Bool("all-contexts", false, "scan every context in the kubeconfig")
-		output         = fs.String("o", "table", "output format: table or json")
-		failOnMutant   = fs.Bool("fail-on-mutant", false, "exit with status 1 when any mutation is found")
-		timeout        = fs.Duration("timeout", 30*time.Second, "time limit for scanning one cluster")
-		verbose        = fs.Bool("v", false, "log progress to stderr")
-	)
-	fs.Var(&contexts, "context", "kubeconfig context to scan (repeatable; default the current context)")
-	fs.StringVar(output, "output", "table", "same as -o")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, `Usage: tagdrift scan [--kubeconfig FILE] [--context NAME]... [--all-contexts]
-                     [-o table|json] [--fail-on-mutant] [--timeout 30s]
-
-Scans every pod of each cluster (one kubeconfig context = one cluster), once, and
+// Help is the long help of tagdrift scan.
+func (scanCmd) Help() string {
+	return `Scans every pod of each cluster (one kubeconfig context = one cluster), once, and
 reports mutations: places where an image tag resolved to different code.
 
 Exit status: 2 when any cluster failed, else 1 with --fail-on-mutant when a mutation
-was found, else 0.
+was found, else 0.`
+}
 
-Flags:
-`)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return &exitError{code: exitFailed}
-	}
-	if fs.NArg() > 0 {
-		return &exitError{code: exitFailed, err: fmt.Errorf("scan takes no arguments, got %q", fs.Args())}
-	}
-	if *output != "table" && *output != "json" {
-		return &exitError{code: exitFailed, err: fmt.Errorf("-o must be table or json, not %q", *output)}
-	}
-	if *allContexts && len(contexts) > 0 {
+func (c *scanCmd) Run(ctx context.Context, d *deps) error {
+	if c.AllContexts && len(c.Context) > 0 {
 		return &exitError{code: exitFailed, err: errors.New("--context and --all-contexts exclude each other")}
 	}
-	if *timeout <= 0 {
-		return &exitError{code: exitFailed, err: fmt.Errorf("--timeout must be positive, not %s", *timeout)}
+	if c.Timeout <= 0 {
+		return &exitError{code: exitFailed, err: fmt.Errorf("--timeout must be positive, not %s", c.Timeout)}
 	}
+	getenv, stdout, stderr := d.getenv, d.stdout, d.stderr
 
-	targets, err := kubeconfig.LoadLocal(*kubeconfigPath, kubeconfig.Selection{Contexts: contexts, All: *allContexts}, getenv)
+	targets, err := kubeconfig.LoadLocal(c.Kubeconfig, kubeconfig.Selection{Contexts: c.Context, All: c.AllContexts}, getenv)
 	if err != nil {
 		return &exitError{code: exitFailed, err: err}
 	}
 	level := slog.LevelWarn
-	if *verbose {
+	if c.Verbose {
 		level = slog.LevelDebug
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	rep := scanner.ScanAll(ctx, targets, scanner.Config{
-		Timeout:   *timeout,
+		Timeout:   c.Timeout,
 		UserAgent: "tagdrift/" + version,
 		Logger:    logger,
 	})
 
-	if *output == "json" {
+	if c.Output == "json" {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		err = enc.Encode(rep)
@@ -107,7 +80,7 @@ Flags:
 			return &exitError{code: exitFailed}
 		}
 	}
-	if *failOnMutant && len(rep.Mutations) > 0 {
+	if c.FailOnMutant && len(rep.Mutations) > 0 {
 		return &exitError{code: exitMutant}
 	}
 	return nil

@@ -4,15 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/netip"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -27,98 +26,113 @@ import (
 )
 
 // serveConfig is tagdrift serve's configuration: each flag has an environment variable
-// (README.md has the table).
+// (README.md has the table; TestReadmeConfigTable checks that it agrees with these tags).
 type serveConfig struct {
-	databaseURL     string
-	listen          string
-	keyFile         string
-	keyText         string // TAGDRIFT_ENCRYPTION_KEY
-	noMigrate       bool
-	scanConcurrency int
-	scanTimeout     time.Duration
-	scanInterval    time.Duration
-	clusters        stringList
-	allowInsecure   bool
-	execPlugins     stringList
-	networks        stringList
-	logLevel        string
-	adminToken      string  // TAGDRIFT_ADMIN_TOKEN only: a flag would show in ps
-	apiRate         float64 // requests per second per API token
+	databaseFlag `embed:""`
+	keyFlags     `embed:""`
+
+	Listen              string         `env:"TAGDRIFT_LISTEN" default:":8080" placeholder:"ADDR" help:"HTTP address: /healthz, /readyz, /metrics, the API; port 0 picks a free port, logged in the serving line"`
+	NoMigrate           bool           `env:"TAGDRIFT_NO_MIGRATE" help:"do not migrate at start; refuse an old schema"`
+	ScanConcurrency     int            `env:"TAGDRIFT_SCAN_CONCURRENCY" default:"4" help:"scans this process runs at once"`
+	ScanTimeout         time.Duration  `env:"TAGDRIFT_SCAN_TIMEOUT" default:"2m" help:"time limit of one scan"`
+	ScanInterval        time.Duration  `env:"TAGDRIFT_SCAN_INTERVAL" default:"5m" help:"interval of clusters registered with --cluster-kubeconfig (at least 10s)"`
+	ClusterKubeconfig   []string       `env:"TAGDRIFT_CLUSTER_KUBECONFIG" sep:"none" placeholder:"FILE[:CONTEXT]" help:"register a cluster at start, named after its context, unless one of that name exists; repeatable"`
+	AllowClusterNetwork []netip.Prefix `env:"TAGDRIFT_ALLOW_CLUSTER_NETWORK" sep:"none" placeholder:"CIDR" help:"internal network clusters may be reached on (loopback, private ranges); repeatable"`
+	AllowExecPlugin     []string       `env:"TAGDRIFT_ALLOW_EXEC_PLUGIN" sep:"none" placeholder:"NAME" help:"exec credential plugin kubeconfigs may use, by command; repeatable"`
+	AllowInsecureTLS    bool           `name:"allow-insecure-tls" env:"TAGDRIFT_ALLOW_INSECURE_TLS" help:"accept kubeconfigs with insecure-skip-tls-verify: true"`
+	APIRateLimit        float64        `name:"api-rate-limit" env:"TAGDRIFT_API_RATE_LIMIT" default:"50" help:"API requests per second each token may make, in bursts of twice that"`
+	LogLevel            slog.Level     `env:"TAGDRIFT_LOG_LEVEL" default:"info" placeholder:"LEVEL" help:"JSON logs at this level and above: debug, info, warn or error"`
+
+	// Read from the environment only, by Run (serveEnvOnly).
+	keyText    string
+	adminToken string
 }
 
-// serveEnv lists the environment variables serve reads, one per flag (and the key).
-var serveEnv = []string{
-	"TAGDRIFT_DATABASE_URL", "TAGDRIFT_LISTEN", "TAGDRIFT_ENCRYPTION_KEY_FILE", "TAGDRIFT_ENCRYPTION_KEY",
-	"TAGDRIFT_NO_MIGRATE", "TAGDRIFT_SCAN_CONCURRENCY", "TAGDRIFT_SCAN_TIMEOUT", "TAGDRIFT_SCAN_INTERVAL",
-	"TAGDRIFT_CLUSTER_KUBECONFIG", "TAGDRIFT_ALLOW_INSECURE_TLS", "TAGDRIFT_ALLOW_EXEC_PLUGIN",
-	"TAGDRIFT_ALLOW_CLUSTER_NETWORK", "TAGDRIFT_LOG_LEVEL", "TAGDRIFT_ADMIN_TOKEN", "TAGDRIFT_API_RATE_LIMIT",
+// serveEnvOnly are the variables serve reads that have no flag: secrets, which a flag
+// would show in ps.
+var serveEnvOnly = []struct{ name, help string }{
+	{"TAGDRIFT_ENCRYPTION_KEY", "the keys themselves, comma-separated, newest last (instead of --encryption-key-file)"},
+	{"TAGDRIFT_ADMIN_TOKEN", "accepted as an admin API token (at least 16 characters)"},
 }
 
-// envDefault is an environment variable that gives a flag its default.
-func envDefault(getenv func(string) string, name, def string) string {
-	if v := getenv(name); v != "" {
-		return v
+// Help is the long help of tagdrift serve: it lists the variables that have no flag.
+func (serveConfig) Help() string {
+	var b strings.Builder
+	b.WriteString("Every flag can be given by its environment variable instead. These have no flag:\n")
+	for _, v := range serveEnvOnly {
+		fmt.Fprintf(&b, "\n  $%s\n      %s", v.name, v.help)
 	}
-	return def
+	return b.String()
 }
 
-func envList(getenv func(string) string, name string) stringList {
-	var out stringList
-	for _, v := range strings.Split(getenv(name), ",") {
-		if v = strings.TrimSpace(v); v != "" {
-			out = append(out, v)
+// keyFlags gives the encryption keys: a file, or the keys themselves in a variable.
+type keyFlags struct {
+	EncryptionKeyFile string `env:"TAGDRIFT_ENCRYPTION_KEY_FILE" placeholder:"FILE" help:"file of base64 32-byte keys, one a line, newest last (or the keys themselves in $$TAGDRIFT_ENCRYPTION_KEY)"`
+}
+
+// ring reads the keys from the file, else from TAGDRIFT_ENCRYPTION_KEY.
+func (k keyFlags) ring(getenv func(string) string) (*keyring.Ring, error) {
+	if k.EncryptionKeyFile == "" {
+		text := getenv("TAGDRIFT_ENCRYPTION_KEY")
+		if text == "" {
+			return nil, usageError("no encryption key: set --encryption-key-file or TAGDRIFT_ENCRYPTION_KEY (%s)", keyring.HowToMakeAKey)
 		}
+		r, err := keyring.Parse(text)
+		if err != nil {
+			return nil, fmt.Errorf("TAGDRIFT_ENCRYPTION_KEY: %w", err)
+		}
+		return r, nil
 	}
-	return out
+	b, err := os.ReadFile(k.EncryptionKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("encryption key: %w", err)
+	}
+	r, err := keyring.Parse(string(b))
+	if err != nil {
+		return nil, fmt.Errorf("encryption key file %s: %w", k.EncryptionKeyFile, err)
+	}
+	return r, nil
 }
 
-func parseServe(args []string, getenv func(string) string, stderr io.Writer) (serveConfig, error) {
-	var c serveConfig
-	fs := flag.NewFlagSet("tagdrift serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&c.databaseURL, "database-url", getenv("TAGDRIFT_DATABASE_URL"), "PostgreSQL URL (TAGDRIFT_DATABASE_URL)")
-	fs.StringVar(&c.listen, "listen", envDefault(getenv, "TAGDRIFT_LISTEN", ":8080"), "HTTP listen address (TAGDRIFT_LISTEN)")
-	fs.StringVar(&c.keyFile, "encryption-key-file", getenv("TAGDRIFT_ENCRYPTION_KEY_FILE"), "file of base64 AES-256 keys, one a line, newest last (TAGDRIFT_ENCRYPTION_KEY_FILE; or the keys themselves in TAGDRIFT_ENCRYPTION_KEY)")
-	boolDefault := func(name string) bool { b, _ := strconv.ParseBool(getenv(name)); return b }
-	fs.BoolVar(&c.noMigrate, "no-migrate", boolDefault("TAGDRIFT_NO_MIGRATE"), "do not migrate the database at start (TAGDRIFT_NO_MIGRATE)")
-	conc, _ := strconv.Atoi(envDefault(getenv, "TAGDRIFT_SCAN_CONCURRENCY", "4"))
-	fs.IntVar(&c.scanConcurrency, "scan-concurrency", conc, "scans this replica runs at once (TAGDRIFT_SCAN_CONCURRENCY)")
-	timeout, _ := time.ParseDuration(envDefault(getenv, "TAGDRIFT_SCAN_TIMEOUT", "2m"))
-	fs.DurationVar(&c.scanTimeout, "scan-timeout", timeout, "time limit of one scan (TAGDRIFT_SCAN_TIMEOUT)")
-	interval, _ := time.ParseDuration(envDefault(getenv, "TAGDRIFT_SCAN_INTERVAL", "5m"))
-	fs.DurationVar(&c.scanInterval, "scan-interval", interval, "scan interval of clusters registered with --cluster-kubeconfig (TAGDRIFT_SCAN_INTERVAL)")
-	c.clusters = envList(getenv, "TAGDRIFT_CLUSTER_KUBECONFIG")
-	fs.Var(&c.clusters, "cluster-kubeconfig", "FILE[:CONTEXT] to register at start when absent; repeatable (TAGDRIFT_CLUSTER_KUBECONFIG, comma-separated)")
-	fs.BoolVar(&c.allowInsecure, "allow-insecure-tls", boolDefault("TAGDRIFT_ALLOW_INSECURE_TLS"), "accept kubeconfigs with insecure-skip-tls-verify (TAGDRIFT_ALLOW_INSECURE_TLS)")
-	c.execPlugins = envList(getenv, "TAGDRIFT_ALLOW_EXEC_PLUGIN")
-	fs.Var(&c.execPlugins, "allow-exec-plugin", "exec credential plugin command that kubeconfigs may use; repeatable (TAGDRIFT_ALLOW_EXEC_PLUGIN)")
-	c.networks = envList(getenv, "TAGDRIFT_ALLOW_CLUSTER_NETWORK")
-	fs.Var(&c.networks, "allow-cluster-network", "internal network (CIDR) clusters may be reached on; repeatable (TAGDRIFT_ALLOW_CLUSTER_NETWORK)")
-	rate, _ := strconv.ParseFloat(envDefault(getenv, "TAGDRIFT_API_RATE_LIMIT", "50"), 64)
-	fs.Float64Var(&c.apiRate, "api-rate-limit", rate, "API requests per second each token may make, bursts of twice that (TAGDRIFT_API_RATE_LIMIT)")
-	fs.StringVar(&c.logLevel, "log-level", envDefault(getenv, "TAGDRIFT_LOG_LEVEL", "info"), "debug, info, warn or error (TAGDRIFT_LOG_LEVEL)")
-	if err := fs.Parse(args); err != nil {
-		return c, err
+// parseServe parses `tagdrift serve` args with getenv, as run does, without running it.
+func parseServe(args []string, getenv func(string) string) (serveConfig, error) {
+	var c cli
+	k, env, err := newParser(&c, getenv, io.Discard, io.Discard, func(int) {})
+	if err != nil {
+		return serveConfig{}, err
 	}
+	if _, err := k.Parse(append([]string{"serve"}, args...)); err != nil {
+		var ee *envError
+		if errors.As(err, &ee) {
+			return c.Serve, ee
+		}
+		return c.Serve, err
+	}
+	c.Serve.readEnv(getenv)
+	return c.Serve, c.Serve.validate(env.source)
+}
+
+// readEnv reads the variables that have no flag.
+func (c *serveConfig) readEnv(getenv func(string) string) {
 	c.keyText = getenv("TAGDRIFT_ENCRYPTION_KEY")
 	c.adminToken = getenv("TAGDRIFT_ADMIN_TOKEN")
-	return c, c.validate()
 }
 
-func (c serveConfig) validate() error {
+// validate checks what the types do not; source names a flag as the user gave it.
+func (c serveConfig) validate(source func(flag string) string) error {
 	switch {
-	case c.databaseURL == "":
+	case c.DatabaseURL == "":
 		return errors.New("no database: set --database-url or TAGDRIFT_DATABASE_URL")
-	case c.keyFile == "" && c.keyText == "":
+	case c.EncryptionKeyFile == "" && c.keyText == "":
 		return fmt.Errorf("no encryption key: set --encryption-key-file or TAGDRIFT_ENCRYPTION_KEY (%s)", keyring.HowToMakeAKey)
-	case c.scanConcurrency <= 0:
-		return fmt.Errorf("--scan-concurrency must be positive, not %d", c.scanConcurrency)
-	case c.scanTimeout <= 0:
-		return fmt.Errorf("--scan-timeout must be positive, not %s", c.scanTimeout)
-	case c.scanInterval < 10*time.Second:
-		return fmt.Errorf("--scan-interval must be at least 10s, not %s", c.scanInterval)
-	case c.apiRate <= 0:
-		return fmt.Errorf("--api-rate-limit must be positive, not %g", c.apiRate)
+	case c.ScanConcurrency <= 0:
+		return fmt.Errorf("%s must be positive, not %d", source("scan-concurrency"), c.ScanConcurrency)
+	case c.ScanTimeout <= 0:
+		return fmt.Errorf("%s must be positive, not %s", source("scan-timeout"), c.ScanTimeout)
+	case c.ScanInterval < 10*time.Second:
+		return fmt.Errorf("%s must be at least 10s, not %s", source("scan-interval"), c.ScanInterval)
+	case c.APIRateLimit <= 0 || math.IsInf(c.APIRateLimit, 0) || math.IsNaN(c.APIRateLimit):
+		return fmt.Errorf("%s must be a positive number, not %g", source("api-rate-limit"), c.APIRateLimit)
 	case c.adminToken != "" && len(c.adminToken) < 16:
 		// A short shared secret is guessable; the rate limit does not stop a patient guess.
 		return errors.New("TAGDRIFT_ADMIN_TOKEN must be at least 16 characters")
@@ -126,66 +140,34 @@ func (c serveConfig) validate() error {
 	return nil
 }
 
-func (c serveConfig) logger(w io.Writer) (*slog.Logger, error) {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
-		return nil, fmt.Errorf("--log-level: %w", err)
-	}
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})), nil
+func (c serveConfig) logger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: c.LogLevel}))
 }
 
-func (c serveConfig) ring() (*keyring.Ring, error) {
-	text := c.keyText
-	if c.keyFile != "" {
-		b, err := os.ReadFile(c.keyFile)
-		if err != nil {
-			return nil, fmt.Errorf("encryption key: %w", err)
-		}
-		text = string(b)
-	}
-	r, err := keyring.Parse(text)
-	if err != nil {
-		return nil, fmt.Errorf("encryption key: %w", err)
-	}
-	return r, nil
-}
-
-func (c serveConfig) dialer() (*kubeconfig.Dialer, error) {
+func (c serveConfig) dialer() *kubeconfig.Dialer {
 	d := &kubeconfig.Dialer{}
-	for _, n := range c.networks {
-		p, err := netip.ParsePrefix(n)
-		if err != nil {
-			return nil, fmt.Errorf("--allow-cluster-network %q: %w", n, err)
-		}
+	for _, p := range c.AllowClusterNetwork {
 		d.Allowed = append(d.Allowed, p.Masked())
 	}
-	return d, nil
+	return d
 }
 
-func runServe(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
-	cfg, err := parseServe(args, getenv, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return nil
-	}
-	if err != nil {
+// Run is `tagdrift serve`.
+func (cfg *serveConfig) Run(ctx context.Context, d *deps) error {
+	cfg.readEnv(d.getenv)
+	if err := cfg.validate(d.env.source); err != nil {
 		return &exitError{code: 2, err: err}
 	}
-	log, err := cfg.logger(stderr)
-	if err != nil {
-		return &exitError{code: 2, err: err}
-	}
-	ring, err := cfg.ring()
+	log := cfg.logger(d.stderr)
+	ring, err := cfg.ring(d.getenv)
 	if err != nil {
 		return err
 	}
-	dialer, err := cfg.dialer()
-	if err != nil {
-		return err
-	}
+	dialer := cfg.dialer()
 	if err := migrateOnStart(cfg, log); err != nil {
 		return err
 	}
-	st, err := store.Open(ctx, cfg.databaseURL, ring)
+	st, err := store.Open(ctx, cfg.DatabaseURL, ring)
 	if err != nil {
 		return err
 	}
@@ -194,9 +176,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := st.CheckCredentials(ctx); err != nil {
 		return fmt.Errorf("check stored credentials with the encryption key: %w", err)
 	}
-	policy := kubeconfig.Policy{AllowInsecureTLS: cfg.allowInsecure, ExecPlugins: cfg.execPlugins}
-	for _, spec := range cfg.clusters {
-		if err := registerCluster(ctx, st, spec, policy, cfg.scanInterval, log); err != nil {
+	policy := kubeconfig.Policy{AllowInsecureTLS: cfg.AllowInsecureTLS, ExecPlugins: cfg.AllowExecPlugin}
+	for _, spec := range cfg.ClusterKubeconfig {
+		if err := registerCluster(ctx, st, spec, policy, cfg.ScanInterval, log); err != nil {
 			return err
 		}
 	}
@@ -205,7 +187,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	scheduler.NewOpenMutationsCollector(reg, st)
 	sched, err := scheduler.New(scheduler.Config{
-		Store: st, Dialer: dialer, ScanTimeout: cfg.scanTimeout, Concurrency: cfg.scanConcurrency,
+		Store: st, Dialer: dialer, ScanTimeout: cfg.ScanTimeout, Concurrency: cfg.ScanConcurrency,
 		UserAgent: "tagdrift/" + version, Metrics: scheduler.NewMetrics(reg), Logger: log,
 	})
 	if err != nil {
@@ -215,7 +197,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		if err := st.Ping(ctx); err != nil {
 			return fmt.Errorf("database: %w", err)
 		}
-		m, err := store.NewMigrator(cfg.databaseURL)
+		m, err := store.NewMigrator(cfg.DatabaseURL)
 		if err != nil {
 			return err
 		}
@@ -226,20 +208,20 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return nil
 	}
 	httpSrv := &http.Server{
-		Addr: cfg.listen,
+		Addr: cfg.Listen,
 		Handler: server.New(server.Config{
 			Ready: ready, Registry: reg, Logger: log,
 			Store: st, Scans: sched, Policy: policy, AdminToken: cfg.adminToken,
-			RateLimit: cfg.apiRate, RateBurst: int(2 * cfg.apiRate),
+			RateLimit: cfg.APIRateLimit, RateBurst: int(2 * cfg.APIRateLimit),
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
-	ln, err := net.Listen("tcp", cfg.listen)
+	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.listen, err)
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
 	if err := sched.Start(ctx); err != nil {
 		ln.Close()
@@ -265,13 +247,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	return errors.Join(err, stopErr, shutErr)
 }
 
-func migrateOnStart(cfg serveConfig, log *slog.Logger) error {
-	m, err := store.NewMigrator(cfg.databaseURL)
+func migrateOnStart(cfg *serveConfig, log *slog.Logger) error {
+	m, err := store.NewMigrator(cfg.DatabaseURL)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	if cfg.noMigrate {
+	if cfg.NoMigrate {
 		ok, err := m.Current()
 		if err != nil {
 			return err
