@@ -7,9 +7,11 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/tagdrift/tagdrift/scanner/detect"
 	"github.com/tagdrift/tagdrift/scanner/imageref"
+	"github.com/tagdrift/tagdrift/scanner/inventory"
 	"github.com/tagdrift/tagdrift/scanner/report"
 	"github.com/tagdrift/tagdrift/store"
 )
@@ -110,10 +112,7 @@ func (a *api) listWorkloads(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return nil, about(err, "list workloads")
 		}
-		for i := range items {
-			items[i] = workloadJSON(items[i])
-		}
-		return page(items, limit, func(last report.Workload) cursor {
+		return page(workloadsJSON(items), limit, func(last report.Workload) cursor {
 			return cursor{List: "workloads", Filter: filter, Workload: []string{last.Cluster, last.Namespace, last.Kind, last.Name}}
 		}), nil
 	})
@@ -150,22 +149,35 @@ func workloadFilter(q query) (store.WorkloadFilter, string, error) {
 	return f, filter, nil
 }
 
-// workloadJSON makes a workload's lists [] rather than null.
-func workloadJSON(wl report.Workload) report.Workload {
-	if wl.Containers == nil {
-		wl.Containers = []report.Container{}
-	}
-	for i, c := range wl.Containers {
-		if c.Digests == nil {
-			wl.Containers[i].Digests = []report.Digest{}
-		}
-		for j, d := range c.Digests {
-			if d.Pods == nil {
-				wl.Containers[i].Digests[j].Pods = []string{}
+// workloadsJSON shapes stored workloads as `tagdrift scan -o json` does, grouped by
+// report.Build: containers as written in the pod template, each with the digests it runs
+// and their pods. Lists are [] rather than null.
+func workloadsJSON(ws []store.Workload) []report.Workload {
+	parser := imageref.NewParser()
+	out := make([]report.Workload, len(ws))
+	for i, w := range ws {
+		pods := make([]inventory.Pod, len(w.Running))
+		for j, c := range w.Running {
+			pods[j] = inventory.Pod{
+				Cluster: w.Cluster, Namespace: w.Namespace, Name: c.Pod, UID: types.UID(c.PodUID),
+				Workload: inventory.Workload{Kind: w.Kind, Name: w.Name},
+				// One pod per container: Build merges a workload's pods and removes
+				// repeated names.
+				Containers: []inventory.Container{{Name: c.Container, Type: c.Type, Ref: parser.Ref(c.Image),
+					ID: &imageref.ID{Raw: c.ImageID, Kind: c.Kind, Digest: c.Digest}}},
 			}
 		}
+		wl := report.Workload{Cluster: w.Cluster, Namespace: w.Namespace, Kind: w.Kind, Name: w.Name}
+		if built := report.Build([]report.ClusterScan{{Pods: pods}}, nil).Workloads; len(built) == 1 {
+			wl = built[0]
+		}
+		wl.Mutant = w.Mutant
+		if wl.Containers == nil {
+			wl.Containers = []report.Container{}
+		}
+		out[i] = wl
 	}
-	return wl
+	return out
 }
 
 // mutationKinds are the kinds a mutation filter accepts.

@@ -17,7 +17,6 @@ import (
 	"github.com/tagdrift/tagdrift/scanner/detect"
 	"github.com/tagdrift/tagdrift/scanner/imageref"
 	"github.com/tagdrift/tagdrift/scanner/inventory"
-	"github.com/tagdrift/tagdrift/scanner/report"
 )
 
 var admin = Audit{Actor: "token:ops", RemoteAddr: "192.0.2.7:4242"}
@@ -226,8 +225,10 @@ func TestClusterLifecycle(t *testing.T) {
 	if got, want := workloadNames(ws), []string{"prod/shop/api", "prod/shop/cron*", "prod/shop/web*", "stage/shop/web*"}; !slices.Equal(got, want) {
 		t.Fatalf("workloads: %v, want %v", got, want)
 	}
-	if got := ws[2].Containers; len(got) != 1 || len(got[0].Digests) != 2 ||
-		!slices.Equal(got[0].Digests[0].Pods, []string{"web-1"}) || got[0].Digests[1].Digest != sha("b") {
+	if got := ws[2].Running; len(got) != 2 || got[0].Pod != "web-1" || got[0].Digest != sha("a") ||
+		got[1].Pod != "web-2" || got[1].Digest != sha("b") || got[1].Container != "web" || got[1].Image != "nginx:1.25" ||
+		got[1].Ref != nginxRef || got[1].Pinned || got[1].Kind != imageref.KindRepo || got[1].ImageID != digest("b") ||
+		got[1].PodUID != "p2" || got[1].Type != inventory.Regular {
 		t.Errorf("prod web containers: %+v", got)
 	}
 	mutants, err := s.ListWorkloads(ctx, WorkloadFilter{MutantOnly: true})
@@ -466,7 +467,7 @@ func sorted(s []string) []string {
 }
 
 // workloadNames renders workloads as cluster/namespace/name, starred when mutant.
-func workloadNames(ws []report.Workload) []string {
+func workloadNames(ws []Workload) []string {
 	var out []string
 	for _, w := range ws {
 		n := w.Cluster + "/" + w.Namespace + "/" + w.Name
@@ -504,7 +505,7 @@ func assertHistory(t *testing.T, what string, got DigestUse, want []DigestPlace,
 }
 
 // TestListWorkloadsPaging checks that pages of every size return each running workload
-// once, in order, exactly as report.Build groups the same pods, under each filter.
+// once, in order, with the containers of its pods that run a digest, under each filter.
 func TestListWorkloadsPaging(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -515,7 +516,7 @@ func TestListWorkloadsPaging(t *testing.T) {
 	// Names that sort differently by bytes and by a locale's rules.
 	names := []string{"app-2", "app10", "App", "app.1", "b", "a-b", "ab"}
 	kinds := []string{"Deployment", "StatefulSet", "DaemonSet"}
-	var scans []report.ClusterScan
+	var all []inventory.Pod
 	for ci, cname := range []string{"b-east", "a-west", "B"} {
 		c := mustCluster(t, s, cname, "t")
 		var pods []inventory.Pod
@@ -541,7 +542,7 @@ func TestListWorkloadsPaging(t *testing.T) {
 			}
 		}
 		f.scan(c, at, pods...)
-		scans = append(scans, report.ClusterScan{Name: cname, Pods: pods})
+		all = append(all, pods...)
 	}
 	mutations, err := s.ListMutations(ctx, MutationFilter{})
 	if err != nil {
@@ -554,34 +555,30 @@ func TestListWorkloadsPaging(t *testing.T) {
 	if len(detected) == 0 {
 		t.Fatal("no open mutation to mark workloads with")
 	}
-	want := report.Build(scans, detected).Workloads
-	// Containers still waiting have no observation: they are not stored.
-	for i := range want {
-		want[i].Containers = slices.DeleteFunc(want[i].Containers, func(c report.Container) bool { return c.Name == "waiting" })
-	}
+	want := expectWorkloads(all, detected)
 
 	for _, tc := range []struct {
 		name string
 		f    WorkloadFilter
-		keep func(report.Workload) bool
+		keep func(Workload) bool
 	}{
-		{"all", WorkloadFilter{}, func(report.Workload) bool { return true }},
-		{"mutants", WorkloadFilter{MutantOnly: true}, func(w report.Workload) bool { return w.Mutant }},
-		{"cluster", WorkloadFilter{Cluster: "B"}, func(w report.Workload) bool { return w.Cluster == "B" }},
-		{"namespace", WorkloadFilter{Namespace: "shop"}, func(w report.Workload) bool { return w.Namespace == "shop" }},
-		{"kind", WorkloadFilter{Kind: "StatefulSet"}, func(w report.Workload) bool { return w.Kind == "StatefulSet" }},
+		{"all", WorkloadFilter{}, func(Workload) bool { return true }},
+		{"mutants", WorkloadFilter{MutantOnly: true}, func(w Workload) bool { return w.Mutant }},
+		{"cluster", WorkloadFilter{Cluster: "B"}, func(w Workload) bool { return w.Cluster == "B" }},
+		{"namespace", WorkloadFilter{Namespace: "shop"}, func(w Workload) bool { return w.Namespace == "shop" }},
+		{"kind", WorkloadFilter{Kind: "StatefulSet"}, func(w Workload) bool { return w.Kind == "StatefulSet" }},
 		{"mutants of a kind in a namespace", WorkloadFilter{MutantOnly: true, Namespace: "Shop", Kind: "DaemonSet"},
-			func(w report.Workload) bool { return w.Mutant && w.Namespace == "Shop" && w.Kind == "DaemonSet" }},
+			func(w Workload) bool { return w.Mutant && w.Namespace == "Shop" && w.Kind == "DaemonSet" }},
 		{"mutants of a cluster", WorkloadFilter{MutantOnly: true, Cluster: "a-west"},
-			func(w report.Workload) bool { return w.Mutant && w.Cluster == "a-west" }},
-		{"nothing", WorkloadFilter{Cluster: "nope"}, func(report.Workload) bool { return false }},
+			func(w Workload) bool { return w.Mutant && w.Cluster == "a-west" }},
+		{"nothing", WorkloadFilter{Cluster: "nope"}, func(Workload) bool { return false }},
 	} {
-		expected := slices.DeleteFunc(slices.Clone(want), func(w report.Workload) bool { return !tc.keep(w) })
-		if tc.name == "all" && (len(expected) < 40 || !slices.ContainsFunc(expected, func(w report.Workload) bool { return w.Mutant })) {
+		expected := slices.DeleteFunc(slices.Clone(want), func(w Workload) bool { return !tc.keep(w) })
+		if tc.name == "all" && (len(expected) < 40 || !slices.ContainsFunc(expected, func(w Workload) bool { return w.Mutant })) {
 			t.Fatalf("weak fixture: %d workloads", len(expected))
 		}
 		for _, limit := range []int{1, 7, 1000} {
-			var got []report.Workload
+			var got []Workload
 			f := tc.f
 			for range 200 {
 				f.Limit = limit
@@ -611,11 +608,48 @@ func TestListWorkloadsPaging(t *testing.T) {
 			}
 		}
 	}
-	if !slices.IsSortedFunc(want, func(a, b report.Workload) int {
-		return cmp.Or(strings.Compare(a.Cluster, b.Cluster), strings.Compare(a.Namespace, b.Namespace))
-	}) {
-		t.Error("report.Build no longer sorts by cluster and namespace")
+}
+
+// expectWorkloads is what ListWorkloads should return of the listed pods: their
+// workloads in byte order, each with the containers that run a digest (a container
+// waiting for its image is not stored), marked mutant when a place of a mutation.
+func expectWorkloads(pods []inventory.Pod, mutations []detect.Mutation) []Workload {
+	mutant := map[WorkloadKey]bool{}
+	for _, m := range mutations {
+		for _, p := range m.Places {
+			mutant[WorkloadKey{p.Cluster, p.Namespace, p.Workload.Kind, p.Workload.Name}] = true
+		}
 	}
+	at := map[WorkloadKey]int{}
+	var out []Workload
+	for _, p := range pods {
+		k := WorkloadKey{p.Cluster, p.Namespace, p.Workload.Kind, p.Workload.Name}
+		i, ok := at[k]
+		if !ok {
+			i = len(out)
+			at[k] = i
+			out = append(out, Workload{WorkloadKey: k, Mutant: mutant[k], Running: []RunningContainer{}})
+		}
+		for _, c := range p.Containers {
+			if !c.Observed() {
+				continue
+			}
+			out[i].Running = append(out[i].Running, RunningContainer{
+				Pod: p.Name, PodUID: string(p.UID), Container: c.Name, Type: c.Type, Image: c.Ref.Written,
+				Ref: c.Ref.Normalized, Pinned: c.Ref.Pinned(), Digest: c.ID.Digest, Kind: c.ID.Kind, ImageID: c.ID.Raw,
+			})
+		}
+	}
+	for i := range out {
+		slices.SortFunc(out[i].Running, func(a, b RunningContainer) int {
+			return cmp.Or(strings.Compare(a.Pod, b.Pod), strings.Compare(a.PodUID, b.PodUID), strings.Compare(a.Container, b.Container))
+		})
+	}
+	slices.SortFunc(out, func(a, b Workload) int {
+		return cmp.Or(strings.Compare(a.Cluster, b.Cluster), strings.Compare(a.Namespace, b.Namespace),
+			strings.Compare(a.Kind, b.Kind), strings.Compare(a.Name, b.Name))
+	})
+	return out
 }
 
 // TestDigestHistoryTruncated checks that the history stops at HistoryLimit intervals,

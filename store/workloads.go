@@ -1,15 +1,14 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"strings"
-
-	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/tagdrift/tagdrift/scanner/imageref"
 	"github.com/tagdrift/tagdrift/scanner/inventory"
-	"github.com/tagdrift/tagdrift/scanner/report"
 )
 
 // WorkloadKey orders workloads for paging.
@@ -78,18 +77,42 @@ const mutantPageSQL = `
 // their cluster ids, namespaces, kinds and names.
 const workloadRowsSQL = `
 	SELECT o.cluster_id, o.namespace, o.workload_kind, o.workload_name, o.pod, o.pod_uid, o.container,
-	       o.container_type, o.image, o.digest, o.digest_kind, o.image_id
+	       o.container_type, o.image, o.ref, o.pinned, o.digest, o.digest_kind, o.image_id
 	FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) AS p (id, namespace, kind, name)
 	JOIN observations o ON o.cluster_id = p.id AND o.closed_at IS NULL AND o.namespace COLLATE "C" = p.namespace
 	                   AND o.workload_kind COLLATE "C" = p.kind AND o.workload_name COLLATE "C" = p.name`
 
-// ListWorkloads returns running workloads in the shape of `tagdrift scan -o json`,
-// ordered by cluster, namespace, kind and name, after f.After. Mutant is true for a
-// place of an open mutation.
+// Workload is a workload that runs now, and what its containers run: the data the API
+// and the UI shape into their answers.
+type Workload struct {
+	WorkloadKey
+	// Mutant is true for a place of an open mutation.
+	Mutant bool
+	// Running holds one entry per open observation, by pod name, pod UID and container.
+	Running []RunningContainer
+}
+
+// RunningContainer is one open observation of a workload: one container of one pod
+// running one digest.
+type RunningContainer struct {
+	Pod       string
+	PodUID    string
+	Container string
+	Type      inventory.ContainerType
+	Image     string // the reference as written in the pod spec
+	Ref       string // normalized
+	Pinned    bool
+	Digest    string
+	Kind      imageref.Kind
+	ImageID   string // as the runtime reported it
+}
+
+// ListWorkloads returns running workloads ordered by cluster, namespace, kind and name,
+// after f.After. Mutant is true for a place of an open mutation.
 //
 // Only live clusters' open observations count, and only containers that run a digest
 // are stored, so a container still waiting for its image is not listed.
-func (s *Store) ListWorkloads(ctx context.Context, f WorkloadFilter) ([]report.Workload, error) {
+func (s *Store) ListWorkloads(ctx context.Context, f WorkloadFilter) ([]Workload, error) {
 	limit := limitOf(f.Limit)
 	var q query
 	var sqlText string
@@ -152,7 +175,7 @@ func (s *Store) ListWorkloads(ctx context.Context, f WorkloadFilter) ([]report.W
 		return nil, fmt.Errorf("list workloads: %w", err)
 	}
 	if len(page.ids) == 0 {
-		return []report.Workload{}, nil
+		return []Workload{}, nil
 	}
 	return s.workloads(ctx, &page)
 }
@@ -162,57 +185,48 @@ type workloadPage struct {
 	ids                      []int64
 	namespaces, kinds, names []string
 	cluster                  map[int64]string
-	mutant                   map[WorkloadKey]bool
+	out                      []Workload
+	at                       map[WorkloadKey]int // index in out
 }
 
 func (p *workloadPage) add(id int64, k WorkloadKey, mutant bool) {
 	if p.cluster == nil {
-		p.cluster, p.mutant = map[int64]string{}, map[WorkloadKey]bool{}
+		p.cluster, p.at = map[int64]string{}, map[WorkloadKey]int{}
 	}
 	p.ids, p.namespaces, p.kinds, p.names = append(p.ids, id), append(p.namespaces, k.Namespace), append(p.kinds, k.Kind), append(p.names, k.Name)
 	p.cluster[id] = k.Cluster
-	p.mutant[k] = mutant
+	p.at[k] = len(p.out)
+	p.out = append(p.out, Workload{WorkloadKey: k, Mutant: mutant, Running: []RunningContainer{}})
 }
 
-// workloads reads a page of workloads and groups their open observations as
-// report.Build groups a scan's pods.
-func (s *Store) workloads(ctx context.Context, page *workloadPage) ([]report.Workload, error) {
+// workloads reads the open observations of a page of workloads.
+func (s *Store) workloads(ctx context.Context, page *workloadPage) ([]Workload, error) {
 	rows, err := s.pool.Query(ctx, workloadRowsSQL, page.ids, page.namespaces, page.kinds, page.names)
 	if err != nil {
 		return nil, fmt.Errorf("read workloads: %w", err)
 	}
 	defer rows.Close()
-	parser := imageref.NewParser()
-	parsed := map[[3]string]*imageref.ID{}
-	var pods []inventory.Pod
 	for rows.Next() {
-		var p inventory.Pod
 		var cid int64
-		var uid, container, typ, image, dgst, kind, raw string
-		if err := rows.Scan(&cid, &p.Namespace, &p.Workload.Kind, &p.Workload.Name, &p.Name, &uid, &container, &typ, &image,
-			&dgst, &kind, &raw); err != nil {
+		var k WorkloadKey
+		var c RunningContainer
+		if err := rows.Scan(&cid, &k.Namespace, &k.Kind, &k.Name, &c.Pod, &c.PodUID, &c.Container, &c.Type, &c.Image,
+			&c.Ref, &c.Pinned, &c.Digest, &c.Kind, &c.ImageID); err != nil {
 			return nil, fmt.Errorf("read workloads: %w", err)
 		}
-		p.Cluster, p.UID = page.cluster[cid], types.UID(uid)
-		// The digest as stored when the scan parsed it; the reference parsed again
-		// (remembered), as OpenPods does, for its normalized form and pin.
-		idKey := [3]string{raw, kind, dgst}
-		id, ok := parsed[idKey]
-		if !ok {
-			id = &imageref.ID{Raw: raw, Kind: imageref.Kind(kind), Digest: dgst}
-			parsed[idKey] = id
+		k.Cluster = page.cluster[cid]
+		if i, ok := page.at[k]; ok {
+			page.out[i].Running = append(page.out[i].Running, c)
 		}
-		// One pod per row: Build merges a workload's pods and removes repeated names.
-		p.Containers = []inventory.Container{{Name: container, Type: inventory.ContainerType(typ), Ref: parser.Ref(image), ID: id}}
-		pods = append(pods, p)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read workloads: %w", err)
 	}
-	out := report.Build([]report.ClusterScan{{Pods: pods}}, nil).Workloads
-	for i := range out {
-		w := &out[i]
-		w.Mutant = page.mutant[WorkloadKey{w.Cluster, w.Namespace, w.Kind, w.Name}]
+	for i := range page.out {
+		slices.SortFunc(page.out[i].Running, func(a, b RunningContainer) int {
+			return cmp.Or(strings.Compare(a.Pod, b.Pod), strings.Compare(a.PodUID, b.PodUID),
+				strings.Compare(a.Container, b.Container), strings.Compare(a.ImageID, b.ImageID))
+		})
 	}
-	return out, nil
+	return page.out, nil
 }
