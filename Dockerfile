@@ -1,15 +1,45 @@
-# Builds tagdrift into a static binary on a distroless, non-root image.
-#   docker build -t tagdrift .
-#   docker run --rm -v ~/.kube/config:/kubeconfig:ro tagdrift scan --kubeconfig /kubeconfig
+# tagdrift as a static binary on a distroless, non-root image.
+#
+#   docker build --build-arg VERSION=$(git describe --tags --always) -t tagdrift .
+#   docker run --rm -p 127.0.0.1:8080:8080 -e TAGDRIFT_DATABASE_URL=... -e TAGDRIFT_ENCRYPTION_KEY=... tagdrift
+#
+# The default command is `tagdrift serve`; any other command replaces it, as in
+# `docker run --rm tagdrift version`. No HEALTHCHECK: probes are the orchestrator's job
+# (/healthz, /readyz). The `demo` stage is the helper image docker-compose.yaml's demo
+# services run (docker build --target demo); a plain build skips it.
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
+ENV CGO_ENABLED=0
 COPY go.mod go.sum ./
-RUN go mod download
+RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY . .
 ARG VERSION=dev
-RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/tagdrift ./cmd/tagdrift
+RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
+	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/tagdrift ./cmd/tagdrift
+
+FROM build AS build-demo
+RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
+	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /out/tagdrift-demo ./hack/demo && \
+	mkdir -p /out/state/secrets /out/state/kube
+
+# The compose demo's helper: it makes the secrets, hands k3s's kubeconfig to tagdrift
+# and plays the mutation. Its state directories belong to the non-root user, so that
+# the named volumes mounted on them start writable.
+FROM gcr.io/distroless/static-debian12:nonroot AS demo
+COPY --from=build-demo /out/tagdrift-demo /out/tagdrift /usr/local/bin/
+COPY --from=build-demo --chown=65532:65532 /out/state/ /var/lib/tagdrift/
+USER 65532:65532
+ENTRYPOINT ["/usr/local/bin/tagdrift-demo"]
 
 FROM gcr.io/distroless/static-debian12:nonroot
+ARG VERSION=dev
+LABEL org.opencontainers.image.title="tagdrift" \
+	org.opencontainers.image.description="Finds container images whose tag resolved to different code across Kubernetes clusters" \
+	org.opencontainers.image.version="${VERSION}" \
+	org.opencontainers.image.source="https://github.com/tagdrift/tagdrift"
 COPY --from=build /out/tagdrift /usr/local/bin/tagdrift
-USER nonroot:nonroot
+# Numeric, so that Kubernetes' runAsNonRoot can verify it (distroless's nonroot user).
+USER 65532:65532
+EXPOSE 8080
 ENTRYPOINT ["/usr/local/bin/tagdrift"]
+CMD ["serve"]
