@@ -676,7 +676,7 @@ func TestScan(t *testing.T) {
 			scannerRes = tagdrift(t, "scan", "--kubeconfig", scannerConfig, "-o", "json")
 			return scannerRes.code == 0
 		}); err != nil {
-			t.Fatalf("scan with deploy/rbac.yaml's rights: exit %d\n%s%s", scannerRes.code, scannerRes.stdout, scannerRes.stderr)
+			t.Fatalf("scan with deploy/scanned-cluster/rbac.yaml's rights: exit %d\n%s%s", scannerRes.code, scannerRes.stdout, scannerRes.stderr)
 		}
 		if adminRes.code != 0 || adminRes.stdout != scannerRes.stdout {
 			t.Errorf("the scanner role sees another report than an admin:\n%s\n---\n%s", scannerRes.stdout, adminRes.stdout)
@@ -716,11 +716,11 @@ func canListNodes(t *testing.T, c *kubeenv.Cluster) bool {
 	return review.Status.Allowed
 }
 
-// bindDeployedRole creates deploy/rbac.yaml's ClusterRole in the cluster and binds it
+// bindDeployedRole creates deploy/scanned-cluster/rbac.yaml's ClusterRole in the cluster and binds it
 // to the unprivileged scanner user, then waits until the rights hold.
 func bindDeployedRole(t *testing.T, c *kubeenv.Cluster) *rbacv1.ClusterRole {
 	t.Helper()
-	b, err := os.ReadFile("../deploy/rbac.yaml")
+	b, err := os.ReadFile("../deploy/scanned-cluster/rbac.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -728,17 +728,17 @@ func bindDeployedRole(t *testing.T, c *kubeenv.Cluster) *rbacv1.ClusterRole {
 	for _, doc := range strings.Split(string(b), "\n---\n") {
 		var meta metav1.TypeMeta
 		if err := yaml.Unmarshal([]byte(doc), &meta); err != nil {
-			t.Fatalf("deploy/rbac.yaml: %v", err)
+			t.Fatalf("deploy/scanned-cluster/rbac.yaml: %v", err)
 		}
 		if meta.Kind == "ClusterRole" {
 			role = &rbacv1.ClusterRole{}
 			if err := yaml.UnmarshalStrict([]byte(doc), role); err != nil {
-				t.Fatalf("deploy/rbac.yaml ClusterRole: %v", err)
+				t.Fatalf("deploy/scanned-cluster/rbac.yaml ClusterRole: %v", err)
 			}
 		}
 	}
 	if role == nil {
-		t.Fatal("deploy/rbac.yaml has no ClusterRole")
+		t.Fatal("deploy/scanned-cluster/rbac.yaml has no ClusterRole")
 	}
 	ctx := context.Background()
 	created, err := c.Admin.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{})
