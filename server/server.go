@@ -78,13 +78,15 @@ func (c *Config) withDefaults() {
 	c.CacheBytes = cmp.Or(c.CacheBytes, 64<<20)
 }
 
-// New returns the service's handler.
+// New returns the service's handler: with a store, the API and the web UI too.
 func New(cfg Config) http.Handler {
 	cfg.withDefaults()
 	r := chi.NewRouter()
 	r.Use(middleware.Recoverer)
 	if cfg.Store != nil {
-		newAPI(cfg).mount(r)
+		a := newAPI(cfg)
+		a.mount(r)
+		newUI(cfg, a).mount(r)
 	}
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

@@ -249,6 +249,9 @@ type ClusterStatus struct {
 	Cluster
 	LastScan      *Scan // nil when never scanned (a queued scan counts)
 	OpenMutations int   // open conditions with a place in the cluster
+	// LastSucceeded is when the cluster's latest succeeded scan finished; nil when none
+	// has.
+	LastSucceeded *time.Time
 }
 
 // touchesSQL holds when mutation m bears on live cluster c: it is c's own (cluster_id),
@@ -262,7 +265,9 @@ const touchesSQL = `(m.cluster_id = c.id OR (m.cluster_id IS NULL AND
 const clusterStatusSQL = `
 	SELECT c.id, c.name, c.server, c.context, c.scan_interval, c.annotate, c.enabled, c.created_at,
 	       s.id, s.status, s.queued_at, s.started_at, s.finished_at, s.pods, s.containers, s.opened, s.closed, s.error,
-	       (SELECT count(*) FROM mutations m WHERE m.resolved_at IS NULL AND ` + touchesSQL + `)
+	       (SELECT count(*) FROM mutations m WHERE m.resolved_at IS NULL AND ` + touchesSQL + `),
+	       (SELECT ok.finished_at FROM scans ok WHERE ok.cluster_id = c.id AND ok.status = 'succeeded'
+	        ORDER BY ok.id DESC LIMIT 1)
 	FROM clusters c
 	LEFT JOIN LATERAL (SELECT * FROM scans WHERE cluster_id = c.id ORDER BY id DESC LIMIT 1) s ON true
 	WHERE c.deleted_at IS NULL`
@@ -279,7 +284,7 @@ func scanClusterStatus(row pgx.Row) (ClusterStatus, error) {
 	c := &cs.Cluster
 	err := row.Scan(&c.ID, &c.Name, &c.Server, &c.Context, &c.ScanInterval, &c.Annotate, &c.Enabled, &c.CreatedAt,
 		&id, &status, &queued, &sc.StartedAt, &sc.FinishedAt, &pods, &containers, &opened, &closedN, &errText,
-		&cs.OpenMutations)
+		&cs.OpenMutations, &cs.LastSucceeded)
 	if err != nil {
 		return cs, err
 	}

@@ -1,0 +1,111 @@
+package web
+
+import "time"
+
+// ClusterHealth is a cluster as the overview and the clusters list show it.
+type ClusterHealth struct {
+	Name          string
+	Server        string
+	Enabled       bool
+	Interval      time.Duration
+	Annotate      string
+	LastScan      *ScanRow // nil when never scanned
+	LastSucceeded *time.Time
+	OpenMutations int
+	// Stale is set when no scan succeeded for more than twice the interval (or none
+	// ever did, for a cluster older than that).
+	Stale bool
+}
+
+// ScanRow is one scan of a cluster.
+type ScanRow struct {
+	ID         int64
+	Status     string // queued, running, succeeded, failed, aborted
+	QueuedAt   time.Time
+	StartedAt  *time.Time
+	FinishedAt *time.Time
+	Pods       int
+	Containers int
+	Opened     int
+	Closed     int
+	// ErrorClass is the failure's class (unauthorized, unreachable, tls, timeout …);
+	// "" when the store does not tell it.
+	ErrorClass string
+	Error      string
+	// AnnotateError is what went wrong writing labels and annotations back; "" for
+	// nothing (or not told).
+	AnnotateError string
+}
+
+// Took is how long the scan ran; "—" while it has not finished.
+func (s ScanRow) Took() string {
+	if s.StartedAt == nil || s.FinishedAt == nil {
+		return "—"
+	}
+	return Took(s.FinishedAt.Sub(*s.StartedAt))
+}
+
+// When is the scan's latest moment: finished, else started, else queued.
+func (s ScanRow) When() time.Time {
+	switch {
+	case s.FinishedAt != nil:
+		return *s.FinishedAt
+	case s.StartedAt != nil:
+		return *s.StartedAt
+	}
+	return s.QueuedAt
+}
+
+// State is the cluster's health word: disabled, never, stale, failed, running, queued,
+// ok.
+func (c ClusterHealth) State() string {
+	switch {
+	case !c.Enabled:
+		return "disabled"
+	case c.LastScan == nil:
+		return "never"
+	case c.Stale:
+		return "stale"
+	case c.LastScan.Status == "failed" || c.LastScan.Status == "aborted":
+		return "failed"
+	case c.LastScan.Status == "running" || c.LastScan.Status == "queued":
+		if c.LastSucceeded == nil {
+			return c.LastScan.Status
+		}
+	}
+	return "ok"
+}
+
+// StaleFor says how long the cluster went without a successful scan.
+func (c ClusterHealth) StaleFor(now time.Time) string {
+	if c.LastSucceeded == nil {
+		return "no scan ever succeeded"
+	}
+	return "no successful scan for " + trimAgo(Ago(*c.LastSucceeded, now))
+}
+
+func trimAgo(s string) string {
+	if len(s) > 4 && s[len(s)-4:] == " ago" {
+		return s[:len(s)-4]
+	}
+	return s
+}
+
+// ErrorHint is what usually fixes a scan error of class.
+func ErrorHint(class string) string {
+	switch class {
+	case "unauthorized":
+		return "The credentials were refused: the token may have expired or been revoked; update the kubeconfig."
+	case "forbidden":
+		return "The credentials lack rights: apply the read-only RBAC (deploy/rbac.yaml) to the account."
+	case "unreachable":
+		return "The API server could not be reached: check its address and the network between."
+	case "tls":
+		return "The TLS handshake failed: the certificate authority in the kubeconfig may be wrong or the certificate expired."
+	case "timeout":
+		return "The API server answered too slowly: it may be overloaded, or the cluster is very large."
+	case "policy":
+		return "The kubeconfig no longer passes the service's policy: update it or the policy."
+	}
+	return ""
+}

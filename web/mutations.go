@@ -1,0 +1,83 @@
+package web
+
+import (
+	"strings"
+	"time"
+)
+
+// MutationRow is a mutation as lists show it.
+type MutationRow struct {
+	ID                         int64
+	Kind                       string
+	Cluster                    string // "" when it spans clusters
+	Namespace                  string
+	WorkloadKind, WorkloadName string
+	Container                  string
+	Ref                        string
+	Digests                    []string
+	Places                     int // how many containers it was seen in
+	Clusters                   []string
+	DetectedAt                 time.Time
+	ResolvedAt                 *time.Time
+}
+
+// Open reports whether the condition still holds.
+func (m MutationRow) Open() bool { return m.ResolvedAt == nil && !m.IsEvent() }
+
+// IsEvent reports whether it is an event kind (tag-moved, pod-drift), recorded once.
+func (m MutationRow) IsEvent() bool { return m.Kind == "tag-moved" || m.Kind == "pod-drift" }
+
+// State is open, closed or event.
+func (m MutationRow) State() string {
+	switch {
+	case m.IsEvent():
+		return "event"
+	case m.ResolvedAt == nil:
+		return "open"
+	}
+	return "closed"
+}
+
+// WorkloadURL is the mutation's workload page; "" when it spans workloads.
+func (m MutationRow) WorkloadURL() string {
+	if m.Cluster == "" || m.Namespace == "" || m.WorkloadName == "" {
+		return ""
+	}
+	return WorkloadURL(m.Cluster, m.Namespace, m.WorkloadKind, m.WorkloadName)
+}
+
+// Where names the place: cluster/namespace/kind/name, or the clusters it spans.
+func (m MutationRow) Where() string {
+	if m.WorkloadName != "" {
+		return m.Cluster + "/" + m.Namespace + "/" + strings.ToLower(m.WorkloadKind) + "/" + m.WorkloadName
+	}
+	if m.Cluster != "" {
+		if m.Namespace != "" {
+			return m.Cluster + "/" + m.Namespace
+		}
+		return m.Cluster
+	}
+	return strings.Join(m.Clusters, ", ")
+}
+
+// Severity orders the kinds: workload-divergence first, pod-drift last.
+func Severity(kind string) int {
+	switch kind {
+	case "workload-divergence":
+		return 0
+	case "pin-mismatch":
+		return 1
+	case "tag-divergence":
+		return 2
+	case "tag-moved":
+		return 3
+	case "pod-drift":
+		return 4
+	}
+	return 5
+}
+
+// MutationKinds returns the kinds, in severity order.
+func MutationKinds() []string {
+	return []string{"workload-divergence", "pin-mismatch", "tag-divergence", "tag-moved", "pod-drift"}
+}

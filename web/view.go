@@ -1,0 +1,242 @@
+// Package web holds tagdrift's web UI: templ components, the page layout, CSS and
+// JavaScript (embedded). It renders the view structs it is given and never queries;
+// server/ builds them.
+package web
+
+//go:generate go tool templ generate
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Nav items of the top bar.
+const (
+	NavOverview  = "overview"
+	NavWorkloads = "workloads"
+	NavMutations = "mutations"
+	NavClusters  = "clusters"
+	NavAdmin     = "admin"
+)
+
+// Roles, as the store names them.
+const (
+	RoleAdmin  = "admin"
+	RoleViewer = "viewer"
+)
+
+// Viewer is who looks at the page.
+type Viewer struct {
+	Name string // as the audit trail names them
+	Role string // RoleAdmin or RoleViewer
+}
+
+// IsAdmin reports whether the viewer may see admin controls (the server refuses the
+// actions anyway).
+func (v Viewer) IsAdmin() bool { return v.Role == RoleAdmin }
+
+// Meta is what the layout needs of every page.
+type Meta struct {
+	Title  string
+	Nav    string // the current top-bar item, one of the Nav constants; "" for none
+	Viewer Viewer
+	// Nonce is the request's Content-Security-Policy nonce, set on every script tag.
+	Nonce string
+	// CSS and JS are the content-hashed asset URLs (Assets.URL).
+	CSS, JS string
+	// Search is the search box's value.
+	Search string
+	// Now is the request's time, from which relative times are told.
+	Now time.Time
+	// SignOut, when not empty, is the action of a sign-out form in the top bar.
+	SignOut string
+}
+
+// ShortDigest is the first 12 hex characters of a digest (sha256:… or bare hex), as
+// pages show it; other strings are clipped to 12 characters.
+func ShortDigest(d string) string {
+	h := strings.TrimPrefix(d, "sha256:")
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
+
+// chipColours is how many colours digest chips use (chip-c0 … chip-c9 in the CSS).
+const chipColours = 10
+
+// ChipColour is the CSS class of a digest's colour: a hash of the digest picks one of
+// ten, so the same digest has the same colour on every page.
+func ChipColour(d string) string {
+	sum := sha256.Sum256([]byte(d))
+	return "chip-c" + strconv.Itoa(int(binary.BigEndian.Uint32(sum[:4])%chipColours))
+}
+
+// Legend gives the digests of a page their letters (A, B, … Z, AA, AB …) in the order
+// they are added, so that colour is never the only cue.
+type Legend struct {
+	letters map[string]string
+	order   []string
+}
+
+// NewLegend returns a legend with the digests added in order.
+func NewLegend(digests ...string) *Legend {
+	l := &Legend{letters: map[string]string{}}
+	for _, d := range digests {
+		l.Add(d)
+	}
+	return l
+}
+
+// Add gives d the next letter unless it has one.
+func (l *Legend) Add(d string) {
+	if _, ok := l.letters[d]; ok || d == "" {
+		return
+	}
+	l.letters[d] = letterName(len(l.order))
+	l.order = append(l.order, d)
+}
+
+// Letter is d's letter; "?" for a digest never added.
+func (l *Legend) Letter(d string) string {
+	if l == nil {
+		return "?"
+	}
+	if s, ok := l.letters[d]; ok {
+		return s
+	}
+	return "?"
+}
+
+// Digests are the digests in the order they were added.
+func (l *Legend) Digests() []string {
+	if l == nil {
+		return nil
+	}
+	return l.order
+}
+
+// letterName is A … Z, AA … AZ, BA …
+func letterName(i int) string {
+	s := ""
+	for {
+		s = string(rune('A'+i%26)) + s
+		i = i/26 - 1
+		if i < 0 {
+			return s
+		}
+	}
+}
+
+// Ago tells how long before now t was: "just now", "42 s ago", "3 min ago", "5 h ago",
+// "2 d ago"; a time after now is "in 3 min".
+func Ago(t, now time.Time) string {
+	d := now.Sub(t)
+	suffix := " ago"
+	prefix := ""
+	if d < 0 {
+		d, suffix, prefix = -d, "", "in "
+	}
+	switch {
+	case d < time.Second:
+		return "just now"
+	case d < time.Minute:
+		return prefix + strconv.Itoa(int(d/time.Second)) + " s" + suffix
+	case d < time.Hour:
+		return prefix + strconv.Itoa(int(d/time.Minute)) + " min" + suffix
+	case d < 48*time.Hour:
+		return prefix + strconv.Itoa(int(d/time.Hour)) + " h" + suffix
+	default:
+		return prefix + strconv.Itoa(int(d/(24*time.Hour))) + " d" + suffix
+	}
+}
+
+// UTC is the absolute time as titles show it.
+func UTC(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") }
+
+// Took formats a duration as pages show it: "0.4 s", "12 s", "3 min 4 s".
+func Took(d time.Duration) string {
+	switch {
+	case d < 0:
+		return "—"
+	case d < 10*time.Second:
+		return fmt.Sprintf("%.1f s", d.Seconds())
+	case d < time.Minute:
+		return fmt.Sprintf("%d s", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%d min %d s", int(d/time.Minute), int(d%time.Minute/time.Second))
+	default:
+		return fmt.Sprintf("%d h %d min", int(d/time.Hour), int(d%time.Hour/time.Minute))
+	}
+}
+
+// Count formats an integer with thousands separators: 5,120.
+func Count(n int) string {
+	s := strconv.Itoa(n)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+// Plural is "1 pod", "3 pods".
+func Plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return Count(n) + " " + many
+}
+
+// Path joins escaped path segments onto a root: Path("/workloads", "prod", "a/b") is
+// /workloads/prod/a%2Fb.
+func Path(root string, segments ...string) string {
+	var b strings.Builder
+	b.WriteString(root)
+	for _, s := range segments {
+		b.WriteByte('/')
+		b.WriteString(url.PathEscape(s))
+	}
+	return b.String()
+}
+
+// WithQuery is path with the query of the non-empty pairs (name, value, name, value…).
+func WithQuery(path string, pairs ...string) string {
+	v := url.Values{}
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if pairs[i+1] != "" {
+			v.Add(pairs[i], pairs[i+1])
+		}
+	}
+	if len(v) == 0 {
+		return path
+	}
+	return path + "?" + v.Encode()
+}
+
+// DigestURL is the digest page of d.
+func DigestURL(d string) string { return Path("/digests", d) }
+
+// TimelineURL is the image timeline of a reference.
+func TimelineURL(ref string) string { return WithQuery("/images", "ref", ref) }
+
+// WorkloadURL is a workload's page.
+func WorkloadURL(cluster, namespace, kind, name string) string {
+	return Path("/workloads", cluster, namespace, kind, name)
+}
+
+// ClusterURL is a cluster's page.
+func ClusterURL(name string) string { return Path("/clusters", name) }

@@ -1,0 +1,259 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/PuerkitoBio/goquery"
+	"github.com/a-h/templ"
+)
+
+// render renders c and parses the HTML.
+func render(t *testing.T, c templ.Component) *goquery.Document {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := c.Render(context.Background(), &buf); err != nil {
+		t.Fatal(err)
+	}
+	doc, err := goquery.NewDocumentFromReader(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return doc
+}
+
+// one returns the single match of sel, failing otherwise.
+func one(t *testing.T, s *goquery.Selection, sel string) *goquery.Selection {
+	t.Helper()
+	m := s.Find(sel)
+	if m.Length() != 1 {
+		t.Fatalf("%d matches of %s, want 1", m.Length(), sel)
+	}
+	return m
+}
+
+func attr(s *goquery.Selection, name string) string {
+	v, _ := s.Attr(name)
+	return v
+}
+
+const dA = "sha256:6417ee1772180000000000000000000000000000000000000000000000000001"
+
+func TestDigestChip(t *testing.T) {
+	l := NewLegend("sha256:00", dA)
+	doc := render(t, DigestChip(dA, l))
+	chip := one(t, doc.Selection, `[data-testid="digest-chip"]`)
+	if attr(chip, "data-digest") != dA {
+		t.Errorf("data-digest %q", attr(chip, "data-digest"))
+	}
+	letter := one(t, chip, `[data-testid="chip-letter"]`)
+	if letter.Text() != "B" || !letter.HasClass(ChipColour(dA)) {
+		t.Errorf("letter %q classes %q", letter.Text(), attr(letter, "class"))
+	}
+	link := one(t, chip, `[data-testid="chip-link"]`)
+	if attr(link, "href") != "/digests/"+dA || attr(link, "title") != dA || !strings.HasSuffix(link.Text(), "6417ee177218") {
+		t.Errorf("link href %q title %q text %q", attr(link, "href"), attr(link, "title"), link.Text())
+	}
+	btn := one(t, chip, `[data-testid="copy"]`)
+	if attr(btn, "data-copy") != dA || attr(btn, "type") != "button" || attr(btn, "aria-label") == "" {
+		t.Errorf("copy button %v", btn.Nodes[0].Attr)
+	}
+	if _, hidden := btn.Attr("hidden"); !hidden {
+		t.Error("copy button shown without the script")
+	}
+}
+
+func TestDigestChipHostile(t *testing.T) {
+	raw := `"><script>alert(1)</script><img src=x onerror=alert(2)>`
+	doc := render(t, DigestChip(raw, NewLegend(raw)))
+	if doc.Find("script, img").Length() != 0 {
+		t.Fatal("markup of a digest became elements")
+	}
+	chip := one(t, doc.Selection, `[data-testid="digest-chip"]`)
+	if attr(chip, "data-digest") != raw {
+		t.Errorf("data-digest %q", attr(chip, "data-digest"))
+	}
+	if href := attr(one(t, chip, `[data-testid="chip-link"]`), "href"); strings.ContainsAny(href, `"<> `) {
+		t.Errorf("href not escaped: %q", href)
+	}
+}
+
+func TestLegend(t *testing.T) {
+	l := NewLegend()
+	for i := range 30 {
+		l.Add(strings.Repeat("x", i+1))
+	}
+	l.Add("x") // again: keeps its letter
+	for i, want := range map[int]string{0: "A", 25: "Z", 26: "AA", 29: "AD"} {
+		if got := l.Letter(strings.Repeat("x", i+1)); got != want {
+			t.Errorf("letter %d = %q, want %q", i, got, want)
+		}
+	}
+	if len(l.Digests()) != 30 || l.Letter("never") != "?" {
+		t.Errorf("digests %d, unknown %q", len(l.Digests()), l.Letter("never"))
+	}
+	var nilLegend *Legend
+	if nilLegend.Letter("a") != "?" {
+		t.Error("nil legend")
+	}
+}
+
+func TestChipColourStable(t *testing.T) {
+	seen := map[string]bool{}
+	for i := range 200 {
+		d := fmt.Sprintf("sha256:%064x", i)
+		c := ChipColour(d)
+		if c != ChipColour(d) {
+			t.Fatal("colour not stable")
+		}
+		seen[c] = true
+	}
+	if len(seen) != chipColours {
+		t.Errorf("%d colours used, want %d", len(seen), chipColours)
+	}
+}
+
+func TestRelTime(t *testing.T) {
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		at   time.Time
+		want string
+	}{
+		{now, "just now"},
+		{now.Add(-42 * time.Second), "42 s ago"},
+		{now.Add(-3 * time.Minute), "3 min ago"},
+		{now.Add(-5 * time.Hour), "5 h ago"},
+		{now.Add(-72 * time.Hour), "3 d ago"},
+		{now.Add(2 * time.Minute), "in 2 min"},
+	} {
+		doc := render(t, RelTime(c.at, now))
+		tm := one(t, doc.Selection, `[data-testid="reltime"]`)
+		if tm.Text() != c.want || attr(tm, "title") != UTC(c.at) || attr(tm, "datetime") != c.at.UTC().Format(time.RFC3339) {
+			t.Errorf("%v: text %q title %q", c.at, tm.Text(), attr(tm, "title"))
+		}
+	}
+	if doc := render(t, RelTimePtr(nil, now)); doc.Find(`[data-testid="reltime"]`).Length() != 0 || !strings.Contains(doc.Text(), "—") {
+		t.Error("missing time")
+	}
+}
+
+func TestState(t *testing.T) {
+	for _, w := range []string{"ok", "mutant", "stale", "failed"} {
+		s := one(t, render(t, State(w)).Selection, `[data-testid="state"]`)
+		if s.Text() != w || !s.HasClass("state-"+w) {
+			t.Errorf("state %q: %q %q", w, s.Text(), attr(s, "class"))
+		}
+	}
+}
+
+func TestFormats(t *testing.T) {
+	for in, want := range map[int]string{0: "0", 999: "999", 5120: "5,120", 1234567: "1,234,567", -1000: "-1,000"} {
+		if got := Count(in); got != want {
+			t.Errorf("Count(%d) = %q", in, got)
+		}
+	}
+	for in, want := range map[time.Duration]string{400 * time.Millisecond: "0.4 s", 12 * time.Second: "12 s", 184 * time.Second: "3 min 4 s", -1: "—"} {
+		if got := Took(in); got != want {
+			t.Errorf("Took(%v) = %q", in, got)
+		}
+	}
+	if got := Path("/workloads", "prod", `a/b"<>`, "x y"); got != "/workloads/prod/a%2Fb%22%3C%3E/x%20y" {
+		t.Errorf("Path: %q", got)
+	}
+	if got := WithQuery("/images", "ref", "nginx:1.25&x=<y>", "empty", ""); got != "/images?ref=nginx%3A1.25%26x%3D%3Cy%3E" {
+		t.Errorf("WithQuery: %q", got)
+	}
+	if ShortDigest(dA) != "6417ee177218" || ShortDigest("abc") != "abc" {
+		t.Error("ShortDigest")
+	}
+}
+
+func TestPage(t *testing.T) {
+	content := templ.ComponentFunc(func(_ context.Context, w io.Writer) error {
+		_, err := io.WriteString(w, `<p data-testid="content">hi</p>`)
+		return err
+	})
+	m := Meta{Title: `<b>x</b>`, Nav: NavWorkloads, Viewer: Viewer{Name: "ann", Role: RoleViewer}, Nonce: "n0nce", CSS: "/static/style.abc.css", JS: "/static/app.abc.js", Search: `"><i>`}
+	doc := render(t, Page(m, content))
+	if got := doc.Find("title").Text(); got != "<b>x</b> · tagdrift" {
+		t.Errorf("title %q", got)
+	}
+	one(t, doc.Selection, `[data-testid="content"]`)
+	if doc.Find(`[data-testid="nav-admin"]`).Length() != 0 {
+		t.Error("a viewer sees the Admin link")
+	}
+	if attr(one(t, doc.Selection, `[data-testid="nav-workloads"]`), "aria-current") != "page" {
+		t.Error("current nav item not marked")
+	}
+	if attr(one(t, doc.Selection, `[data-testid="nav-overview"]`), "aria-current") != "" {
+		t.Error("other nav item marked")
+	}
+	search := one(t, doc.Selection, `[data-testid="search"]`)
+	if attr(search, "action") != "/search" || attr(one(t, search, "input[name=q]"), "value") != `"><i>` || one(t, search, "label").Length() != 1 {
+		t.Error("search box")
+	}
+	if doc.Find("i").Length() != 0 {
+		t.Error("search value became markup")
+	}
+	script := one(t, doc.Selection, "script")
+	if attr(script, "nonce") != "n0nce" || attr(script, "src") != m.JS {
+		t.Errorf("script %v", script.Nodes[0].Attr)
+	}
+	if attr(one(t, doc.Selection, `link[rel=stylesheet]`), "href") != m.CSS {
+		t.Error("stylesheet")
+	}
+	m.Viewer.Role = RoleAdmin
+	if render(t, Page(m, content)).Find(`[data-testid="nav-admin"]`).Length() != 1 {
+		t.Error("an admin misses the Admin link")
+	}
+}
+
+func TestErrorPage(t *testing.T) {
+	doc := render(t, ErrorPage(404, "Not found", `cluster "<x>" not found`, "hint"))
+	if one(t, doc.Selection, `[data-testid="error-detail"]`).Text() != `cluster "<x>" not found` {
+		t.Error("detail")
+	}
+	one(t, doc.Selection, `[data-testid="error-hint"]`)
+}
+
+func TestAssets(t *testing.T) {
+	a := NewAssets()
+	for _, name := range []string{"style.css", "app.js"} {
+		u := a.URL(name)
+		if u == AssetsPrefix+name || !strings.HasPrefix(u, AssetsPrefix) {
+			t.Fatalf("URL(%s) = %s: not hashed", name, u)
+		}
+		rec := httptest.NewRecorder()
+		a.ServeHTTP(rec, httptest.NewRequest("GET", u, nil))
+		if rec.Code != 200 || !strings.Contains(rec.Header().Get("Cache-Control"), "immutable") || rec.Body.Len() == 0 {
+			t.Errorf("%s: %d %q", u, rec.Code, rec.Header().Get("Cache-Control"))
+		}
+		etag := rec.Header().Get("ETag")
+		rec = httptest.NewRecorder()
+		req := httptest.NewRequest("GET", AssetsPrefix+name, nil)
+		req.Header.Set("If-None-Match", etag)
+		a.ServeHTTP(rec, req)
+		if rec.Code != http.StatusNotModified || rec.Header().Get("Cache-Control") != "no-cache" {
+			t.Errorf("%s revalidated: %d %q", name, rec.Code, rec.Header().Get("Cache-Control"))
+		}
+	}
+	rec := httptest.NewRecorder()
+	a.ServeHTTP(rec, httptest.NewRequest("GET", AssetsPrefix+"nope.js", nil))
+	if rec.Code != http.StatusNotFound {
+		t.Errorf("missing asset: %d", rec.Code)
+	}
+	if ct := func() string {
+		rec := httptest.NewRecorder()
+		a.ServeHTTP(rec, httptest.NewRequest("GET", a.URL("style.css"), nil))
+		return rec.Header().Get("Content-Type")
+	}(); ct != "text/css; charset=utf-8" {
+		t.Errorf("css content type %q", ct)
+	}
+}
