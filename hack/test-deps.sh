@@ -2,7 +2,9 @@
 # Makes sure what the tests need is on this machine, installing what is missing, and
 # prints shell exports for it: etcd (Debian's etcd-server), the Kubernetes binaries
 # (built into a cache by hack/kube-binaries.sh, or taken from $KUBEBUILDER_ASSETS), and
-# a running PostgreSQL (Debian's postgresql, or $TAGDRIFT_TEST_DATABASE_URL).
+# a running PostgreSQL (Debian's postgresql, or $TAGDRIFT_TEST_DATABASE_URL); for the
+# real node of the end-to-end tests, containerd and runc (Debian's) and the distribution
+# registry (hack/registry-binary.sh).
 #
 #   eval "$(hack/test-deps.sh)"
 set -euo pipefail
@@ -32,7 +34,17 @@ else
 	command -v etcd >/dev/null || apt_install etcd-server
 	assets=$(hack/kube-binaries.sh)
 fi
-[ -n "${SKIP_KUBE:-}" ] || echo "export KUBEBUILDER_ASSETS='$assets'"
+if [ -z "${SKIP_KUBE:-}" ]; then
+	[ -x "$assets/kubelet" ] || log "warning: $assets has no kubelet: the real-node tests cannot run"
+	# The real node: containerd (with ctr and its runc shim) and runc, and the registry it
+	# pulls from.
+	need=()
+	command -v containerd >/dev/null || need+=(containerd)
+	command -v runc >/dev/null || need+=(runc)
+	[ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
+	hack/registry-binary.sh >/dev/null
+	echo "export KUBEBUILDER_ASSETS='$assets'"
+fi
 
 # PostgreSQL: the URL given, or the local server, installed and started when needed.
 if [ -n "${TAGDRIFT_TEST_DATABASE_URL:-}" ]; then

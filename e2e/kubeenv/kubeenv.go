@@ -1,11 +1,36 @@
-// Package kubeenv starts real Kubernetes control planes for end-to-end tests: one etcd,
-// and per cluster a kube-apiserver with its own etcd prefix (so each is an independent
-// cluster) and optionally a kube-controller-manager, so that Deployments, StatefulSets,
-// DaemonSets and Jobs make pods as in a real cluster. Nothing runs the pods: tests play
-// the kubelet by patching pods/status.
+// Package kubeenv starts real Kubernetes control planes for end-to-end tests and demos:
+// one etcd, and per cluster a kube-apiserver with its own etcd prefix (so each is an
+// independent cluster) and optionally a kube-controller-manager, so that Deployments,
+// StatefulSets, DaemonSets and Jobs make pods as in a real cluster. Without a node,
+// nothing runs the pods: tests play the kubelet by patching pods/status.
+//
+// A cluster can also have a real node (ClusterOptions.Node): a containerd (Debian's 1.6,
+// with its own root, state and socket) and a kubelet registered under the node's name,
+// pulling from a local plain-http registry (the distribution registry, Env.Registry) that
+// the environment starts and that images are pushed to in Go (Registry.Push). The node
+// runs hostNetwork pods only (no CNI plugin is installed; Node.PodSpec sets what a pod
+// needs), and the imageIDs in pod statuses are the ones containerd wrote. One real node
+// at a time runs on a machine (the kubelet has fixed paths): a file lock
+// (NodeLockPath) makes a second one wait. Stop undoes everything the node did: it stops
+// the kubelet, removes containerd's tasks and containers, stops containerd, unmounts
+// what is left under its directory, removes the pods' cgroups, restores the sysctls the
+// kubelet changes and removes the fixed paths it created; a node that finds the traces
+// of a run that crashed removes them first. CheckNode says why a node cannot run here.
+//
+// The package needs no *testing.T: a demo starts an environment the same way,
+//
+//	env, err := kubeenv.Start(ctx, kubeenv.Options{
+//		Logger:   logger,
+//		Clusters: []kubeenv.ClusterOptions{{Name: "demo", ControllerManager: true, Node: &kubeenv.NodeOptions{}}},
+//	})
+//	if err != nil { ... }
+//	defer env.Stop()
+//	digest, err := env.Registry.Push(ctx, "demo/app", "v1", "first content")
 //
 // Binaries follow the envtest convention: $KUBEBUILDER_ASSETS, else the directory that
-// hack/kube-binaries.sh prints (it builds them into a cache when absent).
+// hack/kube-binaries.sh prints (it builds kube-apiserver, kube-controller-manager and
+// the kubelet into a cache when absent); the registry comes from hack/registry-binary.sh
+// (go install, cached the same way); containerd, runc and ctr from apt.
 package kubeenv
 
 import (
@@ -18,6 +43,8 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -37,6 +64,9 @@ type ClusterOptions struct {
 	Name string
 	// ControllerManager runs a kube-controller-manager for the cluster.
 	ControllerManager bool
+	// Node, when set, runs a real node for the cluster (at most one in an
+	// environment); it implies the registry.
+	Node *NodeOptions
 }
 
 // Options describes the environment.
@@ -45,13 +75,22 @@ type Options struct {
 	// empty means $KUBEBUILDER_ASSETS, then hack/kube-binaries.sh.
 	Assets   string
 	Clusters []ClusterOptions
+	// Registry starts the local registry even when no cluster has a node.
+	Registry bool
+	// Logger receives progress (what started, how long it took); nil discards it.
+	Logger *slog.Logger
 }
 
 // Env is a running environment. Stop it when done.
 type Env struct {
 	Clusters []*Cluster
+	// Registry is the local registry, when a node or Options.Registry asked for it.
+	Registry *Registry
 	dir      string
-	procs    []*process
+	log      *slog.Logger
+	// stops undo what was started, run last to first.
+	stops []func()
+	procs map[string]*process
 }
 
 // Cluster is one running cluster.
@@ -67,6 +106,10 @@ type Cluster struct {
 	ScannerToken string
 	// Admin is a client with the admin token.
 	Admin kubernetes.Interface
+	// Node is the cluster's real node, when it has one.
+	Node *Node
+	// nodeToken is the kubelet's credential (system:node:NAME in system:masters).
+	nodeToken string
 }
 
 // ScannerUser is the user name of Cluster.ScannerToken.
@@ -85,11 +128,24 @@ func Start(ctx context.Context, opts Options) (_ *Env, err error) {
 	if err != nil {
 		return nil, err
 	}
+	nodes := 0
+	for _, co := range opts.Clusters {
+		if co.Node != nil {
+			nodes++
+		}
+	}
+	if nodes > 1 {
+		return nil, errors.New("one real node at most: the kubelet uses fixed paths on this machine")
+	}
 	dir, err := os.MkdirTemp("", "kubeenv-")
 	if err != nil {
 		return nil, fmt.Errorf("temp dir: %w", err)
 	}
-	env := &Env{dir: dir}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	env := &Env{dir: dir, log: log, procs: map[string]*process{}}
 	defer func() {
 		if err != nil {
 			env.Stop()
@@ -104,12 +160,22 @@ func Start(ctx context.Context, opts Options) (_ *Env, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if opts.Registry || nodes > 0 {
+		if env.Registry, err = env.startRegistry(ctx); err != nil {
+			return nil, fmt.Errorf("registry: %w", err)
+		}
+	}
 	for i, co := range opts.Clusters {
 		c, err := env.startCluster(ctx, assets, etcdURL, key, i, co)
 		if err != nil {
 			return nil, fmt.Errorf("cluster %s: %w", co.Name, err)
 		}
 		env.Clusters = append(env.Clusters, c)
+		if co.Node != nil {
+			if err := env.startNode(ctx, assets, c, *co.Node, c.nodeToken); err != nil {
+				return nil, fmt.Errorf("cluster %s: real node: %w", co.Name, err)
+			}
+		}
 	}
 	return env, nil
 }
@@ -124,13 +190,14 @@ func (e *Env) Cluster(name string) *Cluster {
 	return nil
 }
 
-// Stop kills every process, controller managers and API servers before etcd, and
-// removes the temporary files.
+// Stop undoes what Start did, last first: the node (and what it did to the machine),
+// then controller managers and API servers, the registry, etcd; and it removes the
+// temporary files.
 func (e *Env) Stop() error {
-	for i := len(e.procs) - 1; i >= 0; i-- {
-		e.procs[i].stop()
+	for i := len(e.stops) - 1; i >= 0; i-- {
+		e.stops[i]()
 	}
-	e.procs = nil
+	e.stops = nil
 	if e.dir == "" {
 		return nil
 	}
@@ -213,8 +280,24 @@ func (e *Env) start(ctx context.Context, name, bin string, args ...string) (*pro
 		logFile.Close()
 		close(p.done)
 	}()
-	e.procs = append(e.procs, p)
+	e.push(p.stop)
+	e.procs[name] = p
 	return p, nil
+}
+
+// push adds an undo step to Stop.
+func (e *Env) push(stop func()) { e.stops = append(e.stops, stop) }
+
+// tails returns the ends of the named processes' logs, for an error message.
+func (e *Env) tails(names ...string) string {
+	var b strings.Builder
+	for _, n := range names {
+		if p := e.procs[n]; p != nil {
+			b.WriteString(p.failed(errors.New("log")).Error())
+			b.WriteString("\n")
+		}
+	}
+	return b.String()
 }
 
 func (p *process) stop() {
@@ -325,6 +408,7 @@ func (e *Env) startCluster(ctx context.Context, assets, etcdURL, saKey string, i
 		Host:         fmt.Sprintf("https://127.0.0.1:%d", port),
 		AdminToken:   token(),
 		ScannerToken: token(),
+		nodeToken:    token(),
 	}
 	dir := filepath.Join(e.dir, fmt.Sprintf("cluster-%d", i))
 	certDir := filepath.Join(dir, "certs")
@@ -333,6 +417,12 @@ func (e *Env) startCluster(ctx context.Context, assets, etcdURL, saKey string, i
 	}
 	tokens := filepath.Join(dir, "tokens.csv")
 	csv := fmt.Sprintf("%s,admin,admin,system:masters\n%s,%s,%s\n", c.AdminToken, c.ScannerToken, ScannerUser, ScannerUser)
+	if co.Node != nil {
+		// The kubelet's credential: the node's user, in system:masters (no Node
+		// authorizer runs), so that it needs no certificate bootstrap.
+		nodeName := cmpOr(co.Node.Name, co.Name+"-node")
+		csv += fmt.Sprintf("%s,system:node:%s,system:node:%s,\"system:nodes,system:masters\"\n", c.nodeToken, nodeName, nodeName)
+	}
 	if err := os.WriteFile(tokens, []byte(csv), 0o600); err != nil {
 		return nil, err
 	}
