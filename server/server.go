@@ -45,6 +45,11 @@ type Config struct {
 	// timeline, digests), served while the data they were made from is unchanged;
 	// default 64 MiB, negative for none.
 	CacheBytes int
+	// SessionIdle ends a web UI session unused for this long; default 12 h.
+	SessionIdle time.Duration
+	// SessionAbsolute ends a web UI session this long after sign-in, however used;
+	// default 7 days.
+	SessionAbsolute time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }

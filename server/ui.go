@@ -26,19 +26,26 @@ type ui struct {
 	assets *web.Assets
 	log    *slog.Logger
 	now    func() time.Time
+	sess   *sessions // sign-in state: ui_session.go
 }
 
 func newUI(cfg Config, a *api) *ui {
-	return &ui{st: cfg.Store, api: a, assets: web.NewAssets(), log: cfg.Logger, now: cfg.Now}
+	return &ui{st: cfg.Store, api: a, assets: web.NewAssets(), log: cfg.Logger, now: cfg.Now, sess: newSessions(cfg)}
 }
 
 // mount adds the pages to r. The assets need no session (they hold no data); every page
 // does.
 func (u *ui) mount(r chi.Router) {
-	r.Handle(web.AssetsPrefix+"*", u.assets)
 	r.Group(func(r chi.Router) {
-		r.Use(withNonce, u.requireSession)
-		u.pages(r)
+		// Every answer carries the security headers; no form posts across sites.
+		r.Use(withNonce, securityHeaders, u.crossOrigin)
+		r.Handle(web.AssetsPrefix+"*", u.assets)
+		u.signInRoutes(r)
+		r.Group(func(r chi.Router) {
+			r.Use(u.requireSession)
+			u.pages(r)
+			u.formRoutes(r)
+		})
 	})
 }
 
@@ -63,7 +70,7 @@ func (u *ui) handle(h uiHandler) http.HandlerFunc {
 // meta is what the layout needs, for the page titled title under the nav item nav.
 func (u *ui) meta(r *http.Request, title, nav string) web.Meta {
 	p := principalOf(r.Context())
-	return web.Meta{
+	m := web.Meta{
 		Title:  title,
 		Nav:    nav,
 		Viewer: web.Viewer{Name: p.actor, Role: p.role},
@@ -72,6 +79,11 @@ func (u *ui) meta(r *http.Request, title, nav string) web.Meta {
 		JS:     u.assets.URL("app.js"),
 		Now:    u.now(),
 	}
+	if s := sessionOf(r.Context()); s != nil {
+		m.Viewer.Name = s.User.Name
+		m.SignOut = "/signout"
+	}
+	return m
 }
 
 // render renders the page m with content into a buffer, then writes it with status.

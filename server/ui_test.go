@@ -81,12 +81,16 @@ func (p uiPage) one(t testing.TB, testid string) *goquery.Selection {
 func TestUIRequiresAuthentication(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
-	p := e.page("", "/").want(t, http.StatusUnauthorized)
+	// A browser without a session is sent to sign in (ui_session_test.go tests that).
+	p := e.page("", "/")
+	if p.status != http.StatusSeeOther || p.header.Get("Location") != "/signin?next=%2F" {
+		t.Errorf("unauthenticated: %d to %q, want 303 to the sign-in page", p.status, p.header.Get("Location"))
+	}
 	if p.all("overview-summary").Length() != 0 || p.all("no-clusters").Length() != 0 {
 		t.Error("an unauthenticated request saw the overview")
 	}
-	p.one(t, "error-detail")
-	e.page("expired", "/").want(t, http.StatusUnauthorized)
+	// A bearer token that does not work is refused.
+	e.page("expired", "/").want(t, http.StatusUnauthorized).one(t, "error-detail")
 	// The assets hold no data: no session needed.
 	rec := httptest.NewRecorder()
 	e.h.ServeHTTP(rec, httptest.NewRequest("GET", "/static/style.css", nil))

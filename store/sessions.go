@@ -92,7 +92,8 @@ func (s *Store) Session(ctx context.Context, id string, now time.Time, to Sessio
 	return sess, nil
 }
 
-// DeleteSession ends a session (sign-out) and records it in the audit trail; an unknown
+// DeleteSession ends a session (sign-out) and records it in the audit trail, with the
+// session's user as the actor ("user:<name>") unless a.Actor says otherwise; an unknown
 // or already ended id is no error and records nothing.
 func (s *Store) DeleteSession(ctx context.Context, id string, a Audit) error {
 	err := s.tx(ctx, func(tx pgx.Tx) error {
@@ -106,6 +107,9 @@ func (s *Store) DeleteSession(ctx context.Context, id string, a Audit) error {
 		}
 		if err != nil {
 			return err
+		}
+		if a.Actor == "" {
+			a.Actor = "user:" + name
 		}
 		return recordAudit(ctx, tx, a, ActionUserSignOut, name, map[string]any{"id": userID})
 	})

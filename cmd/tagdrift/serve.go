@@ -41,6 +41,8 @@ type serveConfig struct {
 	AllowExecPlugin     []string       `env:"TAGDRIFT_ALLOW_EXEC_PLUGIN" sep:"none" placeholder:"NAME" help:"exec credential plugin kubeconfigs may use, by command; repeatable"`
 	AllowInsecureTLS    bool           `name:"allow-insecure-tls" env:"TAGDRIFT_ALLOW_INSECURE_TLS" help:"accept kubeconfigs with insecure-skip-tls-verify: true"`
 	APIRateLimit        float64        `name:"api-rate-limit" env:"TAGDRIFT_API_RATE_LIMIT" default:"50" help:"API requests per second each token may make, in bursts of twice that"`
+	SessionIdle         time.Duration  `env:"TAGDRIFT_SESSION_IDLE" default:"12h" help:"a web UI session unused this long ends"`
+	SessionAbsolute     time.Duration  `env:"TAGDRIFT_SESSION_ABSOLUTE" default:"168h" help:"a web UI session ends this long after sign-in, however used"`
 	LogLevel            slog.Level     `env:"TAGDRIFT_LOG_LEVEL" default:"info" placeholder:"LEVEL" help:"JSON logs at this level and above: debug, info, warn or error"`
 
 	// Read from the environment only, by Run (serveEnvOnly).
@@ -133,6 +135,10 @@ func (c serveConfig) validate(source func(flag string) string) error {
 		return fmt.Errorf("%s must be at least 10s, not %s", source("scan-interval"), c.ScanInterval)
 	case c.APIRateLimit <= 0 || math.IsInf(c.APIRateLimit, 0) || math.IsNaN(c.APIRateLimit):
 		return fmt.Errorf("%s must be a positive number, not %g", source("api-rate-limit"), c.APIRateLimit)
+	case c.SessionIdle < time.Minute:
+		return fmt.Errorf("%s must be at least 1m, not %s", source("session-idle"), c.SessionIdle)
+	case c.SessionAbsolute < c.SessionIdle:
+		return fmt.Errorf("%s must be at least --session-idle (%s), not %s", source("session-absolute"), c.SessionIdle, c.SessionAbsolute)
 	case c.adminToken != "" && len(c.adminToken) < 16:
 		// A short shared secret is guessable; the rate limit does not stop a patient guess.
 		return errors.New("TAGDRIFT_ADMIN_TOKEN must be at least 16 characters")
@@ -213,6 +219,7 @@ func (cfg *serveConfig) Run(ctx context.Context, d *deps) error {
 			Ready: ready, Registry: reg, Logger: log,
 			Store: st, Scans: sched, Policy: policy, AdminToken: cfg.adminToken,
 			RateLimit: cfg.APIRateLimit, RateBurst: int(2 * cfg.APIRateLimit),
+			SessionIdle: cfg.SessionIdle, SessionAbsolute: cfg.SessionAbsolute,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
