@@ -78,27 +78,31 @@ type nodeRecord struct {
 	Cgroups []string `json:"cgroups"`
 }
 
+// ErrNodeUnsupported wraps the reasons a real node cannot run on this machine (see
+// CheckNode), so that a caller can tell them from a node that failed.
+var ErrNodeUnsupported = errors.New("a real node cannot run on this machine")
+
 // CheckNode says why a real node cannot run on this machine, or nil when it can: it
 // needs root, containerd, its runc shim, runc and ctr (Debian's containerd and runc
-// packages), and a kernel with overlayfs.
+// packages), and a kernel with overlayfs. Its errors wrap ErrNodeUnsupported.
 func CheckNode() error {
 	if os.Geteuid() != 0 {
-		return errors.New("a real node needs root (containerd, runc and the kubelet run as root)")
+		return fmt.Errorf("%w: it needs root (containerd, runc and the kubelet run as root)", ErrNodeUnsupported)
 	}
 	for _, b := range []string{"containerd", "containerd-shim-runc-v2", "ctr", "runc"} {
 		if _, err := exec.LookPath(b); err != nil {
-			return fmt.Errorf("no %s on PATH (apt-get install containerd runc): %w", b, err)
+			return fmt.Errorf("%w: no %s on PATH (apt-get install containerd runc)", ErrNodeUnsupported, b)
 		}
 	}
 	b, err := os.ReadFile("/proc/filesystems")
 	if err != nil {
-		return fmt.Errorf("read /proc/filesystems: %w", err)
+		return fmt.Errorf("%w: read /proc/filesystems: %w", ErrNodeUnsupported, err)
 	}
 	if !strings.Contains(string(b), "\toverlay\n") {
-		return errors.New("the kernel has no overlayfs (containerd's overlayfs snapshotter needs it)")
+		return fmt.Errorf("%w: the kernel has no overlayfs (containerd's overlayfs snapshotter needs it)", ErrNodeUnsupported)
 	}
 	if _, err := os.Stat("/sys/fs/cgroup"); err != nil {
-		return fmt.Errorf("no cgroup file system: %w", err)
+		return fmt.Errorf("%w: no cgroup file system", ErrNodeUnsupported)
 	}
 	return nil
 }
@@ -177,7 +181,7 @@ func (e *Env) startNode(ctx context.Context, assets string, c *Cluster, opts Nod
 	}
 	kubelet := filepath.Join(assets, "kubelet")
 	if _, err := os.Stat(kubelet); err != nil {
-		return fmt.Errorf("no kubelet in %s (hack/kube-binaries.sh builds it): %w", assets, err)
+		return fmt.Errorf("%w: no kubelet in %s (hack/kube-binaries.sh builds it)", ErrNodeUnsupported, assets)
 	}
 	ctr, _ := exec.LookPath("ctr")
 	if e.Registry == nil {
@@ -509,10 +513,11 @@ func (n *Node) Ctr(ctx context.Context, args ...string) ([]byte, error) {
 	return out, nil
 }
 
-// Import imports a `docker save` archive into the node's containerd, as `kind load`
-// does (ctr images import), so that pods can run it with imagePullPolicy Never.
-func (n *Node) Import(ctx context.Context, archive string) error {
-	_, err := n.Ctr(ctx, "images", "import", archive)
+// Import imports a `docker save` archive into the node's containerd with ctr images
+// import and the given flags (kind load adds --all-platforms and --digests), so that
+// pods can run it with imagePullPolicy Never.
+func (n *Node) Import(ctx context.Context, archive string, flags ...string) error {
+	_, err := n.Ctr(ctx, append(append([]string{"images", "import"}, flags...), archive)...)
 	return err
 }
 

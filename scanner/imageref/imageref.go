@@ -4,6 +4,22 @@
 // Runtimes report imageIDs in many forms; two of them only compare when they are of the
 // same Kind, since a repository digest (the manifest or index digest) and a local image
 // ID (the config digest) of the same image differ.
+//
+// What a real node writes (containerd 1.6.20's CRI under kubelet 1.35, seen in the
+// end-to-end test e2e.TestRealNode, which asserts it):
+//   - a pulled image: REPO@sha256:M, the repository as pulled and M the digest the tag
+//     resolved to in the registry (127.0.0.1:5000/demo/app@sha256:…): KindRepo;
+//   - a tag naming a multi-platform image index (linux/amd64 and linux/arm64): the
+//     index's digest, not the digest of the platform manifest that ran (linux/amd64
+//     here); the index is one for every architecture, so pods of one tag report one
+//     digest: KindRepo;
+//   - an image imported without a registry (ctr images import) and run with
+//     imagePullPolicy Never: a bare sha256:C, C the config digest: KindImageID, never
+//     compared with a repository digest;
+//   - imported as kind load does (ctr images import --all-platforms --digests):
+//     docker.io/library/import-YYYY-MM-DD@sha256:M', M' the digest of a manifest ctr
+//     wrote at import under a repository it made up, which matches a registry's digest
+//     only when the registry holds that very manifest: KindRepo, repository as reported.
 package imageref
 
 import (
