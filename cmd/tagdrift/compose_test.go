@@ -1,69 +1,232 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"maps"
-	"os"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
-	"sigs.k8s.io/yaml"
+	composecli "github.com/compose-spec/compose-go/v2/cli"
+	"github.com/compose-spec/compose-go/v2/types"
 )
 
-// TestComposeFile loads docker-compose.yaml (no Docker engine runs here) and checks that
-// it wires the service to its database as `tagdrift serve` reads its configuration.
-func TestComposeFile(t *testing.T) {
-	raw, err := os.ReadFile("../../docker-compose.yaml")
+// loadCompose loads docker-compose.yaml with compose-go, as `docker compose` does,
+// with only the given variables set (none: every default applies).
+func loadCompose(t *testing.T, env ...string) *types.Project {
+	t.Helper()
+	opts, err := composecli.NewProjectOptions([]string{"../../docker-compose.yaml"},
+		composecli.WithWorkingDirectory("../.."), composecli.WithEnv(env), composecli.WithName("tagdrift"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var compose struct {
-		Services map[string]struct {
-			Image       string            `json:"image"`
-			Build       string            `json:"build"`
-			Command     []string          `json:"command"`
-			Environment map[string]string `json:"environment"`
-			DependsOn   map[string]struct {
-				Condition string `json:"condition"`
-			} `json:"depends_on"`
-			Ports       []string `json:"ports"`
-			Healthcheck *struct {
-				Test []string `json:"test"`
-			} `json:"healthcheck"`
-		} `json:"services"`
+	p, err := opts.LoadProject(context.Background())
+	if err != nil {
+		t.Fatalf("load docker-compose.yaml: %v", err)
 	}
-	if err := yaml.Unmarshal(raw, &compose); err != nil {
-		t.Fatal(err)
+	return p
+}
+
+// TestComposeFile loads docker-compose.yaml (no Docker engine runs here) and checks the
+// demo it describes holds together: the services and what each waits for, health
+// checks, the volumes that carry the secrets and k3s's kubeconfig from one service to
+// the next, the environment tagdrift serve reads, and ports on localhost only.
+func TestComposeFile(t *testing.T) {
+	p := loadCompose(t)
+	names := p.ServiceNames()
+	slices.Sort(names)
+	if want := []string{"demo", "init", "k3s", "postgres", "registry", "tagdrift"}; !slices.Equal(names, want) {
+		t.Fatalf("services %v, want %v", names, want)
 	}
-	pg, ok := compose.Services["postgres"]
-	if !ok || !strings.HasPrefix(pg.Image, "postgres:") || pg.Healthcheck == nil {
-		t.Fatalf("postgres service: %+v", pg)
+	svc := func(name string) types.ServiceConfig {
+		s, err := p.GetService(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
 	}
-	td, ok := compose.Services["tagdrift"]
-	if !ok || td.Build != "." || len(td.Command) != 1 || td.Command[0] != "serve" {
-		t.Fatalf("tagdrift service: %+v", td)
+	env := func(s types.ServiceConfig, k string) string {
+		if v := s.Environment[k]; v != nil {
+			return *v
+		}
+		return ""
 	}
-	if td.DependsOn["postgres"].Condition != "service_healthy" {
-		t.Error("tagdrift does not wait for a healthy database")
+	// mount returns the volume mounted at target, and whether read-only.
+	mount := func(s types.ServiceConfig, target string) (string, bool) {
+		for _, v := range s.Volumes {
+			if v.Target == target {
+				if v.Type != types.VolumeTypeVolume {
+					t.Errorf("%s mounts %s at %s as %s, want a named volume", s.Name, v.Source, target, v.Type)
+				}
+				if _, ok := p.Volumes[v.Source]; !ok {
+					t.Errorf("%s mounts volume %s, which is not declared", s.Name, v.Source)
+				}
+				return v.Source, v.ReadOnly
+			}
+		}
+		t.Errorf("%s mounts nothing at %s", s.Name, target)
+		return "", false
 	}
-	url := td.Environment["TAGDRIFT_DATABASE_URL"]
-	if !strings.Contains(url, "@postgres:5432/") || !strings.Contains(url, pg.Environment["POSTGRES_DB"]) ||
-		!strings.Contains(url, pg.Environment["POSTGRES_USER"]+":"+pg.Environment["POSTGRES_PASSWORD"]+"@") {
-		t.Errorf("database URL %q does not match the postgres service %v", url, pg.Environment)
+	// volumeOf returns the volume holding path in s, and path inside it.
+	volumeOf := func(s types.ServiceConfig, path string) (string, string) {
+		for _, v := range s.Volumes {
+			if strings.HasPrefix(path, v.Target+"/") {
+				return v.Source, strings.TrimPrefix(path, v.Target+"/")
+			}
+		}
+		t.Errorf("%s: %s is in no volume", s.Name, path)
+		return "", ""
 	}
-	if !strings.Contains(td.Environment["TAGDRIFT_ENCRYPTION_KEY"], "TAGDRIFT_ENCRYPTION_KEY:?") {
-		t.Error("the encryption key must be required from the environment, never written in the file")
+	waits := func(s types.ServiceConfig, on, condition string) {
+		t.Helper()
+		if d, ok := s.DependsOn[on]; !ok || d.Condition != condition {
+			t.Errorf("%s depends on %s with %+v, want %s", s.Name, on, s.DependsOn[on], condition)
+		}
 	}
-	// Every TAGDRIFT_ variable must be one serve reads.
+	healthy := func(s types.ServiceConfig) {
+		t.Helper()
+		if s.HealthCheck == nil || s.HealthCheck.Disable || len(s.HealthCheck.Test) < 2 || s.HealthCheck.Test[0] != "CMD" {
+			t.Errorf("%s has no health check (exec form): %+v", s.Name, s.HealthCheck)
+		}
+	}
+
+	pg := svc("postgres")
+	healthy(pg)
+	if !strings.HasPrefix(pg.Image, "postgres:") {
+		t.Errorf("postgres image %s", pg.Image)
+	}
+	mount(pg, "/var/lib/postgresql/data")
+
+	reg := svc("registry")
+	healthy(reg)
+	if !strings.HasPrefix(reg.Image, "registry:") {
+		t.Errorf("registry image %s, want the distribution registry", reg.Image)
+	}
+
+	k3s := svc("k3s")
+	healthy(k3s)
+	if !strings.HasPrefix(k3s.Image, "rancher/k3s:") || !k3s.Privileged || k3s.Command[0] != "server" {
+		t.Errorf("k3s: image %s, privileged %v, command %v", k3s.Image, k3s.Privileged, k3s.Command)
+	}
+	k3sOut, _ := volumeOf(k3s, env(k3s, "K3S_KUBECONFIG_OUTPUT"))
+	if k3sOut == "" || env(k3s, "KUBECONFIG") != env(k3s, "K3S_KUBECONFIG_OUTPUT") {
+		t.Errorf("k3s writes its kubeconfig to %q (KUBECONFIG %q for the health check), want it in a volume",
+			env(k3s, "K3S_KUBECONFIG_OUTPUT"), env(k3s, "KUBECONFIG"))
+	}
+
+	// init and demo reach k3s by its service name, which k3s's certificate must hold.
+	server := "https://k3s:6443"
+	if !slices.Contains(k3s.Command, "--tls-san=k3s") {
+		t.Errorf("k3s command %v: its certificate does not name k3s", k3s.Command)
+	}
+	for _, name := range []string{"init", "demo"} {
+		s := svc(name)
+		if s.Build == nil || s.Build.Target != "demo" {
+			t.Errorf("%s builds %+v, want the Dockerfile's demo stage", name, s.Build)
+		}
+		waits(s, "k3s", types.ServiceConditionHealthy)
+		if got := env(s, "DEMO_K3S_SERVER"); got != server {
+			t.Errorf("%s reaches k3s at %q, want %s", name, got, server)
+		}
+		if v, path := volumeOf(s, env(s, "DEMO_K3S_KUBECONFIG")); v != k3sOut || path != strings.TrimPrefix(env(k3s, "K3S_KUBECONFIG_OUTPUT"), "/output/") {
+			t.Errorf("%s reads k3s's kubeconfig from volume %s path %s, k3s writes it to %s", name, v, path, k3sOut)
+		}
+	}
+
+	init := svc("init")
+	if !slices.Equal(init.Command, []string{"init"}) {
+		t.Errorf("init command %v", init.Command)
+	}
+	waits(init, "postgres", types.ServiceConditionHealthy)
+	state := env(init, "DEMO_STATE")
+	secrets, ro := mount(init, state+"/secrets")
+	if ro {
+		t.Error("init cannot write the secrets volume")
+	}
+	kube, _ := mount(init, state+"/kube")
+
+	td := svc("tagdrift")
+	if td.Build == nil || td.Build.Context == "" || td.Build.Target != "" || !slices.Equal(td.Command, []string{"serve"}) {
+		t.Errorf("tagdrift builds %+v (want the Dockerfile's last stage), command %v", td.Build, td.Command)
+	}
+	waits(td, "postgres", types.ServiceConditionHealthy)
+	waits(td, "init", types.ServiceConditionCompletedSuccessfully)
+	url := env(td, "TAGDRIFT_DATABASE_URL")
+	if want := fmt.Sprintf("postgres://%s:%s@postgres:5432/%s?", env(pg, "POSTGRES_USER"), env(pg, "POSTGRES_PASSWORD"), env(pg, "POSTGRES_DB")); !strings.HasPrefix(url, want) || env(init, "TAGDRIFT_DATABASE_URL") != url {
+		t.Errorf("database URL %q (init %q), want %s…", url, env(init, "TAGDRIFT_DATABASE_URL"), want)
+	}
+	if _, ok := td.Environment["TAGDRIFT_ENCRYPTION_KEY"]; ok {
+		t.Error("the encryption key must come from the file init makes, never from this file")
+	}
+	if v, path := volumeOf(td, env(td, "TAGDRIFT_ENCRYPTION_KEY_FILE")); v != secrets || path != "encryption-key" {
+		t.Errorf("tagdrift reads its key from volume %s path %s, init writes it to %s/encryption-key", v, path, secrets)
+	}
+	if v, path := volumeOf(td, env(td, "TAGDRIFT_CLUSTER_KUBECONFIG")); v != kube || path != "k3s.kubeconfig" {
+		t.Errorf("tagdrift registers the kubeconfig in volume %s path %s, init writes %s/k3s.kubeconfig", v, path, kube)
+	}
+	for _, target := range []string{"/var/lib/tagdrift/secrets", "/var/lib/tagdrift/kube"} {
+		if _, ro := mount(td, target); !ro {
+			t.Errorf("tagdrift mounts %s writable; it only reads it", target)
+		}
+	}
+	subnets := p.Networks["default"].Ipam.Config
+	if len(subnets) != 1 || env(td, "TAGDRIFT_ALLOW_CLUSTER_NETWORK") != subnets[0].Subnet {
+		t.Errorf("tagdrift allows %q, the compose network is %+v", env(td, "TAGDRIFT_ALLOW_CLUSTER_NETWORK"), subnets)
+	}
+	if d, err := time.ParseDuration(env(td, "TAGDRIFT_SCAN_INTERVAL")); err != nil || d > time.Minute {
+		t.Errorf("scan interval %q: the mutation should show within a few minutes", env(td, "TAGDRIFT_SCAN_INTERVAL"))
+	}
 	serveEnv := serveEnvNames(t)
 	for k := range td.Environment {
 		if strings.HasPrefix(k, "TAGDRIFT_") && !slices.Contains(serveEnv, k) {
 			t.Errorf("compose sets %s, which serve does not read", k)
 		}
 	}
-	if len(td.Ports) != 1 || !strings.HasSuffix(td.Ports[0], ":8080") || td.Environment["TAGDRIFT_LISTEN"] != ":8080" {
-		t.Errorf("ports %v and listen %q disagree", td.Ports, td.Environment["TAGDRIFT_LISTEN"])
+	if len(td.Ports) != 1 || td.Ports[0].Target != 8080 || env(td, "TAGDRIFT_LISTEN") != ":8080" {
+		t.Errorf("ports %+v and listen %q disagree", td.Ports, env(td, "TAGDRIFT_LISTEN"))
+	}
+
+	demo := svc("demo")
+	if !slices.Equal(demo.Command, []string{"play"}) {
+		t.Errorf("demo command %v", demo.Command)
+	}
+	waits(demo, "registry", types.ServiceConditionHealthy)
+	waits(demo, "tagdrift", types.ServiceConditionStarted)
+	// k3s's containerd pulls the demo's registry over plain http.
+	registry := env(demo, "DEMO_REGISTRY")
+	if registry != "registry:5000" {
+		t.Errorf("demo pushes to %q, want registry:5000", registry)
+	}
+	var mirror bool
+	for _, c := range k3s.Configs {
+		cfg := p.Configs[c.Source]
+		mirror = mirror || (c.Target == "/etc/rancher/k3s/registries.yaml" && strings.Contains(cfg.Content, `"`+registry+`"`) && strings.Contains(cfg.Content, "http://"+registry))
+	}
+	if !mirror {
+		t.Errorf("k3s has no registries.yaml mirror for %s over http", registry)
+	}
+
+	for _, s := range p.Services {
+		for _, port := range s.Ports {
+			if port.HostIP != "127.0.0.1" {
+				t.Errorf("%s publishes %s:%s: bind it to 127.0.0.1", s.Name, port.HostIP, port.Published)
+			}
+		}
+		for k, v := range s.Environment {
+			if v != nil && (strings.Contains(k, "PASSWORD") || strings.Contains(k, "TOKEN")) && *v != "" && s.Name != "postgres" {
+				t.Errorf("%s sets %s to a value in the file: secrets come from the environment or init", s.Name, k)
+			}
+		}
+	}
+
+	// The documented variables change what they say.
+	p = loadCompose(t, "TAGDRIFT_COMPOSE_SUBNET=10.99.0.0/24", "TAGDRIFT_ADMIN_PASSWORD=correct horse battery", "TAGDRIFT_ADMIN_TOKEN=an-admin-token-of-length")
+	init, td = svc("init"), svc("tagdrift")
+	if env(td, "TAGDRIFT_ALLOW_CLUSTER_NETWORK") != "10.99.0.0/24" || p.Networks["default"].Ipam.Config[0].Subnet != "10.99.0.0/24" ||
+		env(init, "TAGDRIFT_ADMIN_PASSWORD") != "correct horse battery" || env(td, "TAGDRIFT_ADMIN_TOKEN") != "an-admin-token-of-length" {
+		t.Errorf("variables not applied: network %+v, init %v, tagdrift %v", p.Networks["default"].Ipam.Config, init.Environment, td.Environment)
 	}
 }
 
