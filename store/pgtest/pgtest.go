@@ -1,6 +1,8 @@
 // Package pgtest gives tests a real PostgreSQL database of their own: it creates a fresh,
 // empty database on the server named by TAGDRIFT_TEST_DATABASE_URL and drops it
-// afterwards. Without that variable, tests skip, except under CI=true, where they fail.
+// afterwards. Without that variable, where a Docker engine runs, the server is a
+// PostgreSQL container started with testcontainers-go (once per test process). Without
+// either, tests skip, except under CI=true, where they fail.
 package pgtest
 
 import (
@@ -28,13 +30,13 @@ type Database struct {
 }
 
 // ErrNoServer means no test server is configured.
-var ErrNoServer = fmt.Errorf("%s is not set: run `make test`, which starts PostgreSQL and sets it", EnvURL)
+var ErrNoServer = fmt.Errorf("%s is not set and no Docker engine answers: run `make test`, which starts PostgreSQL and sets it", EnvURL)
 
 // Create makes a new, empty database named after prefix on the test server.
 func Create(ctx context.Context, prefix string) (*Database, error) {
-	admin := os.Getenv(EnvURL)
-	if admin == "" {
-		return nil, ErrNoServer
+	admin, err := serverURL(ctx, os.Getenv(EnvURL))
+	if err != nil {
+		return nil, err
 	}
 	b := make([]byte, 4)
 	rand.Read(b)
