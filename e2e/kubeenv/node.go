@@ -70,6 +70,9 @@ type nodeRecord struct {
 	// kubelet's root directory.
 	Dir    string `json:"dir"`
 	Socket string `json:"socket"`
+	// EnvDir is the environment's directory, Dir's parent: what a crashed run left
+	// there (etcd's data, logs) goes too.
+	EnvDir string `json:"env_dir"`
 	// Sysctls are the values before the kubelet started.
 	Sysctls map[string]string `json:"sysctls"`
 	// Created are the fixed paths that did not exist before start.
@@ -210,12 +213,16 @@ func (e *Env) startNode(ctx context.Context, assets string, c *Cluster, opts Nod
 			if err := teardownNode(&old); err != nil {
 				return fmt.Errorf("clean up after the previous real node: %w", err)
 			}
+			if old.EnvDir != "" && strings.HasPrefix(old.Dir, old.EnvDir+"/") {
+				os.RemoveAll(old.EnvDir)
+			}
 		}
 		os.Remove(nodeRecordPath)
 	}
 
 	dir := filepath.Join(e.dir, "node")
 	rec.Dir = dir
+	rec.EnvDir = e.dir
 	rec.Socket = filepath.Join(dir, "containerd.sock")
 	rec.Sysctls = map[string]string{}
 	for _, k := range kubeletSysctls {
