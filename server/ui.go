@@ -8,6 +8,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/a-h/templ"
@@ -52,6 +53,17 @@ func (u *ui) mount(r chi.Router) {
 // pages are the routes of the read pages.
 func (u *ui) pages(r chi.Router) {
 	r.Get("/", u.handle(u.overview))
+	r.Get("/clusters", u.handle(u.clusters))
+	r.Get("/clusters/{name}", u.handle(u.cluster))
+	r.Get("/workloads", u.handle(u.workloads))
+	r.Get("/workloads/{cluster}/{namespace}/{kind}/{name}", u.handle(u.workload))
+	r.Get("/mutations", u.handle(u.mutations))
+	r.Get("/images", u.handle(u.timeline))
+	r.Get("/digests/{digest}", u.handle(u.digest))
+	r.Get("/search", u.handle(u.search))
+	r.NotFound(u.handle(func(http.ResponseWriter, *http.Request) error {
+		return newHTTPError(http.StatusNotFound, "no such page")
+	}))
 }
 
 // uiHandler is a page handler: it renders a page and returns nil, or returns an error
@@ -144,6 +156,19 @@ func (u *ui) fail(w http.ResponseWriter, r *http.Request, err error) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	w.Write(buf.Bytes())
+}
+
+// pathParam is a route parameter unescaped: chi routes on the raw path when it has
+// escapes (a name holding '/'), and then hands the segment as written.
+func pathParam(r *http.Request, name string) string {
+	v := chi.URLParam(r, name)
+	if r.URL.RawPath == "" {
+		return v
+	}
+	if s, err := url.PathUnescape(v); err == nil {
+		return s
+	}
+	return v
 }
 
 type nonceKey struct{}

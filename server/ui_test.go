@@ -3,13 +3,18 @@ package server
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/PuerkitoBio/goquery"
+
+	"github.com/tagdrift/tagdrift/scanner/imageref"
 )
 
 // uiPage is a rendered page.
@@ -185,3 +190,186 @@ func newUIFleet(t *testing.T) (*testEnv, *fleet) {
 
 // hostilePod is a pod name that is markup.
 const hostilePod = `"><script>alert(1)</script>`
+
+// hostileImageID is an imageID that is markup; it parses as kind unknown.
+const hostileImageID = `<img src=x onerror=alert(3)>"'`
+
+func TestUIPages(t *testing.T) {
+	t.Parallel()
+	e, f := newUIFleet(t)
+	// A pod whose runtime reported an imageID of markup, in another workload.
+	odd := webPod("staging", "odd-1", "u-odd", "a")
+	odd.Workload.Name, odd.Controller.Name, odd.Controller.UID = "odd", "odd-1", "rs-odd"
+	id, _ := imageref.ParseImageID(hostileImageID)
+	odd.Containers[0].ID = &id
+	odd.Runtime = "containerd://1.7.20"
+	f.scan("staging", time.Now().Add(-time.Minute).UTC(), webPod("staging", "web-s", "u-s", "a"), odd)
+
+	t.Run("clusters", func(t *testing.T) {
+		p := e.page("viewer", "/clusters").want(t, http.StatusOK)
+		if p.all("cluster-row").Length() != 3 {
+			t.Errorf("%d cluster rows", p.all("cluster-row").Length())
+		}
+		p.one(t, "cluster-actions")
+		p = e.page("viewer", "/clusters/prod").want(t, http.StatusOK)
+		if p.one(t, "cluster-name").Text() != "prod" || p.all("scan").Length() != 2 {
+			t.Errorf("cluster page: %d scans", p.all("scan").Length())
+		}
+		e.page("viewer", "/clusters/nope").want(t, http.StatusNotFound)
+	})
+	t.Run("workloads", func(t *testing.T) {
+		p := e.page("viewer", "/workloads").want(t, http.StatusOK)
+		if p.all("workload-row").Length() != 4 {
+			t.Errorf("%d workload rows", p.all("workload-row").Length())
+		}
+		p = e.page("viewer", "/workloads?mutant=true").want(t, http.StatusOK)
+		if rows := p.all("workload-row"); rows.Length() != 1 || rows.Find(`[data-testid="state"]`).Text() != "mutant" {
+			t.Errorf("mutant rows %d", rows.Length())
+		}
+		p = e.page("viewer", "/workloads?cluster=prod&ref=nginx:1.25&sort=pods").want(t, http.StatusOK)
+		if p.all("workload-row").Length() != 1 {
+			t.Errorf("filtered rows %d", p.all("workload-row").Length())
+		}
+		if p.doc.Find(`select[name=cluster] option[selected]`).AttrOr("value", "") != "prod" {
+			t.Error("the cluster filter is not kept")
+		}
+		if e.page("viewer", "/workloads?ref=docker.io/library/redis:7").want(t, http.StatusOK).all("no-workloads").Length() != 1 {
+			t.Error("an unknown reference lists workloads")
+		}
+		e.page("viewer", "/workloads?sort=bogus").want(t, http.StatusBadRequest)
+	})
+	t.Run("workload", func(t *testing.T) {
+		p := e.page("viewer", "/workloads/prod/shop/Deployment/web").want(t, http.StatusOK)
+		rows := p.all("pod-row")
+		if rows.Length() != 3 {
+			t.Fatalf("%d pod rows", rows.Length())
+		}
+		odd := p.doc.Find(`[data-testid="pod-row"][data-odd="true"]`)
+		if odd.Length() != 1 || odd.AttrOr("data-pod", "") != "web-c" {
+			t.Fatalf("odd rows %d", odd.Length())
+		}
+		if got := odd.Find(`[data-testid="odd-mark"]`).Text(); !strings.Contains(got, "differs from 2 of 3") {
+			t.Errorf("odd mark %q", got)
+		}
+		if got := p.one(t, "fix-ref").Text(); got != "nginx:1.25@"+digestOf("a") {
+			t.Errorf("fix %q", got)
+		}
+		if p.doc.Find(`[data-pod="`+strings.ReplaceAll(hostilePod, `"`, `\"`)+`"]`).Length() != 1 {
+			t.Error("the hostile pod's row is missing")
+		}
+		if p.doc.Find("main script").Length() != 0 || strings.Contains(string(p.body), "<script>alert") {
+			t.Error("a pod name became markup")
+		}
+		if p.all("open-mutations").Find(`[data-testid="mutation-row"]`).Length() != 1 {
+			t.Error("open mutation missing")
+		}
+		if p.all("past-mutations").Find(`[data-kind="tag-moved"]`).Length() != 1 {
+			t.Error("tag-moved event missing")
+		}
+		letters := map[string]string{}
+		p.doc.Find(`[data-testid="pod-row"] [data-testid="digest-chip"]`).Each(func(_ int, s *goquery.Selection) {
+			letters[s.AttrOr("data-digest", "")] = s.Find(`[data-testid="chip-letter"]`).Text()
+		})
+		if letters[digestOf("a")] == letters[digestOf("b")] || len(letters) != 2 {
+			t.Errorf("letters %v", letters)
+		}
+		e.page("viewer", "/workloads/prod/shop/Deployment/nope").want(t, http.StatusNotFound)
+
+		p = e.page("viewer", "/workloads/staging/shop/Deployment/odd").want(t, http.StatusOK)
+		if got := p.one(t, "image-id").Text(); got != hostileImageID {
+			t.Errorf("raw imageID %q", got)
+		}
+		if p.doc.Find("main img").Length() != 0 {
+			t.Error("an imageID became markup")
+		}
+	})
+	t.Run("timeline", func(t *testing.T) {
+		p := e.page("viewer", "/images?ref=nginx:1.25").want(t, http.StatusOK)
+		if p.one(t, "timeline-ref").Text() != "docker.io/library/nginx:1.25" {
+			t.Error("reference not normalized")
+		}
+		svg := p.one(t, "timeline-svg")
+		if svg.AttrOr("role", "") != "img" || svg.Find("title#chart-title").Length() != 1 || svg.Find("desc").Length() != 1 {
+			t.Error("the chart lacks role, title or description")
+		}
+		if p.all("lane").Length() < 2 || p.all("bar").Length() < 3 || p.all("move-mark").Length() != 1 {
+			t.Errorf("lanes %d bars %d marks %d", p.all("lane").Length(), p.all("bar").Length(), p.all("move-mark").Length())
+		}
+		if p.all("timeline-row").Length() != p.all("lane").Length() || p.all("move").Length() != 1 {
+			t.Error("the table does not hold the chart's facts")
+		}
+		if p.one(t, "range-all").AttrOr("aria-current", "") != "page" {
+			t.Error("range all not current")
+		}
+		p = e.page("viewer", "/images?ref=docker.io/library/nginx:1.25&range=24h").want(t, http.StatusOK)
+		if p.one(t, "range-24h").AttrOr("aria-current", "") != "page" {
+			t.Error("range 24h not current")
+		}
+		e.page("viewer", "/images?ref=nginx:1.25&range=1y").want(t, http.StatusBadRequest)
+		e.page("viewer", "/images").want(t, http.StatusBadRequest)
+		e.page("viewer", "/images?ref=redis").want(t, http.StatusOK).one(t, "no-timeline")
+	})
+	t.Run("digest", func(t *testing.T) {
+		p := e.page("viewer", "/digests/"+digestOf("a")).want(t, http.StatusOK)
+		if p.all("running").Find(`[data-testid="place"]`).Length() < 3 || p.all("ref-link").Text() != "docker.io/library/nginx:1.25" {
+			t.Errorf("digest page: %d running", p.all("running").Find(`[data-testid="place"]`).Length())
+		}
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("GET", "/digests/"+digestOf("a")+"?format=csv", nil)
+		req.Header.Set("Authorization", "Bearer "+e.tokens["viewer"])
+		e.h.ServeHTTP(rec, req)
+		rows, err := csv.NewReader(rec.Body).ReadAll()
+		if err != nil || rec.Code != 200 || len(rows) < 4 || rows[0][0] != "digest" || rec.Header().Get("Content-Type") != "text/csv; charset=utf-8" {
+			t.Errorf("csv: %d %v %v", rec.Code, err, rows)
+		}
+		rec = httptest.NewRecorder()
+		req = httptest.NewRequest("GET", "/digests/"+digestOf("a")+"?format=json", nil)
+		req.Header.Set("Authorization", "Bearer "+e.tokens["viewer"])
+		e.h.ServeHTTP(rec, req)
+		var dj digestJSON
+		if err := json.Unmarshal(rec.Body.Bytes(), &dj); err != nil || dj.Digest != digestOf("a") || len(dj.Running) < 3 {
+			t.Errorf("json: %v %s", err, rec.Body)
+		}
+		e.page("viewer", "/digests/sha256:nothex").want(t, http.StatusBadRequest)
+	})
+	t.Run("mutations", func(t *testing.T) {
+		p := e.page("viewer", "/mutations").want(t, http.StatusOK)
+		if p.all("mutation-row").Length() != 1 {
+			t.Errorf("%d open rows", p.all("mutation-row").Length())
+		}
+		p = e.page("viewer", "/mutations?state=all&kind=tag-moved&ref=nginx:1.25&since=24h&cluster=prod").want(t, http.StatusOK)
+		if rows := p.all("mutation-row"); rows.Length() != 1 || rows.AttrOr("data-kind", "") != "tag-moved" {
+			t.Errorf("%d tag-moved rows", rows.Length())
+		}
+		if p.all("mutation-row").Find(`[data-testid="timeline-link"]`).Length() != 1 {
+			t.Error("no timeline link")
+		}
+		e.page("viewer", "/mutations?kind=nope").want(t, http.StatusBadRequest)
+	})
+	t.Run("search", func(t *testing.T) {
+		for q, loc := range map[string]string{
+			digestOf("b")[7:19]: "/digests/" + digestOf("b"),
+			"nginx:1.25":        "/images?ref=docker.io%2Flibrary%2Fnginx%3A1.25",
+			"web-c":             "/workloads/prod/shop/Deployment/web",
+		} {
+			rec := httptest.NewRecorder()
+			req := httptest.NewRequest("GET", "/search?q="+url.QueryEscape(q), nil)
+			req.Header.Set("Authorization", "Bearer "+e.tokens["viewer"])
+			e.h.ServeHTTP(rec, req)
+			if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != loc {
+				t.Errorf("search %q: %d %q, want %q", q, rec.Code, rec.Header().Get("Location"), loc)
+			}
+		}
+		p := e.page("viewer", "/search?q=web").want(t, http.StatusOK)
+		if p.all("match-workloads").Find("li").Length() != 3 {
+			t.Errorf("workloads named web: %d", p.all("match-workloads").Find("li").Length())
+		}
+		e.page("viewer", "/search?q=nothing-here").want(t, http.StatusOK).one(t, "no-matches")
+		if e.page("viewer", "/search?q="+url.QueryEscape(hostilePod)).want(t, http.StatusSeeOther).status != http.StatusSeeOther {
+			t.Error("hostile pod name")
+		}
+	})
+	t.Run("not found", func(t *testing.T) {
+		e.page("viewer", "/no/such/page").want(t, http.StatusNotFound).one(t, "error-detail")
+	})
+}

@@ -19,6 +19,32 @@ type TimelineDigest struct {
 	Running   bool
 	Clusters  []string // sorted
 	Pods      int      // distinct pods that ran it
+	// Spans says when each cluster ran it, by cluster name.
+	Spans []TimelineSpan
+}
+
+// TimelineSpan is when one cluster ran one digest of a reference: from its first
+// sighting to its last (a digest still running: its cluster's latest succeeded scan).
+type TimelineSpan struct {
+	Cluster   string
+	FirstSeen time.Time
+	LastSeen  time.Time
+	Pods      int
+	Running   bool
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // lastSeenSQL is an interval's last sighting: last_seen once closed; while open, when
@@ -47,21 +73,41 @@ func (s *Store) Timeline(ctx context.Context, ref string) ([]TimelineDigest, err
 			SELECT digest, cluster_id, count(*) AS pods, min(first_seen) AS first_seen, max(last_seen) AS last_seen,
 			       bool_or(running) AS running
 			FROM pods GROUP BY digest, cluster_id
+		), spans AS (
+			SELECT per.digest, c.name AS cluster, per.pods, per.first_seen, per.running,
+			       GREATEST(per.last_seen, per.first_seen,
+			           CASE WHEN per.running THEN `+fmt.Sprintf(latestScanSQL, "per.cluster_id")+` END) AS last_seen
+			FROM per JOIN clusters c ON c.id = per.cluster_id
 		)
-		SELECT per.digest, min(per.first_seen),
-		       max(GREATEST(per.last_seen, per.first_seen,
-		           CASE WHEN per.running THEN `+fmt.Sprintf(latestScanSQL, "per.cluster_id")+` END)),
-		       bool_or(per.running), array_agg(c.name), sum(per.pods)
-		FROM per JOIN clusters c ON c.id = per.cluster_id
-		GROUP BY per.digest
+		SELECT digest, min(first_seen), max(last_seen), bool_or(running), array_agg(cluster ORDER BY cluster), sum(pods),
+		       array_agg(first_seen ORDER BY cluster), array_agg(last_seen ORDER BY cluster),
+		       array_agg(pods ORDER BY cluster), array_agg(running ORDER BY cluster)
+		FROM spans
+		GROUP BY digest
 		ORDER BY 2, 1`, ref)
 	if err != nil {
 		return nil, fmt.Errorf("timeline of %s: %w", ref, err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (TimelineDigest, error) {
 		var d TimelineDigest
-		if err := r.Scan(&d.Digest, &d.FirstSeen, &d.LastSeen, &d.Running, &d.Clusters, &d.Pods); err != nil {
+		var firsts, lasts []time.Time
+		var pods []int
+		var running []bool
+		if err := r.Scan(&d.Digest, &d.FirstSeen, &d.LastSeen, &d.Running, &d.Clusters, &d.Pods,
+			&firsts, &lasts, &pods, &running); err != nil {
 			return d, err
+		}
+		for i, name := range d.Clusters {
+			sp := TimelineSpan{Cluster: name, FirstSeen: firsts[i], LastSeen: lasts[i], Pods: pods[i], Running: running[i]}
+			if n := len(d.Spans); n > 0 && d.Spans[n-1].Cluster == name {
+				// A deleted cluster and its successor share a name: one span.
+				prev := &d.Spans[n-1]
+				prev.FirstSeen, prev.LastSeen = minTime(prev.FirstSeen, sp.FirstSeen), maxTime(prev.LastSeen, sp.LastSeen)
+				prev.Pods += sp.Pods
+				prev.Running = prev.Running || sp.Running
+				continue
+			}
+			d.Spans = append(d.Spans, sp)
 		}
 		// A deleted cluster and its successor share a name.
 		slices.Sort(d.Clusters)
@@ -91,7 +137,12 @@ type DigestUse struct {
 	// HistoryLimit of them; Truncated says more were left out.
 	History   []DigestPlace
 	Truncated bool
+	// Refs are the normalized references seen running it, sorted; at most RefsLimit.
+	Refs []string
 }
+
+// RefsLimit bounds the references DigestUses returns.
+const RefsLimit = 100
 
 // HistoryLimit bounds the history DigestUses returns.
 const HistoryLimit = 1000
@@ -117,6 +168,7 @@ func (s *Store) DigestUses(ctx context.Context, digest string) (DigestUse, error
 		SELECT c.name, o.namespace, o.workload_kind, o.workload_name, o.pod, o.container, o.digest, o.first_seen, `+lastSeenSQL+`
 		FROM o JOIN clusters c ON c.id = o.cluster_id LEFT JOIN seen ON seen.cluster_id = o.cluster_id
 		ORDER BY o.first_seen DESC, o.id DESC`, digest, HistoryLimit+1)
+	b.Queue(`SELECT DISTINCT ref FROM observations WHERE digest = $1 ORDER BY ref LIMIT $2`, digest, RefsLimit)
 	res := s.pool.SendBatch(ctx, b)
 	defer res.Close()
 
@@ -147,6 +199,14 @@ func (s *Store) DigestUses(ctx context.Context, digest string) (DigestUse, error
 	}
 	if len(use.History) > HistoryLimit {
 		use.History, use.Truncated = use.History[:HistoryLimit], true
+	}
+	rows, err = res.Query()
+	if err != nil {
+		return DigestUse{}, fmt.Errorf("references running %s: %w", digest, err)
+	}
+	use.Refs, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return DigestUse{}, fmt.Errorf("references running %s: %w", digest, err)
 	}
 	return use, nil
 }

@@ -262,8 +262,15 @@ type MutationFilter struct {
 	Namespace string // likewise
 	Kind      string
 	State     string // open (default), closed or all
-	BeforeID  int64
-	Limit     int
+	// Ref is a normalized reference; "" for all.
+	Ref string
+	// WorkloadKind and WorkloadName select the mutations of one workload (its own, or
+	// with a place in it); "" for all.
+	WorkloadKind, WorkloadName string
+	// Since and Until bound when it was detected; zero for no bound.
+	Since, Until time.Time
+	BeforeID     int64
+	Limit        int
 }
 
 // Mutation states of MutationFilter. Events (tag-moved, pod-drift) are recorded
@@ -313,8 +320,17 @@ func (s *Store) ListMutations(ctx context.Context, f MutationFilter) ([]Mutation
 	if f.Kind != "" {
 		q.where("m.kind = " + q.arg(f.Kind))
 	}
-	if f.Cluster != "" || f.Namespace != "" {
-		place := map[string]string{}
+	if f.Ref != "" {
+		q.where("m.ref = " + q.arg(f.Ref))
+	}
+	if !f.Since.IsZero() {
+		q.where("m.detected_at >= " + q.arg(f.Since))
+	}
+	if !f.Until.IsZero() {
+		q.where("m.detected_at < " + q.arg(f.Until))
+	}
+	if f.Cluster != "" || f.Namespace != "" || f.WorkloadName != "" {
+		place := map[string]any{}
 		var own []string
 		if f.Cluster != "" {
 			place["cluster"] = f.Cluster
@@ -324,7 +340,11 @@ func (s *Store) ListMutations(ctx context.Context, f MutationFilter) ([]Mutation
 			place["namespace"] = f.Namespace
 			own = append(own, "m.namespace = "+q.arg(f.Namespace))
 		}
-		b, err := json.Marshal([]map[string]string{place})
+		if f.WorkloadName != "" {
+			place["workload"] = map[string]string{"kind": f.WorkloadKind, "name": f.WorkloadName}
+			own = append(own, "m.workload_kind = "+q.arg(f.WorkloadKind), "m.workload_name = "+q.arg(f.WorkloadName))
+		}
+		b, err := json.Marshal([]map[string]any{place})
 		if err != nil {
 			return nil, fmt.Errorf("list mutations: %w", err)
 		}

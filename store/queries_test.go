@@ -555,7 +555,7 @@ func TestListWorkloadsPaging(t *testing.T) {
 	if len(detected) == 0 {
 		t.Fatal("no open mutation to mark workloads with")
 	}
-	want := expectWorkloads(all, detected)
+	want := expectWorkloads(all, detected, at)
 
 	for _, tc := range []struct {
 		name string
@@ -612,8 +612,9 @@ func TestListWorkloadsPaging(t *testing.T) {
 
 // expectWorkloads is what ListWorkloads should return of the listed pods: their
 // workloads in byte order, each with the containers that run a digest (a container
-// waiting for its image is not stored), marked mutant when a place of a mutation.
-func expectWorkloads(pods []inventory.Pod, mutations []detect.Mutation) []Workload {
+// waiting for its image is not stored), marked mutant when a place of a mutation, all
+// first seen at seen.
+func expectWorkloads(pods []inventory.Pod, mutations []detect.Mutation, seen time.Time) []Workload {
 	mutant := map[WorkloadKey]bool{}
 	for _, m := range mutations {
 		for _, p := range m.Places {
@@ -637,6 +638,7 @@ func expectWorkloads(pods []inventory.Pod, mutations []detect.Mutation) []Worklo
 			out[i].Running = append(out[i].Running, RunningContainer{
 				Pod: p.Name, PodUID: string(p.UID), Container: c.Name, Type: c.Type, Image: c.Ref.Written,
 				Ref: c.Ref.Normalized, Pinned: c.Ref.Pinned(), Digest: c.ID.Digest, Kind: c.ID.Kind, ImageID: c.ID.Raw,
+				Node: p.Node, Runtime: p.Runtime, FirstSeen: seen,
 			})
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/tagdrift/tagdrift/scanner/imageref"
 	"github.com/tagdrift/tagdrift/scanner/inventory"
@@ -19,6 +20,8 @@ type WorkloadKey struct {
 // WorkloadFilter selects workloads that run now (have open observations).
 type WorkloadFilter struct {
 	Cluster, Namespace, Kind string // "" for all
+	Name                     string // a workload's exact name; "" for all
+	Ref                      string // only workloads running this normalized reference; "" for all
 	MutantOnly               bool   // only places of open mutations
 	After                    *WorkloadKey
 	Limit                    int
@@ -77,7 +80,8 @@ const mutantPageSQL = `
 // their cluster ids, namespaces, kinds and names.
 const workloadRowsSQL = `
 	SELECT o.cluster_id, o.namespace, o.workload_kind, o.workload_name, o.pod, o.pod_uid, o.container,
-	       o.container_type, o.image, o.ref, o.pinned, o.digest, o.digest_kind, o.image_id
+	       o.container_type, o.image, o.ref, o.pinned, o.digest, o.digest_kind, o.image_id, o.node, o.runtime,
+	       o.first_seen
 	FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) AS p (id, namespace, kind, name)
 	JOIN observations o ON o.cluster_id = p.id AND o.closed_at IS NULL AND o.namespace COLLATE "C" = p.namespace
 	                   AND o.workload_kind COLLATE "C" = p.kind AND o.workload_name COLLATE "C" = p.name`
@@ -105,6 +109,9 @@ type RunningContainer struct {
 	Digest    string
 	Kind      imageref.Kind
 	ImageID   string // as the runtime reported it
+	Node      string // the pod's node; "" when unknown
+	Runtime   string // the node's container runtime and version; "" when unknown
+	FirstSeen time.Time
 }
 
 // ListWorkloads returns running workloads ordered by cluster, namespace, kind and name,
@@ -127,6 +134,14 @@ func (s *Store) ListWorkloads(ctx context.Context, f WorkloadFilter) ([]Workload
 		if f.Kind != "" {
 			cond.WriteString(" AND k.kind = " + q.arg(f.Kind))
 		}
+		if f.Name != "" {
+			cond.WriteString(" AND k.name = " + q.arg(f.Name))
+		}
+		if f.Ref != "" {
+			cond.WriteString(` AND EXISTS (SELECT 1 FROM observations r
+				WHERE r.cluster_id = k.id AND r.closed_at IS NULL AND r.namespace COLLATE "C" = k.namespace
+				  AND r.workload_kind COLLATE "C" = k.kind AND r.workload_name COLLATE "C" = k.name AND r.ref = ` + q.arg(f.Ref) + `)`)
+		}
 		if a := f.After; a != nil {
 			cond.WriteString(fmt.Sprintf(" AND (k.cluster, k.namespace, k.kind, k.name) > (%s, %s, %s, %s)",
 				q.arg(a.Cluster), q.arg(a.Namespace), q.arg(a.Kind), q.arg(a.Name)))
@@ -142,6 +157,12 @@ func (s *Store) ListWorkloads(ctx context.Context, f WorkloadFilter) ([]Workload
 		}
 		if f.Kind != "" {
 			obsCond.WriteString(` AND o.workload_kind COLLATE "C" = ` + q.arg(f.Kind))
+		}
+		if f.Name != "" {
+			obsCond.WriteString(` AND o.workload_name COLLATE "C" = ` + q.arg(f.Name))
+		}
+		if f.Ref != "" {
+			obsCond.WriteString(` AND o.ref = ` + q.arg(f.Ref))
 		}
 		if a := f.After; a != nil {
 			cl := q.arg(a.Cluster)
@@ -211,10 +232,11 @@ func (s *Store) workloads(ctx context.Context, page *workloadPage) ([]Workload, 
 		var k WorkloadKey
 		var c RunningContainer
 		if err := rows.Scan(&cid, &k.Namespace, &k.Kind, &k.Name, &c.Pod, &c.PodUID, &c.Container, &c.Type, &c.Image,
-			&c.Ref, &c.Pinned, &c.Digest, &c.Kind, &c.ImageID); err != nil {
+			&c.Ref, &c.Pinned, &c.Digest, &c.Kind, &c.ImageID, &c.Node, &c.Runtime, &c.FirstSeen); err != nil {
 			return nil, fmt.Errorf("read workloads: %w", err)
 		}
 		k.Cluster = page.cluster[cid]
+		c.FirstSeen = c.FirstSeen.UTC()
 		if i, ok := page.at[k]; ok {
 			page.out[i].Running = append(page.out[i].Running, c)
 		}

@@ -1,0 +1,60 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/tagdrift/tagdrift/web"
+)
+
+// uiMutationPage is how many mutations a page of the list shows.
+const uiMutationPage = 50
+
+func (u *ui) mutations(w http.ResponseWriter, r *http.Request) error {
+	q, err := parseQuery(r.URL.RawQuery, "cluster", "namespace", "kind", "state", "ref", "since", "cursor")
+	if err != nil {
+		return err
+	}
+	q.v.Set("limit", "50")
+	// The API's filter and cursor rules; the page adds a reference and a time range.
+	f, filter, err := mutationFilter(q)
+	if err != nil {
+		return err
+	}
+	since, err := q.oneOf("since", "", "", "24h", "7d", "30d", "90d")
+	if err != nil {
+		return err
+	}
+	now := u.now()
+	v := web.MutationsView{
+		Filter: web.MutationFilter{State: f.State, Kind: f.Kind, Cluster: f.Cluster, Namespace: f.Namespace,
+			Ref: q.get("ref"), Since: since, Cursor: q.get("cursor")},
+		Legend: web.NewLegend(),
+	}
+	if v.Filter.Ref != "" {
+		if f.Ref, err = timelineRef(v.Filter.Ref); err != nil {
+			return err
+		}
+	}
+	if since != "" {
+		f.Since = now.Add(-web.RangeDuration(since))
+	}
+	if v.Clusters, err = u.clusterNames(r); err != nil {
+		return err
+	}
+	ms, err := u.st.ListMutations(r.Context(), f)
+	if err != nil {
+		return about(err, "list mutations")
+	}
+	if len(ms) > uiMutationPage {
+		ms = ms[:uiMutationPage]
+		v.Next = cursor{List: "mutations", Filter: filter, ID: ms[len(ms)-1].ID}.encode()
+	}
+	for _, m := range ms {
+		row := mutationRow(m)
+		v.Rows = append(v.Rows, row)
+		for _, d := range row.Digests {
+			v.Legend.Add(d)
+		}
+	}
+	return u.render(w, r, http.StatusOK, u.meta(r, "Mutations", web.NavMutations), web.Mutations(v, now))
+}
