@@ -37,6 +37,10 @@ func newUI(cfg Config, a *api) *ui {
 // mount adds the pages to r. The assets need no session (they hold no data); every page
 // does.
 func (u *ui) mount(r chi.Router) {
+	// Any other path: a page saying so (it tells nothing, so it needs no session).
+	r.NotFound(withNonce(securityHeaders(u.handle(func(http.ResponseWriter, *http.Request) error {
+		return newHTTPError(http.StatusNotFound, "no such page")
+	}))).ServeHTTP)
 	r.Group(func(r chi.Router) {
 		// Every answer carries the security headers; no form posts across sites.
 		r.Use(withNonce, securityHeaders, u.crossOrigin)
@@ -61,9 +65,6 @@ func (u *ui) pages(r chi.Router) {
 	r.Get("/images", u.handle(u.timeline))
 	r.Get("/digests/{digest}", u.handle(u.digest))
 	r.Get("/search", u.handle(u.search))
-	r.NotFound(u.handle(func(http.ResponseWriter, *http.Request) error {
-		return newHTTPError(http.StatusNotFound, "no such page")
-	}))
 }
 
 // uiHandler is a page handler: it renders a page and returns nil, or returns an error
