@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -112,7 +113,7 @@ func CheckNode() error {
 
 // lockNode takes the machine's node lock, waiting while another node runs, and returns
 // the function that releases it.
-func lockNode(ctx context.Context, log interface{ Info(string, ...any) }) (func(), error) {
+func lockNode(ctx context.Context, log *slog.Logger) (func(), error) {
 	f, err := os.OpenFile(NodeLockPath, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("node lock: %w", err)
