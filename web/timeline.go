@@ -114,7 +114,6 @@ const (
 // the same colours hatched, dotted and cross-hatched.
 const clusterColours = 8
 
-
 // clusterPatterns returns the pattern ids overlaid on bars, the first none.
 func clusterPatterns() []string { return []string{"", "pat-hatch", "pat-dots", "pat-cross"} }
 
