@@ -379,18 +379,17 @@ func (f *fleet) scan(cluster string, at time.Time, pods ...inventory.Pod) {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	counts, err := st.CompleteScan(ctx, id, pods, len(pods), at.Add(time.Second))
-	if err != nil {
+	if _, err := st.CompleteScan(ctx, id, pods, len(pods), at.Add(time.Second)); err != nil {
 		f.t.Fatal(err)
 	}
-	var mine []detect.Mutation
-	for _, m := range detect.Detect(pods) {
-		if m.Kind != detect.TagDivergence && m.Cluster == cluster {
-			mine = append(mine, m)
+	for {
+		r, err := st.RecheckRefs(ctx, 100, at.Add(time.Second))
+		if err != nil {
+			f.t.Fatal(err)
 		}
-	}
-	if _, err := st.ReconcileMutations(ctx, f.id[cluster], counts.ChangedRefs, mine, at.Add(time.Second)); err != nil {
-		f.t.Fatal(err)
+		if r.Refs == 0 {
+			break
+		}
 	}
 }
 

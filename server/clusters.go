@@ -255,10 +255,13 @@ func (a *api) deleteCluster(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return about(err, "cluster %q", name)
 	}
-	// The deletion stands even if this fails; the next scan of another cluster
-	// running one of these references reconciles them too.
-	if err := a.scans.Forget(context.WithoutCancel(r.Context()), deleted.ID, deleted.Refs); err != nil {
-		a.log.Error("reconcile the mutations of a deleted cluster", "cluster", name, "error", err.Error())
+	// The deletion queued the references the cluster ran for a recheck of their
+	// tag-divergences; ask for it now. When that fails they stay queued, and the
+	// scheduler's next tick (on any replica) rechecks them.
+	if a.scans != nil {
+		if err := a.scans.Recheck(context.WithoutCancel(r.Context())); err != nil {
+			a.log.Warn("ask for a recheck after a cluster deletion", "cluster", name, "refs", len(deleted.Refs), "error", err.Error())
+		}
 	}
 	a.log.Info("cluster deleted", "cluster", name, "purge", purge, "actor", principalOf(r.Context()).actor)
 	w.WriteHeader(http.StatusNoContent)

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"net/http"
-	"regexp"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -330,9 +329,6 @@ func (a *api) timeline(w http.ResponseWriter, r *http.Request) error {
 	})
 }
 
-// digestPattern is a repository digest or image ID as the API takes it.
-var digestPattern = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
-
 // digestJSON is where a digest runs and ran.
 type digestJSON struct {
 	Digest           string            `json:"digest"`
@@ -352,8 +348,9 @@ func (a *api) digest(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	d := chi.URLParam(r, "digest")
-	if !digestPattern.MatchString(d) {
-		return badRequest("digest must be sha256: and 64 lowercase hex digits, not %q", clip(d, 80))
+	// The digests that imageIDs are parsed into (imageref), and no others.
+	if !imageref.ValidDigest(d) {
+		return badRequest("digest must be sha256:, sha384: or sha512: and its 64, 96 or 128 lowercase hex digits, not %q", clip(d, 80))
 	}
 	return a.cachedRead(w, r, func(ctx context.Context) (any, error) {
 		use, err := a.st.DigestUses(ctx, d)

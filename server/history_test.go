@@ -1,10 +1,13 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
+	"net/http"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tagdrift/tagdrift/scanner/imageref"
 	"github.com/tagdrift/tagdrift/scanner/inventory"
@@ -50,5 +53,47 @@ func TestWorkloadsJSON(t *testing.T) {
 		g, _ := json.MarshalIndent(got, "", " ")
 		w, _ := json.MarshalIndent(want, "", " ")
 		t.Errorf("got %s\nwant %s", g, w)
+	}
+}
+
+// TestDigestLookUpAlgorithms looks up digests of every algorithm imageref parses from
+// an imageID (one rule, imageref.ValidDigest): a sha512 image a scan stored is found,
+// a sha384 one never seen is an empty answer, and a digest of the wrong length for its
+// algorithm is refused.
+func TestDigestLookUpAlgorithms(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	f := &fleet{t: t, e: e, id: map[string]int64{}}
+	want(t, e.as("admin").send("POST", "/api/v1/clusters", clusterBody("prod", testKubeconfig("", ""), "")), http.StatusCreated)
+	c, err := e.st.ClusterStatusByName(context.Background(), "prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.id["prod"] = c.ID
+	sha512 := "sha512:" + strings.Repeat("5", 128)
+	p := webPod("prod", "web-a", "u-a", "a")
+	id, ok := imageref.ParseImageID("ghcr.io/acme/web@" + sha512)
+	if !ok || id.Kind != imageref.KindRepo || id.Digest != sha512 {
+		t.Fatalf("imageref parses %+v", id)
+	}
+	p.Containers[0].ID = &id
+	f.scan("prod", time.Now().Add(-time.Minute), p)
+
+	viewer := e.as("viewer")
+	var found digestJSON
+	res := viewer.get("/api/v1/digests/" + sha512)
+	want(t, res, http.StatusOK)
+	res.decode(t, &found)
+	if len(found.Running) != 1 || found.Running[0].Pod != "web-a" || found.Running[0].Digest != sha512 || len(found.History) != 1 {
+		t.Errorf("sha512 digest: %s", res.body)
+	}
+	res = viewer.get("/api/v1/digests/sha384:" + strings.Repeat("3", 96))
+	want(t, res, http.StatusOK)
+	res.decode(t, &found)
+	if len(found.Running) != 0 || len(found.History) != 0 {
+		t.Errorf("sha384 digest never seen: %s", res.body)
+	}
+	for _, bad := range []string{"sha512:" + strings.Repeat("5", 64), "sha384:" + strings.Repeat("3", 64), "sha1:" + strings.Repeat("1", 40)} {
+		want(t, viewer.get("/api/v1/digests/"+bad), http.StatusBadRequest)
 	}
 }

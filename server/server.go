@@ -1,5 +1,8 @@
-// Package server is tagdrift's HTTP side: health, readiness, metrics and the REST API
-// v1 (api.go); the web UI builds on it.
+// Package server is the tagdrift service: this package serves HTTP (health, readiness,
+// metrics, the REST API v1 in api.go, and the web UI built on it), and its subpackage
+// server/scheduler runs the background work on River (the scans of every cluster and
+// the rechecks they queue). Handlers here never list a cluster themselves; they ask the
+// scheduler through Scanner. server/password hashes the users' passwords.
 package server
 
 import (
@@ -30,7 +33,8 @@ type Config struct {
 	// Store serves the REST API under /api/v1; nil leaves the API out.
 	Store *store.Store
 	// Scans asks for a scan now (the scheduler); POST /api/v1/clusters/{name}/scans
-	// needs it.
+	// needs it. Without it, what a deleted cluster queued waits for a scheduler on
+	// the same database.
 	Scans Scanner
 	// Policy vets the kubeconfigs posted to the API, as for --cluster-kubeconfig.
 	Policy kubeconfig.Policy
@@ -54,12 +58,13 @@ type Config struct {
 	Now func() time.Time
 }
 
-// Scanner is the scheduler as the API drives it: ScanNow asks for a scan of a cluster
-// now and returns its scan record's id.
+// Scanner is the scheduler as the API drives it.
 type Scanner interface {
+	// ScanNow asks for a scan of a cluster now and returns its scan record's id.
 	ScanNow(ctx context.Context, clusterID int64) (int64, error)
-	// Forget reconciles the mutations a deleted cluster bore on.
-	Forget(ctx context.Context, clusterID int64, refs []string) error
+	// Recheck asks for the references a deleted cluster queued (store.DeleteCluster)
+	// to be rechecked now rather than at the next tick.
+	Recheck(ctx context.Context) error
 }
 
 // withDefaults fills the zero values.

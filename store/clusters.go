@@ -422,9 +422,10 @@ func (s *Store) UpdateCluster(ctx context.Context, name string, ch ClusterChange
 // Without purge, the cluster is marked deleted, which frees its name; its queued and
 // running scans are aborted, so that a scan still listing it records nothing; and its
 // open observations are closed now, last seen by its latest succeeded scan, so that
-// what runs means what runs in a cluster still watched. The caller then reconciles the
-// mutations it bore on with the references returned (scheduler.Forget): a cluster no
-// longer watched must not keep conditions open that no scan will ever resolve.
+// what runs means what runs in a cluster still watched. A cluster no longer watched
+// must not keep conditions open that no scan will ever resolve: in the same
+// transaction its own conditions are resolved, and the unpinned references it ran are
+// queued for RecheckRefs, which settles their tag-divergences among the clusters left.
 func (s *Store) DeleteCluster(ctx context.Context, name string, purge bool, a Audit) (Deleted, error) {
 	var d Deleted
 	err := s.tx(ctx, func(tx pgx.Tx) error {
@@ -463,11 +464,22 @@ func (s *Store) DeleteCluster(ctx context.Context, name string, purge bool, a Au
 			}
 			if _, err := tx.Exec(ctx, `
 				UPDATE clusters SET deleted_at = now(), kubeconfig = NULL, enabled = false WHERE id = $1`, id); err != nil {
-				return err
+				return fmt.Errorf("mark deleted: %w", err)
 			}
 		}
-		if err := recordAudit(ctx, tx, a, ActionClusterDelete, name, map[string]any{"purge": purge}); err != nil {
+		// A cluster no longer watched keeps no condition open that no scan will ever
+		// resolve: its own resolve now (purged, they are gone), and the tag-divergences of
+		// what it ran are rechecked among the clusters left.
+		if !purge {
+			if _, err := reconcile(ctx, tx, scope{clusterID: id}, nil, time.Now()); err != nil {
+				return fmt.Errorf("resolve the cluster's conditions: %w", err)
+			}
+		}
+		if err := queueRechecks(ctx, tx, d.Refs, time.Now()); err != nil {
 			return err
+		}
+		if err := recordAudit(ctx, tx, a, ActionClusterDelete, name, map[string]any{"purge": purge}); err != nil {
+			return fmt.Errorf("audit: %w", err)
 		}
 		return bumpDataVersion(ctx, tx)
 	})
@@ -477,8 +489,8 @@ func (s *Store) DeleteCluster(ctx context.Context, name string, purge bool, a Au
 	return d, nil
 }
 
-// Deleted is what a deleted cluster leaves to reconcile: its mutations, and the
-// tag-divergences of the unpinned references it ran (scheduler.Forget).
+// Deleted is a deleted cluster: its id, and the unpinned references it ran, queued
+// for RecheckRefs.
 type Deleted struct {
 	ID   int64
 	Refs []string

@@ -9,10 +9,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/tagdrift/tagdrift/scanner/detect"
-	"github.com/tagdrift/tagdrift/scanner/imageref"
 	"github.com/tagdrift/tagdrift/scanner/inventory"
 )
 
@@ -92,132 +90,108 @@ func recordEvents(ctx context.Context, tx pgx.Tx, clusterID int64, gone []int64,
 	return int(drift.RowsAffected() + moved.RowsAffected()), nil
 }
 
-// OpenPods returns what the other clusters run now (their open observations) of the
-// given unpinned references, as inventory pods holding just those containers: the rest
-// of the fleet a cluster's scan is compared with.
-func (s *Store) OpenPods(ctx context.Context, exceptClusterID int64, refs []string) ([]inventory.Pod, error) {
-	if len(refs) == 0 {
-		return nil, nil
-	}
-	rows, err := s.pool.Query(ctx, `
-		SELECT c.name, o.namespace, o.pod, o.pod_uid, o.node, o.arch, o.runtime, o.workload_kind, o.workload_name,
-		       o.controller_kind, o.controller_name, o.controller_uid, o.revision,
-		       o.container, o.container_type, o.image, o.image_id
-		FROM observations o JOIN clusters c ON c.id = o.cluster_id
-		WHERE o.closed_at IS NULL AND o.cluster_id <> $1 AND NOT o.pinned AND o.ref = ANY($2)
-		ORDER BY o.cluster_id, o.pod_uid`, exceptClusterID, refs)
-	if err != nil {
-		return nil, fmt.Errorf("open observations of %d references: %w", len(refs), err)
-	}
-	defer rows.Close()
-	parser := imageref.NewParser()
-	var pods []inventory.Pod
-	for rows.Next() {
-		var p inventory.Pod
-		var uid, ctlUID, name, typ, image, imageID string
-		if err := rows.Scan(&p.Cluster, &p.Namespace, &p.Name, &uid, &p.Node, &p.Arch, &p.Runtime,
-			&p.Workload.Kind, &p.Workload.Name, &p.Controller.Kind, &p.Controller.Name, &ctlUID, &p.Controller.Revision,
-			&name, &typ, &image, &imageID); err != nil {
-			return nil, err
-		}
-		p.UID, p.Controller.UID = types.UID(uid), types.UID(ctlUID)
-		c := inventory.Container{Name: name, Type: inventory.ContainerType(typ), Ref: parser.Ref(image), ID: parser.ImageID(imageID)}
-		if n := len(pods); n > 0 && pods[n-1].Cluster == p.Cluster && pods[n-1].UID == p.UID {
-			pods[n-1].Containers = append(pods[n-1].Containers, c)
-			continue
-		}
-		p.Containers = []inventory.Container{c}
-		pods = append(pods, p)
-	}
-	return pods, rows.Err()
-}
-
-// Reconciled is what ReconcileMutations changed.
+// Reconciled is what a reconciliation of stored conditions changed.
 type Reconciled struct {
 	Opened, Updated, Resolved int
 }
 
-// ReconcileMutations makes the stored conditions of a scan's scope match what was
-// detected: the workload-divergences and pin-mismatches of cluster clusterID, and the
-// tag-divergences of refs. New ones are opened, changed ones updated, and those no
-// longer detected resolved at at. detected must hold only mutations of that scope.
-func (s *Store) ReconcileMutations(ctx context.Context, clusterID int64, refs []string, detected []detect.Mutation, at time.Time) (Reconciled, error) {
+// Changed reports whether anything changed.
+func (r Reconciled) Changed() bool { return r.Opened+r.Updated+r.Resolved > 0 }
+
+// scope is what a reconciliation settles: the workload-divergences and pin-mismatches
+// of one cluster (clusterID, 0 for none), and the tag-divergences of refs.
+type scope struct {
+	clusterID int64
+	refs      []string
+}
+
+// reconcile makes the open conditions of a scope match what was detected: new ones are
+// opened, changed ones updated, and those no longer detected resolved at at. detected
+// must hold only mutations of that scope. It leaves the data version to the caller,
+// which bumps it last.
+func reconcile(ctx context.Context, tx pgx.Tx, sc scope, detected []detect.Mutation, at time.Time) (Reconciled, error) {
 	var r Reconciled
-	err := s.tx(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `
-			SELECT id, identity, digests, places::text FROM mutations
-			WHERE resolved_at IS NULL AND ((cluster_id = $1 AND kind IN ('workload-divergence', 'pin-mismatch'))
-			   OR (kind = 'tag-divergence' AND ref = ANY($2)))
-			FOR UPDATE`, clusterID, refs)
+	rows, err := tx.Query(ctx, `
+		SELECT id, identity, digests, places::text FROM mutations
+		WHERE resolved_at IS NULL AND ((cluster_id = $1 AND kind IN ('workload-divergence', 'pin-mismatch'))
+		   OR (kind = 'tag-divergence' AND ref = ANY($2)))
+		FOR UPDATE`, sc.clusterID, sc.refs)
+	if err != nil {
+		return r, fmt.Errorf("read open mutations: %w", err)
+	}
+	type open struct {
+		id      int64
+		digests []string
+		places  string
+	}
+	current := map[string]open{}
+	for rows.Next() {
+		var o open
+		var ident string
+		if err := rows.Scan(&o.id, &ident, &o.digests, &o.places); err != nil {
+			rows.Close()
+			return r, fmt.Errorf("read open mutations: %w", err)
+		}
+		current[ident] = o
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return r, fmt.Errorf("read open mutations: %w", err)
+	}
+	for _, m := range detected {
+		places, err := json.Marshal(m.Places)
 		if err != nil {
-			return err
+			return r, fmt.Errorf("encode places of %s: %w", m.Identity, err)
 		}
-		type open struct {
-			id      int64
-			digests []string
-			places  string
-		}
-		current := map[string]open{}
-		for rows.Next() {
-			var o open
-			var ident string
-			if err := rows.Scan(&o.id, &ident, &o.digests, &o.places); err != nil {
-				rows.Close()
-				return err
-			}
-			current[ident] = o
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		for _, m := range detected {
-			places, err := json.Marshal(m.Places)
-			if err != nil {
-				return err
-			}
-			o, ok := current[m.Identity]
-			if ok {
-				delete(current, m.Identity)
-				if slices.Equal(o.digests, m.Digests) && jsonEqual(o.places, places) {
-					continue
-				}
-				if _, err := tx.Exec(ctx, `UPDATE mutations SET digests = $2, places = $3, updated_at = $4 WHERE id = $1`,
-					o.id, m.Digests, places, at); err != nil {
-					return err
-				}
-				r.Updated++
+		if o, ok := current[m.Identity]; ok {
+			delete(current, m.Identity)
+			if slices.Equal(o.digests, m.Digests) && jsonEqual(o.places, places) {
 				continue
 			}
-			// The mutation belongs to the live cluster it names, which need not be the
-			// one whose scan found it (a tag-divergence inside another cluster); one
-			// spanning clusters names none.
-			if _, err := tx.Exec(ctx, `
-				INSERT INTO mutations (identity, kind, cluster_id, cluster, namespace, workload_kind, workload_name,
-				                       container, ref, digests, places, detected_at, updated_at)
-				VALUES ($1, $2, (SELECT id FROM clusters WHERE name = $3 AND $3 <> '' AND deleted_at IS NULL),
-				        $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)`,
-				m.Identity, string(m.Kind), m.Cluster, m.Namespace, m.Workload.Kind, m.Workload.Name,
-				m.Container, m.Ref, m.Digests, places, at); err != nil {
-				return err
+			if _, err := tx.Exec(ctx, `UPDATE mutations SET digests = $2, places = $3, updated_at = $4 WHERE id = $1`,
+				o.id, m.Digests, places, at); err != nil {
+				return r, fmt.Errorf("update mutation %d: %w", o.id, err)
 			}
-			r.Opened++
+			r.Updated++
+			continue
 		}
-		for _, o := range current {
-			if _, err := tx.Exec(ctx, `UPDATE mutations SET resolved_at = $2, updated_at = $2 WHERE id = $1`, o.id, at); err != nil {
-				return err
-			}
-			r.Resolved++
+		// A cluster's own condition belongs to it. A tag-divergence belongs to the live
+		// cluster it names, which need not be the one whose scan queued it; one
+		// spanning clusters names none.
+		var owner *int64
+		if m.Kind != detect.TagDivergence && sc.clusterID != 0 {
+			owner = &sc.clusterID
 		}
-		if r.Opened+r.Updated+r.Resolved == 0 {
-			return nil
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO mutations (identity, kind, cluster_id, cluster, namespace, workload_kind, workload_name,
+			                       container, ref, digests, places, detected_at, updated_at)
+			VALUES ($1, $2, COALESCE($12, (SELECT id FROM clusters WHERE name = $3 AND $3 <> '' AND deleted_at IS NULL)),
+			        $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)`,
+			m.Identity, string(m.Kind), m.Cluster, m.Namespace, m.Workload.Kind, m.Workload.Name,
+			m.Container, m.Ref, m.Digests, places, at, owner); err != nil {
+			return r, fmt.Errorf("open mutation %s: %w", m.Identity, err)
 		}
-		return bumpDataVersion(ctx, tx)
-	})
-	if err != nil {
-		return Reconciled{}, fmt.Errorf("reconcile mutations of cluster %d: %w", clusterID, err)
+		r.Opened++
+	}
+	for _, o := range current {
+		if _, err := tx.Exec(ctx, `UPDATE mutations SET resolved_at = $2, updated_at = $2 WHERE id = $1`, o.id, at); err != nil {
+			return r, fmt.Errorf("resolve mutation %d: %w", o.id, err)
+		}
+		r.Resolved++
 	}
 	return r, nil
+}
+
+// ownConditions detects the conditions a cluster's listing settles alone: its
+// workload-divergences and pin-mismatches.
+func ownConditions(pods []inventory.Pod) []detect.Mutation {
+	var own []detect.Mutation
+	for _, m := range detect.Detect(pods) {
+		if m.Kind == detect.WorkloadDivergence || m.Kind == detect.PinMismatch {
+			own = append(own, m)
+		}
+	}
+	return own
 }
 
 // jsonEqual compares a stored jsonb text with freshly encoded JSON by meaning.

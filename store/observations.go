@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -18,8 +19,12 @@ type ScanCounts struct {
 	Closed int
 	// Events counts the tag-moved and pod-drift events the scan recorded.
 	Events int
+	// Mutations is what the scan changed of the cluster's own conditions
+	// (workload-divergences and pin-mismatches).
+	Mutations Reconciled
 	// ChangedRefs are the unpinned references whose intervals the scan opened or closed:
-	// the only ones whose tag-divergence this scan can have changed.
+	// the only ones whose tag-divergence this scan can have changed. They are queued for
+	// RecheckRefs.
 	ChangedRefs []string
 }
 
@@ -30,110 +35,49 @@ type obsKey struct {
 	imageID   string
 }
 
-// CompleteScan records a scan that listed the whole cluster: observations it saw for the
-// first time are opened (in bulk, with COPY), open ones it no longer saw are closed, and
-// the scan is marked succeeded, all in one transaction. A scan in which nothing changed
-// writes no observation rows. The scan must still be running: one that was aborted
-// meanwhile records nothing. Running it twice for one listing changes nothing more.
+// CompleteScan records a scan that listed the whole cluster, in one transaction:
+// observations it saw for the first time are opened (in bulk, with COPY), open ones it
+// no longer saw are closed, the tag-moved and pod-drift events among them recorded, the
+// cluster's own conditions reconciled with what its listing shows, the references whose
+// intervals changed queued for RecheckRefs, and the scan marked succeeded. A scan in
+// which nothing changed writes no observation rows. The scan must still be running: one
+// that was aborted meanwhile records nothing. Running it twice for one listing changes
+// nothing more.
 func (s *Store) CompleteScan(ctx context.Context, scanID int64, pods []inventory.Pod, containers int, at time.Time) (ScanCounts, error) {
+	own := ownConditions(pods) // pure: before the transaction
 	var counts ScanCounts
 	err := s.tx(ctx, func(tx pgx.Tx) error {
-		var clusterID int64
-		var status string
-		var started time.Time
-		err := tx.QueryRow(ctx, `SELECT cluster_id, status, started_at FROM scans WHERE id = $1 FOR UPDATE`, scanID).
-			Scan(&clusterID, &status, &started)
-		if err != nil {
-			return notFound(err)
-		}
-		if status != ScanRunning {
-			return fmt.Errorf("scan is %s, not running", status)
-		}
-		// The last scan that saw what is now gone, for last_seen.
-		var previous *time.Time
-		err = tx.QueryRow(ctx, `
-			SELECT started_at FROM scans WHERE cluster_id = $1 AND status = 'succeeded' ORDER BY id DESC LIMIT 1`,
-			clusterID).Scan(&previous)
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("previous scan: %w", err)
-		}
-
-		open, err := openObservations(ctx, tx, clusterID)
+		sc, err := runningScan(ctx, tx, scanID)
 		if err != nil {
 			return err
 		}
-		changed := map[string]bool{}
-		var fresh [][]any
-		for i := range pods {
-			p := &pods[i]
-			for j := range p.Containers {
-				c := &p.Containers[j]
-				if !c.Observed() {
-					continue
-				}
-				k := obsKey{string(p.UID), c.Name, c.ID.Raw}
-				if _, ok := open[k]; ok {
-					delete(open, k)
-					continue
-				}
-				if c.Ref.Valid() && !c.Ref.Pinned() {
-					changed[c.Ref.Normalized] = true
-				}
-				fresh = append(fresh, []any{
-					clusterID, p.Namespace, p.Name, string(p.UID), p.Node, p.Arch, p.Runtime,
-					p.Workload.Kind, p.Workload.Name, p.Controller.Kind, p.Controller.Name, string(p.Controller.UID), p.Controller.Revision,
-					c.Name, string(c.Type), c.Ref.Written, c.Ref.Normalized, c.Ref.Pinned(),
-					c.ID.Digest, string(c.ID.Kind), c.ID.Raw, started,
-				})
-				// A pod of one scan cannot list one container twice; guard anyway so
-				// that COPY never trips over the open-interval index.
-				open[k] = openObs{id: -1}
-			}
+		open, err := openObservations(ctx, tx, sc.clusterID)
+		if err != nil {
+			return err
 		}
-		if len(fresh) > 0 {
-			n, err := tx.CopyFrom(ctx, pgx.Identifier{"observations"}, []string{
-				"cluster_id", "namespace", "pod", "pod_uid", "node", "arch", "runtime",
-				"workload_kind", "workload_name", "controller_kind", "controller_name", "controller_uid", "revision",
-				"container", "container_type", "image", "ref", "pinned",
-				"digest", "digest_kind", "image_id", "first_seen",
-			}, pgx.CopyFromRows(fresh))
-			if err != nil {
-				return fmt.Errorf("open observations: %w", err)
-			}
-			counts.Opened = int(n)
+		d := diff(sc, open, pods)
+		counts.ChangedRefs = d.changedRefs
+		if counts.Opened, err = openIntervals(ctx, tx, d.fresh); err != nil {
+			return err
 		}
-		var gone []int64
-		for _, o := range open {
-			if o.id > 0 {
-				gone = append(gone, o.id)
-				if !o.pinned {
-					changed[o.ref] = true
-				}
-			}
-		}
-		for ref := range changed {
-			counts.ChangedRefs = append(counts.ChangedRefs, ref)
-		}
-		slices.Sort(counts.ChangedRefs)
-		if len(gone) > 0 {
-			tag, err := tx.Exec(ctx, `
-				UPDATE observations SET closed_at = $2, last_seen = COALESCE($3, first_seen)
-				WHERE id = ANY($1) AND closed_at IS NULL`, gone, started, previous)
-			if err != nil {
-				return fmt.Errorf("close observations: %w", err)
-			}
-			counts.Closed = int(tag.RowsAffected())
+		if counts.Closed, err = closeIntervals(ctx, tx, sc, d.gone); err != nil {
+			return err
 		}
 		if counts.Opened > 0 {
-			if counts.Events, err = recordEvents(ctx, tx, clusterID, gone, started, at); err != nil {
+			if counts.Events, err = recordEvents(ctx, tx, sc.clusterID, d.gone, sc.started, at); err != nil {
 				return err
 			}
 		}
-		_, err = tx.Exec(ctx, `
-			UPDATE scans SET status = 'succeeded', finished_at = $2, pods = $3, containers = $4, opened = $5, closed = $6
-			WHERE id = $1`, scanID, at, len(pods), containers, counts.Opened, counts.Closed)
-		if err != nil {
+		if counts.Mutations, err = reconcile(ctx, tx, scope{clusterID: sc.clusterID}, own, at); err != nil {
+			return fmt.Errorf("reconcile the cluster's conditions: %w", err)
+		}
+		if err := queueRechecks(ctx, tx, d.changedRefs, at); err != nil {
 			return err
+		}
+		if _, err := tx.Exec(ctx, `
+			UPDATE scans SET status = 'succeeded', finished_at = $2, pods = $3, containers = $4, opened = $5, closed = $6
+			WHERE id = $1`, scanID, at, len(pods), containers, counts.Opened, counts.Closed); err != nil {
+			return fmt.Errorf("record the scan succeeded: %w", err)
 		}
 		// Even a scan that changed no interval moves the last sighting of what runs.
 		return bumpDataVersion(ctx, tx)
@@ -142,6 +86,120 @@ func (s *Store) CompleteScan(ctx context.Context, scanID int64, pods []inventory
 		return ScanCounts{}, fmt.Errorf("complete scan %d: %w", scanID, err)
 	}
 	return counts, nil
+}
+
+// scanState is a running scan as CompleteScan records it.
+type scanState struct {
+	clusterID int64
+	started   time.Time
+	// previous is when the cluster's last succeeded scan started (nil for none): the
+	// last sighting of what this scan no longer sees.
+	previous *time.Time
+}
+
+// runningScan locks a scan that must still be running.
+func runningScan(ctx context.Context, tx pgx.Tx, scanID int64) (scanState, error) {
+	var sc scanState
+	var status string
+	err := tx.QueryRow(ctx, `SELECT cluster_id, status, started_at FROM scans WHERE id = $1 FOR UPDATE`, scanID).
+		Scan(&sc.clusterID, &status, &sc.started)
+	if err != nil {
+		return sc, notFound(err)
+	}
+	if status != ScanRunning {
+		return sc, fmt.Errorf("scan is %s, not running", status)
+	}
+	err = tx.QueryRow(ctx, `
+		SELECT started_at FROM scans WHERE cluster_id = $1 AND status = 'succeeded' ORDER BY id DESC LIMIT 1`,
+		sc.clusterID).Scan(&sc.previous)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return sc, fmt.Errorf("previous scan: %w", err)
+	}
+	return sc, nil
+}
+
+// intervalDiff is what a listing changes of a cluster's open intervals.
+type intervalDiff struct {
+	fresh       [][]any // rows to open, in intervalColumns order
+	gone        []int64 // ids of open intervals the listing no longer shows
+	changedRefs []string
+}
+
+// intervalColumns are the columns openIntervals writes.
+var intervalColumns = []string{
+	"cluster_id", "namespace", "pod", "pod_uid", "node", "arch", "runtime",
+	"workload_kind", "workload_name", "controller_kind", "controller_name", "controller_uid", "revision",
+	"container", "container_type", "image", "ref", "pinned",
+	"digest", "digest_kind", "image_id", "first_seen",
+}
+
+// diff compares a listing with the open intervals (which it consumes).
+func diff(sc scanState, open map[obsKey]openObs, pods []inventory.Pod) intervalDiff {
+	var d intervalDiff
+	changed := map[string]bool{}
+	for i := range pods {
+		p := &pods[i]
+		for j := range p.Containers {
+			c := &p.Containers[j]
+			if !c.Observed() {
+				continue
+			}
+			k := obsKey{string(p.UID), c.Name, c.ID.Raw}
+			if _, ok := open[k]; ok {
+				delete(open, k)
+				continue
+			}
+			if c.Ref.Valid() && !c.Ref.Pinned() {
+				changed[c.Ref.Normalized] = true
+			}
+			d.fresh = append(d.fresh, []any{
+				sc.clusterID, p.Namespace, p.Name, string(p.UID), p.Node, p.Arch, p.Runtime,
+				p.Workload.Kind, p.Workload.Name, p.Controller.Kind, p.Controller.Name, string(p.Controller.UID), p.Controller.Revision,
+				c.Name, string(c.Type), c.Ref.Written, c.Ref.Normalized, c.Ref.Pinned(),
+				c.ID.Digest, string(c.ID.Kind), c.ID.Raw, sc.started,
+			})
+			// A pod of one scan cannot list one container twice; guard anyway so
+			// that COPY never trips over the open-interval index.
+			open[k] = openObs{id: -1}
+		}
+	}
+	for _, o := range open {
+		if o.id > 0 {
+			d.gone = append(d.gone, o.id)
+			if !o.pinned {
+				changed[o.ref] = true
+			}
+		}
+	}
+	d.changedRefs = slices.Sorted(maps.Keys(changed))
+	return d
+}
+
+// openIntervals writes the intervals a scan saw for the first time, with COPY.
+func openIntervals(ctx context.Context, tx pgx.Tx, fresh [][]any) (int, error) {
+	if len(fresh) == 0 {
+		return 0, nil
+	}
+	n, err := tx.CopyFrom(ctx, pgx.Identifier{"observations"}, intervalColumns, pgx.CopyFromRows(fresh))
+	if err != nil {
+		return 0, fmt.Errorf("open intervals: %w", err)
+	}
+	return int(n), nil
+}
+
+// closeIntervals closes the intervals a scan no longer saw, at its start, last seen by
+// the previous scan.
+func closeIntervals(ctx context.Context, tx pgx.Tx, sc scanState, gone []int64) (int, error) {
+	if len(gone) == 0 {
+		return 0, nil
+	}
+	tag, err := tx.Exec(ctx, `
+		UPDATE observations SET closed_at = $2, last_seen = COALESCE($3, first_seen)
+		WHERE id = ANY($1) AND closed_at IS NULL`, gone, sc.started, sc.previous)
+	if err != nil {
+		return 0, fmt.Errorf("close intervals: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
 }
 
 // openObs is an open interval as a scan diffs against it.
@@ -155,7 +213,7 @@ func openObservations(ctx context.Context, tx pgx.Tx, clusterID int64) (map[obsK
 	rows, err := tx.Query(ctx, `
 		SELECT id, pod_uid, container, image_id, ref, pinned FROM observations WHERE cluster_id = $1 AND closed_at IS NULL`, clusterID)
 	if err != nil {
-		return nil, fmt.Errorf("read open observations: %w", err)
+		return nil, fmt.Errorf("read open intervals: %w", err)
 	}
 	defer rows.Close()
 	open := make(map[obsKey]openObs)
@@ -163,11 +221,14 @@ func openObservations(ctx context.Context, tx pgx.Tx, clusterID int64) (map[obsK
 		var o openObs
 		var k obsKey
 		if err := rows.Scan(&o.id, &k.podUID, &k.container, &k.imageID, &o.ref, &o.pinned); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("read open intervals: %w", err)
 		}
 		open[k] = o
 	}
-	return open, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read open intervals: %w", err)
+	}
+	return open, nil
 }
 
 // Observation is one stored interval.

@@ -22,7 +22,7 @@ import (
 var admin = Audit{Actor: "token:ops", RemoteAddr: "192.0.2.7:4242"}
 
 // fleet drives the real write path as the scheduler does: a scan records a listing,
-// then the mutations it bears on are detected and reconciled.
+// then the references it queued are rechecked.
 type fleet struct {
 	t *testing.T
 	s *Store
@@ -42,21 +42,22 @@ func (f fleet) scan(c Cluster, at time.Time, pods ...inventory.Pod) ScanCounts {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	others, err := f.s.OpenPods(ctx, c.ID, counts.ChangedRefs)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	var mine []detect.Mutation
-	for _, m := range detect.Detect(append(slices.Clip(pods), others...)) {
-		if (m.Kind == detect.TagDivergence && slices.Contains(counts.ChangedRefs, m.Ref)) ||
-			(m.Kind != detect.TagDivergence && m.Cluster == c.Name) {
-			mine = append(mine, m)
+	f.recheck(at.Add(time.Second))
+	return counts
+}
+
+// recheck works off the queued references.
+func (f fleet) recheck(at time.Time) {
+	f.t.Helper()
+	for {
+		r, err := f.s.RecheckRefs(context.Background(), 100, at)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		if r.Refs == 0 {
+			return
 		}
 	}
-	if _, err := f.s.ReconcileMutations(ctx, c.ID, counts.ChangedRefs, mine, at.Add(time.Second)); err != nil {
-		f.t.Fatal(err)
-	}
-	return counts
 }
 
 // wpod is a pod of a Deployment's ReplicaSet (revision 1) with one container per image
@@ -145,9 +146,10 @@ func TestClusterLifecycle(t *testing.T) {
 		}
 		return out
 	}
-	// Newest first: Detect sorts by kind, so the workload-divergence was stored after
-	// the tag-divergence across clusters (which has no cluster of its own).
-	if got, want := kinds(open), []string{"workload-divergence@prod", "tag-divergence@"}; !slices.Equal(got, want) {
+	// Newest first: the scan stored the workload-divergence, then the recheck of the
+	// references it queued the tag-divergence across clusters (which has no cluster of
+	// its own).
+	if got, want := kinds(open), []string{"tag-divergence@", "workload-divergence@prod"}; !slices.Equal(got, want) {
 		t.Fatalf("open mutations: %v, want %v", got, want)
 	}
 
@@ -208,9 +210,9 @@ func TestClusterLifecycle(t *testing.T) {
 	if _, err := s.ListMutations(ctx, MutationFilter{State: "maybe"}); err == nil {
 		t.Error("unknown state: no error")
 	}
-	m, err := s.MutationByID(ctx, open[1].ID)
-	if err != nil || !reflect.DeepEqual(m, open[1]) {
-		t.Errorf("MutationByID = %+v, %v, want %+v", m, err, open[1])
+	m, err := s.MutationByID(ctx, open[0].ID)
+	if err != nil || !reflect.DeepEqual(m, open[0]) {
+		t.Errorf("MutationByID = %+v, %v, want %+v", m, err, open[0])
 	}
 	if len(m.Places) != 4 || m.Ref != nginxRef || !slices.Equal(m.Digests, []string{sha("a"), sha("b")}) || m.ResolvedAt != nil {
 		t.Errorf("tag-divergence: %+v", m)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/tagdrift/tagdrift/scanner/detect"
@@ -380,7 +381,10 @@ func TestReconcileOwnsMutationsByName(t *testing.T) {
 		{Kind: detect.TagDivergence, Ref: ref + "-spanning", Digests: []string{digest("a"), digest("b")},
 			Places: []detect.Place{{Cluster: "x", Pod: "q", Digest: digest("a")}, {Cluster: "y", Pod: "p", Digest: digest("b")}}, Identity: "tag-divergence spanning"},
 	}
-	if _, err := s.ReconcileMutations(ctx, x.ID, []string{ref, ref + "-spanning"}, found, time.Now()); err != nil {
+	if err := s.tx(ctx, func(tx pgx.Tx) error {
+		_, err := reconcile(ctx, tx, scope{clusterID: x.ID, refs: []string{ref, ref + "-spanning"}}, found, time.Now())
+		return err
+	}); err != nil {
 		t.Fatal(err)
 	}
 	rows, err := s.pool.Query(ctx, `SELECT identity, cluster_id FROM mutations ORDER BY identity`)
@@ -446,10 +450,26 @@ func TestDataVersion(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	m := detect.Mutation{Kind: detect.PinMismatch, Cluster: "prod", Ref: "r", Digests: []string{"sha256:x"}, Identity: "pin r"}
-	step("mutation opened", true, func() { s.ReconcileMutations(ctx, c.ID, nil, []detect.Mutation{m}, time.Now()) })
-	step("mutation unchanged", false, func() { s.ReconcileMutations(ctx, c.ID, nil, []detect.Mutation{m}, time.Now()) })
-	step("mutation resolved", true, func() { s.ReconcileMutations(ctx, c.ID, nil, nil, time.Now()) })
+	recheck := func() {
+		t.Helper()
+		if _, err := s.RecheckRefs(ctx, 100, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	step("recheck of a new reference, no mutation", false, recheck)
+	step("nothing to recheck", false, recheck)
+	other := mustCluster(t, s, "stage", "tok")
+	step("a scan elsewhere", true, func() {
+		id, err := s.StartScan(ctx, other.ID, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.CompleteScan(ctx, id, []inventory.Pod{pod("web-b", "u2", "app", digest("b"))}, 1, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	})
+	step("tag-divergence opened by the recheck", true, recheck)
+	step("recheck with nothing queued", false, recheck)
 	step("reads", false, func() { s.ListWorkloads(ctx, WorkloadFilter{}) })
 	step("cluster deleted", true, func() {
 		if _, err := s.DeleteCluster(ctx, "prod", false, Audit{Actor: "test"}); err != nil {

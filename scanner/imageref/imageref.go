@@ -118,7 +118,7 @@ func parseImageID(raw string, repo func(string) (string, bool)) (ID, bool) {
 	}
 	if at := strings.LastIndexByte(rest, '@'); at >= 0 {
 		dgst := rest[at+1:]
-		if !validDigest(dgst) {
+		if !ValidDigest(dgst) {
 			return unknown, true
 		}
 		name, ok := repo(rest[:at])
@@ -127,7 +127,7 @@ func parseImageID(raw string, repo func(string) (string, bool)) (ID, bool) {
 		}
 		return ID{Raw: raw, Kind: KindRepo, Digest: dgst, Repository: name}, true
 	}
-	if validDigest(rest) {
+	if ValidDigest(rest) {
 		return ID{Raw: raw, Kind: KindImageID, Digest: rest}, true
 	}
 	if len(rest) == 64 && isLowerHex(rest) {
@@ -152,9 +152,10 @@ func normalizeRepository(s string) (string, bool) {
 	return named.Name(), true
 }
 
-// validDigest accepts the digest algorithms of the OCI image spec with their exact
-// lowercase hex lengths.
-func validDigest(s string) bool {
+// ValidDigest reports whether s is a digest as tagdrift stores and looks them up:
+// one of the OCI image spec's algorithms (sha256, sha384, sha512) and its exact
+// lowercase hex length.
+func ValidDigest(s string) bool {
 	alg, hex, ok := strings.Cut(s, ":")
 	if !ok {
 		return false

@@ -225,3 +225,31 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestValidDigest is the one rule for what a digest is, which the API's look-ups share
+// with ParseImageID.
+func TestValidDigest(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want bool
+	}{
+		{"sha256:" + strings.Repeat("a", 64), true},
+		{"sha384:" + strings.Repeat("b", 96), true},
+		{"sha512:" + strings.Repeat("c", 128), true},
+		{"sha256:" + strings.Repeat("a", 63), false},
+		{"sha384:" + strings.Repeat("b", 64), false},
+		{"sha512:" + strings.Repeat("c", 64), false},
+		{"sha256:" + strings.Repeat("A", 64), false},
+		{"sha1:" + strings.Repeat("a", 40), false},
+		{"md5:" + strings.Repeat("a", 64), false},
+		{strings.Repeat("a", 64), false},
+		{"", false},
+	} {
+		if got := ValidDigest(tc.in); got != tc.want {
+			t.Errorf("ValidDigest(%q) = %v, want %v", tc.in, got, tc.want)
+		}
+		if id, _ := ParseImageID("ghcr.io/a/b@" + tc.in); (id.Kind == KindRepo) != tc.want {
+			t.Errorf("ParseImageID of a repository digest %q: kind %s, want valid %v", tc.in, id.Kind, tc.want)
+		}
+	}
+}

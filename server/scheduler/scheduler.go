@@ -1,6 +1,9 @@
 // Package scheduler scans every enabled cluster at its interval with River, the
 // Postgres-backed job engine: every replica works scans, at most one scan per cluster
-// runs at a time across replicas, and a dead replica's scan is picked up again.
+// runs at a time across replicas, and a dead replica's scan is picked up again. After
+// each scan, and on every tick, it works off the references queued for a recheck of
+// their tag-divergence (store.RecheckRefs), so that one a failure or a crash left
+// queued is settled by the next pass of any replica.
 package scheduler
 
 import (
@@ -11,7 +14,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -19,7 +21,6 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertype"
 
-	"github.com/tagdrift/tagdrift/scanner/detect"
 	"github.com/tagdrift/tagdrift/scanner/inventory"
 	"github.com/tagdrift/tagdrift/scanner/kube"
 	"github.com/tagdrift/tagdrift/scanner/kubeconfig"
@@ -109,6 +110,26 @@ type scheduleArgs struct{}
 
 func (scheduleArgs) Kind() string { return "schedule-scans" }
 
+// recheckArgs asks for the queued references to be rechecked.
+type recheckArgs struct{}
+
+func (recheckArgs) Kind() string { return "recheck" }
+
+// InsertOpts keeps at most one recheck waiting or running (it works off everything
+// queued before it ends, and what a scan queues that scan's worker works off too); a
+// failed one is retried with backoff, and past its attempts the next tick asks again.
+func (recheckArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{
+		MaxAttempts: 5,
+		UniqueOpts: river.UniqueOpts{ByState: []rivertype.JobState{
+			rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning, rivertype.JobStateScheduled,
+		}},
+	}
+}
+
+// recheckBatch is how many references one transaction rechecks.
+const recheckBatch = 100
+
 // New prepares a scheduler on the store's database.
 func New(cfg Config) (*Scheduler, error) {
 	if err := cfg.withDefaults(); err != nil {
@@ -122,6 +143,9 @@ func New(cfg Config) (*Scheduler, error) {
 	if err := river.AddWorkerSafely(workers, &scheduleWorker{s: s}); err != nil {
 		return nil, err
 	}
+	if err := river.AddWorkerSafely(workers, &recheckWorker{s: s}); err != nil {
+		return nil, err
+	}
 	client, err := river.NewClient(riverpgxv5.New(cfg.Store.Pool()), &river.Config{
 		Logger: cfg.Logger,
 		Queues: map[string]river.QueueConfig{
@@ -129,11 +153,19 @@ func New(cfg Config) (*Scheduler, error) {
 			river.QueueDefault: {MaxWorkers: 1},
 		},
 		Workers: workers,
-		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(
-			river.PeriodicInterval(cfg.Tick),
-			func() (river.JobArgs, *river.InsertOpts) { return scheduleArgs{}, nil },
-			&river.PeriodicJobOpts{RunOnStart: true},
-		)},
+		PeriodicJobs: []*river.PeriodicJob{
+			river.NewPeriodicJob(
+				river.PeriodicInterval(cfg.Tick),
+				func() (river.JobArgs, *river.InsertOpts) { return scheduleArgs{}, nil },
+				&river.PeriodicJobOpts{RunOnStart: true},
+			),
+			// What a failure or a crash (of any replica) left queued.
+			river.NewPeriodicJob(
+				river.PeriodicInterval(cfg.Tick),
+				func() (river.JobArgs, *river.InsertOpts) { return recheckArgs{}, nil },
+				&river.PeriodicJobOpts{RunOnStart: true},
+			),
+		},
 		JobTimeout: cfg.ScanTimeout,
 		// A scan running past its timeout plus a margin belongs to a dead replica: its
 		// job is given to another.
@@ -298,59 +330,57 @@ func (w *scanWorker) Work(ctx context.Context, job *river.Job[ScanArgs]) error {
 		return err
 	}
 	cfg.Metrics.scanEnded(cluster.Name, store.ScanSucceeded, started, time.Since(started), counts.Opened, counts.Closed)
-	rec, err := w.detect(ctx, cluster, pods, counts.ChangedRefs)
+	rec, err := w.s.recheck(ctx)
 	if err != nil {
-		// The scan stands; the next one detects again.
-		log.Error("detect mutations", "error", err.Error())
-		return nil
+		// The scan stands and what it queued stays queued: the next recheck, here or
+		// on another replica, works it off.
+		log.Warn("recheck references", "error", err.Error())
 	}
 	log.Info("scan succeeded", "pods", len(pods), "opened", counts.Opened, "closed", counts.Closed, "events", counts.Events,
-		"mutations_opened", rec.Opened, "mutations_resolved", rec.Resolved, "duration_ms", time.Since(started).Milliseconds())
+		"mutations_opened", counts.Mutations.Opened+rec.Opened, "mutations_resolved", counts.Mutations.Resolved+rec.Resolved,
+		"rechecked_refs", rec.Refs, "duration_ms", time.Since(started).Milliseconds())
 	return nil
 }
 
-// detect finds the mutations a scan of cluster bears on and stores them: the cluster's
-// own workload-divergences and pin-mismatches, from its fresh listing, and the
-// tag-divergences of the references whose intervals the scan opened or closed (no
-// other reference's can have changed by this scan), compared with what the other
-// clusters run now.
-func (w *scanWorker) detect(ctx context.Context, cluster store.Cluster, pods []inventory.Pod, refs []string) (store.Reconciled, error) {
-	st := w.s.cfg.Store
-	others, err := st.OpenPods(ctx, cluster.ID, refs)
-	if err != nil {
-		return store.Reconciled{}, err
-	}
-	var mine []detect.Mutation
-	for _, m := range detect.Detect(append(slices.Clip(pods), others...)) {
-		switch {
-		case m.Kind == detect.TagDivergence && slices.Contains(refs, m.Ref):
-		case m.Kind != detect.TagDivergence && m.Cluster == cluster.Name:
-		default:
-			continue
+// recheck works off the references queued for a recheck until none is left that
+// another recheck does not hold.
+func (s *Scheduler) recheck(ctx context.Context) (store.Rechecked, error) {
+	var total store.Rechecked
+	for {
+		r, err := s.cfg.Store.RecheckRefs(ctx, recheckBatch, s.cfg.Now())
+		if err != nil {
+			return total, err
 		}
-		mine = append(mine, m)
+		if r.Refs == 0 {
+			return total, nil
+		}
+		total.Refs += r.Refs
+		total.Opened += r.Opened
+		total.Updated += r.Updated
+		total.Resolved += r.Resolved
 	}
-	return st.ReconcileMutations(ctx, cluster.ID, refs, mine, w.s.cfg.Now())
 }
 
-// Forget reconciles what a deleted cluster bore on: its own conditions resolve (it is no
-// longer watched), and the tag-divergences of the references it ran are detected again
-// among the live clusters, so that one the deleted cluster alone caused resolves and
-// one that still holds elsewhere stays open with its places updated.
-func (s *Scheduler) Forget(ctx context.Context, clusterID int64, refs []string) error {
-	st := s.cfg.Store
-	others, err := st.OpenPods(ctx, clusterID, refs)
-	if err != nil {
-		return fmt.Errorf("forget cluster %d: %w", clusterID, err)
+type recheckWorker struct {
+	river.WorkerDefaults[recheckArgs]
+	s *Scheduler
+}
+
+// Work rechecks the queued references; River retries it when that fails.
+func (w *recheckWorker) Work(ctx context.Context, _ *river.Job[recheckArgs]) error {
+	rec, err := w.s.recheck(ctx)
+	if rec.Refs > 0 {
+		w.s.cfg.Logger.Info("rechecked references", "refs", rec.Refs, "mutations_opened", rec.Opened,
+			"mutations_updated", rec.Updated, "mutations_resolved", rec.Resolved)
 	}
-	var still []detect.Mutation
-	for _, m := range detect.Detect(others) {
-		if m.Kind == detect.TagDivergence && slices.Contains(refs, m.Ref) {
-			still = append(still, m)
-		}
-	}
-	if _, err := st.ReconcileMutations(ctx, clusterID, refs, still, s.cfg.Now()); err != nil {
-		return fmt.Errorf("forget cluster %d: %w", clusterID, err)
+	return err
+}
+
+// Recheck asks for the queued references (a deleted cluster's) to be rechecked now.
+// When it fails they stay queued for the next tick.
+func (s *Scheduler) Recheck(ctx context.Context) error {
+	if _, err := s.client.Insert(ctx, recheckArgs{}, nil); err != nil {
+		return fmt.Errorf("ask for a recheck: %w", err)
 	}
 	return nil
 }

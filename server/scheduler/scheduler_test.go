@@ -21,7 +21,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertest"
+	"github.com/riverqueue/river/rivertype"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -100,7 +103,8 @@ func (h *harness) register(t *testing.T, name, server string) store.Cluster {
 	return c
 }
 
-// waitScans waits until the cluster has n finished scans and returns the latest.
+// waitScans waits until the cluster has n finished scans, and nothing is left queued
+// for a recheck, and returns the latest.
 func (h *harness) waitScans(t *testing.T, clusterID int64, n int) store.Scan {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
@@ -115,24 +119,23 @@ func (h *harness) waitScans(t *testing.T, clusterID int64, n int) store.Scan {
 				finished++
 			}
 		}
-		if finished >= n {
+		queued, err := h.store.QueuedRechecks(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if finished >= n && len(queued) == 0 {
 			return scans[0]
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	// Say what the job engine holds, to tell a lost job from a slow one.
-	rows, err := h.store.Pool().Query(context.Background(), `SELECT id, state, args::text, scheduled_at, attempt, errors::text FROM river_job WHERE kind = 'scan' ORDER BY id`)
-	if err == nil {
-		for rows.Next() {
-			var id int64
-			var state, args string
-			var at time.Time
-			var attempt int
-			var errs *string
-			rows.Scan(&id, &state, &args, &at, &attempt, &errs)
-			t.Logf("job %d %s %s scheduled %s attempt %d errors %v", id, state, args, at.Format(time.RFC3339Nano), attempt, errs)
+	if client, err := river.NewClient(riverpgxv5.New(h.store.Pool()), &river.Config{}); err == nil {
+		if res, err := client.JobList(context.Background(), river.NewJobListParams().Kinds("scan").First(100)); err == nil {
+			for _, j := range res.Jobs {
+				t.Logf("job %d %s %s scheduled %s attempt %d errors %v", j.ID, j.State, j.EncodedArgs,
+					j.ScheduledAt.Format(time.RFC3339Nano), j.Attempt, j.Errors)
+			}
 		}
-		rows.Close()
 	}
 	t.Fatalf("cluster %d: fewer than %d finished scans within a minute", clusterID, n)
 	return store.Scan{}
@@ -154,23 +157,15 @@ func TestScanNowFollowsUnrecordedCompletion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	available := func() []int64 {
-		rows, err := st.Pool().Query(ctx, `SELECT id FROM river_job WHERE kind = 'scan' AND state = 'available' ORDER BY id`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ids
-	}
+	// River has no call that marks a job running without working it: this plays the
+	// state a job is in between the end of its scan and the record of its completion.
 	markRunning := func(id int64) {
 		if _, err := st.Pool().Exec(ctx, `UPDATE river_job SET state = 'running', attempt = 1, attempted_at = now() WHERE id = $1`, id); err != nil {
 			t.Fatal(err)
 		}
 	}
-	var prev []int64
+	driver := riverpgxv5.New(st.Pool())
+	var expected []rivertest.ExpectedJob
 	for round := range 4 {
 		if _, err := s.ScanNow(ctx, c.ID); err != nil {
 			t.Fatalf("round %d: %v", round, err)
@@ -179,12 +174,21 @@ func TestScanNowFollowsUnrecordedCompletion(t *testing.T) {
 		if _, err := s.ScanNow(ctx, c.ID); err != nil {
 			t.Fatalf("round %d: %v", round, err)
 		}
-		ids := available()
-		if len(ids) != 1 || slices.Contains(prev, ids[0]) {
-			t.Fatalf("round %d: available scan jobs %v (earlier %v), want one new", round, ids, prev)
+		// Exactly one scan job more each round, available now; the earlier ones still
+		// read running.
+		expected = append(expected, rivertest.ExpectedJob{Args: ScanArgs{}, Opts: &rivertest.RequireInsertedOpts{
+			Queue: scanQueue, State: rivertype.JobStateAvailable}})
+		jobs := rivertest.RequireManyInserted(ctx, t, driver, expected)
+		last := jobs[len(jobs)-1]
+		var args ScanArgs
+		if err := json.Unmarshal(last.EncodedArgs, &args); err != nil || args.ClusterID != c.ID {
+			t.Fatalf("round %d: job args %s, %v", round, last.EncodedArgs, err)
 		}
-		prev = append(prev, ids[0])
-		markRunning(ids[0])
+		if round > 0 && args.After != jobs[len(jobs)-2].ID {
+			t.Errorf("round %d: follow-up of job %d, want of the running %d", round, args.After, jobs[len(jobs)-2].ID)
+		}
+		markRunning(last.ID)
+		expected[len(expected)-1].Opts.State = rivertype.JobStateRunning
 	}
 }
 
@@ -457,94 +461,233 @@ func certPool(t *testing.T, pemData []byte) *x509.CertPool {
 	return p
 }
 
-// TestForgetDeletedCluster deletes a cluster and reconciles what it bore on: its own
-// workload-divergence resolves, a tag-divergence only it caused resolves, and one that
-// still holds among the clusters left stays open without the deleted cluster's places.
-func TestForgetDeletedCluster(t *testing.T) {
+// recheckFixture is three clusters scanned through the store's write path (no
+// Kubernetes: the tests here are about what happens after a listing), disabled so that
+// a started scheduler does not scan them itself.
+type recheckFixture struct {
+	t   *testing.T
+	st  *store.Store
+	s   *Scheduler
+	ids map[string]int64
+}
+
+func newRecheckFixture(t *testing.T, cfg Config) *recheckFixture {
+	t.Helper()
 	st := newStore(t)
-	ctx := context.Background()
-	s, err := New(Config{Store: st, Dialer: &kubeconfig.Dialer{}})
+	cfg.Store, cfg.Dialer = st, &kubeconfig.Dialer{}
+	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &scanWorker{s: s}
-	digest := func(l string) string { return "docker.io/library/app@sha256:" + strings.Repeat(l, 64) }
-	pod := func(cluster, name, image, imageID string, rs string) inventory.Pod {
-		ref := imageref.ParseRef(image)
-		id, _ := imageref.ParseImageID(imageID)
-		p := inventory.Pod{Cluster: cluster, Namespace: "ns", Name: name, UID: types.UID(cluster + "-" + name),
-			Workload:   inventory.Workload{Kind: "Pod", Name: name},
-			Containers: []inventory.Container{{Name: "app", Type: inventory.Regular, Ref: &ref, ID: &id}}}
-		if rs != "" {
-			p.Workload = inventory.Workload{Kind: "ReplicaSet", Name: rs}
-			p.Controller = inventory.Controller{Kind: "ReplicaSet", Name: rs, UID: types.UID(cluster + "-" + rs), Revision: "1"}
-		}
-		return p
-	}
-	fleet := map[string][]inventory.Pod{
-		// one: alone on digest a of app:1 (the others run b), and two pods of one
-		// ReplicaSet on two digests of app:3.
-		"one": {pod("one", "p", "app:1", digest("a"), ""), pod("one", "q", "app:2", digest("a"), ""),
-			pod("one", "w1", "app:3", digest("c"), "web"), pod("one", "w2", "app:3", digest("d"), "web")},
-		"two":   {pod("two", "p", "app:1", digest("b"), ""), pod("two", "q", "app:2", digest("b"), "")},
-		"three": {pod("three", "p", "app:1", digest("b"), ""), pod("three", "q", "app:2", digest("e"), "")},
-	}
-	ids := map[string]int64{}
+	f := &recheckFixture{t: t, st: st, s: s, ids: map[string]int64{}}
 	for _, name := range []string{"one", "two", "three"} {
-		c, err := st.CreateCluster(ctx, store.NewCluster{Name: name, Server: "https://" + name + ".example", Context: name,
-			Credentials: []byte(`{}`), ScanInterval: time.Hour, Enabled: true})
+		c, err := st.CreateCluster(context.Background(), store.NewCluster{Name: name, Server: "https://" + name + ".example",
+			Context: name, Credentials: []byte(`{}`), ScanInterval: time.Hour})
 		if err != nil {
 			t.Fatal(err)
 		}
-		ids[name] = c.ID
-		scanID, err := st.StartScan(ctx, c.ID, time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		counts, err := st.CompleteScan(ctx, scanID, fleet[name], len(fleet[name]), time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w.detect(ctx, c, fleet[name], counts.ChangedRefs); err != nil {
-			t.Fatal(err)
-		}
+		f.ids[name] = c.ID
 	}
-	open := func() []string {
-		t.Helper()
-		ms, err := st.ListMutations(ctx, store.MutationFilter{State: store.StateOpen})
-		if err != nil {
-			t.Fatal(err)
+	return f
+}
+
+// complete records a complete listing of a cluster, as a scan does before its recheck.
+func (f *recheckFixture) complete(cluster string, pods ...inventory.Pod) {
+	f.t.Helper()
+	ctx := context.Background()
+	scanID, err := f.st.StartScan(ctx, f.ids[cluster], time.Now())
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if _, err := f.st.CompleteScan(ctx, scanID, pods, len(pods), time.Now()); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// open renders the open mutations as "kind ref cluster/pod,...", sorted.
+func (f *recheckFixture) open() []string {
+	f.t.Helper()
+	ms, err := f.st.ListMutations(context.Background(), store.MutationFilter{State: store.StateOpen})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	var out []string
+	for _, m := range ms {
+		var places []string
+		for _, p := range m.Places {
+			places = append(places, p.Cluster+"/"+p.Pod)
 		}
-		var out []string
-		for _, m := range ms {
-			var places []string
-			for _, p := range m.Places {
-				places = append(places, p.Cluster+"/"+p.Pod)
-			}
-			slices.Sort(places)
-			out = append(out, fmt.Sprintf("%s %s %s", m.Kind, m.Ref, strings.Join(places, ",")))
+		slices.Sort(places)
+		out = append(out, fmt.Sprintf("%s %s %s", m.Kind, m.Ref, strings.Join(places, ",")))
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (f *recheckFixture) queued() []string {
+	f.t.Helper()
+	refs, err := f.st.QueuedRechecks(context.Background())
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return refs
+}
+
+// start starts the scheduler, stopped when the test ends.
+func (f *recheckFixture) start() {
+	f.t.Helper()
+	if err := f.s.Start(context.Background()); err != nil {
+		f.t.Fatal(err)
+	}
+	f.t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		f.s.Stop(ctx)
+	})
+}
+
+// eventually polls cond until it holds, for at most 30 seconds.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 30s", what)
 		}
-		slices.Sort(out)
-		return out
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// appPod is a pod of cluster running image at the repository digest letter l; rs, when
+// given, is its ReplicaSet.
+func appPod(cluster, name, image, l, rs string) inventory.Pod {
+	ref := imageref.ParseRef(image)
+	id, _ := imageref.ParseImageID("docker.io/library/app@sha256:" + strings.Repeat(l, 64))
+	p := inventory.Pod{Cluster: cluster, Namespace: "ns", Name: name, UID: types.UID(cluster + "-" + name),
+		Workload:   inventory.Workload{Kind: "Pod", Name: name},
+		Containers: []inventory.Container{{Name: "app", Type: inventory.Regular, Ref: &ref, ID: &id}}}
+	if rs != "" {
+		p.Workload = inventory.Workload{Kind: "ReplicaSet", Name: rs}
+		p.Controller = inventory.Controller{Kind: "ReplicaSet", Name: rs, UID: types.UID(cluster + "-" + rs), Revision: "1"}
+	}
+	return p
+}
+
+// TestDeletedClusterRechecked deletes a cluster and rechecks what it bore on: its own
+// workload-divergence resolves with the delete, a tag-divergence only it caused
+// resolves, and one that still holds among the clusters left stays open without the
+// deleted cluster's places.
+func TestDeletedClusterRechecked(t *testing.T) {
+	f := newRecheckFixture(t, Config{})
+	ctx := context.Background()
+	// one: alone on digest a of app:1 (the others run b), and two pods of one
+	// ReplicaSet on two digests of app:3.
+	f.complete("one", appPod("one", "p", "app:1", "a", ""), appPod("one", "q", "app:2", "a", ""),
+		appPod("one", "w1", "app:3", "c", "web"), appPod("one", "w2", "app:3", "d", "web"))
+	f.complete("two", appPod("two", "p", "app:1", "b", ""), appPod("two", "q", "app:2", "b", ""))
+	f.complete("three", appPod("three", "p", "app:1", "b", ""), appPod("three", "q", "app:2", "e", ""))
+	if _, err := f.s.recheck(ctx); err != nil {
+		t.Fatal(err)
 	}
 	want := []string{
 		"tag-divergence docker.io/library/app:1 one/p,three/p,two/p",
 		"tag-divergence docker.io/library/app:2 one/q,three/q,two/q",
 		"workload-divergence docker.io/library/app:3 one/w1,one/w2",
 	}
-	if got := open(); !slices.Equal(got, want) {
+	if got := f.open(); !slices.Equal(got, want) {
 		t.Fatalf("open before the delete:\n%v\nwant\n%v", got, want)
 	}
 
-	deleted, err := st.DeleteCluster(ctx, "one", false, store.Audit{Actor: "test"})
-	if err != nil {
+	if _, err := f.st.DeleteCluster(ctx, "one", false, store.Audit{Actor: "test"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Forget(ctx, deleted.ID, deleted.Refs); err != nil {
+	// The delete resolved one's own condition and queued what it ran.
+	if got := f.open(); len(got) != 2 || slices.ContainsFunc(got, func(m string) bool { return strings.HasPrefix(m, "workload") }) {
+		t.Errorf("open right after the delete: %v", got)
+	}
+	if got, want := f.queued(), []string{"docker.io/library/app:1", "docker.io/library/app:2", "docker.io/library/app:3"}; !slices.Equal(got, want) {
+		t.Errorf("queued by the delete: %v, want %v", got, want)
+	}
+	if _, err := f.s.recheck(ctx); err != nil {
 		t.Fatal(err)
 	}
 	want = []string{"tag-divergence docker.io/library/app:2 three/q,two/q"}
-	if got := open(); !slices.Equal(got, want) {
+	if got := f.open(); !slices.Equal(got, want) {
 		t.Errorf("open after deleting one:\n%v\nwant\n%v", got, want)
+	}
+	if got := f.queued(); len(got) != 0 {
+		t.Errorf("still queued: %v", got)
+	}
+}
+
+// TestRecheckFailsOnce makes the recheck after a scan fail once (the database refuses
+// its first removal from the queue): the tag-divergence the scan settled is still open
+// and its reference still queued; the next pass, the scheduler's tick, resolves it.
+func TestRecheckFailsOnce(t *testing.T) {
+	f := newRecheckFixture(t, Config{Tick: 100 * time.Millisecond})
+	ctx := context.Background()
+	f.complete("one", appPod("one", "p", "app:1", "a", ""))
+	f.complete("two", appPod("two", "p", "app:1", "b", ""))
+	if _, err := f.s.recheck(ctx); err != nil {
+		t.Fatal(err)
+	}
+	diverging := []string{"tag-divergence docker.io/library/app:1 one/p,two/p"}
+	if got := f.open(); !slices.Equal(got, diverging) {
+		t.Fatalf("open: %v, want %v", got, diverging)
+	}
+
+	if _, err := f.st.Pool().Exec(ctx, `
+		CREATE SEQUENCE recheck_removals;
+		CREATE FUNCTION fail_first_removal() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			IF nextval('recheck_removals') = 1 THEN
+				RAISE EXCEPTION 'injected failure';
+			END IF;
+			RETURN NULL;
+		END $$;
+		CREATE TRIGGER fail_first_removal BEFORE DELETE ON rechecks
+			FOR EACH STATEMENT EXECUTE FUNCTION fail_first_removal();`); err != nil {
+		t.Fatal(err)
+	}
+	// one follows two: the tag no longer diverges.
+	f.complete("one", appPod("one", "p", "app:1", "b", ""))
+	if _, err := f.s.recheck(ctx); err == nil || !strings.Contains(err.Error(), "injected failure") {
+		t.Fatalf("recheck: %v, want the injected failure", err)
+	}
+	if got := f.open(); !slices.Equal(got, diverging) {
+		t.Errorf("open after the failed recheck: %v, want it unchanged %v", got, diverging)
+	}
+	if got := f.queued(); !slices.Equal(got, []string{"docker.io/library/app:1"}) {
+		t.Errorf("queued after the failed recheck: %v", got)
+	}
+
+	f.start()
+	eventually(t, "the tag-divergence resolves", func() bool { return len(f.open()) == 0 && len(f.queued()) == 0 })
+	var removals int64
+	if err := f.st.Pool().QueryRow(ctx, `SELECT last_value FROM recheck_removals`).Scan(&removals); err != nil || removals < 2 {
+		t.Errorf("removals tried: %d, %v; want the failed one and more", removals, err)
+	}
+}
+
+// TestRecheckAfterCrash leaves what two scans queued un-rechecked, as a process killed
+// between CompleteScan and its recheck does: nothing is detected yet, and a scheduler
+// started afterwards works it off.
+func TestRecheckAfterCrash(t *testing.T) {
+	f := newRecheckFixture(t, Config{Tick: 100 * time.Millisecond})
+	f.complete("one", appPod("one", "p", "app:1", "a", ""), appPod("one", "w1", "app:3", "c", "web"), appPod("one", "w2", "app:3", "d", "web"))
+	f.complete("two", appPod("two", "p", "app:1", "b", ""))
+	// The scan's transaction settled the cluster's own condition; the tag-divergence
+	// waits in the queue.
+	if got, want := f.open(), []string{"workload-divergence docker.io/library/app:3 one/w1,one/w2"}; !slices.Equal(got, want) {
+		t.Errorf("open before any recheck: %v, want %v", got, want)
+	}
+	if got, want := f.queued(), []string{"docker.io/library/app:1", "docker.io/library/app:3"}; !slices.Equal(got, want) {
+		t.Errorf("queued: %v, want %v", got, want)
+	}
+	f.start()
+	want := []string{"tag-divergence docker.io/library/app:1 one/p,two/p", "workload-divergence docker.io/library/app:3 one/w1,one/w2"}
+	eventually(t, "the queue is worked off", func() bool { return len(f.queued()) == 0 })
+	if got := f.open(); !slices.Equal(got, want) {
+		t.Errorf("open after the restart: %v, want %v", got, want)
 	}
 }
