@@ -2,7 +2,14 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -63,20 +70,54 @@ func allAtLeast(counts map[string]int, n int) bool {
 	return len(counts) > 0
 }
 
+// slowPodLists is a proxy before a cluster's API server that answers each list of
+// pods after delay, as a large cluster does: a scan through it keeps its worker busy
+// for that long.
+func slowPodLists(t *testing.T, c *kubeenv.Cluster, delay time.Duration) kubeenv.Context {
+	t.Helper()
+	target, err := url.Parse(c.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(c.CAData) {
+		t.Fatal("cluster CA does not parse")
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/v1/pods" {
+			select {
+			case <-time.After(delay):
+			case <-r.Context().Done():
+				return
+			}
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	return kubeenv.Context{Server: srv.URL, CAData: ca, Token: c.AdminToken}
+}
+
 // TestTwoReplicas runs two `tagdrift serve` on one database with eight clusters: every
-// cluster is scanned, and no cluster is ever scanned by both at once.
+// cluster is scanned, no cluster is ever scanned by both at once, and both replicas
+// take scans. Each scan waits a second and a half for its pod list while a replica runs
+// two at a time, so that one replica alone cannot keep up with the other polling.
 func TestTwoReplicas(t *testing.T) {
 	db := newDatabase(t)
 	c := setup.env.Cluster("gamma")
 	buildGamma(t, c)
+	slow := slowPodLists(t, c, 1500*time.Millisecond)
 	const n = 8
 	var contexts []kubeenv.Context
 	var args []string
 	kc := filepath.Join(t.TempDir(), "kubeconfig")
 	for i := range n {
-		name := fmt.Sprintf("replica-test-%d", i)
-		contexts = append(contexts, c.Context(name, c.AdminToken))
-		args = append(args, "--cluster-kubeconfig", kc+":"+name)
+		ctx := slow
+		ctx.Name = fmt.Sprintf("replica-test-%d", i)
+		contexts = append(contexts, ctx)
+		args = append(args, "--cluster-kubeconfig", kc+":"+ctx.Name)
 	}
 	if err := kubeenv.WriteKubeconfig(kc, contexts[0].Name, contexts...); err != nil {
 		t.Fatal(err)
@@ -112,9 +153,10 @@ func TestTwoReplicas(t *testing.T) {
 			}
 		}
 	}
-	for _, s := range []*service{one, two} {
-		if !strings.Contains(s.logs.String(), `"msg":"scan succeeded"`) {
-			t.Logf("a replica scanned nothing (the other took all): %.300s", s.logs.String())
+	// Both replicas share the scans.
+	for i, s := range []*service{one, two} {
+		if n := strings.Count(s.logs.String(), `"msg":"scan succeeded"`); n == 0 {
+			t.Errorf("replica %d scanned nothing (the other took all): %.300s", i+1, s.logs.String())
 		}
 	}
 

@@ -138,7 +138,7 @@ func (s *Store) CheckCredentials(ctx context.Context) error {
 		var name string
 		var sealed []byte
 		if err := rows.Scan(&id, &name, &sealed); err != nil {
-			return err
+			return fmt.Errorf("read credentials: %w", err)
 		}
 		if _, err := s.keys.Open(sealed, aad(id)); err != nil {
 			return fmt.Errorf("credentials of cluster %q: %w", name, err)
@@ -175,7 +175,7 @@ func (s *Store) rotateBatch(ctx context.Context, batch int) (int, error) {
 		rows, err := tx.Query(ctx, `
 			SELECT id, kubeconfig FROM clusters WHERE key_id <> $1 AND deleted_at IS NULL ORDER BY id LIMIT $2 FOR UPDATE`, primary, batch)
 		if err != nil {
-			return err
+			return fmt.Errorf("take credentials to re-seal: %w", err)
 		}
 		type row struct {
 			id     int64
@@ -186,7 +186,7 @@ func (s *Store) rotateBatch(ctx context.Context, batch int) (int, error) {
 			return x, r.Scan(&x.id, &x.sealed)
 		})
 		if err != nil {
-			return err
+			return fmt.Errorf("take credentials to re-seal: %w", err)
 		}
 		for _, r := range found {
 			plain, err := s.keys.Open(r.sealed, aad(r.id))
@@ -195,10 +195,10 @@ func (s *Store) rotateBatch(ctx context.Context, batch int) (int, error) {
 			}
 			resealed, err := s.keys.Seal(plain, aad(r.id))
 			if err != nil {
-				return err
+				return fmt.Errorf("re-seal cluster %d: %w", r.id, err)
 			}
 			if _, err := tx.Exec(ctx, `UPDATE clusters SET kubeconfig = $2, key_id = $3 WHERE id = $1`, r.id, resealed, primary); err != nil {
-				return err
+				return fmt.Errorf("store cluster %d re-sealed: %w", r.id, err)
 			}
 		}
 		n = len(found)

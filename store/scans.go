@@ -43,18 +43,21 @@ func (s *Store) QueueScan(ctx context.Context, clusterID int64, at time.Time) (i
 	err = s.tx(ctx, func(tx pgx.Tx) error {
 		// Serialize asks for one cluster, so that two never both create a queued scan.
 		if _, err := tx.Exec(ctx, `SELECT 1 FROM clusters WHERE id = $1 FOR UPDATE`, clusterID); err != nil {
-			return err
+			return fmt.Errorf("lock the cluster: %w", err)
 		}
 		err := tx.QueryRow(ctx, `SELECT id FROM scans WHERE cluster_id = $1 AND status = 'queued' ORDER BY id LIMIT 1`, clusterID).Scan(&id)
 		if err == nil {
 			return nil
 		}
 		if !errors.Is(err, pgx.ErrNoRows) {
-			return err
+			return fmt.Errorf("find a queued scan: %w", err)
 		}
 		created = true
-		return tx.QueryRow(ctx, `INSERT INTO scans (cluster_id, status, queued_at) VALUES ($1, 'queued', $2) RETURNING id`,
-			clusterID, at).Scan(&id)
+		if err := tx.QueryRow(ctx, `INSERT INTO scans (cluster_id, status, queued_at) VALUES ($1, 'queued', $2) RETURNING id`,
+			clusterID, at).Scan(&id); err != nil {
+			return fmt.Errorf("insert a queued scan: %w", err)
+		}
+		return nil
 	})
 	if err != nil {
 		return 0, false, fmt.Errorf("queue a scan of cluster %d: %w", clusterID, err)
@@ -65,8 +68,10 @@ func (s *Store) QueueScan(ctx context.Context, clusterID int64, at time.Time) (i
 // DropQueuedScan removes a queued scan that no job will run (its job could not be
 // inserted).
 func (s *Store) DropQueuedScan(ctx context.Context, id int64) error {
-	_, err := s.pool.Exec(ctx, `DELETE FROM scans WHERE id = $1 AND status = 'queued'`, id)
-	return err
+	if _, err := s.pool.Exec(ctx, `DELETE FROM scans WHERE id = $1 AND status = 'queued'`, id); err != nil {
+		return fmt.Errorf("drop queued scan %d: %w", id, err)
+	}
+	return nil
 }
 
 // StartScan records a scan of a cluster as running from at: the queued scan asked for,
