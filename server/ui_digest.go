@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tagdrift/tagdrift/scanner/imageref"
 	"github.com/tagdrift/tagdrift/web"
 )
 
@@ -20,8 +21,8 @@ func (u *ui) digest(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	d := pathParam(r, "digest")
-	if !digestPattern.MatchString(d) {
-		return badRequest("a digest is sha256: and 64 lowercase hex digits, not %q; search takes a prefix", clip(d, 80))
+	if !imageref.ValidDigest(d) {
+		return badRequest("a digest is sha256:, sha384: or sha512: and its 64, 96 or 128 lowercase hex digits, not %q; search takes a prefix", clip(d, 80))
 	}
 	use, err := u.st.DigestUses(r.Context(), d)
 	if err != nil {
