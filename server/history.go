@@ -27,14 +27,18 @@ type scanJSON struct {
 	Containers int        `json:"containers"`
 	Opened     int        `json:"opened"`
 	Closed     int        `json:"closed"`
-	Error      string     `json:"error"`
+	// ErrorClass and Error say why a scan failed, in tagdrift's words: never what the
+	// cluster sent.
+	ErrorClass string `json:"errorClass"`
+	Error      string `json:"error"`
 }
 
 func toScanJSON(s store.ScanRecord) scanJSON {
 	return scanJSON{
 		ID: s.ID, Cluster: s.Cluster, Status: s.Status,
 		QueuedAt: utc(s.QueuedAt), StartedAt: utcPtr(s.StartedAt), FinishedAt: utcPtr(s.FinishedAt),
-		Pods: s.Pods, Containers: s.Containers, Opened: s.Opened, Closed: s.Closed, Error: s.Error,
+		Pods: s.Pods, Containers: s.Containers, Opened: s.Opened, Closed: s.Closed,
+		ErrorClass: s.ErrorClass, Error: s.Error,
 	}
 }
 

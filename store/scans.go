@@ -31,10 +31,21 @@ type Scan struct {
 	Containers int
 	Opened     int
 	Closed     int
+	// ErrorClass and Error say why a scan failed: a short class (ScanError) and a
+	// message tagdrift wrote; empty otherwise.
+	ErrorClass string
 	Error      string
 }
 
-const scanColumns = `id, cluster_id, status, queued_at, started_at, finished_at, pods, containers, opened, closed, error`
+// ScanError is why a scan failed: Class is one of a few short words (unreachable, tls,
+// unauthorized, forbidden, timeout, redirect refused, not found, policy, ...), Message a
+// sentence tagdrift wrote. Neither ever holds text a cluster sent.
+type ScanError struct {
+	Class   string
+	Message string
+}
+
+const scanColumns = `id, cluster_id, status, queued_at, started_at, finished_at, pods, containers, opened, closed, error_class, error`
 
 // QueueScan records that a scan of a cluster was asked for at, and returns its id. When
 // one is already queued, that one is returned: one scan answers every ask made before
@@ -96,19 +107,15 @@ func (s *Store) StartScan(ctx context.Context, clusterID int64, at time.Time) (i
 	return id, nil
 }
 
-// EndScan records a scan that did not succeed (failed or aborted) with its error. It
-// changes nothing of the history: a scan that did not finish listing closes nothing.
-func (s *Store) EndScan(ctx context.Context, scanID int64, status string, scanErr error, at time.Time) error {
+// EndScan records a scan that did not succeed (failed or aborted) with why. It changes
+// nothing of the history: a scan that did not finish listing closes nothing.
+func (s *Store) EndScan(ctx context.Context, scanID int64, status string, why ScanError, at time.Time) error {
 	if status != ScanFailed && status != ScanAborted {
 		return fmt.Errorf("end scan %d: status %q is not failed or aborted", scanID, status)
 	}
-	msg := ""
-	if scanErr != nil {
-		msg = scanErr.Error()
-	}
 	tag, err := s.pool.Exec(ctx, `
-		UPDATE scans SET status = $2, error = $3, finished_at = $4 WHERE id = $1 AND status = 'running'`,
-		scanID, status, msg, at)
+		UPDATE scans SET status = $2, error_class = $3, error = $4, finished_at = $5 WHERE id = $1 AND status = 'running'`,
+		scanID, status, why.Class, why.Message, at)
 	if err != nil {
 		return fmt.Errorf("end scan %d: %w", scanID, err)
 	}
@@ -127,7 +134,7 @@ func (s *Store) ScansOfCluster(ctx context.Context, clusterID int64) ([]Scan, er
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Scan, error) {
 		var sc Scan
 		err := r.Scan(&sc.ID, &sc.ClusterID, &sc.Status, &sc.QueuedAt, &sc.StartedAt, &sc.FinishedAt,
-			&sc.Pods, &sc.Containers, &sc.Opened, &sc.Closed, &sc.Error)
+			&sc.Pods, &sc.Containers, &sc.Opened, &sc.Closed, &sc.ErrorClass, &sc.Error)
 		return sc, err
 	})
 	if err != nil {
@@ -183,14 +190,14 @@ type ScanRecord struct {
 
 const scanRecordSQL = `
 	SELECT s.id, s.cluster_id, s.status, s.queued_at, s.started_at, s.finished_at, s.pods, s.containers,
-	       s.opened, s.closed, s.error, c.name
+	       s.opened, s.closed, s.error_class, s.error, c.name
 	FROM scans s JOIN clusters c ON c.id = s.cluster_id`
 
 func scanScanRecord(row pgx.Row) (ScanRecord, error) {
 	var r ScanRecord
 	sc := &r.Scan
 	err := row.Scan(&sc.ID, &sc.ClusterID, &sc.Status, &sc.QueuedAt, &sc.StartedAt, &sc.FinishedAt,
-		&sc.Pods, &sc.Containers, &sc.Opened, &sc.Closed, &sc.Error, &r.Cluster)
+		&sc.Pods, &sc.Containers, &sc.Opened, &sc.Closed, &sc.ErrorClass, &sc.Error, &r.Cluster)
 	return r, err
 }
 

@@ -297,11 +297,14 @@ func TestObservationIntervals(t *testing.T) {
 
 	// A failed scan closes nothing, whatever it saw.
 	failed, _ := s.StartScan(ctx, c.ID, t0.Add(90*time.Second))
-	if err := s.EndScan(ctx, failed, ScanFailed, errors.New("list pods: connection refused"), t0.Add(91*time.Second)); err != nil {
+	if err := s.EndScan(ctx, failed, ScanFailed, ScanError{Class: "unreachable", Message: "list pods: connection refused"}, t0.Add(91*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.CompleteScan(ctx, failed, nil, 0, t0.Add(92*time.Second)); err == nil {
 		t.Error("a failed scan was completed")
+	}
+	if rec, err := s.ScanRecordByID(ctx, failed); err != nil || rec.ErrorClass != "unreachable" || rec.Error != "list pods: connection refused" {
+		t.Errorf("failed scan: %+v, %v", rec, err)
 	}
 
 	// web-b restarted onto a moved tag (same pod UID, new digest); web-a is gone.
@@ -446,7 +449,7 @@ func TestDataVersion(t *testing.T) {
 	step("steady scan (last sighting moves)", true, func() { scan() })
 	step("failed scan", false, func() {
 		id, _ := s.StartScan(ctx, c.ID, time.Now())
-		if err := s.EndScan(ctx, id, ScanFailed, errors.New("refused"), time.Now()); err != nil {
+		if err := s.EndScan(ctx, id, ScanFailed, ScanError{Class: "unreachable", Message: "refused"}, time.Now()); err != nil {
 			t.Fatal(err)
 		}
 	})

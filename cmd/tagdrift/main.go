@@ -18,9 +18,31 @@ var version = "dev"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := runStdin(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	getenv := takeEnv(os.Environ(), os.Unsetenv, os.Getenv)
+	err := runStdin(ctx, os.Args[1:], getenv, os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(exitCode(err, os.Stderr))
+}
+
+// takeEnv reads tagdrift's own variables (TAGDRIFT_*: the database URL, the encryption
+// keys, the admin token, ...) from environ and removes them from the process environment
+// with unset, so that no child process (an exec credential plugin) can inherit them. The
+// getenv it returns still answers them, and asks getenv for any other variable.
+func takeEnv(environ []string, unset func(string) error, getenv func(string) string) func(string) string {
+	kept := map[string]string{}
+	for _, kv := range environ {
+		k, v, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "TAGDRIFT_") {
+			kept[k] = v
+			unset(k)
+		}
+	}
+	return func(k string) string {
+		if v, ok := kept[k]; ok {
+			return v
+		}
+		return getenv(k)
+	}
 }
 
 // exitError carries a process exit status out of run.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -209,5 +210,28 @@ func TestScanTimesOut(t *testing.T) {
 	if len(rep.Clusters) != 2 || rep.Clusters[0].Name != "down" || !strings.Contains(rep.Clusters[0].Error, "connection refused") ||
 		rep.Clusters[1].Name != "hang" || !strings.Contains(rep.Clusters[1].Error, "timed out after 2s") {
 		t.Errorf("clusters: %+v", rep.Clusters)
+	}
+}
+
+// TestTakeEnvRemovesSecrets takes the process's TAGDRIFT_ variables as main does: they
+// are still read through the getenv it returns, gone from the process environment, and
+// a child process does not see them.
+func TestTakeEnvRemovesSecrets(t *testing.T) {
+	t.Setenv("TAGDRIFT_ADMIN_TOKEN", "secret-admin-token")
+	t.Setenv("TAGDRIFT_ENCRYPTION_KEY", "secret-key")
+	t.Setenv("OTHER_VARIABLE", "kept")
+	getenv := takeEnv(os.Environ(), os.Unsetenv, os.Getenv)
+	if getenv("TAGDRIFT_ADMIN_TOKEN") != "secret-admin-token" || getenv("TAGDRIFT_ENCRYPTION_KEY") != "secret-key" || getenv("OTHER_VARIABLE") != "kept" {
+		t.Error("the getenv lost a variable")
+	}
+	if _, ok := os.LookupEnv("TAGDRIFT_ADMIN_TOKEN"); ok {
+		t.Error("TAGDRIFT_ADMIN_TOKEN is still in the process environment")
+	}
+	out, err := exec.Command("env").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(out), "TAGDRIFT_") || !strings.Contains(string(out), "OTHER_VARIABLE=kept") {
+		t.Errorf("a child process's environment:\n%s", out)
 	}
 }

@@ -38,7 +38,7 @@ type serveConfig struct {
 	ScanInterval        time.Duration  `env:"TAGDRIFT_SCAN_INTERVAL" default:"5m" help:"interval of clusters registered with --cluster-kubeconfig (at least 10s)"`
 	ClusterKubeconfig   []string       `env:"TAGDRIFT_CLUSTER_KUBECONFIG" sep:"none" placeholder:"FILE[:CONTEXT]" help:"register a cluster at start, named after its context, unless one of that name exists; repeatable"`
 	AllowClusterNetwork []netip.Prefix `env:"TAGDRIFT_ALLOW_CLUSTER_NETWORK" sep:"none" placeholder:"CIDR" help:"internal network clusters may be reached on (loopback, private ranges); repeatable"`
-	AllowExecPlugin     []string       `env:"TAGDRIFT_ALLOW_EXEC_PLUGIN" sep:"none" placeholder:"NAME" help:"exec credential plugin kubeconfigs may use, by command; repeatable"`
+	ExecProfiles        string         `name:"exec-profiles" env:"TAGDRIFT_EXEC_PROFILES_FILE" placeholder:"FILE" help:"YAML or JSON file of the exec credential plugin profiles kubeconfigs may name (README: exec profiles)"`
 	AllowInsecureTLS    bool           `name:"allow-insecure-tls" env:"TAGDRIFT_ALLOW_INSECURE_TLS" help:"accept kubeconfigs with insecure-skip-tls-verify: true"`
 	APIRateLimit        float64        `name:"api-rate-limit" env:"TAGDRIFT_API_RATE_LIMIT" default:"50" help:"API requests per second each token may make, in bursts of twice that"`
 	SessionIdle         time.Duration  `env:"TAGDRIFT_SESSION_IDLE" default:"12h" help:"a web UI session unused this long ends"`
@@ -150,6 +150,22 @@ func (c serveConfig) logger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: c.LogLevel}))
 }
 
+// policy is the kubeconfig policy: insecure TLS, and the exec profiles of the file.
+func (c serveConfig) policy() (kubeconfig.Policy, error) {
+	p := kubeconfig.Policy{AllowInsecureTLS: c.AllowInsecureTLS}
+	if c.ExecProfiles == "" {
+		return p, nil
+	}
+	raw, err := os.ReadFile(c.ExecProfiles)
+	if err != nil {
+		return p, fmt.Errorf("--exec-profiles: %w", err)
+	}
+	if p.ExecProfiles, err = kubeconfig.ParseExecProfiles(raw); err != nil {
+		return p, fmt.Errorf("--exec-profiles %s: %w", c.ExecProfiles, err)
+	}
+	return p, nil
+}
+
 func (c serveConfig) dialer() *kubeconfig.Dialer {
 	d := &kubeconfig.Dialer{}
 	for _, p := range c.AllowClusterNetwork {
@@ -162,6 +178,13 @@ func (c serveConfig) dialer() *kubeconfig.Dialer {
 func (cfg *serveConfig) Run(ctx context.Context, d *deps) error {
 	cfg.readEnv(d.getenv)
 	if err := cfg.validate(d.env.source); err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	if d.getenv("TAGDRIFT_ALLOW_EXEC_PLUGIN") != "" {
+		return &exitError{code: 2, err: errors.New("TAGDRIFT_ALLOW_EXEC_PLUGIN is gone: exec plugins run only from exec profiles (--exec-profiles FILE, README: exec profiles)")}
+	}
+	policy, err := cfg.policy()
+	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
 	log := cfg.logger(d.stderr)
@@ -182,7 +205,6 @@ func (cfg *serveConfig) Run(ctx context.Context, d *deps) error {
 	if err := st.CheckCredentials(ctx); err != nil {
 		return fmt.Errorf("check stored credentials with the encryption key: %w", err)
 	}
-	policy := kubeconfig.Policy{AllowInsecureTLS: cfg.AllowInsecureTLS, ExecPlugins: cfg.AllowExecPlugin}
 	for _, spec := range cfg.ClusterKubeconfig {
 		if err := registerCluster(ctx, st, spec, policy, cfg.ScanInterval, log); err != nil {
 			return err
@@ -193,11 +215,19 @@ func (cfg *serveConfig) Run(ctx context.Context, d *deps) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	scheduler.NewOpenMutationsCollector(reg, st)
 	sched, err := scheduler.New(scheduler.Config{
-		Store: st, Dialer: dialer, ScanTimeout: cfg.ScanTimeout, Concurrency: cfg.ScanConcurrency,
+		Store: st, Dialer: dialer, Policy: policy, ScanTimeout: cfg.ScanTimeout, Concurrency: cfg.ScanConcurrency,
 		UserAgent: "tagdrift/" + version, Metrics: scheduler.NewMetrics(reg), Logger: log,
 	})
 	if err != nil {
 		return err
+	}
+	refused, err := sched.Refused(ctx)
+	if err != nil {
+		return fmt.Errorf("check stored clusters against the policy: %w", err)
+	}
+	for _, r := range refused {
+		log.Warn("the current policy refuses this cluster's stored configuration: its scans fail until it is registered again or the policy allows it",
+			"cluster", r.Cluster, "reason", r.Err.Error())
 	}
 	ready := func(ctx context.Context) error {
 		if err := st.Ping(ctx); err != nil {
@@ -279,7 +309,7 @@ func migrateOnStart(cfg *serveConfig, log *slog.Logger) error {
 }
 
 // registerCluster registers FILE[:CONTEXT] as a cluster named after its context, unless
-// a cluster of that name exists.
+// a cluster of that name exists; the registration is audited.
 func registerCluster(ctx context.Context, st *store.Store, spec string, policy kubeconfig.Policy, interval time.Duration, log *slog.Logger) error {
 	file, contextName := spec, ""
 	if i := strings.LastIndexByte(spec, ':'); i > 0 {
@@ -299,10 +329,10 @@ func registerCluster(ctx context.Context, st *store.Store, spec string, policy k
 	if err != nil {
 		return err
 	}
-	_, err = st.CreateCluster(ctx, store.NewCluster{
+	_, err = st.RegisterCluster(ctx, store.NewCluster{
 		Name: reduced.Context, Server: reduced.Server, Context: reduced.Context,
 		Credentials: creds, ScanInterval: interval, Enabled: true,
-	})
+	}, store.Audit{Actor: "serve:--cluster-kubeconfig"})
 	if errors.Is(err, store.ErrConflict) {
 		log.Info("cluster already registered", "cluster", reduced.Context)
 		return nil

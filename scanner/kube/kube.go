@@ -44,6 +44,15 @@ func Configure(cfg *rest.Config, userAgent string) *rest.Config {
 	return cfg
 }
 
+// ListError is a list call that failed: What names the resource.
+type ListError struct {
+	What string
+	Err  error
+}
+
+func (e *ListError) Error() string { return "list " + e.What + ": " + e.Err.Error() }
+func (e *ListError) Unwrap() error { return e.Err }
+
 // Result is one cluster's inventory.
 type Result struct {
 	Pods       []inventory.Pod
@@ -119,7 +128,7 @@ func (c *Client) Scan(ctx context.Context) (Result, error) {
 		return list.Continue, nil
 	}, func() { res = Result{NodesListed: nodesListed} })
 	if err != nil {
-		return Result{}, fmt.Errorf("list pods: %w", err)
+		return Result{}, &ListError{What: "pods", Err: err}
 	}
 	return res, nil
 }
@@ -135,7 +144,7 @@ func (c *Client) listOwners(ctx context.Context, gvr schema.GroupVersionResource
 		return list.Continue, nil
 	}, func() { found = found[:0] })
 	if err != nil {
-		return fmt.Errorf("list %s: %w", gvr.Resource, err)
+		return &ListError{What: gvr.Resource, Err: err}
 	}
 	mu.Lock()
 	defer mu.Unlock()
@@ -164,7 +173,7 @@ func (c *Client) listNodes(ctx context.Context, nodes map[string]inventory.Node)
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("list nodes: %w", err)
+		return false, &ListError{What: "nodes", Err: err}
 	}
 	return true, nil
 }

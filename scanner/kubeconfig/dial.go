@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"k8s.io/client-go/rest"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
 
 // Dialer connects to clusters registered with the service, checking the address each
@@ -125,6 +124,15 @@ func (d *Dialer) Check(ip netip.Addr) error {
 	return nil
 }
 
+// AddressError is a connection the dialer refused for its address.
+type AddressError struct {
+	Address string
+	Err     error
+}
+
+func (e *AddressError) Error() string { return fmt.Sprintf("dial %s: %v", e.Address, e.Err) }
+func (e *AddressError) Unwrap() error { return e.Err }
+
 // DialContext connects like net.Dialer, refusing addresses Check refuses.
 func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
 	nd := net.Dialer{
@@ -133,10 +141,10 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 		Control: func(network, address string, _ syscall.RawConn) error {
 			ap, err := netip.ParseAddrPort(address)
 			if err != nil {
-				return fmt.Errorf("dial %s: %w", address, err)
+				return &AddressError{Address: address, Err: err}
 			}
 			if err := d.Check(ap.Addr()); err != nil {
-				return fmt.Errorf("dial %s: %w", address, err)
+				return &AddressError{Address: address, Err: err}
 			}
 			return nil
 		},
@@ -144,9 +152,39 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 	return nd.DialContext(ctx, network, address)
 }
 
-// RESTConfig builds a client configuration from a vetted kubeconfig: inline credentials
-// only, no proxy from the environment, every connection through dialer.
-func (r Reduced) RESTConfig(dialer *Dialer) *rest.Config {
+// RedirectError is a redirect from a cluster's API server, which is never followed: it
+// could send the credentials, and bring back the answer, of any other address.
+type RedirectError struct {
+	Status int
+}
+
+func (e *RedirectError) Error() string {
+	return fmt.Sprintf("the API server answered %d, a redirect: redirects are never followed", e.Status)
+}
+
+// noRedirects turns every redirect into a RedirectError, so that no client follows it.
+type noRedirects struct{ next http.RoundTripper }
+
+func (t noRedirects) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 && resp.StatusCode != http.StatusNotModified {
+		resp.Body.Close()
+		return nil, &RedirectError{Status: resp.StatusCode}
+	}
+	return resp, nil
+}
+
+// RESTConfig builds a client configuration from a vetted kubeconfig after checking it
+// against the current policy (Check): inline credentials only, no proxy from the
+// environment, every connection through dialer, redirects refused, and an exec profile's
+// plugin run by tagdrift with the profile's environment alone.
+func (r Reduced) RESTConfig(dialer *Dialer, policy Policy) (*rest.Config, error) {
+	if err := r.Check(policy); err != nil {
+		return nil, err
+	}
 	cfg := &rest.Config{
 		Host:        r.Server,
 		BearerToken: r.Token,
@@ -160,17 +198,17 @@ func (r Reduced) RESTConfig(dialer *Dialer) *rest.Config {
 		Proxy: func(*http.Request) (*url.URL, error) { return nil, nil },
 		Dial:  dialer.DialContext,
 	}
+	var auth *execAuth
 	if r.Exec != nil {
-		exec := &clientcmdapi.ExecConfig{
-			APIVersion:      r.Exec.APIVersion,
-			Command:         r.Exec.Command,
-			Args:            r.Exec.Args,
-			InteractiveMode: clientcmdapi.NeverExecInteractiveMode,
-		}
-		for _, e := range r.Exec.Env {
-			exec.Env = append(exec.Env, clientcmdapi.ExecEnvVar{Name: e.Name, Value: e.Value})
-		}
-		cfg.ExecProvider = exec
+		prof, _ := policy.profile(r.Exec.Profile)
+		auth = &execAuth{profile: *prof, values: r.Exec.Values, now: time.Now}
 	}
-	return cfg
+	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
+		rt = noRedirects{next: rt}
+		if auth != nil {
+			rt = &execRoundTripper{auth: auth, next: rt}
+		}
+		return rt
+	}
+	return cfg, nil
 }

@@ -8,7 +8,6 @@ import (
 	"regexp"
 	"slices"
 	"sort"
-	"strings"
 
 	"sigs.k8s.io/yaml"
 )
@@ -17,9 +16,9 @@ import (
 type Policy struct {
 	// AllowInsecureTLS accepts insecure-skip-tls-verify: true (--allow-insecure-tls).
 	AllowInsecureTLS bool
-	// ExecPlugins lists the exec credential plugins, by command, that may run
-	// (--allow-exec-plugin NAME), for cloud clusters whose tokens expire.
-	ExecPlugins []string
+	// ExecProfiles are the exec credential plugins kubeconfigs may use, by profile name
+	// (--exec-profiles FILE), for cloud clusters whose tokens expire.
+	ExecProfiles []ExecProfile
 }
 
 // Reduced is all that tagdrift keeps of a kubeconfig given to the service: one context's
@@ -36,18 +35,14 @@ type Reduced struct {
 	Exec          *Exec  `json:"exec,omitempty"`
 }
 
-// Exec is an allowed exec credential plugin.
+// Exec is an exec credential plugin: an operator's profile and the values the
+// kubeconfig filled. What runs is the profile's, as the current policy defines it.
 type Exec struct {
-	APIVersion string    `json:"apiVersion"`
-	Command    string    `json:"command"`
-	Args       []string  `json:"args,omitempty"`
-	Env        []ExecEnv `json:"env,omitempty"`
-}
-
-// ExecEnv is one environment variable for an exec plugin.
-type ExecEnv struct {
-	Name  string `json:"name"`
-	Value string `json:"value"`
+	Profile string            `json:"profile,omitempty"`
+	Values  map[string]string `json:"values,omitempty"`
+	// Command is set only in credentials stored before exec profiles, which name a
+	// command instead of a profile; they are refused at use.
+	Command string `json:"command,omitempty"`
 }
 
 // FieldError is a kubeconfig rejected for one field.
@@ -180,9 +175,9 @@ func refusal(field string) string {
 	case "as", "as-uid", "as-groups", "as-user-extra":
 		return "impersonation is not allowed"
 	case "auth-provider":
-		return "auth-provider plugins are not allowed: use an inline token or an allowed exec plugin"
+		return "auth-provider plugins are not allowed: use an inline token or an exec profile"
 	case "exec":
-		return "exec plugins are not allowed unless the operator allows the command (--allow-exec-plugin NAME)"
+		return "exec plugins are not allowed unless the operator defines exec profiles (--exec-profiles FILE)"
 	case "username", "password":
 		return "basic authentication is not allowed: use a token or a client certificate"
 	}
@@ -245,7 +240,7 @@ func vetCluster(c map[string]any, path string, policy Policy, r *Reduced) error 
 
 func vetUser(u map[string]any, path string, policy Policy, r *Reduced) error {
 	allowed := []string{"token", "client-certificate-data", "client-key-data", "extensions"}
-	if len(policy.ExecPlugins) > 0 {
+	if len(policy.ExecProfiles) > 0 {
 		allowed = append(allowed, "exec")
 	}
 	if err := onlyFields(u, path, allowed...); err != nil {
@@ -294,6 +289,9 @@ func vetUser(u map[string]any, path string, policy Policy, r *Reduced) error {
 	return nil
 }
 
+// vetExec takes an exec stanza that names an exec profile (command) and fills its
+// declared values (env entries, name and value): the operator's profile fixes the
+// command, its arguments and the rest of its environment.
 func vetExec(v any, path string, policy Policy) (*Exec, error) {
 	obj, ok := v.(map[string]any)
 	if !ok {
@@ -303,30 +301,23 @@ func vetExec(v any, path string, policy Policy) (*Exec, error) {
 		return nil, err
 	}
 	command, _ := obj["command"].(string)
-	if !slices.Contains(policy.ExecPlugins, command) {
-		return nil, reject(path+".command", "exec plugin %q is not allowed (allowed: %s)", command, strings.Join(policy.ExecPlugins, ", "))
+	prof, ok := policy.profile(command)
+	if !ok {
+		return nil, reject(path+".command", "exec plugins run only from the operator's exec profiles: command must name one (%s), not %q",
+			policy.profileNames(), command)
 	}
 	if pci, _ := obj["provideClusterInfo"].(bool); pci {
 		return nil, reject(path+".provideClusterInfo", "not supported")
 	}
-	e := &Exec{Command: command}
-	e.APIVersion, _ = obj["apiVersion"].(string)
-	if e.APIVersion == "" {
-		return nil, reject(path+".apiVersion", "missing")
+	if v, ok := obj["apiVersion"]; ok && v != nil && v != prof.APIVersion {
+		return nil, reject(path+".apiVersion", "exec profile %q speaks %s", prof.Name, prof.APIVersion)
 	}
 	if args, ok := obj["args"]; ok && args != nil {
-		list, ok := args.([]any)
-		if !ok {
-			return nil, reject(path+".args", "not a list")
-		}
-		for _, a := range list {
-			s, ok := a.(string)
-			if !ok {
-				return nil, reject(path+".args", "not a list of strings")
-			}
-			e.Args = append(e.Args, s)
+		if list, ok := args.([]any); !ok || len(list) > 0 {
+			return nil, reject(path+".args", "arguments are fixed by exec profile %q: give its values as env entries (name, value)", prof.Name)
 		}
 	}
+	e := &Exec{Profile: prof.Name, Values: map[string]string{}}
 	if env, ok := obj["env"]; ok && env != nil {
 		list, ok := env.([]any)
 		if !ok {
@@ -339,10 +330,52 @@ func vetExec(v any, path string, policy Policy) (*Exec, error) {
 			if !ok || !okName || !okValue || name == "" {
 				return nil, reject(path+".env", "entries must have a name and a value")
 			}
-			e.Env = append(e.Env, ExecEnv{Name: name, Value: value})
+			if _, dup := e.Values[name]; dup {
+				return nil, reject(path+".env", "value %q given twice", name)
+			}
+			e.Values[name] = value
 		}
 	}
+	if err := prof.check(e.Values); err != nil {
+		return nil, reject(path+".env", "%v", err)
+	}
+	if len(e.Values) == 0 {
+		e.Values = nil
+	}
 	return e, nil
+}
+
+// PolicyError is a stored configuration that the current policy refuses.
+type PolicyError struct {
+	Reason string
+}
+
+func (e *PolicyError) Error() string { return "refused by the current policy: " + e.Reason }
+
+// Check says whether the current policy still allows a configuration vetted before,
+// perhaps under another policy or by another replica: it is called before every use.
+func (r Reduced) Check(policy Policy) error {
+	u, err := url.Parse(r.Server)
+	if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil {
+		return &PolicyError{Reason: "the server is not an https URL"}
+	}
+	if r.Insecure && !policy.AllowInsecureTLS {
+		return &PolicyError{Reason: "it skips TLS verification, which is no longer allowed (--allow-insecure-tls)"}
+	}
+	if r.Exec == nil {
+		return nil
+	}
+	if r.Exec.Profile == "" {
+		return &PolicyError{Reason: fmt.Sprintf("it runs the exec command %q, stored before exec profiles: register its kubeconfig again, naming an exec profile", r.Exec.Command)}
+	}
+	prof, ok := policy.profile(r.Exec.Profile)
+	if !ok {
+		return &PolicyError{Reason: fmt.Sprintf("exec profile %q is no longer defined (--exec-profiles)", r.Exec.Profile)}
+	}
+	if err := prof.check(r.Exec.Values); err != nil {
+		return &PolicyError{Reason: err.Error()}
+	}
+	return nil
 }
 
 // decodeData decodes a *-data field: base64 in a kubeconfig file.

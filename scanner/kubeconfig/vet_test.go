@@ -72,7 +72,10 @@ func TestVetAccepts(t *testing.T) {
 		t.Errorf("client certificate: %+v", r)
 	}
 
-	cfg := r.RESTConfig(&Dialer{})
+	cfg, err := r.RESTConfig(&Dialer{}, Policy{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if p, _ := cfg.Proxy(&http.Request{}); p != nil {
 		t.Errorf("proxy %v, want none whatever the environment says", p)
 	}
@@ -90,7 +93,12 @@ func TestVetRefuses(t *testing.T) {
 		field   string
 	}{
 		{"exec", kubeconfig("", "    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: sh"), "", Policy{}, "users[u].user.exec"},
-		{"exec not in the allow-list", kubeconfig("", "    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: sh"), "", Policy{ExecPlugins: []string{"gke-gcloud-auth-plugin"}}, "users[u].user.exec.command"},
+		{"exec not in the allow-list", kubeconfig("", "    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: sh"), "", Policy{ExecProfiles: []ExecProfile{gkeProfile()}}, "users[u].user.exec.command"},
+		{"exec args", kubeconfig("", "    exec:\n      command: gke\n      args: [--verbose]\n      env: [{name: project, value: p1}]"), "", Policy{ExecProfiles: []ExecProfile{gkeProfile()}}, "users[u].user.exec.args"},
+		{"exec env not declared", kubeconfig("", "    exec:\n      command: gke\n      env: [{name: project, value: p1}, {name: BASH_ENV, value: /tmp/x}]"), "", Policy{ExecProfiles: []ExecProfile{gkeProfile()}}, "users[u].user.exec.env"},
+		{"exec value off its pattern", kubeconfig("", "    exec:\n      command: gke\n      env: [{name: project, value: 'p1 --impersonate-service-account=x'}]"), "", Policy{ExecProfiles: []ExecProfile{gkeProfile()}}, "users[u].user.exec.env"},
+		{"exec value missing", kubeconfig("", "    exec:\n      command: gke"), "", Policy{ExecProfiles: []ExecProfile{gkeProfile()}}, "users[u].user.exec.env"},
+		{"exec apiVersion", kubeconfig("", "    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: gke\n      env: [{name: project, value: p1}]"), "", Policy{ExecProfiles: []ExecProfile{gkeProfile()}}, "users[u].user.exec.apiVersion"},
 		{"auth-provider", kubeconfig("", "    auth-provider:\n      name: gcp"), "", Policy{}, "users[u].user.auth-provider"},
 		{"tokenFile", kubeconfig("", "    tokenFile: /var/run/secrets/token"), "", Policy{}, "users[u].user.tokenFile"},
 		{"client-certificate file", kubeconfig("", "    client-certificate: /etc/cert\n    client-key-data: "+keyData), "", Policy{}, "users[u].user.client-certificate"},
@@ -136,16 +144,30 @@ func TestVetPolicyAllows(t *testing.T) {
 	if err != nil || !r.Insecure {
 		t.Errorf("insecure allowed: %+v, %v", r, err)
 	}
-	raw := kubeconfig("", "    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: gke-gcloud-auth-plugin\n      args: [--verbose]\n      env: [{name: A, value: b}]\n      interactiveMode: IfAvailable")
-	r, err = Vet([]byte(raw), "", Policy{ExecPlugins: []string{"gke-gcloud-auth-plugin"}})
+	raw := kubeconfig("", "    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: gke\n      env: [{name: project, value: my-project-1}]\n      interactiveMode: IfAvailable")
+	policy := Policy{ExecProfiles: []ExecProfile{gkeProfile()}}
+	r, err = Vet([]byte(raw), "", policy)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Exec == nil || r.Exec.Command != "gke-gcloud-auth-plugin" || len(r.Exec.Args) != 1 || r.Exec.Env[0] != (ExecEnv{"A", "b"}) {
+	if r.Exec == nil || r.Exec.Profile != "gke" || len(r.Exec.Values) != 1 || r.Exec.Values["project"] != "my-project-1" {
 		t.Errorf("exec: %+v", r.Exec)
 	}
-	if cfg := r.RESTConfig(&Dialer{}); cfg.ExecProvider == nil || cfg.ExecProvider.InteractiveMode != "Never" {
-		t.Errorf("exec provider: %+v", cfg.ExecProvider)
+	cfg, err := r.RESTConfig(&Dialer{}, policy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.ExecProvider != nil || cfg.WrapTransport == nil {
+		t.Errorf("exec runs through client-go's provider, which hands the plugin the service's environment: %+v", cfg)
+	}
+}
+
+// gkeProfile is an exec profile filled with one value.
+func gkeProfile() ExecProfile {
+	return ExecProfile{
+		Name: "gke", Command: "/usr/bin/gke-gcloud-auth-plugin", Args: []string{"--project", "${project}"},
+		Path: "/usr/bin:/bin", APIVersion: "client.authentication.k8s.io/v1",
+		Values: []ExecValue{{Name: "project", Pattern: `[a-z][a-z0-9-]{4,28}[a-z0-9]`}},
 	}
 }
 
@@ -176,7 +198,8 @@ func TestVetRunsNothingReadsNothing(t *testing.T) {
 		raw := strings.Replace(kubeconfig(server, user), "    server: https://k8s.example.com:6443\n", "", 1)
 		if r, err := Vet([]byte(raw), "", Policy{}); err == nil {
 			// Were it accepted, it would be used like this.
-			client, _ := rest.HTTPClientFor(r.RESTConfig(&Dialer{Allowed: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}))
+			cfg, _ := r.RESTConfig(&Dialer{Allowed: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}, Policy{})
+			client, _ := rest.HTTPClientFor(cfg)
 			client.Get(srv.URL)
 			t.Errorf("accepted: %+v", r)
 		}
@@ -282,7 +305,11 @@ func TestDialerOnRealSockets(t *testing.T) {
 
 	r := Reduced{Server: srv.URL, Insecure: true, Token: "t"}
 	allowed := &Dialer{Allowed: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
-	client, err := rest.HTTPClientFor(r.RESTConfig(allowed))
+	cfg, err := r.RESTConfig(allowed, Policy{AllowInsecureTLS: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := rest.HTTPClientFor(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,7 +319,11 @@ func TestDialerOnRealSockets(t *testing.T) {
 	}
 	resp.Body.Close()
 
-	client, err = rest.HTTPClientFor(r.RESTConfig(&Dialer{}))
+	cfg, err = r.RESTConfig(&Dialer{}, Policy{AllowInsecureTLS: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err = rest.HTTPClientFor(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,7 +341,8 @@ func FuzzVet(f *testing.F) {
 	f.Add([]byte("current-context: c\ncontexts: [{name: c, context: {cluster: k, user: u}}]\nclusters: [{name: k, cluster: {server: 'https://x'}}]\nusers: [{name: u, user: {token: t}}]"), "")
 	f.Add([]byte("{}"), "")
 	f.Fuzz(func(t *testing.T, raw []byte, context string) {
-		for _, policy := range []Policy{{}, {AllowInsecureTLS: true, ExecPlugins: []string{"sh"}}} {
+		sh := ExecProfile{Name: "sh", Command: "/bin/sh", Args: []string{"-c", "echo ${v}"}, Values: []ExecValue{{Name: "v", Pattern: "[a-z]+"}}}
+		for _, policy := range []Policy{{}, {AllowInsecureTLS: true, ExecProfiles: []ExecProfile{sh}}} {
 			r, err := Vet(raw, context, policy)
 			if err != nil {
 				var fe *FieldError
@@ -325,7 +357,7 @@ func FuzzVet(f *testing.F) {
 			if r.Insecure && !policy.AllowInsecureTLS {
 				t.Error("accepted insecure TLS without the policy")
 			}
-			if r.Exec != nil && r.Exec.Command != "sh" || r.Exec != nil && len(policy.ExecPlugins) == 0 {
+			if r.Exec != nil && (r.Exec.Profile != "sh" || len(policy.ExecProfiles) == 0 || r.Check(policy) != nil) {
 				t.Errorf("accepted exec %+v", r.Exec)
 			}
 			if r.Token == "" && r.ClientCert == nil && r.Exec == nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/tagdrift/tagdrift/scanner/inventory"
 	"github.com/tagdrift/tagdrift/scanner/kube"
 	"github.com/tagdrift/tagdrift/scanner/kubeconfig"
+	"github.com/tagdrift/tagdrift/scanner/scanerr"
 	"github.com/tagdrift/tagdrift/store"
 )
 
@@ -31,6 +32,9 @@ import (
 type Config struct {
 	Store  *store.Store
 	Dialer *kubeconfig.Dialer
+	// Policy is the current kubeconfig policy: every stored configuration is checked
+	// against it before each use, whatever policy it was registered under.
+	Policy kubeconfig.Policy
 	// ScanTimeout bounds one scan. Default 2m.
 	ScanTimeout time.Duration
 	// Concurrency bounds this replica's parallel scans. Default 4.
@@ -274,7 +278,9 @@ type scanWorker struct {
 }
 
 // Work scans one cluster and records what it found. A scan that fails is recorded with
-// its error and retried with backoff; one cut off by shutdown is recorded aborted.
+// its error's class and tagdrift's message (the full error goes to the log only) and
+// retried with backoff, unless the current policy refuses the cluster's configuration;
+// one cut off by shutdown is recorded aborted.
 func (w *scanWorker) Work(ctx context.Context, job *river.Job[ScanArgs]) error {
 	cfg := w.s.cfg
 	st := cfg.Store
@@ -308,22 +314,33 @@ func (w *scanWorker) Work(ctx context.Context, job *river.Job[ScanArgs]) error {
 	pods, containers, err := w.list(ctx, cluster)
 	if err != nil {
 		status := store.ScanFailed
-		if ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		why := scanerr.Classify(err)
+		switch {
+		case ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded):
 			status = store.ScanAborted // shutdown, not the cluster's fault
-		} else if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			err = fmt.Errorf("timed out after %s: %w", cfg.ScanTimeout, err)
+			why = scanerr.Error{Class: scanerr.Aborted, Message: "the service stopped during the scan; it is retried"}
+		case errors.Is(ctx.Err(), context.DeadlineExceeded):
+			why = scanerr.Error{Class: scanerr.Timeout, Message: fmt.Sprintf("the scan did not finish within %s", cfg.ScanTimeout)}
 		}
 		// Record the end even though ctx is done.
-		if endErr := st.EndScan(context.WithoutCancel(ctx), scanID, status, err, cfg.Now()); endErr != nil {
+		if endErr := st.EndScan(context.WithoutCancel(ctx), scanID, status, store.ScanError{Class: why.Class, Message: why.Message}, cfg.Now()); endErr != nil {
 			log.Error("record scan end", "error", endErr.Error())
 		}
-		log.Warn("scan "+status, "error", err.Error(), "duration_ms", time.Since(started).Milliseconds())
+		log.Warn("scan "+status, "error_class", why.Class, "status_code", why.Status, "error", err.Error(),
+			"duration_ms", time.Since(started).Milliseconds())
 		cfg.Metrics.scanEnded(cluster.Name, status, started, time.Since(started), 0, 0)
+		var pe *kubeconfig.PolicyError
+		if errors.As(err, &pe) {
+			// Retrying cannot help; the schedule tries again at the next interval.
+			return river.JobCancel(err)
+		}
 		return err
 	}
 	counts, err := st.CompleteScan(ctx, scanID, pods, containers, cfg.Now())
 	if err != nil {
-		if endErr := st.EndScan(context.WithoutCancel(ctx), scanID, store.ScanFailed, err, cfg.Now()); endErr != nil {
+		why := store.ScanError{Class: scanerr.Internal, Message: "recording the scan failed; the service's log says why"}
+		log.Error("record scan", "error", err.Error())
+		if endErr := st.EndScan(context.WithoutCancel(ctx), scanID, store.ScanFailed, why, cfg.Now()); endErr != nil {
 			log.Error("record scan end", "error", endErr.Error())
 		}
 		cfg.Metrics.scanEnded(cluster.Name, store.ScanFailed, started, time.Since(started), 0, 0)
@@ -385,17 +402,61 @@ func (s *Scheduler) Recheck(ctx context.Context) error {
 	return nil
 }
 
-// list opens the cluster's credentials and lists it.
-func (w *scanWorker) list(ctx context.Context, c store.Cluster) ([]inventory.Pod, int, error) {
-	raw, err := w.s.cfg.Store.Credentials(ctx, c.ID)
+// credentials opens a cluster's stored configuration.
+func (s *Scheduler) credentials(ctx context.Context, c store.Cluster) (kubeconfig.Reduced, error) {
+	raw, err := s.cfg.Store.Credentials(ctx, c.ID)
 	if err != nil {
-		return nil, 0, err
+		return kubeconfig.Reduced{}, err
 	}
 	var creds kubeconfig.Reduced
 	if err := json.Unmarshal(raw, &creds); err != nil {
-		return nil, 0, fmt.Errorf("credentials of %s: %w", c.Name, err)
+		return kubeconfig.Reduced{}, fmt.Errorf("credentials of %s: %w", c.Name, err)
 	}
-	client, err := kube.NewClient(c.Name, kube.Configure(creds.RESTConfig(w.s.cfg.Dialer), w.s.cfg.UserAgent))
+	return creds, nil
+}
+
+// Refused is a stored cluster configuration that the current policy refuses.
+type Refused struct {
+	Cluster string
+	Err     error // a *kubeconfig.PolicyError
+}
+
+// Refused lists the enabled clusters whose stored configuration the current policy
+// refuses: their scans fail until the configuration is registered again or the policy
+// allows it. serve names them at start.
+func (s *Scheduler) Refused(ctx context.Context) ([]Refused, error) {
+	clusters, err := s.cfg.Store.Clusters(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []Refused
+	for _, c := range clusters {
+		if !c.Enabled {
+			continue
+		}
+		creds, err := s.credentials(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		if err := creds.Check(s.cfg.Policy); err != nil {
+			out = append(out, Refused{Cluster: c.Name, Err: err})
+		}
+	}
+	return out, nil
+}
+
+// list opens the cluster's credentials, checks them against the current policy, and
+// lists the cluster.
+func (w *scanWorker) list(ctx context.Context, c store.Cluster) ([]inventory.Pod, int, error) {
+	creds, err := w.s.credentials(ctx, c)
+	if err != nil {
+		return nil, 0, err
+	}
+	cfg, err := creds.RESTConfig(w.s.cfg.Dialer, w.s.cfg.Policy)
+	if err != nil {
+		return nil, 0, err
+	}
+	client, err := kube.NewClient(c.Name, kube.Configure(cfg, w.s.cfg.UserAgent))
 	if err != nil {
 		return nil, 0, err
 	}

@@ -255,7 +255,7 @@ func TestScheduler(t *testing.T) {
 	if first.Status != store.ScanSucceeded || first.Pods != 4 || first.Opened != 4 {
 		t.Fatalf("first scan: %+v", first)
 	}
-	if sc := h.waitScans(t, down.ID, 1); sc.Status != store.ScanFailed || !strings.Contains(sc.Error, "connection refused") {
+	if sc := h.waitScans(t, down.ID, 1); sc.Status != store.ScanFailed || sc.ErrorClass != "unreachable" || !strings.Contains(sc.Error, "refused the connection") {
 		t.Errorf("unreachable cluster: %+v", sc)
 	}
 
@@ -304,9 +304,18 @@ func TestScheduler(t *testing.T) {
 	// tag moved.
 	want := map[string]string{"tag-divergence a,b": "open", "pod-drift b": "closed", "tag-moved b": "closed",
 		"workload-divergence w1,w2": "open"}
-	if got := kinds(); fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("mutations after the move: %v, want %v", got, want)
+	// Detection runs after the scan's record is finished: wait for it.
+	waitKinds := func(what string, want map[string]string) {
+		t.Helper()
+		got := kinds()
+		for deadline := time.Now().Add(10 * time.Second); fmt.Sprint(got) != fmt.Sprint(want) && time.Now().Before(deadline); got = kinds() {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("mutations %s: %v, want %v", what, got, want)
+		}
 	}
+	waitKinds("after the move", want)
 	reg := prometheus.NewRegistry()
 	NewOpenMutationsCollector(reg, h.store)
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
@@ -334,9 +343,7 @@ tagdrift_open_mutations{cluster="good",kind="workload-divergence"} 1
 	h.waitScans(t, good.ID, 3)
 	want = map[string]string{"tag-divergence a,b": "closed", "pod-drift b": "closed", "pod-drift a": "closed", "tag-moved b": "closed",
 		"workload-divergence w1,w2": "closed", "pod-drift w2": "closed"}
-	if got := kinds(); fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("mutations after convergence: %v, want %v", got, want)
-	}
+	waitKinds("after convergence", want)
 
 	// Nothing changed: no observation row, no mutation written.
 	if _, err := s.ScanNow(ctx, good.ID); err != nil {
