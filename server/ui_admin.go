@@ -241,7 +241,7 @@ func (u *ui) setRoleForm(w http.ResponseWriter, r *http.Request) error {
 	if err := readForm(w, r); err != nil {
 		return err
 	}
-	name, role := chi.URLParam(r, "name"), r.PostForm.Get("role")
+	name, role := pathParam(r, "name"), r.PostForm.Get("role")
 	if role != store.RoleViewer && role != store.RoleAdmin {
 		return newHTTPError(http.StatusUnprocessableEntity, "role must be viewer or admin")
 	}
@@ -254,14 +254,14 @@ func (u *ui) disableUserForm(disabled bool) uiHandler {
 		if err := readForm(w, r); err != nil {
 			return err
 		}
-		name := chi.URLParam(r, "name")
+		name := pathParam(r, "name")
 		_, err := u.st.SetUserDisabled(r.Context(), name, disabled, u.now(), audit(r))
 		return u.userActionDone(w, r, name, err)
 	}
 }
 
 func (u *ui) deleteUserPage(w http.ResponseWriter, r *http.Request) error {
-	name := chi.URLParam(r, "name")
+	name := pathParam(r, "name")
 	us, err := u.st.UserByName(r.Context(), name)
 	if err != nil {
 		return about(err, "user %q", name)
@@ -282,7 +282,7 @@ func (u *ui) deleteUserForm(w http.ResponseWriter, r *http.Request) error {
 	if err := readForm(w, r); err != nil {
 		return err
 	}
-	name := chi.URLParam(r, "name")
+	name := pathParam(r, "name")
 	_, err := u.st.DeleteUser(r.Context(), name, audit(r))
 	return u.userActionDone(w, r, name, err)
 }

@@ -14,6 +14,12 @@ func (u *ui) clusters(w http.ResponseWriter, r *http.Request) error {
 	if _, err := parseQuery(r.URL.RawQuery); err != nil {
 		return err
 	}
+	return u.renderClusters(w, r, http.StatusOK, nil)
+}
+
+// renderClusters renders the clusters list with status; form is the add form as posted
+// (nil: a fresh one), offered to admins (ui_cluster_forms.go).
+func (u *ui) renderClusters(w http.ResponseWriter, r *http.Request, status int, form *web.ClusterForm) error {
 	statuses, err := u.st.ClusterStatuses(r.Context())
 	if err != nil {
 		return about(err, "list clusters")
@@ -23,14 +29,21 @@ func (u *ui) clusters(w http.ResponseWriter, r *http.Request) error {
 	for _, cs := range statuses {
 		v.Clusters = append(v.Clusters, clusterHealth(cs, now))
 	}
-	return u.render(w, r, http.StatusOK, u.meta(r, "Clusters", web.NavClusters), web.Clusters(v, now))
+	v.Actions = u.addClusterActions(r, form, len(v.Clusters))
+	return u.render(w, r, status, u.meta(r, "Clusters", web.NavClusters), web.Clusters(v, now))
 }
 
 func (u *ui) cluster(w http.ResponseWriter, r *http.Request) error {
-	if _, err := parseQuery(r.URL.RawQuery); err != nil {
+	q, err := parseQuery(r.URL.RawQuery, "scan")
+	if err != nil {
 		return err
 	}
-	name := pathParam(r, "name")
+	return u.renderCluster(w, r, http.StatusOK, pathParam(r, "name"), clusterForms{watch: q.get("scan")})
+}
+
+// renderCluster renders a cluster's page with status; forms is what an admin's controls
+// show (ui_cluster_forms.go).
+func (u *ui) renderCluster(w http.ResponseWriter, r *http.Request, status int, name string, forms clusterForms) error {
 	cs, err := u.st.ClusterStatusByName(r.Context(), name)
 	if err != nil {
 		return about(err, "cluster %q", name)
@@ -48,7 +61,11 @@ func (u *ui) cluster(w http.ResponseWriter, r *http.Request) error {
 		}
 		v.Scans = append(v.Scans, scanRow(s.Scan))
 	}
-	return u.render(w, r, http.StatusOK, u.meta(r, "Cluster "+name, web.NavClusters), web.Cluster(v, now))
+	m := u.meta(r, "Cluster "+name, web.NavClusters)
+	if v.Actions, err = u.clusterActions(r, cs, forms, &m); err != nil {
+		return err
+	}
+	return u.render(w, r, status, m, web.Cluster(v, now))
 }
 
 // clusterNames lists the live clusters' names, for the filters' choices.

@@ -5,5 +5,6 @@ import "github.com/go-chi/chi/v5"
 // formRoutes are the pages and actions of the clusters and admin forms; the actions are
 // admins' only, refused to viewers whatever the page showed them.
 func (u *ui) formRoutes(r chi.Router) {
+	u.clusterRoutes(r)
 	u.adminRoutes(r)
 }

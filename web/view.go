@@ -55,6 +55,9 @@ type Meta struct {
 	Now time.Time
 	// SignOut, when not empty, is the action of a sign-out form in the top bar.
 	SignOut string
+	// Refresh, when positive, reloads the page after this many seconds (a scan being
+	// followed), which works without JavaScript.
+	Refresh int
 }
 
 // ShortDigest is the first 12 hex characters of a digest (sha256:… or bare hex), as
