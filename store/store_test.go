@@ -38,19 +38,12 @@ func mustRing(t testing.TB, keys ...string) *keyring.Ring {
 	return r
 }
 
-// mustStore opens a store on a fresh, migrated database of its own.
+// mustStore opens a store on a fresh, migrated database of its own: a clone of the
+// package's template.
 func mustStore(t testing.TB, ring *keyring.Ring) (*Store, *pgtest.Database) {
 	t.Helper()
 	ctx := context.Background()
-	db := mustDatabase(t, "tagdrift_store")
-	m, err := NewMigrator(db.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	if err := m.Up(); err != nil {
-		t.Fatal(err)
-	}
+	db := migrated.Clone(t, "tagdrift_store")
 	s, err := Open(ctx, db.URL, ring)
 	if err != nil {
 		t.Fatal(err)
@@ -360,12 +353,23 @@ func sameCounts(a, b ScanCounts) bool {
 	return a.Opened == b.Opened && a.Closed == b.Closed && a.Events == b.Events
 }
 
+// migrated is the package's migrated template database, which mustStore clones; set by
+// TestMain before any test runs.
+var migrated *pgtest.Template
+
 func TestMain(m *testing.M) {
 	if os.Getenv(pgtest.EnvURL) == "" && pgtest.Required() {
 		fmt.Fprintln(os.Stderr, pgtest.ErrNoServer)
 		os.Exit(1)
 	}
-	os.Exit(m.Run())
+	os.Exit(pgtest.Main(m, "tagdrift_store_template", func(url string) error {
+		m, err := NewMigrator(url)
+		if err != nil {
+			return err
+		}
+		defer m.Close()
+		return m.Up()
+	}, func(t *pgtest.Template) { migrated = t }))
 }
 
 // TestReconcileOwnsMutationsByName checks that a mutation a scan of one cluster finds

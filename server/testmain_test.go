@@ -1,0 +1,12 @@
+package server
+
+import (
+	"os"
+	"testing"
+
+	"github.com/tagdrift/tagdrift/store/storetest"
+)
+
+// TestMain migrates one template database for the package; storetest.New clones it
+// for each test.
+func TestMain(m *testing.M) { os.Exit(storetest.Main(m)) }
