@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -42,7 +43,11 @@ func runMain(m *testing.M) int {
 	defer os.RemoveAll(dir)
 
 	bin := filepath.Join(dir, "tagdrift")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "../cmd/tagdrift")
+	args := []string{"build", "-o", bin}
+	if raceBuild {
+		args = append(args, "-race")
+	}
+	build := exec.CommandContext(ctx, "go", append(args, "../cmd/tagdrift")...)
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: build tagdrift: %v\n", err)
@@ -93,6 +98,7 @@ func tagdriftEnv(t *testing.T, env []string, args ...string) result {
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
 	r := result{stdout: stdout.String(), stderr: stderr.String()}
+	failOnRace(t, r.stderr)
 	var ee *exec.ExitError
 	switch {
 	case errors.As(err, &ee):
@@ -113,6 +119,15 @@ func closedPort(t *testing.T) string {
 	addr := l.Addr().String()
 	l.Close()
 	return addr
+}
+
+// failOnRace fails the test when a binary built with -race (raceBuild) reported a data
+// race on its stderr; a process killed before it exits reports it only there.
+func failOnRace(t *testing.T, stderr string) {
+	t.Helper()
+	if i := strings.Index(stderr, "WARNING: DATA RACE"); i >= 0 {
+		t.Errorf("tagdrift reported a data race:\n%.6000s", stderr[i:])
+	}
 }
 
 // ciRequired reports whether a missing dependency must fail rather than skip.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -33,42 +35,81 @@ func newKeyText() string {
 
 // service is a running `tagdrift serve`.
 type service struct {
-	cmd  *exec.Cmd
-	url  string
-	logs *strings.Builder
-	done chan error
+	cmd       *exec.Cmd
+	url       string // set by startServe once the service says where it listens
+	logs      *logLines
+	listening chan string // the address of the "serving" log line, sent once
+	done      chan error
 }
 
-// startServe starts tagdrift serve with env and args on a free port.
+// logLines gathers a process's stderr, line by line, for a test to read while the lines
+// arrive: a goroutine writes, the test reads.
+type logLines struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logLines) add(line string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b.WriteString(line)
+	l.b.WriteByte('\n')
+}
+
+func (l *logLines) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// startServe starts tagdrift serve with env and args, listening on port 0, and waits
+// until it logs the address the kernel gave it.
 func startServe(t *testing.T, env []string, args ...string) *service {
 	t.Helper()
-	addr := closedPort(t)
-	cmd := exec.Command(setup.bin, append([]string{"serve", "--listen", addr}, args...)...)
+	s := launchServe(t, env, args...)
+	select {
+	case addr := <-s.listening:
+		s.url = "http://" + addr
+	case err := <-s.done:
+		t.Fatalf("tagdrift serve exited before serving (%v):\n%s", err, s.logs.String())
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("tagdrift serve did not say where it listens within 2m:\n%s", s.logs.String())
+	}
+	return s
+}
+
+// launchServe starts tagdrift serve with env and args, listening on port 0, and
+// returns at once: for a service expected to stop at start.
+func launchServe(t *testing.T, env []string, args ...string) *service {
+	t.Helper()
+	cmd := exec.Command(setup.bin, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
 	cmd.Env = append([]string{"HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH")}, env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &service{cmd: cmd, url: "http://" + addr, logs: &strings.Builder{}, done: make(chan error, 1)}
+	s := &service{cmd: cmd, logs: &logLines{}, listening: make(chan string, 1), done: make(chan error, 1)}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	lines := make(chan string)
 	go func() {
 		sc := bufio.NewScanner(stderr)
+		sc.Buffer(nil, 1<<20)
+		said := false
 		for sc.Scan() {
-			lines <- sc.Text()
+			s.logs.add(sc.Text())
+			var line struct{ Msg, Listen string }
+			if !said && json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "serving" && line.Listen != "" {
+				s.listening <- line.Listen
+				said = true
+			}
 		}
-		close(lines)
-	}()
-	go func() {
-		for l := range lines {
-			s.logs.WriteString(l + "\n")
-		}
+		// Wait only after the pipe is drained, as exec.Cmd.StderrPipe asks.
 		s.done <- cmd.Wait()
 	}()
 	t.Cleanup(func() {
 		cmd.Process.Kill()
+		failOnRace(t, s.logs.String())
 		if t.Failed() {
 			t.Logf("serve logs:\n%s", s.logs.String())
 		}
@@ -167,7 +208,7 @@ func TestServe(t *testing.T) {
 	}
 
 	// The wrong key stops the service at start, naming the cluster it cannot open.
-	wrong := startServe(t, []string{"TAGDRIFT_DATABASE_URL=" + db.URL, "TAGDRIFT_ENCRYPTION_KEY=" + newKeyText()})
+	wrong := launchServe(t, []string{"TAGDRIFT_DATABASE_URL=" + db.URL, "TAGDRIFT_ENCRYPTION_KEY=" + newKeyText()})
 	if code := wrong.wait(t, 30*time.Second); code == 0 || !strings.Contains(wrong.logs.String(), `cluster "gamma"`) {
 		t.Errorf("wrong key: exit %d\n%s", code, wrong.logs.String())
 	}
@@ -181,7 +222,7 @@ clusters: [{name: x, cluster: {server: "%s"}}]
 users: [{name: x, user: {exec: {apiVersion: client.authentication.k8s.io/v1, command: sh}}}]
 contexts: [{name: x, context: {cluster: x, user: x}}]
 `, c.Host)), 0o600)
-	bad := startServe(t, env, "--cluster-kubeconfig", hostile)
+	bad := launchServe(t, env, "--cluster-kubeconfig", hostile)
 	if code := bad.wait(t, 30*time.Second); code == 0 || !strings.Contains(bad.logs.String(), "users[x].user.exec") {
 		t.Errorf("hostile kubeconfig: exit %d\n%s", code, bad.logs.String())
 	}

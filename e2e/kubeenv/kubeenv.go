@@ -250,6 +250,13 @@ func repoRoot() (string, error) {
 
 // freePort asks the kernel for a free loopback port. Another process could take it
 // before the server binds it; on this test machine that race is rare and fails loudly.
+//
+// etcd and kube-apiserver cannot listen on port 0 and say where instead: etcd must be
+// told the URLs it advertises (its own cluster configuration names them) before it
+// binds, and kube-apiserver takes --secure-port=0 to mean "serve no HTTPS", while its
+// serving certificate and the kubeconfigs written for it name the port up front. So
+// the port is picked here. tagdrift serve, which can, listens on :0 in tests and logs
+// its address (e2e startServe).
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
