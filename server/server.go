@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -25,7 +26,9 @@ import (
 // Config is what the handlers need.
 type Config struct {
 	// Ready reports whether the service can do its work (database reachable, schema
-	// current); nil means ready.
+	// current); nil means ready. /readyz runs at most one check at a time and shares
+	// its result for a second, whatever the number of callers; its error goes to the
+	// log, never to the caller.
 	Ready    func(ctx context.Context) error
 	Registry *prometheus.Registry
 	Logger   *slog.Logger
@@ -101,18 +104,81 @@ func New(cfg Config) http.Handler {
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
+	ready := &readiness{check: cfg.Ready, log: cfg.Logger, now: cfg.Now}
 	r.Get("/readyz", func(w http.ResponseWriter, req *http.Request) {
-		ctx, cancel := context.WithTimeout(req.Context(), 3*time.Second)
+		ctx, cancel := context.WithTimeout(req.Context(), readyTimeout)
 		defer cancel()
-		if err := cfg.Ready(ctx); err != nil {
-			cfg.Logger.Warn("not ready", "error", err.Error())
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": err.Error()})
+		if err := ready.ready(ctx); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable",
+				"error": "not ready: the service's log says why"})
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
 	r.Handle("/metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
 	return r
+}
+
+// Readiness timing: a caller waits at most readyTimeout; one check runs at most
+// checkTimeout; its result is shared for readyTTL.
+const (
+	readyTimeout = 3 * time.Second
+	checkTimeout = 3 * time.Second
+	readyTTL     = time.Second
+)
+
+// readiness runs the readiness check for every caller: at most one check at a time,
+// whose result is kept for readyTTL, so that a flood of /readyz costs one query a
+// second at most and a check that hangs (a migration holding its locks) holds one
+// connection, not one per caller. Callers wait for the running check until their own
+// deadline.
+type readiness struct {
+	check func(context.Context) error
+	log   *slog.Logger
+	now   func() time.Time
+
+	mu      sync.Mutex
+	at      time.Time // when the last check ended
+	err     error
+	running chan struct{} // closed when the running check ends; nil when none runs
+}
+
+func (r *readiness) ready(ctx context.Context) error {
+	r.mu.Lock()
+	if !r.at.IsZero() && r.now().Sub(r.at) < readyTTL && r.running == nil {
+		err := r.err
+		r.mu.Unlock()
+		return err
+	}
+	done := r.running
+	if done == nil {
+		done = make(chan struct{})
+		r.running = done
+		go r.run(done)
+	}
+	r.mu.Unlock()
+	select {
+	case <-done:
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// run runs one check under its own deadline (the caller that started it may leave).
+func (r *readiness) run(done chan struct{}) {
+	ctx, cancel := context.WithTimeout(context.Background(), checkTimeout)
+	defer cancel()
+	err := r.check(ctx)
+	if err != nil {
+		r.log.Warn("not ready", "error", err.Error())
+	}
+	r.mu.Lock()
+	r.at, r.err, r.running = r.now(), err, nil
+	r.mu.Unlock()
+	close(done)
 }
 
 // writeJSON encodes v before writing headers, so that an encoding error is a 500.

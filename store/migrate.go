@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -9,6 +10,7 @@ import (
 	"github.com/golang-migrate/migrate/v4"
 	_ "github.com/golang-migrate/migrate/v4/database/pgx/v5" // the pgx5:// driver
 	"github.com/golang-migrate/migrate/v4/source/iofs"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/tagdrift/tagdrift/migrations"
 )
@@ -118,4 +120,28 @@ func Latest() (uint, error) {
 		}
 		v = next
 	}
+}
+
+// SchemaCurrent checks, with one query on the pool under ctx, that the schema is at the
+// newest embedded version and clean: what readiness needs, without a migrator (which
+// opens connections of its own and waits for the migration lock without a deadline).
+func (s *Store) SchemaCurrent(ctx context.Context) error {
+	latest, err := Latest()
+	if err != nil {
+		return fmt.Errorf("read migrations: %w", err)
+	}
+	var version int64
+	var isDirty bool
+	err = s.pool.QueryRow(ctx, `SELECT version, dirty FROM schema_migrations LIMIT 1`).Scan(&version, &isDirty)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return errors.New("database schema is not migrated")
+	case err != nil:
+		return fmt.Errorf("read schema version: %w", err)
+	case isDirty:
+		return ErrDirty
+	case version != int64(latest):
+		return fmt.Errorf("database schema is at version %d, not %d: run tagdrift migrate up", version, latest)
+	}
+	return nil
 }

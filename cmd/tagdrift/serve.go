@@ -229,24 +229,10 @@ func (cfg *serveConfig) Run(ctx context.Context, d *deps) error {
 		log.Warn("the current policy refuses this cluster's stored configuration: its scans fail until it is registered again or the policy allows it",
 			"cluster", r.Cluster, "reason", r.Err.Error())
 	}
-	ready := func(ctx context.Context) error {
-		if err := st.Ping(ctx); err != nil {
-			return fmt.Errorf("database: %w", err)
-		}
-		m, err := store.NewMigrator(cfg.DatabaseURL)
-		if err != nil {
-			return err
-		}
-		defer m.Close()
-		if ok, err := m.Current(); err != nil || !ok {
-			return fmt.Errorf("database schema is not current (%v): run tagdrift migrate up", err)
-		}
-		return nil
-	}
 	httpSrv := &http.Server{
 		Addr: cfg.Listen,
 		Handler: server.New(server.Config{
-			Ready: ready, Registry: reg, Logger: log,
+			Ready: st.SchemaCurrent, Registry: reg, Logger: log,
 			Store: st, Scans: sched, Policy: policy, AdminToken: cfg.adminToken,
 			RateLimit: cfg.APIRateLimit, RateBurst: int(2 * cfg.APIRateLimit),
 			SessionIdle: cfg.SessionIdle, SessionAbsolute: cfg.SessionAbsolute,
