@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/tagdrift/tagdrift/scanner/detect"
 	"github.com/tagdrift/tagdrift/scanner/inventory"
 )
 
@@ -63,10 +64,8 @@ func (s *Store) CompleteScan(ctx context.Context, scanID int64, pods []inventory
 		if counts.Closed, err = closeIntervals(ctx, tx, sc, d.gone); err != nil {
 			return err
 		}
-		if counts.Opened > 0 {
-			if counts.Events, err = recordEvents(ctx, tx, sc.clusterID, d.gone, sc.started, at); err != nil {
-				return err
-			}
+		if counts.Events, err = recordEvents(ctx, tx, sc, d, at); err != nil {
+			return err
 		}
 		if counts.Mutations, err = reconcile(ctx, tx, scope{clusterID: sc.clusterID}, own, at); err != nil {
 			return fmt.Errorf("reconcile the cluster's conditions: %w", err)
@@ -91,6 +90,7 @@ func (s *Store) CompleteScan(ctx context.Context, scanID int64, pods []inventory
 // scanState is a running scan as CompleteScan records it.
 type scanState struct {
 	clusterID int64
+	cluster   string // its name
 	started   time.Time
 	// previous is when the cluster's last succeeded scan started (nil for none): the
 	// last sighting of what this scan no longer sees.
@@ -101,8 +101,10 @@ type scanState struct {
 func runningScan(ctx context.Context, tx pgx.Tx, scanID int64) (scanState, error) {
 	var sc scanState
 	var status string
-	err := tx.QueryRow(ctx, `SELECT cluster_id, status, started_at FROM scans WHERE id = $1 FOR UPDATE`, scanID).
-		Scan(&sc.clusterID, &status, &sc.started)
+	err := tx.QueryRow(ctx, `
+		SELECT s.cluster_id, c.name, s.status, s.started_at FROM scans s JOIN clusters c ON c.id = s.cluster_id
+		WHERE s.id = $1 FOR UPDATE OF s`, scanID).
+		Scan(&sc.clusterID, &sc.cluster, &status, &sc.started)
 	if err != nil {
 		return sc, notFound(err)
 	}
@@ -120,7 +122,11 @@ func runningScan(ctx context.Context, tx pgx.Tx, scanID int64) (scanState, error
 
 // intervalDiff is what a listing changes of a cluster's open intervals.
 type intervalDiff struct {
-	fresh       [][]any // rows to open, in intervalColumns order
+	fresh [][]any // rows to open, in intervalColumns order
+	// sightings are the same new intervals as the history rules read them, and
+	// pinned says which are of pinned references.
+	sightings   []detect.Sighting
+	pinned      []bool
 	gone        []int64 // ids of open intervals the listing no longer shows
 	changedRefs []string
 }
@@ -158,6 +164,12 @@ func diff(sc scanState, open map[obsKey]openObs, pods []inventory.Pod) intervalD
 				c.Name, string(c.Type), c.Ref.Written, c.Ref.Normalized, c.Ref.Pinned(),
 				c.ID.Digest, string(c.ID.Kind), c.ID.Raw, sc.started,
 			})
+			d.sightings = append(d.sightings, detect.Sighting{
+				Place: detect.Place{Cluster: sc.cluster, Namespace: p.Namespace, Workload: p.Workload, Pod: p.Name,
+					Container: c.Name, Digest: c.ID.Digest},
+				PodUID: string(p.UID), Ref: c.Ref.Normalized, Kind: c.ID.Kind, Node: p.Node, Arch: p.Arch, FirstSeen: sc.started,
+			})
+			d.pinned = append(d.pinned, c.Ref.Pinned())
 			// A pod of one scan cannot list one container twice; guard anyway so
 			// that COPY never trips over the open-interval index.
 			open[k] = openObs{id: -1}

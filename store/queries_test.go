@@ -688,3 +688,61 @@ func TestDigestHistoryTruncated(t *testing.T) {
 		t.Errorf("running not sorted: %+v", use.Running[:2])
 	}
 }
+
+// TestHistoryEventsStored follows one container through restarts that are not events
+// (onto the same digest reported in another form, back to a digest it ran, onto an
+// image ID of the same image, a new pod on another architecture) and one that is: the
+// store records exactly the tag-moved and pod-drift of the real move, once.
+func TestHistoryEventsStored(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := mustStore(t, mustRing(t, newKey(t)))
+	f := fleet{t, s}
+	c := mustCluster(t, s, "prod", "t")
+	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	at := func(i int) time.Time { return t0.Add(time.Duration(i) * time.Minute) }
+	web := func(imageID string) inventory.Pod {
+		return wpod("shop", "web", "web-1", "u1", "web=nginx:1.25|"+imageID)
+	}
+	events := func() []string {
+		t.Helper()
+		ms, err := s.ListMutations(ctx, MutationFilter{State: StateClosed})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, m := range ms {
+			out = append(out, fmt.Sprintf("%s %s>%s %s", m.Kind, imageref.Short(m.Digests[0]), imageref.Short(m.Digests[1]), m.Places[0].Pod))
+		}
+		slices.Sort(out)
+		return out
+	}
+	steps := []struct {
+		what   string
+		pods   []inventory.Pod
+		events int
+	}{
+		{"first sighting", []inventory.Pod{web(digest("a"))}, 0},
+		{"a restart onto the same digest, reported by dockershim", []inventory.Pod{web("docker-pullable://nginx@" + sha("a"))}, 0},
+		{"the tag moved under a restart", []inventory.Pod{web(digest("b"))}, 2},
+		{"back to the old digest", []inventory.Pod{web(digest("a"))}, 0},
+		{"an image ID of the same image", []inventory.Pod{web(sha("c"))}, 0},
+		{"a new pod on another architecture", func() []inventory.Pod {
+			p := wpod("shop", "web", "web-2", "u2", "web=nginx:1.25|"+sha("d"))
+			p.Arch, p.Node = "arm64", "node-2"
+			return []inventory.Pod{web(sha("c")), p}
+		}(), 0},
+	}
+	for i, st := range steps {
+		if got := f.scan(c, at(i), st.pods...); got.Events != st.events {
+			t.Errorf("%s: %d events, want %d", st.what, got.Events, st.events)
+		}
+	}
+	if got, want := events(), []string{"pod-drift aaaaaaaaaaaa>bbbbbbbbbbbb web-1", "tag-moved aaaaaaaaaaaa>bbbbbbbbbbbb web-1"}; !slices.Equal(got, want) {
+		t.Errorf("events: %v, want %v", got, want)
+	}
+	// The same listing again records nothing more.
+	if got := f.scan(c, at(len(steps)), web(digest("b"))); got.Events != 0 {
+		t.Errorf("the move seen again: %d events", got.Events)
+	}
+}

@@ -11,10 +11,13 @@
 //     revision's workload-divergence only.
 //   - pin-mismatch: a pinned reference runs a repository digest other than its pin.
 //
-// Digests compare only within one class: repository digests with repository digests,
-// and local image IDs with image IDs of the same node architecture (an image ID is the
-// config digest, which differs per platform even for one multi-arch tag), or of the
-// same node when the architecture is unknown.
+// Digests compare only within one class (classOf, the one place this rule is written):
+// repository digests with repository digests, and local image IDs with image IDs of the
+// same node architecture (an image ID is the config digest, which differs per platform
+// even for one multi-arch tag), or of the same node when the architecture is unknown.
+//
+// The history kinds (tag-moved, pod-drift) are in history.go: TagMovedEvent and
+// PodDriftEvent decide them from the earlier sightings a store feeds them.
 package detect
 
 import (
@@ -35,8 +38,8 @@ const (
 	WorkloadDivergence Kind = "workload-divergence"
 	TagDivergence      Kind = "tag-divergence"
 	PinMismatch        Kind = "pin-mismatch"
-	// The history kinds are events that a store records from what scans opened and
-	// closed; Detect never returns them.
+	// The history kinds are events (TagMovedEvent, PodDriftEvent) that a store records
+	// from what scans opened and closed; Detect never returns them.
 	TagMoved Kind = "tag-moved"
 	PodDrift Kind = "pod-drift"
 )
@@ -76,15 +79,9 @@ type class struct {
 	cluster, node string
 }
 
-// imageIDClass is the class of a pod's local image IDs: its node's architecture, since
-// an image ID is the config digest of one platform's image. When the architecture is
-// unknown (nodes could not be listed), only image IDs on one node are compared: a
-// mixed-architecture cluster must not look like a mutation.
+// imageIDClass is the class of a pod's local image IDs (classOf).
 func imageIDClass(p *inventory.Pod) class {
-	if p.Arch != "" {
-		return class{kind: imageref.KindImageID, arch: p.Arch}
-	}
-	return class{kind: imageref.KindImageID, cluster: p.Cluster, node: p.Node}
+	return classOf(imageref.KindImageID, p.Cluster, p.Node, p.Arch)
 }
 
 // revision identifies one workload revision: a controller and the revision of its
@@ -195,7 +192,7 @@ func Detect(pods []inventory.Pod) []Mutation {
 	for i := range maxHints {
 		containerHints[i], refHints[i] = -1, -1
 	}
-	repoClass := intern(d.classes, class{kind: imageref.KindRepo})
+	repoClass := intern(d.classes, classOf(imageref.KindRepo, "", "", ""))
 
 	var lastRev revision
 	rev := int32(-1)

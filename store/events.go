@@ -1,0 +1,236 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tagdrift/tagdrift/scanner/detect"
+	"github.com/tagdrift/tagdrift/scanner/imageref"
+)
+
+// recordEvents records the history events among what a scan opened (d.sightings, its
+// new intervals) and closed (d.gone): the rules are detect's (PodDriftEvent,
+// TagMovedEvent); this feeds them the earlier sightings they need and stores what they
+// return, each event once.
+func recordEvents(ctx context.Context, tx pgx.Tx, sc scanState, d intervalDiff, at time.Time) (int, error) {
+	if len(d.sightings) == 0 {
+		return 0, nil
+	}
+	drifts, err := podDrifts(ctx, tx, sc, d.sightings, d.gone)
+	if err != nil {
+		return 0, err
+	}
+	var unpinned []detect.Sighting
+	for i, s := range d.sightings {
+		if !d.pinned[i] {
+			unpinned = append(unpinned, s)
+		}
+	}
+	moves, err := tagMoves(ctx, tx, sc, unpinned)
+	if err != nil {
+		return 0, err
+	}
+	return storeEvents(ctx, tx, sc.clusterID, append(drifts, moves...), at)
+}
+
+// podDrifts feeds detect.PodDriftEvent: for each new interval of a container whose
+// interval the scan closed, that closed one, and the container's earlier intervals that
+// ran the new one's digest.
+func podDrifts(ctx context.Context, tx pgx.Tx, sc scanState, fresh []detect.Sighting, gone []int64) ([]detect.Mutation, error) {
+	if len(gone) == 0 {
+		return nil, nil
+	}
+	type container struct{ uid, name string }
+	rows, err := tx.Query(ctx, `
+		SELECT pod_uid, container, ref, digest, digest_kind, node, arch, first_seen FROM observations WHERE id = ANY($1)`, gone)
+	if err != nil {
+		return nil, fmt.Errorf("read closed intervals: %w", err)
+	}
+	earlier := map[container][]detect.Sighting{}
+	closed, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (detect.Sighting, error) {
+		s := detect.Sighting{Place: detect.Place{Cluster: sc.cluster}}
+		return s, r.Scan(&s.PodUID, &s.Container, &s.Ref, &s.Digest, &s.Kind, &s.Node, &s.Arch, &s.FirstSeen)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read closed intervals: %w", err)
+	}
+	for _, s := range closed {
+		k := container{s.PodUID, s.Container}
+		earlier[k] = append(earlier[k], s)
+	}
+	var candidates []detect.Sighting
+	var refs, digests, uids, names []string
+	for _, f := range fresh {
+		if _, ok := earlier[container{f.PodUID, f.Container}]; ok {
+			candidates = append(candidates, f)
+			refs, digests, uids, names = append(refs, f.Ref), append(digests, f.Digest), append(uids, f.PodUID), append(names, f.Container)
+		}
+	}
+	if len(candidates) == 0 {
+		return nil, nil
+	}
+	// Through observations_ref_digest (ref, digest, cluster_id, pod_uid).
+	rows, err = tx.Query(ctx, `
+		SELECT o.pod_uid, o.container, o.ref, o.digest, o.digest_kind, o.node, o.arch, o.first_seen
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS f (ref, digest, pod_uid, container)
+		JOIN observations o ON o.ref = f.ref AND o.digest = f.digest AND o.cluster_id = $5 AND o.pod_uid = f.pod_uid
+		                   AND o.container = f.container AND o.first_seen < $6`,
+		refs, digests, uids, names, sc.clusterID, sc.started)
+	if err != nil {
+		return nil, fmt.Errorf("read what the containers ran before: %w", err)
+	}
+	before, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (detect.Sighting, error) {
+		s := detect.Sighting{Place: detect.Place{Cluster: sc.cluster}}
+		return s, r.Scan(&s.PodUID, &s.Container, &s.Ref, &s.Digest, &s.Kind, &s.Node, &s.Arch, &s.FirstSeen)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read what the containers ran before: %w", err)
+	}
+	for _, s := range before {
+		k := container{s.PodUID, s.Container}
+		earlier[k] = append(earlier[k], s)
+	}
+	var out []detect.Mutation
+	for _, f := range candidates {
+		if m, ok := detect.PodDriftEvent(earlier[container{f.PodUID, f.Container}], f); ok {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+// tagMoves feeds detect.TagMovedEvent: for each new digest of an unpinned reference
+// (one sighting per digest and comparison class), whether the reference ran it before,
+// and when not, the reference's earlier sightings, one per digest and place class.
+func tagMoves(ctx context.Context, tx pgx.Tx, sc scanState, fresh []detect.Sighting) ([]detect.Mutation, error) {
+	type refDigest struct{ ref, digest string }
+	type candidate struct {
+		refDigest
+		kind       imageref.Kind
+		node, arch string
+	}
+	seen := map[candidate]bool{}
+	var candidates []detect.Sighting
+	var refs, digests []string
+	for _, f := range fresh {
+		if f.Ref == "" || f.Kind == imageref.KindUnknown {
+			continue
+		}
+		c := candidate{refDigest{f.Ref, f.Digest}, f.Kind, f.Node, f.Arch}
+		if seen[c] {
+			continue
+		}
+		seen[c] = true
+		candidates = append(candidates, f)
+		refs, digests = append(refs, f.Ref), append(digests, f.Digest)
+	}
+	if len(candidates) == 0 {
+		return nil, nil
+	}
+	// Most new intervals run a digest their reference ran before (a restart, a scale
+	// up, a first scan of a cluster running what others do): found through
+	// observations_ref_digest, they need no more history.
+	rows, err := tx.Query(ctx, `
+		SELECT DISTINCT f.ref, f.digest FROM unnest($1::text[], $2::text[]) AS f (ref, digest)
+		WHERE EXISTS (SELECT 1 FROM observations e WHERE e.ref = f.ref AND e.digest = f.digest AND e.first_seen < $3)`,
+		refs, digests, sc.started)
+	if err != nil {
+		return nil, fmt.Errorf("find digests run before: %w", err)
+	}
+	ranBefore := map[refDigest]bool{}
+	for rows.Next() {
+		var k refDigest
+		if err := rows.Scan(&k.ref, &k.digest); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("find digests run before: %w", err)
+		}
+		ranBefore[k] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("find digests run before: %w", err)
+	}
+	earlier := map[string][]detect.Sighting{}
+	var newRefs []string
+	for _, f := range candidates {
+		if k := (refDigest{f.Ref, f.Digest}); ranBefore[k] {
+			earlier[f.Ref] = append(earlier[f.Ref], detect.Sighting{Place: detect.Place{Digest: f.Digest}, Ref: f.Ref, Kind: f.Kind})
+		} else if _, ok := earlier[f.Ref]; !ok {
+			earlier[f.Ref] = nil
+			newRefs = append(newRefs, f.Ref)
+		}
+	}
+	if len(newRefs) > 0 {
+		rows, err := tx.Query(ctx, `
+			SELECT o.ref, c.name, o.digest, o.digest_kind, o.node, o.arch, max(o.first_seen)
+			FROM observations o JOIN clusters c ON c.id = o.cluster_id
+			WHERE o.ref = ANY($1) AND o.first_seen < $2
+			GROUP BY o.ref, c.name, o.digest, o.digest_kind, o.node, o.arch`, newRefs, sc.started)
+		if err != nil {
+			return nil, fmt.Errorf("read what the references ran before: %w", err)
+		}
+		history, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (detect.Sighting, error) {
+			var s detect.Sighting
+			return s, r.Scan(&s.Ref, &s.Cluster, &s.Digest, &s.Kind, &s.Node, &s.Arch, &s.FirstSeen)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("read what the references ran before: %w", err)
+		}
+		for _, s := range history {
+			earlier[s.Ref] = append(earlier[s.Ref], s)
+		}
+	}
+	// One event per reference and new digest, at the first place the scan saw it.
+	var out []detect.Mutation
+	recorded := map[refDigest]bool{}
+	for _, f := range candidates {
+		k := refDigest{f.Ref, f.Digest}
+		if recorded[k] {
+			continue
+		}
+		if m, ok := detect.TagMovedEvent(earlier[f.Ref], f); ok {
+			recorded[k] = true
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+// storeEvents inserts events, each once whatever scan finds it again.
+func storeEvents(ctx context.Context, tx pgx.Tx, clusterID int64, events []detect.Mutation, at time.Time) (int, error) {
+	if len(events) == 0 {
+		return 0, nil
+	}
+	b := &pgx.Batch{}
+	for _, m := range events {
+		places, err := json.Marshal(m.Places)
+		if err != nil {
+			return 0, fmt.Errorf("encode places of %s: %w", m.Identity, err)
+		}
+		b.Queue(`
+			INSERT INTO mutations (identity, kind, cluster_id, cluster, namespace, workload_kind, workload_name,
+			                       container, ref, digests, places, detected_at, updated_at, resolved_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $12)
+			ON CONFLICT (identity) WHERE kind IN ('tag-moved', 'pod-drift') DO NOTHING`,
+			m.Identity, string(m.Kind), clusterID, m.Cluster, m.Namespace, m.Workload.Kind, m.Workload.Name,
+			m.Container, m.Ref, m.Digests, places, at)
+	}
+	res := tx.SendBatch(ctx, b)
+	n := 0
+	for range events {
+		tag, err := res.Exec()
+		if err != nil {
+			res.Close()
+			return 0, fmt.Errorf("record events: %w", err)
+		}
+		n += int(tag.RowsAffected())
+	}
+	if err := res.Close(); err != nil {
+		return 0, fmt.Errorf("record events: %w", err)
+	}
+	return n, nil
+}
