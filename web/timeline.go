@@ -104,8 +104,8 @@ const (
 	labelWidth  = 130
 	axisHeight  = 22
 	laneMin     = 18 // a lane is never thinner than a line of its label
-	laneMax     = 56
-	subRowMax   = 10
+	laneMax     = 40
+	subRowMax   = 5
 	minBarWidth = 2
 	tickSpacing = 110 // at least this far apart, so that labels never overlap
 )

@@ -172,8 +172,14 @@ func Took(d time.Duration) string {
 	case d < time.Minute:
 		return fmt.Sprintf("%d s", int(d.Seconds()))
 	case d < time.Hour:
+		if d%time.Minute < time.Second {
+			return fmt.Sprintf("%d min", int(d/time.Minute))
+		}
 		return fmt.Sprintf("%d min %d s", int(d/time.Minute), int(d%time.Minute/time.Second))
 	default:
+		if d%time.Hour < time.Minute {
+			return fmt.Sprintf("%d h", int(d/time.Hour))
+		}
 		return fmt.Sprintf("%d h %d min", int(d/time.Hour), int(d%time.Hour/time.Minute))
 	}
 }
