@@ -128,6 +128,6 @@ func clusterHealth(cs store.ClusterStatus, now time.Time) web.ClusterHealth {
 func scanRow(s store.Scan) web.ScanRow {
 	return web.ScanRow{
 		ID: s.ID, Status: s.Status, QueuedAt: s.QueuedAt, StartedAt: s.StartedAt, FinishedAt: s.FinishedAt,
-		Pods: s.Pods, Containers: s.Containers, Opened: s.Opened, Closed: s.Closed, Error: s.Error,
+		Pods: s.Pods, Containers: s.Containers, Opened: s.Opened, Closed: s.Closed, ErrorClass: s.ErrorClass, Error: s.Error,
 	}
 }

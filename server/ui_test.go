@@ -15,6 +15,7 @@ import (
 	"github.com/PuerkitoBio/goquery"
 
 	"github.com/tagdrift/tagdrift/scanner/imageref"
+	"github.com/tagdrift/tagdrift/store"
 )
 
 // uiPage is a rendered page.
@@ -372,4 +373,33 @@ func TestUIPages(t *testing.T) {
 	t.Run("not found", func(t *testing.T) {
 		e.page("viewer", "/no/such/page").want(t, http.StatusNotFound).one(t, "error-detail")
 	})
+}
+
+func TestUIFailedScan(t *testing.T) {
+	t.Parallel()
+	e, f := newUIFleet(t)
+	ctx := context.Background()
+	id, err := e.st.StartScan(ctx, f.id["staging"], time.Now().Add(-time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	why := store.ScanError{Class: "unauthorized", Message: `list pods: the credentials are not accepted <b>`}
+	if err := e.st.EndScan(ctx, id, store.ScanFailed, why, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	p := e.page("viewer", "/").want(t, http.StatusOK)
+	row := p.doc.Find(`[data-cluster="staging"]`)
+	if got := row.Find(`[data-testid="state"]`).Text(); got != "failed" {
+		t.Errorf("state %q", got)
+	}
+	if got := row.Find(`[data-testid="scan-error"]`).Text(); !strings.Contains(got, "unauthorized") || !strings.Contains(got, "<b>") {
+		t.Errorf("error %q", got)
+	}
+	p = e.page("viewer", "/clusters/staging").want(t, http.StatusOK)
+	if got := p.one(t, "last-error").Text(); !strings.Contains(got, "unauthorized") || !strings.Contains(got, "expired") {
+		t.Errorf("last error %q", got)
+	}
+	if got := p.doc.Find(`[data-testid="scan"][data-status="failed"] [data-testid="scan-error"]`).Text(); !strings.Contains(got, "unauthorized") {
+		t.Errorf("scan row error %q", got)
+	}
 }

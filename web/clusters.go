@@ -106,6 +106,14 @@ func ErrorHint(class string) string {
 		return "The API server answered too slowly: it may be overloaded, or the cluster is very large."
 	case "policy":
 		return "The kubeconfig no longer passes the service's policy: update it or the policy."
+	case "credentials":
+		return "The stored credentials could not be used (an exec profile, or the encryption key): update the kubeconfig."
+	case "throttled":
+		return "The API server asked to slow down: lengthen the scan interval."
+	case "redirect refused":
+		return "The API server answered with a redirect, which tagdrift never follows: check the server URL."
+	case "not found":
+		return "The API server does not serve the pods API at this address: is the server URL a Kubernetes API server?"
 	}
 	return ""
 }
