@@ -3,8 +3,6 @@
 // server/ builds them.
 package web
 
-//go:generate go tool templ generate
-
 import (
 	"crypto/sha256"
 	"encoding/binary"
