@@ -403,7 +403,7 @@ func (s *Store) UpdateCluster(ctx context.Context, name string, ch ClusterChange
 			RETURNING `+clusterColumns,
 			old.ID, next.Server, next.Context, next.ScanInterval, next.Annotate, next.Enabled, sealed, int64(s.keys.Primary())))
 		if err != nil {
-			return err
+			return fmt.Errorf("update the row: %w", err)
 		}
 		detail["fields"] = fields
 		return recordAudit(ctx, tx, a, ActionClusterUpdate, name, detail)
@@ -479,7 +479,7 @@ func (s *Store) DeleteCluster(ctx context.Context, name string, purge bool, a Au
 			return err
 		}
 		if err := recordAudit(ctx, tx, a, ActionClusterDelete, name, map[string]any{"purge": purge}); err != nil {
-			return fmt.Errorf("audit: %w", err)
+			return err
 		}
 		return bumpDataVersion(ctx, tx)
 	})
