@@ -8,7 +8,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 # is steadier than all at once.
 GO_TEST_FLAGS ?= -count=1 -timeout 45m -p 1
 
-.PHONY: help build serve test test-unit bench lint generate
+.PHONY: help build serve demo test test-unit bench lint generate
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -18,6 +18,12 @@ build: ## build bin/tagdrift
 
 serve: ## run tagdrift serve locally (installs and starts PostgreSQL, makes a key in .tagdrift/key)
 	hack/serve-local.sh $(ARGS)
+
+demo: ## the demo without Docker: two clusters (one on a real node), a registry, PostgreSQL, tagdrift serve and a real mutation; Ctrl-C stops it
+	eval "$$(hack/test-deps.sh)" && \
+		CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o bin/tagdrift ./cmd/tagdrift && \
+		go build -o bin/tagdrift-demo ./hack/demo && \
+		exec bin/tagdrift-demo local --tagdrift bin/tagdrift $(ARGS)
 
 test: ## run every test, end to end included (installs etcd and builds the Kubernetes binaries when missing)
 	eval "$$(hack/test-deps.sh)" && go test $(GO_TEST_FLAGS) ./...

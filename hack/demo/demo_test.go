@@ -4,10 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"io"
-	"log"
 	"log/slog"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/registry"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -34,22 +30,20 @@ func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(t.Output(), nil))
 }
 
-// TestPlay plays the demo's mutation on a real API server and controller manager, with
-// a registry over HTTP, while a fake kubelet resolves each new pod's tag in the registry
+// TestPlay plays the compose demo's mutation on a real API server and controller
+// manager, with the distribution registry (kubeenv's), while a fake kubelet resolves each new pod's tag in the registry
 // as a pull would: the Deployment ends with three pods of the first digest and two of
 // the second, and tagdrift's own scan of the cluster finds the workload-divergence.
 func TestPlay(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	env, err := kubeenv.Start(ctx, kubeenv.Options{Clusters: []kubeenv.ClusterOptions{{Name: "demo", ControllerManager: true}}})
+	env, err := kubeenv.Start(ctx, kubeenv.Options{Registry: true, Clusters: []kubeenv.ClusterOptions{{Name: "demo", ControllerManager: true}}})
 	if err != nil {
 		t.Fatalf("start Kubernetes: %v", err)
 	}
 	defer env.Stop()
 	c := env.Clusters[0]
-	reg := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	defer reg.Close()
-	host := strings.TrimPrefix(reg.URL, "http://")
+	host := env.Registry.Host
 
 	kubelet := &fakeKubelet{Cluster: c, Namespace: "demo"}
 	kctx, stopKubelet := context.WithCancel(ctx)

@@ -9,7 +9,11 @@
 //	tagdrift-demo play    push, deploy, move the tag, scale up
 //	tagdrift-demo app     the demo image's program: print its content, wait for SIGTERM
 //
-// Each reads its settings from the environment (see config).
+// Each reads its settings from the environment (see config). `make demo` runs
+//
+//	tagdrift-demo local [--tagdrift bin/tagdrift] [--listen 127.0.0.1:8080] [--fake-kubelet]
+//
+// the same experience without Docker (see runLocal).
 package main
 
 import (
@@ -33,7 +37,7 @@ func main() {
 	}
 }
 
-const usage = "usage: tagdrift-demo init|play|app"
+const usage = "usage: tagdrift-demo init|play|app|local"
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -55,6 +59,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return composePlay(ctx, cfg, stdout, log)
 	case "app":
 		return app(ctx, stdout)
+	case "local":
+		return runLocal(ctx, args[1:], stdout, stderr)
 	}
 	return fmt.Errorf("unknown command %q; %s", args[0], usage)
 }

@@ -50,6 +50,9 @@ type player struct {
 	// Wait bounds each wait for pods.
 	Wait time.Duration
 	Log  *slog.Logger
+	// Push, when set, pushes the image of content under the tag and returns its
+	// digest, instead of the image built from App.
+	Push func(ctx context.Context, content string) (string, error)
 }
 
 // result is what the pods of the Deployment run at the end.
@@ -139,6 +142,9 @@ func (p *player) image(content string) (v1.Image, error) {
 
 // push pushes the image of content under the tag and returns its digest.
 func (p *player) push(ctx context.Context, content string) (string, error) {
+	if p.Push != nil {
+		return p.Push(ctx, content)
+	}
 	img, err := p.image(content)
 	if err != nil {
 		return "", fmt.Errorf("demo image: %w", err)
@@ -219,6 +225,21 @@ func (p *player) deploy(ctx context.Context, replicas int32) error {
 	if _, err := p.Client.AppsV1().Deployments(p.Namespace).Create(ctx, d, metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("create deployment %s/%s: %w", p.Namespace, deployment, err)
 	}
+	return nil
+}
+
+// replaceOne deletes one pod of the Deployment, which its ReplicaSet replaces: the new
+// pod pulls the tag again.
+func (p *player) replaceOne(ctx context.Context) error {
+	pods, err := p.Client.CoreV1().Pods(p.Namespace).List(ctx, metav1.ListOptions{LabelSelector: "app=" + deployment})
+	if err != nil || len(pods.Items) == 0 {
+		return fmt.Errorf("pods of %s/%s: %d, %w", p.Namespace, deployment, len(pods.Items), err)
+	}
+	victim := pods.Items[0].Name
+	if err := p.Client.CoreV1().Pods(p.Namespace).Delete(ctx, victim, metav1.DeleteOptions{}); err != nil {
+		return fmt.Errorf("delete pod %s/%s: %w", p.Namespace, victim, err)
+	}
+	p.Log.Info("deleted a pod; its ReplicaSet replaces it", "pod", victim)
 	return nil
 }
 
