@@ -41,6 +41,8 @@ if [ -z "${SKIP_KUBE:-}" ]; then
 	need=()
 	command -v containerd >/dev/null || need+=(containerd)
 	command -v runc >/dev/null || need+=(runc)
+	# kubectl runs hack/scanned-cluster-kubeconfig.sh in deploy/'s test.
+	command -v kubectl >/dev/null || need+=(kubernetes-client)
 	if [ ${#need[@]} -gt 0 ]; then
 		if [ "$(id -u)" = 0 ]; then
 			apt_install "${need[@]}"
