@@ -59,7 +59,7 @@ func populate(ctx context.Context, st *store.Store, f *fleet, stdout io.Writer) 
 	}
 	loaded := time.Since(start)
 
-	// Mutations as store/mutations.go writes them (ReconcileMutations): places are the
+	// Mutations as store/mutations.go writes them (reconcile): places are the
 	// JSON of []detect.Place, so the API reads them back and the gin index on places
 	// serves them.
 	var mrows [][]any
