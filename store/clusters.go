@@ -455,12 +455,19 @@ func (s *Store) DeleteCluster(ctx context.Context, name string, purge bool, a Au
 				WHERE cluster_id = $1 AND status IN ('queued', 'running')`, id); err != nil {
 				return fmt.Errorf("abort scans: %w", err)
 			}
+			closing := summaryKeys{}
+			if err := closing.addRunning(ctx, tx, id); err != nil {
+				return err
+			}
 			if _, err := tx.Exec(ctx, `
 				UPDATE observations SET closed_at = now(), last_seen = COALESCE(
 					(SELECT started_at FROM scans WHERE cluster_id = $1 AND status = 'succeeded' ORDER BY id DESC LIMIT 1),
 					first_seen)
 				WHERE cluster_id = $1 AND closed_at IS NULL`, id); err != nil {
 				return fmt.Errorf("close observations: %w", err)
+			}
+			if err := refreshSummary(ctx, tx, closing); err != nil {
+				return err
 			}
 			if _, err := tx.Exec(ctx, `
 				UPDATE clusters SET deleted_at = now(), kubeconfig = NULL, enabled = false WHERE id = $1`, id); err != nil {

@@ -60,19 +60,14 @@ const latestScanSQL = `(SELECT sc.started_at FROM scans sc WHERE sc.cluster_id =
 // Timeline returns the digests a normalized reference ran, oldest first, across all
 // clusters, deleted ones included; an empty slice when it never ran.
 func (s *Store) Timeline(ctx context.Context, ref string) ([]TimelineDigest, error) {
-	// Aggregated per pod, then per cluster, then per digest, all by hashing: a popular
-	// reference has tens of thousands of intervals, and DISTINCT aggregates would sort
-	// them. A running digest's last sighting is looked up once per cluster running it.
+	// Read from the summary, one row per digest and cluster (ref_digest_clusters, kept
+	// in the transactions that change the intervals), not from the tens of thousands of
+	// intervals of a popular reference. A running digest's last sighting is looked up
+	// once per cluster running it, from the cluster's latest succeeded scan.
 	rows, err := s.pool.Query(ctx, `
-		WITH pods AS (
-			SELECT digest, cluster_id, min(first_seen) AS first_seen, max(last_seen) AS last_seen,
-			       bool_or(closed_at IS NULL) AS running
-			FROM observations WHERE ref = $1
-			GROUP BY digest, cluster_id, pod_uid
-		), per AS (
-			SELECT digest, cluster_id, count(*) AS pods, min(first_seen) AS first_seen, max(last_seen) AS last_seen,
-			       bool_or(running) AS running
-			FROM pods GROUP BY digest, cluster_id
+		WITH per AS (
+			SELECT digest, cluster_id, pods, first_seen, last_seen, running > 0 AS running
+			FROM ref_digest_clusters WHERE ref = $1
 		), spans AS (
 			SELECT per.digest, c.name AS cluster, per.pods, per.first_seen, per.running,
 			       GREATEST(per.last_seen, per.first_seen,

@@ -64,6 +64,9 @@ func (s *Store) CompleteScan(ctx context.Context, scanID int64, pods []inventory
 		if counts.Closed, err = closeIntervals(ctx, tx, sc, d.gone); err != nil {
 			return err
 		}
+		if err := refreshSummaryOf(ctx, tx, d.fresh, d.gone); err != nil {
+			return err
+		}
 		if counts.Events, err = recordEvents(ctx, tx, sc, d, at); err != nil {
 			return err
 		}

@@ -107,6 +107,9 @@ func populate(b *testing.B, s *Store) {
 		b.Fatal(err)
 	}
 	b.Logf("%d observations", n)
+	if err := s.RebuildSummary(ctx); err != nil {
+		b.Fatal(err)
+	}
 
 	// Open mutations: a workload-divergence in each of 300 workloads, and 10 services
 	// diverging across all clusters; resolved ones and events as history.

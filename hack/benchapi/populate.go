@@ -84,6 +84,10 @@ func populate(ctx context.Context, st *store.Store, f *fleet, stdout io.Writer) 
 		return fmt.Errorf("copy mutations: %w", err)
 	}
 
+	// Observations loaded with COPY bypass CompleteScan, which keeps the summary.
+	if err := st.RebuildSummary(ctx); err != nil {
+		return err
+	}
 	// A database in service has been vacuumed and analyzed by autovacuum (visibility map
 	// set, statistics fresh); one just loaded with COPY has not.
 	if _, err := pool.Exec(ctx, `VACUUM (ANALYZE)`); err != nil {

@@ -1,0 +1,156 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/tagdrift/tagdrift/scanner/inventory"
+)
+
+// summaryRow is one row of ref_digest_clusters, or of the same aggregate over the raw
+// intervals.
+type summaryRow struct {
+	Ref, Digest string
+	ClusterID   int64
+	FirstSeen   time.Time
+	LastSeen    *time.Time
+	Pods        int
+	Running     int
+}
+
+func summaryRows(t *testing.T, s *Store, sql string) []summaryRow {
+	t.Helper()
+	rows, err := s.pool.Query(context.Background(), sql)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []summaryRow
+	for rows.Next() {
+		var r summaryRow
+		if err := rows.Scan(&r.Ref, &r.Digest, &r.ClusterID, &r.FirstSeen, &r.LastSeen, &r.Pods, &r.Running); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// assertSummary checks the summary against a plain aggregate of the intervals.
+func assertSummary(t *testing.T, s *Store, step string) {
+	t.Helper()
+	got := summaryRows(t, s, `
+		SELECT ref, digest, cluster_id, first_seen, last_seen, pods, running FROM ref_digest_clusters
+		ORDER BY ref, digest, cluster_id`)
+	want := summaryRows(t, s, `
+		SELECT ref, digest, cluster_id, min(first_seen), max(last_seen), count(DISTINCT pod_uid)::int,
+		       (count(DISTINCT pod_uid) FILTER (WHERE closed_at IS NULL))::int
+		FROM observations GROUP BY ref, digest, cluster_id ORDER BY ref, digest, cluster_id`)
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("after %s: summary\n%+v\nwant (from the intervals)\n%+v", step, got, want)
+	}
+}
+
+// TestSummaryProperty plays random sequences of scans (random pods, some sharing pod
+// UIDs across digests and containers), failed scans, cluster deletions with and without
+// purge and retention runs, and checks after every step that the reference summary
+// equals what the raw intervals say.
+func TestSummaryProperty(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := mustStore(t, mustRing(t, newKey(t)))
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 7))
+	letters := []string{"a", "b", "c", "d", "e"}
+	images := []string{"nginx:1.25", "nginx:1.26", "redis:7"}
+	var live []Cluster
+	serial := 0
+	newCluster := func() {
+		serial++
+		live = append(live, mustCluster(t, s, fmt.Sprintf("c%d", serial), "tok"))
+	}
+	newCluster()
+	newCluster()
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for step := range 120 {
+		at = at.Add(time.Minute)
+		if len(live) == 0 {
+			newCluster()
+		}
+		c := live[rng.IntN(len(live))]
+		var what string
+		switch r := rng.IntN(20); {
+		case r < 13:
+			var pods []inventory.Pod
+			for i := range rng.IntN(6) {
+				uid := fmt.Sprintf("u%d", rng.IntN(8))
+				var containers []string
+				for j := range 1 + rng.IntN(2) {
+					containers = append(containers, fmt.Sprintf("k%d=%s|%s", j, images[rng.IntN(len(images))],
+						"docker.io/library/x@"+sha(letters[rng.IntN(len(letters))])))
+				}
+				p := wpod("ns", "w", fmt.Sprintf("p%d", i), uid, containers...)
+				if !containsUID(pods, p.UID) {
+					pods = append(pods, p)
+				}
+			}
+			id, err := s.StartScan(ctx, c.ID, at)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.CompleteScan(ctx, id, pods, len(pods), at.Add(time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			what = fmt.Sprintf("scan of %s with %d pods", c.Name, len(pods))
+		case r < 15:
+			id, err := s.StartScan(ctx, c.ID, at)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.EndScan(ctx, id, ScanFailed, fmt.Errorf("listing failed"), at.Add(time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			what = "failed scan of " + c.Name
+		case r < 17:
+			purge := rng.IntN(2) == 0
+			if _, err := s.DeleteCluster(ctx, c.Name, purge, admin); err != nil {
+				t.Fatal(err)
+			}
+			for i := range live {
+				if live[i].ID == c.ID {
+					live = append(live[:i], live[i+1:]...)
+					break
+				}
+			}
+			what = fmt.Sprintf("deletion of %s (purge %v)", c.Name, purge)
+			if rng.IntN(2) == 0 {
+				newCluster()
+			}
+		default:
+			before := at.Add(-time.Duration(rng.IntN(30)) * time.Minute)
+			p, err := s.PruneHistory(ctx, before, 1+rng.IntN(4))
+			if err != nil {
+				t.Fatal(err)
+			}
+			what = fmt.Sprintf("retention before %s (%d intervals)", before.Format(time.TimeOnly), p.Intervals)
+		}
+		assertSummary(t, s, fmt.Sprintf("step %d, %s", step, what))
+	}
+}
+
+func containsUID(pods []inventory.Pod, uid any) bool {
+	for _, p := range pods {
+		if any(p.UID) == uid {
+			return true
+		}
+	}
+	return false
+}
