@@ -98,6 +98,7 @@ func TestSummaryProperty(t *testing.T) {
 						"docker.io/library/x@"+sha(letters[rng.IntN(len(letters))])))
 				}
 				p := wpod("ns", "w", fmt.Sprintf("p%d", i), uid, containers...)
+				p.Cluster = c.Name
 				if !containsUID(pods, p.UID) {
 					pods = append(pods, p)
 				}
@@ -115,7 +116,7 @@ func TestSummaryProperty(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := s.EndScan(ctx, id, ScanFailed, fmt.Errorf("listing failed"), at.Add(time.Second)); err != nil {
+			if err := s.EndScan(ctx, id, ScanFailed, ScanError{Class: "unreachable", Message: "listing failed"}, at.Add(time.Second)); err != nil {
 				t.Fatal(err)
 			}
 			what = "failed scan of " + c.Name
