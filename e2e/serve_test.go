@@ -193,6 +193,10 @@ func TestServe(t *testing.T) {
 	if first := scans[len(scans)-1]; first.Pods != 1 || first.Opened != 1 {
 		t.Errorf("first scan: %+v", first)
 	}
+	if evs, err := st.AuditEvents(context.Background(), 0, 10); err != nil || len(evs) != 1 || evs[0].Action != store.ActionClusterCreate ||
+		evs[0].Target != "gamma" || evs[0].Actor != "serve:--cluster-kubeconfig" {
+		t.Errorf("the registration at start is not audited: %+v, %v", evs, err)
+	}
 	_, metrics, err := s.get("/metrics")
 	if err != nil || !strings.Contains(metrics, `tagdrift_scans_total{cluster="gamma",status="succeeded"}`) ||
 		!strings.Contains(metrics, `tagdrift_last_successful_scan_timestamp_seconds{cluster="gamma"}`) {

@@ -19,7 +19,8 @@ import (
 
 // principal is who makes an API request.
 type principal struct {
-	// actor names it in the audit trail: "token:<name>" or "admin-token".
+	// actor names it in the audit trail: "token:<id>:<name>" (names are not unique),
+	// "admin-token" or "user:<name>".
 	actor string
 	role  string
 	// limiterKey picks its rate limiter: one per token id, one for the admin token.
@@ -102,7 +103,7 @@ func (a *api) principal(r *http.Request) (principal, error) {
 		}
 	}
 	return principal{
-		actor:      "token:" + tok.Name,
+		actor:      "token:" + strconv.FormatInt(tok.ID, 10) + ":" + tok.Name,
 		role:       tok.Role,
 		limiterKey: "token:" + strconv.FormatInt(tok.ID, 10),
 	}, nil

@@ -288,11 +288,8 @@ func (a *api) requestScan(w http.ResponseWriter, r *http.Request) error {
 	if a.scans == nil {
 		return fmt.Errorf("scan cluster %q: no scheduler configured", name)
 	}
-	id, err := a.scans.ScanNow(r.Context(), c.ID)
+	id, err := a.scans.ScanNow(r.Context(), c.ID, audit(r))
 	if err != nil {
-		return about(err, "scan cluster %q", name)
-	}
-	if err := a.st.RecordAudit(r.Context(), audit(r), store.ActionScanRequest, name, map[string]any{"scan_id": id}); err != nil {
 		return about(err, "scan cluster %q", name)
 	}
 	w.Header().Set("Location", fmt.Sprintf("/api/v1/scans/%d", id))

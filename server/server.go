@@ -64,7 +64,8 @@ type Config struct {
 // Scanner is the scheduler as the API drives it.
 type Scanner interface {
 	// ScanNow asks for a scan of a cluster now and returns its scan record's id.
-	ScanNow(ctx context.Context, clusterID int64) (int64, error)
+	// a, the audit of who asks, is recorded with the queued scan.
+	ScanNow(ctx context.Context, clusterID int64, a store.Audit) (int64, error)
 	// Recheck asks for the references a deleted cluster queued (store.DeleteCluster)
 	// to be rechecked now rather than at the next tick.
 	Recheck(ctx context.Context) error

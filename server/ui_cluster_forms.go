@@ -298,11 +298,8 @@ func (u *ui) scanNowForm(w http.ResponseWriter, r *http.Request) error {
 	if u.api.scans == nil {
 		return fmt.Errorf("scan cluster %q: no scheduler configured", name)
 	}
-	id, err := u.api.scans.ScanNow(r.Context(), cs.ID)
+	id, err := u.api.scans.ScanNow(r.Context(), cs.ID, audit(r))
 	if err != nil {
-		return about(err, "scan cluster %q", name)
-	}
-	if err := u.st.RecordAudit(r.Context(), audit(r), store.ActionScanRequest, name, map[string]any{"scan_id": id}); err != nil {
 		return about(err, "scan cluster %q", name)
 	}
 	return seeOther(w, r, web.WithQuery(web.ClusterURL(name), "scan", strconv.FormatInt(id, 10)))

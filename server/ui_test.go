@@ -116,7 +116,7 @@ func TestUIOverviewEmpty(t *testing.T) {
 	if p.all("nav-admin").Length() != 0 {
 		t.Error("a viewer sees the Admin link")
 	}
-	if p.one(t, "viewer").Text() != "token:viewer" {
+	if !tokenActor(p.one(t, "viewer").Text(), "viewer") {
 		t.Errorf("viewer %q", p.one(t, "viewer").Text())
 	}
 	if e.page("admin", "/").want(t, http.StatusOK).all("nav-admin").Length() != 1 {

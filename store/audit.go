@@ -13,8 +13,9 @@ import (
 // Audit says who makes a change and from where; every method that changes what the
 // API manages takes one and records the change in the same transaction.
 type Audit struct {
-	// Actor names who acts: "token:<name>", "admin-token", "cli:<user>", or
-	// "user:<name>" for a user signed in to the web UI.
+	// Actor names who acts: "token:<id>:<name>" (token names are not unique),
+	// "admin-token", "cli:<user>", "user:<name>" for a user signed in to the web UI, or
+	// "serve:--cluster-kubeconfig".
 	Actor      string
 	RemoteAddr string
 }

@@ -118,7 +118,7 @@ func TestClusterLifecycle(t *testing.T) {
 	if err != nil || st.LastScan != nil || st.OpenMutations != 0 || st.Cluster != prod {
 		t.Fatalf("fresh prod: %+v, %v", st, err)
 	}
-	queued, _, err := s.QueueScan(ctx, stage.ID, t0.Add(-time.Minute))
+	queued, _, err := s.QueueScan(ctx, stage.ID, t0.Add(-time.Minute), Audit{})
 	if err != nil {
 		t.Fatal(err)
 	}

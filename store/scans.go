@@ -49,26 +49,30 @@ const scanColumns = `id, cluster_id, status, queued_at, started_at, finished_at,
 
 // QueueScan records that a scan of a cluster was asked for at, and returns its id. When
 // one is already queued, that one is returned: one scan answers every ask made before
-// it starts.
-func (s *Store) QueueScan(ctx context.Context, clusterID int64, at time.Time) (id int64, created bool, err error) {
+// it starts. When a names an actor, the ask is audited (scan.request) in the same
+// transaction.
+func (s *Store) QueueScan(ctx context.Context, clusterID int64, at time.Time, a Audit) (id int64, created bool, err error) {
 	err = s.tx(ctx, func(tx pgx.Tx) error {
 		// Serialize asks for one cluster, so that two never both create a queued scan.
-		if _, err := tx.Exec(ctx, `SELECT 1 FROM clusters WHERE id = $1 FOR UPDATE`, clusterID); err != nil {
-			return fmt.Errorf("lock the cluster: %w", err)
+		var name string
+		if err := tx.QueryRow(ctx, `SELECT name FROM clusters WHERE id = $1 FOR UPDATE`, clusterID).Scan(&name); err != nil {
+			return fmt.Errorf("lock the cluster: %w", notFound(err))
 		}
 		err := tx.QueryRow(ctx, `SELECT id FROM scans WHERE cluster_id = $1 AND status = 'queued' ORDER BY id LIMIT 1`, clusterID).Scan(&id)
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, pgx.ErrNoRows) {
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			created = true
+			if err := tx.QueryRow(ctx, `INSERT INTO scans (cluster_id, status, queued_at) VALUES ($1, 'queued', $2) RETURNING id`,
+				clusterID, at).Scan(&id); err != nil {
+				return fmt.Errorf("insert a queued scan: %w", err)
+			}
+		case err != nil:
 			return fmt.Errorf("find a queued scan: %w", err)
 		}
-		created = true
-		if err := tx.QueryRow(ctx, `INSERT INTO scans (cluster_id, status, queued_at) VALUES ($1, 'queued', $2) RETURNING id`,
-			clusterID, at).Scan(&id); err != nil {
-			return fmt.Errorf("insert a queued scan: %w", err)
+		if a.Actor == "" {
+			return nil
 		}
-		return nil
+		return recordAudit(ctx, tx, a, ActionScanRequest, name, map[string]any{"scan_id": id})
 	})
 	if err != nil {
 		return 0, false, fmt.Errorf("queue a scan of cluster %d: %w", clusterID, err)

@@ -186,12 +186,21 @@ func TestQueuedScans(t *testing.T) {
 	s, _ := mustStore(t, mustRing(t, newKey(t)))
 	c := mustCluster(t, s, "prod", "t")
 	at := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
-	q1, created, err := s.QueueScan(ctx, c.ID, at)
+	who := Audit{Actor: "token:7:ops", RemoteAddr: "203.0.113.9:5000"}
+	q1, created, err := s.QueueScan(ctx, c.ID, at, who)
 	if err != nil || !created {
 		t.Fatal(created, err)
 	}
+	// The ask is audited with the scan it queued, in its transaction.
+	if evs, err := s.AuditEvents(ctx, 0, 10); err != nil || len(evs) == 0 || evs[0].Action != ActionScanRequest ||
+		evs[0].Actor != who.Actor || evs[0].Target != "prod" || evs[0].Detail["scan_id"] != float64(q1) {
+		t.Errorf("audit of the ask: %+v, %v", evs, err)
+	}
+	if _, _, err := s.QueueScan(ctx, c.ID+1000, at, who); !errors.Is(err, ErrNotFound) {
+		t.Errorf("ask for a missing cluster: %v", err)
+	}
 	// Asks before the scan starts share it.
-	if q2, created, err := s.QueueScan(ctx, c.ID, at.Add(time.Second)); err != nil || created || q2 != q1 {
+	if q2, created, err := s.QueueScan(ctx, c.ID, at.Add(time.Second), Audit{}); err != nil || created || q2 != q1 {
 		t.Errorf("second ask: %d %v %v, want %d", q2, created, err, q1)
 	}
 	if sc, _ := s.ScanRecordByID(ctx, q1); sc.Status != ScanQueued || sc.StartedAt != nil || !sc.QueuedAt.Equal(at) {
@@ -206,7 +215,7 @@ func TestQueuedScans(t *testing.T) {
 		t.Errorf("started scan: %+v", sc)
 	}
 	// Asked for while it runs: a new one.
-	q3, created, err := s.QueueScan(ctx, c.ID, at.Add(2*time.Minute))
+	q3, created, err := s.QueueScan(ctx, c.ID, at.Add(2*time.Minute), Audit{})
 	if err != nil || !created || q3 == q1 {
 		t.Errorf("ask during a scan: %d %v %v", q3, created, err)
 	}

@@ -71,7 +71,7 @@ func BenchmarkRound200Clusters(b *testing.B) {
 	for b.Loop() {
 		since := time.Now()
 		for _, id := range ids {
-			if _, err := s.ScanNow(ctx, id); err != nil {
+			if _, err := s.ScanNow(ctx, id, store.Audit{}); err != nil {
 				b.Fatal(err)
 			}
 		}

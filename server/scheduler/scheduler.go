@@ -194,8 +194,10 @@ func (s *Scheduler) Stop(ctx context.Context) error { return s.client.StopAndCan
 // until a worker starts it (asks made before it starts share it). When the cluster's scan
 // job is scheduled for later or running (it may have listed before what the caller wants
 // seen), another is queued to run now.
-func (s *Scheduler) ScanNow(ctx context.Context, clusterID int64) (int64, error) {
-	scanID, created, err := s.cfg.Store.QueueScan(ctx, clusterID, s.cfg.Now())
+//
+// When a names an actor, the ask is audited in the transaction that queues the scan.
+func (s *Scheduler) ScanNow(ctx context.Context, clusterID int64, a store.Audit) (int64, error) {
+	scanID, created, err := s.cfg.Store.QueueScan(ctx, clusterID, s.cfg.Now(), a)
 	if err != nil {
 		return 0, err
 	}

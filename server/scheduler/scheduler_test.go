@@ -167,11 +167,11 @@ func TestScanNowFollowsUnrecordedCompletion(t *testing.T) {
 	driver := riverpgxv5.New(st.Pool())
 	var expected []rivertest.ExpectedJob
 	for round := range 4 {
-		if _, err := s.ScanNow(ctx, c.ID); err != nil {
+		if _, err := s.ScanNow(ctx, c.ID, store.Audit{}); err != nil {
 			t.Fatalf("round %d: %v", round, err)
 		}
 		// A second ask before anything starts merges into the same job.
-		if _, err := s.ScanNow(ctx, c.ID); err != nil {
+		if _, err := s.ScanNow(ctx, c.ID, store.Audit{}); err != nil {
 			t.Fatalf("round %d: %v", round, err)
 		}
 		// Exactly one scan job more each round, available now; the earlier ones still
@@ -264,7 +264,7 @@ func TestScheduler(t *testing.T) {
 		{Name: "app", ImageID: "docker.io/library/nginx@sha256:" + strings.Repeat("b", 64)}}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.ScanNow(ctx, good.ID); err != nil {
+	if _, err := s.ScanNow(ctx, good.ID, store.Audit{}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -337,7 +337,7 @@ tagdrift_open_mutations{cluster="good",kind="workload-divergence"} 1
 		{Name: "app", ImageID: "registry.example.com/web@sha256:" + strings.Repeat("c", 64)}}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.ScanNow(ctx, good.ID); err != nil {
+	if _, err := s.ScanNow(ctx, good.ID, store.Audit{}); err != nil {
 		t.Fatal(err)
 	}
 	h.waitScans(t, good.ID, 3)
@@ -346,7 +346,7 @@ tagdrift_open_mutations{cluster="good",kind="workload-divergence"} 1
 	waitKinds("after convergence", want)
 
 	// Nothing changed: no observation row, no mutation written.
-	if _, err := s.ScanNow(ctx, good.ID); err != nil {
+	if _, err := s.ScanNow(ctx, good.ID, store.Audit{}); err != nil {
 		t.Fatal(err)
 	}
 	last := h.waitScans(t, good.ID, 4)
@@ -446,7 +446,7 @@ func TestScanCutOffClosesNothing(t *testing.T) {
 	}
 
 	cut.Store(true)
-	s.ScanNow(ctx, cl.ID)
+	s.ScanNow(ctx, cl.ID, store.Audit{})
 	if sc := h.waitScans(t, cl.ID, 2); sc.Status != store.ScanFailed || sc.Closed != 0 || !strings.Contains(sc.Error, "list pods") {
 		t.Errorf("cut-off scan: %+v", sc)
 	}
