@@ -4,7 +4,8 @@
 # (built into a cache by hack/kube-binaries.sh, or taken from $KUBEBUILDER_ASSETS), and
 # a running PostgreSQL (Debian's postgresql, or $TAGDRIFT_TEST_DATABASE_URL); for the
 # real node of the end-to-end tests, containerd and runc (Debian's) and the distribution
-# registry (hack/registry-binary.sh).
+# registry (hack/registry-binary.sh); for the browser tests, Chromium (Debian's) and
+# axe-core (npm, into a cache).
 #
 #   eval "$(hack/test-deps.sh)"
 set -euo pipefail
@@ -53,6 +54,22 @@ if [ -z "${SKIP_KUBE:-}" ]; then
 	fi
 	hack/registry-binary.sh >/dev/null
 	echo "export KUBEBUILDER_ASSETS='$assets'"
+fi
+
+# The browser tests: Debian's Chromium, and axe-core from the npm registry into a cache
+# (loaded from disk into the pages, never from a CDN).
+if [ -z "${SKIP_BROWSER:-}" ]; then
+	[ -x /usr/bin/chromium ] || apt_install chromium
+	command -v npm >/dev/null || apt_install npm
+	axe_dir=${XDG_CACHE_HOME:-$HOME/.cache}/tagdrift/axe
+	axe_version=4.14.1
+	if [ ! -f "$axe_dir/node_modules/axe-core/axe.min.js" ] ||
+		! grep -q "\"version\": \"$axe_version\"" "$axe_dir/node_modules/axe-core/package.json"; then
+		log "installing axe-core $axe_version with npm into $axe_dir"
+		mkdir -p "$axe_dir"
+		npm install --silent --no-audit --no-fund --prefix "$axe_dir" "axe-core@$axe_version" >&2
+	fi
+	echo "export TAGDRIFT_AXE_JS='$axe_dir/node_modules/axe-core/axe.min.js'"
 fi
 
 # PostgreSQL: the URL given, or the local server, installed and started when needed.

@@ -224,7 +224,7 @@ func TokensPage(v TokensView) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		} else {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 16, "<div class=\"scroll\"><table data-testid=\"tokens\" aria-labelledby=\"tokens-h\"><thead><tr><th>Name</th><th>Role</th><th>Created</th><th>By</th><th>Last used</th><th>Expires</th><th>State</th><th><span class=\"skip\">Actions</span></th></tr></thead> <tbody>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 16, "<div class=\"scroll\" tabindex=\"0\" role=\"region\" aria-labelledby=\"tokens-h\"><table data-testid=\"tokens\" aria-labelledby=\"tokens-h\"><thead><tr><th>Name</th><th>Role</th><th>Created</th><th>By</th><th>Last used</th><th>Expires</th><th>State</th><th><span class=\"skip\">Actions</span></th></tr></thead> <tbody>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -691,7 +691,7 @@ func UsersPage(v UsersView) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		} else {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 65, "<div class=\"scroll\"><table data-testid=\"users\" aria-labelledby=\"users-h\"><thead><tr><th>Name</th><th>Role</th><th>Added</th><th>State</th><th><span class=\"skip\">Actions</span></th></tr></thead> <tbody>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 65, "<div class=\"scroll\" tabindex=\"0\" role=\"region\" aria-labelledby=\"users-h\"><table data-testid=\"users\" aria-labelledby=\"users-h\"><thead><tr><th>Name</th><th>Role</th><th>Added</th><th>State</th><th><span class=\"skip\">Actions</span></th></tr></thead> <tbody>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -1358,7 +1358,7 @@ func AuditPage(v AuditView) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		} else {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 134, "<div class=\"scroll\"><table data-testid=\"audit\" aria-labelledby=\"audit-h\"><thead><tr><th>When</th><th>Actor</th><th>Action</th><th>Target</th><th>Detail</th><th>From</th></tr></thead> <tbody>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 134, "<div class=\"scroll\" tabindex=\"0\" role=\"region\" aria-labelledby=\"audit-h\"><table data-testid=\"audit\" aria-labelledby=\"audit-h\"><thead><tr><th>When</th><th>Actor</th><th>Action</th><th>Target</th><th>Detail</th><th>From</th></tr></thead> <tbody>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
