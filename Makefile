@@ -5,8 +5,10 @@ SHELL := /usr/bin/env bash
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 # -p 1: the end-to-end packages each start etcd and API servers; on 2 cores, one at a time
-# is steadier than all at once.
-GO_TEST_FLAGS ?= -count=1 -timeout 45m -p 1
+# is steadier than all at once. -race: every package runs under the data race detector,
+# and the e2e tests build the tagdrift binary they start with it too (README: Develop
+# gives what it costs).
+GO_TEST_FLAGS ?= -count=1 -timeout 45m -p 1 -race
 
 .PHONY: help build serve demo test test-unit bench lint generate
 
@@ -28,8 +30,8 @@ demo: ## the demo without Docker: two clusters (one on a real node), a registry,
 test: ## run every test, end to end included (installs etcd and builds the Kubernetes binaries when missing)
 	eval "$$(hack/test-deps.sh)" && go test $(GO_TEST_FLAGS) ./...
 
-test-unit: ## run the tests that need no Kubernetes binaries
-	go test $(GO_TEST_FLAGS) ./scanner/...
+test-unit: ## run every test but the end-to-end ones (e2e/): no Kubernetes binaries; PostgreSQL, installed and started when missing
+	eval "$$(SKIP_KUBE=1 hack/test-deps.sh)" && go test $(GO_TEST_FLAGS) $$(go list ./... | grep -v '/e2e')
 
 bench: ## run the benchmarks: detection, scan vs bare list, scan writes, a 200-cluster round, the API
 	go test -run '^$$' -bench . -benchmem -count 5 ./scanner/...

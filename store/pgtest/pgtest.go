@@ -38,15 +38,16 @@ var ErrNoServer = fmt.Errorf("%s is not set and no Docker engine answers: run `m
 
 // Create makes a new, empty database named after prefix on the test server.
 func Create(ctx context.Context, prefix string) (*Database, error) {
-	return create(ctx, prefix, "")
-}
-
-// create makes a database named after prefix, a copy of template when one is named.
-func create(ctx context.Context, prefix, template string) (*Database, error) {
 	admin, err := serverURL(ctx, os.Getenv(EnvURL))
 	if err != nil {
 		return nil, err
 	}
+	return create(ctx, admin, prefix, "")
+}
+
+// create makes a database named after prefix on the server at admin, a copy of
+// template when one is named.
+func create(ctx context.Context, admin, prefix, template string) (*Database, error) {
 	b := make([]byte, 4)
 	rand.Read(b)
 	name := fmt.Sprintf("%s_%s", prefix, hex.EncodeToString(b))
@@ -100,7 +101,8 @@ func (t *Template) Clone(tb testing.TB, prefix string) *Database {
 		tb.Fatal("pgtest: no template database: make one in TestMain with pgtest.Main")
 	}
 	ctx := context.Background()
-	db, err := create(ctx, prefix, t.db.name)
+	// The server the template is on, not the environment's: a test may have changed that.
+	db, err := create(ctx, t.db.admin, prefix, t.db.name)
 	if err != nil {
 		tb.Fatal(err)
 	}
