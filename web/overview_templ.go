@@ -406,7 +406,7 @@ func Overview(v OverviewView, now time.Time) templ.Component {
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = DigestChip(d, v.Legend).Render(ctx, templ_7745c5c3_Buffer)
+					templ_7745c5c3_Err = DigestChipCompact(d, v.Legend).Render(ctx, templ_7745c5c3_Buffer)
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}

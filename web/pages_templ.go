@@ -990,7 +990,7 @@ func Workloads(v WorkloadsView) templ.Component {
 					return templ_7745c5c3_Err
 				}
 				for _, d := range w.Digests {
-					templ_7745c5c3_Err = DigestChip(d, v.Legend).Render(ctx, templ_7745c5c3_Buffer)
+					templ_7745c5c3_Err = DigestChipCompact(d, v.Legend).Render(ctx, templ_7745c5c3_Buffer)
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
@@ -1876,7 +1876,7 @@ func MutationTable(rows []MutationRow, l *Legend, now time.Time, testid string) 
 				return templ_7745c5c3_Err
 			}
 			for _, d := range m.Digests {
-				templ_7745c5c3_Err = DigestChip(d, l).Render(ctx, templ_7745c5c3_Buffer)
+				templ_7745c5c3_Err = DigestChipCompact(d, l).Render(ctx, templ_7745c5c3_Buffer)
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}

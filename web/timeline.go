@@ -98,6 +98,9 @@ type ClusterSwatch struct {
 	Colour, Pattern string
 }
 
+// shortTime is how bar titles give times.
+const shortTime = "2006-01-02 15:04"
+
 // Chart layout, in SVG user units (the SVG scales to its box's width).
 const (
 	chartWidth  = 1160
@@ -197,7 +200,7 @@ func NewChart(digests []TimelineDigest, moves []TagMove, from, to time.Time) Cha
 			lane.Bars = append(lane.Bars, Bar{
 				X: round1(x1), Y: round1(y + 2 + float64(i)*row + (row-bh)/2), W: round1(w), H: round1(bh),
 				Colour: sw.Colour, Pattern: sw.Pattern,
-				Title: fmt.Sprintf("%s: %s to %s, %s%s", s.Cluster, UTC(s.FirstSeen), UTC(s.LastSeen), Plural(s.Pods, "pod", "pods"), running),
+				Title: fmt.Sprintf("%s: %s to %s, %s%s", s.Cluster, s.FirstSeen.UTC().Format(shortTime), s.LastSeen.UTC().Format(shortTime), Plural(s.Pods, "pod", "pods"), running),
 			})
 		}
 		laneY[d.Digest], laneH[d.Digest] = y, h

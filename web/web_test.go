@@ -62,11 +62,30 @@ func TestDigestChip(t *testing.T) {
 		t.Errorf("link href %q title %q text %q", attr(link, "href"), attr(link, "title"), link.Text())
 	}
 	btn := one(t, chip, `[data-testid="copy"]`)
-	if attr(btn, "data-copy") != dA || attr(btn, "type") != "button" || attr(btn, "aria-label") == "" {
+	// Without data-copy, the script copies the chip's data-digest.
+	if _, ok := btn.Attr("data-copy"); ok || attr(btn, "type") != "button" || attr(btn, "aria-label") == "" {
 		t.Errorf("copy button %v", btn.Nodes[0].Attr)
 	}
 	if _, hidden := btn.Attr("hidden"); !hidden {
 		t.Error("copy button shown without the script")
+	}
+}
+
+func TestDigestChipCompact(t *testing.T) {
+	doc := render(t, DigestChipCompact(dA, NewLegend(dA)))
+	chip := one(t, doc.Selection, `[data-testid="digest-chip"]`)
+	if chip.Find(`[data-testid="copy"]`).Length() != 0 || attr(one(t, chip, `[data-testid="chip-link"]`), "title") != dA {
+		t.Error("compact chip")
+	}
+	if one(t, chip, `[data-testid="chip-letter"]`).Text() != "A" {
+		t.Error("letter")
+	}
+}
+
+func TestCopyButton(t *testing.T) {
+	btn := one(t, render(t, CopyButton(`a"<b>`, "copy it")).Selection, `[data-testid="copy"]`)
+	if attr(btn, "data-copy") != `a"<b>` || attr(btn, "aria-label") != "copy it" {
+		t.Error("copy button")
 	}
 }
 

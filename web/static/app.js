@@ -8,10 +8,15 @@
     btn.textContent = "copied";
     setTimeout(function () { btn.textContent = label; btn.removeAttribute("data-done"); }, 1200);
   }
-  document.querySelectorAll("button.copy[data-copy]").forEach(function (btn) {
+  document.querySelectorAll("button.copy").forEach(function (btn) {
+    var text = btn.getAttribute("data-copy");
+    if (text === null) {
+      var chip = btn.closest("[data-digest]");
+      if (!chip) { return; }
+      text = chip.getAttribute("data-digest");
+    }
     btn.hidden = false;
     btn.addEventListener("click", function () {
-      var text = btn.getAttribute("data-copy");
       if (navigator.clipboard && window.isSecureContext) {
         navigator.clipboard.writeText(text).then(function () { copied(btn); }, function () {});
         return;

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/tagdrift/tagdrift/scanner/imageref"
+	"github.com/tagdrift/tagdrift/server"
+	"github.com/tagdrift/tagdrift/store"
+	"github.com/tagdrift/tagdrift/store/pgtest"
+	"github.com/tagdrift/tagdrift/web"
+)
+
+// BenchmarkUIPages measures the server render time of the web pages (handler, store
+// reads and templ rendering; no network) on the benchmark fleet: by default 10 clusters,
+// 10,000 workloads and 1,000,000 observation rows (TAGDRIFT_UI_BENCH_WORKLOADS makes it
+// smaller or larger: rows are 100 per workload). The pages have no cache: every request
+// is rendered afresh from the database, as the first one after a change of the data.
+// Each page reports its p95 and its size in bytes.
+//
+//	go test -run '^$' -bench UIPages -benchtime 200x ./hack/benchapi/
+func BenchmarkUIPages(b *testing.B) {
+	dbURL := os.Getenv(pgtest.EnvURL)
+	if dbURL == "" {
+		b.Skip("set " + pgtest.EnvURL + " to a PostgreSQL server")
+	}
+	workloads := 10_000
+	if s := os.Getenv("TAGDRIFT_UI_BENCH_WORKLOADS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 10 {
+			b.Fatalf("TAGDRIFT_UI_BENCH_WORKLOADS=%q: want a number of at least 10", s)
+		}
+		workloads = n
+	}
+	ctx := context.Background()
+	u, drop, err := createDatabase(ctx, config{databaseURL: dbURL}, io.Discard)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		if err := drop(); err != nil {
+			b.Error(err)
+		}
+	})
+	st, err := openStore(ctx, u)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(st.Close)
+	f := newFleet(10, workloads, 10, time.Now().UTC().Truncate(time.Second).Add(-time.Minute))
+	if err := populate(ctx, st, f, io.Discard); err != nil {
+		b.Fatal(err)
+	}
+	ref := imageref.ParseRef(popularImage).Normalized
+	digest, _, err := popularDigest(ctx, st, ref)
+	if err != nil {
+		b.Fatal(err)
+	}
+	mutant, err := st.ListWorkloads(ctx, store.WorkloadFilter{MutantOnly: true, Limit: 1})
+	if err != nil || len(mutant) == 0 {
+		b.Fatalf("a mutant workload: %v", err)
+	}
+	const token = "bench-ui-admin-token-0123456789"
+	h := server.New(server.Config{Store: st, AdminToken: token, CacheBytes: -1, Logger: nil})
+	k := mutant[0].WorkloadKey
+	pages := []struct{ name, path string }{
+		{"overview", "/"},
+		{"workloads", "/workloads"},
+		{"workloads-mutant", "/workloads?mutant=true"},
+		{"workload", web.WorkloadURL(k.Cluster, k.Namespace, k.Kind, k.Name)},
+		{"timeline", "/images?ref=" + url.QueryEscape(popularImage)},
+		{"digest", "/digests/" + digest},
+	}
+	for _, p := range pages {
+		b.Run(p.name, func(b *testing.B) {
+			var took []time.Duration
+			size := 0
+			var rec *httptest.ResponseRecorder
+			for b.Loop() {
+				req := httptest.NewRequest(http.MethodGet, p.path, nil)
+				req.Header.Set("Authorization", "Bearer "+token)
+				rec = httptest.NewRecorder()
+				start := time.Now()
+				h.ServeHTTP(rec, req)
+				took = append(took, time.Since(start))
+				if rec.Code != http.StatusOK {
+					b.Fatalf("%s: %d %s", p.path, rec.Code, rec.Body)
+				}
+				size = rec.Body.Len()
+			}
+			if dir := os.Getenv("TAGDRIFT_UI_BENCH_DUMP"); dir != "" {
+				os.WriteFile(dir+"/"+p.name+".html", rec.Body.Bytes(), 0o644)
+			}
+			slices.Sort(took)
+			p95 := took[min(len(took)-1, len(took)*95/100)]
+			b.ReportMetric(float64(p95.Microseconds())/1000, "p95-ms")
+			b.ReportMetric(float64(size), "html-bytes")
+			if size > 100<<10 {
+				b.Errorf("%s: %d bytes of HTML, over 100 KB", p.name, size)
+			}
+		})
+	}
+}
