@@ -228,8 +228,18 @@ func (a *api) updateCluster(w http.ResponseWriter, r *http.Request) error {
 	if ch.Credentials == nil && ch.ScanInterval == nil && ch.Annotate == nil && ch.Enabled == nil {
 		return badRequest("nothing to change: send any of kubeconfig (with context), scanInterval, annotate, enabled")
 	}
+	before, err := a.st.ClusterStatusByName(r.Context(), name)
+	if err != nil {
+		return about(err, "cluster %q", name)
+	}
 	if _, err := a.st.UpdateCluster(r.Context(), name, ch, audit(r)); err != nil {
 		return about(err, "cluster %q", name)
+	}
+	if before.Annotate == "on" && ch.Annotate != nil && *ch.Annotate == "off" {
+		// The change stands if this fails: the cluster's next scan removes the rest.
+		if err := a.scans.Unannotate(context.WithoutCancel(r.Context()), before.ID); err != nil {
+			a.log.Error("remove tagdrift's annotations", "cluster", name, "error", err.Error())
+		}
 	}
 	c, err := a.st.ClusterStatusByName(r.Context(), name)
 	if err != nil {
@@ -251,6 +261,13 @@ func (a *api) deleteCluster(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	name := chi.URLParam(r, "name")
+	// tagdrift's keys leave the cluster's ReplicaSets first, while its credentials are
+	// still at hand; the deletion goes ahead if that fails.
+	if c, err := a.st.ClusterStatusByName(r.Context(), name); err == nil {
+		if err := a.scans.Unannotate(context.WithoutCancel(r.Context()), c.ID); err != nil {
+			a.log.Error("remove tagdrift's annotations", "cluster", name, "error", err.Error())
+		}
+	}
 	deleted, err := a.st.DeleteCluster(r.Context(), name, purge, audit(r))
 	if err != nil {
 		return about(err, "cluster %q", name)

@@ -31,6 +31,10 @@ type scanJSON struct {
 	// cluster sent.
 	ErrorClass string `json:"errorClass"`
 	Error      string `json:"error"`
+	// AnnotateWrites is how many writes the annotation step sent (null when it did not
+	// run); AnnotateError why it failed ("" when it did not).
+	AnnotateWrites *int   `json:"annotateWrites"`
+	AnnotateError  string `json:"annotateError"`
 }
 
 func toScanJSON(s store.ScanRecord) scanJSON {
@@ -39,6 +43,7 @@ func toScanJSON(s store.ScanRecord) scanJSON {
 		QueuedAt: utc(s.QueuedAt), StartedAt: utcPtr(s.StartedAt), FinishedAt: utcPtr(s.FinishedAt),
 		Pods: s.Pods, Containers: s.Containers, Opened: s.Opened, Closed: s.Closed,
 		ErrorClass: s.ErrorClass, Error: s.Error,
+		AnnotateWrites: s.AnnotateWrites, AnnotateError: s.AnnotateError,
 	}
 }
 

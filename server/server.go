@@ -69,6 +69,8 @@ type Scanner interface {
 	// Recheck asks for the references a deleted cluster queued (store.DeleteCluster)
 	// to be rechecked now rather than at the next tick.
 	Recheck(ctx context.Context) error
+	// Unannotate removes what tagdrift wrote on a cluster's ReplicaSets.
+	Unannotate(ctx context.Context, clusterID int64) error
 }
 
 // withDefaults fills the zero values.

@@ -265,6 +265,7 @@ const touchesSQL = `(m.cluster_id = c.id OR (m.cluster_id IS NULL AND
 const clusterStatusSQL = `
 	SELECT c.id, c.name, c.server, c.context, c.scan_interval, c.annotate, c.enabled, c.created_at,
 	       s.id, s.status, s.queued_at, s.started_at, s.finished_at, s.pods, s.containers, s.opened, s.closed, s.error_class, s.error,
+	       s.annotate_writes, s.annotate_error,
 	       (SELECT count(*) FROM mutations m WHERE m.resolved_at IS NULL AND ` + touchesSQL + `),
 	       (SELECT ok.finished_at FROM scans ok WHERE ok.cluster_id = c.id AND ok.status = 'succeeded'
 	        ORDER BY ok.id DESC LIMIT 1)
@@ -275,22 +276,23 @@ const clusterStatusSQL = `
 func scanClusterStatus(row pgx.Row) (ClusterStatus, error) {
 	var cs ClusterStatus
 	var (
-		id                                *int64
-		status, errClass, errText         *string
-		queued                            *time.Time
-		pods, containers, opened, closedN *int
-		sc                                Scan
+		id                                     *int64
+		status, errClass, errText, annotateErr *string
+		queued                                 *time.Time
+		pods, containers, opened, closedN      *int
+		sc                                     Scan
 	)
 	c := &cs.Cluster
 	err := row.Scan(&c.ID, &c.Name, &c.Server, &c.Context, &c.ScanInterval, &c.Annotate, &c.Enabled, &c.CreatedAt,
 		&id, &status, &queued, &sc.StartedAt, &sc.FinishedAt, &pods, &containers, &opened, &closedN, &errClass, &errText,
-		&cs.OpenMutations, &cs.LastSucceeded)
+		&sc.AnnotateWrites, &annotateErr, &cs.OpenMutations, &cs.LastSucceeded)
 	if err != nil {
 		return cs, err
 	}
 	if id != nil {
 		sc.ID, sc.ClusterID, sc.Status, sc.QueuedAt = *id, c.ID, *status, *queued
 		sc.Pods, sc.Containers, sc.Opened, sc.Closed, sc.ErrorClass, sc.Error = *pods, *containers, *opened, *closedN, *errClass, *errText
+		sc.AnnotateError = *annotateErr
 		cs.LastScan = &sc
 	}
 	return cs, nil

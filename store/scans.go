@@ -35,6 +35,11 @@ type Scan struct {
 	// message tagdrift wrote; empty otherwise.
 	ErrorClass string
 	Error      string
+	// AnnotateWrites is how many writes the scan's annotation step sent; nil when it
+	// did not run. AnnotateError is why it failed ("" when it did not): the scan
+	// itself still succeeded.
+	AnnotateWrites *int
+	AnnotateError  string
 }
 
 // ScanError is why a scan failed: Class is one of a few short words (unreachable, tls,
@@ -45,7 +50,8 @@ type ScanError struct {
 	Message string
 }
 
-const scanColumns = `id, cluster_id, status, queued_at, started_at, finished_at, pods, containers, opened, closed, error_class, error`
+const scanColumns = `id, cluster_id, status, queued_at, started_at, finished_at, pods, containers, opened, closed, error_class, error,
+	annotate_writes, annotate_error`
 
 // QueueScan records that a scan of a cluster was asked for at, and returns its id. When
 // one is already queued, that one is returned: one scan answers every ask made before
@@ -138,7 +144,7 @@ func (s *Store) ScansOfCluster(ctx context.Context, clusterID int64) ([]Scan, er
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Scan, error) {
 		var sc Scan
 		err := r.Scan(&sc.ID, &sc.ClusterID, &sc.Status, &sc.QueuedAt, &sc.StartedAt, &sc.FinishedAt,
-			&sc.Pods, &sc.Containers, &sc.Opened, &sc.Closed, &sc.ErrorClass, &sc.Error)
+			&sc.Pods, &sc.Containers, &sc.Opened, &sc.Closed, &sc.ErrorClass, &sc.Error, &sc.AnnotateWrites, &sc.AnnotateError)
 		return sc, err
 	})
 	if err != nil {
@@ -194,14 +200,14 @@ type ScanRecord struct {
 
 const scanRecordSQL = `
 	SELECT s.id, s.cluster_id, s.status, s.queued_at, s.started_at, s.finished_at, s.pods, s.containers,
-	       s.opened, s.closed, s.error_class, s.error, c.name
+	       s.opened, s.closed, s.error_class, s.error, s.annotate_writes, s.annotate_error, c.name
 	FROM scans s JOIN clusters c ON c.id = s.cluster_id`
 
 func scanScanRecord(row pgx.Row) (ScanRecord, error) {
 	var r ScanRecord
 	sc := &r.Scan
 	err := row.Scan(&sc.ID, &sc.ClusterID, &sc.Status, &sc.QueuedAt, &sc.StartedAt, &sc.FinishedAt,
-		&sc.Pods, &sc.Containers, &sc.Opened, &sc.Closed, &sc.ErrorClass, &sc.Error, &r.Cluster)
+		&sc.Pods, &sc.Containers, &sc.Opened, &sc.Closed, &sc.ErrorClass, &sc.Error, &sc.AnnotateWrites, &sc.AnnotateError, &r.Cluster)
 	return r, err
 }
 

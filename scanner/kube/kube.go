@@ -60,6 +60,9 @@ type Result struct {
 	// NodesListed is false when nodes could not be listed (forbidden): pods then carry
 	// no node architecture or runtime.
 	NodesListed bool
+	// ReplicaSets are the cluster's ReplicaSets as listed (metadata only), for the
+	// annotation of their verdict.
+	ReplicaSets []metav1.PartialObjectMetadata
 }
 
 // Client lists one cluster.
@@ -100,8 +103,9 @@ func (c *Client) Scan(ctx context.Context) (Result, error) {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	errs := make([]error, 3)
-	wg.Go(func() { errs[0] = c.listOwners(ctx, replicaSets, owners, &mu) })
-	wg.Go(func() { errs[1] = c.listOwners(ctx, jobs, owners, &mu) })
+	var rss []metav1.PartialObjectMetadata
+	wg.Go(func() { rss, errs[0] = c.listOwners(ctx, replicaSets, owners, &mu) })
+	wg.Go(func() { _, errs[1] = c.listOwners(ctx, jobs, owners, &mu) })
 	wg.Go(func() {
 		var err error
 		nodesListed, err = c.listNodes(ctx, nodes)
@@ -113,7 +117,7 @@ func (c *Client) Scan(ctx context.Context) (Result, error) {
 	}
 
 	var res Result
-	res.NodesListed = nodesListed
+	res.NodesListed, res.ReplicaSets = nodesListed, rss
 	b := inventory.NewBuilder(c.name, owners, nodes)
 	err := paginate(ctx, func(opts metav1.ListOptions) (string, error) {
 		list, err := c.core.CoreV1().Pods("").List(ctx, opts)
@@ -126,14 +130,16 @@ func (c *Client) Scan(ctx context.Context) (Result, error) {
 			res.Pods = append(res.Pods, p)
 		}
 		return list.Continue, nil
-	}, func() { res = Result{NodesListed: nodesListed} })
+	}, func() { res = Result{NodesListed: nodesListed, ReplicaSets: rss} })
 	if err != nil {
 		return Result{}, &ListError{What: "pods", Err: err}
 	}
 	return res, nil
 }
 
-func (c *Client) listOwners(ctx context.Context, gvr schema.GroupVersionResource, owners inventory.Owners, mu *sync.Mutex) error {
+// listOwners adds the controllers of the objects of gvr to owners, and returns the
+// objects.
+func (c *Client) listOwners(ctx context.Context, gvr schema.GroupVersionResource, owners inventory.Owners, mu *sync.Mutex) ([]metav1.PartialObjectMetadata, error) {
 	var found []metav1.PartialObjectMetadata
 	err := paginate(ctx, func(opts metav1.ListOptions) (string, error) {
 		list, err := c.metadata.Resource(gvr).List(ctx, opts)
@@ -144,14 +150,14 @@ func (c *Client) listOwners(ctx context.Context, gvr schema.GroupVersionResource
 		return list.Continue, nil
 	}, func() { found = found[:0] })
 	if err != nil {
-		return &ListError{What: gvr.Resource, Err: err}
+		return nil, &ListError{What: gvr.Resource, Err: err}
 	}
 	mu.Lock()
 	defer mu.Unlock()
 	for i := range found {
 		owners.Add(&found[i])
 	}
-	return nil
+	return found, nil
 }
 
 // listNodes fills nodes and reports whether nodes could be listed; a scanner without

@@ -20,8 +20,8 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertype"
+	"k8s.io/client-go/rest"
 
-	"github.com/tagdrift/tagdrift/scanner/inventory"
 	"github.com/tagdrift/tagdrift/scanner/kube"
 	"github.com/tagdrift/tagdrift/scanner/kubeconfig"
 	"github.com/tagdrift/tagdrift/scanner/scanerr"
@@ -43,6 +43,9 @@ type Config struct {
 	Tick time.Duration
 	// UserAgent is sent to the API servers.
 	UserAgent string
+	// ExternalURL is the service's public URL: the annotations of ReplicaSets link to
+	// their workload's page under it. Empty for no link.
+	ExternalURL string
 	// Metrics, when set, counts scans.
 	Metrics *Metrics
 	Logger  *slog.Logger
@@ -313,7 +316,8 @@ func (w *scanWorker) Work(ctx context.Context, job *river.Job[ScanArgs]) error {
 	}
 	log = log.With("scan_id", scanID)
 
-	pods, containers, err := w.list(ctx, cluster)
+	restCfg, res, err := w.list(ctx, cluster)
+	pods, containers := res.Pods, res.Containers
 	if err != nil {
 		status := store.ScanFailed
 		why := scanerr.Classify(err)
@@ -355,6 +359,7 @@ func (w *scanWorker) Work(ctx context.Context, job *river.Job[ScanArgs]) error {
 		// on another replica, works it off.
 		log.Warn("recheck references", "error", err.Error())
 	}
+	w.annotate(ctx, cluster, scanID, restCfg, res, log)
 	log.Info("scan succeeded", "pods", len(pods), "opened", counts.Opened, "closed", counts.Closed, "events", counts.Events,
 		"mutations_opened", counts.Mutations.Opened+rec.Opened, "mutations_resolved", counts.Mutations.Resolved+rec.Resolved,
 		"rechecked_refs", rec.Refs, "duration_ms", time.Since(started).Milliseconds())
@@ -449,22 +454,32 @@ func (s *Scheduler) Refused(ctx context.Context) ([]Refused, error) {
 
 // list opens the cluster's credentials, checks them against the current policy, and
 // lists the cluster.
-func (w *scanWorker) list(ctx context.Context, c store.Cluster) ([]inventory.Pod, int, error) {
-	creds, err := w.s.credentials(ctx, c)
+func (w *scanWorker) list(ctx context.Context, c store.Cluster) (*rest.Config, kube.Result, error) {
+	cfg, err := w.s.restConfig(ctx, c)
 	if err != nil {
-		return nil, 0, err
+		return nil, kube.Result{}, err
 	}
-	cfg, err := creds.RESTConfig(w.s.cfg.Dialer, w.s.cfg.Policy)
+	client, err := kube.NewClient(c.Name, cfg)
 	if err != nil {
-		return nil, 0, err
-	}
-	client, err := kube.NewClient(c.Name, kube.Configure(cfg, w.s.cfg.UserAgent))
-	if err != nil {
-		return nil, 0, err
+		return nil, kube.Result{}, err
 	}
 	res, err := client.Scan(ctx)
 	if err != nil {
-		return nil, 0, err
+		return nil, kube.Result{}, err
 	}
-	return res.Pods, res.Containers, nil
+	return cfg, res, nil
+}
+
+// restConfig opens a cluster's credentials, checked against the current policy, as a
+// client configuration.
+func (s *Scheduler) restConfig(ctx context.Context, c store.Cluster) (*rest.Config, error) {
+	creds, err := s.credentials(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := creds.RESTConfig(s.cfg.Dialer, s.cfg.Policy)
+	if err != nil {
+		return nil, err
+	}
+	return kube.Configure(cfg, s.cfg.UserAgent), nil
 }

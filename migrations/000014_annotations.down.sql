@@ -1,0 +1,2 @@
+DROP TABLE annotation_events;
+ALTER TABLE scans DROP COLUMN annotate_writes, DROP COLUMN annotate_error;

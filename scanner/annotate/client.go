@@ -1,0 +1,214 @@
+package annotate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	apitypes "k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/rest"
+)
+
+// ErrForbidden means the cluster's credentials lack the rights annotation needs:
+// patch on replicasets, create on events.
+var ErrForbidden = errors.New("the credentials may not annotate: bind the ClusterRole tagdrift-annotator " +
+	"(deploy/scanned-cluster/annotate) to tagdrift's user in this cluster")
+
+// Write rate of the annotation client: patches are spread out so that a cluster of
+// thousands of ReplicaSets, annotated the first time, never floods its API server.
+const (
+	writeQPS   = 20
+	writeBurst = 40
+)
+
+// Client writes annotations and Events to one cluster.
+type Client struct {
+	core     kubernetes.Interface
+	meta     metadata.Interface
+	log      *slog.Logger
+	writes   atomic.Int64
+	requests atomic.Int64
+	now      func() time.Time
+}
+
+// NewClient makes a Client from cfg (a copy is changed: its rate limit and a request
+// counter).
+func NewClient(cfg *rest.Config, log *slog.Logger) (*Client, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	c := &Client{log: log, now: time.Now}
+	cfg = rest.CopyConfig(cfg)
+	cfg.QPS, cfg.Burst = writeQPS, writeBurst
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return counter{rt, c} })
+	core, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("annotation client: %w", err)
+	}
+	meta, err := metadata.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("annotation client: %w", err)
+	}
+	c.core, c.meta = core, meta
+	return c, nil
+}
+
+// counter counts the requests the client sends, and those that write.
+type counter struct {
+	rt http.RoundTripper
+	c  *Client
+}
+
+func (t counter) RoundTrip(r *http.Request) (*http.Response, error) {
+	t.c.requests.Add(1)
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		t.c.writes.Add(1)
+	}
+	return t.rt.RoundTrip(r)
+}
+
+// Writes is how many write requests (patches, creates) the client has sent.
+func (c *Client) Writes() int { return int(c.writes.Load()) }
+
+// Requests is how many requests of any kind the client has sent.
+func (c *Client) Requests() int { return int(c.requests.Load()) }
+
+var replicaSets = schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "replicasets"}
+
+// pageSize is how many ReplicaSets one list request asks for.
+const pageSize = 500
+
+// ReplicaSets lists the cluster's ReplicaSets as metadata, paginated.
+func (c *Client) ReplicaSets(ctx context.Context) ([]ReplicaSet, error) {
+	var out []ReplicaSet
+	opts := metav1.ListOptions{Limit: pageSize}
+	for {
+		list, err := c.meta.Resource(replicaSets).List(ctx, opts)
+		if err != nil {
+			if opts.Continue != "" && apierrors.IsResourceExpired(err) {
+				out, opts.Continue = nil, ""
+				continue
+			}
+			return nil, fmt.Errorf("list replicasets: %w", err)
+		}
+		for i := range list.Items {
+			out = append(out, FromMetadata(&list.Items[i].ObjectMeta))
+		}
+		if list.Continue == "" {
+			return out, nil
+		}
+		opts.Continue = list.Continue
+	}
+}
+
+// Result is what Apply did.
+type Result struct {
+	Patched int
+	// Gone counts ReplicaSets deleted (or replaced) between the listing and their patch.
+	Gone int
+	// Warned and Resolved are the Events sent.
+	Warned   []Event
+	Resolved []Event
+}
+
+// Apply sends a plan: the patches, then the Events. A ReplicaSet that is gone is
+// logged and skipped; so is one whose patch fails for another reason, and the next
+// scan tries again. Credentials without the rights stop it with ErrForbidden, after
+// the first refusal: every other write would be refused too.
+func (c *Client) Apply(ctx context.Context, plan Plan) (Result, error) {
+	var res Result
+	var failed []error
+	for _, p := range plan.Patches {
+		err := c.patch(ctx, p)
+		switch {
+		case err == nil:
+			res.Patched++
+		case apierrors.IsForbidden(err):
+			return res, fmt.Errorf("patch replicaset %s/%s: %w", p.Namespace, p.Name, ErrForbidden)
+		case gone(err):
+			res.Gone++
+			c.log.Info("replicaset gone before its annotation", "namespace", p.Namespace, "replicaset", p.Name)
+		case ctx.Err() != nil:
+			return res, fmt.Errorf("annotate: %w", ctx.Err())
+		default:
+			c.log.Warn("annotate replicaset", "namespace", p.Namespace, "replicaset", p.Name, "error", err.Error())
+			failed = append(failed, fmt.Errorf("patch replicaset %s/%s: %w", p.Namespace, p.Name, err))
+		}
+	}
+	send := func(events []Event, sent *[]Event) error {
+		for _, e := range events {
+			err := c.event(ctx, e)
+			switch {
+			case err == nil:
+				*sent = append(*sent, e)
+			case apierrors.IsForbidden(err):
+				return fmt.Errorf("create event in %s: %w", e.Namespace, ErrForbidden)
+			case ctx.Err() != nil:
+				return fmt.Errorf("annotate: %w", ctx.Err())
+			default:
+				c.log.Warn("record event", "namespace", e.Namespace, "replicaset", e.ReplicaSet, "reason", e.Reason, "error", err.Error())
+				failed = append(failed, fmt.Errorf("create event on replicaset %s/%s: %w", e.Namespace, e.ReplicaSet, err))
+			}
+		}
+		return nil
+	}
+	if err := send(plan.Warnings, &res.Warned); err != nil {
+		return res, err
+	}
+	if err := send(plan.Resolutions, &res.Resolved); err != nil {
+		return res, err
+	}
+	if len(failed) > 0 {
+		return res, fmt.Errorf("%d of %d writes failed, the first: %w", len(failed),
+			len(plan.Patches)+len(plan.Warnings)+len(plan.Resolutions), failed[0])
+	}
+	return res, nil
+}
+
+// gone tells a ReplicaSet deleted since the listing (not found) or replaced by another
+// of the same name (its uid differs from the patch's: invalid, or a conflict).
+func gone(err error) bool {
+	return apierrors.IsNotFound(err) || apierrors.IsConflict(err) || apierrors.IsInvalid(err)
+}
+
+func (c *Client) patch(ctx context.Context, p Patch) error {
+	body, err := p.Body()
+	if err != nil {
+		return err
+	}
+	_, err = c.meta.Resource(replicaSets).Namespace(p.Namespace).Patch(ctx, p.Name, apitypes.MergePatchType, body,
+		metav1.PatchOptions{FieldManager: FieldManager})
+	return err
+}
+
+func (c *Client) event(ctx context.Context, e Event) error {
+	now := metav1.NewTime(c.now())
+	ev := &corev1.Event{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: e.ReplicaSet + ".", Namespace: e.Namespace},
+		InvolvedObject: corev1.ObjectReference{
+			APIVersion: "apps/v1", Kind: "ReplicaSet", Namespace: e.Namespace, Name: e.ReplicaSet, UID: e.UID,
+		},
+		Reason:              e.Reason,
+		Message:             e.Message,
+		Type:                e.Type,
+		Source:              corev1.EventSource{Component: FieldManager},
+		ReportingController: FieldManager,
+		ReportingInstance:   FieldManager,
+		Action:              "Scan",
+		FirstTimestamp:      now,
+		LastTimestamp:       now,
+		Count:               1,
+	}
+	_, err := c.core.CoreV1().Events(e.Namespace).Create(ctx, ev, metav1.CreateOptions{FieldManager: FieldManager})
+	return err
+}
