@@ -59,6 +59,7 @@ func runMain(m *testing.M) int {
 		{Name: "beta", ControllerManager: true},
 		{Name: "gamma"},
 		{Name: "delta"},
+		{Name: "epsilon", ControllerManager: true}, // TestAnnotate's alone: it labels every ReplicaSet
 	}})
 	if err != nil {
 		// Never skipped silently: under CI a missing control plane fails the run.
