@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -43,6 +44,7 @@ type serveConfig struct {
 	APIRateLimit        float64        `name:"api-rate-limit" env:"TAGDRIFT_API_RATE_LIMIT" default:"50" help:"API requests per second each token may make, in bursts of twice that"`
 	SessionIdle         time.Duration  `env:"TAGDRIFT_SESSION_IDLE" default:"12h" help:"a web UI session unused this long ends"`
 	SessionAbsolute     time.Duration  `env:"TAGDRIFT_SESSION_ABSOLUTE" default:"168h" help:"a web UI session ends this long after sign-in, however used"`
+	ExternalURL         string         `name:"external-url" env:"TAGDRIFT_EXTERNAL_URL" placeholder:"URL" help:"tagdrift's public URL (https://tagdrift.example.com): the annotations it writes on ReplicaSets link to their workload's page under it"`
 	LogLevel            slog.Level     `env:"TAGDRIFT_LOG_LEVEL" default:"info" placeholder:"LEVEL" help:"JSON logs at this level and above: debug, info, warn or error"`
 
 	// Read from the environment only, by Run (serveEnvOnly).
@@ -139,11 +141,20 @@ func (c serveConfig) validate(source func(flag string) string) error {
 		return fmt.Errorf("%s must be at least 1m, not %s", source("session-idle"), c.SessionIdle)
 	case c.SessionAbsolute < c.SessionIdle:
 		return fmt.Errorf("%s must be at least --session-idle (%s), not %s", source("session-absolute"), c.SessionIdle, c.SessionAbsolute)
+	case c.ExternalURL != "" && !absoluteHTTP(c.ExternalURL):
+		return fmt.Errorf("%s must be an absolute http or https URL, not %q", source("external-url"), c.ExternalURL)
 	case c.adminToken != "" && len(c.adminToken) < 16:
 		// A short shared secret is guessable; the rate limit does not stop a patient guess.
 		return errors.New("TAGDRIFT_ADMIN_TOKEN must be at least 16 characters")
 	}
 	return nil
+}
+
+// absoluteHTTP reports whether s is an absolute http(s) URL with a host and nothing
+// after its path.
+func absoluteHTTP(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" && u.RawQuery == "" && u.Fragment == "" && u.User == nil
 }
 
 func (c serveConfig) logger(w io.Writer) *slog.Logger {
@@ -216,7 +227,7 @@ func (cfg *serveConfig) Run(ctx context.Context, d *deps) error {
 	scheduler.NewOpenMutationsCollector(reg, st)
 	sched, err := scheduler.New(scheduler.Config{
 		Store: st, Dialer: dialer, Policy: policy, ScanTimeout: cfg.ScanTimeout, Concurrency: cfg.ScanConcurrency,
-		UserAgent: "tagdrift/" + version, Metrics: scheduler.NewMetrics(reg), Logger: log,
+		UserAgent: "tagdrift/" + version, Metrics: scheduler.NewMetrics(reg), Logger: log, ExternalURL: cfg.ExternalURL,
 	})
 	if err != nil {
 		return err
