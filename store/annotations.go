@@ -12,8 +12,11 @@ import (
 // own, and those spanning clusters with a place in it. Annotation writes their kinds
 // onto the ReplicaSets involved.
 func (s *Store) OpenMutationsTouching(ctx context.Context, clusterID int64) ([]Mutation, error) {
-	rows, err := s.pool.Query(ctx, mutationSQL+` JOIN clusters c ON c.id = $1
-		WHERE m.resolved_at IS NULL AND `+touchesSQL+` ORDER BY m.id`, clusterID)
+	rows, err := s.pool.Query(ctx, mutationSQL+`
+		WHERE m.resolved_at IS NULL AND (m.cluster_id = $1 OR (m.cluster_id IS NULL AND
+		      m.places @> jsonb_build_array(jsonb_build_object('cluster',
+		          (SELECT name FROM clusters WHERE id = $1 AND deleted_at IS NULL)))))
+		ORDER BY m.id`, clusterID)
 	if err != nil {
 		return nil, fmt.Errorf("open mutations of cluster %d: %w", clusterID, err)
 	}

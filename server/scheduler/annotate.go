@@ -41,6 +41,10 @@ func (w *scanWorker) annotate(ctx context.Context, cluster store.Cluster, scanID
 		var err error
 		if plan, err = w.plan(ctx, cluster, res.Pods, rss); err != nil {
 			log.Error("plan annotation", "error", err.Error())
+			if err := st.RecordAnnotation(context.WithoutCancel(ctx), scanID, cluster.ID, nil, nil, 0,
+				"annotation not planned: the database did not answer; the next scan tries again", cfg.Now()); err != nil {
+				log.Error("record annotation", "error", err.Error())
+			}
 			return
 		}
 	}
