@@ -302,7 +302,9 @@ func TestAnnotate(t *testing.T) {
 		api.must(http.MethodPost, "/api/v1/clusters", map[string]any{"name": name, "kubeconfig": string(raw), "scanInterval": "1h",
 			"annotate": annotate}, http.StatusCreated, nil)
 	}
-	waitScan := func(name string, after int64) annotateScan {
+	// waitScan waits for the next succeeded scan of a cluster after scan id after, and
+	// (annotated) for its annotation step's record, written after the scan completes.
+	waitScanOf := func(name string, after int64, annotated bool) annotateScan {
 		t.Helper()
 		var last annotateScan
 		err := pollUntil(90*time.Second, func() bool {
@@ -314,13 +316,14 @@ func TestAnnotate(t *testing.T) {
 				return false
 			}
 			last = scans.Items[0]
-			return last.Status == "succeeded" && last.AnnotateWrites != nil || last.Status == "failed"
+			return last.Status == "succeeded" && (last.AnnotateWrites != nil || !annotated) || last.Status == "failed"
 		})
 		if err != nil || last.Status != "succeeded" {
 			t.Fatalf("scan of %s after %d: %v %+v", name, after, err, last)
 		}
 		return last
 	}
+	waitScan := func(name string, after int64) annotateScan { t.Helper(); return waitScanOf(name, after, true) }
 	scanNow := func(name string, after int64) annotateScan {
 		t.Helper()
 		api.must(http.MethodPost, "/api/v1/clusters/"+name+"/scans", nil, http.StatusAccepted, nil)
@@ -436,15 +439,18 @@ func TestAnnotate(t *testing.T) {
 	if fresh, err := c.Admin.AppsV1().ReplicaSets("ann-pay").Get(ctx, "foreign", metav1.GetOptions{}); err != nil || fresh.Labels[labelMutant] != "maybe" {
 		t.Errorf("someone else's is-mutant went: %v %v", fresh.Labels, err)
 	}
-	s5 := scanNow("epsilon", s4.ID)
-	if s5.AnnotateWrites != nil {
-		t.Errorf("a scan with annotation off and nothing to remove wrote: %+v", s5)
-	}
+	api.must(http.MethodPost, "/api/v1/clusters/epsilon/scans", nil, http.StatusAccepted, nil)
+	s5 := waitScanOf("epsilon", s4.ID, false)
 
 	// On again, then the cluster is deleted from tagdrift: its keys go with it.
 	api.must(http.MethodPatch, "/api/v1/clusters/epsilon", map[string]any{"annotate": "on"}, http.StatusOK, nil)
 	scanNow("epsilon", s5.ID)
 	a.checkAnnotated(newRS, false, []string{}, webURL)
+	// Scans of one cluster never overlap: s5's annotation step is over.
+	api.must(http.MethodGet, fmt.Sprintf("/api/v1/scans/%d", s5.ID), nil, http.StatusOK, &s5)
+	if s5.AnnotateWrites != nil {
+		t.Errorf("a scan with annotation off and nothing to remove wrote: %+v", s5)
+	}
 	api.must(http.MethodDelete, "/api/v1/clusters/epsilon", nil, http.StatusNoContent, nil)
 	for _, rs := range []appsv1.ReplicaSet{newRS, apiRS} {
 		fresh, err := c.Admin.AppsV1().ReplicaSets(rs.Namespace).Get(ctx, rs.Name, metav1.GetOptions{})
