@@ -195,6 +195,10 @@ func TestManifests(t *testing.T) {
 				t.Errorf("deploy/%s has no %s %s", dir, want[0], want[1])
 			}
 		}
+		annotator := find(objs, "ClusterRole", "tagdrift-annotator") != nil && find(objs, "ClusterRoleBinding", "tagdrift-annotator") != nil
+		if annotator != (dir == "scanned-cluster-annotate") {
+			t.Errorf("deploy/%s: the annotation ClusterRole and its binding present: %t", dir, annotator)
+		}
 	}
 }
 
