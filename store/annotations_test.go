@@ -22,7 +22,7 @@ func TestAnnotationRecords(t *testing.T) {
 	now := time.Now()
 	found := []detect.Mutation{
 		{Kind: detect.WorkloadDivergence, Cluster: "x", Namespace: "shop", Container: "app", Ref: ref, Digests: []string{digest("a"), digest("b")},
-			Places: []detect.Place{{Cluster: "x", Namespace: "shop", Pod: "p1", Digest: digest("a")}, {Cluster: "x", Namespace: "shop", Pod: "p2", Digest: digest("b")}},
+			Places:   []detect.Place{{Cluster: "x", Namespace: "shop", Pod: "p1", Digest: digest("a")}, {Cluster: "x", Namespace: "shop", Pod: "p2", Digest: digest("b")}},
 			Identity: "wd x"},
 		{Kind: detect.TagDivergence, Ref: ref, Digests: []string{digest("a"), digest("c")},
 			Places: []detect.Place{{Cluster: "x", Pod: "p1", Digest: digest("a")}, {Cluster: "y", Pod: "q", Digest: digest("c")}}, Identity: "td"},
