@@ -5,8 +5,6 @@ import (
 	"reflect"
 	"testing"
 	"time"
-
-	"github.com/tagdrift/tagdrift/scanner/detect"
 )
 
 // TestAnnotationRecords checks what the annotation step reads and writes: the open
@@ -20,20 +18,22 @@ func TestAnnotationRecords(t *testing.T) {
 	y := mustCluster(t, s, "y", "secret-y")
 	ref := "docker.io/library/nginx:1.25"
 	now := time.Now()
-	found := []detect.Mutation{
-		{Kind: detect.WorkloadDivergence, Cluster: "x", Namespace: "shop", Container: "app", Ref: ref, Digests: []string{digest("a"), digest("b")},
-			Places:   []detect.Place{{Cluster: "x", Namespace: "shop", Pod: "p1", Digest: digest("a")}, {Cluster: "x", Namespace: "shop", Pod: "p2", Digest: digest("b")}},
-			Identity: "wd x"},
-		{Kind: detect.TagDivergence, Ref: ref, Digests: []string{digest("a"), digest("c")},
-			Places: []detect.Place{{Cluster: "x", Pod: "p1", Digest: digest("a")}, {Cluster: "y", Pod: "q", Digest: digest("c")}}, Identity: "td"},
-	}
-	if _, err := s.ReconcileMutations(ctx, x.ID, []string{ref}, found, now); err != nil {
-		t.Fatal(err)
-	}
-	other := []detect.Mutation{{Kind: detect.WorkloadDivergence, Cluster: "y", Namespace: "shop", Ref: ref, Digests: []string{digest("c"), digest("d")},
-		Places: []detect.Place{{Cluster: "y", Pod: "q", Digest: digest("c")}}, Identity: "wd y"}}
-	if _, err := s.ReconcileMutations(ctx, y.ID, nil, other, now); err != nil {
-		t.Fatal(err)
+	// Three open conditions, as scans leave them: x's own, one spanning x and y, y's own.
+	for _, m := range []struct {
+		identity, kind string
+		cluster        *int64
+		name, places   string
+	}{
+		{"wd x", "workload-divergence", &x.ID, "x", `[{"cluster":"x","namespace":"shop","pod":"p1"},{"cluster":"x","namespace":"shop","pod":"p2"}]`},
+		{"td", "tag-divergence", nil, "", `[{"cluster":"x","pod":"p1"},{"cluster":"y","pod":"q"}]`},
+		{"wd y", "workload-divergence", &y.ID, "y", `[{"cluster":"y","pod":"q"}]`},
+	} {
+		if _, err := s.pool.Exec(ctx, `
+			INSERT INTO mutations (identity, kind, cluster_id, cluster, ref, digests, places, detected_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)`,
+			m.identity, m.kind, m.cluster, m.name, ref, []string{digest("a"), digest("b")}, m.places, now); err != nil {
+			t.Fatal(err)
+		}
 	}
 	open, err := s.OpenMutationsTouching(ctx, x.ID)
 	if err != nil {
