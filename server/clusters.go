@@ -235,7 +235,7 @@ func (a *api) updateCluster(w http.ResponseWriter, r *http.Request) error {
 	if _, err := a.st.UpdateCluster(r.Context(), name, ch, audit(r)); err != nil {
 		return about(err, "cluster %q", name)
 	}
-	if before.Annotate == "on" && ch.Annotate != nil && *ch.Annotate == "off" {
+	if before.Annotate == "on" && ch.Annotate != nil && *ch.Annotate == "off" && a.scans != nil {
 		// The change stands if this fails: the cluster's next scan removes the rest.
 		if err := a.scans.Unannotate(context.WithoutCancel(r.Context()), before.ID); err != nil {
 			a.log.Error("remove tagdrift's annotations", "cluster", name, "error", err.Error())
@@ -263,7 +263,7 @@ func (a *api) deleteCluster(w http.ResponseWriter, r *http.Request) error {
 	name := chi.URLParam(r, "name")
 	// tagdrift's keys leave the cluster's ReplicaSets first, while its credentials are
 	// still at hand; the deletion goes ahead if that fails.
-	if c, err := a.st.ClusterStatusByName(r.Context(), name); err == nil {
+	if c, err := a.st.ClusterStatusByName(r.Context(), name); err == nil && a.scans != nil {
 		if err := a.scans.Unannotate(context.WithoutCancel(r.Context()), c.ID); err != nil {
 			a.log.Error("remove tagdrift's annotations", "cluster", name, "error", err.Error())
 		}
