@@ -23,6 +23,9 @@ type api struct {
 	now       func() time.Time
 	log       *slog.Logger
 	limits    *limiters
+	// badTokens limits failed token look-ups per address, before the database is asked,
+	// so that a flood of bad tokens cannot take the pool the scans share.
+	badTokens *attempts
 	touches   touches
 	cache     *responseCache // nil: every read is made afresh
 }
@@ -30,13 +33,14 @@ type api struct {
 func newAPI(cfg Config) *api {
 	cfg.withDefaults()
 	a := &api{
-		st:     cfg.Store,
-		scans:  cfg.Scans,
-		policy: cfg.Policy,
-		now:    cfg.Now,
-		log:    cfg.Logger,
-		limits: newLimiters(cfg.RateLimit, cfg.RateBurst),
-		cache:  newResponseCache(cfg.CacheBytes),
+		st:        cfg.Store,
+		scans:     cfg.Scans,
+		policy:    cfg.Policy,
+		now:       cfg.Now,
+		log:       cfg.Logger,
+		limits:    newLimiters(cfg.RateLimit, cfg.RateBurst),
+		badTokens: newAttempts(cfg.FailedAuthBurst, badTokenFailureEvery, maxLimitedKeys),
+		cache:     newResponseCache(cfg.CacheBytes),
 	}
 	if cfg.AdminToken != "" {
 		sum := sha256.Sum256([]byte(cfg.AdminToken))

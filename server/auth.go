@@ -89,10 +89,18 @@ func (a *api) principal(r *http.Request) (principal, error) {
 		}
 	}
 	now := a.now()
+	try, wait := a.badTokens.take(addressKey(r.RemoteAddr), now)
+	if wait > 0 {
+		secs := retrySeconds(wait)
+		e := newHTTPError(http.StatusTooManyRequests, "too many failed authentications from this address: retry in %d s", secs)
+		e.header = http.Header{"Retry-After": {strconv.Itoa(secs)}}
+		return principal{}, e
+	}
 	tok, err := a.st.TokenBySecret(r.Context(), secret, now)
 	if errors.Is(err, store.ErrNotFound) {
 		return principal{}, unauthorized("unknown, expired or revoked token")
 	}
+	try.Succeeded() // only unknown tokens count against the address
 	if err != nil {
 		return principal{}, about(err, "authenticate")
 	}
@@ -193,6 +201,11 @@ func (l *limiters) size() int {
 	defer l.mu.Unlock()
 	return len(l.buckets)
 }
+
+// badTokenFailureEvery refills an address's failed token look-ups (Config.FailedAuthBurst
+// at once): a client with a valid token is never slowed by them; one that retries a
+// revoked token is.
+const badTokenFailureEvery = time.Second
 
 // touchEvery is how often a token's last use is written: the store keeps it to the
 // minute, so writing more often would only cost a query per request.

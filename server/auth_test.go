@@ -220,3 +220,42 @@ func TestLimitersForgetIdleTokens(t *testing.T) {
 		t.Error("past the burst: allowed")
 	}
 }
+
+// TestBadTokensLimitedPerAddress checks the limit before authentication: past a burst
+// of unknown tokens an address gets 429 with Retry-After without the database being
+// asked (it answers so with the database closed), a valid token from it still passes
+// and gives its attempt back, other addresses are unaffected, and time refills it.
+func TestBadTokensLimitedPerAddress(t *testing.T) {
+	t.Parallel()
+	clk := &clock{now: time.Now()}
+	const burst = 20
+	e := newEnv(t, func(c *Config) { c.Now = clk.Now; c.FailedAuthBurst = burst })
+	const flood = "192.0.2.7:4000"
+	bad := func(addr string) response {
+		return e.call(request{method: "GET", path: "/api/v1/clusters", token: "tdt_unknown", remoteAddr: addr})
+	}
+	for i := range burst {
+		if i == burst/2 {
+			// A success in the middle is not a failure: it leaves the count as it was.
+			want(t, e.call(request{method: "GET", path: "/api/v1/clusters", token: e.tokens["viewer"], remoteAddr: flood}), http.StatusOK)
+		}
+		want(t, bad(flood), http.StatusUnauthorized)
+	}
+	res := bad(flood)
+	want(t, res, http.StatusTooManyRequests)
+	if ra := res.header.Get("Retry-After"); ra != "1" {
+		t.Errorf("Retry-After %q, want 1", ra)
+	}
+	res.problem(t)
+	want(t, bad("192.0.2.8:4000"), http.StatusUnauthorized)
+
+	// Refused before any database work: with the database gone the answer is the same.
+	e.st.Close()
+	want(t, bad(flood), http.StatusTooManyRequests)
+	// A /64 is one address: another host of it shares the bucket.
+	want(t, bad("[2001:db8::1]:1"), http.StatusInternalServerError)
+	clk.advance(time.Second)
+	if res := bad(flood); res.status == http.StatusTooManyRequests {
+		t.Errorf("after a second: %s, want the database asked again", res)
+	}
+}

@@ -59,7 +59,7 @@ func newEnv(t testing.TB, change func(*Config)) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{Store: st, Scans: sched, AdminToken: testAdminToken, RateLimit: 1000, RateBurst: 1000}
+	cfg := Config{Store: st, Scans: sched, AdminToken: testAdminToken, RateLimit: 1000, RateBurst: 1000, FailedAuthBurst: 1_000_000}
 	if change != nil {
 		change(&cfg)
 	}

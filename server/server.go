@@ -48,6 +48,9 @@ type Config struct {
 	RateLimit float64
 	// RateBurst is how many requests a token may make at once; default 100.
 	RateBurst int
+	// FailedAuthBurst is how many requests with an unknown token one address may make
+	// at once before it gets 429; then one a second. Default 20.
+	FailedAuthBurst int
 	// CacheBytes bounds the memory kept for answers of the heavy reads (workloads, the
 	// timeline, digests), served while the data they were made from is unchanged;
 	// default 64 MiB, negative for none.
@@ -91,6 +94,7 @@ func (c *Config) withDefaults() {
 		c.RateLimit = 50
 	}
 	c.RateBurst = cmp.Or(max(c.RateBurst, 0), 100)
+	c.FailedAuthBurst = cmp.Or(max(c.FailedAuthBurst, 0), 20)
 	c.CacheBytes = cmp.Or(c.CacheBytes, 64<<20)
 }
 
