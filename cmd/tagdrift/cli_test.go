@@ -109,6 +109,8 @@ func TestServeConfigErrors(t *testing.T) {
 		{map[string]string{"TAGDRIFT_SCAN_TIMEOUT": "-1m"}, nil, "TAGDRIFT_SCAN_TIMEOUT must be positive, not -1m0s"},
 		{map[string]string{"TAGDRIFT_SCAN_INTERVAL": "5 minutes"}, nil, "TAGDRIFT_SCAN_INTERVAL (for --scan-interval)"},
 		{map[string]string{"TAGDRIFT_SCAN_INTERVAL": "5s"}, nil, "TAGDRIFT_SCAN_INTERVAL must be at least 10s, not 5s"},
+		{map[string]string{"TAGDRIFT_HISTORY_RETENTION": "30d"}, nil, "TAGDRIFT_HISTORY_RETENTION (for --history-retention)"},
+		{map[string]string{"TAGDRIFT_HISTORY_RETENTION": "-1h"}, nil, "TAGDRIFT_HISTORY_RETENTION must not be negative, not -1h0m0s"},
 		{map[string]string{"TAGDRIFT_SCAN_CONCURRENCY": "four"}, nil, "TAGDRIFT_SCAN_CONCURRENCY (for --scan-concurrency)"},
 		{map[string]string{"TAGDRIFT_SCAN_CONCURRENCY": "2.5"}, nil, "TAGDRIFT_SCAN_CONCURRENCY (for --scan-concurrency)"},
 		{map[string]string{"TAGDRIFT_SCAN_CONCURRENCY": "0"}, nil, "TAGDRIFT_SCAN_CONCURRENCY must be positive, not 0"},

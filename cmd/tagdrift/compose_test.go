@@ -240,7 +240,7 @@ func TestServeEnvIsRead(t *testing.T) {
 		"TAGDRIFT_EXEC_PROFILES_FILE": "/profiles.yaml", "TAGDRIFT_ALLOW_CLUSTER_NETWORK": "10.0.0.0/8", "TAGDRIFT_LOG_LEVEL": "debug",
 		"TAGDRIFT_ADMIN_TOKEN": "an-admin-token-for-tests", "TAGDRIFT_API_RATE_LIMIT": "5",
 		"TAGDRIFT_SESSION_IDLE": "1h", "TAGDRIFT_SESSION_ABSOLUTE": "720h",
-		"TAGDRIFT_EXTERNAL_URL": "https://tagdrift.example.com",
+		"TAGDRIFT_EXTERNAL_URL": "https://tagdrift.example.com", "TAGDRIFT_HISTORY_RETENTION": "720h",
 		"TAGDRIFT_DATABASE_URL": "postgres://y", "TAGDRIFT_ENCRYPTION_KEY": "other",
 	}
 	get := func(env map[string]string) func(string) string { return func(k string) string { return env[k] } }

@@ -45,6 +45,7 @@ type serveConfig struct {
 	SessionIdle         time.Duration  `env:"TAGDRIFT_SESSION_IDLE" default:"12h" help:"a web UI session unused this long ends"`
 	SessionAbsolute     time.Duration  `env:"TAGDRIFT_SESSION_ABSOLUTE" default:"168h" help:"a web UI session ends this long after sign-in, however used"`
 	ExternalURL         string         `name:"external-url" env:"TAGDRIFT_EXTERNAL_URL" placeholder:"URL" help:"tagdrift's public URL (https://tagdrift.example.com): the annotations it writes on ReplicaSets link to their workload's page under it"`
+	HistoryRetention    time.Duration  `env:"TAGDRIFT_HISTORY_RETENTION" default:"0" help:"delete closed intervals and resolved mutations older than this, hourly in bounded batches; 0 keeps everything"`
 	LogLevel            slog.Level     `env:"TAGDRIFT_LOG_LEVEL" default:"info" placeholder:"LEVEL" help:"JSON logs at this level and above: debug, info, warn or error"`
 
 	// Read from the environment only, by Run (serveEnvOnly).
@@ -133,6 +134,8 @@ func (c serveConfig) validate(source func(flag string) string) error {
 		return fmt.Errorf("%s must be positive, not %d", source("scan-concurrency"), c.ScanConcurrency)
 	case c.ScanTimeout <= 0:
 		return fmt.Errorf("%s must be positive, not %s", source("scan-timeout"), c.ScanTimeout)
+	case c.HistoryRetention < 0:
+		return fmt.Errorf("%s must not be negative, not %s", source("history-retention"), c.HistoryRetention)
 	case c.ScanInterval < 10*time.Second:
 		return fmt.Errorf("%s must be at least 10s, not %s", source("scan-interval"), c.ScanInterval)
 	case c.APIRateLimit <= 0 || math.IsInf(c.APIRateLimit, 0) || math.IsNaN(c.APIRateLimit):
@@ -261,6 +264,13 @@ func (cfg *serveConfig) Run(ctx context.Context, d *deps) error {
 		ln.Close()
 		return fmt.Errorf("start scheduler: %w", err)
 	}
+	retCtx, stopRetention := context.WithCancel(ctx)
+	retDone := make(chan struct{})
+	go func() {
+		defer close(retDone)
+		scheduler.Retention{Store: st, Keep: cfg.HistoryRetention, Every: time.Hour, Logger: log}.Run(retCtx)
+	}()
+	defer func() { stopRetention(); <-retDone }()
 	log.Info("serving", "listen", ln.Addr().String(), "version", version)
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- httpSrv.Serve(ln) }()
