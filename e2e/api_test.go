@@ -183,6 +183,7 @@ func TestAPI(t *testing.T) {
 	}
 	root.must(http.MethodPost, "/api/v1/tokens", map[string]any{"name": "ops", "role": "admin"}, http.StatusCreated, &made)
 	ops := apiClient{t: t, url: s.url, token: made.Token}
+	opsActor := fmt.Sprintf("token:%d:ops", made.ID) // the audit names a token by id and name
 	root.must(http.MethodPost, "/api/v1/tokens", map[string]any{"name": "reader", "role": "viewer"}, http.StatusCreated, &made)
 	viewer := apiClient{t: t, url: s.url, token: made.Token}
 	if made.Role != "viewer" || !strings.HasPrefix(made.Token, "tdt_") {
@@ -409,8 +410,8 @@ func TestAPI(t *testing.T) {
 		trail = append(trail, e.Actor+" "+e.Action+" "+e.Target)
 	}
 	slices.Reverse(trail) // oldest first
-	want := []string{"admin-token token.create ops", "admin-token token.create reader", "token:ops cluster.create gamma",
-		"token:ops cluster.create delta", "token:ops scan.request delta", "token:ops scan.request gamma", "token:ops cluster.delete delta"}
+	want := []string{"admin-token token.create ops", "admin-token token.create reader", opsActor + " cluster.create gamma",
+		opsActor + " cluster.create delta", opsActor + " scan.request delta", opsActor + " scan.request gamma", opsActor + " cluster.delete delta"}
 	if !slices.Equal(trail, want) {
 		t.Errorf("audit trail:\n%s\nwant\n%s", strings.Join(trail, "\n"), strings.Join(want, "\n"))
 	}
