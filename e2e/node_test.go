@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -85,7 +86,7 @@ func TestRealNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.api.must(http.MethodPost, "/api/v1/clusters", map[string]any{"name": "real", "kubeconfig": string(raw), "scanInterval": "1h"}, http.StatusCreated, nil)
+	s.api.must(http.MethodPost, "/api/v1/clusters", map[string]any{"name": "real", "kubeconfig": string(raw), "scanInterval": "1h", "annotate": "on"}, http.StatusCreated, nil)
 	s.waitScan(t)
 
 	t.Run("TagMovedUnderDeployment", s.tagMovedUnderDeployment)
@@ -333,6 +334,56 @@ func (s *nodeSuite) tagMovedUnderDeployment(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("no tag-moved recorded in %s: %v", ns, kindsAndDigests(events))
+	}
+	s.verdictOnReplicaSet(t, ns, got)
+}
+
+// verdictOnReplicaSet checks what tagdrift wrote back on the Deployment's ReplicaSet,
+// as kubectl shows it: is-mutant=true (the selector finds it), mutant/status holding the
+// imageIDs containerd reported for each pod, and one MutantImage Event.
+func (s *nodeSuite) verdictOnReplicaSet(t *testing.T, ns string, imageIDs map[string]string) {
+	t.Helper()
+	var rs appsv1.ReplicaSet
+	err := pollUntil(time.Minute, func() bool {
+		list, err := s.c.Admin.AppsV1().ReplicaSets(ns).List(s.ctx, metav1.ListOptions{LabelSelector: labelMutant + "=true"})
+		if err != nil || len(list.Items) != 1 {
+			return false
+		}
+		rs = list.Items[0]
+		return true
+	})
+	if err != nil {
+		t.Fatalf("no ReplicaSet labelled %s=true in %s: %v", labelMutant, ns, err)
+	}
+	var status map[string][]struct{ Name, ImageID string }
+	if err := json.Unmarshal([]byte(rs.Annotations[annotationStatus]), &status); err != nil {
+		t.Fatalf("%s on %s: %v (%q)", annotationStatus, rs.Name, err, rs.Annotations[annotationStatus])
+	}
+	got := map[string]string{}
+	for pod, cs := range status {
+		if len(cs) != 1 || cs[0].Name != "app" {
+			t.Errorf("%s of %s: %+v, want one container app", annotationStatus, pod, cs)
+			continue
+		}
+		got[pod] = cs[0].ImageID
+	}
+	if !maps.Equal(got, imageIDs) {
+		t.Errorf("%s on %s: %v, want what containerd reported: %v", annotationStatus, rs.Name, got, imageIDs)
+	}
+	var warnings []string
+	err = pollUntil(30*time.Second, func() bool {
+		list, err := s.c.Admin.CoreV1().Events(ns).List(s.ctx, metav1.ListOptions{FieldSelector: "involvedObject.uid=" + string(rs.UID) + ",source=tagdrift"})
+		if err != nil {
+			return false
+		}
+		warnings = warnings[:0]
+		for _, e := range list.Items {
+			warnings = append(warnings, e.Type+" "+e.Reason)
+		}
+		return len(warnings) > 0
+	})
+	if err != nil || !slices.Equal(warnings, []string{"Warning MutantImage"}) {
+		t.Errorf("tagdrift's Events on %s: %v (%v), want one Warning MutantImage", rs.Name, warnings, err)
 	}
 }
 
