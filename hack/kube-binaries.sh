@@ -14,6 +14,10 @@ version=${KUBE_VERSION:-v1.35.4}
 cache=${TAGDRIFT_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/tagdrift}
 dir="$cache/kubebuilder/$version"
 mkdir -p "$dir"
+# Two test runs starting at once would build into the same files: the second waits for
+# the first and then finds the binaries.
+exec 9>"$dir/.lock"
+flock 9
 
 log() { echo "kube-binaries: $*" >&2; }
 
