@@ -1,7 +1,6 @@
 package server
 
 import (
-	"cmp"
 	"net/http"
 	"slices"
 	"time"
@@ -24,13 +23,9 @@ func (u *ui) overview(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return about(err, "count open mutations")
 	}
-	recent, err := u.st.ListMutations(ctx, store.MutationFilter{State: store.StateAll, Limit: recentEvents})
+	recent, err := u.st.RecentEvents(ctx, recentEvents)
 	if err != nil {
-		return about(err, "list recent mutations")
-	}
-	resolved, err := u.st.ListMutations(ctx, store.MutationFilter{State: store.StateClosed, Limit: recentEvents})
-	if err != nil {
-		return about(err, "list resolved mutations")
+		return about(err, "list recent events")
 	}
 	v := web.OverviewView{Legend: web.NewLegend()}
 	for _, cs := range statuses {
@@ -50,7 +45,7 @@ func (u *ui) overview(w http.ResponseWriter, r *http.Request) error {
 			v.OpenByKind = append(v.OpenByKind, web.KindCount{Kind: k, Count: byKind[k]})
 		}
 	}
-	v.Events = events(recent, resolved)
+	v.Events = events(recent)
 	for _, e := range v.Events {
 		for _, d := range e.Mutation.Digests {
 			v.Legend.Add(d)
@@ -59,31 +54,21 @@ func (u *ui) overview(w http.ResponseWriter, r *http.Request) error {
 	return u.render(w, r, http.StatusOK, u.meta(r, "Overview", web.NavOverview), web.Overview(v, now))
 }
 
-// events merges the newest mutations (opened, or recorded events) with the newest
-// resolved ones, newest first.
-func events(recent, resolved []store.Mutation) []web.Event {
-	var out []web.Event
-	for _, m := range recent {
-		row := mutationRow(m)
+// events names the store's recent events as the overview shows them, in its order.
+func events(recent []store.MutationEvent) []web.Event {
+	out := make([]web.Event, 0, len(recent))
+	for _, e := range recent {
+		row := mutationRow(e.Mutation)
 		what := "opened"
-		switch row.Kind {
-		case "tag-moved":
+		switch {
+		case e.Resolved:
+			what = "resolved"
+		case row.Kind == "tag-moved":
 			what = "tag moved"
-		case "pod-drift":
+		case row.Kind == "pod-drift":
 			what = "pod drift"
 		}
-		out = append(out, web.Event{At: m.DetectedAt, What: what, Mutation: row})
-	}
-	for _, m := range resolved {
-		row := mutationRow(m)
-		if row.IsEvent() || m.ResolvedAt == nil {
-			continue
-		}
-		out = append(out, web.Event{At: *m.ResolvedAt, What: "resolved", Mutation: row})
-	}
-	slices.SortStableFunc(out, func(a, b web.Event) int { return cmp.Or(b.At.Compare(a.At), cmp.Compare(b.Mutation.ID, a.Mutation.ID)) })
-	if len(out) > recentEvents {
-		out = out[:recentEvents]
+		out = append(out, web.Event{At: e.At, What: what, Mutation: row})
 	}
 	return out
 }

@@ -189,16 +189,17 @@ const (
 	StateAll    = "all"
 )
 
-const mutationSQL = `
-	SELECT id, identity, kind, cluster, namespace, workload_kind, workload_name, container, ref, digests, places::text,
-	       detected_at, resolved_at
-	FROM mutations m`
+const mutationColumns = `id, identity, kind, cluster, namespace, workload_kind, workload_name, container, ref, digests,
+	places::text, detected_at, resolved_at`
 
-func scanMutation(row pgx.Row) (Mutation, error) {
+const mutationSQL = `SELECT ` + mutationColumns + ` FROM mutations m`
+
+// scanMutation reads a row of mutationSQL's columns, and then the extra ones.
+func scanMutation(row pgx.Row, extra ...any) (Mutation, error) {
 	var m Mutation
 	var kind, places string
-	err := row.Scan(&m.ID, &m.Identity, &kind, &m.Cluster, &m.Namespace, &m.Workload.Kind, &m.Workload.Name,
-		&m.Container, &m.Ref, &m.Digests, &places, &m.DetectedAt, &m.ResolvedAt)
+	err := row.Scan(append([]any{&m.ID, &m.Identity, &kind, &m.Cluster, &m.Namespace, &m.Workload.Kind, &m.Workload.Name,
+		&m.Container, &m.Ref, &m.Digests, &places, &m.DetectedAt, &m.ResolvedAt}, extra...)...)
 	if err != nil {
 		return m, err
 	}
@@ -267,6 +268,50 @@ func (s *Store) ListMutations(ctx context.Context, f MutationFilter) ([]Mutation
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Mutation, error) { return scanMutation(r) })
 	if err != nil {
 		return nil, fmt.Errorf("list mutations: %w", err)
+	}
+	return out, nil
+}
+
+// MutationEvent is something that happened to a mutation, at At: it was opened (or, for
+// the events tag-moved and pod-drift, it happened), or, when Resolved, it was resolved.
+type MutationEvent struct {
+	Mutation
+	At       time.Time
+	Resolved bool
+}
+
+// recentEventsSQL lists the newest openings and resolutions by the time each happened,
+// so that a condition open for weeks and resolved now comes before what opened an hour
+// ago: each branch walks its index (mutations_detected_at, mutations_resolved_at) newest
+// first, and a moment's resolutions come before its openings. An event (tag-moved,
+// pod-drift) is resolved the moment it is recorded: it counts once, as it happened.
+const recentEventsSQL = `
+	SELECT * FROM (
+		(SELECT ` + mutationColumns + `, m.detected_at AS at, false AS resolved FROM mutations m
+		 ORDER BY m.detected_at DESC, m.id DESC LIMIT $1)
+		UNION ALL
+		(SELECT ` + mutationColumns + `, m.resolved_at, true FROM mutations m
+		 WHERE m.resolved_at IS NOT NULL AND m.kind NOT IN ('tag-moved', 'pod-drift')
+		 ORDER BY m.resolved_at DESC, m.id DESC LIMIT $1)
+	) e
+	ORDER BY e.at DESC, e.resolved DESC, e.id DESC
+	LIMIT $1`
+
+// RecentEvents returns the newest limit openings and resolutions of mutations, newest
+// first by the time each happened.
+func (s *Store) RecentEvents(ctx context.Context, limit int) ([]MutationEvent, error) {
+	rows, err := s.pool.Query(ctx, recentEventsSQL, limitOf(limit))
+	if err != nil {
+		return nil, fmt.Errorf("list recent events: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (MutationEvent, error) {
+		var e MutationEvent
+		m, err := scanMutation(r, &e.At, &e.Resolved)
+		e.Mutation = m
+		return e, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list recent events: %w", err)
 	}
 	return out, nil
 }
