@@ -19,7 +19,8 @@ import (
 // The shape of the synthetic fleet. Each workload runs pods of two containers (its app
 // and a sidecar) and was rolled out once a week for generations weeks: the pods of its
 // last rollout run now (open observations), those of the earlier ones are history
-// (closed). 10,000 workloads × 5 pods × 2 containers × 10 generations = 1,000,000 rows.
+// (closed). 10,000 workloads × 5 pods × 2 containers × 10 generations = 1,000,000 rows;
+// with 100 generations (two years of weekly rollouts), 10,000,000.
 const (
 	podsPerWorkload  = 5
 	generationLength = 7 * 24 * time.Hour
@@ -33,9 +34,18 @@ const (
 // popularImage is the sidecar of about one workload in twenty (thousands of running pods),
 // and its tag moves every nginxMoves: tens of digests over the history. The timeline
 // and digest endpoints are measured on it.
+//
+// It is what those workloads ran in their last popularGenerations rollouts; in the ones
+// before (a fleet of more than 10 generations, such as the 10,000,000-row one) they ran
+// olderImage. So the tag the timeline reads is the same at every size (36 digests,
+// 2,500 running pods, 25,000 intervals, its most running digest in 820 pods), and a
+// larger fleet measures how the reads cost grows with the history around it, not
+// with the size of the answer.
 const (
-	popularImage = "nginx:1.25"
-	nginxMoves   = 2 * 24 * time.Hour
+	popularImage       = "nginx:1.25"
+	olderImage         = "nginx:1.24"
+	popularGenerations = 10
+	nginxMoves         = 2 * 24 * time.Hour
 )
 
 // sidecar is a shared image many workloads run beside their app.
@@ -47,6 +57,10 @@ type sidecar struct {
 
 // fleet generates the benchmark's clusters, workloads, observations and mutations,
 // deterministically from seed.
+//
+// Tag moves count from origin, a whole number of weeks before the oldest rollout: as
+// nginxMoves divides 7 days × 90, the popular tag's digests fall alike in a fleet of 10
+// generations and one of 100.
 type fleet struct {
 	clusters    []string
 	clusterIDs  []int64
@@ -195,7 +209,11 @@ func (f *fleet) pods(wl workload, g int) []pod {
 		tag += fmt.Sprintf("-hotfix.%d", wl.index)
 	}
 	app := wl.app + ":" + tag
-	sidecarDigest := digestOf(wl.sidecar.image, strconv.Itoa(int(first.Sub(f.origin)/wl.sidecar.moves)))
+	sidecarImage := wl.sidecar.image
+	if sidecarImage == popularImage && g < f.generations-popularGenerations {
+		sidecarImage = olderImage
+	}
+	sidecarDigest := digestOf(sidecarImage, strconv.Itoa(int(first.Sub(f.origin)/wl.sidecar.moves)))
 
 	out := make([]pod, podsPerWorkload)
 	for i := range out {
@@ -221,7 +239,7 @@ func (f *fleet) pods(wl workload, g int) []pod {
 		}
 		p.containers = [2]container{
 			{name: "app", image: app, ref: f.parser.Ref(app), digest: appDigest},
-			{name: wl.sidecar.container, image: wl.sidecar.image, ref: f.parser.Ref(wl.sidecar.image), digest: sidecarDigest},
+			{name: wl.sidecar.container, image: sidecarImage, ref: f.parser.Ref(sidecarImage), digest: sidecarDigest},
 		}
 	}
 	return out
@@ -326,6 +344,38 @@ func (f *fleet) mutations() []storedMutation {
 	return out
 }
 
+// pastMutations returns the resolved mutations of the rollouts before the last: each
+// diverging workload diverged in every rollout of its history too, from soon after it
+// rolled out until the next rollout replaced its pods. They are the history that
+// GET /mutations?state=open must not read: about 100 a week, 9,000 in the
+// 10,000,000-row fleet.
+func (f *fleet) pastMutations() []storedMutation {
+	var out []storedMutation
+	for g := range f.generations - 1 {
+		for w := range f.workloads {
+			wl := f.workload(w)
+			if !wl.workloadDivergence {
+				continue
+			}
+			pods := f.pods(wl, g)
+			app := pods[0].containers[0]
+			m := detect.Mutation{
+				Kind: detect.WorkloadDivergence, Cluster: f.clusters[wl.cluster], Namespace: wl.namespace,
+				Workload: inventory.Workload{Kind: wl.kind, Name: wl.name}, Container: app.name, Ref: app.ref.Normalized,
+				Places: f.places(wl, pods),
+				Identity: strings.Join([]string{string(detect.WorkloadDivergence), f.clusters[wl.cluster], wl.namespace,
+					pods[0].controllerUID, pods[0].revision, app.name, app.ref.Normalized}, "|"),
+			}
+			sm := newStoredMutation(m, f.clusterIDs[wl.cluster], f.start(wl, g).Add(scanInterval))
+			resolved := f.start(wl, g+1).Add(scanInterval)
+			sm.resolved = &resolved
+			out = append(out, sm)
+		}
+	}
+	slices.SortFunc(out, func(a, b storedMutation) int { return a.detected.Compare(b.detected) })
+	return out
+}
+
 // places are the app containers of a workload's pods.
 func (f *fleet) places(wl workload, pods []pod) []detect.Place {
 	var out []detect.Place
@@ -344,6 +394,7 @@ type storedMutation struct {
 	detect.Mutation
 	clusterID int64 // 0 for one spanning clusters
 	detected  time.Time
+	resolved  *time.Time // nil while open
 }
 
 // newStoredMutation sorts places and digests as detect does.

@@ -1,19 +1,26 @@
 // Command benchapi measures the REST API's read endpoints on a database of realistic
 // size: 10 clusters, 10,000 workloads and 1,000,000 observation rows (100,000 running,
-// 900,000 of history), with about 1% of workloads mutant. It creates that database on
-// the PostgreSQL server named by TAGDRIFT_TEST_DATABASE_URL, serves the API on loopback
-// and loads it from the same process over real TCP with keep-alive connections:
+// 900,000 of history), with about 1% of workloads mutant; with -rows 10m, the same
+// fleet with ten times the history (10,000,000 rows: two years of weekly rollouts), and
+// with -rows 1m,10m both, one after the other, compared at the end. It creates each
+// database on the PostgreSQL server named by TAGDRIFT_TEST_DATABASE_URL, reports its
+// size, serves the API on loopback and loads it from the same process over real TCP
+// with keep-alive connections:
 //
 //	GET /api/v1/workloads?mutant=true
 //	GET /api/v1/images/timeline?ref=nginx:1.25     (a tag run by thousands of pods)
 //	GET /api/v1/digests/<its most running digest>
+//	GET /api/v1/mutations?state=open
+//	GET /api/v1/clusters
 //
 // Each endpoint is warmed up, then measured for -requests requests from -concurrency
-// clients, -rounds times; per-round figures and their medians are reported against the
-// targets (p95 under 20 ms, at least 1,000 requests per second). The database is dropped
-// at the end, or on Ctrl-C, unless -keep is given.
+// clients, -rounds times, without the response cache (every answer made afresh, as the
+// first read after a change) and then with it; per-round figures and their medians are
+// reported against the targets (p95 under 20 ms, at least 1,000 requests per second,
+// and at 10M rows an uncached p95 within 1.5 times the 1M one). Each database is
+// dropped once measured, or on Ctrl-C, unless -keep is given.
 //
-//	go run ./hack/benchapi [-requests 5000] [-concurrency 8] [-rounds 3] [-keep]
+//	go run ./hack/benchapi [-rows 1m|10m|1m,10m] [-requests 5000] [-concurrency 8] [-rounds 3] [-keep]
 //	go run ./hack/benchapi -reuse -database-url <the URL a -keep run printed>
 package main
 
@@ -34,6 +41,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -73,7 +81,7 @@ type config struct {
 	keep        bool
 	clusters    int
 	workloads   int
-	generations int
+	sizes       []int // observation rows of each fleet measured, in order
 	requests    int
 	concurrency int
 	rounds      int
@@ -93,31 +101,60 @@ func parseFlags(args []string, getenv func(string) string) (config, error) {
 	fs.BoolVar(&c.reuse, "reuse", false, "benchmark the already populated database at -database-url (left by -keep) instead of creating one")
 	fs.BoolVar(&c.keep, "keep", false, "keep the database at the end (for EXPLAIN ANALYZE with psql) and print its URL")
 	fs.IntVar(&c.clusters, "clusters", 10, "clusters in the fleet")
-	fs.IntVar(&c.workloads, "workloads", 10_000, "workloads in the fleet, spread over the clusters; each has 10 running containers and 90 of history")
-	fs.IntVar(&c.generations, "generations", 10, "weekly rollouts of each workload; the last one runs now")
+	fs.IntVar(&c.workloads, "workloads", 10_000, "workloads in the fleet, spread over the clusters; each has 10 running containers, the rest is history")
+	rows := fs.String("rows", "1m", "observation rows of the fleet, or of each fleet in turn, comma-separated (1m, 10m, 1m,10m or numbers): "+
+		"a multiple of 10 per workload, one weekly rollout of 5 pods of 2 containers each; the last rollout runs now")
 	fs.IntVar(&c.requests, "requests", 5000, "measured requests per endpoint and round")
 	fs.IntVar(&c.concurrency, "concurrency", 8, "concurrent clients, each on its own keep-alive connection")
 	fs.IntVar(&c.rounds, "rounds", 3, "measured rounds; medians over them are reported")
 	fs.IntVar(&c.warmup, "warmup", 200, "warm-up requests per endpoint, each checked fully")
 	fs.DurationVar(&c.maxTime, "max-time", 20*time.Second, "stop sending an endpoint's requests in a round after this long, even before -requests")
-	fs.StringVar(&c.only, "only", "", "measure only the endpoints whose name contains this (workloads, timeline or digests)")
+	fs.StringVar(&c.only, "only", "", "measure only the endpoints whose name contains this (workloads, timeline, digests, mutations or clusters)")
 	fs.StringVar(&c.logFile, "log", "", "write the server's log to this file (default: formatted, then discarded)")
 	fs.StringVar(&c.cache, "cache", "both", "measure the API with its response cache off, on, or both (off first, in the same run)")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured rounds (server and load generator) to this file")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
+	for _, r := range strings.Split(*rows, ",") {
+		n, err := parseRows(r)
+		if err != nil {
+			return c, err
+		}
+		c.sizes = append(c.sizes, n)
+	}
+	perRollout := c.workloads * podsPerWorkload * 2
 	switch {
 	case c.databaseURL == "":
 		return c, fmt.Errorf("no database: set %s or -database-url", pgtest.EnvURL)
-	case c.clusters < 1 || c.workloads < c.clusters || c.generations < 1:
-		return c, errors.New("-clusters, -workloads and -generations must be positive, and workloads at least clusters")
+	case c.clusters < 1 || c.workloads < c.clusters:
+		return c, errors.New("-clusters and -workloads must be positive, and workloads at least clusters")
+	case c.reuse && len(c.sizes) > 1:
+		return c, errors.New("-reuse measures one database: give -rows one size")
 	case c.cache != "off" && c.cache != "on" && c.cache != "both":
 		return c, fmt.Errorf("-cache is off, on or both, not %q", c.cache)
 	case c.requests < 1 || c.concurrency < 1 || c.rounds < 1 || c.warmup < 1 || c.maxTime <= 0:
 		return c, errors.New("-requests, -concurrency, -rounds, -warmup and -max-time must be positive")
 	}
+	for _, n := range c.sizes {
+		if n < perRollout || n%perRollout != 0 {
+			return c, fmt.Errorf("-rows %d: want a positive multiple of %d (10 per workload)", n, perRollout)
+		}
+	}
 	return c, nil
+}
+
+// parseRows reads a number of rows: 1000000, 1m or 10m.
+func parseRows(s string) (int, error) {
+	mult := 1
+	if t, ok := strings.CutSuffix(strings.ToLower(strings.TrimSpace(s)), "m"); ok {
+		s, mult = t, 1_000_000
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("-rows %q: want a positive number of rows, such as 1m or 10m", s)
+	}
+	return n * mult, nil
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) (err error) {
@@ -125,53 +162,91 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
+	var sizes []sizeResult
+	for _, rows := range cfg.sizes {
+		r, err := measureSize(ctx, cfg, rows, stdout)
+		if err != nil {
+			return err
+		}
+		sizes = append(sizes, r)
+	}
+	compare(stdout, sizes)
+	return nil
+}
+
+// sizeResult is what was measured on one fleet.
+type sizeResult struct {
+	rows      int
+	footprint footprint
+	endpoints []endpoint
+	// medians by cache mode (false: uncached), then by endpoint; nil for a mode not run.
+	medians map[bool][]figures
+}
+
+// measureSize creates, populates and measures the fleet of rows observations (with
+// -reuse, measures the database given), and drops it.
+func measureSize(ctx context.Context, cfg config, rows int, stdout io.Writer) (_ sizeResult, err error) {
+	out := sizeResult{rows: rows, medians: map[bool][]figures{}}
+	fmt.Fprintf(stdout, "\n=== %s observation rows\n", count(rows))
 	dbURL := cfg.databaseURL
 	if !cfg.reuse {
 		var drop func() error
 		if dbURL, drop, err = createDatabase(ctx, cfg, stdout); err != nil {
-			return err
+			return out, err
 		}
 		defer func() { err = errors.Join(err, drop()) }()
 	}
 	st, err := openStore(ctx, dbURL)
 	if err != nil {
-		return err
+		return out, err
 	}
 	defer st.Close()
+	var loaded int64
 	if !cfg.reuse {
-		f := newFleet(cfg.clusters, cfg.workloads, cfg.generations, time.Now().UTC().Truncate(time.Second).Add(-time.Minute))
-		if err := populate(ctx, st, f, stdout); err != nil {
-			return err
+		generations := rows / (cfg.workloads * podsPerWorkload * 2)
+		f := newFleet(cfg.clusters, cfg.workloads, generations, time.Now().UTC().Truncate(time.Second).Add(-time.Minute))
+		if loaded, err = populate(ctx, st, f, stdout); err != nil {
+			return out, err
 		}
 	}
+	if out.footprint, err = measureFootprint(ctx, st, loaded); err != nil {
+		return out, err
+	}
+	if cfg.reuse {
+		out.rows = int(out.footprint.rows)
+	}
+	fmt.Fprintf(stdout, "database size %s; observations %s with their indexes, %.0f bytes per row (%s rows)\n",
+		mib(out.footprint.database), mib(out.footprint.observations), out.footprint.bytesPerRow(), count(int(out.footprint.rows)))
 
-	endpoints, err := chooseEndpoints(ctx, st, cfg.only, stdout)
-	if err != nil {
-		return err
+	if out.endpoints, err = chooseEndpoints(ctx, st, cfg.only, stdout); err != nil {
+		return out, err
 	}
 	_, token, err := st.CreateToken(ctx, store.NewToken{Name: "benchapi", Role: store.RoleViewer}, store.Audit{Actor: "cli:benchapi"})
 	if err != nil {
-		return fmt.Errorf("create a viewer token: %w", err)
+		return out, fmt.Errorf("create a viewer token: %w", err)
 	}
 	modes := map[string][]bool{"off": {false}, "on": {true}, "both": {false, true}}[cfg.cache]
 	for _, cached := range modes {
-		if err := measure(ctx, st, token, endpoints, cfg, cached, stdout); err != nil {
-			return err
+		m, err := measure(ctx, st, token, out.endpoints, cfg, cached, stdout)
+		if err != nil {
+			return out, err
 		}
+		out.medians[cached] = m
 	}
-	return nil
+	return out, nil
 }
 
-// measure serves the API, with or without its response cache, and loads it.
-func measure(ctx context.Context, st *store.Store, token string, endpoints []endpoint, cfg config, cached bool, stdout io.Writer) error {
+// measure serves the API, with or without its response cache, loads it and returns
+// the median figures of each endpoint.
+func measure(ctx context.Context, st *store.Store, token string, endpoints []endpoint, cfg config, cached bool, stdout io.Writer) ([]figures, error) {
 	base, stopServer, err := serve(st, cfg.logFile, cached)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer stopServer()
 	mode := "WITHOUT the response cache (every answer made afresh: the cost of the first read after a change)"
 	if cached {
-		mode = "WITH the response cache (answers served while the data version holds; the version is still read per request)"
+		mode = "WITH the response cache (answers served while the data they were made from holds)"
 	}
 	fmt.Fprintf(stdout, "\n== %s\n", mode)
 	fmt.Fprintf(stdout, "serving the API on %s with a viewer token; per-token rate limit raised to %d/s (burst %d) for the benchmark\n",
@@ -183,22 +258,21 @@ func measure(ctx context.Context, st *store.Store, token string, endpoints []end
 	l := newLoader(base, token, cfg.concurrency)
 	for _, ep := range endpoints {
 		if _, err := l.warmUp(ctx, ep, cfg.warmup); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if cfg.cpuProfile != "" {
 		stopProfile, err := startCPUProfile(cfg.cpuProfile)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		defer stopProfile()
 	}
 	rounds, err := measureRounds(ctx, l, endpoints, cfg, stdout)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	report(stdout, endpoints, rounds)
-	return nil
+	return report(stdout, endpoints, rounds), nil
 }
 
 // createDatabase creates and migrates a fresh database on the server and returns its
@@ -248,6 +322,8 @@ func chooseEndpoints(ctx context.Context, st *store.Store, only string, stdout i
 		{name: "workloads?mutant=true", path: "/api/v1/workloads?mutant=true", marker: `"items":[{`, check: checkWorkloads},
 		{name: "images/timeline", path: "/api/v1/images/timeline?ref=" + url.QueryEscape(popularImage), marker: `"digests":[{`, check: checkTimeline(ref)},
 		{name: "digests/{digest}", path: "/api/v1/digests/" + digest, marker: `"running":[{`, check: checkDigest(digest)},
+		{name: "mutations?state=open", path: "/api/v1/mutations?state=open", marker: `"items":[{`, check: checkMutations},
+		{name: "clusters", path: "/api/v1/clusters", marker: `"items":[{`, check: checkClusters},
 	} {
 		if strings.Contains(ep.name, only) {
 			out = append(out, ep)
@@ -285,14 +361,17 @@ func measureRounds(ctx context.Context, l *loader, endpoints []endpoint, cfg con
 	return out, nil
 }
 
-// report prints the median of each figure over the rounds, against the targets.
-func report(stdout io.Writer, endpoints []endpoint, rounds [][]figures) {
+// report prints the median of each figure over the rounds, against the targets, and
+// returns them.
+func report(stdout io.Writer, endpoints []endpoint, rounds [][]figures) []figures {
 	fmt.Fprintf(stdout, "\nmedian over %d rounds (targets: p95 < %s, >= %d req/s)\n", len(rounds[0]), targetP95, targetThroughput)
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "  %-22s\tp50 ms\tp95 ms\tp99 ms\tmax ms\treq/s\tbytes\tp95 target\treq/s target\t\n", "endpoint")
 	missed := 0
+	var out []figures
 	for i, ep := range endpoints {
 		fg := medianFigures(rounds[i])
+		out = append(out, fg)
 		p95, rps := verdict(fg.p95 < targetP95), verdict(fg.throughput >= targetThroughput)
 		if p95 == "MISS" || rps == "MISS" {
 			missed++
@@ -304,7 +383,53 @@ func report(stdout io.Writer, endpoints []endpoint, rounds [][]figures) {
 	if missed > 0 {
 		fmt.Fprintf(stdout, "%d of %d endpoints missed a target\n", missed, len(endpoints))
 	}
+	return out
 }
+
+// targetGrowth bounds how much slower a read may be, uncached, on ten times the rows.
+const targetGrowth = 1.5
+
+// compare prints, per endpoint, the medians of every fleet side by side, cached and
+// uncached, and the growth of the uncached p95 from the first fleet to each larger one.
+func compare(stdout io.Writer, sizes []sizeResult) {
+	fmt.Fprintf(stdout, "\n=== summary: medians of p95 and req/s per endpoint (targets: p95 < %s, >= %d req/s; "+
+		"uncached p95 on more rows within %.1fx of the smallest fleet's)\n", targetP95, targetThroughput, targetGrowth)
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "  %-22s\trows\tcached p95 ms\tcached req/s\tuncached p95 ms\tuncached req/s\tuncached p95 vs %s\t\n",
+		"endpoint", count(sizes[0].rows))
+	for i, ep := range sizes[0].endpoints {
+		for _, sz := range sizes {
+			cp95, crps, up95, urps, growth := "-", "-", "-", "-", "-"
+			if m := sz.medians[true]; m != nil {
+				cp95, crps = ms(m[i].p95), fmt.Sprintf("%.0f", m[i].throughput)
+			}
+			if m := sz.medians[false]; m != nil {
+				up95, urps = ms(m[i].p95), fmt.Sprintf("%.0f", m[i].throughput)
+				if base := sizes[0].medians[false]; sz.rows != sizes[0].rows {
+					r := float64(m[i].p95) / float64(base[i].p95)
+					growth = fmt.Sprintf("%.2fx %s", r, verdict(r <= targetGrowth))
+				}
+			}
+			fmt.Fprintf(tw, "  %-22s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", ep.name, count(sz.rows), cp95, crps, up95, urps, growth)
+		}
+	}
+	tw.Flush()
+	for _, sz := range sizes {
+		fmt.Fprintf(stdout, "  %s rows: database %s, observations %s with their indexes, %.0f bytes per observation row\n",
+			count(sz.rows), mib(sz.footprint.database), mib(sz.footprint.observations), sz.footprint.bytesPerRow())
+	}
+}
+
+// count writes a number of rows the way the README does: 1M, 10M, or the number.
+func count(n int) string {
+	if n%1_000_000 == 0 {
+		return fmt.Sprintf("%dM", n/1_000_000)
+	}
+	return strconv.Itoa(n)
+}
+
+// mib writes a size in bytes as MiB.
+func mib(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
 
 func verdict(ok bool) string {
 	if ok {
@@ -450,4 +575,55 @@ func checkDigest(digest string) func([]byte) error {
 		}
 		return nil
 	}
+}
+
+// checkMutations wants a page of open mutations, each with its places.
+func checkMutations(body []byte) error {
+	var page struct {
+		Items []struct {
+			ID         int64
+			Kind       string
+			Places     []json.RawMessage
+			ResolvedAt *time.Time
+		}
+	}
+	if err := json.Unmarshal(body, &page); err != nil {
+		return err
+	}
+	if len(page.Items) == 0 {
+		return errors.New("no open mutations")
+	}
+	for _, m := range page.Items {
+		if m.ResolvedAt != nil || len(m.Places) == 0 {
+			return fmt.Errorf("mutation %d (%s): resolved at %v, %d places; want open, with places", m.ID, m.Kind, m.ResolvedAt, len(m.Places))
+		}
+	}
+	return nil
+}
+
+// checkClusters wants the clusters, each scanned, some with open mutations.
+func checkClusters(body []byte) error {
+	var page struct {
+		Items []struct {
+			Name          string
+			LastScan      *json.RawMessage
+			OpenMutations int
+		}
+	}
+	if err := json.Unmarshal(body, &page); err != nil {
+		return err
+	}
+	mutant := 0
+	for _, c := range page.Items {
+		if c.LastScan == nil {
+			return fmt.Errorf("cluster %s: never scanned", c.Name)
+		}
+		if c.OpenMutations > 0 {
+			mutant++
+		}
+	}
+	if len(page.Items) == 0 || mutant == 0 {
+		return fmt.Errorf("%d clusters, %d with open mutations; want some of each", len(page.Items), mutant)
+	}
+	return nil
 }

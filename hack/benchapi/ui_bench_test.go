@@ -56,7 +56,7 @@ func BenchmarkUIPages(b *testing.B) {
 	}
 	b.Cleanup(st.Close)
 	f := newFleet(10, workloads, 10, time.Now().UTC().Truncate(time.Second).Add(-time.Minute))
-	if err := populate(ctx, st, f, io.Discard); err != nil {
+	if _, err := populate(ctx, st, f, io.Discard); err != nil {
 		b.Fatal(err)
 	}
 	ref := imageref.ParseRef(popularImage).Normalized
