@@ -2,6 +2,7 @@ package web
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"time"
 )
@@ -42,6 +43,7 @@ type TimelineSpan struct {
 	FirstSeen, LastSeen time.Time
 	Pods                int
 	Running             bool
+	merged              bool // stands for several clusters
 }
 
 // TagMove is a moment the tag moved from one digest to another.
@@ -60,6 +62,7 @@ type Chart struct {
 	Ticks         []Tick
 	Marks         []Mark
 	Clusters      []ClusterSwatch
+	Fills         []Fill
 	From, To      time.Time
 	// Hidden counts the digests that ran only outside the range.
 	Hidden int
@@ -76,7 +79,7 @@ type Lane struct {
 type Bar struct {
 	X, Y, W, H float64
 	Colour     string // CSS class of the cluster's colour
-	Pattern    string // a pattern id overlaid for the cluster, "" for none
+	Fill       string // the id of the cluster's patterned fill (Chart.Fills); "" for the plain colour
 	Title      string
 }
 
@@ -96,10 +99,21 @@ type Mark struct {
 type ClusterSwatch struct {
 	Name            string
 	Colour, Pattern string
+	Fill            string // the id of its patterned fill in Chart.Fills, "" for none
 }
 
-// shortTime is how bar titles give times.
-const shortTime = "2006-01-02 15:04"
+// Fill is a pattern over a cluster's colour, defined once in the chart and used by each
+// of its bars (so that a patterned bar is one element, not two).
+type Fill struct {
+	ID, Colour, Pattern string
+}
+
+// Bar titles give times to the minute, with the year only when the chart spans more
+// than one (the chart of a busy tag holds hundreds of titles).
+const (
+	shortTime     = "Jan 2 15:04"
+	shortTimeYear = "2006-01-02 15:04"
+)
 
 // Chart layout, in SVG user units (the SVG scales to its box's width).
 const (
@@ -109,9 +123,18 @@ const (
 	laneMin     = 18 // a lane is never thinner than a line of its label
 	laneMax     = 40
 	subRowMax   = 5
-	minBarWidth = 2
+	minBarWidth = 3   // a scan's worth of running is still visible
 	tickSpacing = 110 // at least this far apart, so that labels never overlap
+	// maxLaneBars is how many clusters a lane draws one bar each for; a digest that ran
+	// in more is one bar of all of them (the table under the chart names them), so that
+	// 50 clusters stay readable and the page small.
+	maxLaneBars = 12
+	// charWidth is the width of a character of the chart's 11-unit monospace face.
+	charWidth = 6.8
 )
+
+// ManyClusters is the CSS class of a bar that stands for more than maxLaneBars clusters.
+const ManyClusters = "cl-many"
 
 // clusterColours and clusterPatterns combine into the clusters' swatches: 8 colours, then
 // the same colours hatched, dotted and cross-hatched.
@@ -158,6 +181,13 @@ func NewChart(digests []TimelineDigest, moves []TagMove, from, to time.Time) Cha
 	for i, n := range names {
 		col, pat := Swatch(i)
 		swatch[n] = ClusterSwatch{Name: n, Colour: col, Pattern: pat}
+		if pat != "" {
+			swatch[n] = ClusterSwatch{Name: n, Colour: col, Pattern: pat, Fill: fmt.Sprintf("f%d", i)}
+		}
+	}
+	layout := shortTime
+	if from.UTC().Year() != to.UTC().Year() {
+		layout = shortTimeYear
 	}
 	maxPods := 1
 	for _, d := range digests {
@@ -180,6 +210,9 @@ func NewChart(digests []TimelineDigest, moves []TagMove, from, to time.Time) Cha
 			c.Hidden++
 			continue
 		}
+		if len(in) > maxLaneBars {
+			in = []TimelineSpan{merged(in)}
+		}
 		h := min(max(float64(len(in))*subRowMax+4, laneMin), laneMax)
 		row := (h - 4) / float64(len(in))
 		lane := Lane{Digest: d.Digest, Y: y, H: h}
@@ -191,16 +224,25 @@ func NewChart(digests []TimelineDigest, moves []TagMove, from, to time.Time) Cha
 			}
 			// Thin where few pods ran it, full where many.
 			bh := max(row*(0.45+0.55*float64(s.Pods)/float64(maxPods)), 1)
-			sw := swatch[s.Cluster]
-			used[s.Cluster] = true
+			key := s.Cluster
+			if s.merged {
+				key = ManyClusters
+			}
+			sw, ok := swatch[key]
+			if !ok {
+				sw = ClusterSwatch{Name: fmt.Sprintf("more than %d clusters: one bar (the table names them)", maxLaneBars), Colour: ManyClusters, Pattern: "pat-hatch", Fill: "f-many"}
+				swatch[key] = sw
+				names = append(names, key)
+			}
+			used[key] = true
 			running := ""
 			if s.Running {
 				running = ", running"
 			}
 			lane.Bars = append(lane.Bars, Bar{
 				X: round1(x1), Y: round1(y + 2 + float64(i)*row + (row-bh)/2), W: round1(w), H: round1(bh),
-				Colour: sw.Colour, Pattern: sw.Pattern,
-				Title: fmt.Sprintf("%s: %s to %s, %s%s", s.Cluster, s.FirstSeen.UTC().Format(shortTime), s.LastSeen.UTC().Format(shortTime), Plural(s.Pods, "pod", "pods"), running),
+				Colour: sw.Colour, Fill: sw.Fill,
+				Title: fmt.Sprintf("%s: %s to %s, %s%s", s.Cluster, s.FirstSeen.UTC().Format(layout), s.LastSeen.UTC().Format(layout), Plural(s.Pods, "pod", "pods"), running),
 			})
 		}
 		laneY[d.Digest], laneH[d.Digest] = y, h
@@ -221,50 +263,143 @@ func NewChart(digests []TimelineDigest, moves []TagMove, from, to time.Time) Cha
 	c.Ticks = ticks(from, to, xOf, plot)
 	for _, n := range names {
 		if used[n] {
-			c.Clusters = append(c.Clusters, swatch[n])
+			sw := swatch[n]
+			c.Clusters = append(c.Clusters, sw)
+			if sw.Fill != "" {
+				c.Fills = append(c.Fills, Fill{ID: sw.Fill, Colour: sw.Colour, Pattern: sw.Pattern})
+			}
 		}
 	}
 	return c
 }
 
-func round1(f float64) float64 { return float64(int(f*10+0.5)) / 10 }
+func round1(f float64) float64 { return math.Round(f*10) / 10 }
 
-// ticks picks round times at least tickSpacing apart.
+// merged is one span standing for several clusters'.
+func merged(in []TimelineSpan) TimelineSpan {
+	m := TimelineSpan{Cluster: fmt.Sprintf("%d clusters", len(in)), merged: true, FirstSeen: in[0].FirstSeen, LastSeen: in[0].LastSeen}
+	for _, s := range in {
+		if s.FirstSeen.Before(m.FirstSeen) {
+			m.FirstSeen = s.FirstSeen
+		}
+		if s.LastSeen.After(m.LastSeen) {
+			m.LastSeen = s.LastSeen
+		}
+		m.Pods += s.Pods
+		m.Running = m.Running || s.Running
+	}
+	return m
+}
+
+// tickStep is a distance between axis ticks: a duration, or a number of months.
+type tickStep struct {
+	d      time.Duration
+	months int
+}
+
+// approx is the step's length, months counted as 30.44 days.
+func (s tickStep) approx() time.Duration {
+	if s.months > 0 {
+		return time.Duration(s.months) * 730 * time.Hour
+	}
+	return s.d
+}
+
+// tickSteps are the round steps an axis may use, shortest first: seconds for a tag that
+// ran a minute, hours for the 24 h preset, months for a year.
+func tickSteps() []tickStep {
+	var out []tickStep
+	for _, d := range []time.Duration{time.Second, 5 * time.Second, 15 * time.Second, 30 * time.Second,
+		time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute, 15 * time.Minute, 30 * time.Minute,
+		time.Hour, 2 * time.Hour, 3 * time.Hour, 6 * time.Hour, 12 * time.Hour, 24 * time.Hour, 48 * time.Hour,
+		7 * 24 * time.Hour, 14 * 24 * time.Hour} {
+		out = append(out, tickStep{d: d})
+	}
+	for _, m := range []int{1, 2, 3, 6, 12, 24, 60, 120} {
+		out = append(out, tickStep{months: m})
+	}
+	return out
+}
+
+// ticks picks round times, as many as fit tickSpacing apart, labelled as briefly as
+// their step allows (the date only where it changes); a label that would overlap its
+// neighbour or leave the chart is dropped.
 func ticks(from, to time.Time, xOf func(time.Time) float64, plot float64) []Tick {
-	n := max(int(plot/tickSpacing), 1)
-	step := to.Sub(from) / time.Duration(n)
-	steps := []time.Duration{time.Minute, 5 * time.Minute, 15 * time.Minute, time.Hour, 3 * time.Hour, 6 * time.Hour,
-		12 * time.Hour, 24 * time.Hour, 2 * 24 * time.Hour, 7 * 24 * time.Hour, 14 * 24 * time.Hour, 30 * 24 * time.Hour,
-		60 * 24 * time.Hour, 91 * 24 * time.Hour, 182 * 24 * time.Hour, 365 * 24 * time.Hour}
+	from, to = from.UTC(), to.UTC()
+	most := max(int(plot/tickSpacing), 2)
+	span := to.Sub(from)
+	steps := tickSteps()
+	step := steps[len(steps)-1]
 	for _, s := range steps {
-		if s >= step {
+		if span/s.approx() <= time.Duration(most) {
 			step = s
 			break
 		}
 	}
-	layout := "Jan 2"
+	var t time.Time
+	next := func(t time.Time) time.Time { return t.Add(step.d) }
 	switch {
-	case step < 24*time.Hour:
-		layout = "Jan 2 15:04"
-	case step >= 60*24*time.Hour:
-		layout = "Jan 2006"
+	case step.months > 0:
+		t = time.Date(from.Year(), from.Month(), 1, 0, 0, 0, 0, time.UTC)
+		for (int(t.Month())-1)%min(step.months, 12) != 0 {
+			t = t.AddDate(0, -1, 0)
+		}
+		next = func(t time.Time) time.Time { return t.AddDate(0, step.months, 0) }
+	case step.d == 7*24*time.Hour || step.d == 14*24*time.Hour:
+		t = time.Date(from.Year(), from.Month(), from.Day(), 0, 0, 0, 0, time.UTC)
+		for t.Weekday() != time.Monday {
+			t = t.AddDate(0, 0, -1)
+		}
+	case step.d >= 24*time.Hour:
+		t = time.Date(from.Year(), from.Month(), from.Day(), 0, 0, 0, 0, time.UTC)
+	default:
+		t = from.Truncate(step.d) // whole multiples of the step since midnight UTC
 	}
 	var out []Tick
-	t := from.UTC().Truncate(step)
-	if step >= 24*time.Hour {
-		t = time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
-	}
-	lastX := -1e9
-	for ; !t.After(to); t = t.Add(step) {
+	lastX, lastW := -1e9, 0.0
+	var prev time.Time
+	for ; !t.After(to); t = next(t) {
 		if t.Before(from) {
 			continue
 		}
-		x := xOf(t)
-		if x-lastX < tickSpacing {
+		label := tickLabel(t, prev, step)
+		x, w := xOf(t), float64(len(label))*charWidth
+		if x-w/2 < 0 || x+w/2 > chartWidth || x-lastX < max(tickSpacing, (w+lastW)/2+8) {
 			continue
 		}
-		out = append(out, Tick{X: round1(x), Label: t.UTC().Format(layout)})
-		lastX = x
+		out = append(out, Tick{X: round1(x), Label: label})
+		lastX, lastW, prev = x, w, t
 	}
 	return out
+}
+
+// tickLabel names t as briefly as the step allows, with the date or year where it
+// differs from the previous label's (prev is zero for the first).
+func tickLabel(t, prev time.Time, step tickStep) string {
+	newDay := prev.IsZero() || t.YearDay() != prev.YearDay() || t.Year() != prev.Year()
+	newYear := prev.IsZero() || t.Year() != prev.Year()
+	switch {
+	case step.months >= 12:
+		return t.Format("2006")
+	case step.months > 0:
+		if newYear {
+			return t.Format("Jan 2006")
+		}
+		return t.Format("Jan")
+	case step.d >= 24*time.Hour:
+		if newYear && !prev.IsZero() {
+			return t.Format("Jan 2 2006")
+		}
+		return t.Format("Jan 2")
+	case step.d < time.Minute:
+		if newDay {
+			return t.Format("Jan 2 15:04:05")
+		}
+		return t.Format("15:04:05")
+	default:
+		if newDay {
+			return t.Format("Jan 2 15:04")
+		}
+		return t.Format("15:04")
+	}
 }
