@@ -4,13 +4,17 @@
 package web
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/a-h/templ"
 )
 
 // Nav items of the top bar.
@@ -247,3 +251,38 @@ func WorkloadURL(cluster, namespace, kind, name string) string {
 
 // ClusterURL is a cluster's page.
 func ClusterURL(name string) string { return Path("/clusters", name) }
+
+// breakAfter are the characters after which a long name may wrap: the parts of
+// references, paths and DNS names. A hyphen is one already.
+const breakAfter = "/.:@_="
+
+// breakMin is how long a name is before it gets break opportunities: short ones never
+// wrap, and most names are short, so most pages carry none.
+const breakMin = 24
+
+// Wrap is a long name (a pod, a namespace, a reference) as escaped text that may wrap
+// after /, ., :, @, _ and = (with <wbr>) rather than mid-word; CSS breaks a part that is
+// still wider than its cell.
+func Wrap(s string) templ.Component {
+	return templ.ComponentFunc(func(_ context.Context, w io.Writer) error {
+		_, err := io.WriteString(w, wrapHTML(s))
+		return err
+	})
+}
+
+func wrapHTML(s string) string {
+	if len(s) < breakMin {
+		return templ.EscapeString(s)
+	}
+	var b strings.Builder
+	start := 0
+	for i := 0; i < len(s); i++ {
+		if strings.IndexByte(breakAfter, s[i]) >= 0 && i+1 < len(s) {
+			b.WriteString(templ.EscapeString(s[start : i+1]))
+			b.WriteString("<wbr>")
+			start = i + 1
+		}
+	}
+	b.WriteString(templ.EscapeString(s[start:]))
+	return b.String()
+}
