@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/tagdrift/tagdrift/scanner/imageref"
 	"github.com/tagdrift/tagdrift/scanner/inventory"
+	"github.com/tagdrift/tagdrift/web"
 )
 
 // TestUIScreenshots is a helper for looking at the pages: with TAGDRIFT_UI_SCREENSHOTS
@@ -58,23 +60,55 @@ func TestUIScreenshots(t *testing.T) {
 			f.scan(name, at.Add(time.Duration(i)*time.Hour+time.Duration(4+i%5)*24*time.Hour), p)
 		}
 	}
+	// Names as long as Kubernetes allows: a 63-character namespace, a 253-character pod
+	// name, a reference with a long registry path, in a cluster with a long name.
+	const longCluster = "eu-west-1-production-payments-cluster-b"
+	want(t, e.as("admin").send("POST", "/api/v1/clusters", clusterBody(longCluster, testKubeconfig("", ""), "")), http.StatusCreated)
+	lc, err := e.st.ClusterStatusByName(ctx, longCluster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.id[longCluster] = lc.ID
+	longNS := "payments-" + strings.Repeat("settlement", 5) + "-core"
+	longPod := strings.Repeat("checkout-gateway.", 14) + "x7f9c2-abcdefgh" // 253 characters
+	longRef := imageref.ParseRef("registry.eu-west-1.internal.example.com:5000/platform/team-payments/services/checkout/gateway-api:2026.12.01-rc.1")
+	var lp []inventory.Pod
+	for i, hex := range []string{"a", "a", "b"} {
+		p := webPod(longCluster, longPod[:len(longPod)-1]+strconv.Itoa(i), fmt.Sprintf("u-long-%d", i), hex)
+		p.Namespace = longNS
+		p.Workload.Name = "checkout-gateway-api-settlement-reconciler"
+		p.Containers[0].Ref = &longRef
+		p.Containers[0].Name = "gateway-api-sidecar-with-a-long-name"
+		lp = append(lp, p)
+	}
+	lp = append(lp, webPod(longCluster, hostilePod, "u-long-h", "a"))
+	f.scan(longCluster, now.Add(-2*time.Minute), lp...)
+	f.scan(longCluster, now.Add(-time.Minute), lp...)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Header.Set("Authorization", "Bearer "+e.tokens["admin"])
 		e.h.ServeHTTP(w, r)
 	}))
 	defer srv.Close()
 	pages := map[string]string{
-		"overview":  "/",
-		"clusters":  "/clusters",
-		"cluster":   "/clusters/prod",
-		"workloads": "/workloads",
-		"workload":  "/workloads/prod/shop/Deployment/web",
-		"timeline":  "/images?ref=ghcr.io/acme/api:prod",
-		"timeline7": "/images?ref=ghcr.io/acme/api:prod&range=30d",
-		"digest":    "/digests/" + digestOf("a"),
-		"mutations": "/mutations?state=all",
-		"search":    "/search?q=web",
-		"notfound":  "/nope",
+		"long":       web.WorkloadURL(longCluster, longNS, "Deployment", "checkout-gateway-api-settlement-reconciler"),
+		"longtl":     web.TimelineURL(longRef.Normalized),
+		"timeline24": "/images?ref=ghcr.io/acme/api:prod&range=24h",
+		"tokens":     "/admin/tokens",
+		"users":      "/admin/users",
+		"audit":      "/admin/audit",
+		"signin":     "/signin",
+		"error":      "/workloads?sort=bogus",
+		"overview":   "/",
+		"clusters":   "/clusters",
+		"cluster":    "/clusters/prod",
+		"workloads":  "/workloads",
+		"workload":   "/workloads/prod/shop/Deployment/web",
+		"timeline":   "/images?ref=ghcr.io/acme/api:prod",
+		"timeline7":  "/images?ref=ghcr.io/acme/api:prod&range=30d",
+		"digest":     "/digests/" + digestOf("a"),
+		"mutations":  "/mutations?state=all",
+		"search":     "/search?q=web",
+		"notfound":   "/nope",
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -87,12 +121,13 @@ func TestUIScreenshots(t *testing.T) {
 		for _, v := range []struct {
 			suffix string
 			width  int
+			height int // a phone's page is longer
 			dark   bool
-		}{{"laptop", 1280, false}, {"phone", 390, false}, {"laptop-dark", 1280, true}, {"phone-dark", 390, true}} {
+		}{{"laptop", 1280, 1400, false}, {"phone", 390, 2400, false}, {"laptop-dark", 1280, 1400, true}, {"phone-dark", 390, 2400, true}} {
 			out := filepath.Join(dir, name+"-"+v.suffix+".png")
 			args := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
 				"--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
-				"--user-data-dir=" + t.TempDir(), "--screenshot=" + out, fmt.Sprintf("--window-size=%d,1400", v.width)}
+				"--user-data-dir=" + t.TempDir(), "--screenshot=" + out, fmt.Sprintf("--window-size=%d,%d", v.width, v.height)}
 			if v.dark {
 				args = append(args, "--force-dark-mode", "--blink-settings=preferredColorScheme=0")
 			}
@@ -103,19 +138,25 @@ func TestUIScreenshots(t *testing.T) {
 		}
 	}
 	t.Logf("screenshots in %s", dir)
-	// Empty data too.
+	// Empty data too: every list page of a service that watches nothing yet.
 	empty := newEnv(t, nil)
 	srv2 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Header.Set("Authorization", "Bearer "+empty.tokens["admin"])
 		empty.h.ServeHTTP(w, r)
 	}))
 	defer srv2.Close()
-	for _, w := range []int{1280, 390} {
-		out := filepath.Join(dir, fmt.Sprintf("empty-%d.png", w))
-		cmd := exec.Command("/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--hide-scrollbars",
-			"--user-data-dir="+t.TempDir(), "--screenshot="+out, fmt.Sprintf("--window-size=%d,900", w), srv2.URL+"/")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("chromium: %v: %s", err, b)
+	for name, path := range map[string]string{"overview": "/", "clusters": "/clusters", "workloads": "/workloads",
+		"mutations": "/mutations", "timeline": "/images?ref=nginx", "search": "/search?q=nothing", "users": "/admin/users"} {
+		if only != "" && !slices.Contains(strings.Split(only, ","), "empty") {
+			break
+		}
+		for _, w := range []int{1280, 390} {
+			out := filepath.Join(dir, fmt.Sprintf("empty-%s-%d.png", name, w))
+			cmd := exec.Command("/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--hide-scrollbars",
+				"--user-data-dir="+t.TempDir(), "--screenshot="+out, fmt.Sprintf("--window-size=%d,900", w), srv2.URL+path)
+			if b, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("chromium: %v: %s", err, b)
+			}
 		}
 	}
 }
