@@ -22,12 +22,12 @@ import (
 // ErrForbidden means the cluster's credentials lack the rights annotation needs:
 // patch on replicasets, create on events.
 var ErrForbidden = errors.New("the credentials may not annotate: bind the ClusterRole tagdrift-annotator " +
-	"(deploy/scanned-cluster/annotate) to tagdrift's user in this cluster")
+	"(deploy/scanned-cluster-annotate) to tagdrift's user in this cluster")
 
 // Write rate of the annotation client: patches are spread out so that a cluster of
 // thousands of ReplicaSets, annotated the first time, never floods its API server.
 const (
-	writeQPS   = 20
+	WriteQPS   = 20
 	writeBurst = 40
 )
 
@@ -49,7 +49,7 @@ func NewClient(cfg *rest.Config, log *slog.Logger) (*Client, error) {
 	}
 	c := &Client{log: log, now: time.Now}
 	cfg = rest.CopyConfig(cfg)
-	cfg.QPS, cfg.Burst = writeQPS, writeBurst
+	cfg.QPS, cfg.Burst = WriteQPS, writeBurst
 	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return counter{rt, c} })
 	core, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
@@ -122,12 +122,14 @@ type Result struct {
 }
 
 // Apply sends a plan: the patches, then the Events. A ReplicaSet that is gone is
-// logged and skipped; so is one whose patch fails for another reason, and the next
-// scan tries again. Credentials without the rights stop it with ErrForbidden, after
+// logged and skipped, and so are its Events: they would tell of a ReplicaSet that no
+// longer exists. One whose patch fails for another reason is logged and skipped too,
+// and the next scan tries again. Credentials without the rights stop it with ErrForbidden, after
 // the first refusal: every other write would be refused too.
 func (c *Client) Apply(ctx context.Context, plan Plan) (Result, error) {
 	var res Result
 	var failed []error
+	goneUIDs := map[apitypes.UID]bool{}
 	for _, p := range plan.Patches {
 		err := c.patch(ctx, p)
 		switch {
@@ -137,6 +139,7 @@ func (c *Client) Apply(ctx context.Context, plan Plan) (Result, error) {
 			return res, fmt.Errorf("patch replicaset %s/%s: %w", p.Namespace, p.Name, ErrForbidden)
 		case gone(err):
 			res.Gone++
+			goneUIDs[p.UID] = true
 			c.log.Info("replicaset gone before its annotation", "namespace", p.Namespace, "replicaset", p.Name)
 		case ctx.Err() != nil:
 			return res, fmt.Errorf("annotate: %w", ctx.Err())
@@ -147,6 +150,9 @@ func (c *Client) Apply(ctx context.Context, plan Plan) (Result, error) {
 	}
 	send := func(events []Event, sent *[]Event) error {
 		for _, e := range events {
+			if goneUIDs[e.UID] {
+				continue
+			}
 			err := c.event(ctx, e)
 			switch {
 			case err == nil:
