@@ -19,6 +19,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
@@ -740,8 +741,12 @@ func bindDeployedRole(t *testing.T, c *kubeenv.Cluster) *rbacv1.ClusterRole {
 	if role == nil {
 		t.Fatal("deploy/scanned-cluster/rbac.yaml has no ClusterRole")
 	}
+	// Tests sharing a cluster bind it once: the first one's role and binding stand.
 	ctx := context.Background()
 	created, err := c.Admin.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		created, err = c.Admin.RbacV1().ClusterRoles().Get(ctx, role.Name, metav1.GetOptions{})
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -750,7 +755,7 @@ func bindDeployedRole(t *testing.T, c *kubeenv.Cluster) *rbacv1.ClusterRole {
 		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: role.Name},
 		Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: "rbac.authorization.k8s.io", Name: kubeenv.ScannerUser}},
 	}, metav1.CreateOptions{})
-	if err != nil {
+	if err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
 	return created

@@ -1,5 +1,6 @@
 // Package scanner scans clusters: it lists each one (package kube), builds the
-// inventory, and detects mutations across all of them (package detect).
+// inventory, detects mutations across all of them (package detect) and, when asked,
+// writes the verdict onto their ReplicaSets (package annotate).
 package scanner
 
 import (
@@ -9,6 +10,9 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 
 	"github.com/tagdrift/tagdrift/scanner/detect"
 	"github.com/tagdrift/tagdrift/scanner/inventory"
@@ -45,15 +49,38 @@ func (c Config) withDefaults() Config {
 // fails is reported with its error and the others complete. Mutations are detected
 // across the clusters that succeeded.
 func ScanAll(ctx context.Context, targets []kubeconfig.Target, cfg Config) report.Report {
+	return Scan(ctx, targets, cfg).Report
+}
+
+// Result is a scan of several clusters: the report, and what annotating the clusters
+// afterwards needs of each (Annotate).
+type Result struct {
+	Report   report.Report
+	listings []listing
+}
+
+// listing is one cluster's scan as its annotation needs it; ok is false when the scan
+// failed.
+type listing struct {
+	cluster     string
+	config      *rest.Config
+	pods        []inventory.Pod
+	replicaSets []metav1.PartialObjectMetadata
+	ok          bool
+}
+
+// Scan is ScanAll, keeping what Annotate needs.
+func Scan(ctx context.Context, targets []kubeconfig.Target, cfg Config) Result {
 	cfg = cfg.withDefaults()
 	scans := make([]report.ClusterScan, len(targets))
+	listings := make([]listing, len(targets))
 	sem := make(chan struct{}, cfg.Concurrency)
 	var wg sync.WaitGroup
 	for i, t := range targets {
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			scans[i] = scanOne(ctx, t, cfg)
+			scans[i], listings[i] = scanOne(ctx, t, cfg)
 		})
 	}
 	wg.Wait()
@@ -62,14 +89,15 @@ func ScanAll(ctx context.Context, targets []kubeconfig.Target, cfg Config) repor
 	for _, s := range scans {
 		pods = append(pods, s.Pods...)
 	}
-	return report.Build(scans, detect.Detect(pods))
+	return Result{Report: report.Build(scans, detect.Detect(pods)), listings: listings}
 }
 
-func scanOne(ctx context.Context, t kubeconfig.Target, cfg Config) report.ClusterScan {
+func scanOne(ctx context.Context, t kubeconfig.Target, cfg Config) (report.ClusterScan, listing) {
 	s := report.ClusterScan{Name: t.Name, Server: t.Server}
+	l := listing{cluster: t.Name}
 	if t.Err != nil {
 		s.Err = t.Err
-		return s
+		return s, l
 	}
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
@@ -79,6 +107,7 @@ func scanOne(ctx context.Context, t kubeconfig.Target, cfg Config) report.Cluste
 		var res kube.Result
 		res, err = client.Scan(ctx)
 		s.Pods, s.Containers = res.Pods, res.Containers
+		l.pods, l.replicaSets = res.Pods, res.ReplicaSets
 	}
 	if err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
@@ -86,8 +115,12 @@ func scanOne(ctx context.Context, t kubeconfig.Target, cfg Config) report.Cluste
 		}
 		s.Err = err
 		cfg.Logger.Warn("scan failed", "cluster", t.Name, "error", err.Error())
-		return s
+		return s, listing{cluster: t.Name}
 	}
 	cfg.Logger.Debug("scanned", "cluster", t.Name, "pods", len(s.Pods), "duration_ms", time.Since(start).Milliseconds())
-	return s
+	l.config, l.ok = rest.CopyConfig(t.Config), true
+	if cfg.UserAgent != "" {
+		l.config.UserAgent = cfg.UserAgent
+	}
+	return s, l
 }

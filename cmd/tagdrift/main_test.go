@@ -69,6 +69,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"scan", "--kubeconfig", kc, "--timeout", "30"}, `--timeout: expected duration but got "30"`},
 		{[]string{"scan", "--kubeconfig", kc, "--fail-on-mutant=sometimes"}, "--fail-on-mutant: bool value must be"},
 		{[]string{"scan", "--kubeconfig", kc, "--timeout", "0s"}, "--timeout must be positive"},
+		{[]string{"scan", "--kubeconfig", kc, "--dry-run"}, "--dry-run previews --annotate: without --annotate a scan writes nothing"},
 		{[]string{"scan", "--no-such-flag"}, "unknown flag --no-such-flag"},
 		{[]string{"scan", "--kubeconfig", filepath.Join(t.TempDir(), "missing")}, "load kubeconfig"},
 		{[]string{"scan", "--kubeconfig", writeKubeconfig(t, "", map[string]string{"a": "https://x"})}, "has no current context"},
