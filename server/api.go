@@ -26,8 +26,10 @@ type api struct {
 	// badTokens limits failed token look-ups per address, before the database is asked,
 	// so that a flood of bad tokens cannot take the pool the scans share.
 	badTokens *attempts
-	touches   touches
-	cache     *responseCache // nil: every read is made afresh
+	// lookups bounds the token and session look-ups of all addresses together.
+	lookups *lookups
+	touches touches
+	cache   *responseCache // nil: every read is made afresh
 }
 
 func newAPI(cfg Config) *api {
@@ -41,6 +43,7 @@ func newAPI(cfg Config) *api {
 		limits:    newLimiters(cfg.RateLimit, cfg.RateBurst),
 		badTokens: newAttempts(cfg.FailedAuthBurst, badTokenFailureEvery, maxLimitedKeys),
 		cache:     newResponseCache(cfg.CacheBytes),
+		lookups:   newLookups(cfg.AuthLookups, lookupWait),
 	}
 	if cfg.AdminToken != "" {
 		sum := sha256.Sum256([]byte(cfg.AdminToken))

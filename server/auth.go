@@ -96,7 +96,13 @@ func (a *api) principal(r *http.Request) (principal, error) {
 		e.header = http.Header{"Retry-After": {strconv.Itoa(secs)}}
 		return principal{}, e
 	}
+	release, err := a.lookups.acquire(r.Context())
+	if err != nil {
+		try.Succeeded() // the service was busy; the address did not fail
+		return principal{}, err
+	}
 	tok, err := a.st.TokenBySecret(r.Context(), secret, now)
+	release()
 	if errors.Is(err, store.ErrNotFound) {
 		return principal{}, unauthorized("unknown, expired or revoked token")
 	}

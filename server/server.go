@@ -51,6 +51,11 @@ type Config struct {
 	// FailedAuthBurst is how many requests with an unknown token one address may make
 	// at once before it gets 429; then one a second. Default 20.
 	FailedAuthBurst int
+	// AuthLookups bounds the credential look-ups (API tokens, session cookies, sign-in
+	// names) run at once, from all addresses together; a request that waits 2 s for one
+	// gets 503. Default a quarter of the store's pool, at most 4, so that a flood from
+	// many addresses never holds the connections the scans need.
+	AuthLookups int
 	// CacheBytes bounds the memory kept for answers of the heavy reads (workloads, the
 	// timeline, digests), served while the data they were made from is unchanged;
 	// default 64 MiB, negative for none.
@@ -95,6 +100,9 @@ func (c *Config) withDefaults() {
 	}
 	c.RateBurst = cmp.Or(max(c.RateBurst, 0), 100)
 	c.FailedAuthBurst = cmp.Or(max(c.FailedAuthBurst, 0), 20)
+	if c.AuthLookups <= 0 && c.Store != nil {
+		c.AuthLookups = defaultLookups(int(c.Store.Pool().Config().MaxConns))
+	}
 	c.CacheBytes = cmp.Or(c.CacheBytes, 64<<20)
 }
 

@@ -167,7 +167,12 @@ func (u *ui) currentSession(r *http.Request) (*store.Session, error) {
 	if id == "" {
 		return nil, nil
 	}
+	release, err := u.api.lookups.acquire(r.Context())
+	if err != nil {
+		return nil, err
+	}
 	s, err := u.st.Session(r.Context(), id, u.now(), u.sess.timeouts)
+	release()
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
 	}

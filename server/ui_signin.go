@@ -104,7 +104,12 @@ func (u *ui) checkCredentials(w http.ResponseWriter, r *http.Request, name, pw, 
 		hash = dummy
 	)
 	if len(name) <= maxNameLen {
+		release, err := u.api.lookups.acquire(ctx)
+		if err != nil {
+			return false, err
+		}
 		uu, h, err := u.st.UserPasswordHash(ctx, name)
+		release()
 		switch {
 		case err == nil:
 			user, hash = uu, h
