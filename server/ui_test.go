@@ -406,5 +406,5 @@ func TestUIFailedScan(t *testing.T) {
 
 // bars counts the timeline chart's bars: the coloured rectangles of its lanes.
 func bars(p uiPage) int {
-	return p.doc.Find(`[data-testid="lane"] rect[class^="cl"]`).Length()
+	return p.doc.Find(`[data-testid="lane"] path[class^="cl"]`).Length()
 }

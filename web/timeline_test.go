@@ -105,7 +105,7 @@ func TestChartManyClusters(t *testing.T) {
 	if n := doc.Find(`[data-testid="lane"]`).Length(); n != 30 {
 		t.Errorf("%d lanes drawn", n)
 	}
-	if title := doc.Find(`[data-testid="lane"]`).Last().Find(`rect[fill="url(#f-many)"] title`).Text(); title != "50 clusters: 2026-11-15 05:13 to 2026-12-05 05:13, 197 pods" {
+	if title := doc.Find(`[data-testid="lane"]`).Last().Find(`path[fill="url(#f-many)"] title`).Text(); title != "50 clusters: 2026-11-15 05:13 to 2026-12-05 05:13, 197 pods" {
 		t.Errorf("merged bar title %q", title)
 	}
 	var buf bytes.Buffer
