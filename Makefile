@@ -33,11 +33,12 @@ test: ## run every test, end to end included (installs etcd and builds the Kuber
 test-unit: ## run every test but the end-to-end ones (e2e/): no Kubernetes binaries; PostgreSQL, installed and started when missing
 	eval "$$(SKIP_KUBE=1 hack/test-deps.sh)" && go test $(GO_TEST_FLAGS) $$(go list ./... | grep -v '/e2e')
 
-bench: ## run the benchmarks: detection, scan vs bare list, scan writes, a 200-cluster round, the API
+bench: ## run the benchmarks: detection, scan vs bare list, scan writes, a 200-cluster round, a bad-token flood during scans, the API
 	go test -run '^$$' -bench . -benchmem -count 5 ./scanner/...
 	eval "$$(hack/test-deps.sh)" && go run ./hack/benchscan && \
 		go test -run '^$$' -bench ScanWrites -count 5 ./store/ && \
-		go test -run '^$$' -bench Round200 -benchtime 3x -count 1 ./server/scheduler/
+		go test -run '^$$' -bench Round200 -benchtime 3x -count 1 ./server/scheduler/ && \
+		go test -run '^$$' -bench BadTokenFlood -benchtime 5x -count 1 ./server/
 	$(MAKE) bench-api
 
 bench-api: ## measure the REST API at 1,000,000 and 10,000,000 observation rows, cached and uncached (about half an hour)
