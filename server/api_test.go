@@ -459,6 +459,17 @@ func TestHistoryReads(t *testing.T) {
 	if len(wl.Items) != 1 || wl.Items[0].Cluster != "staging" {
 		t.Errorf("filtered workloads: %s", res.body)
 	}
+	// A reference in any spelling.
+	for _, spelling := range []string{"nginx:1.25", "docker.io/library/nginx:1.25", "index.docker.io/library/nginx:1.25"} {
+		res = viewer.get("/api/v1/workloads?sort=name&ref=" + spelling)
+		res.decode(t, &wl)
+		if len(wl.Items) != 2 {
+			t.Errorf("workloads running %s: %s", spelling, res.body)
+		}
+	}
+	if res = viewer.get("/api/v1/workloads?ref=redis:7"); !strings.Contains(string(res.body), `"items":[]`) {
+		t.Errorf("workloads running redis: %s", res.body)
+	}
 
 	var open list[mutationJSON]
 	res = viewer.get("/api/v1/mutations?cluster=prod&kind=workload-divergence")
@@ -572,6 +583,61 @@ func TestHistoryReads(t *testing.T) {
 	if !strings.Contains(string(res.body), `"running":[]`) || !strings.Contains(string(res.body), `"history":[]`) {
 		t.Errorf("unknown digest: %s", res.body)
 	}
+	// Sorted on the server, in pages: staging's workload changed last (prod's at t2).
+	f.scan("staging", t2.Add(time.Minute), webPod("staging", "web-s", "u-s", "a"), webPod("staging", "web-t", "u-t", "a"))
+	var clusters []string
+	next := ""
+	for range 3 {
+		res = viewer.get("/api/v1/workloads?sort=changed&order=desc&limit=1&cursor=" + next)
+		want(t, res, http.StatusOK)
+		res.decode(t, &wl)
+		for _, w := range wl.Items {
+			clusters = append(clusters, w.Cluster)
+		}
+		if next = wl.NextCursor; next == "" {
+			break
+		}
+	}
+	if !slices.Equal(clusters, []string{"staging", "prod"}) {
+		t.Errorf("by last change, newest first: %v", clusters)
+	}
+	res = viewer.get("/api/v1/workloads?sort=changed&order=desc&limit=1")
+	res.decode(t, &firstPage)
+	for _, other := range []string{"sort=changed", "sort=name&order=desc", "order=desc", "sort=changed&order=desc&mutant=true"} {
+		res = viewer.get("/api/v1/workloads?limit=1&" + other + "&cursor=" + firstPage.NextCursor)
+		want(t, res, http.StatusBadRequest)
+		if !strings.Contains(string(res.body), "cursor is not a cursor of this list") {
+			t.Errorf("%s with a cursor of sort=changed&order=desc: %s", other, res.body)
+		}
+	}
+
+	// The mutations' filters, as the UI's mutations page has them.
+	count := func(query string) int {
+		t.Helper()
+		var l list[mutationJSON]
+		res := viewer.get("/api/v1/mutations?state=all&limit=1000&" + query)
+		want(t, res, http.StatusOK)
+		res.decode(t, &l)
+		return len(l.Items)
+	}
+	total := count("")
+	if total < 2 {
+		t.Fatalf("%d mutations", total)
+	}
+	for query, n := range map[string]int{
+		"ref=nginx:1.25": total, "ref=index.docker.io/library/nginx:1.25": total, "ref=redis:7": 0,
+		"since=" + t0.Format(time.RFC3339): total, "since=24h": total,
+		"since=" + t2.Add(time.Hour).Format(time.RFC3339): 0, "until=" + t0.Format(time.RFC3339): 0,
+		"until=" + t2.Add(time.Hour).Format(time.RFC3339): total,
+		"workload=Deployment/nope":                        0, "workload=Deployment/web&kind=workload-divergence": 1,
+	} {
+		if got := count(query); got != n {
+			t.Errorf("mutations with %s: %d, want %d", query, got, n)
+		}
+	}
+	viewer.get("/api/v1/mutations?state=all&limit=1").decode(t, &all)
+	res = viewer.get("/api/v1/mutations?state=all&limit=1&ref=nginx:1.25&cursor=" + all.NextCursor)
+	want(t, res, http.StatusBadRequest)
 }
 
 // TestFormatDuration checks how intervals read.

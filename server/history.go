@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -13,6 +15,7 @@ import (
 	"github.com/tagdrift/tagdrift/scanner/inventory"
 	"github.com/tagdrift/tagdrift/scanner/report"
 	"github.com/tagdrift/tagdrift/store"
+	"github.com/tagdrift/tagdrift/web"
 )
 
 // scanJSON is a scan record. Times not reached yet are null.
@@ -106,7 +109,7 @@ func nameFilters(q query) (cluster, namespace, kind string, err error) {
 }
 
 func (a *api) listWorkloads(w http.ResponseWriter, r *http.Request) error {
-	q, err := parseQuery(r.URL.RawQuery, "cluster", "namespace", "kind", "mutant", "limit", "cursor")
+	q, err := parseQuery(r.URL.RawQuery, "cluster", "namespace", "kind", "ref", "mutant", "sort", "order", "limit", "cursor")
 	if err != nil {
 		return err
 	}
@@ -120,14 +123,24 @@ func (a *api) listWorkloads(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return nil, about(err, "list workloads")
 		}
-		return page(workloadsJSON(items), limit, func(last report.Workload) cursor {
-			return cursor{List: "workloads", Filter: filter, Workload: []string{last.Cluster, last.Namespace, last.Kind, last.Name}}
-		}), nil
+		out := page(workloadsJSON(items), limit, func(report.Workload) cursor { return workloadCursor(filter, items[limit-1]) })
+		return out, nil
 	})
 }
 
-// workloadFilter reads the workloads list's query: its filter, asking for one more
-// than the page, and the cursor's filter key.
+// workloadSorts are the sort parameter's values, the default first.
+func workloadSorts() []string {
+	out := make([]string, len(store.WorkloadSorts))
+	for i, s := range store.WorkloadSorts {
+		out[i] = string(s)
+	}
+	return out
+}
+
+// workloadFilter reads the workloads list's query: its filter (a reference in any
+// spelling), sort and order, asking for one more than the page, and the cursor's
+// filter key, which holds the sort and the order: a cursor of one sort is refused by
+// another.
 func workloadFilter(q query) (store.WorkloadFilter, string, error) {
 	cluster, namespace, kind, err := nameFilters(q)
 	if err != nil {
@@ -141,20 +154,54 @@ func workloadFilter(q query) (store.WorkloadFilter, string, error) {
 	if err != nil {
 		return store.WorkloadFilter{}, "", err
 	}
+	sorts := workloadSorts()
+	sort, err := q.oneOf("sort", sorts[0], sorts...)
+	if err != nil {
+		return store.WorkloadFilter{}, "", err
+	}
+	order, err := q.oneOf("order", "asc", "asc", "desc")
+	if err != nil {
+		return store.WorkloadFilter{}, "", err
+	}
+	ref := ""
+	if q.get("ref") != "" {
+		if ref, err = timelineRef(q.get("ref")); err != nil {
+			return store.WorkloadFilter{}, "", err
+		}
+	}
 	mutantKey := ""
 	if mutant {
 		mutantKey = "true"
 	}
-	filter := filterKey("cluster", cluster, "namespace", namespace, "kind", kind, "mutant", mutantKey)
+	filter := filterKey("cluster", cluster, "namespace", namespace, "kind", kind, "ref", ref, "mutant", mutantKey,
+		"sort", sort, "order", order)
 	c, err := q.cursor("workloads", filter)
 	if err != nil {
 		return store.WorkloadFilter{}, "", err
 	}
-	f := store.WorkloadFilter{Cluster: cluster, Namespace: namespace, Kind: kind, MutantOnly: mutant, Limit: limit + 1}
+	f := store.WorkloadFilter{Cluster: cluster, Namespace: namespace, Kind: kind, Ref: ref, MutantOnly: mutant,
+		Sort: store.WorkloadSort(sort), Desc: order == "desc", Limit: limit + 1}
 	if c.Workload != nil {
-		f.After = &store.WorkloadKey{Cluster: c.Workload[0], Namespace: c.Workload[1], Kind: c.Workload[2], Name: c.Workload[3]}
+		f.After = &store.WorkloadCursor{
+			WorkloadKey: store.WorkloadKey{Cluster: c.Workload[0], Namespace: c.Workload[1], Kind: c.Workload[2], Name: c.Workload[3]},
+			Mutant:      c.Mutant, Ref: c.Ref,
+		}
+		if c.Changed != nil {
+			f.After.Changed = *c.Changed
+		}
 	}
 	return f, filter, nil
+}
+
+// workloadCursor is the cursor of the page after w.
+func workloadCursor(filter string, w store.Workload) cursor {
+	k := w.Cursor()
+	c := cursor{List: "workloads", Filter: filter, Workload: []string{k.Cluster, k.Namespace, k.Kind, k.Name},
+		Mutant: k.Mutant, Ref: k.Ref}
+	if !k.Changed.IsZero() {
+		c.Changed = &k.Changed
+	}
+	return c
 }
 
 // workloadsJSON shapes stored workloads as `tagdrift scan -o json` does, grouped by
@@ -214,11 +261,12 @@ func toMutationJSON(m store.Mutation) mutationJSON {
 }
 
 func (a *api) listMutations(w http.ResponseWriter, r *http.Request) error {
-	q, err := parseQuery(r.URL.RawQuery, "cluster", "namespace", "kind", "state", "limit", "cursor")
+	q, err := parseQuery(r.URL.RawQuery, "cluster", "namespace", "kind", "state", "ref", "workload", "since", "until",
+		"limit", "cursor")
 	if err != nil {
 		return err
 	}
-	f, filter, err := mutationFilter(q)
+	f, filter, err := mutationFilter(q, a.now())
 	if err != nil {
 		return err
 	}
@@ -236,8 +284,13 @@ func (a *api) listMutations(w http.ResponseWriter, r *http.Request) error {
 	}))
 }
 
-// mutationFilter reads the mutations list's query, asking for one more than the page.
-func mutationFilter(q query) (store.MutationFilter, string, error) {
+// mutationRanges are the presets a mutation list's since takes, besides a time.
+var mutationRanges = []string{"24h", "7d", "30d", "90d"}
+
+// mutationFilter reads the mutations list's query, asking for one more than the page:
+// a reference in any spelling, a workload as kind/name, since as a preset range back
+// from now (24h, 7d, 30d, 90d) or an RFC 3339 time, until as an RFC 3339 time.
+func mutationFilter(q query, now time.Time) (store.MutationFilter, string, error) {
 	cluster, namespace, _, err := nameFilters(q)
 	if err != nil {
 		return store.MutationFilter{}, "", err
@@ -254,14 +307,40 @@ func mutationFilter(q query) (store.MutationFilter, string, error) {
 	if err != nil {
 		return store.MutationFilter{}, "", err
 	}
-	filter := filterKey("cluster", cluster, "namespace", namespace, "kind", kind, "state", state)
+	f := store.MutationFilter{Cluster: cluster, Namespace: namespace, Kind: kind, State: state, Limit: limit + 1}
+	if raw := q.get("ref"); raw != "" {
+		if f.Ref, err = timelineRef(raw); err != nil {
+			return store.MutationFilter{}, "", err
+		}
+	}
+	if raw := q.get("workload"); raw != "" {
+		k, n, ok := strings.Cut(raw, "/")
+		if !ok || k == "" || n == "" || strings.Contains(n, "/") || len(raw) > 2*maxFilterLength {
+			return store.MutationFilter{}, "", badRequest("query parameter workload must be kind/name, such as Deployment/web, not %q", clip(raw, 80))
+		}
+		f.WorkloadKind, f.WorkloadName = k, n
+	}
+	if raw := q.get("since"); slices.Contains(mutationRanges, raw) {
+		f.Since = now.Add(-web.RangeDuration(raw))
+	} else if raw != "" {
+		if f.Since, err = time.Parse(time.RFC3339, raw); err != nil {
+			return store.MutationFilter{}, "", badRequest("query parameter since must be %s or an RFC 3339 time, not %q",
+				strings.Join(mutationRanges, ", "), clip(raw, 80))
+		}
+	}
+	if raw := q.get("until"); raw != "" {
+		if f.Until, err = time.Parse(time.RFC3339, raw); err != nil {
+			return store.MutationFilter{}, "", badRequest("query parameter until must be an RFC 3339 time, not %q", clip(raw, 80))
+		}
+	}
+	filter := filterKey("cluster", cluster, "namespace", namespace, "kind", kind, "state", state, "ref", f.Ref,
+		"workload", q.get("workload"), "since", q.get("since"), "until", q.get("until"))
 	c, err := q.cursor("mutations", filter)
 	if err != nil {
 		return store.MutationFilter{}, "", err
 	}
-	return store.MutationFilter{
-		Cluster: cluster, Namespace: namespace, Kind: kind, State: state, BeforeID: c.ID, Limit: limit + 1,
-	}, filter, nil
+	f.BeforeID = c.ID
+	return f, filter, nil
 }
 
 func (a *api) getMutation(w http.ResponseWriter, r *http.Request) error {

@@ -114,6 +114,10 @@ type cursor struct {
 	ID       int64    `json:"i,omitempty"`
 	Name     string   `json:"n,omitempty"`
 	Workload []string `json:"w,omitempty"` // cluster, namespace, kind, name
+	// The rest of a workload's sort key (store.WorkloadCursor).
+	Mutant  bool       `json:"wm,omitempty"`
+	Ref     string     `json:"wr,omitempty"`
+	Changed *time.Time `json:"wt,omitempty"`
 }
 
 // encode renders the cursor for nextCursor.
@@ -151,6 +155,9 @@ func (q query) cursor(list, filter string) (cursor, error) {
 		valid = len(c.Workload) == 4 && c.ID == 0 && c.Name == ""
 	default:
 		valid = c.ID > 0 && c.Name == "" && c.Workload == nil
+	}
+	if list != "workloads" && (c.Mutant || c.Ref != "" || c.Changed != nil) {
+		valid = false
 	}
 	if !valid {
 		return cursor{}, bad

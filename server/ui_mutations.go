@@ -15,28 +15,21 @@ func (u *ui) mutations(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	q.v.Set("limit", "50")
-	// The API's filter and cursor rules; the page adds a reference and a time range.
-	f, filter, err := mutationFilter(q)
-	if err != nil {
-		return err
-	}
-	since, err := q.oneOf("since", "", "", "24h", "7d", "30d", "90d")
+	// The page's time ranges are the API's presets.
+	since, err := q.oneOf("since", "", mutationRanges...)
 	if err != nil {
 		return err
 	}
 	now := u.now()
+	// The API's filter and cursor rules.
+	f, filter, err := mutationFilter(q, now)
+	if err != nil {
+		return err
+	}
 	v := web.MutationsView{
 		Filter: web.MutationFilter{State: f.State, Kind: f.Kind, Cluster: f.Cluster, Namespace: f.Namespace,
 			Ref: q.get("ref"), Since: since, Cursor: q.get("cursor")},
 		Legend: web.NewLegend(),
-	}
-	if v.Filter.Ref != "" {
-		if f.Ref, err = timelineRef(v.Filter.Ref); err != nil {
-			return err
-		}
-	}
-	if since != "" {
-		f.Since = now.Add(-web.RangeDuration(since))
 	}
 	if v.Clusters, err = u.clusterNames(r); err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -227,7 +228,7 @@ func TestUIPages(t *testing.T) {
 		if rows := p.all("workload-row"); rows.Length() != 1 || rows.Find(`[data-testid="state"]`).Text() != "mutant" {
 			t.Errorf("mutant rows %d", rows.Length())
 		}
-		p = e.page("viewer", "/workloads?cluster=prod&ref=nginx:1.25&sort=pods").want(t, http.StatusOK)
+		p = e.page("viewer", "/workloads?cluster=prod&ref=nginx:1.25&sort=name&order=desc").want(t, http.StatusOK)
 		if p.all("workload-row").Length() != 1 {
 			t.Errorf("filtered rows %d", p.all("workload-row").Length())
 		}
@@ -237,7 +238,17 @@ func TestUIPages(t *testing.T) {
 		if e.page("viewer", "/workloads?ref=docker.io/library/redis:7").want(t, http.StatusOK).all("no-workloads").Length() != 1 {
 			t.Error("an unknown reference lists workloads")
 		}
+		if p.one(t, "sort-name").AttrOr("data-sort", "") != "descending" {
+			t.Error("the sort in effect is not marked")
+		}
 		e.page("viewer", "/workloads?sort=bogus").want(t, http.StatusBadRequest)
+		// Sorted on the server: names descending across every cluster.
+		p = e.page("viewer", "/workloads?sort=name&order=desc").want(t, http.StatusOK)
+		var names []string
+		p.all("workload-row").Each(func(_ int, s *goquery.Selection) { names = append(names, s.AttrOr("data-name", "")) })
+		if len(names) != 4 || !slices.IsSortedFunc(names, func(a, b string) int { return strings.Compare(b, a) }) {
+			t.Errorf("by name, descending: %v", names)
+		}
 	})
 	t.Run("workload", func(t *testing.T) {
 		p := e.page("viewer", "/workloads/prod/shop/Deployment/web").want(t, http.StatusOK)

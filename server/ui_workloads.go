@@ -3,6 +3,7 @@ package server
 import (
 	"net/http"
 	"slices"
+	"strconv"
 
 	"github.com/tagdrift/tagdrift/store"
 	"github.com/tagdrift/tagdrift/web"
@@ -12,31 +13,20 @@ import (
 const uiWorkloadPage = 50
 
 func (u *ui) workloads(w http.ResponseWriter, r *http.Request) error {
-	q, err := parseQuery(r.URL.RawQuery, "cluster", "namespace", "kind", "ref", "mutant", "sort", "cursor")
+	q, err := parseQuery(r.URL.RawQuery, "cluster", "namespace", "kind", "ref", "mutant", "sort", "order", "cursor")
 	if err != nil {
 		return err
 	}
-	// The API's filter and cursor rules; the page adds a reference and a sort.
-	if q.get("limit") == "" {
-		q.v.Set("limit", "50")
-	}
+	// The API's filter, sort and cursor rules.
+	q.v.Set("limit", strconv.Itoa(uiWorkloadPage))
 	f, filter, err := workloadFilter(q)
-	if err != nil {
-		return err
-	}
-	sort, err := q.oneOf("sort", "", "", "pods", "containers", "mutant")
 	if err != nil {
 		return err
 	}
 	v := web.WorkloadsView{
 		Filter: web.WorkloadFilter{Cluster: f.Cluster, Namespace: f.Namespace, Kind: f.Kind, Ref: q.get("ref"),
-			Mutant: f.MutantOnly, Sort: sort, Cursor: q.get("cursor")},
-		Legend: web.NewLegend(),
-	}
-	if v.Filter.Ref != "" {
-		if f.Ref, err = timelineRef(v.Filter.Ref); err != nil {
-			return err
-		}
+			Mutant: f.MutantOnly, Sort: q.get("sort"), Desc: f.Desc, Cursor: q.get("cursor")},
+		Legend: web.NewLegend(), Now: u.now(),
 	}
 	if v.Clusters, err = u.clusterNames(r); err != nil {
 		return err
@@ -47,11 +37,11 @@ func (u *ui) workloads(w http.ResponseWriter, r *http.Request) error {
 	}
 	if len(items) > uiWorkloadPage {
 		items = items[:uiWorkloadPage]
-		last := items[len(items)-1].WorkloadKey
-		v.Next = cursor{List: "workloads", Filter: filter, Workload: []string{last.Cluster, last.Namespace, last.Kind, last.Name}}.encode()
+		v.Next = workloadCursor(filter, items[len(items)-1]).encode()
 	}
 	for _, wl := range items {
-		row := web.WorkloadRow{Cluster: wl.Cluster, Namespace: wl.Namespace, Kind: wl.Kind, Name: wl.Name, Mutant: wl.Mutant}
+		row := web.WorkloadRow{Cluster: wl.Cluster, Namespace: wl.Namespace, Kind: wl.Kind, Name: wl.Name, Mutant: wl.Mutant,
+			Changed: wl.Cursor().Changed}
 		pods := map[string]bool{}
 		for _, c := range wl.Running {
 			pods[c.PodUID] = true
@@ -70,7 +60,6 @@ func (u *ui) workloads(w http.ResponseWriter, r *http.Request) error {
 		slices.Sort(row.Containers)
 		v.Rows = append(v.Rows, row)
 	}
-	web.SortRows(v.Rows, sort)
 	return u.render(w, r, http.StatusOK, u.meta(r, "Workloads", web.NavWorkloads), web.Workloads(v))
 }
 

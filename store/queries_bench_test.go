@@ -241,7 +241,7 @@ func benchQueries(b *testing.B, s *Store, url string) {
 		}},
 		{"workloads-after", func(s *Store) (int, error) {
 			ws, err := s.ListWorkloads(ctx, WorkloadFilter{Limit: 100,
-				After: &WorkloadKey{"cluster-04", "team-07", "Deployment", "svc-0507"}})
+				After: &WorkloadCursor{WorkloadKey: WorkloadKey{"cluster-04", "team-07", "Deployment", "svc-0507"}}})
 			return len(ws), err
 		}},
 		{"timeline-popular", func(s *Store) (int, error) {
@@ -260,6 +260,33 @@ func benchQueries(b *testing.B, s *Store, url string) {
 			u, err := s.DigestUses(ctx, benchDigest("app", 42, 4))
 			return len(u.Running) + len(u.History), err
 		}},
+	}
+	// Each sort of the workloads list, both ways, at its middle: the page after the
+	// 5,000th workload.
+	for _, sort := range WorkloadSorts[1:] {
+		for _, desc := range []bool{false, true} {
+			f := WorkloadFilter{Sort: sort, Desc: desc, Limit: 1000}
+			for range 5 {
+				ws, err := s.ListWorkloads(ctx, f)
+				if err != nil || len(ws) == 0 {
+					b.Fatalf("workloads by %s: %d, %v", sort, len(ws), err)
+				}
+				c := ws[len(ws)-1].Cursor()
+				f.After = &c
+			}
+			f.Limit = 51 // a page of the UI's
+			name := "workloads-by-" + string(sort)
+			if desc {
+				name += "-desc"
+			}
+			cases = append(cases, struct {
+				name string
+				call func(*Store) (int, error)
+			}{name, func(s *Store) (int, error) {
+				ws, err := s.ListWorkloads(ctx, f)
+				return len(ws), err
+			}})
+		}
 	}
 	explain := os.Getenv("TAGDRIFT_BENCH_EXPLAIN") == "1"
 	for _, tc := range cases {

@@ -519,6 +519,7 @@ func TestListWorkloadsPaging(t *testing.T) {
 	names := []string{"app-2", "app10", "App", "app.1", "b", "a-b", "ab"}
 	kinds := []string{"Deployment", "StatefulSet", "DaemonSet"}
 	var all []inventory.Pod
+	var want []Workload
 	for ci, cname := range []string{"b-east", "a-west", "B"} {
 		c := mustCluster(t, s, cname, "t")
 		var pods []inventory.Pod
@@ -533,17 +534,20 @@ func TestListWorkloadsPaging(t *testing.T) {
 					n++
 					app := fmt.Sprintf("registry.example/%s:v1", strings.ToLower(name))
 					letter := string(rune('0' + (pi+wi)%2)) // some workloads run two digests
-					p := wpod(ns, name, fmt.Sprintf("%s-%d", name, pi), fmt.Sprintf("%s-%d", cname, n),
-						"app="+app+"|registry.example/x@"+sha(letter),
-						"init:setup=busybox:1.36|docker.io/library/busybox@"+sha("e"),
-						"proxy=envoyproxy/envoy:v1.31|docker.io/envoyproxy/envoy@"+sha("f"),
-						"waiting=redis:7|") // no imageID: not an observation
+					containers := []string{"app=" + app + "|registry.example/x@" + sha(letter),
+						"init:setup=busybox:1.36|docker.io/library/busybox@" + sha("e"),
+						"waiting=redis:7|"} // no imageID: not an observation
+					if wi%2 == 0 { // the least reference differs
+						containers = append(containers, "proxy=envoyproxy/envoy:v1.31|docker.io/envoyproxy/envoy@"+sha("f"))
+					}
+					p := wpod(ns, name, fmt.Sprintf("%s-%d", name, pi), fmt.Sprintf("%s-%d", cname, n), containers...)
 					p.Workload.Kind = kind
 					pods = append(pods, p)
 				}
 			}
 		}
-		f.scan(c, at, pods...)
+		// Each cluster at its own time, so that the last change differs, and ties.
+		f.scan(c, at.Add(time.Duration(ci)*time.Minute), pods...)
 		all = append(all, pods...)
 	}
 	mutations, err := s.ListMutations(ctx, MutationFilter{})
@@ -557,7 +561,11 @@ func TestListWorkloadsPaging(t *testing.T) {
 	if len(detected) == 0 {
 		t.Fatal("no open mutation to mark workloads with")
 	}
-	want := expectWorkloads(all, detected, at)
+	for ci, cname := range []string{"b-east", "a-west", "B"} {
+		of := slices.DeleteFunc(slices.Clone(all), func(p inventory.Pod) bool { return p.Cluster != cname })
+		want = append(want, expectWorkloads(of, detected, at.Add(time.Duration(ci)*time.Minute))...)
+	}
+	sortWorkloads(want, SortCluster, false)
 
 	for _, tc := range []struct {
 		name string
@@ -574,42 +582,114 @@ func TestListWorkloadsPaging(t *testing.T) {
 		{"mutants of a cluster", WorkloadFilter{MutantOnly: true, Cluster: "a-west"},
 			func(w Workload) bool { return w.Mutant && w.Cluster == "a-west" }},
 		{"nothing", WorkloadFilter{Cluster: "nope"}, func(Workload) bool { return false }},
+		{"reference", WorkloadFilter{Ref: "docker.io/envoyproxy/envoy:v1.31"}, runs("docker.io/envoyproxy/envoy:v1.31")},
+		{"mutants of a reference", WorkloadFilter{MutantOnly: true, Ref: "docker.io/envoyproxy/envoy:v1.31"},
+			func(w Workload) bool { return w.Mutant && runs("docker.io/envoyproxy/envoy:v1.31")(w) }},
 	} {
-		expected := slices.DeleteFunc(slices.Clone(want), func(w Workload) bool { return !tc.keep(w) })
-		if tc.name == "all" && (len(expected) < 40 || !slices.ContainsFunc(expected, func(w Workload) bool { return w.Mutant })) {
-			t.Fatalf("weak fixture: %d workloads", len(expected))
-		}
-		for _, limit := range []int{1, 7, 1000} {
-			var got []Workload
-			f := tc.f
-			for range 200 {
-				f.Limit = limit
-				page, err := s.ListWorkloads(ctx, f)
-				if err != nil {
-					t.Fatalf("%s: %v", tc.name, err)
+		for _, order := range WorkloadSorts {
+			for _, desc := range []bool{false, true} {
+				expected := slices.DeleteFunc(slices.Clone(want), func(w Workload) bool { return !tc.keep(w) })
+				if tc.name == "all" && (len(expected) < 40 || !slices.ContainsFunc(expected, func(w Workload) bool { return w.Mutant })) {
+					t.Fatalf("weak fixture: %d workloads", len(expected))
 				}
-				if len(page) > limit {
-					t.Fatalf("%s: a page of %d, limit %d", tc.name, len(page), limit)
-				}
-				got = append(got, page...)
-				if len(page) < limit {
-					break
-				}
-				last := page[len(page)-1]
-				f.After = &WorkloadKey{last.Cluster, last.Namespace, last.Kind, last.Name}
-			}
-			if len(got)+len(expected) > 0 && !reflect.DeepEqual(got, expected) {
-				t.Errorf("%s, pages of %d: got %d workloads %v\nwant %d %v", tc.name, limit, len(got), workloadNames(got),
-					len(expected), workloadNames(expected))
-				for i := range min(len(got), len(expected)) {
-					if !reflect.DeepEqual(got[i], expected[i]) {
-						t.Errorf("first difference:\n got %+v\nwant %+v", got[i], expected[i])
-						break
+				sortWorkloads(expected, order, desc)
+				for _, limit := range []int{1, 7, 1000} {
+					var got []Workload
+					f := tc.f
+					f.Sort, f.Desc = order, desc
+					for range 200 {
+						f.Limit = limit
+						page, err := s.ListWorkloads(ctx, f)
+						if err != nil {
+							t.Fatalf("%s: %v", tc.name, err)
+						}
+						if len(page) > limit {
+							t.Fatalf("%s: a page of %d, limit %d", tc.name, len(page), limit)
+						}
+						got = append(got, page...)
+						if len(page) < limit {
+							break
+						}
+						c := page[len(page)-1].Cursor()
+						f.After = &c
+					}
+					if len(got)+len(expected) > 0 && !reflect.DeepEqual(got, expected) {
+						t.Errorf("%s by %s (desc %v), pages of %d: got %d workloads %v\nwant %d %v", tc.name, order, desc, limit,
+							len(got), workloadNames(got), len(expected), workloadNames(expected))
+						for i := range min(len(got), len(expected)) {
+							if !reflect.DeepEqual(got[i], expected[i]) {
+								t.Errorf("first difference:\n got %+v\nwant %+v", got[i], expected[i])
+								break
+							}
+						}
 					}
 				}
 			}
 		}
 	}
+}
+
+// runs keeps the workloads running ref.
+func runs(ref string) func(Workload) bool {
+	return func(w Workload) bool {
+		return slices.ContainsFunc(w.Running, func(c RunningContainer) bool { return c.Ref == ref })
+	}
+}
+
+// sortWorkloads orders workloads as ListWorkloads documents each sort, stated here
+// apart from the queries: names by bytes, the least reference a workload runs, the
+// latest first_seen of its containers.
+func sortWorkloads(ws []Workload, by WorkloadSort, desc bool) {
+	leastRef := func(w Workload) string {
+		refs := []string{}
+		for _, c := range w.Running {
+			refs = append(refs, c.Ref)
+		}
+		return slices.Min(refs)
+	}
+	changed := func(w Workload) time.Time {
+		var t time.Time
+		for _, c := range w.Running {
+			if c.FirstSeen.After(t) {
+				t = c.FirstSeen
+			}
+		}
+		return t
+	}
+	slices.SortFunc(ws, func(a, b Workload) int {
+		cl, ns := strings.Compare(a.Cluster, b.Cluster), strings.Compare(a.Namespace, b.Namespace)
+		kind, name := strings.Compare(a.Kind, b.Kind), strings.Compare(a.Name, b.Name)
+		var c int
+		switch by {
+		case SortCluster:
+			c = cmp.Or(cl, ns, kind, name)
+		case SortNamespace:
+			c = cmp.Or(ns, name, kind, cl)
+		case SortName:
+			c = cmp.Or(name, ns, kind, cl)
+		case SortKind:
+			c = cmp.Or(kind, ns, name, cl)
+		case SortRef:
+			c = cmp.Or(strings.Compare(leastRef(a), leastRef(b)), ns, name, kind, cl)
+		case SortChanged:
+			c = cmp.Or(changed(a).Compare(changed(b)), ns, name, kind, cl)
+		case SortMutant:
+			mutantFirst := 0
+			if a.Mutant != b.Mutant {
+				mutantFirst = 1
+				if a.Mutant {
+					mutantFirst = -1
+				}
+			}
+			c = cmp.Or(mutantFirst, cl, ns, kind, name)
+		default:
+			panic("unknown sort " + by)
+		}
+		if desc {
+			return -c
+		}
+		return c
+	})
 }
 
 // expectWorkloads is what ListWorkloads should return of the listed pods: their

@@ -12,9 +12,68 @@ import (
 	"github.com/tagdrift/tagdrift/scanner/inventory"
 )
 
-// WorkloadKey orders workloads for paging.
+// WorkloadKey names a workload.
 type WorkloadKey struct {
 	Cluster, Namespace, Kind, Name string
+}
+
+// WorkloadSort orders the workloads list. Each order ends in a tie-breaker that makes
+// it total (a live cluster's workloads are unique by namespace, kind and name), so that
+// a cursor pages through every workload exactly once.
+type WorkloadSort string
+
+// The orders of the workloads list, as their columns compare (names by bytes).
+const (
+	SortCluster   WorkloadSort = "cluster"   // cluster, namespace, kind, name: the default
+	SortNamespace WorkloadSort = "namespace" // namespace, name, kind, cluster
+	SortName      WorkloadSort = "name"      // name, namespace, kind, cluster
+	SortKind      WorkloadSort = "kind"      // kind, namespace, name, cluster
+	SortRef       WorkloadSort = "ref"       // the least reference it runs, then namespace, name, kind, cluster
+	SortChanged   WorkloadSort = "changed"   // when what it runs last changed, then namespace, name, kind, cluster
+	SortMutant    WorkloadSort = "mutant"    // places of open mutations first, each part by cluster, namespace, kind, name
+)
+
+// WorkloadSorts are the orders ListWorkloads takes, the default first.
+var WorkloadSorts = []WorkloadSort{SortCluster, SortNamespace, SortName, SortKind, SortRef, SortChanged, SortMutant}
+
+// workloadOrder is each sort's columns, as the queries name them: the one rule of each
+// order, which every query (and WorkloadCursor) follows. SortMutant's parts follow
+// SortCluster's.
+var workloadOrder = map[WorkloadSort][]string{
+	SortCluster:   {"cluster", "namespace", "kind", "name"},
+	SortNamespace: {"namespace", "name", "kind", "cluster"},
+	SortName:      {"name", "namespace", "kind", "cluster"},
+	SortKind:      {"kind", "namespace", "name", "cluster"},
+	SortRef:       {"ref", "namespace", "name", "kind", "cluster"},
+	SortChanged:   {"changed", "namespace", "name", "kind", "cluster"},
+	SortMutant:    {"cluster", "namespace", "kind", "name"},
+}
+
+// WorkloadCursor is where a page of the list starts: the sort key of the last workload
+// of the page before it (Workload.Cursor).
+type WorkloadCursor struct {
+	WorkloadKey
+	Mutant  bool      // SortMutant: which part it is in
+	Ref     string    // SortRef: the least reference the workload ran
+	Changed time.Time // SortChanged: when what it ran last changed
+}
+
+// value is the cursor's value of an order's column, as workloadOrder names them.
+func (c WorkloadCursor) value(col string) any {
+	switch col {
+	case "cluster":
+		return c.Cluster
+	case "namespace":
+		return c.Namespace
+	case "kind":
+		return c.Kind
+	case "name":
+		return c.Name
+	case "ref":
+		return c.Ref
+	default: // changed
+		return c.Changed
+	}
 }
 
 // WorkloadFilter selects workloads that run now (have open observations).
@@ -23,22 +82,31 @@ type WorkloadFilter struct {
 	Name                     string // a workload's exact name; "" for all
 	Ref                      string // only workloads running this normalized reference; "" for all
 	MutantOnly               bool   // only places of open mutations
-	After                    *WorkloadKey
+	Sort                     WorkloadSort
+	Desc                     bool // the sort's order reversed
+	After                    *WorkloadCursor
 	Limit                    int
 }
 
-// workloadPageSQL pages through the workloads running in live clusters: per cluster,
-// in name order, the distinct workloads of its open observations through the
-// observations_open_workload index, each cluster's scan stopping at the page size; then
-// whether each of the page's workloads is a place of an open mutation of its cluster
-// (through the mutations_places index). The %s are the extra conditions on
-// observations o, the page size, and the extra conditions on clusters c.
-const workloadPageSQL = `
+// placeOfOpenMutationSQL is whether a workload (its cluster's id and name, namespace,
+// kind and name, as SQL expressions) is a place of an open mutation of its cluster,
+// through the mutations_places index.
+func placeOfOpenMutationSQL(id, cluster, namespace, kind, name string) string {
+	return fmt.Sprintf(`EXISTS (SELECT 1 FROM mutations m
+	               WHERE m.resolved_at IS NULL AND (m.cluster_id IS NULL OR m.cluster_id = %s)
+	                 AND m.places @> jsonb_build_array(jsonb_build_object('cluster', %s, 'namespace', %s,
+	                     'workload', jsonb_build_object('kind', %s, 'name', %s))))`, id, cluster, namespace, kind, name)
+}
+
+// workloadPageSQL pages through the workloads running in live clusters in cluster
+// order: per cluster, in name order, the distinct workloads of its open observations
+// through the observations_open_workload index, each cluster's scan stopping at the
+// page size; then whether each of the page's workloads is a place of an open mutation.
+// The %s are the extra conditions on observations o, the page size, the extra
+// conditions on clusters c, and the direction (ASC or DESC).
+var workloadPageSQL = `
 	SELECT q.id, q.cluster, q.namespace, q.kind, q.name,
-	       EXISTS (SELECT 1 FROM mutations m
-	               WHERE m.resolved_at IS NULL AND (m.cluster_id IS NULL OR m.cluster_id = q.id)
-	                 AND m.places @> jsonb_build_array(jsonb_build_object('cluster', q.cluster, 'namespace', q.namespace,
-	                     'workload', jsonb_build_object('kind', q.kind, 'name', q.name))))
+	       ` + placeOfOpenMutationSQL("q.id", "q.cluster", "q.namespace", "q.kind", "q.name") + `
 	FROM (
 		SELECT c.id, c.name COLLATE "C" AS cluster, w.namespace, w.kind, w.name
 		FROM clusters c
@@ -46,19 +114,20 @@ const workloadPageSQL = `
 			SELECT DISTINCT o.namespace COLLATE "C" AS namespace, o.workload_kind COLLATE "C" AS kind,
 			       o.workload_name COLLATE "C" AS name
 			FROM observations o
-			WHERE o.cluster_id = c.id AND o.closed_at IS NULL %s
-			ORDER BY 1, 2, 3
-			LIMIT %s
+			WHERE o.cluster_id = c.id AND o.closed_at IS NULL %[1]s
+			ORDER BY 1 %[4]s, 2 %[4]s, 3 %[4]s
+			LIMIT %[2]s
 		) w
-		WHERE c.deleted_at IS NULL %s
-		ORDER BY c.name COLLATE "C", w.namespace, w.kind, w.name
+		WHERE c.deleted_at IS NULL %[3]s
+		ORDER BY c.name COLLATE "C" %[4]s, w.namespace %[4]s, w.kind %[4]s, w.name %[4]s
 		LIMIT %[2]s
 	) q
-	ORDER BY q.cluster, q.namespace, q.kind, q.name`
+	ORDER BY q.cluster %[4]s, q.namespace %[4]s, q.kind %[4]s, q.name %[4]s`
 
 // mutantPageSQL pages through the workloads that are places of open mutations in live
-// clusters and still run there: driven from the open mutations, which are few. The %s
-// are the extra conditions on the places k, and the page size.
+// clusters and still run there: driven from the open mutations, which are few, each
+// with the least reference it runs and when what it runs last changed. The %s are the
+// extra conditions (on the places k and their keys a), the order and the page size.
 const mutantPageSQL = `
 	WITH marks AS (
 		SELECT DISTINCT c.id, c.name COLLATE "C" AS cluster, (p->>'namespace') COLLATE "C" AS namespace,
@@ -70,11 +139,54 @@ const mutantPageSQL = `
 	)
 	SELECT k.id, k.cluster, k.namespace, k.kind, k.name, true
 	FROM marks k
-	WHERE EXISTS (SELECT 1 FROM observations o
-	              WHERE o.cluster_id = k.id AND o.closed_at IS NULL AND o.namespace COLLATE "C" = k.namespace
-	                AND o.workload_kind COLLATE "C" = k.kind AND o.workload_name COLLATE "C" = k.name) %s
-	ORDER BY k.cluster, k.namespace, k.kind, k.name
+	CROSS JOIN LATERAL (
+		SELECT min(o.ref COLLATE "C") AS ref, max(o.first_seen) AS changed FROM observations o
+		WHERE o.cluster_id = k.id AND o.closed_at IS NULL AND o.namespace COLLATE "C" = k.namespace
+		  AND o.workload_kind COLLATE "C" = k.kind AND o.workload_name COLLATE "C" = k.name
+	) a
+	WHERE a.ref IS NOT NULL %s
+	ORDER BY %s
 	LIMIT %s`
+
+// walkPageSQL pages through the workloads running in live clusters in an order that
+// starts with a column of observations: it walks the open observations through the
+// index of that order (migration 000019), each workload counted at the one row that
+// carries its key (keep), and stops at the page size. The %s are the key columns, the
+// conditions, the order and the page size.
+var walkPageSQL = `
+	SELECT q.id, q.cluster, q.namespace, q.kind, q.name,
+	       ` + placeOfOpenMutationSQL("q.id", "q.cluster", "q.namespace", "q.kind", "q.name") + `
+	FROM (
+		SELECT DISTINCT %[1]s, c.id
+		FROM observations o
+		JOIN clusters c ON c.id = o.cluster_id
+		WHERE o.closed_at IS NULL AND c.deleted_at IS NULL %[2]s
+		ORDER BY %[3]s
+		LIMIT %[4]s
+	) q
+	ORDER BY %[3]s`
+
+// walkColumns are the expressions of the order columns on observations o and clusters c.
+var walkColumns = map[string]string{
+	"cluster":   `c.name COLLATE "C"`,
+	"namespace": `o.namespace COLLATE "C"`,
+	"kind":      `o.workload_kind COLLATE "C"`,
+	"name":      `o.workload_name COLLATE "C"`,
+	"ref":       `o.ref COLLATE "C"`,
+	"changed":   `o.first_seen`,
+}
+
+// markColumns are the expressions of the order columns in mutantPageSQL.
+var markColumns = map[string]string{
+	"cluster": "k.cluster", "namespace": "k.namespace", "kind": "k.kind", "name": "k.name",
+	"ref": "a.ref", "changed": "a.changed",
+}
+
+// sameWorkloadSQL matches the open observations r of observation o's workload, through
+// observations_open_workload.
+const sameWorkloadSQL = `r.cluster_id = o.cluster_id AND r.closed_at IS NULL
+	AND r.namespace COLLATE "C" = o.namespace COLLATE "C" AND r.workload_kind COLLATE "C" = o.workload_kind COLLATE "C"
+	AND r.workload_name COLLATE "C" = o.workload_name COLLATE "C"`
 
 // workloadRowsSQL reads the open observations of a page of workloads: $1 to $4 are
 // their cluster ids, namespaces, kinds and names.
@@ -96,6 +208,20 @@ type Workload struct {
 	Running []RunningContainer
 }
 
+// Cursor is where the page after w starts, in any order.
+func (w Workload) Cursor() WorkloadCursor {
+	c := WorkloadCursor{WorkloadKey: w.WorkloadKey, Mutant: w.Mutant}
+	for i, r := range w.Running {
+		if i == 0 || strings.Compare(r.Ref, c.Ref) < 0 {
+			c.Ref = r.Ref
+		}
+		if r.FirstSeen.After(c.Changed) {
+			c.Changed = r.FirstSeen
+		}
+	}
+	return c
+}
+
 // RunningContainer is one open observation of a workload: one container of one pod
 // running one digest.
 type RunningContainer struct {
@@ -114,91 +240,231 @@ type RunningContainer struct {
 	FirstSeen time.Time
 }
 
-// ListWorkloads returns running workloads ordered by cluster, namespace, kind and name,
+// ListWorkloads returns running workloads in f.Sort's order (SortCluster when none),
 // after f.After. Mutant is true for a place of an open mutation.
 //
 // Only live clusters' open observations count, and only containers that run a digest
 // are stored, so a container still waiting for its image is not listed.
 func (s *Store) ListWorkloads(ctx context.Context, f WorkloadFilter) ([]Workload, error) {
+	if f.Sort == "" {
+		f.Sort = SortCluster
+	}
+	order, ok := workloadOrder[f.Sort]
+	if !ok {
+		return nil, fmt.Errorf("list workloads: unknown sort %q", f.Sort)
+	}
 	limit := limitOf(f.Limit)
-	var q query
-	var sqlText string
-	if f.MutantOnly {
-		var cond strings.Builder
-		if f.Cluster != "" {
-			cond.WriteString(" AND k.cluster = " + q.arg(f.Cluster))
-		}
-		if f.Namespace != "" {
-			cond.WriteString(" AND k.namespace = " + q.arg(f.Namespace))
-		}
-		if f.Kind != "" {
-			cond.WriteString(" AND k.kind = " + q.arg(f.Kind))
-		}
-		if f.Name != "" {
-			cond.WriteString(" AND k.name = " + q.arg(f.Name))
-		}
-		if f.Ref != "" {
-			cond.WriteString(` AND EXISTS (SELECT 1 FROM observations r
-				WHERE r.cluster_id = k.id AND r.closed_at IS NULL AND r.namespace COLLATE "C" = k.namespace
-				  AND r.workload_kind COLLATE "C" = k.kind AND r.workload_name COLLATE "C" = k.name AND r.ref = ` + q.arg(f.Ref) + `)`)
-		}
-		if a := f.After; a != nil {
-			cond.WriteString(fmt.Sprintf(" AND (k.cluster, k.namespace, k.kind, k.name) > (%s, %s, %s, %s)",
-				q.arg(a.Cluster), q.arg(a.Namespace), q.arg(a.Kind), q.arg(a.Name)))
-		}
-		sqlText = fmt.Sprintf(mutantPageSQL, cond.String(), q.arg(limit))
-	} else {
-		var clusterCond, obsCond strings.Builder
-		if f.Cluster != "" {
-			clusterCond.WriteString(" AND c.name = " + q.arg(f.Cluster))
-		}
-		if f.Namespace != "" {
-			obsCond.WriteString(` AND o.namespace COLLATE "C" = ` + q.arg(f.Namespace))
-		}
-		if f.Kind != "" {
-			obsCond.WriteString(` AND o.workload_kind COLLATE "C" = ` + q.arg(f.Kind))
-		}
-		if f.Name != "" {
-			obsCond.WriteString(` AND o.workload_name COLLATE "C" = ` + q.arg(f.Name))
-		}
-		if f.Ref != "" {
-			obsCond.WriteString(` AND o.ref = ` + q.arg(f.Ref))
-		}
-		if a := f.After; a != nil {
-			cl := q.arg(a.Cluster)
-			clusterCond.WriteString(` AND c.name COLLATE "C" >= ` + cl)
-			// Past the cursor's cluster every workload follows it; a workload kind is
-			// never empty, so ('', '', '') precedes them all and keeps the row
-			// comparison an index condition.
-			obsCond.WriteString(fmt.Sprintf(` AND (o.namespace COLLATE "C", o.workload_kind COLLATE "C", o.workload_name COLLATE "C") >
-				(CASE WHEN c.name = %[1]s THEN %[2]s ELSE '' END, CASE WHEN c.name = %[1]s THEN %[3]s ELSE '' END,
-				 CASE WHEN c.name = %[1]s THEN %[4]s ELSE '' END)`, cl, q.arg(a.Namespace), q.arg(a.Kind), q.arg(a.Name)))
-		}
-		sqlText = fmt.Sprintf(workloadPageSQL, obsCond.String(), q.arg(limit), clusterCond.String())
-	}
-	rows, err := s.pool.Query(ctx, sqlText, q.args...)
-	if err != nil {
-		return nil, fmt.Errorf("list workloads: %w", err)
-	}
 	var page workloadPage
-	for rows.Next() {
-		var id int64
-		var k WorkloadKey
-		var mutant bool
-		if err := rows.Scan(&id, &k.Cluster, &k.Namespace, &k.Kind, &k.Name, &mutant); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("list workloads: %w", err)
+	var err error
+	switch {
+	case f.MutantOnly:
+		err = s.mutantPage(ctx, &page, f, order, f.After, limit)
+	case f.Sort == SortCluster:
+		err = s.clusterPage(ctx, &page, f, f.After, limit, false)
+	case f.Sort == SortMutant:
+		// Two parts: the places of open mutations (few, read from the mutations), and
+		// the other workloads; reversed, the others come first.
+		parts := []bool{true, false}
+		if f.Desc {
+			parts = []bool{false, true}
 		}
-		page.add(id, k, mutant)
+		after := f.After
+		if after != nil && after.Mutant != parts[0] {
+			parts = parts[1:]
+		}
+		for i, mutant := range parts {
+			if i > 0 {
+				after = nil
+			}
+			if n := limit - len(page.out); n > 0 && err == nil {
+				if mutant {
+					err = s.mutantPage(ctx, &page, f, order, after, n)
+				} else {
+					err = s.clusterPage(ctx, &page, f, after, n, true)
+				}
+			}
+		}
+	default:
+		err = s.walkPage(ctx, &page, f, order, limit)
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	if err != nil {
 		return nil, fmt.Errorf("list workloads: %w", err)
 	}
 	if len(page.ids) == 0 {
 		return []Workload{}, nil
 	}
 	return s.workloads(ctx, &page)
+}
+
+// direction is the SQL of f's direction.
+func direction(desc bool) string {
+	if desc {
+		return "DESC"
+	}
+	return "ASC"
+}
+
+// orderSQL renders an order's columns, as cols names them (by their own names when
+// nil), in a direction.
+func orderSQL(order []string, cols map[string]string, desc bool) string {
+	parts := make([]string, len(order))
+	for i, c := range order {
+		if cols != nil {
+			c = cols[c]
+		}
+		parts[i] = c + " " + direction(desc)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// afterSQL is the condition of the rows after the cursor in an order (before it, when
+// reversed), or, inclusive, also at it: a row comparison.
+func afterSQL(q *query, order []string, cols map[string]string, after WorkloadCursor, desc, inclusive bool) string {
+	exprs, vals := make([]string, len(order)), make([]string, len(order))
+	for i, c := range order {
+		exprs[i], vals[i] = cols[c], q.arg(after.value(c))
+	}
+	op := ">"
+	if desc {
+		op = "<"
+	}
+	if inclusive {
+		op += "="
+	}
+	return fmt.Sprintf("(%s) %s (%s)", strings.Join(exprs, ", "), op, strings.Join(vals, ", "))
+}
+
+// mutantPage reads the places of open mutations in an order.
+func (s *Store) mutantPage(ctx context.Context, page *workloadPage, f WorkloadFilter, order []string, after *WorkloadCursor, limit int) error {
+	var q query
+	var cond strings.Builder
+	if f.Cluster != "" {
+		cond.WriteString(" AND k.cluster = " + q.arg(f.Cluster))
+	}
+	if f.Namespace != "" {
+		cond.WriteString(" AND k.namespace = " + q.arg(f.Namespace))
+	}
+	if f.Kind != "" {
+		cond.WriteString(" AND k.kind = " + q.arg(f.Kind))
+	}
+	if f.Name != "" {
+		cond.WriteString(" AND k.name = " + q.arg(f.Name))
+	}
+	if f.Ref != "" {
+		cond.WriteString(` AND EXISTS (SELECT 1 FROM observations r
+			WHERE r.cluster_id = k.id AND r.closed_at IS NULL AND r.namespace COLLATE "C" = k.namespace
+			  AND r.workload_kind COLLATE "C" = k.kind AND r.workload_name COLLATE "C" = k.name AND r.ref = ` + q.arg(f.Ref) + `)`)
+	}
+	if after != nil {
+		cond.WriteString(" AND " + afterSQL(&q, order, markColumns, *after, f.Desc, false))
+	}
+	return s.readPage(ctx, page, fmt.Sprintf(mutantPageSQL, cond.String(), orderSQL(order, markColumns, f.Desc), q.arg(limit)), q.args)
+}
+
+// clusterPage reads workloads in cluster order; with others, only those that are no
+// place of an open mutation.
+func (s *Store) clusterPage(ctx context.Context, page *workloadPage, f WorkloadFilter, after *WorkloadCursor, limit int, others bool) error {
+	var q query
+	var clusterCond, obsCond strings.Builder
+	if f.Cluster != "" {
+		clusterCond.WriteString(" AND c.name = " + q.arg(f.Cluster))
+	}
+	if f.Namespace != "" {
+		obsCond.WriteString(` AND o.namespace COLLATE "C" = ` + q.arg(f.Namespace))
+	}
+	if f.Kind != "" {
+		obsCond.WriteString(` AND o.workload_kind COLLATE "C" = ` + q.arg(f.Kind))
+	}
+	if f.Name != "" {
+		obsCond.WriteString(` AND o.workload_name COLLATE "C" = ` + q.arg(f.Name))
+	}
+	if f.Ref != "" {
+		obsCond.WriteString(` AND o.ref = ` + q.arg(f.Ref))
+	}
+	if others {
+		obsCond.WriteString(" AND NOT " + placeOfOpenMutationSQL("c.id", `c.name`, "o.namespace", "o.workload_kind", "o.workload_name"))
+	}
+	if a := after; a != nil {
+		cl := q.arg(a.Cluster)
+		// Past the cursor's cluster every workload follows it (precedes it, reversed):
+		// a workload kind is never empty, so ('', '', '') precedes them all, and
+		// U+10FFFF, the greatest character, follows every name Kubernetes allows; this
+		// keeps the row comparison an index condition.
+		op, edge, clusterOp := ">", "''", ">="
+		if f.Desc {
+			op, edge, clusterOp = "<", "chr(1114111)", "<="
+		}
+		clusterCond.WriteString(` AND c.name COLLATE "C" ` + clusterOp + " " + cl)
+		obsCond.WriteString(fmt.Sprintf(` AND (o.namespace COLLATE "C", o.workload_kind COLLATE "C", o.workload_name COLLATE "C") %[5]s
+				(CASE WHEN c.name = %[1]s THEN %[2]s ELSE %[6]s END, CASE WHEN c.name = %[1]s THEN %[3]s ELSE %[6]s END,
+				 CASE WHEN c.name = %[1]s THEN %[4]s ELSE %[6]s END)`, cl, q.arg(a.Namespace), q.arg(a.Kind), q.arg(a.Name), op, edge))
+	}
+	return s.readPage(ctx, page, fmt.Sprintf(workloadPageSQL, obsCond.String(), q.arg(limit), clusterCond.String(), direction(f.Desc)), q.args)
+}
+
+// walkPage reads workloads in an order led by a column of observations.
+func (s *Store) walkPage(ctx context.Context, page *workloadPage, f WorkloadFilter, order []string, limit int) error {
+	var q query
+	var cond strings.Builder
+	if f.Cluster != "" {
+		cond.WriteString(" AND c.name = " + q.arg(f.Cluster))
+	}
+	if f.Namespace != "" {
+		cond.WriteString(` AND o.namespace COLLATE "C" = ` + q.arg(f.Namespace))
+	}
+	if f.Kind != "" {
+		cond.WriteString(` AND o.workload_kind COLLATE "C" = ` + q.arg(f.Kind))
+	}
+	if f.Name != "" {
+		cond.WriteString(` AND o.workload_name COLLATE "C" = ` + q.arg(f.Name))
+	}
+	// A workload is counted at the row of its key: for a key of one row among its
+	// containers (the least reference, the latest change), that row; a reference
+	// filter then asks about any of its rows.
+	switch f.Sort {
+	case SortRef:
+		cond.WriteString(` AND NOT EXISTS (SELECT 1 FROM observations r WHERE ` + sameWorkloadSQL + ` AND r.ref COLLATE "C" < o.ref COLLATE "C")`)
+	case SortChanged:
+		cond.WriteString(` AND NOT EXISTS (SELECT 1 FROM observations r WHERE ` + sameWorkloadSQL + ` AND r.first_seen > o.first_seen)`)
+	}
+	if f.Ref != "" {
+		if f.Sort == SortRef || f.Sort == SortChanged {
+			cond.WriteString(` AND EXISTS (SELECT 1 FROM observations r WHERE ` + sameWorkloadSQL + ` AND r.ref = ` + q.arg(f.Ref) + `)`)
+		} else {
+			cond.WriteString(` AND o.ref = ` + q.arg(f.Ref))
+		}
+	}
+	if f.After != nil {
+		// The columns of observations lead every walk's order, the cluster last: the
+		// cursor's prefix bounds the index scan, the whole row comparison decides.
+		cond.WriteString(" AND " + afterSQL(&q, order[:len(order)-1], walkColumns, *f.After, f.Desc, true) +
+			" AND " + afterSQL(&q, order, walkColumns, *f.After, f.Desc, false))
+	}
+	keys := make([]string, len(order))
+	for i, c := range order {
+		keys[i] = walkColumns[c] + " AS " + c
+	}
+	sqlText := fmt.Sprintf(walkPageSQL, strings.Join(keys, ", "), cond.String(), orderSQL(order, nil, f.Desc), q.arg(limit))
+	return s.readPage(ctx, page, sqlText, q.args)
+}
+
+// readPage reads a page of workloads (id, cluster, namespace, kind, name, mutant).
+func (s *Store) readPage(ctx context.Context, page *workloadPage, sqlText string, args []any) error {
+	rows, err := s.pool.Query(ctx, sqlText, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var k WorkloadKey
+		var mutant bool
+		if err := rows.Scan(&id, &k.Cluster, &k.Namespace, &k.Kind, &k.Name, &mutant); err != nil {
+			return err
+		}
+		page.add(id, k, mutant)
+	}
+	return rows.Err()
 }
 
 // workloadPage is a page of workloads, as the arrays workloadRowsSQL takes.

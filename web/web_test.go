@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -274,5 +275,58 @@ func TestAssets(t *testing.T) {
 		return rec.Header().Get("Content-Type")
 	}(); ct != "text/css; charset=utf-8" {
 		t.Errorf("css content type %q", ct)
+	}
+}
+
+// TestWorkloadsSortLinks checks that the column links sort the list on the server (the
+// sort and its order in the URL, from the first page), that the sort in effect links to
+// its reverse and says so, and that the next page keeps the filters and the sort.
+func TestWorkloadsSortLinks(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	v := WorkloadsView{
+		Filter: WorkloadFilter{Cluster: "prod", Ref: "nginx:1.25", Sort: "name", Desc: true, Cursor: "c1"},
+		Rows:   []WorkloadRow{{Cluster: "prod", Namespace: "shop", Kind: "Deployment", Name: "web", Changed: now.Add(-time.Hour)}},
+		Next:   "c2", Legend: NewLegend(), Now: now,
+	}
+	doc := render(t, Workloads(v))
+	query := func(sel string) url.Values {
+		t.Helper()
+		u, err := url.Parse(attr(one(t, doc.Selection, sel), "href"))
+		if err != nil || u.Path != "/workloads" {
+			t.Fatalf("%s: href %q", sel, attr(one(t, doc.Selection, sel), "href"))
+		}
+		return u.Query()
+	}
+	for key, want := range map[string]string{
+		"name":      "sort=name",               // in effect, descending: the next click ascends
+		"namespace": "sort=namespace",          // another column: ascending
+		"changed":   "order=desc&sort=changed", // the last change: newest first
+		"ref":       "sort=ref",
+		"mutant":    "sort=mutant",
+		"cluster":   "", // the default sort
+	} {
+		q := query(`[data-testid="sort-` + key + `"]`)
+		if q.Get("cluster") != "prod" || q.Get("ref") != "nginx:1.25" || q.Has("cursor") {
+			t.Errorf("sort by %s: %v (the filters kept, the first page)", key, q)
+		}
+		q.Del("cluster")
+		q.Del("ref")
+		if q.Encode() != want {
+			t.Errorf("sort by %s: %q, want %q", key, q.Encode(), want)
+		}
+	}
+	if s := attr(one(t, doc.Selection, `[data-testid="sort-name"]`), "data-sort"); s != "descending" {
+		t.Errorf("the sort in effect is %q", s)
+	}
+	if s := attr(one(t, doc.Selection, `[data-testid="sort-kind"]`), "data-sort"); s != "none" {
+		t.Errorf("another column is %q", s)
+	}
+	next := query(`[data-testid="next-page"]`)
+	if next.Get("sort") != "name" || next.Get("order") != "desc" || next.Get("cursor") != "c2" || next.Get("cluster") != "prod" {
+		t.Errorf("next page: %v", next)
+	}
+	first := query(`[data-testid="first-page"]`)
+	if first.Get("sort") != "name" || first.Get("order") != "desc" || first.Has("cursor") {
+		t.Errorf("first page: %v", first)
 	}
 }

@@ -1,8 +1,6 @@
 package web
 
 import (
-	"cmp"
-	"slices"
 	"strings"
 	"time"
 )
@@ -15,32 +13,66 @@ type WorkloadsView struct {
 	Rows     []WorkloadRow
 	Next     string // the next page's cursor; "" on the last page
 	Legend   *Legend
+	Now      time.Time // for the rows' relative times
 }
 
 // WorkloadFilter is the workloads list's query.
 type WorkloadFilter struct {
 	Cluster, Namespace, Kind, Ref string
 	Mutant                        bool
-	// Sort orders the page's rows: "" (by cluster, namespace, kind, name), "pods",
-	// "containers" or "mutant".
+	// Sort orders the list on the server: "" or "cluster" (by cluster, namespace, kind,
+	// name), "namespace", "name", "kind", "ref", "changed" or "mutant"; Desc reverses it.
 	Sort   string
+	Desc   bool
 	Cursor string
 }
 
-// URL is the list with the filter, and cursor for a page ("" for the first).
+// URL is the list with the filter and sort, and cursor for a page ("" for the first).
 func (f WorkloadFilter) URL(cursor string) string {
-	mutant := ""
+	mutant, order := "", ""
 	if f.Mutant {
 		mutant = "true"
 	}
+	if f.Desc {
+		order = "desc"
+	}
 	return WithQuery("/workloads", "cluster", f.Cluster, "namespace", f.Namespace, "kind", f.Kind, "ref", f.Ref,
-		"mutant", mutant, "sort", f.Sort, "cursor", cursor)
+		"mutant", mutant, "sort", f.Sort, "order", order, "cursor", cursor)
 }
 
-// SortURL is the current page sorted by key.
+// sortKey is the sort in effect.
+func (f WorkloadFilter) sortKey() string {
+	if f.Sort == "" {
+		return "cluster"
+	}
+	return f.Sort
+}
+
+// SortURL is the first page of the list sorted by key: reversed when it is the sort in
+// effect and not yet reversed; the last change newest first at the first click.
 func (f WorkloadFilter) SortURL(key string) string {
+	if key == f.sortKey() {
+		f.Desc = !f.Desc
+	} else {
+		f.Desc = key == "changed"
+	}
 	f.Sort = key
-	return f.URL(f.Cursor)
+	if key == "cluster" {
+		f.Sort = ""
+	}
+	return f.URL("")
+}
+
+// AriaSort is a column's aria-sort: "ascending" or "descending" when the list is
+// sorted by key, else "none".
+func (f WorkloadFilter) AriaSort(key string) string {
+	switch {
+	case key != f.sortKey():
+		return "none"
+	case f.Desc:
+		return "descending"
+	}
+	return "ascending"
 }
 
 // WorkloadRow is a workload in the list.
@@ -51,31 +83,11 @@ type WorkloadRow struct {
 	Containers                     []string // container names
 	Refs                           []string // normalized references
 	Digests                        []string // distinct digests, in the order seen
+	Changed                        time.Time
 }
 
 // URL is the workload's page.
 func (w WorkloadRow) URL() string { return WorkloadURL(w.Cluster, w.Namespace, w.Kind, w.Name) }
-
-// SortRows orders rows by key ("pods", "containers", "mutant"; anything else keeps the
-// store's order).
-func SortRows(rows []WorkloadRow, key string) {
-	switch key {
-	case "pods":
-		slices.SortStableFunc(rows, func(a, b WorkloadRow) int { return cmp.Compare(b.Pods, a.Pods) })
-	case "containers":
-		slices.SortStableFunc(rows, func(a, b WorkloadRow) int { return cmp.Compare(len(b.Containers), len(a.Containers)) })
-	case "mutant":
-		slices.SortStableFunc(rows, func(a, b WorkloadRow) int {
-			if a.Mutant == b.Mutant {
-				return 0
-			}
-			if a.Mutant {
-				return -1
-			}
-			return 1
-		})
-	}
-}
 
 // WorkloadView is a workload's page.
 type WorkloadView struct {
