@@ -14,7 +14,8 @@
 // Digests compare only within one class (classOf, the one place this rule is written):
 // repository digests with repository digests, and local image IDs with image IDs of the
 // same node architecture (an image ID is the config digest, which differs per platform
-// even for one multi-arch tag), or of the same node when the architecture is unknown.
+// even for one multi-arch tag), or of the same node when the architecture is unknown;
+// imports (import-YYYY-MM-DD@…) with imports as image IDs do.
 //
 // The history kinds (tag-moved, pod-drift) are in history.go: TagMovedEvent and
 // PodDriftEvent decide them from the earlier sightings a store feeds them.
@@ -79,9 +80,10 @@ type class struct {
 	cluster, node string
 }
 
-// imageIDClass is the class of a pod's local image IDs (classOf).
-func imageIDClass(p *inventory.Pod) class {
-	return classOf(imageref.KindImageID, p.Cluster, p.Node, p.Arch)
+// localClass is the class of a pod's local digests of kind (classOf): image IDs or
+// imports.
+func localClass(kind imageref.Kind, p *inventory.Pod) class {
+	return classOf(kind, p.Cluster, p.Node, p.Arch)
 }
 
 // revision identifies one workload revision: a controller and the revision of its
@@ -204,7 +206,7 @@ func Detect(pods []inventory.Pod) []Mutation {
 				d.revList = append(d.revList, r)
 			}
 		}
-		imageClass := int32(-1)
+		imageClass, importClass := int32(-1), int32(-1)
 		for j := range p.Containers {
 			c := &p.Containers[j]
 			if !c.Observed() {
@@ -216,9 +218,14 @@ func Detect(pods []inventory.Pod) []Mutation {
 				s.cls = repoClass
 			case imageref.KindImageID:
 				if imageClass < 0 {
-					imageClass = intern(d.classes, imageIDClass(p))
+					imageClass = intern(d.classes, localClass(imageref.KindImageID, p))
 				}
 				s.cls = imageClass
+			case imageref.KindImport:
+				if importClass < 0 {
+					importClass = intern(d.classes, localClass(imageref.KindImport, p))
+				}
+				s.cls = importClass
 			default:
 				continue
 			}

@@ -131,6 +131,36 @@ func TestDetect(t *testing.T) {
 				containers: []ctr{{name: "app", image: "nginx:1.25", imageID: repo(b), waiting: true}}}),
 		},
 		{
+			name: "an imported image next to a pulled one proves nothing",
+			pods: build(deployPod("p1", "r1", "nginx:1.25", repo(a)), deployPod("p2", "r1", "nginx:1.25", "docker.io/library/import-2026-11-30@"+b)),
+		},
+		{
+			name: "imports and pulls under one tag across workloads: no tag-divergence",
+			pods: build(
+				podSpec{name: "q1", wkind: "Deployment", wname: "api", ctl: "api-x", rev: "x", containers: []ctr{{name: "app", image: "nginx:1.25", imageID: repo(a)}}},
+				podSpec{name: "q2", wkind: "Deployment", wname: "web", ctl: "web-x", rev: "x", containers: []ctr{{name: "app", image: "nginx:1.25", imageID: "import-2026-11-30@" + b}}},
+			),
+		},
+		{
+			name: "two imports of one tag on one architecture diverge",
+			pods: build(
+				podSpec{name: "p1", wkind: "Deployment", wname: "web", ctl: "web-r1", rev: "r1", arch: "amd64", containers: []ctr{{name: "app", image: "app:dev", imageID: "docker.io/library/import-2026-11-30@" + a}}},
+				podSpec{name: "p2", wkind: "Deployment", wname: "web", ctl: "web-r1", rev: "r1", arch: "amd64", containers: []ctr{{name: "app", image: "app:dev", imageID: "docker.io/library/import-2026-12-01@" + b}}},
+			),
+			want: []string{"workload-divergence|c1|default|Deployment/web|app|app:dev|a,b|c1/default/p1:app=a c1/default/p2:app=b"},
+		},
+		{
+			name: "imports on two architectures do not compare",
+			pods: build(
+				podSpec{name: "p1", wkind: "Deployment", wname: "web", ctl: "web-r1", rev: "r1", arch: "amd64", containers: []ctr{{name: "app", image: "app:dev", imageID: "import-2026-11-30@" + a}}},
+				podSpec{name: "p2", wkind: "Deployment", wname: "web", ctl: "web-r1", rev: "r1", arch: "arm64", containers: []ctr{{name: "app", image: "app:dev", imageID: "import-2026-11-30@" + b}}},
+			),
+		},
+		{
+			name: "an import never proves a pin wrong",
+			pods: build(deployPod("p1", "r1", "nginx@"+a, "import-2026-11-30@"+b)),
+		},
+		{
 			name: "an image ID next to a repository digest proves nothing",
 			pods: build(deployPod("p1", "r1", "nginx:1.25", repo(a)), deployPod("p2", "r1", "nginx:1.25", "sha256:"+strings.Repeat("b", 64))),
 		},

@@ -36,12 +36,15 @@ func (s Sighting) class() class { return classOf(s.Kind, s.Cluster, s.Node, s.Ar
 // digests; image IDs with image IDs of the same node architecture (an image ID is the
 // config digest of one platform's image), or of the same node of the same cluster when
 // the architecture is unknown (a mixed-architecture cluster must not look like a
-// mutation). Unknown forms compare with nothing (their class is never used).
+// mutation); imports (a manifest made where the image was exported, named
+// import-YYYY-MM-DD) likewise with imports only, as local as image IDs and as
+// platform-bound (an exported manifest is one platform's), never with the registry's
+// digests. Unknown forms compare with nothing (their class is never used).
 func classOf(kind imageref.Kind, cluster, node, arch string) class {
 	switch {
 	case kind == imageref.KindRepo:
 		return class{kind: kind}
-	case kind == imageref.KindImageID && arch != "":
+	case (kind == imageref.KindImageID || kind == imageref.KindImport) && arch != "":
 		return class{kind: kind, arch: arch}
 	default:
 		return class{kind: kind, cluster: cluster, node: node}

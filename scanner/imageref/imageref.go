@@ -17,12 +17,15 @@
 //     imagePullPolicy Never: a bare sha256:C, C the config digest: KindImageID, never
 //     compared with a repository digest;
 //   - imported as kind load does (ctr images import --all-platforms --digests):
-//     docker.io/library/import-YYYY-MM-DD@sha256:M', M' the digest of a manifest ctr
-//     wrote at import under a repository it made up, which matches a registry's digest
-//     only when the registry holds that very manifest: KindRepo, repository as reported.
+//     docker.io/library/import-YYYY-MM-DD@sha256:M', M' the digest of a manifest that
+//     was made where the image was exported (docker save, ctr export), under a
+//     repository ctr made up: not the digest a registry gives the reference the pod
+//     asked for, so that an imported pod and a pulled one of the same image would look
+//     like two contents: KindImport, compared only with other imports.
 package imageref
 
 import (
+	"regexp"
 	"strings"
 
 	"github.com/distribution/reference"
@@ -38,9 +41,17 @@ const (
 	// KindImageID is a local image ID (config digest), reported for imported images
 	// and by some CRI-O versions.
 	KindImageID Kind = "image-id"
+	// KindImport is the digest of a manifest written at import under a repository ctr
+	// made up (import-YYYY-MM-DD): local like an image ID, not the registry's digest of
+	// any reference, so it compares only with other imports.
+	KindImport Kind = "import"
 	// KindUnknown is any other form: kept raw, never compared.
 	KindUnknown Kind = "unknown"
 )
+
+// importRepository is the repository ctr images import names an image it has no name
+// for (its --digests flag; kind load uses it): import-YYYY-MM-DD, normalized.
+var importRepository = regexp.MustCompile(`^docker\.io/library/import-[0-9]{4}-[0-9]{2}-[0-9]{2}$`)
 
 // Ref is a reference as written in a pod spec, and its normalized form.
 type Ref struct {
@@ -67,10 +78,11 @@ type ID struct {
 	Raw string
 	// Kind says what Digest is; only IDs of one kind compare.
 	Kind Kind
-	// Digest is algorithm:hex for KindRepo and KindImageID, and Raw for KindUnknown.
+	// Digest is algorithm:hex for KindRepo, KindImport and KindImageID, and Raw for
+	// KindUnknown.
 	Digest string
-	// Repository is the normalized repository of a KindRepo digest, as reported (it may
-	// differ from the spec's: the digest still names the content).
+	// Repository is the normalized repository of a KindRepo or KindImport digest, as
+	// reported (it may differ from the spec's: the digest still names the content).
 	Repository string
 }
 
@@ -125,7 +137,11 @@ func parseImageID(raw string, repo func(string) (string, bool)) (ID, bool) {
 		if !ok {
 			return unknown, true
 		}
-		return ID{Raw: raw, Kind: KindRepo, Digest: dgst, Repository: name}, true
+		kind := KindRepo
+		if importRepository.MatchString(name) {
+			kind = KindImport
+		}
+		return ID{Raw: raw, Kind: kind, Digest: dgst, Repository: name}, true
 	}
 	if ValidDigest(rest) {
 		return ID{Raw: raw, Kind: KindImageID, Digest: rest}, true

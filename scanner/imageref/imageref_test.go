@@ -63,7 +63,13 @@ func TestParseImageID(t *testing.T) {
 		{"registry with port", "localhost:5000/app@sha256:" + hexA, KindRepo, "sha256:" + hexA, "localhost:5000/app"},
 		{"other repository, same content", "quay.io/mirror/nginx@sha256:" + hexA, KindRepo, "sha256:" + hexA, "quay.io/mirror/nginx"},
 		{"local registry by address (real node)", "127.0.0.1:41234/tagdrift/web@sha256:" + hexA, KindRepo, "sha256:" + hexA, "127.0.0.1:41234/tagdrift/web"},
-		{"ctr import --digests (kind load, real node)", "docker.io/library/import-2026-12-01@sha256:" + hexA, KindRepo, "sha256:" + hexA, "docker.io/library/import-2026-12-01"},
+		{"ctr import --digests (kind load, real node)", "docker.io/library/import-2026-12-01@sha256:" + hexA, KindImport, "sha256:" + hexA, "docker.io/library/import-2026-12-01"},
+		{"ctr import name, short", "import-2026-11-30@sha256:" + hexA, KindImport, "sha256:" + hexA, "docker.io/library/import-2026-11-30"},
+		{"ctr import name, docker-pullable", "docker-pullable://import-2026-11-30@sha256:" + hexA, KindImport, "sha256:" + hexA, "docker.io/library/import-2026-11-30"},
+		{"ctr import name with a tag", "docker.io/library/import-2026-11-30:latest@sha256:" + hexA, KindImport, "sha256:" + hexA, "docker.io/library/import-2026-11-30"},
+		{"import-like name in another repository", "ghcr.io/a/import-2026-11-30@sha256:" + hexA, KindRepo, "sha256:" + hexA, "ghcr.io/a/import-2026-11-30"},
+		{"import-like name, not a date", "docker.io/library/import-export@sha256:" + hexA, KindRepo, "sha256:" + hexA, "docker.io/library/import-export"},
+		{"import-like name, a user's repository", "docker.io/bob/import-2026-11-30@sha256:" + hexA, KindRepo, "sha256:" + hexA, "docker.io/bob/import-2026-11-30"},
 		{"sha512 repository digest", "ghcr.io/a/b@sha512:" + hexA + hexA, KindRepo, "sha512:" + hexA + hexA, "ghcr.io/a/b"},
 		{"docker image id", "docker://sha256:" + hexB, KindImageID, "sha256:" + hexB, ""},
 		{"bare image id (ctr import, real node)", "sha256:" + hexB, KindImageID, "sha256:" + hexB, ""},
@@ -202,7 +208,7 @@ func FuzzParse(f *testing.F) {
 		}
 		var again ID
 		switch id.Kind {
-		case KindRepo:
+		case KindRepo, KindImport:
 			again, _ = ParseImageID(id.Repository + "@" + id.Digest)
 			if again.Repository != id.Repository {
 				t.Errorf("repository not stable: %q -> %q -> %q", s, id.Repository, again.Repository)
