@@ -11,6 +11,10 @@ import (
 	"github.com/tagdrift/tagdrift/web"
 )
 
+// digestPageWorkloads is how many workloads each table of a digest's page lists; the
+// downloads list every pod.
+const digestPageWorkloads = 60
+
 func (u *ui) digest(w http.ResponseWriter, r *http.Request) error {
 	q, err := parseQuery(r.URL.RawQuery, "format")
 	if err != nil {
@@ -63,14 +67,17 @@ func (u *ui) digest(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	v := web.DigestView{Digest: d, Truncated: use.Truncated, Refs: use.Refs, Legend: web.NewLegend(d)}
+	var running, history []web.PlaceRow
 	for _, p := range use.Running {
-		v.Running = append(v.Running, web.PlaceRow{Cluster: p.Cluster, Namespace: p.Namespace, Kind: p.Workload.Kind,
+		running = append(running, web.PlaceRow{Cluster: p.Cluster, Namespace: p.Namespace, Kind: p.Workload.Kind,
 			Workload: p.Workload.Name, Pod: p.Pod, Container: p.Container})
 	}
 	for _, p := range use.History {
-		v.History = append(v.History, web.PlaceRow{Cluster: p.Cluster, Namespace: p.Namespace, Kind: p.Workload.Kind,
+		history = append(history, web.PlaceRow{Cluster: p.Cluster, Namespace: p.Namespace, Kind: p.Workload.Kind,
 			Workload: p.Workload.Name, Pod: p.Pod, Container: p.Container, FirstSeen: p.FirstSeen, LastSeen: p.LastSeen})
 	}
+	v.Running, v.RunningMore = web.GroupPlaces(running, digestPageWorkloads)
+	v.History, v.HistoryMore = web.GroupPlaces(history, digestPageWorkloads)
 	return u.render(w, r, http.StatusOK, u.meta(r, "Digest "+web.ShortDigest(d), ""), web.Digest(v, u.now()))
 }
 

@@ -326,6 +326,10 @@ func TestUIPages(t *testing.T) {
 		if p.all("running").Find(`[data-testid="place"]`).Length() < 3 || p.all("ref-link").Text() != "docker.io/library/nginx:1.25" {
 			t.Errorf("digest page: %d running", p.all("running").Find(`[data-testid="place"]`).Length())
 		}
+		// prod's web runs it in two pods: one row of them.
+		if got := p.all("running").Find(`[data-testid="place-pods"]`).Text(); got != "2 pods" {
+			t.Errorf("prod/shop/web's pods: %q", got)
+		}
 		rec := httptest.NewRecorder()
 		req := httptest.NewRequest("GET", "/digests/"+digestOf("a")+"?format=csv", nil)
 		req.Header.Set("Authorization", "Bearer "+e.tokens["viewer"])
