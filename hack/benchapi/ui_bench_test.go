@@ -26,7 +26,7 @@ import (
 // is rendered afresh from the database, as the first one after a change of the data.
 // Each page reports its p95 and its size in bytes.
 //
-//	go test -run '^$' -bench UIPages -benchtime 200x ./hack/benchapi/
+//	go test -run '^$' -bench UIPages -benchtime 100x -timeout 30m ./hack/benchapi/
 func BenchmarkUIPages(b *testing.B) {
 	dbURL := os.Getenv(pgtest.EnvURL)
 	if dbURL == "" {
