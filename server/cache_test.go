@@ -3,8 +3,13 @@ package server
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/tagdrift/tagdrift/scanner/imageref"
+	"github.com/tagdrift/tagdrift/scanner/inventory"
+	"github.com/tagdrift/tagdrift/store"
 )
 
 // TestCachedReadsFollowTheData reads workloads, a timeline and a digest, changes the
@@ -54,5 +59,235 @@ func TestCachedReadsFollowTheData(t *testing.T) {
 		if body == first[i] {
 			t.Errorf("%s still answers from before the scan:\n%s", paths[i], body)
 		}
+	}
+}
+
+// cacheFleet is two clusters for the cache tests: prod runs nginx:1.25 at digest a,
+// stage runs redis:7 at digest c. It returns the fleet, an API over the same database
+// without a cache (fresh answers to compare with), and when prod was first scanned.
+func cacheFleet(t *testing.T) (*fleet, *testEnv, time.Time) {
+	t.Helper()
+	e := newEnv(t, nil)
+	f := &fleet{t: t, e: e, id: map[string]int64{}}
+	for _, name := range []string{"prod", "stage"} {
+		want(t, e.as("admin").send("POST", "/api/v1/clusters", clusterBody(name, testKubeconfig("", ""), "")), http.StatusCreated)
+		c, err := e.st.ClusterStatusByName(context.Background(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.id[name] = c.ID
+	}
+	uncached := *e
+	uncached.cfg.CacheBytes = -1
+	uncached.h = New(uncached.cfg)
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Second).UTC()
+	f.scan("prod", t0, webPod("prod", "web-a", "u-a", "a"), webPod("prod", "web-b", "u-b", "a"))
+	f.scan("stage", t0, redisPod("stage", "cache-a", "u-c", "c"))
+	return f, &uncached, t0
+}
+
+// redisPod is a pod of StatefulSet cache in shop running redis:7 at a digest.
+func redisPod(cluster, name, uid, letter string) inventory.Pod {
+	p := webPod(cluster, name, uid, letter)
+	ref := imageref.ParseRef("redis:7")
+	id, _ := imageref.ParseImageID("docker.io/library/redis@" + digestOf(letter))
+	p.Workload = inventory.Workload{Kind: "StatefulSet", Name: "cache"}
+	p.Controller = inventory.Controller{Kind: "StatefulSet", Name: "cache", UID: "sts-1", Revision: "cache-1"}
+	p.Containers = []inventory.Container{{Name: "redis", Type: inventory.Regular, Ref: &ref, ID: &id}}
+	return p
+}
+
+// readAll reads paths through e's API.
+func readAll(t *testing.T, e *testEnv, paths []string) []string {
+	t.Helper()
+	out := make([]string, len(paths))
+	for i, p := range paths {
+		res := e.as("viewer").get(p)
+		want(t, res, http.StatusOK)
+		out[i] = string(res.body)
+	}
+	return out
+}
+
+// TestSteadyScanKeepsOtherAnswers checks that a scan of prod in which nothing changed
+// keeps the cached answers that show no sighting of prod (stage's timeline and digest,
+// and every workloads page, which show no sighting at all), and makes afresh those that
+// show prod's last sighting. The rows are changed behind the store's back first, so an
+// answer served from the cache is told from one made afresh.
+func TestSteadyScanKeepsOtherAnswers(t *testing.T) {
+	t.Parallel()
+	f, uncached, t0 := cacheFleet(t)
+	e := f.e
+	kept := []string{
+		"/api/v1/images/timeline?ref=redis:7", "/api/v1/digests/" + digestOf("c"),
+		"/api/v1/workloads?cluster=stage", "/api/v1/workloads?cluster=prod", "/api/v1/workloads",
+	}
+	renewed := []string{"/api/v1/images/timeline?ref=nginx:1.25", "/api/v1/digests/" + digestOf("a")}
+	keptBefore, renewedBefore := readAll(t, e, kept), readAll(t, e, renewed)
+
+	ctx := context.Background()
+	for _, q := range []string{
+		`UPDATE observations SET namespace = 'elsewhere'`,
+		`UPDATE ref_digest_clusters SET pods = pods + 100`,
+	} {
+		if _, err := e.st.Pool().Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.scan("prod", t0.Add(time.Minute), webPod("prod", "web-a", "u-a", "a"), webPod("prod", "web-b", "u-b", "a"))
+
+	for i, body := range readAll(t, e, kept) {
+		if body != keptBefore[i] {
+			t.Errorf("%s was made afresh after a steady scan of another cluster:\n%s\n%s", kept[i], keptBefore[i], body)
+		}
+	}
+	fresh := readAll(t, uncached, renewed)
+	for i, body := range readAll(t, e, renewed) {
+		if body == renewedBefore[i] {
+			t.Errorf("%s still shows prod's sighting from before its scan:\n%s", renewed[i], body)
+		}
+		if body != fresh[i] {
+			t.Errorf("%s differs from a fresh answer:\n%s\n%s", renewed[i], body, fresh[i])
+		}
+		if !strings.Contains(body, t0.Add(time.Minute).Format(time.RFC3339)) {
+			t.Errorf("%s does not show the last scan's start as the last sighting: %s", renewed[i], body)
+		}
+	}
+
+	// A change in stage moves the data version: every answer is made afresh.
+	f.scan("stage", t0.Add(2*time.Minute), redisPod("stage", "cache-a", "u-c", "c"), redisPod("stage", "cache-b", "u-d", "c"))
+	all := append(kept, renewed...)
+	fresh = readAll(t, uncached, all)
+	for i, body := range readAll(t, e, all) {
+		if body != fresh[i] {
+			t.Errorf("%s after a change differs from a fresh answer:\n%s\n%s", all[i], body, fresh[i])
+		}
+	}
+}
+
+// TestCachedReadsFreshAfterEveryWrite fills the cache, then makes each kind of write
+// the store has and checks that every cached read answers what an API without a cache
+// answers.
+func TestCachedReadsFreshAfterEveryWrite(t *testing.T) {
+	t.Parallel()
+	f, uncached, t0 := cacheFleet(t)
+	e := f.e
+	ctx := context.Background()
+	st := e.st
+	paths := []string{
+		"/api/v1/workloads", "/api/v1/workloads?mutant=true", "/api/v1/workloads?cluster=prod",
+		"/api/v1/workloads?cluster=stage&limit=1",
+		"/api/v1/images/timeline?ref=nginx:1.25", "/api/v1/images/timeline?ref=redis:7",
+		"/api/v1/digests/" + digestOf("a"), "/api/v1/digests/" + digestOf("b"), "/api/v1/digests/" + digestOf("c"), "/api/v1/digests/" + digestOf("d"),
+	}
+	minute := 0
+	at := func() time.Time { minute++; return t0.Add(time.Duration(minute) * time.Minute) }
+	scanOnly := func(cluster string, pods ...inventory.Pod) int64 {
+		t.Helper()
+		id, err := st.StartScan(ctx, f.id[cluster], at())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.CompleteScan(ctx, id, pods, len(pods), at()); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	webA, webB := webPod("prod", "web-a", "u-a", "a"), webPod("prod", "web-b", "u-b", "a")
+	cacheA := redisPod("stage", "cache-a", "u-c", "c")
+	webS := webPod("stage", "web-s", "u-s", "d")
+	webS.Controller.UID = "rs-s"
+	var lastScan int64
+	writes := []struct {
+		what string
+		do   func()
+	}{
+		{"steady scan of prod", func() { lastScan = scanOnly("prod", webA, webB) }},
+		{"steady scan of stage", func() { scanOnly("stage", cacheA) }},
+		{"annotation recorded", func() {
+			if err := st.RecordAnnotation(ctx, lastScan, f.id["prod"], nil, nil, 2, "", at()); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"failed scan", func() {
+			id, err := st.StartScan(ctx, f.id["prod"], at())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := st.EndScan(ctx, id, store.ScanFailed, store.ScanError{Class: "unreachable", Message: "refused"}, at()); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"a pod pulls a moved tag (workload-divergence, tag-moved)", func() {
+			webB = webPod("prod", "web-b2", "u-b2", "b")
+			scanOnly("prod", webA, webB)
+		}},
+		{"stage starts running nginx at digest d, not rechecked yet", func() {
+			scanOnly("stage", cacheA, webS)
+		}},
+		{"recheck opens a tag-divergence", func() {
+			r, err := st.RecheckRefs(ctx, 100, at())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Opened != 1 {
+				t.Fatalf("the recheck did %+v, want a tag-divergence opened", r)
+			}
+		}},
+		{"steady scan of stage with mutations open", func() { scanOnly("stage", cacheA, webS) }},
+		{"prod's pod with the moved tag goes", func() { scanOnly("prod", webA) }},
+		{"recheck updates the tag-divergence", func() {
+			r, err := st.RecheckRefs(ctx, 100, at())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Updated != 1 {
+				t.Fatalf("the recheck did %+v, want the tag-divergence updated", r)
+			}
+		}},
+		{"cluster edited", func() {
+			enabled := false
+			if _, err := st.UpdateCluster(ctx, "stage", store.ClusterChange{Enabled: &enabled}, store.Audit{Actor: "test"}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"retention deletes the closed intervals and resolved mutations", func() {
+			if _, err := st.PruneHistory(ctx, time.Now().Add(time.Hour), 2); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"cluster added and scanned", func() {
+			want(t, e.as("admin").send("POST", "/api/v1/clusters", clusterBody("third", testKubeconfig("", ""), "")), http.StatusCreated)
+			c, err := st.ClusterStatusByName(ctx, "third")
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.id["third"] = c.ID
+			scanOnly("third", redisPod("third", "cache-t", "u-t", "c"))
+		}},
+		{"stage deleted", func() {
+			if _, err := st.DeleteCluster(ctx, "stage", false, store.Audit{Actor: "test"}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"steady scan of third", func() { scanOnly("third", redisPod("third", "cache-t", "u-t", "c")) }},
+		{"prod purged", func() {
+			if _, err := st.DeleteCluster(ctx, "prod", true, store.Audit{Actor: "test"}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, w := range writes {
+		before := readAll(t, e, paths) // fills the cache
+		w.do()
+		got, fresh := readAll(t, e, paths), readAll(t, uncached, paths)
+		changed := false
+		for i := range paths {
+			if got[i] != fresh[i] {
+				t.Errorf("after %s, %s is stale:\n got %s\nwant %s", w.what, paths[i], got[i], fresh[i])
+			}
+			changed = changed || fresh[i] != before[i]
+		}
+		t.Logf("%s: answers changed: %t", w.what, changed)
 	}
 }

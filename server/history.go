@@ -118,13 +118,14 @@ func (a *api) listWorkloads(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	limit := f.Limit - 1
-	return a.cachedRead(w, r, func(ctx context.Context) (any, error) {
+	// The workloads show no sighting: only a change of the data makes them change.
+	return a.cachedRead(w, r, func(ctx context.Context) (any, store.Sightings, error) {
 		items, err := a.st.ListWorkloads(ctx, f)
 		if err != nil {
-			return nil, about(err, "list workloads")
+			return nil, nil, about(err, "list workloads")
 		}
 		out := page(workloadsJSON(items), limit, func(report.Workload) cursor { return workloadCursor(filter, items[limit-1]) })
-		return out, nil
+		return out, nil, nil
 	})
 }
 
@@ -397,10 +398,10 @@ func (a *api) timeline(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return a.cachedRead(w, r, func(ctx context.Context) (any, error) {
-		ds, err := a.st.Timeline(ctx, ref)
+	return a.cachedRead(w, r, func(ctx context.Context) (any, store.Sightings, error) {
+		ds, seen, err := a.st.Timeline(ctx, ref)
 		if err != nil {
-			return nil, about(err, "timeline of %s", ref)
+			return nil, nil, about(err, "timeline of %s", ref)
 		}
 		out := timelineJSON{Ref: ref, Digests: make([]timelineDigestJSON, len(ds))}
 		for i, d := range ds {
@@ -413,7 +414,7 @@ func (a *api) timeline(w http.ResponseWriter, r *http.Request) error {
 				Running: d.Running, Clusters: clusters, Pods: d.Pods,
 			}
 		}
-		return out, nil
+		return out, seen, nil
 	})
 }
 
@@ -440,10 +441,10 @@ func (a *api) digest(w http.ResponseWriter, r *http.Request) error {
 	if !imageref.ValidDigest(d) {
 		return badRequest("digest must be sha256:, sha384: or sha512: and its 64, 96 or 128 lowercase hex digits, not %q", clip(d, 80))
 	}
-	return a.cachedRead(w, r, func(ctx context.Context) (any, error) {
+	return a.cachedRead(w, r, func(ctx context.Context) (any, store.Sightings, error) {
 		use, err := a.st.DigestUses(ctx, d)
 		if err != nil {
-			return nil, about(err, "digest %s", d)
+			return nil, nil, about(err, "digest %s", d)
 		}
 		out := digestJSON{Digest: d, Running: use.Running, History: make([]digestPlaceJSON, len(use.History)), HistoryTruncated: use.Truncated}
 		if out.Running == nil {
@@ -452,7 +453,7 @@ func (a *api) digest(w http.ResponseWriter, r *http.Request) error {
 		for i, p := range use.History {
 			out.History[i] = digestPlaceJSON{Place: p.Place, FirstSeen: utc(p.FirstSeen), LastSeen: utc(p.LastSeen)}
 		}
-		return out, nil
+		return out, use.Sightings, nil
 	})
 }
 

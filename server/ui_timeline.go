@@ -25,7 +25,7 @@ func (u *ui) timeline(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ctx := r.Context()
-	ds, err := u.st.Timeline(ctx, ref)
+	ds, _, err := u.st.Timeline(ctx, ref)
 	if err != nil {
 		return about(err, "timeline of %s", ref)
 	}

@@ -51,8 +51,10 @@ func (s *Store) CreateCluster(ctx context.Context, nc NewCluster) (Cluster, erro
 	var c Cluster
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		var err error
-		c, err = s.createCluster(ctx, tx, nc)
-		return err
+		if c, err = s.createCluster(ctx, tx, nc); err != nil {
+			return err
+		}
+		return bumpDataVersion(ctx, tx)
 	})
 	if err != nil {
 		return Cluster{}, fmt.Errorf("create cluster: %w", err)
@@ -60,7 +62,9 @@ func (s *Store) CreateCluster(ctx context.Context, nc NewCluster) (Cluster, erro
 	return c, nil
 }
 
-// createCluster inserts a cluster inside tx, defaults filled.
+// createCluster inserts a cluster inside tx, defaults filled. Its callers move the
+// data version: no cached read shows a cluster before it runs something, but one that
+// comes to must never be served stale.
 func (s *Store) createCluster(ctx context.Context, tx pgx.Tx, nc NewCluster) (Cluster, error) {
 	if nc.ScanInterval == 0 {
 		nc.ScanInterval = 5 * time.Minute
@@ -328,10 +332,13 @@ func (s *Store) RegisterCluster(ctx context.Context, nc NewCluster, a Audit) (Cl
 		if c, err = s.createCluster(ctx, tx, nc); err != nil {
 			return err
 		}
-		return recordAudit(ctx, tx, a, ActionClusterCreate, c.Name, map[string]any{
+		if err := recordAudit(ctx, tx, a, ActionClusterCreate, c.Name, map[string]any{
 			"server": c.Server, "context": c.Context, "scanInterval": c.ScanInterval.String(),
 			"annotate": c.Annotate, "enabled": c.Enabled,
-		})
+		}); err != nil {
+			return err
+		}
+		return bumpDataVersion(ctx, tx)
 	})
 	if err != nil {
 		return Cluster{}, fmt.Errorf("register cluster: %w", err)
@@ -408,7 +415,12 @@ func (s *Store) UpdateCluster(ctx context.Context, name string, ch ClusterChange
 			return fmt.Errorf("update the row: %w", err)
 		}
 		detail["fields"] = fields
-		return recordAudit(ctx, tx, a, ActionClusterUpdate, name, detail)
+		if err := recordAudit(ctx, tx, a, ActionClusterUpdate, name, detail); err != nil {
+			return err
+		}
+		// No cached read shows what an edit can change today; the version moves
+		// anyway, so that one that comes to show it can never be served stale.
+		return bumpDataVersion(ctx, tx)
 	})
 	if err != nil {
 		return Cluster{}, fmt.Errorf("update cluster %q: %w", name, err)

@@ -53,44 +53,53 @@ func maxTime(a, b time.Time) time.Time {
 // (cluster_id, at).
 const lastSeenSQL = `COALESCE(o.last_seen, seen.at, o.first_seen)`
 
-// latestScanSQL is when cluster %s's latest succeeded scan started.
-const latestScanSQL = `(SELECT sc.started_at FROM scans sc WHERE sc.cluster_id = %s AND sc.status = 'succeeded'
-	ORDER BY sc.id DESC LIMIT 1)`
-
 // Timeline returns the digests a normalized reference ran, oldest first, across all
-// clusters, deleted ones included; an empty slice when it never ran.
-func (s *Store) Timeline(ctx context.Context, ref string) ([]TimelineDigest, error) {
+// clusters, deleted ones included; an empty slice when it never ran. The sightings are
+// those of the clusters still running one of them, whose last sighting it shows.
+func (s *Store) Timeline(ctx context.Context, ref string) ([]TimelineDigest, Sightings, error) {
 	// Read from the summary, one row per digest and cluster (ref_digest_clusters, kept
 	// in the transactions that change the intervals), not from the tens of thousands of
 	// intervals of a popular reference. A running digest's last sighting is looked up
-	// once per cluster running it, from the cluster's latest succeeded scan.
+	// once per cluster running it, from the cluster's latest succeeded scan, in the
+	// statement that reports which scan that was.
 	rows, err := s.pool.Query(ctx, `
 		WITH per AS (
 			SELECT digest, cluster_id, pods, first_seen, last_seen, running > 0 AS running
 			FROM ref_digest_clusters WHERE ref = $1
 		), spans AS (
-			SELECT per.digest, c.name AS cluster, per.pods, per.first_seen, per.running,
-			       GREATEST(per.last_seen, per.first_seen,
-			           CASE WHEN per.running THEN `+fmt.Sprintf(latestScanSQL, "per.cluster_id")+` END) AS last_seen
+			SELECT per.digest, per.cluster_id, c.name AS cluster, per.pods, per.first_seen, per.running, seen.id AS scan_id,
+			       GREATEST(per.last_seen, per.first_seen, seen.at) AS last_seen
 			FROM per JOIN clusters c ON c.id = per.cluster_id
+			LEFT JOIN LATERAL (
+				SELECT sc.id, sc.started_at AS at FROM scans sc
+				WHERE per.running AND sc.cluster_id = per.cluster_id AND sc.status = 'succeeded'
+				ORDER BY sc.id DESC LIMIT 1
+			) seen ON true
 		)
 		SELECT digest, min(first_seen), max(last_seen), bool_or(running), array_agg(cluster ORDER BY cluster), sum(pods),
 		       array_agg(first_seen ORDER BY cluster), array_agg(last_seen ORDER BY cluster),
-		       array_agg(pods ORDER BY cluster), array_agg(running ORDER BY cluster)
+		       array_agg(pods ORDER BY cluster), array_agg(running ORDER BY cluster),
+		       COALESCE(array_agg(cluster_id ORDER BY cluster_id) FILTER (WHERE running), '{}'),
+		       COALESCE(array_agg(COALESCE(scan_id, 0) ORDER BY cluster_id) FILTER (WHERE running), '{}')
 		FROM spans
 		GROUP BY digest
 		ORDER BY 2, 1`, ref)
 	if err != nil {
-		return nil, fmt.Errorf("timeline of %s: %w", ref, err)
+		return nil, nil, fmt.Errorf("timeline of %s: %w", ref, err)
 	}
+	seen := Sightings{}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (TimelineDigest, error) {
 		var d TimelineDigest
 		var firsts, lasts []time.Time
 		var pods []int
 		var running []bool
+		var sightedClusters, sightedScans []int64
 		if err := r.Scan(&d.Digest, &d.FirstSeen, &d.LastSeen, &d.Running, &d.Clusters, &d.Pods,
-			&firsts, &lasts, &pods, &running); err != nil {
+			&firsts, &lasts, &pods, &running, &sightedClusters, &sightedScans); err != nil {
 			return d, err
+		}
+		for i, c := range sightedClusters {
+			seen.add(c, sightedScans[i])
 		}
 		for i, name := range d.Clusters {
 			sp := TimelineSpan{Cluster: name, FirstSeen: firsts[i], LastSeen: lasts[i], Pods: pods[i], Running: running[i]}
@@ -110,12 +119,12 @@ func (s *Store) Timeline(ctx context.Context, ref string) ([]TimelineDigest, err
 		return d, nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("timeline of %s: %w", ref, err)
+		return nil, nil, fmt.Errorf("timeline of %s: %w", ref, err)
 	}
 	if out == nil {
 		out = []TimelineDigest{}
 	}
-	return out, nil
+	return out, seen, nil
 }
 
 // DigestPlace is a place that ran a digest, and when.
@@ -134,6 +143,8 @@ type DigestUse struct {
 	Truncated bool
 	// Refs are the normalized references seen running it, sorted; at most RefsLimit.
 	Refs []string
+	// Sightings are those of the clusters whose open intervals History shows.
+	Sightings Sightings
 }
 
 // RefsLimit bounds the references DigestUses returns.
@@ -157,17 +168,22 @@ func (s *Store) DigestUses(ctx context.Context, digest string) (DigestUse, error
 			SELECT id, cluster_id, namespace, workload_kind, workload_name, pod, container, digest, first_seen, last_seen, closed_at
 			FROM observations WHERE digest = $1 ORDER BY first_seen DESC, id DESC LIMIT $2
 		), seen AS (
-			SELECT x.cluster_id, `+fmt.Sprintf(latestScanSQL, "x.cluster_id")+` AS at
+			SELECT x.cluster_id, l.id AS scan_id, l.started_at AS at
 			FROM (SELECT DISTINCT cluster_id FROM o WHERE closed_at IS NULL) x
+			LEFT JOIN LATERAL (
+				SELECT sc.id, sc.started_at FROM scans sc WHERE sc.cluster_id = x.cluster_id AND sc.status = 'succeeded'
+				ORDER BY sc.id DESC LIMIT 1
+			) l ON true
 		)
-		SELECT c.name, o.namespace, o.workload_kind, o.workload_name, o.pod, o.container, o.digest, o.first_seen, `+lastSeenSQL+`
+		SELECT c.name, o.namespace, o.workload_kind, o.workload_name, o.pod, o.container, o.digest, o.first_seen, `+lastSeenSQL+`,
+		       seen.cluster_id, COALESCE(seen.scan_id, 0)
 		FROM o JOIN clusters c ON c.id = o.cluster_id LEFT JOIN seen ON seen.cluster_id = o.cluster_id
 		ORDER BY o.first_seen DESC, o.id DESC`, digest, HistoryLimit+1)
 	b.Queue(`SELECT DISTINCT ref FROM observations WHERE digest = $1 ORDER BY ref LIMIT $2`, digest, RefsLimit)
 	res := s.pool.SendBatch(ctx, b)
 	defer res.Close()
 
-	use := DigestUse{Running: []detect.Place{}, History: []DigestPlace{}}
+	use := DigestUse{Running: []detect.Place{}, History: []DigestPlace{}, Sightings: Sightings{}}
 	rows, err := res.Query()
 	if err != nil {
 		return DigestUse{}, fmt.Errorf("where %s runs: %w", digest, err)
@@ -186,8 +202,14 @@ func (s *Store) DigestUses(ctx context.Context, digest string) (DigestUse, error
 	}
 	use.History, err = pgx.AppendRows(use.History, rows, func(r pgx.CollectableRow) (DigestPlace, error) {
 		var p DigestPlace
-		return p, r.Scan(&p.Cluster, &p.Namespace, &p.Workload.Kind, &p.Workload.Name, &p.Pod, &p.Container, &p.Digest,
-			&p.FirstSeen, &p.LastSeen)
+		var sighted *int64
+		var scan int64
+		err := r.Scan(&p.Cluster, &p.Namespace, &p.Workload.Kind, &p.Workload.Name, &p.Pod, &p.Container, &p.Digest,
+			&p.FirstSeen, &p.LastSeen, &sighted, &scan)
+		if sighted != nil {
+			use.Sightings.add(*sighted, scan)
+		}
+		return p, err
 	})
 	if err != nil {
 		return DigestUse{}, fmt.Errorf("where %s ran: %w", digest, err)

@@ -29,6 +29,11 @@ type ScanCounts struct {
 	ChangedRefs []string
 }
 
+// changed says whether the scan changed anything beyond its cluster's last sighting.
+func (c ScanCounts) changed() bool {
+	return c.Opened+c.Closed+c.Events > 0 || c.Mutations.Changed()
+}
+
 // obsKey identifies an open observation: one container of one pod running one imageID.
 type obsKey struct {
 	podUID    string
@@ -41,7 +46,8 @@ type obsKey struct {
 // no longer saw are closed, the tag-moved and pod-drift events among them recorded, the
 // cluster's own conditions reconciled with what its listing shows, the references whose
 // intervals changed queued for RecheckRefs, and the scan marked succeeded. A scan in
-// which nothing changed writes no observation rows. The scan must still be running: one
+// which nothing changed writes no observation rows and leaves the data version as it
+// is: it moves only the cluster's sighting version. The scan must still be running: one
 // that was aborted meanwhile records nothing. Running it twice for one listing changes
 // nothing more.
 func (s *Store) CompleteScan(ctx context.Context, scanID int64, pods []inventory.Pod, containers int, at time.Time) (ScanCounts, error) {
@@ -81,7 +87,12 @@ func (s *Store) CompleteScan(ctx context.Context, scanID int64, pods []inventory
 			WHERE id = $1`, scanID, at, len(pods), containers, counts.Opened, counts.Closed); err != nil {
 			return fmt.Errorf("record the scan succeeded: %w", err)
 		}
-		// Even a scan that changed no interval moves the last sighting of what runs.
+		if !counts.changed() {
+			// The scan moved only the cluster's sighting version (its latest
+			// succeeded scan, marked above), not the data version: answers that show
+			// no sighting of this cluster stay true.
+			return nil
+		}
 		return bumpDataVersion(ctx, tx)
 	})
 	if err != nil {

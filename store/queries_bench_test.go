@@ -245,11 +245,11 @@ func benchQueries(b *testing.B, s *Store, url string) {
 			return len(ws), err
 		}},
 		{"timeline-popular", func(s *Store) (int, error) {
-			tl, err := s.Timeline(ctx, "docker.io/envoyproxy/envoy:v1.3")
+			tl, _, err := s.Timeline(ctx, "docker.io/envoyproxy/envoy:v1.3")
 			return len(tl), err
 		}},
 		{"timeline-service", func(s *Store) (int, error) {
-			tl, err := s.Timeline(ctx, "registry.example/svc-0042:prod")
+			tl, _, err := s.Timeline(ctx, "registry.example/svc-0042:prod")
 			return len(tl), err
 		}},
 		{"digest-popular", func(s *Store) (int, error) {

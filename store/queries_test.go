@@ -240,7 +240,7 @@ func TestClusterLifecycle(t *testing.T) {
 	}
 
 	// The timeline of the tag that moved, and where A runs.
-	tl, err := s.Timeline(ctx, nginxRef)
+	tl, _, err := s.Timeline(ctx, nginxRef)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,7 +249,7 @@ func TestClusterLifecycle(t *testing.T) {
 		{Digest: sha("b"), FirstSeen: t1, LastSeen: t1, Running: true, Clusters: []string{"prod"}, Pods: 2},
 	}
 	assertTimeline(t, "after t1", tl, wantTL)
-	if tl, err := s.Timeline(ctx, "docker.io/library/never:seen"); err != nil || tl == nil || len(tl) != 0 {
+	if tl, _, err := s.Timeline(ctx, "docker.io/library/never:seen"); err != nil || tl == nil || len(tl) != 0 {
 		t.Errorf("timeline of an unknown reference: %#v, %v, want an empty slice", tl, err)
 	}
 	use, err := s.DigestUses(ctx, sha("a"))
@@ -389,7 +389,7 @@ func TestClusterLifecycle(t *testing.T) {
 	if err != nil || len(scans) != 2 || scans[0].ID != running || scans[1].ID != queued || scans[1].Cluster != "stage" || scans[1].ClusterID != stage.ID {
 		t.Errorf("stage's scans after its deletion: %+v, %v", scans, err)
 	}
-	tl, err = s.Timeline(ctx, nginxRef)
+	tl, _, err = s.Timeline(ctx, nginxRef)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -405,7 +405,7 @@ func TestClusterLifecycle(t *testing.T) {
 
 	// t2: the tag settles on B in prod: A runs no more, its last sighting was at t1.
 	f.scan(prod, t2, wpod("shop", "web", "web-2", "p2", nginx("b")), wpod("shop", "web", "web-4", "p4", nginx("b")))
-	tl, err = s.Timeline(ctx, nginxRef)
+	tl, _, err = s.Timeline(ctx, nginxRef)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -434,7 +434,7 @@ func TestClusterLifecycle(t *testing.T) {
 		!slices.Equal(kinds(ms), []string{"tag-divergence@"}) || ms[0].ResolvedAt == nil {
 		t.Errorf("prod's mutations after the purge: %v, %v", kinds(ms), err)
 	}
-	tl, err = s.Timeline(ctx, nginxRef)
+	tl, _, err = s.Timeline(ctx, nginxRef)
 	if err != nil {
 		t.Fatal(err)
 	}

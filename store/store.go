@@ -93,6 +93,15 @@ func notFound(err error) error {
 	return err
 }
 
+// What the API's cached reads are made from moves two kinds of versions. The data
+// version (table data_version) moves, in the transaction of the change, on every real
+// change: intervals opened or closed, events recorded, mutations opened, updated or
+// resolved, clusters added, edited or deleted, rows removed by retention. A scan that
+// changed none of these moves only its cluster's sighting: the last sighting of what
+// the cluster runs, read at query time from its latest succeeded scan, whose id is the
+// cluster's sighting version. So a steady scan of one cluster leaves every answer that
+// shows no sighting of that cluster as true as it was.
+
 // bumpDataVersion records, inside the transaction that makes it, a change to what the
 // API's cached reads are made from. Run it last in the transaction: it locks the one
 // counter row until commit.
@@ -103,13 +112,29 @@ func bumpDataVersion(ctx context.Context, tx pgx.Tx) error {
 	return nil
 }
 
-// DataVersion returns the counter of changes to observations, succeeded scans, mutations
-// and deleted clusters. A response made after reading version v stays true while the
-// counter reads v.
-func (s *Store) DataVersion(ctx context.Context) (int64, error) {
+// Sightings names the clusters whose last sighting (their latest succeeded scan) an
+// answer shows, each with the id of the scan it was read from (0: none yet). Reads
+// return it from the statement that read the sightings, so that it is exactly what
+// the answer shows.
+type Sightings map[int64]int64
+
+// add records that an answer showed cluster's sighting from scan (0 for none).
+func (s Sightings) add(cluster, scan int64) { s[cluster] = scan }
+
+// Versions returns, in one query, the data version and the sighting version of each of
+// clusters, in their order (0 for a cluster with no succeeded scan, or gone). An answer
+// made after reading data version v, whose reads saw sightings m, stays true while the
+// data version reads v and each cluster of m still has the sighting version m names.
+func (s *Store) Versions(ctx context.Context, clusters []int64) (int64, []int64, error) {
 	var v int64
-	if err := s.pool.QueryRow(ctx, `SELECT version FROM data_version`).Scan(&v); err != nil {
-		return 0, fmt.Errorf("data version: %w", err)
+	var scans []int64
+	err := s.pool.QueryRow(ctx, `
+		SELECT (SELECT version FROM data_version),
+		       ARRAY(SELECT COALESCE((SELECT sc.id FROM scans sc WHERE sc.cluster_id = u.c AND sc.status = 'succeeded'
+		                              ORDER BY sc.id DESC LIMIT 1), 0)
+		             FROM unnest($1::bigint[]) WITH ORDINALITY AS u (c, n) ORDER BY u.n)`, clusters).Scan(&v, &scans)
+	if err != nil {
+		return 0, nil, fmt.Errorf("data and sighting versions: %w", err)
 	}
-	return v, nil
+	return v, scans, nil
 }

@@ -424,43 +424,56 @@ func TestReconcileOwnsMutationsByName(t *testing.T) {
 	}
 }
 
-// TestDataVersion checks that every change the API's cached reads are made from moves
-// the counter, and that reads and unchanged reconciliations do not.
-func TestDataVersion(t *testing.T) {
+// TestVersions checks that every change the API's cached reads are made from moves the
+// data version, that a scan in which nothing changed moves only its cluster's sighting
+// version, and that reads, failed scans and unchanged reconciliations move neither.
+func TestVersions(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s, _ := mustStore(t, mustRing(t, newKey(t)))
 	c := mustCluster(t, s, "prod", "tok")
-	version := func() int64 {
+	other := mustCluster(t, s, "stage", "tok")
+	type versions struct {
+		data        int64
+		prod, stage int64
+	}
+	read := func() versions {
 		t.Helper()
-		v, err := s.DataVersion(ctx)
+		v, scans, err := s.Versions(ctx, []int64{c.ID, other.ID})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return v
+		if len(scans) != 2 {
+			t.Fatalf("%d sighting versions for 2 clusters", len(scans))
+		}
+		return versions{v, scans[0], scans[1]}
 	}
-	step := func(what string, moves bool, fn func()) {
+	// step runs fn and checks which versions moved.
+	step := func(what string, data, prod, stage bool, fn func()) {
 		t.Helper()
-		before := version()
+		before := read()
 		fn()
-		if after := version(); (after != before) != moves {
-			t.Errorf("%s: data version %d -> %d, want moved=%t", what, before, after, moves)
+		after := read()
+		if (after.data != before.data) != data || (after.prod != before.prod) != prod || (after.stage != before.stage) != stage {
+			t.Errorf("%s: versions %+v -> %+v, want moved data=%t prod=%t stage=%t", what, before, after, data, prod, stage)
 		}
 	}
-	scan := func() ScanCounts {
-		id, err := s.StartScan(ctx, c.ID, time.Now())
+	scan := func(cl Cluster, pods ...inventory.Pod) ScanCounts {
+		t.Helper()
+		id, err := s.StartScan(ctx, cl.ID, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
-		counts, err := s.CompleteScan(ctx, id, []inventory.Pod{pod("web-a", "u1", "app", digest("a"))}, 1, time.Now())
+		counts, err := s.CompleteScan(ctx, id, pods, len(pods), time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
 		return counts
 	}
-	step("first scan", true, func() { scan() })
-	step("steady scan (last sighting moves)", true, func() { scan() })
-	step("failed scan", false, func() {
+	webA := pod("web-a", "u1", "app", digest("a"))
+	step("first scan", true, true, false, func() { scan(c, webA) })
+	step("steady scan: only the sighting moves", false, true, false, func() { scan(c, webA) })
+	step("failed scan", false, false, false, func() {
 		id, _ := s.StartScan(ctx, c.ID, time.Now())
 		if err := s.EndScan(ctx, id, ScanFailed, ScanError{Class: "unreachable", Message: "refused"}, time.Now()); err != nil {
 			t.Fatal(err)
@@ -472,23 +485,28 @@ func TestDataVersion(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	step("recheck of a new reference, no mutation", false, recheck)
-	step("nothing to recheck", false, recheck)
-	other := mustCluster(t, s, "stage", "tok")
-	step("a scan elsewhere", true, func() {
-		id, err := s.StartScan(ctx, other.ID, time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s.CompleteScan(ctx, id, []inventory.Pod{pod("web-b", "u2", "app", digest("b"))}, 1, time.Now()); err != nil {
+	step("recheck of a new reference, no mutation", false, false, false, recheck)
+	step("nothing to recheck", false, false, false, recheck)
+	step("a scan elsewhere", true, false, true, func() { scan(other, pod("web-b", "u2", "app", digest("b"))) })
+	step("tag-divergence opened by the recheck", true, false, false, recheck)
+	step("recheck with nothing queued", false, false, false, recheck)
+	step("steady scan of the other cluster", false, false, true, func() { scan(other, pod("web-b", "u2", "app", digest("b"))) })
+	step("a scan that closes an interval", true, true, false, func() { scan(c) })
+	step("reads", false, false, false, func() { s.ListWorkloads(ctx, WorkloadFilter{}) })
+	step("cluster edited", true, false, false, func() {
+		enabled := false
+		if _, err := s.UpdateCluster(ctx, "stage", ClusterChange{Enabled: &enabled}, Audit{Actor: "test"}); err != nil {
 			t.Fatal(err)
 		}
 	})
-	step("tag-divergence opened by the recheck", true, recheck)
-	step("recheck with nothing queued", false, recheck)
-	step("reads", false, func() { s.ListWorkloads(ctx, WorkloadFilter{}) })
-	step("cluster deleted", true, func() {
+	step("cluster added", true, false, false, func() { mustCluster(t, s, "third", "tok") })
+	step("cluster deleted", true, false, false, func() {
 		if _, err := s.DeleteCluster(ctx, "prod", false, Audit{Actor: "test"}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	step("cluster purged: its sighting is gone", true, false, true, func() {
+		if _, err := s.DeleteCluster(ctx, "stage", true, Audit{Actor: "test"}); err != nil {
 			t.Fatal(err)
 		}
 	})
