@@ -3,6 +3,7 @@ package web
 import (
 	"fmt"
 	"math"
+	"strings"
 	"slices"
 	"time"
 )
@@ -81,6 +82,17 @@ type Bar struct {
 	Colour     string // CSS class of the cluster's colour
 	Fill       string // the id of the cluster's patterned fill (Chart.Fills); "" for the plain colour
 	Title      string
+}
+
+// LaneBackgrounds is the background of every lane's plot as one path: one element, not
+// one a lane.
+func (c Chart) LaneBackgrounds() string {
+	var b strings.Builder
+	w := c.Width - c.LabelWidth - 10
+	for _, l := range c.Lanes {
+		fmt.Fprintf(&b, "M%d %sh%dv%sh-%dz", c.LabelWidth, f1(l.Y), w, f1(l.H), w)
+	}
+	return b.String()
 }
 
 // Path is the bar as SVG path data, x and width in whole units (a unit is about a
