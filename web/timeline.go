@@ -3,8 +3,8 @@ package web
 import (
 	"fmt"
 	"math"
-	"strings"
 	"slices"
+	"strings"
 	"time"
 )
 
