@@ -1,17 +1,17 @@
 -- The workloads list's sorts walk the open observations in their order and stop at the
 -- page size (store.ListWorkloads, walkPageSQL): one index per sort led by a column of
--- observations, in byte order (COLLATE "C"); the cluster, their last column, is sorted
--- within each run of equal keys, which is short.
+-- observations, names in byte order (COLLATE "C"), the whole order with its tie-breaker
+-- (the cluster's id) in the index.
 CREATE INDEX observations_open_by_namespace ON observations
-    (namespace COLLATE "C", workload_name COLLATE "C", workload_kind COLLATE "C") WHERE closed_at IS NULL;
+    (namespace COLLATE "C", workload_name COLLATE "C", workload_kind COLLATE "C", cluster_id) WHERE closed_at IS NULL;
 CREATE INDEX observations_open_by_name ON observations
-    (workload_name COLLATE "C", namespace COLLATE "C", workload_kind COLLATE "C") WHERE closed_at IS NULL;
+    (workload_name COLLATE "C", namespace COLLATE "C", workload_kind COLLATE "C", cluster_id) WHERE closed_at IS NULL;
 CREATE INDEX observations_open_by_kind ON observations
-    (workload_kind COLLATE "C", namespace COLLATE "C", workload_name COLLATE "C") WHERE closed_at IS NULL;
+    (workload_kind COLLATE "C", namespace COLLATE "C", workload_name COLLATE "C", cluster_id) WHERE closed_at IS NULL;
 CREATE INDEX observations_open_by_ref ON observations
-    (ref COLLATE "C", namespace COLLATE "C", workload_name COLLATE "C", workload_kind COLLATE "C") WHERE closed_at IS NULL;
+    (ref COLLATE "C", namespace COLLATE "C", workload_name COLLATE "C", workload_kind COLLATE "C", cluster_id) WHERE closed_at IS NULL;
 CREATE INDEX observations_open_by_change ON observations
-    (first_seen, namespace COLLATE "C", workload_name COLLATE "C", workload_kind COLLATE "C") WHERE closed_at IS NULL;
+    (first_seen, namespace COLLATE "C", workload_name COLLATE "C", workload_kind COLLATE "C", cluster_id) WHERE closed_at IS NULL;
 
 -- The overview's recent events, newest first by when each happened (store.RecentEvents):
 -- openings by detected_at, resolutions of conditions by resolved_at.

@@ -185,7 +185,7 @@ func workloadFilter(q query) (store.WorkloadFilter, string, error) {
 	if c.Workload != nil {
 		f.After = &store.WorkloadCursor{
 			WorkloadKey: store.WorkloadKey{Cluster: c.Workload[0], Namespace: c.Workload[1], Kind: c.Workload[2], Name: c.Workload[3]},
-			Mutant:      c.Mutant, Ref: c.Ref,
+			ClusterID:   c.ClusterID, Mutant: c.Mutant, Ref: c.Ref,
 		}
 		if c.Changed != nil {
 			f.After.Changed = *c.Changed
@@ -198,7 +198,7 @@ func workloadFilter(q query) (store.WorkloadFilter, string, error) {
 func workloadCursor(filter string, w store.Workload) cursor {
 	k := w.Cursor()
 	c := cursor{List: "workloads", Filter: filter, Workload: []string{k.Cluster, k.Namespace, k.Kind, k.Name},
-		Mutant: k.Mutant, Ref: k.Ref}
+		ClusterID: k.ClusterID, Mutant: k.Mutant, Ref: k.Ref}
 	if !k.Changed.IsZero() {
 		c.Changed = &k.Changed
 	}

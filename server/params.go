@@ -115,9 +115,10 @@ type cursor struct {
 	Name     string   `json:"n,omitempty"`
 	Workload []string `json:"w,omitempty"` // cluster, namespace, kind, name
 	// The rest of a workload's sort key (store.WorkloadCursor).
-	Mutant  bool       `json:"wm,omitempty"`
-	Ref     string     `json:"wr,omitempty"`
-	Changed *time.Time `json:"wt,omitempty"`
+	ClusterID int64      `json:"wc,omitempty"`
+	Mutant    bool       `json:"wm,omitempty"`
+	Ref       string     `json:"wr,omitempty"`
+	Changed   *time.Time `json:"wt,omitempty"`
 }
 
 // encode renders the cursor for nextCursor.
@@ -156,7 +157,7 @@ func (q query) cursor(list, filter string) (cursor, error) {
 	default:
 		valid = c.ID > 0 && c.Name == "" && c.Workload == nil
 	}
-	if list != "workloads" && (c.Mutant || c.Ref != "" || c.Changed != nil) {
+	if list != "workloads" && (c.ClusterID != 0 || c.Mutant || c.Ref != "" || c.Changed != nil) {
 		valid = false
 	}
 	if !valid {

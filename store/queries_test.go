@@ -520,8 +520,10 @@ func TestListWorkloadsPaging(t *testing.T) {
 	kinds := []string{"Deployment", "StatefulSet", "DaemonSet"}
 	var all []inventory.Pod
 	var want []Workload
+	clusterIDs := map[string]int64{}
 	for ci, cname := range []string{"b-east", "a-west", "B"} {
 		c := mustCluster(t, s, cname, "t")
+		clusterIDs[cname] = c.ID
 		var pods []inventory.Pod
 		n := 0
 		for ni, ns := range []string{"shop", "kube-system", "Shop"} {
@@ -564,6 +566,9 @@ func TestListWorkloadsPaging(t *testing.T) {
 	for ci, cname := range []string{"b-east", "a-west", "B"} {
 		of := slices.DeleteFunc(slices.Clone(all), func(p inventory.Pod) bool { return p.Cluster != cname })
 		want = append(want, expectWorkloads(of, detected, at.Add(time.Duration(ci)*time.Minute))...)
+	}
+	for i := range want {
+		want[i].ClusterID = clusterIDs[want[i].Cluster]
 	}
 	sortWorkloads(want, SortCluster, false)
 
@@ -658,21 +663,22 @@ func sortWorkloads(ws []Workload, by WorkloadSort, desc bool) {
 	}
 	slices.SortFunc(ws, func(a, b Workload) int {
 		cl, ns := strings.Compare(a.Cluster, b.Cluster), strings.Compare(a.Namespace, b.Namespace)
+		id := cmp.Compare(a.ClusterID, b.ClusterID)
 		kind, name := strings.Compare(a.Kind, b.Kind), strings.Compare(a.Name, b.Name)
 		var c int
 		switch by {
 		case SortCluster:
 			c = cmp.Or(cl, ns, kind, name)
 		case SortNamespace:
-			c = cmp.Or(ns, name, kind, cl)
+			c = cmp.Or(ns, name, kind, id)
 		case SortName:
-			c = cmp.Or(name, ns, kind, cl)
+			c = cmp.Or(name, ns, kind, id)
 		case SortKind:
-			c = cmp.Or(kind, ns, name, cl)
+			c = cmp.Or(kind, ns, name, id)
 		case SortRef:
-			c = cmp.Or(strings.Compare(leastRef(a), leastRef(b)), ns, name, kind, cl)
+			c = cmp.Or(strings.Compare(leastRef(a), leastRef(b)), ns, name, kind, id)
 		case SortChanged:
-			c = cmp.Or(changed(a).Compare(changed(b)), ns, name, kind, cl)
+			c = cmp.Or(changed(a).Compare(changed(b)), ns, name, kind, id)
 		case SortMutant:
 			mutantFirst := 0
 			if a.Mutant != b.Mutant {

@@ -25,11 +25,11 @@ type WorkloadSort string
 // The orders of the workloads list, as their columns compare (names by bytes).
 const (
 	SortCluster   WorkloadSort = "cluster"   // cluster, namespace, kind, name: the default
-	SortNamespace WorkloadSort = "namespace" // namespace, name, kind, cluster
-	SortName      WorkloadSort = "name"      // name, namespace, kind, cluster
-	SortKind      WorkloadSort = "kind"      // kind, namespace, name, cluster
-	SortRef       WorkloadSort = "ref"       // the least reference it runs, then namespace, name, kind, cluster
-	SortChanged   WorkloadSort = "changed"   // when what it runs last changed, then namespace, name, kind, cluster
+	SortNamespace WorkloadSort = "namespace" // namespace, name, kind, the cluster's id
+	SortName      WorkloadSort = "name"      // name, namespace, kind, the cluster's id
+	SortKind      WorkloadSort = "kind"      // kind, namespace, name, the cluster's id
+	SortRef       WorkloadSort = "ref"       // the least reference it runs, then namespace, name, kind, the cluster's id
+	SortChanged   WorkloadSort = "changed"   // when what it runs last changed, then namespace, name, kind, the cluster's id
 	SortMutant    WorkloadSort = "mutant"    // places of open mutations first, each part by cluster, namespace, kind, name
 )
 
@@ -38,14 +38,16 @@ var WorkloadSorts = []WorkloadSort{SortCluster, SortNamespace, SortName, SortKin
 
 // workloadOrder is each sort's columns, as the queries name them: the one rule of each
 // order, which every query (and WorkloadCursor) follows. SortMutant's parts follow
-// SortCluster's.
+// SortCluster's. The orders led by a column of observations end in the cluster's id,
+// not its name, so that their index gives the whole order and a page reads only the
+// rows it shows.
 var workloadOrder = map[WorkloadSort][]string{
 	SortCluster:   {"cluster", "namespace", "kind", "name"},
-	SortNamespace: {"namespace", "name", "kind", "cluster"},
-	SortName:      {"name", "namespace", "kind", "cluster"},
-	SortKind:      {"kind", "namespace", "name", "cluster"},
-	SortRef:       {"ref", "namespace", "name", "kind", "cluster"},
-	SortChanged:   {"changed", "namespace", "name", "kind", "cluster"},
+	SortNamespace: {"namespace", "name", "kind", "cluster_id"},
+	SortName:      {"name", "namespace", "kind", "cluster_id"},
+	SortKind:      {"kind", "namespace", "name", "cluster_id"},
+	SortRef:       {"ref", "namespace", "name", "kind", "cluster_id"},
+	SortChanged:   {"changed", "namespace", "name", "kind", "cluster_id"},
 	SortMutant:    {"cluster", "namespace", "kind", "name"},
 }
 
@@ -53,9 +55,10 @@ var workloadOrder = map[WorkloadSort][]string{
 // of the page before it (Workload.Cursor).
 type WorkloadCursor struct {
 	WorkloadKey
-	Mutant  bool      // SortMutant: which part it is in
-	Ref     string    // SortRef: the least reference the workload ran
-	Changed time.Time // SortChanged: when what it ran last changed
+	ClusterID int64
+	Mutant    bool      // SortMutant: which part it is in
+	Ref       string    // SortRef: the least reference the workload ran
+	Changed   time.Time // SortChanged: when what it ran last changed
 }
 
 // value is the cursor's value of an order's column, as workloadOrder names them.
@@ -69,6 +72,8 @@ func (c WorkloadCursor) value(col string) any {
 		return c.Kind
 	case "name":
 		return c.Name
+	case "cluster_id":
+		return c.ClusterID
 	case "ref":
 		return c.Ref
 	default: // changed
@@ -103,8 +108,8 @@ func placeOfOpenMutationSQL(id, cluster, namespace, kind, name string) string {
 // through the observations_open_workload index, each cluster's scan stopping at the
 // page size; then whether each of the page's workloads is a place of an open mutation.
 // The %s are the extra conditions on observations o, the page size, the extra
-// conditions on clusters c, and the direction (ASC or DESC).
-var workloadPageSQL = `
+// conditions on clusters c, the direction (ASC or DESC), and a WITH clause.
+var workloadPageSQL = `%[5]s
 	SELECT q.id, q.cluster, q.namespace, q.kind, q.name,
 	       ` + placeOfOpenMutationSQL("q.id", "q.cluster", "q.namespace", "q.kind", "q.name") + `
 	FROM (
@@ -124,19 +129,22 @@ var workloadPageSQL = `
 	) q
 	ORDER BY q.cluster %[4]s, q.namespace %[4]s, q.kind %[4]s, q.name %[4]s`
 
-// mutantPageSQL pages through the workloads that are places of open mutations in live
-// clusters and still run there: driven from the open mutations, which are few, each
-// with the least reference it runs and when what it runs last changed. The %s are the
-// extra conditions (on the places k and their keys a), the order and the page size.
-const mutantPageSQL = `
-	WITH marks AS (
+// marksSQL is the places of the open mutations in live clusters, as workloads: few.
+const marksSQL = `
+	WITH marks AS MATERIALIZED (
 		SELECT DISTINCT c.id, c.name COLLATE "C" AS cluster, (p->>'namespace') COLLATE "C" AS namespace,
 		       (p->'workload'->>'kind') COLLATE "C" AS kind, (p->'workload'->>'name') COLLATE "C" AS name
 		FROM mutations m
 		CROSS JOIN LATERAL jsonb_array_elements(m.places) p
 		JOIN clusters c ON c.name = p->>'cluster' AND c.deleted_at IS NULL
 		WHERE m.resolved_at IS NULL AND (m.cluster_id IS NULL OR m.cluster_id = c.id)
-	)
+	)`
+
+// mutantPageSQL pages through the workloads that are places of open mutations in live
+// clusters and still run there: driven from the open mutations, which are few, each
+// with the least reference it runs and when what it runs last changed. The %s are the
+// extra conditions (on the places k and their keys a), the order and the page size.
+const mutantPageSQL = marksSQL + `
 	SELECT k.id, k.cluster, k.namespace, k.kind, k.name, true
 	FROM marks k
 	CROSS JOIN LATERAL (
@@ -152,33 +160,34 @@ const mutantPageSQL = `
 // starts with a column of observations: it walks the open observations through the
 // index of that order (migration 000019), each workload counted at the one row that
 // carries its key (keep), and stops at the page size. The %s are the key columns, the
-// conditions, the order and the page size.
+// conditions, the order, the page size and the order on the page q.
 var walkPageSQL = `
-	SELECT q.id, q.cluster, q.namespace, q.kind, q.name,
-	       ` + placeOfOpenMutationSQL("q.id", "q.cluster", "q.namespace", "q.kind", "q.name") + `
+	SELECT q.cluster_id, c.name, q.namespace, q.kind, q.name,
+	       ` + placeOfOpenMutationSQL("q.cluster_id", "c.name", "q.namespace", "q.kind", "q.name") + `
 	FROM (
-		SELECT DISTINCT %[1]s, c.id
+		SELECT DISTINCT %[1]s
 		FROM observations o
 		JOIN clusters c ON c.id = o.cluster_id
 		WHERE o.closed_at IS NULL AND c.deleted_at IS NULL %[2]s
 		ORDER BY %[3]s
 		LIMIT %[4]s
 	) q
-	ORDER BY %[3]s`
+	JOIN clusters c ON c.id = q.cluster_id
+	ORDER BY %[5]s`
 
 // walkColumns are the expressions of the order columns on observations o and clusters c.
 var walkColumns = map[string]string{
-	"cluster":   `c.name COLLATE "C"`,
-	"namespace": `o.namespace COLLATE "C"`,
-	"kind":      `o.workload_kind COLLATE "C"`,
-	"name":      `o.workload_name COLLATE "C"`,
-	"ref":       `o.ref COLLATE "C"`,
-	"changed":   `o.first_seen`,
+	"cluster_id": "o.cluster_id",
+	"namespace":  `o.namespace COLLATE "C"`,
+	"kind":       `o.workload_kind COLLATE "C"`,
+	"name":       `o.workload_name COLLATE "C"`,
+	"ref":        `o.ref COLLATE "C"`,
+	"changed":    `o.first_seen`,
 }
 
 // markColumns are the expressions of the order columns in mutantPageSQL.
 var markColumns = map[string]string{
-	"cluster": "k.cluster", "namespace": "k.namespace", "kind": "k.kind", "name": "k.name",
+	"cluster": "k.cluster", "cluster_id": "k.id", "namespace": "k.namespace", "kind": "k.kind", "name": "k.name",
 	"ref": "a.ref", "changed": "a.changed",
 }
 
@@ -202,6 +211,8 @@ const workloadRowsSQL = `
 // and the UI shape into their answers.
 type Workload struct {
 	WorkloadKey
+	// ClusterID is its cluster's registration.
+	ClusterID int64
 	// Mutant is true for a place of an open mutation.
 	Mutant bool
 	// Running holds one entry per open observation, by pod name, pod UID and container.
@@ -210,7 +221,7 @@ type Workload struct {
 
 // Cursor is where the page after w starts, in any order.
 func (w Workload) Cursor() WorkloadCursor {
-	c := WorkloadCursor{WorkloadKey: w.WorkloadKey, Mutant: w.Mutant}
+	c := WorkloadCursor{WorkloadKey: w.WorkloadKey, ClusterID: w.ClusterID, Mutant: w.Mutant}
 	for i, r := range w.Running {
 		if i == 0 || strings.Compare(r.Ref, c.Ref) < 0 {
 			c.Ref = r.Ref
@@ -381,8 +392,16 @@ func (s *Store) clusterPage(ctx context.Context, page *workloadPage, f WorkloadF
 	if f.Ref != "" {
 		obsCond.WriteString(` AND o.ref = ` + q.arg(f.Ref))
 	}
+	with := ""
 	if others {
-		obsCond.WriteString(" AND NOT " + placeOfOpenMutationSQL("c.id", `c.name`, "o.namespace", "o.workload_kind", "o.workload_name"))
+		// Against the few marks, which a hash answers, rather than a containment test
+		// of every open mutation for every row.
+		with = marksSQL
+		// (NOT IN of an uncorrelated list is one hashed subplan; a mark without a
+		// workload is left out, as its NULL would make NOT IN unknown for every row.)
+		obsCond.WriteString(` AND (c.id, o.namespace COLLATE "C", o.workload_kind COLLATE "C", o.workload_name COLLATE "C") NOT IN
+			(SELECT k.id, k.namespace, k.kind, k.name FROM marks k
+			 WHERE k.namespace IS NOT NULL AND k.kind IS NOT NULL AND k.name IS NOT NULL)`)
 	}
 	if a := after; a != nil {
 		cl := q.arg(a.Cluster)
@@ -399,7 +418,8 @@ func (s *Store) clusterPage(ctx context.Context, page *workloadPage, f WorkloadF
 				(CASE WHEN c.name = %[1]s THEN %[2]s ELSE %[6]s END, CASE WHEN c.name = %[1]s THEN %[3]s ELSE %[6]s END,
 				 CASE WHEN c.name = %[1]s THEN %[4]s ELSE %[6]s END)`, cl, q.arg(a.Namespace), q.arg(a.Kind), q.arg(a.Name), op, edge))
 	}
-	return s.readPage(ctx, page, fmt.Sprintf(workloadPageSQL, obsCond.String(), q.arg(limit), clusterCond.String(), direction(f.Desc)), q.args)
+	return s.readPage(ctx, page, fmt.Sprintf(workloadPageSQL, obsCond.String(), q.arg(limit), clusterCond.String(),
+		direction(f.Desc), with), q.args)
 }
 
 // walkPage reads workloads in an order led by a column of observations.
@@ -435,16 +455,19 @@ func (s *Store) walkPage(ctx context.Context, page *workloadPage, f WorkloadFilt
 		}
 	}
 	if f.After != nil {
-		// The columns of observations lead every walk's order, the cluster last: the
-		// cursor's prefix bounds the index scan, the whole row comparison decides.
-		cond.WriteString(" AND " + afterSQL(&q, order[:len(order)-1], walkColumns, *f.After, f.Desc, true) +
-			" AND " + afterSQL(&q, order, walkColumns, *f.After, f.Desc, false))
+		// The whole order is the walk's index: the row comparison bounds its scan.
+		cond.WriteString(" AND " + afterSQL(&q, order, walkColumns, *f.After, f.Desc, false))
 	}
 	keys := make([]string, len(order))
 	for i, c := range order {
 		keys[i] = walkColumns[c] + " AS " + c
 	}
-	sqlText := fmt.Sprintf(walkPageSQL, strings.Join(keys, ", "), cond.String(), orderSQL(order, nil, f.Desc), q.arg(limit))
+	outer := map[string]string{}
+	for _, c := range order {
+		outer[c] = "q." + c
+	}
+	sqlText := fmt.Sprintf(walkPageSQL, strings.Join(keys, ", "), cond.String(), orderSQL(order, nil, f.Desc),
+		q.arg(limit), orderSQL(order, outer, f.Desc))
 	return s.readPage(ctx, page, sqlText, q.args)
 }
 
@@ -483,7 +506,7 @@ func (p *workloadPage) add(id int64, k WorkloadKey, mutant bool) {
 	p.ids, p.namespaces, p.kinds, p.names = append(p.ids, id), append(p.namespaces, k.Namespace), append(p.kinds, k.Kind), append(p.names, k.Name)
 	p.cluster[id] = k.Cluster
 	p.at[k] = len(p.out)
-	p.out = append(p.out, Workload{WorkloadKey: k, Mutant: mutant, Running: []RunningContainer{}})
+	p.out = append(p.out, Workload{WorkloadKey: k, ClusterID: id, Mutant: mutant, Running: []RunningContainer{}})
 }
 
 // workloads reads the open observations of a page of workloads.
