@@ -408,7 +408,7 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("timeline lanes %d, want 2", n)
 	}
 	b.page("timeline")
-	b.run("digest", chromedp.Click(fmt.Sprintf(`[data-testid=digest-chip][data-digest=%q] [data-testid=chip-link]`, digestB), chromedp.ByQuery),
+	b.run("digest", chromedp.Click(fmt.Sprintf(`[data-testid=digest-chip] [data-testid=chip-link][title=%q]`, digestB), chromedp.ByQuery),
 		chromedp.WaitVisible(`[data-testid=full-digest]`, chromedp.ByQuery))
 	if got := b.text(`[data-testid=full-digest]`); !strings.Contains(got, digestB) {
 		t.Errorf("digest page of %q, want %s", got, digestB)

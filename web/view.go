@@ -257,8 +257,13 @@ func ClusterURL(name string) string { return Path("/clusters", name) }
 const breakAfter = "/.:@_="
 
 // breakMin is how long a name is before it gets break opportunities: short ones never
-// wrap, and most names are short, so most pages carry none.
-const breakMin = 24
+// wrap, and most names are short, so most pages carry none. breakPart is the shortest
+// part a break leaves before and after it: a list of 50 workloads carries hundreds of
+// names, and a <wbr> after every "com/" and "3." was 4 KB of it.
+const (
+	breakMin  = 24
+	breakPart = 8
+)
 
 // Wrap is a long name (a pod, a namespace, a reference) as escaped text that may wrap
 // after /, ., :, @, _ and = (with <wbr>) rather than mid-word; CSS breaks a part that is
@@ -277,7 +282,7 @@ func wrapHTML(s string) string {
 	var b strings.Builder
 	start := 0
 	for i := 0; i < len(s); i++ {
-		if strings.IndexByte(breakAfter, s[i]) >= 0 && i+1 < len(s) {
+		if strings.IndexByte(breakAfter, s[i]) >= 0 && i+1-start >= breakPart && len(s)-i-1 >= breakPart/2 {
 			b.WriteString(templ.EscapeString(s[start : i+1]))
 			b.WriteString("<wbr>")
 			start = i + 1
