@@ -2,7 +2,13 @@ package server
 
 import (
 	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -289,5 +295,130 @@ func TestCachedReadsFreshAfterEveryWrite(t *testing.T) {
 			changed = changed || fresh[i] != before[i]
 		}
 		t.Logf("%s: answers changed: %t", w.what, changed)
+	}
+}
+
+// TestDigestHistoryPages pages through a digest's history of more than one page: the
+// API with its cursor returns every interval once, in the order of one big page; a
+// cursor of another digest is refused; the UI page links to the older history and
+// back, and its downloads hold the whole history.
+func TestDigestHistoryPages(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	f := &fleet{t: t, e: e, id: map[string]int64{}}
+	want(t, e.as("admin").send("POST", "/api/v1/clusters", clusterBody("prod", testKubeconfig("", ""), "")), http.StatusCreated)
+	c, err := e.st.ClusterStatusByName(context.Background(), "prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.id["prod"] = c.ID
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Second).UTC()
+	var pods []inventory.Pod
+	for i := range store.HistoryLimit + 1 {
+		pods = append(pods, webPod("prod", fmt.Sprintf("web-%04d", i), fmt.Sprintf("u-%d", i), "a"))
+	}
+	f.scan("prod", t0, pods...)
+	f.scan("prod", t0.Add(time.Minute), append(pods[3:], webPod("prod", "late", "u-late", "a"))...)
+	total := store.HistoryLimit + 2
+	viewer := e.as("viewer")
+	path := "/api/v1/digests/" + digestOf("a")
+
+	var whole digestJSON
+	res := viewer.get(path + "?limit=1000")
+	want(t, res, http.StatusOK)
+	res.decode(t, &whole)
+	if len(whole.History) != 1000 || whole.HistoryNextCursor == "" || !whole.HistoryTruncated || len(whole.Running) != total-3 {
+		t.Fatalf("first page: %d intervals, next %q, truncated %t, %d running", len(whole.History), whole.HistoryNextCursor,
+			whole.HistoryTruncated, len(whole.Running))
+	}
+	if whole.History[0].Pod != "late" {
+		t.Errorf("newest interval %+v, want late's", whole.History[0])
+	}
+	var rest digestJSON
+	res = viewer.get(path + "?cursor=" + whole.HistoryNextCursor)
+	want(t, res, http.StatusOK)
+	res.decode(t, &rest)
+	if rest.HistoryNextCursor != "" || rest.HistoryTruncated || len(rest.History) != total-1000 {
+		t.Fatalf("last page: %d intervals, next %q", len(rest.History), rest.HistoryNextCursor)
+	}
+	whole.History = append(whole.History, rest.History...)
+
+	for _, size := range []int{7, 500} {
+		var got []digestPlaceJSON
+		next := ""
+		for pages := 0; ; pages++ {
+			if pages > total {
+				t.Fatalf("limit %d: paging does not end", size)
+			}
+			var p digestJSON
+			res := viewer.get(fmt.Sprintf("%s?limit=%d&cursor=%s", path, size, next))
+			want(t, res, http.StatusOK)
+			res.decode(t, &p)
+			if len(p.History) > size || (p.HistoryNextCursor != "") != p.HistoryTruncated {
+				t.Fatalf("limit %d: %d intervals, next %q, truncated %t", size, len(p.History), p.HistoryNextCursor, p.HistoryTruncated)
+			}
+			got = append(got, p.History...)
+			if next = p.HistoryNextCursor; next == "" {
+				break
+			}
+		}
+		if !slices.EqualFunc(got, whole.History, func(a, b digestPlaceJSON) bool {
+			return a.Place == b.Place && a.FirstSeen.Equal(b.FirstSeen) && a.LastSeen.Equal(b.LastSeen)
+		}) {
+			t.Errorf("limit %d: %d intervals paged, want the %d of the big pages in their order", size, len(got), len(whole.History))
+		}
+		seen := map[string]bool{}
+		for _, p := range got {
+			k := p.Pod + "/" + p.FirstSeen.String()
+			if seen[k] {
+				t.Errorf("limit %d: %s twice", size, k)
+			}
+			seen[k] = true
+		}
+	}
+	want(t, viewer.get("/api/v1/digests/"+digestOf("b")+"?cursor="+whole.HistoryNextCursor), http.StatusBadRequest)
+	want(t, viewer.get(path+"?limit=1001"), http.StatusBadRequest)
+
+	// The UI: the newest page links to the older history, which links back.
+	p := e.page("viewer", "/digests/"+digestOf("a")).want(t, http.StatusOK)
+	older := p.one(t, "older-history").AttrOr("href", "")
+	if !strings.HasPrefix(older, "/digests/"+digestOf("a")+"?cursor=") || !strings.HasSuffix(older, "#history") || p.all("newest-history").Length() != 0 {
+		t.Fatalf("older history link %q, %d newest links", older, p.all("newest-history").Length())
+	}
+	p.one(t, "history-paged")
+	older, _, _ = strings.Cut(older, "#") // a browser sends no fragment
+	p = e.page("viewer", older).want(t, http.StatusOK)
+	if p.all("older-history").Length() != 0 || p.one(t, "newest-history").AttrOr("href", "") != "/digests/"+digestOf("a")+"#history" {
+		t.Errorf("the last page links on to %d older pages", p.all("older-history").Length())
+	}
+	if n := p.all("history").Find(`[data-testid="place"]`).Length(); n != 1 {
+		t.Errorf("the last page shows %d places, want the 1 workload of its 2 intervals", n)
+	}
+	e.page("viewer", "/digests/"+digestOf("a")+"?cursor=nonsense").want(t, http.StatusBadRequest)
+	for _, format := range []string{"csv", "json"} {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("GET", "/digests/"+digestOf("a")+"?format="+format+"&cursor="+url.QueryEscape(strings.TrimPrefix(older, "/digests/"+digestOf("a")+"?cursor=")), nil)
+		req.Header.Set("Authorization", "Bearer "+e.tokens["viewer"])
+		e.h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("%s download: %d %s", format, rec.Code, rec.Body)
+		}
+		n := 0
+		if format == "csv" {
+			rows, err := csv.NewReader(rec.Body).ReadAll()
+			if err != nil {
+				t.Fatal(err)
+			}
+			n = len(rows) - 1
+		} else {
+			var dj digestJSON
+			if err := json.Unmarshal(rec.Body.Bytes(), &dj); err != nil {
+				t.Fatal(err)
+			}
+			n = len(dj.History)
+		}
+		if n != total {
+			t.Errorf("%s download: %d intervals, want the whole history of %d", format, n, total)
+		}
 	}
 }

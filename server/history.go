@@ -418,12 +418,16 @@ func (a *api) timeline(w http.ResponseWriter, r *http.Request) error {
 	})
 }
 
-// digestJSON is where a digest runs and ran.
+// digestJSON is where a digest runs and ran: what runs now, and a page of the history,
+// newest first. HistoryNextCursor is "" on the last page; HistoryTruncated, kept for
+// clients of the time when the history stopped at 1,000 intervals, says the same as a
+// cursor that is not "".
 type digestJSON struct {
-	Digest           string            `json:"digest"`
-	Running          []detect.Place    `json:"running"`
-	History          []digestPlaceJSON `json:"history"`
-	HistoryTruncated bool              `json:"historyTruncated"`
+	Digest            string            `json:"digest"`
+	Running           []detect.Place    `json:"running"`
+	History           []digestPlaceJSON `json:"history"`
+	HistoryNextCursor string            `json:"historyNextCursor"`
+	HistoryTruncated  bool              `json:"historyTruncated"`
 }
 
 type digestPlaceJSON struct {
@@ -432,8 +436,61 @@ type digestPlaceJSON struct {
 	LastSeen  time.Time `json:"lastSeen"`
 }
 
+// toDigestJSON shapes a page of a digest's uses, next its history's next cursor.
+func toDigestJSON(d string, use store.DigestUse, next string) digestJSON {
+	out := digestJSON{Digest: d, Running: use.Running, History: make([]digestPlaceJSON, len(use.History)),
+		HistoryNextCursor: next, HistoryTruncated: next != ""}
+	if out.Running == nil {
+		out.Running = []detect.Place{}
+	}
+	for i, p := range use.History {
+		out.History[i] = digestPlaceJSON{Place: p.Place, FirstSeen: utc(p.FirstSeen), LastSeen: utc(p.LastSeen)}
+	}
+	return out
+}
+
+// digestHistoryPage reads ?limit= (default and most store.HistoryLimit) and ?cursor= of
+// a digest's history, asking for one more interval than the page. The cursor is bound
+// to the digest.
+func digestHistoryPage(q query, d string) (store.HistoryPage, error) {
+	limit := store.HistoryLimit
+	if q.get("limit") != "" {
+		var err error
+		if limit, err = q.limit(); err != nil {
+			return store.HistoryPage{}, err
+		}
+	}
+	c, err := q.cursor("digest-history", filterKey("digest", d))
+	if err != nil {
+		return store.HistoryPage{}, err
+	}
+	p := store.HistoryPage{Limit: limit + 1}
+	if c.At != nil {
+		p.Before = &store.HistoryKey{FirstSeen: *c.At, ID: c.ID}
+	}
+	return p, nil
+}
+
+// digestUses reads a page of a digest's uses and trims it to the page, with the cursor
+// of the next page ("" on the last).
+func digestUses(ctx context.Context, st *store.Store, d string, p store.HistoryPage) (store.DigestUse, string, error) {
+	use, err := st.DigestUses(ctx, d, p)
+	if err != nil {
+		return store.DigestUse{}, "", about(err, "digest %s", d)
+	}
+	next := ""
+	if limit := p.Limit - 1; len(use.History) > limit {
+		use.History = use.History[:limit]
+		k := use.History[limit-1].Key
+		at := k.FirstSeen.UTC()
+		next = cursor{List: "digest-history", Filter: filterKey("digest", d), ID: k.ID, At: &at}.encode()
+	}
+	return use, next, nil
+}
+
 func (a *api) digest(w http.ResponseWriter, r *http.Request) error {
-	if _, err := parseQuery(r.URL.RawQuery); err != nil {
+	q, err := parseQuery(r.URL.RawQuery, "limit", "cursor")
+	if err != nil {
 		return err
 	}
 	d := chi.URLParam(r, "digest")
@@ -441,19 +498,16 @@ func (a *api) digest(w http.ResponseWriter, r *http.Request) error {
 	if !imageref.ValidDigest(d) {
 		return badRequest("digest must be sha256:, sha384: or sha512: and its 64, 96 or 128 lowercase hex digits, not %q", clip(d, 80))
 	}
+	p, err := digestHistoryPage(q, d)
+	if err != nil {
+		return err
+	}
 	return a.cachedRead(w, r, func(ctx context.Context) (any, store.Sightings, error) {
-		use, err := a.st.DigestUses(ctx, d)
+		use, next, err := digestUses(ctx, a.st, d, p)
 		if err != nil {
-			return nil, nil, about(err, "digest %s", d)
+			return nil, nil, err
 		}
-		out := digestJSON{Digest: d, Running: use.Running, History: make([]digestPlaceJSON, len(use.History)), HistoryTruncated: use.Truncated}
-		if out.Running == nil {
-			out.Running = []detect.Place{}
-		}
-		for i, p := range use.History {
-			out.History[i] = digestPlaceJSON{Place: p.Place, FirstSeen: utc(p.FirstSeen), LastSeen: utc(p.LastSeen)}
-		}
-		return out, use.Sightings, nil
+		return toDigestJSON(d, use, next), use.Sightings, nil
 	})
 }
 

@@ -119,6 +119,8 @@ type cursor struct {
 	Mutant    bool       `json:"wm,omitempty"`
 	Ref       string     `json:"wr,omitempty"`
 	Changed   *time.Time `json:"wt,omitempty"`
+	// At is, with ID, an interval's place in a digest's history (store.HistoryKey).
+	At *time.Time `json:"t,omitempty"`
 }
 
 // encode renders the cursor for nextCursor.
@@ -154,8 +156,10 @@ func (q query) cursor(list, filter string) (cursor, error) {
 		valid = c.Name != "" && c.ID == 0 && c.Workload == nil
 	case "workloads":
 		valid = len(c.Workload) == 4 && c.ID == 0 && c.Name == ""
+	case "digest-history":
+		valid = c.ID > 0 && c.At != nil && c.Name == "" && c.Workload == nil
 	default:
-		valid = c.ID > 0 && c.Name == "" && c.Workload == nil
+		valid = c.ID > 0 && c.At == nil && c.Name == "" && c.Workload == nil
 	}
 	if list != "workloads" && (c.ClusterID != 0 || c.Mutant || c.Ref != "" || c.Changed != nil) {
 		valid = false

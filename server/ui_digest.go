@@ -2,12 +2,14 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/csv"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/tagdrift/tagdrift/scanner/imageref"
+	"github.com/tagdrift/tagdrift/store"
 	"github.com/tagdrift/tagdrift/web"
 )
 
@@ -16,7 +18,7 @@ import (
 const digestPageWorkloads = 60
 
 func (u *ui) digest(w http.ResponseWriter, r *http.Request) error {
-	q, err := parseQuery(r.URL.RawQuery, "format")
+	q, err := parseQuery(r.URL.RawQuery, "format", "cursor")
 	if err != nil {
 		return err
 	}
@@ -28,17 +30,28 @@ func (u *ui) digest(w http.ResponseWriter, r *http.Request) error {
 	if !imageref.ValidDigest(d) {
 		return badRequest("a digest is sha256:, sha384: or sha512: and its 64, 96 or 128 lowercase hex digits, not %q; search takes a prefix", clip(d, 80))
 	}
-	use, err := u.st.DigestUses(r.Context(), d)
-	if err != nil {
-		return about(err, "digest %s", d)
+	var use store.DigestUse
+	next := ""
+	if format == "html" {
+		// The page shows one page of the history, with a link to the older ones.
+		p, err := digestHistoryPage(q, d)
+		if err != nil {
+			return err
+		}
+		if use, next, err = digestUses(r.Context(), u.st, d, p); err != nil {
+			return err
+		}
+	} else {
+		// A download holds the whole history, whatever page the user was on: what a
+		// file saved for later is expected to hold.
+		if use, err = wholeDigestUses(r.Context(), u.st, d); err != nil {
+			return err
+		}
 	}
 	switch format {
 	case "json":
 		// The API's answer for the same digest, as a download.
-		out := digestJSON{Digest: d, Running: use.Running, History: make([]digestPlaceJSON, len(use.History)), HistoryTruncated: use.Truncated}
-		for i, p := range use.History {
-			out.History[i] = digestPlaceJSON{Place: p.Place, FirstSeen: utc(p.FirstSeen), LastSeen: utc(p.LastSeen)}
-		}
+		out := toDigestJSON(d, use, "")
 		w.Header().Set("Content-Disposition", `attachment; filename="`+strings.TrimPrefix(d, "sha256:")[:12]+`.json"`)
 		return respond(w, http.StatusOK, out)
 	case "csv":
@@ -66,7 +79,7 @@ func (u *ui) digest(w http.ResponseWriter, r *http.Request) error {
 		w.Write(buf.Bytes())
 		return nil
 	}
-	v := web.DigestView{Digest: d, Truncated: use.Truncated, Refs: use.Refs, Legend: web.NewLegend(d)}
+	v := web.DigestView{Digest: d, Refs: use.Refs, Legend: web.NewLegend(d), Older: next, Paged: q.get("cursor") != ""}
 	var running, history []web.PlaceRow
 	for _, p := range use.Running {
 		running = append(running, web.PlaceRow{Cluster: p.Cluster, Namespace: p.Namespace, Kind: p.Workload.Kind,
@@ -79,6 +92,28 @@ func (u *ui) digest(w http.ResponseWriter, r *http.Request) error {
 	v.Running, v.RunningMore = web.GroupPlaces(running, digestPageWorkloads)
 	v.History, v.HistoryMore = web.GroupPlaces(history, digestPageWorkloads)
 	return u.render(w, r, http.StatusOK, u.meta(r, "Digest "+web.ShortDigest(d), ""), web.Digest(v, u.now()))
+}
+
+// wholeDigestUses reads a digest's uses with its whole history, page by page, for the
+// downloads.
+func wholeDigestUses(ctx context.Context, st *store.Store, d string) (store.DigestUse, error) {
+	p := store.HistoryPage{Limit: store.HistoryLimit}
+	var whole store.DigestUse
+	for first := true; ; first = false {
+		use, err := st.DigestUses(ctx, d, p)
+		if err != nil {
+			return store.DigestUse{}, about(err, "digest %s", d)
+		}
+		if first {
+			whole = use
+		} else {
+			whole.History = append(whole.History, use.History...)
+		}
+		if len(use.History) < p.Limit {
+			return whole, nil
+		}
+		p.Before = &use.History[len(use.History)-1].Key
+	}
 }
 
 func boolWord(b bool) string {

@@ -132,15 +132,29 @@ type DigestPlace struct {
 	detect.Place
 	FirstSeen time.Time
 	LastSeen  time.Time
+	// Key orders the history and pages through it.
+	Key HistoryKey
+}
+
+// HistoryKey is an interval's place in a digest's history, newest first: by first
+// sighting, then by id.
+type HistoryKey struct {
+	FirstSeen time.Time
+	ID        int64
+}
+
+// HistoryPage selects a page of a digest's history: at most Limit intervals (0:
+// HistoryLimit) after Before (nil: from the newest).
+type HistoryPage struct {
+	Before *HistoryKey
+	Limit  int
 }
 
 // DigestUse is where a digest runs now and ran before.
 type DigestUse struct {
 	Running []detect.Place
-	// History holds the intervals of every place that ran it, newest first, at most
-	// HistoryLimit of them; Truncated says more were left out.
-	History   []DigestPlace
-	Truncated bool
+	// History holds a page of the intervals of every place that ran it, newest first.
+	History []DigestPlace
 	// Refs are the normalized references seen running it, sorted; at most RefsLimit.
 	Refs []string
 	// Sightings are those of the clusters whose open intervals History shows.
@@ -150,14 +164,25 @@ type DigestUse struct {
 // RefsLimit bounds the references DigestUses returns.
 const RefsLimit = 100
 
-// HistoryLimit bounds the history DigestUses returns.
+// HistoryLimit is the history page size when none is given.
 const HistoryLimit = 1000
 
 // DigestUses returns where a digest runs and ran, across all clusters, deleted ones
-// included. Running is sorted by cluster, namespace, workload, pod and container; an
-// interval still open is in both lists, last seen by its cluster's latest succeeded
-// scan. A digest never seen has empty lists, not ErrNotFound.
-func (s *Store) DigestUses(ctx context.Context, digest string) (DigestUse, error) {
+// included: what runs now, and a page of the history. Running is sorted by cluster,
+// namespace, workload, pod and container; an interval still open is in both lists,
+// last seen by its cluster's latest succeeded scan. A digest never seen has empty
+// lists, not ErrNotFound.
+func (s *Store) DigestUses(ctx context.Context, digest string, page HistoryPage) (DigestUse, error) {
+	limit := page.Limit
+	if limit <= 0 {
+		limit = HistoryLimit
+	}
+	var q query
+	q.where("digest = " + q.arg(digest))
+	if b := page.Before; b != nil {
+		q.where(fmt.Sprintf("(first_seen, id) < (%s, %s)", q.arg(b.FirstSeen), q.arg(b.ID)))
+	}
+	limitArg := q.arg(limit)
 	b := &pgx.Batch{}
 	b.Queue(`
 		SELECT c.name, o.namespace, o.workload_kind, o.workload_name, o.pod, o.container, o.digest
@@ -166,7 +191,7 @@ func (s *Store) DigestUses(ctx context.Context, digest string) (DigestUse, error
 	b.Queue(`
 		WITH o AS (
 			SELECT id, cluster_id, namespace, workload_kind, workload_name, pod, container, digest, first_seen, last_seen, closed_at
-			FROM observations WHERE digest = $1 ORDER BY first_seen DESC, id DESC LIMIT $2
+			FROM observations`+q.clause()+` ORDER BY first_seen DESC, id DESC LIMIT `+limitArg+`
 		), seen AS (
 			SELECT x.cluster_id, l.id AS scan_id, l.started_at AS at
 			FROM (SELECT DISTINCT cluster_id FROM o WHERE closed_at IS NULL) x
@@ -176,9 +201,9 @@ func (s *Store) DigestUses(ctx context.Context, digest string) (DigestUse, error
 			) l ON true
 		)
 		SELECT c.name, o.namespace, o.workload_kind, o.workload_name, o.pod, o.container, o.digest, o.first_seen, `+lastSeenSQL+`,
-		       seen.cluster_id, COALESCE(seen.scan_id, 0)
+		       seen.cluster_id, COALESCE(seen.scan_id, 0), o.id
 		FROM o JOIN clusters c ON c.id = o.cluster_id LEFT JOIN seen ON seen.cluster_id = o.cluster_id
-		ORDER BY o.first_seen DESC, o.id DESC`, digest, HistoryLimit+1)
+		ORDER BY o.first_seen DESC, o.id DESC`, q.args...)
 	b.Queue(`SELECT DISTINCT ref FROM observations WHERE digest = $1 ORDER BY ref LIMIT $2`, digest, RefsLimit)
 	res := s.pool.SendBatch(ctx, b)
 	defer res.Close()
@@ -205,7 +230,8 @@ func (s *Store) DigestUses(ctx context.Context, digest string) (DigestUse, error
 		var sighted *int64
 		var scan int64
 		err := r.Scan(&p.Cluster, &p.Namespace, &p.Workload.Kind, &p.Workload.Name, &p.Pod, &p.Container, &p.Digest,
-			&p.FirstSeen, &p.LastSeen, &sighted, &scan)
+			&p.FirstSeen, &p.LastSeen, &sighted, &scan, &p.Key.ID)
+		p.Key.FirstSeen = p.FirstSeen
 		if sighted != nil {
 			use.Sightings.add(*sighted, scan)
 		}
@@ -213,9 +239,6 @@ func (s *Store) DigestUses(ctx context.Context, digest string) (DigestUse, error
 	})
 	if err != nil {
 		return DigestUse{}, fmt.Errorf("where %s ran: %w", digest, err)
-	}
-	if len(use.History) > HistoryLimit {
-		use.History, use.Truncated = use.History[:HistoryLimit], true
 	}
 	rows, err = res.Query()
 	if err != nil {

@@ -253,11 +253,11 @@ func benchQueries(b *testing.B, s *Store, url string) {
 			return len(tl), err
 		}},
 		{"digest-popular", func(s *Store) (int, error) {
-			u, err := s.DigestUses(ctx, benchDigest("envoy", 3, benchGenerations-1))
+			u, err := s.DigestUses(ctx, benchDigest("envoy", 3, benchGenerations-1), HistoryPage{})
 			return len(u.Running) + len(u.History), err
 		}},
 		{"digest-service", func(s *Store) (int, error) {
-			u, err := s.DigestUses(ctx, benchDigest("app", 42, 4))
+			u, err := s.DigestUses(ctx, benchDigest("app", 42, 4), HistoryPage{})
 			return len(u.Running) + len(u.History), err
 		}},
 	}

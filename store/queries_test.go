@@ -252,7 +252,7 @@ func TestClusterLifecycle(t *testing.T) {
 	if tl, _, err := s.Timeline(ctx, "docker.io/library/never:seen"); err != nil || tl == nil || len(tl) != 0 {
 		t.Errorf("timeline of an unknown reference: %#v, %v, want an empty slice", tl, err)
 	}
-	use, err := s.DigestUses(ctx, sha("a"))
+	use, err := s.DigestUses(ctx, sha("a"), HistoryPage{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,11 +266,11 @@ func TestClusterLifecycle(t *testing.T) {
 	// Newest first: all began at t0, so by id: stage's sweb-1, then prod's web-2 (closed
 	// at t1, last seen at t0) and web-1 (open, last seen by prod's scan at t1).
 	wantHistory := []DigestPlace{
-		{place("stage", "sweb-1"), t0, t0},
-		{place("prod", "web-2"), t0, t0},
-		{place("prod", "web-1"), t0, t1},
+		{Place: place("stage", "sweb-1"), FirstSeen: t0, LastSeen: t0},
+		{Place: place("prod", "web-2"), FirstSeen: t0, LastSeen: t0},
+		{Place: place("prod", "web-1"), FirstSeen: t0, LastSeen: t1},
 	}
-	assertHistory(t, "A", use, wantHistory, false)
+	assertHistory(t, "A", use, wantHistory)
 
 	// An update: fields, credentials re-sealed, the audit trail without the secret.
 	interval, annotate, server := time.Minute, "on", "https://prod-2:6443"
@@ -394,14 +394,14 @@ func TestClusterLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertTimeline(t, "after deleting stage", tl, wantTL) // stage's sweb-1 closed, last seen at t0
-	use, err = s.DigestUses(ctx, sha("a"))
+	use, err = s.DigestUses(ctx, sha("a"), HistoryPage{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := []detect.Place{place("prod", "web-1")}; !reflect.DeepEqual(use.Running, want) {
 		t.Errorf("after deleting stage, A runs at %+v, want %+v", use.Running, want)
 	}
-	assertHistory(t, "A after deleting stage", use, wantHistory, false)
+	assertHistory(t, "A after deleting stage", use, wantHistory)
 
 	// t2: the tag settles on B in prod: A runs no more, its last sighting was at t1.
 	f.scan(prod, t2, wpod("shop", "web", "web-2", "p2", nginx("b")), wpod("shop", "web", "web-4", "p4", nginx("b")))
@@ -441,7 +441,7 @@ func TestClusterLifecycle(t *testing.T) {
 	assertTimeline(t, "after the purge", tl, []TimelineDigest{
 		{Digest: sha("a"), FirstSeen: t0, LastSeen: t0, Running: false, Clusters: []string{"stage"}, Pods: 1},
 	})
-	use, err = s.DigestUses(ctx, sha("b"))
+	use, err = s.DigestUses(ctx, sha("b"), HistoryPage{})
 	if err != nil || len(use.Running) != 0 || len(use.History) != 0 || use.Running == nil || use.History == nil {
 		t.Errorf("B after the purge: %+v, %v", use, err)
 	}
@@ -494,15 +494,15 @@ func assertTimeline(t *testing.T, when string, got, want []TimelineDigest) {
 	}
 }
 
-func assertHistory(t *testing.T, what string, got DigestUse, want []DigestPlace, truncated bool) {
+func assertHistory(t *testing.T, what string, got DigestUse, want []DigestPlace) {
 	t.Helper()
-	ok := len(got.History) == len(want) && got.Truncated == truncated
+	ok := len(got.History) == len(want)
 	for i := 0; ok && i < len(want); i++ {
 		g, w := got.History[i], want[i]
 		ok = g.Place == w.Place && g.FirstSeen.Equal(w.FirstSeen) && g.LastSeen.Equal(w.LastSeen)
 	}
 	if !ok {
-		t.Errorf("history of %s (truncated %v):\n got %+v\nwant %+v", what, got.Truncated, got.History, want)
+		t.Errorf("history of %s:\n got %+v\nwant %+v", what, got.History, want)
 	}
 }
 
@@ -742,9 +742,11 @@ func expectWorkloads(pods []inventory.Pod, mutations []detect.Mutation, seen tim
 	return out
 }
 
-// TestDigestHistoryTruncated checks that the history stops at HistoryLimit intervals,
-// newest first, while every running place is listed.
-func TestDigestHistoryTruncated(t *testing.T) {
+// TestDigestHistoryPaging checks that a page of the history holds at most HistoryLimit
+// intervals, newest first, while every running place is listed, and that paging
+// through it with the key of each page's last interval returns every interval once, in
+// order (ties in first sighting broken by id), whatever the page size.
+func TestDigestHistoryPaging(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s, _ := mustStore(t, mustRing(t, newKey(t)))
@@ -757,12 +759,12 @@ func TestDigestHistoryTruncated(t *testing.T) {
 	}
 	f.scan(c, t0, pods...)
 	f.scan(c, t0.Add(time.Minute), append(pods[:10:10], wpod("shop", "web", "late", "late", nginx("a")))...)
-	use, err := s.DigestUses(ctx, sha("a"))
+	use, err := s.DigestUses(ctx, sha("a"), HistoryPage{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !use.Truncated || len(use.History) != HistoryLimit || len(use.Running) != 11 {
-		t.Fatalf("truncated %v, %d intervals, %d running", use.Truncated, len(use.History), len(use.Running))
+	if len(use.History) != HistoryLimit || len(use.Running) != 11 {
+		t.Fatalf("%d intervals, %d running", len(use.History), len(use.Running))
 	}
 	if h := use.History[0]; h.Pod != "late" || !h.FirstSeen.Equal(t0.Add(time.Minute)) || !h.LastSeen.Equal(t0.Add(time.Minute)) {
 		t.Errorf("newest interval: %+v", h)
@@ -772,6 +774,46 @@ func TestDigestHistoryTruncated(t *testing.T) {
 	}
 	if !slices.IsSortedFunc(use.Running, detect.ComparePlaces) || use.Running[0].Pod != "late" {
 		t.Errorf("running not sorted: %+v", use.Running[:2])
+	}
+
+	all, err := s.DigestUses(ctx, sha("a"), HistoryPage{Limit: 5000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all.History) != HistoryLimit+1 {
+		t.Fatalf("%d intervals in one page, want %d", len(all.History), HistoryLimit+1)
+	}
+	for i := 1; i < len(all.History); i++ {
+		a, b := all.History[i-1].Key, all.History[i].Key
+		if !(a.FirstSeen.After(b.FirstSeen) || a.FirstSeen.Equal(b.FirstSeen) && a.ID > b.ID) {
+			t.Fatalf("history out of order at %d: %+v then %+v", i, a, b)
+		}
+	}
+	for _, size := range []int{1, 7, 333, HistoryLimit} {
+		var got []DigestPlace
+		var before *HistoryKey
+		for pages := 0; ; pages++ {
+			if pages > len(all.History)+1 {
+				t.Fatalf("page size %d: paging does not end", size)
+			}
+			p, err := s.DigestUses(ctx, sha("a"), HistoryPage{Before: before, Limit: size})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(p.History) > size || len(p.Running) != 11 {
+				t.Fatalf("page size %d: %d intervals, %d running", size, len(p.History), len(p.Running))
+			}
+			got = append(got, p.History...)
+			if len(p.History) < size {
+				break
+			}
+			before = &p.History[len(p.History)-1].Key
+		}
+		if !slices.EqualFunc(got, all.History, func(a, b DigestPlace) bool {
+			return a.Key.ID == b.Key.ID && a.Place == b.Place && a.FirstSeen.Equal(b.FirstSeen) && a.LastSeen.Equal(b.LastSeen)
+		}) {
+			t.Errorf("page size %d: %d intervals paged, want the %d of one read in its order", size, len(got), len(all.History))
+		}
 	}
 }
 

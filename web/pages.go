@@ -52,12 +52,15 @@ func (f MutationFilter) URL(cursor string) string {
 
 // DigestView is a digest's page: where it runs now and ran before.
 type DigestView struct {
-	Digest    string
-	Running   []PlaceRow
-	History   []PlaceRow
-	Truncated bool
-	Refs      []string
-	Legend    *Legend
+	Digest  string
+	Running []PlaceRow
+	History []PlaceRow
+	// Older is the cursor of the older history ("" when History reaches the oldest);
+	// Paged says History is not the newest page.
+	Older  string
+	Paged  bool
+	Refs   []string
+	Legend *Legend
 	// RunningMore and HistoryMore count the workloads left out of Running and History
 	// (GroupPlaces); the downloads hold them all.
 	RunningMore, HistoryMore int
