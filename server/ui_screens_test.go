@@ -1,3 +1,8 @@
+//go:build screenshots
+
+// The screenshots are pictures to look at, not a test: built only with
+// `go test -tags screenshots`, so the suite has no test that skips itself.
+
 package server
 
 import (
@@ -22,16 +27,17 @@ import (
 	"github.com/tagdrift/tagdrift/web"
 )
 
-// TestUIScreenshots is a helper for looking at the pages: with TAGDRIFT_UI_SCREENSHOTS
-// set to a directory, it seeds a fleet (hostile and long names, a tag that moved 30
-// times over a year across 12 clusters), serves the UI and has headless Chromium save
+// TestUIScreenshots is a helper for looking at the pages
+// (TAGDRIFT_UI_SCREENSHOTS=dir go test -tags screenshots -run TestUIScreenshots ./server/):
+// it seeds a fleet (hostile and long names, a tag that moved 30 times over a year
+// across 12 clusters), serves the UI and has headless Chromium save
 // each page at laptop and phone widths, light and dark, as PNGs there. The browser
 // tests (chromedp) are the tests; this only makes pictures. TAGDRIFT_UI_SCREENSHOT_PAGES
 // picks pages by name (overview,workload,…).
 func TestUIScreenshots(t *testing.T) {
 	dir := os.Getenv("TAGDRIFT_UI_SCREENSHOTS")
 	if dir == "" {
-		t.Skip("set TAGDRIFT_UI_SCREENSHOTS to a directory to make screenshots")
+		t.Fatal("set TAGDRIFT_UI_SCREENSHOTS to the directory the screenshots go to")
 	}
 	e, f := newUIFleet(t)
 	ctx := context.Background()
