@@ -380,15 +380,7 @@ func (s *Store) clusterPage(ctx context.Context, page *workloadPage, f WorkloadF
 	if f.Cluster != "" {
 		clusterCond.WriteString(" AND c.name = " + q.arg(f.Cluster))
 	}
-	if f.Namespace != "" {
-		obsCond.WriteString(` AND o.namespace COLLATE "C" = ` + q.arg(f.Namespace))
-	}
-	if f.Kind != "" {
-		obsCond.WriteString(` AND o.workload_kind COLLATE "C" = ` + q.arg(f.Kind))
-	}
-	if f.Name != "" {
-		obsCond.WriteString(` AND o.workload_name COLLATE "C" = ` + q.arg(f.Name))
-	}
+	obsCond.WriteString(workloadKeySQL(&q, f))
 	if f.Ref != "" {
 		obsCond.WriteString(` AND o.ref = ` + q.arg(f.Ref))
 	}
@@ -422,13 +414,9 @@ func (s *Store) clusterPage(ctx context.Context, page *workloadPage, f WorkloadF
 		direction(f.Desc), with), q.args)
 }
 
-// walkPage reads workloads in an order led by a column of observations.
-func (s *Store) walkPage(ctx context.Context, page *workloadPage, f WorkloadFilter, order []string, limit int) error {
-	var q query
+// workloadKeySQL is f's conditions on the namespace, kind and name of observations o.
+func workloadKeySQL(q *query, f WorkloadFilter) string {
 	var cond strings.Builder
-	if f.Cluster != "" {
-		cond.WriteString(" AND c.name = " + q.arg(f.Cluster))
-	}
 	if f.Namespace != "" {
 		cond.WriteString(` AND o.namespace COLLATE "C" = ` + q.arg(f.Namespace))
 	}
@@ -438,6 +426,17 @@ func (s *Store) walkPage(ctx context.Context, page *workloadPage, f WorkloadFilt
 	if f.Name != "" {
 		cond.WriteString(` AND o.workload_name COLLATE "C" = ` + q.arg(f.Name))
 	}
+	return cond.String()
+}
+
+// walkPage reads workloads in an order led by a column of observations.
+func (s *Store) walkPage(ctx context.Context, page *workloadPage, f WorkloadFilter, order []string, limit int) error {
+	var q query
+	var cond strings.Builder
+	if f.Cluster != "" {
+		cond.WriteString(" AND c.name = " + q.arg(f.Cluster))
+	}
+	cond.WriteString(workloadKeySQL(&q, f))
 	// A workload is counted at the row of its key: for a key of one row among its
 	// containers (the least reference, the latest change), that row; a reference
 	// filter then asks about any of its rows.
