@@ -255,8 +255,8 @@ func (b *browser) signIn(name, pw string) {
 
 // TestBrowser walks the UI as an on-call engineer would, on a real apiserver: sign in,
 // add the cluster from its kubeconfig, scan now and watch it finish, find the mutant
-// workload and its odd digest, follow to the timeline and the digest, search a digest
-// prefix, sign out; then a viewer sees no admin control.
+// workload and its odd digest, follow to the timeline, the table of its bars and the
+// digest, search a digest prefix, sign out; then a viewer sees no admin control.
 func TestBrowser(t *testing.T) {
 	axe := axeScript(t)
 	ctx := context.Background()
@@ -408,6 +408,12 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("timeline lanes %d, want 2", n)
 	}
 	b.page("timeline")
+	// The chart's bars as a table, and on to the odd digest from there.
+	b.run("timeline clusters", chromedp.Click(`[data-testid=spans-link] a`, chromedp.ByQuery), chromedp.WaitVisible(`[data-testid=spans-table]`, chromedp.ByQuery))
+	if n := b.count(`[data-testid=span-row]`); n != 2 {
+		t.Errorf("timeline clusters: %d rows, want one for each digest in the one cluster", n)
+	}
+	b.page("timeline-clusters")
 	b.run("digest", chromedp.Click(fmt.Sprintf(`[data-testid=digest-chip] [data-testid=chip-link][title=%q]`, digestB), chromedp.ByQuery),
 		chromedp.WaitVisible(`[data-testid=full-digest]`, chromedp.ByQuery))
 	if got := b.text(`[data-testid=full-digest]`); !strings.Contains(got, digestB) {

@@ -63,6 +63,7 @@ func (u *ui) pages(r chi.Router) {
 	r.Get("/workloads/{cluster}/{namespace}/{kind}/{name}", u.handle(u.workload))
 	r.Get("/mutations", u.handle(u.mutations))
 	r.Get("/images", u.handle(u.timeline))
+	r.Get("/images/clusters", u.handle(u.timelineSpans))
 	r.Get("/digests/{digest}", u.handle(u.digest))
 	r.Get("/search", u.handle(u.search))
 }

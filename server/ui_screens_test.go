@@ -111,6 +111,9 @@ func TestUIScreenshots(t *testing.T) {
 		"workload":   "/workloads/prod/shop/Deployment/web",
 		"timeline":   "/images?ref=ghcr.io/acme/api:prod",
 		"timeline7":  "/images?ref=ghcr.io/acme/api:prod&range=30d",
+		"spans":      web.SpansURL("ghcr.io/acme/api:prod", 1),
+		"spans2":     web.SpansURL("ghcr.io/acme/api:prod", 2),
+		"longspans":  web.SpansURL(longRef.Normalized, 1),
 		"digest":     "/digests/" + digestOf("a"),
 		"mutations":  "/mutations?state=all",
 		"search":     "/search?q=web",
@@ -152,7 +155,7 @@ func TestUIScreenshots(t *testing.T) {
 	}))
 	defer srv2.Close()
 	for name, path := range map[string]string{"overview": "/", "clusters": "/clusters", "workloads": "/workloads",
-		"mutations": "/mutations", "timeline": "/images?ref=nginx", "search": "/search?q=nothing", "users": "/admin/users"} {
+		"mutations": "/mutations", "timeline": "/images?ref=nginx", "spans": "/images/clusters?ref=nginx", "search": "/search?q=nothing", "users": "/admin/users"} {
 		if only != "" && !slices.Contains(strings.Split(only, ","), "empty") {
 			break
 		}

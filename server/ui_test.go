@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/tagdrift/tagdrift/scanner/imageref"
 	"github.com/tagdrift/tagdrift/store"
+	"github.com/tagdrift/tagdrift/web"
 )
 
 // uiPage is a rendered page.
@@ -313,6 +315,31 @@ func TestUIPages(t *testing.T) {
 		if p.one(t, "range-all").AttrOr("aria-current", "") != "page" {
 			t.Error("range all not current")
 		}
+		// When each cluster ran each digest, as a table: one row for each bar.
+		chart := map[string]bool{}
+		p.all("lane").Each(func(_ int, lane *goquery.Selection) {
+			_, digest, _ := strings.Cut(lane.Find("text").Text(), " ") // after the letter
+			lane.Find("path title").Each(func(_ int, title *goquery.Selection) {
+				cluster, _, _ := strings.Cut(title.Text(), ":")
+				chart[digest+" in "+cluster] = true
+			})
+		})
+		spans := e.page("viewer", p.one(t, "spans-link").Find("a").AttrOr("href", "")).want(t, http.StatusOK)
+		table := map[string]bool{}
+		spans.all("span-row").Each(func(_ int, row *goquery.Selection) {
+			table[web.ShortDigest(row.AttrOr("data-digest", ""))+" in "+row.AttrOr("data-cluster", "")] = true
+		})
+		if len(chart) < 3 || !maps.Equal(chart, table) || spans.all("span-row").Length() != len(chart) {
+			t.Errorf("the table of spans holds %v, the chart %v", table, chart)
+		}
+		if spans.one(t, "spans-ref").Text() != "docker.io/library/nginx:1.25" || spans.all("next-page").Length() != 0 {
+			t.Error("spans page: reference not normalized, or a next page of a few rows")
+		}
+		for _, bad := range []string{"page=0", "page=2", "page=x"} {
+			e.page("viewer", "/images/clusters?ref=nginx:1.25&"+bad).want(t, http.StatusBadRequest)
+		}
+		e.page("viewer", "/images/clusters?ref=redis").want(t, http.StatusOK).one(t, "no-spans")
+		e.page("viewer", "/images/clusters").want(t, http.StatusBadRequest)
 		p = e.page("viewer", "/images?ref=docker.io/library/nginx:1.25&range=24h").want(t, http.StatusOK)
 		if p.one(t, "range-24h").AttrOr("aria-current", "") != "page" {
 			t.Error("range 24h not current")

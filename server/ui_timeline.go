@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/tagdrift/tagdrift/store"
@@ -25,9 +26,9 @@ func (u *ui) timeline(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ctx := r.Context()
-	ds, _, err := u.st.Timeline(ctx, ref)
+	ds, err := u.timelineDigests(r, ref)
 	if err != nil {
-		return about(err, "timeline of %s", ref)
+		return err
 	}
 	moves, err := u.st.ListMutations(ctx, store.MutationFilter{Kind: "tag-moved", Ref: ref, State: store.StateAll, Limit: timelineMoves})
 	if err != nil {
@@ -37,11 +38,7 @@ func (u *ui) timeline(w http.ResponseWriter, r *http.Request) error {
 	v := web.TimelineView{Ref: ref, Query: q.get("ref"), Range: rng, Legend: web.NewLegend()}
 	first := now
 	for _, d := range ds {
-		td := web.TimelineDigest{Digest: d.Digest, FirstSeen: d.FirstSeen, LastSeen: d.LastSeen, Running: d.Running, Pods: d.Pods}
-		for _, s := range d.Spans {
-			td.Spans = append(td.Spans, web.TimelineSpan{Cluster: s.Cluster, FirstSeen: s.FirstSeen, LastSeen: s.LastSeen, Pods: s.Pods, Running: s.Running})
-		}
-		v.Digests = append(v.Digests, td)
+		v.Digests = append(v.Digests, d)
 		v.Legend.Add(d.Digest)
 		if d.FirstSeen.Before(first) {
 			first = d.FirstSeen
@@ -66,4 +63,50 @@ func (u *ui) timeline(w http.ResponseWriter, r *http.Request) error {
 	}
 	v.Chart = web.NewChart(v.Digests, v.Moves, from, now.Add(time.Second))
 	return u.render(w, r, http.StatusOK, u.meta(r, "Timeline of "+ref, ""), web.Timeline(v, now))
+}
+
+// timelineDigests reads the digests a normalized reference ran, oldest first, as the
+// timeline pages show them.
+func (u *ui) timelineDigests(r *http.Request, ref string) ([]web.TimelineDigest, error) {
+	ds, _, err := u.st.Timeline(r.Context(), ref)
+	if err != nil {
+		return nil, about(err, "timeline of %s", ref)
+	}
+	out := make([]web.TimelineDigest, 0, len(ds))
+	for _, d := range ds {
+		td := web.TimelineDigest{Digest: d.Digest, FirstSeen: d.FirstSeen, LastSeen: d.LastSeen, Running: d.Running, Pods: d.Pods}
+		for _, s := range d.Spans {
+			td.Spans = append(td.Spans, web.TimelineSpan{Cluster: s.Cluster, FirstSeen: s.FirstSeen, LastSeen: s.LastSeen, Pods: s.Pods, Running: s.Running})
+		}
+		out = append(out, td)
+	}
+	return out, nil
+}
+
+// timelineSpans lists when each cluster ran each digest of a reference: the facts of
+// the timeline's bars, web.SpansPerPage at a time.
+func (u *ui) timelineSpans(w http.ResponseWriter, r *http.Request) error {
+	q, err := parseQuery(r.URL.RawQuery, "ref", "page")
+	if err != nil {
+		return err
+	}
+	ref, err := timelineRef(q.get("ref"))
+	if err != nil {
+		return err
+	}
+	ds, err := u.timelineDigests(r, ref)
+	if err != nil {
+		return err
+	}
+	page := 1
+	if s := q.get("page"); s != "" {
+		if page, err = strconv.Atoi(s); err != nil {
+			page = 0
+		}
+	}
+	v, ok := web.NewSpansView(ref, q.get("ref"), ds, page)
+	if !ok {
+		return badRequest("query parameter page must be an integer from 1 to %d, not %q", v.Pages, q.get("page"))
+	}
+	return u.render(w, r, http.StatusOK, u.meta(r, "Clusters running "+ref, ""), web.TimelineSpans(v, u.now()))
 }

@@ -29,6 +29,77 @@ type TimelineDigest struct {
 	Spans               []TimelineSpan
 }
 
+// SpansView is the page that lists, for a reference, when each cluster ran each
+// digest: the facts of the chart's bars, a page at a time.
+type SpansView struct {
+	Ref    string // normalized
+	Query  string // as asked
+	Spans  []SpanRow
+	Legend *Legend
+	Page   int // from 1
+	Pages  int
+	Total  int // spans of every page
+}
+
+// SpanRow is one cluster running one digest: one bar of the chart.
+type SpanRow struct {
+	Digest string
+	TimelineSpan
+}
+
+// SpansPerPage is how many rows a page of SpansView holds: a tag with 30 digests in 50
+// clusters has 1,500.
+const SpansPerPage = 100
+
+// SpansURL is the page of a reference's spans, from 1.
+func SpansURL(ref string, page int) string {
+	if page <= 1 {
+		return WithQuery("/images/clusters", "ref", ref)
+	}
+	return WithQuery("/images/clusters", "ref", ref, "page", fmt.Sprint(page))
+}
+
+// NewSpansView is page (from 1) of the spans of a reference's digests, oldest digest
+// first, each digest's by cluster; ok is false for a page past the last. Every digest
+// gets the letter the timeline gives it.
+func NewSpansView(ref, query string, ds []TimelineDigest, page int) (v SpansView, ok bool) {
+	v = SpansView{Ref: ref, Query: query, Legend: NewLegend(), Total: SpanCount(ds), Page: page}
+	v.Pages = max(1, (v.Total+SpansPerPage-1)/SpansPerPage)
+	if page < 1 || page > v.Pages {
+		return v, false
+	}
+	from, to := (page-1)*SpansPerPage, page*SpansPerPage
+	i := 0
+	for _, d := range ds {
+		v.Legend.Add(d.Digest)
+		for _, s := range d.Spans {
+			if i >= from && i < to {
+				v.Spans = append(v.Spans, SpanRow{Digest: d.Digest, TimelineSpan: s})
+			}
+			i++
+		}
+	}
+	return v, true
+}
+
+// Summary says how many rows there are, in what order, and which page this is.
+func (v SpansView) Summary() string {
+	s := Plural(v.Total, "row", "rows") + ", oldest digest first, by cluster"
+	if v.Pages > 1 {
+		s += fmt.Sprintf("; page %d of %d", v.Page, v.Pages)
+	}
+	return s
+}
+
+// SpanCount is how many spans the digests have: the rows of their SpansView.
+func SpanCount(ds []TimelineDigest) int {
+	n := 0
+	for _, d := range ds {
+		n += len(d.Spans)
+	}
+	return n
+}
+
 // Clusters names the clusters that ran it.
 func (d TimelineDigest) Clusters() []string {
 	out := make([]string, len(d.Spans))

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/PuerkitoBio/goquery"
 )
 
 // TestChartTicks: the axis labels any span, from a tag that ran a minute to ten years,
@@ -114,5 +116,84 @@ func TestChartManyClusters(t *testing.T) {
 	}
 	if buf.Len() > 40<<10 {
 		t.Errorf("chart of 30 digests in 50 clusters: %d bytes", buf.Len())
+	}
+}
+
+// TestSpansPages: the table of a tag with 30 digests in up to 50 clusters comes in
+// pages of SpansPerPage rows, each under 100 KB, every span on exactly one page, with
+// links to the pages beside it.
+func TestSpansPages(t *testing.T) {
+	now := time.Date(2026, 12, 2, 5, 13, 0, 0, time.UTC)
+	var ds []TimelineDigest
+	for g := range 30 {
+		d := TimelineDigest{Digest: fmt.Sprintf("sha256:%064x", g)}
+		for c := range 50 - g {
+			d.Spans = append(d.Spans, TimelineSpan{Cluster: `"><b>cluster-` + strconv.Itoa(c), FirstSeen: now.Add(-time.Duration(30-g) * 24 * time.Hour), LastSeen: now, Pods: c})
+		}
+		ds = append(ds, d)
+	}
+	total := SpanCount(ds) // 50+49+…+21
+	if total != 1065 {
+		t.Fatalf("%d spans", total)
+	}
+	pages := (total + SpansPerPage - 1) / SpansPerPage
+	legend := NewLegend()
+	for _, d := range ds {
+		legend.Add(d.Digest)
+	}
+	seen := map[string]int{}
+	for page := 1; page <= pages; page++ {
+		v, ok := NewSpansView("ghcr.io/acme/api:prod", "", ds, page)
+		if !ok || v.Pages != pages || v.Total != total {
+			t.Fatalf("page %d: ok %v, %d pages, %d in all", page, ok, v.Pages, v.Total)
+		}
+		var buf bytes.Buffer
+		if err := TimelineSpans(v, now).Render(context.Background(), &buf); err != nil {
+			t.Fatal(err)
+		}
+		if buf.Len() > 100<<10 {
+			t.Errorf("page %d: %d bytes", page, buf.Len())
+		}
+		doc := render(t, TimelineSpans(v, now))
+		rows := doc.Find(`[data-testid="span-row"]`)
+		if want := min(SpansPerPage, total-(page-1)*SpansPerPage); rows.Length() != want {
+			t.Errorf("page %d: %d rows, want %d", page, rows.Length(), want)
+		}
+		rows.Each(func(_ int, r *goquery.Selection) {
+			seen[r.AttrOr("data-digest", "")+" "+r.AttrOr("data-cluster", "")]++
+		})
+		if doc.Find("b").Length() != 0 {
+			t.Errorf("page %d: a cluster name became markup", page)
+		}
+		prev, next := doc.Find(`[data-testid="prev-page"]`), doc.Find(`[data-testid="next-page"]`)
+		if (prev.Length() == 1) != (page > 1) || (next.Length() == 1) != (page < pages) {
+			t.Errorf("page %d: %d previous and %d next links", page, prev.Length(), next.Length())
+		}
+		if page < pages && next.AttrOr("href", "") != "/images/clusters?page="+strconv.Itoa(page+1)+"&ref=ghcr.io%2Facme%2Fapi%3Aprod" {
+			t.Errorf("page %d: next %q", page, next.AttrOr("href", ""))
+		}
+		// A digest keeps the letter the timeline gives it, whatever page shows it.
+		rows.Each(func(_ int, r *goquery.Selection) {
+			d := r.AttrOr("data-digest", "")
+			if got, want := r.Find(`[data-testid="chip-letter"]`).Text(), legend.Letter(d); got != want {
+				t.Errorf("page %d: %s lettered %q, want %q", page, d, got, want)
+			}
+		})
+	}
+	if len(seen) != total {
+		t.Errorf("%d distinct spans on the pages, want %d", len(seen), total)
+	}
+	for k, n := range seen {
+		if n != 1 {
+			t.Errorf("%s on %d pages", k, n)
+		}
+	}
+	for _, page := range []int{0, pages + 1} {
+		if _, ok := NewSpansView("r", "", ds, page); ok {
+			t.Errorf("page %d accepted", page)
+		}
+	}
+	if v, ok := NewSpansView("r", "", nil, 1); !ok || v.Pages != 1 || render(t, TimelineSpans(v, now)).Find(`[data-testid="no-spans"]`).Length() != 1 {
+		t.Error("no spans: not one empty page")
 	}
 }

@@ -77,6 +77,7 @@ func BenchmarkUIPages(b *testing.B) {
 		{"workloads-mutant", "/workloads?mutant=true"},
 		{"workload", web.WorkloadURL(k.Cluster, k.Namespace, k.Kind, k.Name)},
 		{"timeline", "/images?ref=" + url.QueryEscape(popularImage)},
+		{"timeline-clusters", "/images/clusters?ref=" + url.QueryEscape(popularImage)},
 		{"digest", "/digests/" + digest},
 	}
 	for _, p := range pages {
