@@ -23,6 +23,14 @@ import (
 const kubeSecret = "kube-secret-token-value"
 
 // noSecret fails when an answer holds a credential.
+// mutationOut is a mutation as a client decodes the API's answer.
+type mutationOut struct {
+	ID int64 `json:"id"`
+	detect.Mutation
+	DetectedAt time.Time  `json:"detectedAt"`
+	ResolvedAt *time.Time `json:"resolvedAt"`
+}
+
 func noSecret(t testing.TB, res response) {
 	t.Helper()
 	for _, s := range []string{kubeSecret, "kubeconfig\":", "token: "} {
@@ -471,7 +479,7 @@ func TestHistoryReads(t *testing.T) {
 		t.Errorf("workloads running redis: %s", res.body)
 	}
 
-	var open list[mutationJSON]
+	var open list[mutationOut]
 	res = viewer.get("/api/v1/mutations?cluster=prod&kind=workload-divergence")
 	want(t, res, http.StatusOK)
 	res.decode(t, &open)
@@ -490,13 +498,13 @@ func TestHistoryReads(t *testing.T) {
 	}
 	res = viewer.get(fmt.Sprintf("/api/v1/mutations/%d", m.ID))
 	want(t, res, http.StatusOK)
-	var one mutationJSON
+	var one mutationOut
 	res.decode(t, &one)
 	if one.ID != m.ID || one.Kind != m.Kind || len(one.Places) != 2 {
 		t.Errorf("mutation by id: %s", res.body)
 	}
 	res = viewer.get("/api/v1/mutations?kind=tag-moved&state=all")
-	var moved list[mutationJSON]
+	var moved list[mutationOut]
 	res.decode(t, &moved)
 	if len(moved.Items) != 1 || moved.Items[0].Ref != "docker.io/library/nginx:1.25" {
 		t.Errorf("tag-moved: %s", res.body)
@@ -514,12 +522,12 @@ func TestHistoryReads(t *testing.T) {
 	if len(open.Items) != 0 {
 		t.Errorf("still open: %s", res.body)
 	}
-	var closed list[mutationJSON]
+	var closed list[mutationOut]
 	viewer.get("/api/v1/mutations?cluster=prod&kind=workload-divergence&state=closed").decode(t, &closed)
 	if len(closed.Items) != 1 || closed.Items[0].ID != m.ID || closed.Items[0].ResolvedAt == nil {
 		t.Errorf("closed: %+v", closed)
 	}
-	var all list[mutationJSON]
+	var all list[mutationOut]
 	viewer.get("/api/v1/mutations?state=all&limit=1").decode(t, &all)
 	if len(all.Items) != 1 || all.NextCursor == "" {
 		t.Errorf("mutations page: %+v", all)
@@ -614,7 +622,7 @@ func TestHistoryReads(t *testing.T) {
 	// The mutations' filters, as the UI's mutations page has them.
 	count := func(query string) int {
 		t.Helper()
-		var l list[mutationJSON]
+		var l list[mutationOut]
 		res := viewer.get("/api/v1/mutations?state=all&limit=1000&" + query)
 		want(t, res, http.StatusOK)
 		res.decode(t, &l)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"slices"
 	"strings"
@@ -247,18 +248,28 @@ var mutationKinds = []string{
 type mutationJSON struct {
 	ID int64 `json:"id"`
 	detect.Mutation
-	DetectedAt time.Time  `json:"detectedAt"`
-	ResolvedAt *time.Time `json:"resolvedAt"`
+	// RawPlaces, when set, is the places as the store keeps them encoded (a list read
+	// with RawPlaces): it stands in the place of Mutation.Places, which is the last
+	// field there, so the keys keep their order.
+	RawPlaces  json.RawMessage `json:"places,omitempty"`
+	DetectedAt time.Time       `json:"detectedAt"`
+	ResolvedAt *time.Time      `json:"resolvedAt"`
 }
 
 func toMutationJSON(m store.Mutation) mutationJSON {
 	if m.Digests == nil {
 		m.Digests = []string{}
 	}
-	if m.Places == nil {
-		m.Places = []detect.Place{}
+	j := mutationJSON{ID: m.ID, Mutation: m.Mutation, RawPlaces: m.PlacesJSON, DetectedAt: utc(m.DetectedAt), ResolvedAt: utcPtr(m.ResolvedAt)}
+	if j.RawPlaces == nil {
+		places := m.Places
+		if places == nil {
+			places = []detect.Place{}
+		}
+		// Cannot fail: a place is strings.
+		j.RawPlaces, _ = json.Marshal(places)
 	}
-	return mutationJSON{ID: m.ID, Mutation: m.Mutation, DetectedAt: utc(m.DetectedAt), ResolvedAt: utcPtr(m.ResolvedAt)}
+	return j
 }
 
 func (a *api) listMutations(w http.ResponseWriter, r *http.Request) error {
@@ -272,6 +283,7 @@ func (a *api) listMutations(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	limit := f.Limit - 1
+	f.RawPlaces = true
 	ms, err := a.st.ListMutations(r.Context(), f)
 	if err != nil {
 		return about(err, "list mutations")

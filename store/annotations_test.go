@@ -29,8 +29,8 @@ func TestAnnotationRecords(t *testing.T) {
 		{"wd y", "workload-divergence", &y.ID, "y", `[{"cluster":"y","pod":"q"}]`},
 	} {
 		if _, err := s.pool.Exec(ctx, `
-			INSERT INTO mutations (identity, kind, cluster_id, cluster, ref, digests, places, detected_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)`,
+			INSERT INTO mutations (identity, kind, cluster_id, cluster, ref, digests, places, places_json, detected_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $7::text, $8, $8)`,
 			m.identity, m.kind, m.cluster, m.name, ref, []string{digest("a"), digest("b")}, m.places, now); err != nil {
 			t.Fatal(err)
 		}

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -207,17 +206,17 @@ func storeEvents(ctx context.Context, tx pgx.Tx, clusterID int64, events []detec
 	}
 	b := &pgx.Batch{}
 	for _, m := range events {
-		places, err := json.Marshal(m.Places)
+		places, placesJSON, err := encodePlaces(m)
 		if err != nil {
-			return 0, fmt.Errorf("encode places of %s: %w", m.Identity, err)
+			return 0, err
 		}
 		b.Queue(`
 			INSERT INTO mutations (identity, kind, cluster_id, cluster, namespace, workload_kind, workload_name,
-			                       container, ref, digests, places, detected_at, updated_at, resolved_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $12)
+			                       container, ref, digests, places, places_json, detected_at, updated_at, resolved_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $13, $12, $12, $12)
 			ON CONFLICT (identity) WHERE kind IN ('tag-moved', 'pod-drift') DO NOTHING`,
 			m.Identity, string(m.Kind), clusterID, m.Cluster, m.Namespace, m.Workload.Kind, m.Workload.Name,
-			m.Container, m.Ref, m.Digests, places, at)
+			m.Container, m.Ref, m.Digests, places, at, placesJSON)
 	}
 	res := tx.SendBatch(ctx, b)
 	n := 0

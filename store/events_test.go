@@ -19,8 +19,8 @@ func TestRecentEvents(t *testing.T) {
 		t.Helper()
 		var id int64
 		if err := s.pool.QueryRow(ctx, `
-			INSERT INTO mutations (identity, kind, cluster_id, cluster, ref, digests, places, detected_at, updated_at, resolved_at)
-			VALUES ($1, $2, $3, 'x', 'docker.io/library/nginx:1.25', $4, '[]', $5, $5, $6) RETURNING id`,
+			INSERT INTO mutations (identity, kind, cluster_id, cluster, ref, digests, places, places_json, detected_at, updated_at, resolved_at)
+			VALUES ($1, $2, $3, 'x', 'docker.io/library/nginx:1.25', $4, '[]', '[]', $5, $5, $6) RETURNING id`,
 			identity, kind, x.ID, []string{digest("a"), digest("b")}, detected, resolved).Scan(&id); err != nil {
 			t.Fatal(err)
 		}

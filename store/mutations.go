@@ -21,6 +21,23 @@ type Mutation struct {
 	detect.Mutation
 	DetectedAt time.Time
 	ResolvedAt *time.Time
+	// PlacesJSON holds Places as encoding/json encodes them, read instead of Places
+	// when MutationFilter.RawPlaces asks.
+	PlacesJSON []byte
+}
+
+// encodePlaces encodes a mutation's places for their two columns: places, the jsonb
+// the containment queries read, and places_json, the text the API serves as it is
+// (json.Marshal of the places, [] for none).
+func encodePlaces(m detect.Mutation) (places []byte, placesJSON string, err error) {
+	places, err = json.Marshal(m.Places)
+	if err != nil {
+		return nil, "", fmt.Errorf("encode places of %s: %w", m.Identity, err)
+	}
+	if m.Places == nil {
+		return places, "[]", nil
+	}
+	return places, string(places), nil
 }
 
 // Reconciled is what a reconciliation of stored conditions changed.
@@ -72,17 +89,17 @@ func reconcile(ctx context.Context, tx pgx.Tx, sc scope, detected []detect.Mutat
 		return r, fmt.Errorf("read open mutations: %w", err)
 	}
 	for _, m := range detected {
-		places, err := json.Marshal(m.Places)
+		places, placesJSON, err := encodePlaces(m)
 		if err != nil {
-			return r, fmt.Errorf("encode places of %s: %w", m.Identity, err)
+			return r, err
 		}
 		if o, ok := current[m.Identity]; ok {
 			delete(current, m.Identity)
 			if slices.Equal(o.digests, m.Digests) && jsonEqual(o.places, places) {
 				continue
 			}
-			if _, err := tx.Exec(ctx, `UPDATE mutations SET digests = $2, places = $3, updated_at = $4 WHERE id = $1`,
-				o.id, m.Digests, places, at); err != nil {
+			if _, err := tx.Exec(ctx, `UPDATE mutations SET digests = $2, places = $3, places_json = $5, updated_at = $4 WHERE id = $1`,
+				o.id, m.Digests, places, at, placesJSON); err != nil {
 				return r, fmt.Errorf("update mutation %d: %w", o.id, err)
 			}
 			r.Updated++
@@ -97,11 +114,11 @@ func reconcile(ctx context.Context, tx pgx.Tx, sc scope, detected []detect.Mutat
 		}
 		if _, err := tx.Exec(ctx, `
 			INSERT INTO mutations (identity, kind, cluster_id, cluster, namespace, workload_kind, workload_name,
-			                       container, ref, digests, places, detected_at, updated_at)
+			                       container, ref, digests, places, places_json, detected_at, updated_at)
 			VALUES ($1, $2, COALESCE($12, (SELECT id FROM clusters WHERE name = $3 AND $3 <> '' AND deleted_at IS NULL)),
-			        $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)`,
+			        $3, $4, $5, $6, $7, $8, $9, $10, $13, $11, $11)`,
 			m.Identity, string(m.Kind), m.Cluster, m.Namespace, m.Workload.Kind, m.Workload.Name,
-			m.Container, m.Ref, m.Digests, places, at, owner); err != nil {
+			m.Container, m.Ref, m.Digests, places, at, owner, placesJSON); err != nil {
 			return r, fmt.Errorf("open mutation %s: %w", m.Identity, err)
 		}
 		r.Opened++
@@ -178,6 +195,10 @@ type MutationFilter struct {
 	Since, Until time.Time
 	BeforeID     int64
 	Limit        int
+	// RawPlaces leaves each mutation's Places nil and gives them in PlacesJSON
+	// instead, for a caller that only encodes them again: decoding them is most of the
+	// cost of a list.
+	RawPlaces bool
 }
 
 // Mutation states of MutationFilter. Events (tag-moved, pod-drift) are recorded
@@ -190,23 +211,33 @@ const (
 )
 
 const mutationColumns = `id, identity, kind, cluster, namespace, workload_kind, workload_name, container, ref, digests,
-	places::text, detected_at, resolved_at`
+	places_json, detected_at, resolved_at`
 
 const mutationSQL = `SELECT ` + mutationColumns + ` FROM mutations m`
 
 // scanMutation reads a row of mutationSQL's columns, and then the extra ones.
 func scanMutation(row pgx.Row, extra ...any) (Mutation, error) {
+	return scanMutationPlaces(row, false, extra...)
+}
+
+// scanMutationPlaces is scanMutation, with the places left encoded in PlacesJSON when
+// raw.
+func scanMutationPlaces(row pgx.Row, raw bool, extra ...any) (Mutation, error) {
 	var m Mutation
-	var kind, places string
+	var kind string
 	err := row.Scan(append([]any{&m.ID, &m.Identity, &kind, &m.Cluster, &m.Namespace, &m.Workload.Kind, &m.Workload.Name,
-		&m.Container, &m.Ref, &m.Digests, &places, &m.DetectedAt, &m.ResolvedAt}, extra...)...)
+		&m.Container, &m.Ref, &m.Digests, &m.PlacesJSON, &m.DetectedAt, &m.ResolvedAt}, extra...)...)
 	if err != nil {
 		return m, err
 	}
 	m.Kind = detect.Kind(kind)
-	if err := json.Unmarshal([]byte(places), &m.Places); err != nil {
+	if raw {
+		return m, nil
+	}
+	if err := json.Unmarshal(m.PlacesJSON, &m.Places); err != nil {
 		return m, fmt.Errorf("places of mutation %d: %w", m.ID, err)
 	}
+	m.PlacesJSON = nil
 	return m, nil
 }
 
@@ -265,7 +296,7 @@ func (s *Store) ListMutations(ctx context.Context, f MutationFilter) ([]Mutation
 	if err != nil {
 		return nil, fmt.Errorf("list mutations: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Mutation, error) { return scanMutation(r) })
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Mutation, error) { return scanMutationPlaces(r, f.RawPlaces) })
 	if err != nil {
 		return nil, fmt.Errorf("list mutations: %w", err)
 	}

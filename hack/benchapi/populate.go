@@ -92,12 +92,12 @@ func populate(ctx context.Context, st *store.Store, f *fleet, stdout io.Writer) 
 		}
 		mrows = append(mrows, []any{
 			m.Identity, string(m.Kind), clusterID, m.Cluster, m.Namespace, m.Workload.Kind, m.Workload.Name,
-			m.Container, m.Ref, m.Digests, json.RawMessage(places), m.detected, m.detected, m.resolved,
+			m.Container, m.Ref, m.Digests, json.RawMessage(places), string(places), m.detected, m.detected, m.resolved,
 		})
 	}
 	if _, err := pool.CopyFrom(ctx, pgx.Identifier{"mutations"}, []string{
 		"identity", "kind", "cluster_id", "cluster", "namespace", "workload_kind", "workload_name",
-		"container", "ref", "digests", "places", "detected_at", "updated_at", "resolved_at",
+		"container", "ref", "digests", "places", "places_json", "detected_at", "updated_at", "resolved_at",
 	}, pgx.CopyFromRows(mrows)); err != nil {
 		return 0, fmt.Errorf("copy mutations: %w", err)
 	}

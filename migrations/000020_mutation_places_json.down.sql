@@ -1,0 +1,1 @@
+ALTER TABLE mutations DROP COLUMN places_json;
