@@ -483,6 +483,9 @@ func (s *Store) DeleteCluster(ctx context.Context, name string, purge bool, a Au
 			if err := refreshSummary(ctx, tx, closing); err != nil {
 				return err
 			}
+			if _, err := tx.Exec(ctx, `DELETE FROM running_workloads WHERE cluster_id = $1`, id); err != nil {
+				return fmt.Errorf("forget the running workloads: %w", err)
+			}
 			if _, err := tx.Exec(ctx, `
 				UPDATE clusters SET deleted_at = now(), kubeconfig = NULL, enabled = false WHERE id = $1`, id); err != nil {
 				return fmt.Errorf("mark deleted: %w", err)

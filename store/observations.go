@@ -73,6 +73,9 @@ func (s *Store) CompleteScan(ctx context.Context, scanID int64, pods []inventory
 		if err := refreshSummaryOf(ctx, tx, d.fresh, d.gone); err != nil {
 			return err
 		}
+		if err := refreshWorkloadsOf(ctx, tx, d.fresh, d.gone); err != nil {
+			return err
+		}
 		if counts.Events, err = recordEvents(ctx, tx, sc, d, at); err != nil {
 			return err
 		}

@@ -140,8 +140,9 @@ func refreshSummaryOf(ctx context.Context, tx pgx.Tx, fresh [][]any, gone []int6
 	return refreshSummary(ctx, tx, keys)
 }
 
-// RebuildSummary sets the whole reference summary from the intervals, for tools that
-// load observations in bulk outside CompleteScan (benchmarks), and as a repair.
+// RebuildSummary sets the whole reference summary and the running workloads from the
+// intervals, for tools that load observations in bulk outside CompleteScan
+// (benchmarks), and as a repair.
 func (s *Store) RebuildSummary(ctx context.Context) error {
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `LOCK TABLE ref_digest_clusters IN EXCLUSIVE MODE`); err != nil {
@@ -156,6 +157,9 @@ func (s *Store) RebuildSummary(ctx context.Context) error {
 			       count(DISTINCT pod_uid) FILTER (WHERE closed_at IS NULL)
 			FROM observations GROUP BY ref, digest, cluster_id`)
 		if err != nil {
+			return err
+		}
+		if err := rebuildWorkloads(ctx, tx); err != nil {
 			return err
 		}
 		return bumpDataVersion(ctx, tx)

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/tagdrift/tagdrift/scanner/inventory"
 )
 
@@ -56,12 +58,38 @@ func assertSummary(t *testing.T, s *Store, step string) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("after %s: summary\n%+v\nwant (from the intervals)\n%+v", step, got, want)
 	}
+	running := func(sql string) []string {
+		t.Helper()
+		rows, err := s.pool.Query(context.Background(), sql)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	gotRunning := running(`
+		SELECT concat_ws(' ', cluster_id, namespace, kind, name, ref, changed) FROM running_workloads
+		ORDER BY cluster_id, namespace, kind, name`)
+	wantRunning := running(`
+		SELECT concat_ws(' ', cluster_id, namespace, kind, name, min(ref), max(first_seen))
+		FROM (SELECT o.cluster_id, o.namespace COLLATE "C" AS namespace, o.workload_kind COLLATE "C" AS kind,
+		             o.workload_name COLLATE "C" AS name, o.ref COLLATE "C" AS ref, o.first_seen
+		      FROM observations o JOIN clusters c ON c.id = o.cluster_id
+		      WHERE o.closed_at IS NULL AND c.deleted_at IS NULL) o
+		GROUP BY cluster_id, namespace, kind, name
+		ORDER BY cluster_id, namespace, kind, name`)
+	if !reflect.DeepEqual(gotRunning, wantRunning) {
+		t.Fatalf("after %s: running workloads\n%q\nwant (from the open intervals of live clusters)\n%q", step, gotRunning, wantRunning)
+	}
 }
 
 // TestSummaryProperty plays random sequences of scans (random pods, some sharing pod
 // UIDs across digests and containers), failed scans, cluster deletions with and without
-// purge and retention runs, and checks after every step that the reference summary
-// equals what the raw intervals say.
+// purge and retention runs, and checks after every step that the reference summary and
+// the running workloads equal what the raw intervals say.
 func TestSummaryProperty(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -97,7 +125,9 @@ func TestSummaryProperty(t *testing.T) {
 					containers = append(containers, fmt.Sprintf("k%d=%s|%s", j, images[rng.IntN(len(images))],
 						"docker.io/library/x@"+sha(letters[rng.IntN(len(letters))])))
 				}
-				p := wpod("ns", "w", fmt.Sprintf("p%d", i), uid, containers...)
+				// A few workloads in two namespaces, so that the running workloads
+				// gain, change and lose rows.
+				p := wpod(fmt.Sprintf("ns%d", rng.IntN(2)), fmt.Sprintf("w%d", rng.IntN(3)), fmt.Sprintf("p%d", i), uid, containers...)
 				p.Cluster = c.Name
 				if !containsUID(pods, p.UID) {
 					pods = append(pods, p)

@@ -142,47 +142,42 @@ const marksSQL = `
 
 // mutantPageSQL pages through the workloads that are places of open mutations in live
 // clusters and still run there: driven from the open mutations, which are few, each
-// with the least reference it runs and when what it runs last changed. The %s are the
-// extra conditions (on the places k and their keys a), the order and the page size.
+// with its sort keys from running_workloads a. The %s are the extra conditions (on the
+// places k and their keys a), the order and the page size.
 const mutantPageSQL = marksSQL + `
 	SELECT k.id, k.cluster, k.namespace, k.kind, k.name, true
 	FROM marks k
-	CROSS JOIN LATERAL (
-		SELECT min(o.ref COLLATE "C") AS ref, max(o.first_seen) AS changed FROM observations o
-		WHERE o.cluster_id = k.id AND o.closed_at IS NULL AND o.namespace COLLATE "C" = k.namespace
-		  AND o.workload_kind COLLATE "C" = k.kind AND o.workload_name COLLATE "C" = k.name
-	) a
-	WHERE a.ref IS NOT NULL %s
+	JOIN running_workloads a ON a.cluster_id = k.id AND a.namespace = k.namespace AND a.kind = k.kind AND a.name = k.name
+	WHERE true %s
 	ORDER BY %s
 	LIMIT %s`
 
 // walkPageSQL pages through the workloads running in live clusters in an order that
-// starts with a column of observations: it walks the open observations through the
-// index of that order (migration 000019), each workload counted at the one row that
-// carries its key (keep), and stops at the page size. The %s are the key columns, the
-// conditions, the order, the page size and the order on the page q.
+// starts with a column of running_workloads: it walks them through the index of that
+// order (migration 000021) and stops at the page size. The %s are the conditions, the
+// order and the page size.
 var walkPageSQL = `
 	SELECT q.cluster_id, c.name, q.namespace, q.kind, q.name,
 	       ` + placeOfOpenMutationSQL("q.cluster_id", "c.name", "q.namespace", "q.kind", "q.name") + `
 	FROM (
-		SELECT DISTINCT %[1]s
-		FROM observations o
-		JOIN clusters c ON c.id = o.cluster_id
-		WHERE o.closed_at IS NULL AND c.deleted_at IS NULL %[2]s
-		ORDER BY %[3]s
-		LIMIT %[4]s
+		SELECT w.cluster_id, w.namespace, w.kind, w.name, w.ref, w.changed
+		FROM running_workloads w
+		JOIN clusters c ON c.id = w.cluster_id
+		WHERE c.deleted_at IS NULL %[1]s
+		ORDER BY %[2]s
+		LIMIT %[3]s
 	) q
 	JOIN clusters c ON c.id = q.cluster_id
-	ORDER BY %[5]s`
+	ORDER BY %[4]s`
 
-// walkColumns are the expressions of the order columns on observations o and clusters c.
+// walkColumns are the expressions of the order columns on running_workloads w.
 var walkColumns = map[string]string{
-	"cluster_id": "o.cluster_id",
-	"namespace":  `o.namespace COLLATE "C"`,
-	"kind":       `o.workload_kind COLLATE "C"`,
-	"name":       `o.workload_name COLLATE "C"`,
-	"ref":        `o.ref COLLATE "C"`,
-	"changed":    `o.first_seen`,
+	"cluster_id": "w.cluster_id",
+	"namespace":  "w.namespace",
+	"kind":       "w.kind",
+	"name":       "w.name",
+	"ref":        "w.ref",
+	"changed":    "w.changed",
 }
 
 // markColumns are the expressions of the order columns in mutantPageSQL.
@@ -190,12 +185,6 @@ var markColumns = map[string]string{
 	"cluster": "k.cluster", "cluster_id": "k.id", "namespace": "k.namespace", "kind": "k.kind", "name": "k.name",
 	"ref": "a.ref", "changed": "a.changed",
 }
-
-// sameWorkloadSQL matches the open observations r of observation o's workload, through
-// observations_open_workload.
-const sameWorkloadSQL = `r.cluster_id = o.cluster_id AND r.closed_at IS NULL
-	AND r.namespace COLLATE "C" = o.namespace COLLATE "C" AND r.workload_kind COLLATE "C" = o.workload_kind COLLATE "C"
-	AND r.workload_name COLLATE "C" = o.workload_name COLLATE "C"`
 
 // workloadRowsSQL reads the open observations of a page of workloads: $1 to $4 are
 // their cluster ids, namespaces, kinds and names.
@@ -362,9 +351,8 @@ func (s *Store) mutantPage(ctx context.Context, page *workloadPage, f WorkloadFi
 		cond.WriteString(" AND k.name = " + q.arg(f.Name))
 	}
 	if f.Ref != "" {
-		cond.WriteString(` AND EXISTS (SELECT 1 FROM observations r
-			WHERE r.cluster_id = k.id AND r.closed_at IS NULL AND r.namespace COLLATE "C" = k.namespace
-			  AND r.workload_kind COLLATE "C" = k.kind AND r.workload_name COLLATE "C" = k.name AND r.ref = ` + q.arg(f.Ref) + `)`)
+		cond.WriteString(` AND EXISTS (SELECT 1 FROM observations r WHERE ` + runsRefSQL("k.id", "k.namespace", "k.kind", "k.name") +
+			` AND r.ref = ` + q.arg(f.Ref) + `)`)
 	}
 	if after != nil {
 		cond.WriteString(" AND " + afterSQL(&q, order, markColumns, *after, f.Desc, false))
@@ -429,45 +417,43 @@ func workloadKeySQL(q *query, f WorkloadFilter) string {
 	return cond.String()
 }
 
-// walkPage reads workloads in an order led by a column of observations.
+// walkPage reads workloads in an order led by a column of running_workloads.
 func (s *Store) walkPage(ctx context.Context, page *workloadPage, f WorkloadFilter, order []string, limit int) error {
 	var q query
 	var cond strings.Builder
 	if f.Cluster != "" {
 		cond.WriteString(" AND c.name = " + q.arg(f.Cluster))
 	}
-	cond.WriteString(workloadKeySQL(&q, f))
-	// A workload is counted at the row of its key: for a key of one row among its
-	// containers (the least reference, the latest change), that row; a reference
-	// filter then asks about any of its rows.
-	switch f.Sort {
-	case SortRef:
-		cond.WriteString(` AND NOT EXISTS (SELECT 1 FROM observations r WHERE ` + sameWorkloadSQL + ` AND r.ref COLLATE "C" < o.ref COLLATE "C")`)
-	case SortChanged:
-		cond.WriteString(` AND NOT EXISTS (SELECT 1 FROM observations r WHERE ` + sameWorkloadSQL + ` AND r.first_seen > o.first_seen)`)
+	if f.Namespace != "" {
+		cond.WriteString(" AND w.namespace = " + q.arg(f.Namespace))
+	}
+	if f.Kind != "" {
+		cond.WriteString(" AND w.kind = " + q.arg(f.Kind))
+	}
+	if f.Name != "" {
+		cond.WriteString(" AND w.name = " + q.arg(f.Name))
 	}
 	if f.Ref != "" {
-		if f.Sort == SortRef || f.Sort == SortChanged {
-			cond.WriteString(` AND EXISTS (SELECT 1 FROM observations r WHERE ` + sameWorkloadSQL + ` AND r.ref = ` + q.arg(f.Ref) + `)`)
-		} else {
-			cond.WriteString(` AND o.ref = ` + q.arg(f.Ref))
-		}
+		cond.WriteString(` AND EXISTS (SELECT 1 FROM observations r WHERE ` + runsRefSQL("w.cluster_id", "w.namespace", "w.kind", "w.name") +
+			` AND r.ref = ` + q.arg(f.Ref) + `)`)
 	}
 	if f.After != nil {
 		// The whole order is the walk's index: the row comparison bounds its scan.
 		cond.WriteString(" AND " + afterSQL(&q, order, walkColumns, *f.After, f.Desc, false))
 	}
-	keys := make([]string, len(order))
-	for i, c := range order {
-		keys[i] = walkColumns[c] + " AS " + c
-	}
 	outer := map[string]string{}
 	for _, c := range order {
 		outer[c] = "q." + c
 	}
-	sqlText := fmt.Sprintf(walkPageSQL, strings.Join(keys, ", "), cond.String(), orderSQL(order, nil, f.Desc),
-		q.arg(limit), orderSQL(order, outer, f.Desc))
+	sqlText := fmt.Sprintf(walkPageSQL, cond.String(), orderSQL(order, walkColumns, f.Desc), q.arg(limit), orderSQL(order, outer, f.Desc))
 	return s.readPage(ctx, page, sqlText, q.args)
+}
+
+// runsRefSQL matches the open observations r of a workload (its cluster's id,
+// namespace, kind and name, as SQL expressions), through observations_open_workload.
+func runsRefSQL(id, namespace, kind, name string) string {
+	return fmt.Sprintf(`r.cluster_id = %s AND r.closed_at IS NULL AND r.namespace COLLATE "C" = %s
+		AND r.workload_kind COLLATE "C" = %s AND r.workload_name COLLATE "C" = %s`, id, namespace, kind, name)
 }
 
 // readPage reads a page of workloads (id, cluster, namespace, kind, name, mutant).
