@@ -4,7 +4,11 @@
 -- (store.refreshWorkloads), it replaces migration 19's five sort indexes on the open
 -- observations, which made a first scan of 10,000 containers about 40 % slower: the
 -- same orders on one row per workload instead of one per container. Names compare by
--- bytes (COLLATE "C"), as the list orders them.
+-- bytes (COLLATE "C"), as the list orders them. containers holds the workload's
+-- containers as the API shows them (store.containersJSON), so that the workloads list
+-- reads one row a workload and shapes nothing; it is NULL on the rows made here from the
+-- intervals, which SQL cannot render: `tagdrift serve` fills them at start
+-- (store.FillWorkloadBodies), and a read renders any still NULL itself.
 CREATE TABLE running_workloads (
     cluster_id bigint      NOT NULL REFERENCES clusters (id) ON DELETE CASCADE,
     namespace  text        COLLATE "C" NOT NULL,
@@ -12,6 +16,7 @@ CREATE TABLE running_workloads (
     name       text        COLLATE "C" NOT NULL,
     ref        text        COLLATE "C" NOT NULL,
     changed    timestamptz NOT NULL,
+    containers text,
     PRIMARY KEY (cluster_id, namespace, kind, name)
 );
 CREATE INDEX running_workloads_by_namespace ON running_workloads (namespace, name, kind, cluster_id);

@@ -5,16 +5,14 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/tagdrift/tagdrift/scanner/detect"
 	"github.com/tagdrift/tagdrift/scanner/imageref"
-	"github.com/tagdrift/tagdrift/scanner/inventory"
-	"github.com/tagdrift/tagdrift/scanner/report"
 	"github.com/tagdrift/tagdrift/store"
 	"github.com/tagdrift/tagdrift/web"
 )
@@ -121,12 +119,12 @@ func (a *api) listWorkloads(w http.ResponseWriter, r *http.Request) error {
 	limit := f.Limit - 1
 	// The workloads show no sighting: only a change of the data makes them change.
 	return a.cachedRead(w, r, func(ctx context.Context) (any, store.Sightings, error) {
-		items, err := a.st.ListWorkloads(ctx, f)
+		items, err := a.st.ListWorkloadBodies(ctx, f)
 		if err != nil {
 			return nil, nil, about(err, "list workloads")
 		}
-		out := page(workloadsJSON(items), limit, func(report.Workload) cursor { return workloadCursor(filter, items[limit-1]) })
-		return out, nil, nil
+		out := page(workloadItems(items), limit, func(json.RawMessage) cursor { return workloadCursor(filter, items[limit-1].Cursor()) })
+		return rawList(out), nil, nil
 	})
 }
 
@@ -196,8 +194,7 @@ func workloadFilter(q query) (store.WorkloadFilter, string, error) {
 }
 
 // workloadCursor is the cursor of the page after w.
-func workloadCursor(filter string, w store.Workload) cursor {
-	k := w.Cursor()
+func workloadCursor(filter string, k store.WorkloadCursor) cursor {
 	c := cursor{List: "workloads", Filter: filter, Workload: []string{k.Cluster, k.Namespace, k.Kind, k.Name},
 		ClusterID: k.ClusterID, Mutant: k.Mutant, Ref: k.Ref}
 	if !k.Changed.IsZero() {
@@ -206,33 +203,27 @@ func workloadCursor(filter string, w store.Workload) cursor {
 	return c
 }
 
-// workloadsJSON shapes stored workloads as `tagdrift scan -o json` does, grouped by
-// report.Build: containers as written in the pod template, each with the digests it runs
-// and their pods. Lists are [] rather than null.
-func workloadsJSON(ws []store.Workload) []report.Workload {
-	parser := imageref.NewParser()
-	out := make([]report.Workload, len(ws))
+// workloadItems are the workloads as report.Workload encodes them (`tagdrift scan -o
+// json`), each put together from its key and the containers the store keeps encoded
+// (store.ReportOf), so that a list shapes and encodes no container.
+func workloadItems(ws []store.WorkloadBody) []json.RawMessage {
+	var s jsonStrings
+	out := make([]json.RawMessage, len(ws))
 	for i, w := range ws {
-		pods := make([]inventory.Pod, len(w.Running))
-		for j, c := range w.Running {
-			pods[j] = inventory.Pod{
-				Cluster: w.Cluster, Namespace: w.Namespace, Name: c.Pod, UID: types.UID(c.PodUID),
-				Workload: inventory.Workload{Kind: w.Kind, Name: w.Name},
-				// One pod per container: Build merges a workload's pods and removes
-				// repeated names.
-				Containers: []inventory.Container{{Name: c.Container, Type: c.Type, Ref: parser.Ref(c.Image),
-					ID: &imageref.ID{Raw: c.ImageID, Kind: c.Kind, Digest: c.Digest}}},
-			}
-		}
-		wl := report.Workload{Cluster: w.Cluster, Namespace: w.Namespace, Kind: w.Kind, Name: w.Name}
-		if built := report.Build([]report.ClusterScan{{Pods: pods}}, nil).Workloads; len(built) == 1 {
-			wl = built[0]
-		}
-		wl.Mutant = w.Mutant
-		if wl.Containers == nil {
-			wl.Containers = []report.Container{}
-		}
-		out[i] = wl
+		b := make([]byte, 0, len(w.Containers)+len(w.Cluster)+len(w.Namespace)+len(w.Kind)+len(w.Name)+80)
+		b = append(b, `{"cluster":`...)
+		b = s.append(b, w.Cluster)
+		b = append(b, `,"namespace":`...)
+		b = s.append(b, w.Namespace)
+		b = append(b, `,"kind":`...)
+		b = s.append(b, w.Kind)
+		b = append(b, `,"name":`...)
+		b = s.append(b, w.Name)
+		b = append(b, `,"mutant":`...)
+		b = strconv.AppendBool(b, w.Mutant)
+		b = append(b, `,"containers":`...)
+		b = append(b, w.Containers...)
+		out[i] = append(b, '}')
 	}
 	return out
 }

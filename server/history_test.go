@@ -3,58 +3,16 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tagdrift/tagdrift/scanner/imageref"
-	"github.com/tagdrift/tagdrift/scanner/inventory"
 	"github.com/tagdrift/tagdrift/scanner/report"
 	"github.com/tagdrift/tagdrift/store"
 )
-
-// TestWorkloadsJSON checks how stored workloads are shaped for the API: containers as
-// written in the template (init first, one per image during a rolling update), digests
-// with their pods, and [] for a workload whose observations closed meanwhile.
-func TestWorkloadsJSON(t *testing.T) {
-	d := func(c string) string { return "sha256:" + strings.Repeat(c, 64) }
-	key := store.WorkloadKey{Cluster: "prod", Namespace: "shop", Kind: "Deployment", Name: "web"}
-	run := func(pod, uid, container string, typ inventory.ContainerType, image, dg string) store.RunningContainer {
-		return store.RunningContainer{Pod: pod, PodUID: uid, Container: container, Type: typ, Image: image,
-			Digest: dg, Kind: imageref.KindRepo, ImageID: "docker.io/library/x@" + dg}
-	}
-	ws := []store.Workload{
-		{WorkloadKey: key, Mutant: true, Running: []store.RunningContainer{
-			run("web-1", "u1", "app", inventory.Regular, "nginx:1.25", d("a")),
-			run("web-1", "u1", "setup", inventory.Init, "busybox:1.36", d("e")),
-			run("web-2", "u2", "app", inventory.Regular, "nginx:1.25", d("b")),
-			run("web-3", "u3", "app", inventory.Regular, "nginx:1.25", d("a")),
-			run("web-4", "u4", "app", inventory.Regular, "nginx:1.26", d("c")),
-		}},
-		{WorkloadKey: store.WorkloadKey{Cluster: "prod", Namespace: "shop", Kind: "Deployment", Name: "gone"}, Running: []store.RunningContainer{}},
-	}
-	got := workloadsJSON(ws)
-	want := []report.Workload{
-		{Cluster: "prod", Namespace: "shop", Kind: "Deployment", Name: "web", Mutant: true, Containers: []report.Container{
-			{Name: "setup", Type: inventory.Init, Image: "busybox:1.36", Ref: "docker.io/library/busybox:1.36",
-				Digests: []report.Digest{{Digest: d("e"), Kind: imageref.KindRepo, Pods: []string{"web-1"}}}},
-			{Name: "app", Type: inventory.Regular, Image: "nginx:1.25", Ref: "docker.io/library/nginx:1.25", Digests: []report.Digest{
-				{Digest: d("a"), Kind: imageref.KindRepo, Pods: []string{"web-1", "web-3"}},
-				{Digest: d("b"), Kind: imageref.KindRepo, Pods: []string{"web-2"}},
-			}},
-			{Name: "app", Type: inventory.Regular, Image: "nginx:1.26", Ref: "docker.io/library/nginx:1.26",
-				Digests: []report.Digest{{Digest: d("c"), Kind: imageref.KindRepo, Pods: []string{"web-4"}}}},
-		}},
-		{Cluster: "prod", Namespace: "shop", Kind: "Deployment", Name: "gone", Containers: []report.Container{}},
-	}
-	if !reflect.DeepEqual(got, want) {
-		g, _ := json.MarshalIndent(got, "", " ")
-		w, _ := json.MarshalIndent(want, "", " ")
-		t.Errorf("got %s\nwant %s", g, w)
-	}
-}
 
 // TestDigestLookUpAlgorithms looks up digests of every algorithm imageref parses from
 // an imageID (one rule, imageref.ValidDigest): a sha512 image a scan stored is found,
@@ -95,5 +53,58 @@ func TestDigestLookUpAlgorithms(t *testing.T) {
 	}
 	for _, bad := range []string{"sha512:" + strings.Repeat("5", 64), "sha384:" + strings.Repeat("3", 64), "sha1:" + strings.Repeat("1", 40)} {
 		want(t, viewer.get("/api/v1/digests/"+bad), http.StatusBadRequest)
+	}
+}
+
+// TestWorkloadsAnswerIsTheReport: the workloads list the API puts together from the
+// containers the store keeps encoded is, byte for byte, what encoding the report of each
+// workload's open intervals gives (store.ReportOf, encodeJSON), with names and imageIDs
+// of markup, in every sort and across pages.
+func TestWorkloadsAnswerIsTheReport(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e, f := newUIFleet(t)
+	odd := webPod("staging", "odd-1", "u-odd", "a")
+	odd.Workload.Name, odd.Controller.Name, odd.Controller.UID = `odd"<&>`+"\u2028", "odd-1", "rs-odd"
+	id, _ := imageref.ParseImageID(hostileImageID)
+	odd.Containers[0].ID = &id
+	f.scan("staging", time.Now().Add(-time.Minute).UTC(), webPod("staging", "web-s", "u-s", "a"), odd)
+	viewer := e.as("viewer")
+	parser := imageref.NewParser()
+	for _, sort := range store.WorkloadSorts {
+		for _, mutant := range []bool{false, true} {
+			path := fmt.Sprintf("/api/v1/workloads?sort=%s&mutant=%v&limit=2", sort, mutant)
+			var after *store.WorkloadCursor
+			for pages := 0; ; pages++ {
+				res := viewer.get(path)
+				want(t, res, http.StatusOK)
+				ws, err := e.st.ListWorkloads(ctx, store.WorkloadFilter{Sort: sort, MutantOnly: mutant, Limit: 3, After: after})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got list[json.RawMessage]
+				res.decode(t, &got)
+				reports := make([]report.Workload, 0, len(ws))
+				for _, w := range ws[:min(2, len(ws))] {
+					reports = append(reports, store.ReportOf(w, parser))
+				}
+				wantBody, err := encodeJSON(list[report.Workload]{Items: reports, NextCursor: got.NextCursor})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if string(res.body) != string(wantBody) {
+					t.Fatalf("%s:\n%s\nwant\n%s", path, res.body, wantBody)
+				}
+				if (got.NextCursor != "") != (len(ws) > 2) || pages > 10 {
+					t.Fatalf("%s: next cursor %q with %d more", path, got.NextCursor, len(ws))
+				}
+				if got.NextCursor == "" {
+					break
+				}
+				c := ws[1].Cursor()
+				after = &c
+				path = fmt.Sprintf("/api/v1/workloads?sort=%s&mutant=%v&limit=2&cursor=%s", sort, mutant, got.NextCursor)
+			}
+		}
 	}
 }

@@ -37,7 +37,7 @@ func (u *ui) workloads(w http.ResponseWriter, r *http.Request) error {
 	}
 	if len(items) > uiWorkloadPage {
 		items = items[:uiWorkloadPage]
-		v.Next = workloadCursor(filter, items[len(items)-1]).encode()
+		v.Next = workloadCursor(filter, items[len(items)-1].Cursor()).encode()
 	}
 	for _, wl := range items {
 		row := web.WorkloadRow{Cluster: wl.Cluster, Namespace: wl.Namespace, Kind: wl.Kind, Name: wl.Name, Mutant: wl.Mutant,

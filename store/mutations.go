@@ -28,9 +28,9 @@ type Mutation struct {
 
 // encodePlaces encodes a mutation's places for their two columns: places, the jsonb
 // the containment queries read, and places_json, the text the API serves as it is
-// (json.Marshal of the places, [] for none).
+// (marshalAsAPI of the places, [] for none).
 func encodePlaces(m detect.Mutation) (places []byte, placesJSON string, err error) {
-	places, err = json.Marshal(m.Places)
+	places, err = marshalAsAPI(m.Places)
 	if err != nil {
 		return nil, "", fmt.Errorf("encode places of %s: %w", m.Identity, err)
 	}

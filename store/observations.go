@@ -62,6 +62,7 @@ func (s *Store) CompleteScan(ctx context.Context, scanID int64, pods []inventory
 		if err != nil {
 			return err
 		}
+		first := len(open) == 0 // diff consumes open
 		d := diff(sc, open, pods)
 		counts.ChangedRefs = d.changedRefs
 		if counts.Opened, err = openIntervals(ctx, tx, d.fresh); err != nil {
@@ -73,7 +74,7 @@ func (s *Store) CompleteScan(ctx context.Context, scanID int64, pods []inventory
 		if err := refreshSummaryOf(ctx, tx, d.fresh, d.gone); err != nil {
 			return err
 		}
-		if err := refreshWorkloadsOf(ctx, tx, d.fresh, d.gone); err != nil {
+		if err := refreshWorkloadsOf(ctx, tx, d.fresh, d.gone, first); err != nil {
 			return err
 		}
 		if counts.Events, err = recordEvents(ctx, tx, sc, d, at); err != nil {

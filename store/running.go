@@ -3,8 +3,12 @@ package store
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/tagdrift/tagdrift/scanner/imageref"
+	"github.com/tagdrift/tagdrift/scanner/inventory"
 )
 
 // runningKey is one row of running_workloads: a workload of a cluster.
@@ -54,52 +58,88 @@ func (k runningKeys) addIntervals(ctx context.Context, tx pgx.Tx, ids []int64) e
 	return nil
 }
 
-// runningSQL is what one workload k runs now, from its open observations through
-// observations_open_workload: the least reference (by bytes) and the latest first
-// sighting; NULLs when it runs nothing.
-const runningSQL = `
-	SELECT min(o.ref COLLATE "C") AS ref, max(o.first_seen) AS changed FROM observations o
-	WHERE o.cluster_id = k.cluster_id AND o.closed_at IS NULL AND o.namespace COLLATE "C" = k.namespace
-	  AND o.workload_kind COLLATE "C" = k.kind AND o.workload_name COLLATE "C" = k.name`
-
 // refreshWorkloads sets the running_workloads rows keys names to what their open
-// intervals say now, inside the transaction that changed them: a workload that runs
-// nothing any more goes. A cluster's rows change only in the transactions that change
-// its intervals, which its scan lock orders.
+// intervals say now, inside the transaction that changed them: each workload's sort
+// keys (Workload.Cursor) and its containers as the API shows them (containersJSON); a
+// workload that runs nothing any more goes. A cluster's rows change only in the
+// transactions that change its intervals, which its scan lock orders.
 func refreshWorkloads(ctx context.Context, tx pgx.Tx, keys runningKeys) error {
 	if len(keys) == 0 {
 		return nil
 	}
-	ids := make([]int64, 0, len(keys))
-	var namespaces, kinds, names []string
+	page := &workloadPage{}
 	for k := range keys {
-		ids, namespaces, kinds, names = append(ids, k.clusterID), append(namespaces, k.namespace), append(kinds, k.kind), append(names, k.name)
+		page.add(k.clusterID, WorkloadKey{Namespace: k.namespace, Kind: k.kind, Name: k.name}, false)
 	}
-	_, err := tx.Exec(ctx, `
-		WITH k AS (
-			SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) AS k (cluster_id, namespace, kind, name)
-		), agg AS (
-			SELECT k.cluster_id, k.namespace, k.kind, k.name, a.ref, a.changed FROM k CROSS JOIN LATERAL (`+runningSQL+`) a
-		), gone AS (
-			DELETE FROM running_workloads w USING agg
-			WHERE agg.ref IS NULL AND w.cluster_id = agg.cluster_id AND w.namespace = agg.namespace
-			  AND w.kind = agg.kind AND w.name = agg.name
-		)
-		INSERT INTO running_workloads (cluster_id, namespace, kind, name, ref, changed)
-		SELECT cluster_id, namespace, kind, name, ref, changed FROM agg WHERE ref IS NOT NULL
-		ORDER BY cluster_id, namespace, kind, name
-		ON CONFLICT (cluster_id, namespace, kind, name) DO UPDATE SET ref = excluded.ref, changed = excluded.changed
-		WHERE (running_workloads.ref, running_workloads.changed) IS DISTINCT FROM (excluded.ref, excluded.changed)`,
-		ids, namespaces, kinds, names)
+	ws, err := readRunning(ctx, tx, page)
 	if err != nil {
 		return fmt.Errorf("refresh the running workloads: %w", err)
+	}
+	return writeWorkloads(ctx, tx, ws)
+}
+
+// writeWorkloads writes the running_workloads rows of ws, as read by readRunning:
+// those that run something are set, the others deleted.
+func writeWorkloads(ctx context.Context, tx pgx.Tx, ws []Workload) error {
+	parser := imageref.NewParser()
+	var set, gone workloadColumns
+	for _, w := range ws {
+		if len(w.Running) == 0 {
+			gone.add(w, WorkloadCursor{}, nil)
+			continue
+		}
+		body, err := containersJSON(w, parser)
+		if err != nil {
+			return err
+		}
+		set.add(w, w.Cursor(), body)
+	}
+	if len(gone.ids) > 0 {
+		_, err := tx.Exec(ctx, `
+			DELETE FROM running_workloads w USING unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) AS k (cluster_id, namespace, kind, name)
+			WHERE w.cluster_id = k.cluster_id AND w.namespace = k.namespace AND w.kind = k.kind AND w.name = k.name`,
+			gone.ids, gone.namespaces, gone.kinds, gone.names)
+		if err != nil {
+			return fmt.Errorf("forget workloads that stopped: %w", err)
+		}
+	}
+	if len(set.ids) > 0 {
+		_, err := tx.Exec(ctx, `
+			INSERT INTO running_workloads (cluster_id, namespace, kind, name, ref, changed, containers)
+			SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[])
+			ORDER BY 1, 2, 3, 4
+			ON CONFLICT (cluster_id, namespace, kind, name) DO UPDATE
+			SET ref = excluded.ref, changed = excluded.changed, containers = excluded.containers
+			WHERE (running_workloads.ref, running_workloads.changed, running_workloads.containers)
+			      IS DISTINCT FROM (excluded.ref, excluded.changed, excluded.containers)`,
+			set.ids, set.namespaces, set.kinds, set.names, set.refs, set.changed, set.bodies)
+		if err != nil {
+			return fmt.Errorf("write the running workloads: %w", err)
+		}
 	}
 	return nil
 }
 
+// workloadColumns are rows of running_workloads, as the arrays the statements unnest.
+type workloadColumns struct {
+	ids                            []int64
+	namespaces, kinds, names, refs []string
+	changed                        []time.Time
+	bodies                         []string
+}
+
+func (c *workloadColumns) add(w Workload, k WorkloadCursor, body []byte) {
+	c.ids, c.namespaces, c.kinds, c.names = append(c.ids, w.ClusterID), append(c.namespaces, w.Namespace), append(c.kinds, w.Kind), append(c.names, w.Name)
+	c.refs, c.changed, c.bodies = append(c.refs, k.Ref), append(c.changed, k.Changed), append(c.bodies, string(body))
+}
+
 // refreshWorkloadsOf refreshes the running workloads of the intervals a scan opened
-// (fresh, as copied) and closed (gone).
-func refreshWorkloadsOf(ctx context.Context, tx pgx.Tx, fresh [][]any, gone []int64) error {
+// (fresh, as copied) and closed (gone). When the cluster had no open interval before
+// (its first scan), what its workloads run is the fresh rows: no need to read them back.
+func refreshWorkloadsOf(ctx context.Context, tx pgx.Tx, fresh [][]any, gone []int64, first bool) error {
+	if first && len(gone) == 0 {
+		return writeWorkloads(ctx, tx, freshWorkloads(fresh))
+	}
 	keys := runningKeys{}
 	keys.addFresh(fresh)
 	if err := keys.addIntervals(ctx, tx, gone); err != nil {
@@ -116,13 +156,86 @@ func rebuildWorkloads(ctx context.Context, tx pgx.Tx) error {
 	if _, err := tx.Exec(ctx, `DELETE FROM running_workloads`); err != nil {
 		return err
 	}
-	_, err := tx.Exec(ctx, `
-		INSERT INTO running_workloads (cluster_id, namespace, kind, name, ref, changed)
-		SELECT cluster_id, namespace, workload_kind, workload_name, min(ref COLLATE "C"), max(first_seen)
-		FROM observations WHERE closed_at IS NULL
-		GROUP BY cluster_id, namespace, workload_kind, workload_name`)
+	rows, err := tx.Query(ctx, `
+		SELECT DISTINCT cluster_id, namespace, workload_kind, workload_name FROM observations WHERE closed_at IS NULL`)
 	if err != nil {
 		return fmt.Errorf("rebuild the running workloads: %w", err)
 	}
-	return nil
+	keys := runningKeys{}
+	for rows.Next() {
+		var k runningKey
+		if err := rows.Scan(&k.clusterID, &k.namespace, &k.kind, &k.name); err != nil {
+			rows.Close()
+			return fmt.Errorf("rebuild the running workloads: %w", err)
+		}
+		keys[k] = struct{}{}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("rebuild the running workloads: %w", err)
+	}
+	return refreshWorkloads(ctx, tx, keys)
+}
+
+// FillWorkloadBodies renders the containers of running workloads that have none (rows
+// migration 000021 made from the intervals, which SQL cannot render), batch rows a
+// transaction, and returns how many it filled. A scan changing one of them meanwhile
+// either waits for its row or is skipped and renders it itself.
+func (s *Store) FillWorkloadBodies(ctx context.Context, batch int) (int, error) {
+	total := 0
+	for {
+		n := 0
+		err := s.tx(ctx, func(tx pgx.Tx) error {
+			rows, err := tx.Query(ctx, `
+				SELECT cluster_id, namespace, kind, name FROM running_workloads WHERE containers IS NULL
+				ORDER BY cluster_id, namespace, kind, name LIMIT $1 FOR UPDATE SKIP LOCKED`, batch)
+			if err != nil {
+				return err
+			}
+			keys := runningKeys{}
+			for rows.Next() {
+				var k runningKey
+				if err := rows.Scan(&k.clusterID, &k.namespace, &k.kind, &k.name); err != nil {
+					rows.Close()
+					return err
+				}
+				keys[k] = struct{}{}
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			n = len(keys)
+			return refreshWorkloads(ctx, tx, keys)
+		})
+		if err != nil {
+			return total, fmt.Errorf("fill the running workloads' containers: %w", err)
+		}
+		total += n
+		if n < batch {
+			return total, nil
+		}
+	}
+}
+
+// freshWorkloads groups rows about to be copied into observations (intervalColumns
+// order) by workload, as readRunning would read them once copied.
+func freshWorkloads(fresh [][]any) []Workload {
+	page := &workloadPage{}
+	for _, r := range fresh {
+		k := runningKey{r[freshClusterID].(int64), r[freshNamespace].(string), r[freshWorkloadKind].(string), r[freshWorkloadName].(string)}
+		i, ok := page.at[k]
+		if !ok {
+			page.add(k.clusterID, WorkloadKey{Namespace: k.namespace, Kind: k.kind, Name: k.name}, false)
+			i = len(page.out) - 1
+		}
+		page.out[i].Running = append(page.out[i].Running, RunningContainer{
+			Pod: r[2].(string), PodUID: r[3].(string), Node: r[4].(string), Runtime: r[6].(string),
+			Container: r[13].(string), Type: inventory.ContainerType(r[14].(string)), Image: r[15].(string),
+			Ref: r[16].(string), Pinned: r[17].(bool), Digest: r[18].(string), Kind: imageref.Kind(r[19].(string)),
+			ImageID: r[20].(string), FirstSeen: r[21].(time.Time).UTC(),
+		})
+	}
+	sortRunning(page.out)
+	return page.out
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/tagdrift/tagdrift/scanner/imageref"
 	"github.com/tagdrift/tagdrift/scanner/inventory"
 )
 
@@ -83,6 +84,38 @@ func assertSummary(t *testing.T, s *Store, step string) {
 		ORDER BY cluster_id, namespace, kind, name`)
 	if !reflect.DeepEqual(gotRunning, wantRunning) {
 		t.Fatalf("after %s: running workloads\n%q\nwant (from the open intervals of live clusters)\n%q", step, gotRunning, wantRunning)
+	}
+	assertBodies(t, s, step)
+}
+
+// assertBodies checks the containers running_workloads keeps, as the API lists them,
+// against the same workloads rendered from their open intervals.
+func assertBodies(t *testing.T, s *Store, step string) {
+	t.Helper()
+	ctx := context.Background()
+	for _, sort := range []WorkloadSort{SortCluster, SortRef, SortChanged} {
+		f := WorkloadFilter{Sort: sort, Limit: 1000}
+		ws, err := s.ListWorkloads(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bodies, err := s.ListWorkloadBodies(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ws) != len(bodies) {
+			t.Fatalf("after %s, by %s: %d workloads, %d bodies", step, sort, len(ws), len(bodies))
+		}
+		parser := imageref.NewParser()
+		for i, w := range ws {
+			want, err := containersJSON(w, parser)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b := bodies[i]; b.WorkloadKey != w.WorkloadKey || string(b.Containers) != string(want) || b.Cursor() != w.Cursor() {
+				t.Fatalf("after %s, by %s: workload %d is\n%+v %s\nwant (from its intervals)\n%+v %s", step, sort, i, b.Cursor(), b.Containers, w.Cursor(), want)
+			}
+		}
 	}
 }
 
@@ -175,6 +208,34 @@ func TestSummaryProperty(t *testing.T) {
 		}
 		assertSummary(t, s, fmt.Sprintf("step %d, %s", step, what))
 	}
+	// Rows without rendered containers (as migration 21 makes them) read the same,
+	// rendered on the fly, and FillWorkloadBodies renders them.
+	tag, err := s.pool.Exec(ctx, `UPDATE running_workloads SET containers = NULL`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertBodies(t, s, "forgetting every rendered body")
+	// In one batch, workloads of the same names in several clusters stay apart.
+	n, err := s.FillWorkloadBodies(ctx, 1000)
+	if err != nil || n != int(tag.RowsAffected()) {
+		t.Fatalf("filled %d of %d: %v", n, tag.RowsAffected(), err)
+	}
+	assertSummary(t, s, "filling the bodies in one batch")
+	if tag, err = s.pool.Exec(ctx, `UPDATE running_workloads SET containers = NULL`); err != nil {
+		t.Fatal(err)
+	}
+	if n, err = s.FillWorkloadBodies(ctx, 2); err != nil || n != int(tag.RowsAffected()) {
+		t.Fatalf("filled %d of %d: %v", n, tag.RowsAffected(), err)
+	}
+	var unrendered int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM running_workloads WHERE containers IS NULL`).Scan(&unrendered); err != nil || unrendered != 0 {
+		t.Fatalf("%d still without containers: %v", unrendered, err)
+	}
+	assertSummary(t, s, "filling the bodies two at a time")
+	if err := s.RebuildSummary(ctx); err != nil {
+		t.Fatal(err)
+	}
+	assertSummary(t, s, "rebuilding the summary")
 }
 
 func containsUID(pods []inventory.Pod, uid any) bool {

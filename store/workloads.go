@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/tagdrift/tagdrift/scanner/imageref"
 	"github.com/tagdrift/tagdrift/scanner/inventory"
 )
@@ -246,21 +248,120 @@ type RunningContainer struct {
 // Only live clusters' open observations count, and only containers that run a digest
 // are stored, so a container still waiting for its image is not listed.
 func (s *Store) ListWorkloads(ctx context.Context, f WorkloadFilter) ([]Workload, error) {
+	page, err := s.workloadPage(ctx, f)
+	if err != nil {
+		return nil, fmt.Errorf("list workloads: %w", err)
+	}
+	if len(page.ids) == 0 {
+		return []Workload{}, nil
+	}
+	return s.workloads(ctx, page)
+}
+
+// WorkloadBody is a running workload as the API lists it: which it is, whether it is a
+// place of an open mutation, its sort keys, and its containers as ReportOf shapes and
+// encoding/json encodes them.
+type WorkloadBody struct {
+	WorkloadKey
+	ClusterID  int64
+	Mutant     bool
+	Ref        string    // the least reference it runs
+	Changed    time.Time // when what it runs last changed
+	Containers []byte
+}
+
+// Cursor is where the page after b starts, in any order.
+func (b WorkloadBody) Cursor() WorkloadCursor {
+	return WorkloadCursor{WorkloadKey: b.WorkloadKey, ClusterID: b.ClusterID, Mutant: b.Mutant, Ref: b.Ref, Changed: b.Changed}
+}
+
+// ListWorkloadBodies is ListWorkloads, with each workload's containers as kept
+// encoded in running_workloads (a row without them is rendered from its intervals),
+// so that a list costs one row a workload, not one a container.
+func (s *Store) ListWorkloadBodies(ctx context.Context, f WorkloadFilter) ([]WorkloadBody, error) {
+	page, err := s.workloadPage(ctx, f)
+	if err != nil {
+		return nil, fmt.Errorf("list workloads: %w", err)
+	}
+	out := make([]WorkloadBody, len(page.out))
+	for i, w := range page.out {
+		out[i] = WorkloadBody{WorkloadKey: w.WorkloadKey, ClusterID: w.ClusterID, Mutant: w.Mutant}
+	}
+	if len(out) == 0 {
+		return out, nil
+	}
+	rows, err := s.pool.Query(ctx, `
+		SELECT p.n, w.ref, w.changed, w.containers
+		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS p (id, namespace, kind, name, n)
+		JOIN running_workloads w ON w.cluster_id = p.id AND w.namespace = p.namespace AND w.kind = p.kind AND w.name = p.name`,
+		page.ids, page.namespaces, page.kinds, page.names)
+	if err != nil {
+		return nil, fmt.Errorf("list workloads: %w", err)
+	}
+	for rows.Next() {
+		var n int
+		var b WorkloadBody
+		if err := rows.Scan(&n, &b.Ref, &b.Changed, &b.Containers); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("list workloads: %w", err)
+		}
+		out[n-1].Ref, out[n-1].Changed, out[n-1].Containers = b.Ref, b.Changed.UTC(), b.Containers
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list workloads: %w", err)
+	}
+	// Rows not rendered yet: from their intervals.
+	missing := &workloadPage{}
+	for _, b := range out {
+		if b.Containers == nil {
+			missing.add(b.ClusterID, b.WorkloadKey, b.Mutant)
+		}
+	}
+	if len(missing.out) == 0 {
+		return out, nil
+	}
+	ws, err := readRunning(ctx, s.pool, missing)
+	if err != nil {
+		return nil, fmt.Errorf("list workloads: %w", err)
+	}
+	parser := imageref.NewParser()
+	rendered := map[WorkloadKey]Workload{}
+	for _, w := range ws {
+		rendered[w.WorkloadKey] = w
+	}
+	for i, b := range out {
+		if b.Containers != nil {
+			continue
+		}
+		w := rendered[b.WorkloadKey]
+		if out[i].Containers, err = containersJSON(w, parser); err != nil {
+			return nil, fmt.Errorf("list workloads: %w", err)
+		}
+		c := w.Cursor()
+		out[i].Ref, out[i].Changed = c.Ref, c.Changed
+	}
+	return out, nil
+}
+
+// workloadPage reads which workloads f's page holds, in f.Sort's order (SortCluster
+// when none).
+func (s *Store) workloadPage(ctx context.Context, f WorkloadFilter) (*workloadPage, error) {
 	if f.Sort == "" {
 		f.Sort = SortCluster
 	}
 	order, ok := workloadOrder[f.Sort]
 	if !ok {
-		return nil, fmt.Errorf("list workloads: unknown sort %q", f.Sort)
+		return nil, fmt.Errorf("unknown sort %q", f.Sort)
 	}
 	limit := limitOf(f.Limit)
-	var page workloadPage
+	page := &workloadPage{}
 	var err error
 	switch {
 	case f.MutantOnly:
-		err = s.mutantPage(ctx, &page, f, order, f.After, limit)
+		err = s.mutantPage(ctx, page, f, order, f.After, limit)
 	case f.Sort == SortCluster:
-		err = s.clusterPage(ctx, &page, f, f.After, limit, false)
+		err = s.clusterPage(ctx, page, f, f.After, limit, false)
 	case f.Sort == SortMutant:
 		// Two parts: the places of open mutations (few, read from the mutations), and
 		// the other workloads; reversed, the others come first.
@@ -278,22 +379,16 @@ func (s *Store) ListWorkloads(ctx context.Context, f WorkloadFilter) ([]Workload
 			}
 			if n := limit - len(page.out); n > 0 && err == nil {
 				if mutant {
-					err = s.mutantPage(ctx, &page, f, order, after, n)
+					err = s.mutantPage(ctx, page, f, order, after, n)
 				} else {
-					err = s.clusterPage(ctx, &page, f, after, n, true)
+					err = s.clusterPage(ctx, page, f, after, n, true)
 				}
 			}
 		}
 	default:
-		err = s.walkPage(ctx, &page, f, order, limit)
+		err = s.walkPage(ctx, page, f, order, limit)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("list workloads: %w", err)
-	}
-	if len(page.ids) == 0 {
-		return []Workload{}, nil
-	}
-	return s.workloads(ctx, &page)
+	return page, err
 }
 
 // direction is the SQL of f's direction.
@@ -479,37 +574,43 @@ func (s *Store) readPage(ctx context.Context, page *workloadPage, sqlText string
 type workloadPage struct {
 	ids                      []int64
 	namespaces, kinds, names []string
-	cluster                  map[int64]string
 	out                      []Workload
-	at                       map[WorkloadKey]int // index in out
+	at                       map[runningKey]int // index in out, by the cluster's id: names may repeat across clusters
 }
 
 func (p *workloadPage) add(id int64, k WorkloadKey, mutant bool) {
-	if p.cluster == nil {
-		p.cluster, p.at = map[int64]string{}, map[WorkloadKey]int{}
+	if p.at == nil {
+		p.at = map[runningKey]int{}
 	}
 	p.ids, p.namespaces, p.kinds, p.names = append(p.ids, id), append(p.namespaces, k.Namespace), append(p.kinds, k.Kind), append(p.names, k.Name)
-	p.cluster[id] = k.Cluster
-	p.at[k] = len(p.out)
+	p.at[runningKey{id, k.Namespace, k.Kind, k.Name}] = len(p.out)
 	p.out = append(p.out, Workload{WorkloadKey: k, ClusterID: id, Mutant: mutant, Running: []RunningContainer{}})
+}
+
+// querier is what reads need of a pool or a transaction.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
 // workloads reads the open observations of a page of workloads.
 func (s *Store) workloads(ctx context.Context, page *workloadPage) ([]Workload, error) {
-	rows, err := s.pool.Query(ctx, workloadRowsSQL, page.ids, page.namespaces, page.kinds, page.names)
+	return readRunning(ctx, s.pool, page)
+}
+
+// readRunning reads the open observations of a page of workloads through q.
+func readRunning(ctx context.Context, q querier, page *workloadPage) ([]Workload, error) {
+	rows, err := q.Query(ctx, workloadRowsSQL, page.ids, page.namespaces, page.kinds, page.names)
 	if err != nil {
 		return nil, fmt.Errorf("read workloads: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var cid int64
-		var k WorkloadKey
+		var k runningKey
 		var c RunningContainer
-		if err := rows.Scan(&cid, &k.Namespace, &k.Kind, &k.Name, &c.Pod, &c.PodUID, &c.Container, &c.Type, &c.Image,
+		if err := rows.Scan(&k.clusterID, &k.namespace, &k.kind, &k.name, &c.Pod, &c.PodUID, &c.Container, &c.Type, &c.Image,
 			&c.Ref, &c.Pinned, &c.Digest, &c.Kind, &c.ImageID, &c.Node, &c.Runtime, &c.FirstSeen); err != nil {
 			return nil, fmt.Errorf("read workloads: %w", err)
 		}
-		k.Cluster = page.cluster[cid]
 		c.FirstSeen = c.FirstSeen.UTC()
 		if i, ok := page.at[k]; ok {
 			page.out[i].Running = append(page.out[i].Running, c)
@@ -518,11 +619,17 @@ func (s *Store) workloads(ctx context.Context, page *workloadPage) ([]Workload, 
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read workloads: %w", err)
 	}
-	for i := range page.out {
-		slices.SortFunc(page.out[i].Running, func(a, b RunningContainer) int {
+	sortRunning(page.out)
+	return page.out, nil
+}
+
+// sortRunning puts each workload's containers in the order readRunning gives them: by
+// pod name, pod UID, container and imageID.
+func sortRunning(ws []Workload) {
+	for i := range ws {
+		slices.SortFunc(ws[i].Running, func(a, b RunningContainer) int {
 			return cmp.Or(strings.Compare(a.Pod, b.Pod), strings.Compare(a.PodUID, b.PodUID),
 				strings.Compare(a.Container, b.Container), strings.Compare(a.ImageID, b.ImageID))
 		})
 	}
-	return page.out, nil
 }

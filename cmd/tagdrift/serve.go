@@ -219,6 +219,13 @@ func (cfg *serveConfig) Run(ctx context.Context, d *deps) error {
 	if err := st.CheckCredentials(ctx); err != nil {
 		return fmt.Errorf("check stored credentials with the encryption key: %w", err)
 	}
+	// Workloads carried over from a database older than migration 21 have no rendered
+	// containers yet; reads render them on the fly until this has run.
+	if n, err := st.FillWorkloadBodies(ctx, 500); err != nil {
+		return err
+	} else if n > 0 {
+		log.Info("rendered the containers of running workloads", "workloads", n)
+	}
 	for _, spec := range cfg.ClusterKubeconfig {
 		if err := registerCluster(ctx, st, spec, policy, cfg.ScanInterval, log); err != nil {
 			return err
