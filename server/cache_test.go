@@ -323,8 +323,16 @@ func TestDigestHistoryPages(t *testing.T) {
 	viewer := e.as("viewer")
 	path := "/api/v1/digests/" + digestOf("a")
 
+	// Without a limit, a page of 100, as every list's.
+	var first digestJSON
+	res := viewer.get(path)
+	want(t, res, http.StatusOK)
+	res.decode(t, &first)
+	if len(first.History) != 100 || first.HistoryNextCursor == "" || len(first.Running) != total-3 {
+		t.Fatalf("default page: %d intervals, next %q, %d running", len(first.History), first.HistoryNextCursor, len(first.Running))
+	}
 	var whole digestJSON
-	res := viewer.get(path + "?limit=1000")
+	res = viewer.get(path + "?limit=1000")
 	want(t, res, http.StatusOK)
 	res.decode(t, &whole)
 	if len(whole.History) != 1000 || whole.HistoryNextCursor == "" || !whole.HistoryTruncated || len(whole.Running) != total-3 {

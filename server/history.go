@@ -452,11 +452,11 @@ func toDigestJSON(d string, use store.DigestUse, next string) digestJSON {
 	return out
 }
 
-// digestHistoryPage reads ?limit= (default and most store.HistoryLimit) and ?cursor= of
-// a digest's history, asking for one more interval than the page. The cursor is bound
-// to the digest.
-func digestHistoryPage(q query, d string) (store.HistoryPage, error) {
-	limit := store.HistoryLimit
+// digestHistoryPage reads ?limit= (def when absent, at most 1,000) and ?cursor= of a
+// digest's history, asking for one more interval than the page. The cursor is bound to
+// the digest.
+func digestHistoryPage(q query, d string, def int) (store.HistoryPage, error) {
+	limit := def
 	if q.get("limit") != "" {
 		var err error
 		if limit, err = q.limit(); err != nil {
@@ -501,7 +501,8 @@ func (a *api) digest(w http.ResponseWriter, r *http.Request) error {
 	if !imageref.ValidDigest(d) {
 		return badRequest("digest must be sha256:, sha384: or sha512: and its 64, 96 or 128 lowercase hex digits, not %q", clip(d, 80))
 	}
-	p, err := digestHistoryPage(q, d)
+	// A page of 100 intervals, as every list's.
+	p, err := digestHistoryPage(q, d, defaultLimit)
 	if err != nil {
 		return err
 	}

@@ -33,8 +33,9 @@ func (u *ui) digest(w http.ResponseWriter, r *http.Request) error {
 	var use store.DigestUse
 	next := ""
 	if format == "html" {
-		// The page shows one page of the history, with a link to the older ones.
-		p, err := digestHistoryPage(q, d)
+		// The page shows one page of the history, with a link to the older ones: a
+		// large one, as it shows a row a workload, not an interval.
+		p, err := digestHistoryPage(q, d, store.HistoryLimit)
 		if err != nil {
 			return err
 		}

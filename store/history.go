@@ -164,7 +164,7 @@ type DigestUse struct {
 // RefsLimit bounds the references DigestUses returns.
 const RefsLimit = 100
 
-// HistoryLimit is the history page size when none is given.
+// HistoryLimit is the history page size when none is given, and the web page's.
 const HistoryLimit = 1000
 
 // DigestUses returns where a digest runs and ran, across all clusters, deleted ones
