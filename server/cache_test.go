@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tagdrift/tagdrift/scanner/detect"
 	"github.com/tagdrift/tagdrift/scanner/imageref"
 	"github.com/tagdrift/tagdrift/scanner/inventory"
 	"github.com/tagdrift/tagdrift/store"
@@ -328,9 +329,31 @@ func TestDigestHistoryPages(t *testing.T) {
 	res := viewer.get(path)
 	want(t, res, http.StatusOK)
 	res.decode(t, &first)
-	if len(first.History) != 100 || first.HistoryNextCursor == "" || len(first.Running) != total-3 {
-		t.Fatalf("default page: %d intervals, next %q, %d running", len(first.History), first.HistoryNextCursor, len(first.Running))
+	if len(first.History) != 100 || first.HistoryNextCursor == "" || len(first.Running) != 100 || first.RunningNextCursor == "" {
+		t.Fatalf("default page: %d intervals, next %q, %d running, next %q", len(first.History), first.HistoryNextCursor,
+			len(first.Running), first.RunningNextCursor)
 	}
+	// What runs now, page by page: every place once, in place order.
+	running := first.Running
+	for next, pages := first.RunningNextCursor, 0; next != ""; pages++ {
+		if pages > total {
+			t.Fatal("paging what runs does not end")
+		}
+		var p digestJSON
+		res := viewer.get(path + "?limit=333&runningCursor=" + next)
+		want(t, res, http.StatusOK)
+		res.decode(t, &p)
+		if len(p.Running) > 333 || len(p.History) != 333 {
+			t.Fatalf("a page of %d running, %d intervals", len(p.Running), len(p.History))
+		}
+		running, next = append(running, p.Running...), p.RunningNextCursor
+	}
+	if len(running) != total-3 || !slices.IsSortedFunc(running, detect.ComparePlaces) ||
+		len(slices.CompactFunc(slices.Clone(running), func(a, b detect.Place) bool { return a == b })) != total-3 {
+		t.Errorf("%d running places paged, want the %d, in order, each once", len(running), total-3)
+	}
+	want(t, viewer.get(path+"?runningCursor="+first.HistoryNextCursor), http.StatusBadRequest)
+	want(t, viewer.get("/api/v1/digests/"+digestOf("b")+"?runningCursor="+first.RunningNextCursor), http.StatusBadRequest)
 	var whole digestJSON
 	res = viewer.get(path + "?limit=1000")
 	want(t, res, http.StatusOK)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tagdrift/tagdrift/scanner/detect"
 	"github.com/tagdrift/tagdrift/scanner/imageref"
+	"github.com/tagdrift/tagdrift/scanner/inventory"
 	"github.com/tagdrift/tagdrift/store"
 	"github.com/tagdrift/tagdrift/web"
 )
@@ -428,6 +429,7 @@ func (a *api) timeline(w http.ResponseWriter, r *http.Request) error {
 type digestJSON struct {
 	Digest            string            `json:"digest"`
 	Running           []detect.Place    `json:"running"`
+	RunningNextCursor string            `json:"runningNextCursor"`
 	History           []digestPlaceJSON `json:"history"`
 	HistoryNextCursor string            `json:"historyNextCursor"`
 	HistoryTruncated  bool              `json:"historyTruncated"`
@@ -443,6 +445,10 @@ type digestPlaceJSON struct {
 func toDigestJSON(d string, use store.DigestUse, next string) digestJSON {
 	out := digestJSON{Digest: d, Running: use.Running, History: make([]digestPlaceJSON, len(use.History)),
 		HistoryNextCursor: next, HistoryTruncated: next != ""}
+	if k := use.RunningNext; k != nil {
+		out.RunningNextCursor = cursor{List: "digest-running", Filter: filterKey("digest", d), ID: k.ID, ClusterID: k.ClusterID,
+			Workload: []string{k.Cluster, k.Namespace, k.Workload.Kind, k.Workload.Name, k.Pod, k.Container}}.encode()
+	}
 	if out.Running == nil {
 		out.Running = []detect.Place{}
 	}
@@ -454,7 +460,7 @@ func toDigestJSON(d string, use store.DigestUse, next string) digestJSON {
 
 // digestHistoryPage reads ?limit= (def when absent, at most 1,000) and ?cursor= of a
 // digest's history, asking for one more interval than the page. The cursor is bound to
-// the digest.
+// the digest. What runs now is whole (RunningLimit 0): digestRunningPage pages it.
 func digestHistoryPage(q query, d string, def int) (store.HistoryPage, error) {
 	limit := def
 	if q.get("limit") != "" {
@@ -491,8 +497,24 @@ func digestUses(ctx context.Context, st *store.Store, d string, p store.HistoryP
 	return use, next, nil
 }
 
+// digestRunningPage reads ?limit= (the history's: default 100) and ?runningCursor=
+// into p, paging what runs now as the history is: a digest may run in thousands of
+// pods.
+func digestRunningPage(q query, d string, p *store.HistoryPage) error {
+	p.RunningLimit = p.Limit - 1
+	c, err := q.cursorIn("runningCursor", "digest-running", filterKey("digest", d))
+	if err != nil {
+		return err
+	}
+	if c.ID > 0 {
+		p.RunningAfter = &store.RunningKey{ID: c.ID, ClusterID: c.ClusterID, Place: detect.Place{Cluster: c.Workload[0], Namespace: c.Workload[1],
+			Workload: inventory.Workload{Kind: c.Workload[2], Name: c.Workload[3]}, Pod: c.Workload[4], Container: c.Workload[5]}}
+	}
+	return nil
+}
+
 func (a *api) digest(w http.ResponseWriter, r *http.Request) error {
-	q, err := parseQuery(r.URL.RawQuery, "limit", "cursor")
+	q, err := parseQuery(r.URL.RawQuery, "limit", "cursor", "runningCursor")
 	if err != nil {
 		return err
 	}
@@ -501,9 +523,12 @@ func (a *api) digest(w http.ResponseWriter, r *http.Request) error {
 	if !imageref.ValidDigest(d) {
 		return badRequest("digest must be sha256:, sha384: or sha512: and its 64, 96 or 128 lowercase hex digits, not %q", clip(d, 80))
 	}
-	// A page of 100 intervals, as every list's.
+	// Pages of 100, as every list's.
 	p, err := digestHistoryPage(q, d, defaultLimit)
 	if err != nil {
+		return err
+	}
+	if err := digestRunningPage(q, d, &p); err != nil {
 		return err
 	}
 	return a.cachedRead(w, r, func(ctx context.Context) (any, store.Sightings, error) {

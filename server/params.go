@@ -113,7 +113,7 @@ type cursor struct {
 	// One of these is set, as the list orders its items.
 	ID       int64    `json:"i,omitempty"`
 	Name     string   `json:"n,omitempty"`
-	Workload []string `json:"w,omitempty"` // cluster, namespace, kind, name
+	Workload []string `json:"w,omitempty"` // cluster, namespace, kind, name (and pod, container for a running place)
 	// The rest of a workload's sort key (store.WorkloadCursor).
 	ClusterID int64      `json:"wc,omitempty"`
 	Mutant    bool       `json:"wm,omitempty"`
@@ -132,11 +132,16 @@ func (c cursor) encode() string {
 // cursor decodes ?cursor= for list with filter; the zero cursor when absent. A
 // cursor that does not decode, or belongs to another list or other filters, is a 400.
 func (q query) cursor(list, filter string) (cursor, error) {
-	s := q.get("cursor")
+	return q.cursorIn("cursor", list, filter)
+}
+
+// cursorIn is cursor, read from the query parameter param.
+func (q query) cursorIn(param, list, filter string) (cursor, error) {
+	s := q.get(param)
 	if s == "" {
 		return cursor{}, nil
 	}
-	bad := badRequest("query parameter cursor is not a cursor of this list: pass nextCursor of the previous page unchanged, with the same filters")
+	bad := badRequest("query parameter %s is not a cursor of this list: pass the next cursor of the previous page unchanged, with the same filters", param)
 	if len(s) > maxCursorLength {
 		return cursor{}, bad
 	}
@@ -158,10 +163,12 @@ func (q query) cursor(list, filter string) (cursor, error) {
 		valid = len(c.Workload) == 4 && c.ID == 0 && c.Name == ""
 	case "digest-history":
 		valid = c.ID > 0 && c.At != nil && c.Name == "" && c.Workload == nil
+	case "digest-running":
+		valid = c.ID > 0 && c.ClusterID > 0 && c.At == nil && c.Name == "" && len(c.Workload) == 6 // cluster, namespace, kind, name, pod, container
 	default:
 		valid = c.ID > 0 && c.At == nil && c.Name == "" && c.Workload == nil
 	}
-	if list != "workloads" && (c.ClusterID != 0 || c.Mutant || c.Ref != "" || c.Changed != nil) {
+	if list != "workloads" && (c.Mutant || c.Ref != "" || c.Changed != nil) || list != "workloads" && list != "digest-running" && c.ClusterID != 0 {
 		valid = false
 	}
 	if !valid {

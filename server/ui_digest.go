@@ -39,6 +39,7 @@ func (u *ui) digest(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
+		p.Refs = true
 		if use, next, err = digestUses(r.Context(), u.st, d, p); err != nil {
 			return err
 		}

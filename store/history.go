@@ -148,14 +148,31 @@ type HistoryKey struct {
 type HistoryPage struct {
 	Before *HistoryKey
 	Limit  int
+	// RunningLimit, when positive, pages what runs now too: at most RunningLimit
+	// places after RunningAfter (nil: from the first). 0 gives every place.
+	RunningLimit int
+	RunningAfter *RunningKey
+	// Refs asks for DigestUse.Refs too.
+	Refs bool
+}
+
+// RunningKey is a running place's position in a digest's Running list: the place, its
+// cluster's id (a deleted cluster and a live one may share a name) and its interval's.
+type RunningKey struct {
+	detect.Place
+	ClusterID, ID int64
 }
 
 // DigestUse is where a digest runs now and ran before.
 type DigestUse struct {
 	Running []detect.Place
+	// RunningNext is, when a RunningLimit left places out, where the next page of
+	// Running starts (the key of its last place); nil when Running is whole.
+	RunningNext *RunningKey
 	// History holds a page of the intervals of every place that ran it, newest first.
 	History []DigestPlace
-	// Refs are the normalized references seen running it, sorted; at most RefsLimit.
+	// Refs are the normalized references seen running it, sorted; at most RefsLimit,
+	// and only when HistoryPage.Refs asks.
 	Refs []string
 	// Sightings are those of the clusters whose open intervals History shows.
 	Sightings Sightings
@@ -168,8 +185,9 @@ const RefsLimit = 100
 const HistoryLimit = 1000
 
 // DigestUses returns where a digest runs and ran, across all clusters, deleted ones
-// included: what runs now, and a page of the history. Running is sorted by cluster,
-// namespace, workload, pod and container; an interval still open is in both lists,
+// included: what runs now, and a page of the history. Running is sorted by cluster
+// (name, then registration), namespace, workload, pod and container, names by bytes;
+// an interval still open is in both lists,
 // last seen by its cluster's latest succeeded scan. A digest never seen has empty
 // lists, not ErrNotFound.
 func (s *Store) DigestUses(ctx context.Context, digest string, page HistoryPage) (DigestUse, error) {
@@ -184,10 +202,35 @@ func (s *Store) DigestUses(ctx context.Context, digest string, page HistoryPage)
 	}
 	limitArg := q.arg(limit)
 	b := &pgx.Batch{}
+	// What runs now, by cluster name and registration, then namespace, workload, pod and
+	// container (names by bytes) and interval: per cluster in name order, its rows in
+	// the order of observations_open_digest_place, each cluster's walk stopping at the
+	// page size, so a page reads its own rows and not every running place.
+	var run query
+	dg := run.arg(digest)
+	clusterCond, placeCond, runLimit := "", "", ""
+	if page.RunningLimit > 0 {
+		runLimit = " LIMIT " + run.arg(page.RunningLimit+1)
+		if a := page.RunningAfter; a != nil {
+			name, id := run.arg(a.Cluster), run.arg(a.ClusterID)
+			clusterCond = fmt.Sprintf(` WHERE (c.name COLLATE "C", c.id) >= (%s, %s)`, name, id)
+			placeCond = fmt.Sprintf(` AND (c.id <> %[1]s OR (o.namespace COLLATE "C", o.workload_kind COLLATE "C", o.workload_name COLLATE "C",
+				o.pod COLLATE "C", o.container COLLATE "C", o.id) > (%[2]s, %[3]s, %[4]s, %[5]s, %[6]s, %[7]s))`,
+				id, run.arg(a.Namespace), run.arg(a.Workload.Kind), run.arg(a.Workload.Name), run.arg(a.Pod), run.arg(a.Container), run.arg(a.ID))
+		}
+	}
 	b.Queue(`
-		SELECT c.name, o.namespace, o.workload_kind, o.workload_name, o.pod, o.container, o.digest
-		FROM observations o JOIN clusters c ON c.id = o.cluster_id
-		WHERE o.digest = $1 AND o.closed_at IS NULL`, digest)
+		SELECT c.name, r.namespace, r.workload_kind, r.workload_name, r.pod, r.container, r.digest, r.id, c.id
+		FROM clusters c
+		CROSS JOIN LATERAL (
+			SELECT o.namespace, o.workload_kind, o.workload_name, o.pod, o.container, o.digest, o.id
+			FROM observations o
+			WHERE o.digest = `+dg+` AND o.cluster_id = c.id AND o.closed_at IS NULL`+placeCond+`
+			ORDER BY o.namespace COLLATE "C", o.workload_kind COLLATE "C", o.workload_name COLLATE "C",
+			         o.pod COLLATE "C", o.container COLLATE "C", o.id`+runLimit+`
+		) r`+clusterCond+`
+		ORDER BY c.name COLLATE "C", c.id, r.namespace COLLATE "C", r.workload_kind COLLATE "C", r.workload_name COLLATE "C",
+		         r.pod COLLATE "C", r.container COLLATE "C", r.id`+runLimit, run.args...)
 	b.Queue(`
 		WITH o AS (
 			SELECT id, cluster_id, namespace, workload_kind, workload_name, pod, container, digest, first_seen, last_seen, closed_at
@@ -204,7 +247,9 @@ func (s *Store) DigestUses(ctx context.Context, digest string, page HistoryPage)
 		       seen.cluster_id, COALESCE(seen.scan_id, 0), o.id
 		FROM o JOIN clusters c ON c.id = o.cluster_id LEFT JOIN seen ON seen.cluster_id = o.cluster_id
 		ORDER BY o.first_seen DESC, o.id DESC`, q.args...)
-	b.Queue(`SELECT DISTINCT ref FROM observations WHERE digest = $1 ORDER BY ref LIMIT $2`, digest, RefsLimit)
+	if page.Refs {
+		b.Queue(`SELECT DISTINCT ref FROM observations WHERE digest = $1 ORDER BY ref LIMIT $2`, digest, RefsLimit)
+	}
 	res := s.pool.SendBatch(ctx, b)
 	defer res.Close()
 
@@ -213,14 +258,20 @@ func (s *Store) DigestUses(ctx context.Context, digest string, page HistoryPage)
 	if err != nil {
 		return DigestUse{}, fmt.Errorf("where %s runs: %w", digest, err)
 	}
+	var keys []RunningKey
 	use.Running, err = pgx.AppendRows(use.Running, rows, func(r pgx.CollectableRow) (detect.Place, error) {
-		var p detect.Place
-		return p, r.Scan(&p.Cluster, &p.Namespace, &p.Workload.Kind, &p.Workload.Name, &p.Pod, &p.Container, &p.Digest)
+		var k RunningKey
+		err := r.Scan(&k.Cluster, &k.Namespace, &k.Workload.Kind, &k.Workload.Name, &k.Pod, &k.Container, &k.Digest, &k.ID, &k.ClusterID)
+		keys = append(keys, k)
+		return k.Place, err
 	})
 	if err != nil {
 		return DigestUse{}, fmt.Errorf("where %s runs: %w", digest, err)
 	}
-	slices.SortFunc(use.Running, detect.ComparePlaces)
+	if n := page.RunningLimit; n > 0 && len(use.Running) > n {
+		use.Running = use.Running[:n]
+		use.RunningNext = &keys[n-1]
+	}
 	rows, err = res.Query()
 	if err != nil {
 		return DigestUse{}, fmt.Errorf("where %s ran: %w", digest, err)
@@ -239,6 +290,9 @@ func (s *Store) DigestUses(ctx context.Context, digest string, page HistoryPage)
 	})
 	if err != nil {
 		return DigestUse{}, fmt.Errorf("where %s ran: %w", digest, err)
+	}
+	if !page.Refs {
+		return use, nil
 	}
 	rows, err = res.Query()
 	if err != nil {

@@ -874,3 +874,63 @@ func TestHistoryEventsStored(t *testing.T) {
 		t.Errorf("the move seen again: %d events", got.Events)
 	}
 }
+
+// TestDigestRunningPaging pages through what runs a digest in three clusters registered
+// out of name order, each with several workloads, one of them running the digest in two
+// containers of one pod: every page size gives every running place once, in the order
+// of the whole list (by cluster name, then namespace, workload, pod and container by
+// bytes), each page at most its size.
+func TestDigestRunningPaging(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := mustStore(t, mustRing(t, newKey(t)))
+	f := fleet{t, s}
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	for ci, name := range []string{"zeta", "alpha", "Mid"} {
+		c := mustCluster(t, s, name, "t")
+		var pods []inventory.Pod
+		for w := range 3 {
+			for p := range 4 - w {
+				uid := fmt.Sprintf("u%d-%d-%d", ci, w, p)
+				containers := []string{nginx("a")}
+				if w == 1 && p == 0 {
+					containers = append(containers, "sidecar="+strings.TrimPrefix(nginx("a"), "web="))
+				}
+				pods = append(pods, wpod(fmt.Sprintf("ns-%d", w%2), fmt.Sprintf("w%d", w), fmt.Sprintf("pod-%d", p), uid, containers...))
+			}
+		}
+		pods = append(pods, wpod("ns-0", "other", "other-0", fmt.Sprintf("o%d", ci), nginx("b")))
+		f.scan(c, t0, pods...)
+	}
+	whole, err := s.DigestUses(ctx, sha("a"), HistoryPage{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(whole.Running) != 3*(4+3+2+1) || whole.RunningNext != nil || !slices.IsSortedFunc(whole.Running, detect.ComparePlaces) {
+		t.Fatalf("%d running, next %v, sorted %v", len(whole.Running), whole.RunningNext, slices.IsSortedFunc(whole.Running, detect.ComparePlaces))
+	}
+	for _, size := range []int{1, 2, 7, 29, 30, 100} {
+		var got []detect.Place
+		var after *RunningKey
+		for pages := 0; ; pages++ {
+			if pages > len(whole.Running)+1 {
+				t.Fatalf("page size %d: paging does not end", size)
+			}
+			p, err := s.DigestUses(ctx, sha("a"), HistoryPage{RunningLimit: size, RunningAfter: after})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(p.Running) > size || (p.RunningNext == nil) != (len(got)+len(p.Running) == len(whole.Running)) {
+				t.Fatalf("page size %d, page %d: %d running, next %v", size, pages, len(p.Running), p.RunningNext)
+			}
+			got = append(got, p.Running...)
+			if p.RunningNext == nil {
+				break
+			}
+			after = p.RunningNext
+		}
+		if !slices.Equal(got, whole.Running) {
+			t.Errorf("page size %d: paged\n%v\nwant\n%v", size, got, whole.Running)
+		}
+	}
+}
