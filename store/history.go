@@ -203,34 +203,26 @@ func (s *Store) DigestUses(ctx context.Context, digest string, page HistoryPage)
 	limitArg := q.arg(limit)
 	b := &pgx.Batch{}
 	// What runs now, by cluster name and registration, then namespace, workload, pod and
-	// container (names by bytes) and interval: per cluster in name order, its rows in
-	// the order of observations_open_digest_place, each cluster's walk stopping at the
-	// page size, so a page reads its own rows and not every running place.
+	// container (names by bytes) and interval, a page after the key of the last place of
+	// the page before.
 	var run query
-	dg := run.arg(digest)
-	clusterCond, placeCond, runLimit := "", "", ""
+	run.where("o.digest = " + run.arg(digest))
+	run.where("o.closed_at IS NULL")
+	runLimit := ""
 	if page.RunningLimit > 0 {
 		runLimit = " LIMIT " + run.arg(page.RunningLimit+1)
 		if a := page.RunningAfter; a != nil {
-			name, id := run.arg(a.Cluster), run.arg(a.ClusterID)
-			clusterCond = fmt.Sprintf(` WHERE (c.name COLLATE "C", c.id) >= (%s, %s)`, name, id)
-			placeCond = fmt.Sprintf(` AND (c.id <> %[1]s OR (o.namespace COLLATE "C", o.workload_kind COLLATE "C", o.workload_name COLLATE "C",
-				o.pod COLLATE "C", o.container COLLATE "C", o.id) > (%[2]s, %[3]s, %[4]s, %[5]s, %[6]s, %[7]s))`,
-				id, run.arg(a.Namespace), run.arg(a.Workload.Kind), run.arg(a.Workload.Name), run.arg(a.Pod), run.arg(a.Container), run.arg(a.ID))
+			run.where(fmt.Sprintf(`(c.name COLLATE "C", c.id, o.namespace COLLATE "C", o.workload_kind COLLATE "C",
+				o.workload_name COLLATE "C", o.pod COLLATE "C", o.container COLLATE "C", o.id) > (%s, %s, %s, %s, %s, %s, %s, %s)`,
+				run.arg(a.Cluster), run.arg(a.ClusterID), run.arg(a.Namespace), run.arg(a.Workload.Kind), run.arg(a.Workload.Name),
+				run.arg(a.Pod), run.arg(a.Container), run.arg(a.ID)))
 		}
 	}
 	b.Queue(`
-		SELECT c.name, r.namespace, r.workload_kind, r.workload_name, r.pod, r.container, r.digest, r.id, c.id
-		FROM clusters c
-		CROSS JOIN LATERAL (
-			SELECT o.namespace, o.workload_kind, o.workload_name, o.pod, o.container, o.digest, o.id
-			FROM observations o
-			WHERE o.digest = `+dg+` AND o.cluster_id = c.id AND o.closed_at IS NULL`+placeCond+`
-			ORDER BY o.namespace COLLATE "C", o.workload_kind COLLATE "C", o.workload_name COLLATE "C",
-			         o.pod COLLATE "C", o.container COLLATE "C", o.id`+runLimit+`
-		) r`+clusterCond+`
-		ORDER BY c.name COLLATE "C", c.id, r.namespace COLLATE "C", r.workload_kind COLLATE "C", r.workload_name COLLATE "C",
-		         r.pod COLLATE "C", r.container COLLATE "C", r.id`+runLimit, run.args...)
+		SELECT c.name, o.namespace, o.workload_kind, o.workload_name, o.pod, o.container, o.digest, o.id, c.id
+		FROM observations o JOIN clusters c ON c.id = o.cluster_id`+run.clause()+`
+		ORDER BY c.name COLLATE "C", c.id, o.namespace COLLATE "C", o.workload_kind COLLATE "C", o.workload_name COLLATE "C",
+		         o.pod COLLATE "C", o.container COLLATE "C", o.id`+runLimit, run.args...)
 	b.Queue(`
 		WITH o AS (
 			SELECT id, cluster_id, namespace, workload_kind, workload_name, pod, container, digest, first_seen, last_seen, closed_at

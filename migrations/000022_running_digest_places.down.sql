@@ -1,4 +1,0 @@
-CREATE INDEX observations_digest ON observations (digest);
-DROP INDEX observations_digest_history;
-CREATE INDEX observations_open_digest ON observations (digest) WHERE closed_at IS NULL;
-DROP INDEX observations_open_digest_place;
