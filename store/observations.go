@@ -65,13 +65,21 @@ func (s *Store) CompleteScan(ctx context.Context, scanID int64, pods []inventory
 		first := len(open) == 0 // diff consumes open
 		d := diff(sc, open, pods)
 		counts.ChangedRefs = d.changedRefs
+		// A cluster's first scan into an empty history (no interval of it at all)
+		// summarizes its fresh rows as they are; any other reads back the intervals.
+		empty := false
+		if first {
+			if err := tx.QueryRow(ctx, `SELECT NOT EXISTS (SELECT 1 FROM observations WHERE cluster_id = $1)`, sc.clusterID).Scan(&empty); err != nil {
+				return fmt.Errorf("history of the cluster: %w", err)
+			}
+		}
 		if counts.Opened, err = openIntervals(ctx, tx, d.fresh); err != nil {
 			return err
 		}
 		if counts.Closed, err = closeIntervals(ctx, tx, sc, d.gone); err != nil {
 			return err
 		}
-		if err := refreshSummaryOf(ctx, tx, d.fresh, d.gone); err != nil {
+		if err := refreshSummaryOf(ctx, tx, d.fresh, d.gone, empty); err != nil {
 			return err
 		}
 		if err := refreshWorkloadsOf(ctx, tx, d.fresh, d.gone, first); err != nil {

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -123,13 +124,20 @@ func (k summaryKeys) addRunning(ctx context.Context, tx pgx.Tx, clusterID int64)
 // Columns of the rows CompleteScan copies into observations, for their summary keys.
 const (
 	freshClusterID = 0
+	freshPodUID    = 3
 	freshRef       = 16
 	freshDigest    = 18
+	freshFirstSeen = 21
 )
 
 // refreshSummaryOf refreshes the summary rows of the intervals a scan opened (fresh, as
-// copied) and closed (gone).
-func refreshSummaryOf(ctx context.Context, tx pgx.Tx, fresh [][]any, gone []int64) error {
+// copied) and closed (gone). When the cluster had no interval at all before (its first
+// scan into an empty history), its summary is the fresh rows': no need to read them
+// back.
+func refreshSummaryOf(ctx context.Context, tx pgx.Tx, fresh [][]any, gone []int64, empty bool) error {
+	if empty && len(gone) == 0 {
+		return writeFreshSummary(ctx, tx, fresh)
+	}
 	keys := summaryKeys{}
 	for _, r := range fresh {
 		keys.add(r[freshClusterID].(int64), r[freshRef].(string), r[freshDigest].(string))
@@ -166,6 +174,52 @@ func (s *Store) RebuildSummary(ctx context.Context) error {
 	})
 	if err != nil {
 		return fmt.Errorf("rebuild the reference summary: %w", err)
+	}
+	return nil
+}
+
+// writeFreshSummary writes the summary of a cluster's first intervals, as summarySQL
+// would read it from them once copied: each (reference, digest) first seen at its
+// earliest first sighting, last seen never (they are all open), and its distinct pods,
+// all running.
+func writeFreshSummary(ctx context.Context, tx pgx.Tx, fresh [][]any) error {
+	type agg struct {
+		first time.Time
+		pods  map[string]struct{}
+	}
+	sums := map[summaryKey]*agg{}
+	for _, r := range fresh {
+		k := summaryKey{r[freshClusterID].(int64), r[freshRef].(string), r[freshDigest].(string)}
+		first := r[freshFirstSeen].(time.Time)
+		a, ok := sums[k]
+		if !ok {
+			a = &agg{first: first, pods: map[string]struct{}{}}
+			sums[k] = a
+		}
+		if first.Before(a.first) {
+			a.first = first
+		}
+		a.pods[r[freshPodUID].(string)] = struct{}{}
+	}
+	if len(sums) == 0 {
+		return nil
+	}
+	var ids, pods []int64
+	var refs, digests []string
+	var firsts []time.Time
+	for k, a := range sums {
+		ids, refs, digests = append(ids, k.clusterID), append(refs, k.ref), append(digests, k.digest)
+		firsts, pods = append(firsts, a.first), append(pods, int64(len(a.pods)))
+	}
+	_, err := tx.Exec(ctx, `
+		INSERT INTO ref_digest_clusters (ref, digest, cluster_id, first_seen, last_seen, pods, running)
+		SELECT ref, digest, cluster_id, first_seen, NULL, pods, pods
+		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[], $5::bigint[]) AS k (cluster_id, ref, digest, first_seen, pods)
+		ORDER BY ref, digest, cluster_id
+		ON CONFLICT (ref, digest, cluster_id) DO UPDATE SET first_seen = excluded.first_seen,
+			last_seen = excluded.last_seen, pods = excluded.pods, running = excluded.running`, ids, refs, digests, firsts, pods)
+	if err != nil {
+		return fmt.Errorf("write the reference summary of a first scan: %w", err)
 	}
 	return nil
 }
