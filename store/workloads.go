@@ -433,22 +433,7 @@ func afterSQL(q *query, order []string, cols map[string]string, after WorkloadCu
 func (s *Store) mutantPage(ctx context.Context, page *workloadPage, f WorkloadFilter, order []string, after *WorkloadCursor, limit int) error {
 	var q query
 	var cond strings.Builder
-	if f.Cluster != "" {
-		cond.WriteString(" AND k.cluster = " + q.arg(f.Cluster))
-	}
-	if f.Namespace != "" {
-		cond.WriteString(" AND k.namespace = " + q.arg(f.Namespace))
-	}
-	if f.Kind != "" {
-		cond.WriteString(" AND k.kind = " + q.arg(f.Kind))
-	}
-	if f.Name != "" {
-		cond.WriteString(" AND k.name = " + q.arg(f.Name))
-	}
-	if f.Ref != "" {
-		cond.WriteString(` AND EXISTS (SELECT 1 FROM observations r WHERE ` + runsRefSQL("k.id", "k.namespace", "k.kind", "k.name") +
-			` AND r.ref = ` + q.arg(f.Ref) + `)`)
-	}
+	cond.WriteString(pageFilterSQL(&q, f, "k.cluster", "k.id", "k.namespace", "k.kind", "k.name"))
 	if after != nil {
 		cond.WriteString(" AND " + afterSQL(&q, order, markColumns, *after, f.Desc, false))
 	}
@@ -516,22 +501,7 @@ func workloadKeySQL(q *query, f WorkloadFilter) string {
 func (s *Store) walkPage(ctx context.Context, page *workloadPage, f WorkloadFilter, order []string, limit int) error {
 	var q query
 	var cond strings.Builder
-	if f.Cluster != "" {
-		cond.WriteString(" AND c.name = " + q.arg(f.Cluster))
-	}
-	if f.Namespace != "" {
-		cond.WriteString(" AND w.namespace = " + q.arg(f.Namespace))
-	}
-	if f.Kind != "" {
-		cond.WriteString(" AND w.kind = " + q.arg(f.Kind))
-	}
-	if f.Name != "" {
-		cond.WriteString(" AND w.name = " + q.arg(f.Name))
-	}
-	if f.Ref != "" {
-		cond.WriteString(` AND EXISTS (SELECT 1 FROM observations r WHERE ` + runsRefSQL("w.cluster_id", "w.namespace", "w.kind", "w.name") +
-			` AND r.ref = ` + q.arg(f.Ref) + `)`)
-	}
+	cond.WriteString(pageFilterSQL(&q, f, "c.name", "w.cluster_id", "w.namespace", "w.kind", "w.name"))
 	if f.After != nil {
 		// The whole order is the walk's index: the row comparison bounds its scan.
 		cond.WriteString(" AND " + afterSQL(&q, order, walkColumns, *f.After, f.Desc, false))
@@ -544,11 +514,32 @@ func (s *Store) walkPage(ctx context.Context, page *workloadPage, f WorkloadFilt
 	return s.readPage(ctx, page, sqlText, q.args)
 }
 
-// runsRefSQL matches the open observations r of a workload (its cluster's id,
-// namespace, kind and name, as SQL expressions), through observations_open_workload.
-func runsRefSQL(id, namespace, kind, name string) string {
-	return fmt.Sprintf(`r.cluster_id = %s AND r.closed_at IS NULL AND r.namespace COLLATE "C" = %s
-		AND r.workload_kind COLLATE "C" = %s AND r.workload_name COLLATE "C" = %s`, id, namespace, kind, name)
+// pageFilterSQL is f's conditions on the workloads of a page read one row a workload
+// (mutantPage, walkPage), as the SQL expressions of their cluster's name and id,
+// namespace, kind and name: a reference filter asks whether any of the workload's open
+// observations runs it.
+func pageFilterSQL(q *query, f WorkloadFilter, cluster, id, namespace, kind, name string) string {
+	var cond strings.Builder
+	if f.Cluster != "" {
+		cond.WriteString(" AND " + cluster + " = " + q.arg(f.Cluster))
+	}
+	if f.Namespace != "" {
+		cond.WriteString(" AND " + namespace + " = " + q.arg(f.Namespace))
+	}
+	if f.Kind != "" {
+		cond.WriteString(" AND " + kind + " = " + q.arg(f.Kind))
+	}
+	if f.Name != "" {
+		cond.WriteString(" AND " + name + " = " + q.arg(f.Name))
+	}
+	if f.Ref != "" {
+		// Through observations_open_workload.
+		cond.WriteString(fmt.Sprintf(` AND EXISTS (SELECT 1 FROM observations r
+			WHERE r.cluster_id = %s AND r.closed_at IS NULL AND r.namespace COLLATE "C" = %s
+			  AND r.workload_kind COLLATE "C" = %s AND r.workload_name COLLATE "C" = %s AND r.ref = %s)`,
+			id, namespace, kind, name, q.arg(f.Ref)))
+	}
+	return cond.String()
 }
 
 // readPage reads a page of workloads (id, cluster, namespace, kind, name, mutant).
