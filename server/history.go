@@ -258,8 +258,9 @@ func toMutationJSON(m store.Mutation) mutationJSON {
 		if places == nil {
 			places = []detect.Place{}
 		}
-		// Cannot fail: a place is strings.
-		j.RawPlaces, _ = json.Marshal(places)
+		// As the answer around it is encoded (no HTML escaping). Cannot fail: a place
+		// is strings.
+		j.RawPlaces, _ = encodeJSON(places)
 	}
 	return j
 }

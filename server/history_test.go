@@ -108,3 +108,34 @@ func TestWorkloadsAnswerIsTheReport(t *testing.T) {
 		}
 	}
 }
+
+// TestMutationAnswersAgree: a mutation listed (its places served as the store keeps
+// them encoded) and the same mutation asked for by id (its places decoded and encoded
+// again) are the same bytes, places of markup included, unescaped as every answer is.
+func TestMutationAnswersAgree(t *testing.T) {
+	t.Parallel()
+	e, _ := newUIFleet(t)
+	viewer := e.as("viewer")
+	res := viewer.get("/api/v1/mutations?state=all&limit=1000")
+	want(t, res, http.StatusOK)
+	var l list[json.RawMessage]
+	res.decode(t, &l)
+	hostile := 0
+	for _, item := range l.Items {
+		var m struct{ ID int64 }
+		if err := json.Unmarshal(item, &m); err != nil {
+			t.Fatal(err)
+		}
+		one := viewer.get(fmt.Sprintf("/api/v1/mutations/%d", m.ID))
+		want(t, one, http.StatusOK)
+		if got := strings.TrimSuffix(string(one.body), "\n"); got != string(item) {
+			t.Errorf("mutation %d by id:\n%s\nlisted:\n%s", m.ID, got, item)
+		}
+		if strings.Contains(string(item), hostilePod) {
+			hostile++
+		}
+	}
+	if len(l.Items) < 2 || hostile == 0 {
+		t.Fatalf("%d mutations, %d with the pod of markup unescaped", len(l.Items), hostile)
+	}
+}
