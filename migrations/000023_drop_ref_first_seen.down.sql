@@ -1,0 +1,1 @@
+CREATE INDEX observations_ref ON observations (ref, first_seen);
