@@ -125,7 +125,7 @@ func populate(b *testing.B, s *Store) {
 			res = last
 		}
 		return []any{identity, kind, cid, cname, "", "", "", "", fmt.Sprintf("registry.example/svc-%04d:prod", workload),
-			[]string{benchDigest("app", workload, 8), benchDigest("app", workload, 9)}, string(pl), last, last, res}
+			[]string{benchDigest("app", workload, 8), benchDigest("app", workload, 9)}, string(pl), string(pl), last, last, res}
 	}
 	place := func(c, w, p int) map[string]any {
 		return map[string]any{"cluster": fmt.Sprintf("cluster-%02d", c), "namespace": fmt.Sprintf("team-%02d", w%20),
@@ -157,7 +157,7 @@ func populate(b *testing.B, s *Store) {
 		muts = append(muts, mut(fmt.Sprintf("old|%d", i), kind, c, w, []map[string]any{place(c, w, 0)}, true))
 	}
 	if _, err := s.pool.CopyFrom(ctx, pgx.Identifier{"mutations"}, []string{"identity", "kind", "cluster_id", "cluster",
-		"namespace", "workload_kind", "workload_name", "container", "ref", "digests", "places", "detected_at", "updated_at",
+		"namespace", "workload_kind", "workload_name", "container", "ref", "digests", "places", "places_json", "detected_at", "updated_at",
 		"resolved_at"}, pgx.CopyFromRows(muts)); err != nil {
 		b.Fatal(err)
 	}
