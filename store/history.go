@@ -198,7 +198,10 @@ func (s *Store) DigestUses(ctx context.Context, digest string, page HistoryPage)
 	var q query
 	q.where("digest = " + q.arg(digest))
 	if b := page.Before; b != nil {
-		q.where(fmt.Sprintf("(first_seen, id) < (%s, %s)", q.arg(b.FirstSeen), q.arg(b.ID)))
+		// Written out rather than as a row comparison, so that the bound on first_seen
+		// is a condition of the (digest, first_seen) index.
+		at := q.arg(b.FirstSeen)
+		q.where(fmt.Sprintf("first_seen <= %s AND (first_seen < %s OR id < %s)", at, at, q.arg(b.ID)))
 	}
 	limitArg := q.arg(limit)
 	b := &pgx.Batch{}
