@@ -17,14 +17,19 @@ import (
 // and their pods. Lists are [] rather than null.
 func ReportOf(w Workload, parser *imageref.Parser) report.Workload {
 	pods := make([]inventory.Pod, len(w.Running))
+	// One backing array for all the pods' containers and their IDs, not two small
+	// allocations a container.
+	containers := make([]inventory.Container, len(w.Running))
+	ids := make([]imageref.ID, len(w.Running))
 	for j, c := range w.Running {
+		ids[j] = imageref.ID{Raw: c.ImageID, Kind: c.Kind, Digest: c.Digest}
+		containers[j] = inventory.Container{Name: c.Container, Type: c.Type, Ref: parser.Ref(c.Image), ID: &ids[j]}
 		pods[j] = inventory.Pod{
 			Cluster: w.Cluster, Namespace: w.Namespace, Name: c.Pod, UID: types.UID(c.PodUID),
 			Workload: inventory.Workload{Kind: w.Kind, Name: w.Name},
 			// One pod per container: Build merges a workload's pods and removes
 			// repeated names.
-			Containers: []inventory.Container{{Name: c.Container, Type: c.Type, Ref: parser.Ref(c.Image),
-				ID: &imageref.ID{Raw: c.ImageID, Kind: c.Kind, Digest: c.Digest}}},
+			Containers: containers[j : j+1 : j+1],
 		}
 	}
 	wl := report.Workload{Cluster: w.Cluster, Namespace: w.Namespace, Kind: w.Kind, Name: w.Name}

@@ -222,12 +222,22 @@ func (s *Store) FillWorkloadBodies(ctx context.Context, batch int) (int, error) 
 // order) by workload, as readRunning would read them once copied.
 func freshWorkloads(fresh [][]any) []Workload {
 	page := &workloadPage{}
+	key := func(r []any) runningKey {
+		return runningKey{r[freshClusterID].(int64), r[freshNamespace].(string), r[freshWorkloadKind].(string), r[freshWorkloadName].(string)}
+	}
+	// Each workload's containers counted first, so that its list is allocated once: a
+	// first scan's garbage is collected during the scans after it.
+	sizes := map[runningKey]int{}
 	for _, r := range fresh {
-		k := runningKey{r[freshClusterID].(int64), r[freshNamespace].(string), r[freshWorkloadKind].(string), r[freshWorkloadName].(string)}
+		sizes[key(r)]++
+	}
+	for _, r := range fresh {
+		k := key(r)
 		i, ok := page.at[k]
 		if !ok {
 			page.add(k.clusterID, WorkloadKey{Namespace: k.namespace, Kind: k.kind, Name: k.name}, false)
 			i = len(page.out) - 1
+			page.out[i].Running = make([]RunningContainer, 0, sizes[k])
 		}
 		page.out[i].Running = append(page.out[i].Running, RunningContainer{
 			Pod: r[2].(string), PodUID: r[3].(string), Node: r[4].(string), Runtime: r[6].(string),
