@@ -39,9 +39,12 @@ func (s *Store) Search(ctx context.Context, digestPrefix, ref, repo, name string
 		})
 	}
 	if ref != "" {
-		b.Queue(`(SELECT ref FROM observations WHERE ref = $1 LIMIT 1)
+		// From the reference summary, which holds the references of the intervals one row
+		// a digest and cluster: the intervals' own index would be walked through every
+		// interval of every tag of the repository.
+		b.Queue(`(SELECT ref FROM ref_digest_clusters WHERE ref = $1 LIMIT 1)
 			UNION
-			(SELECT DISTINCT ref FROM observations WHERE ref > $2 AND ref < $3 AND starts_with(ref, $2) ORDER BY ref LIMIT $4)
+			(SELECT DISTINCT ref FROM ref_digest_clusters WHERE ref > $2 AND ref < $3 AND starts_with(ref, $2) ORDER BY ref LIMIT $4)
 			ORDER BY 1`, ref, repo+":", repo+";", SearchLimit).Query(func(rows pgx.Rows) error {
 			var err error
 			out.Refs, err = pgx.CollectRows(rows, pgx.RowTo[string])
