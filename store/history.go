@@ -243,7 +243,8 @@ func (s *Store) DigestUses(ctx context.Context, digest string, page HistoryPage)
 		FROM o JOIN clusters c ON c.id = o.cluster_id LEFT JOIN seen ON seen.cluster_id = o.cluster_id
 		ORDER BY o.first_seen DESC, o.id DESC`, q.args...)
 	if page.Refs {
-		b.Queue(`SELECT DISTINCT ref FROM observations WHERE digest = $1 ORDER BY ref LIMIT $2`, digest, RefsLimit)
+		// From the reference summary (ref_digest_clusters_digest), not the intervals.
+		b.Queue(`SELECT DISTINCT ref FROM ref_digest_clusters WHERE digest = $1 ORDER BY ref LIMIT $2`, digest, RefsLimit)
 	}
 	res := s.pool.SendBatch(ctx, b)
 	defer res.Close()

@@ -1,0 +1,1 @@
+DROP INDEX ref_digest_clusters_digest;
