@@ -54,3 +54,51 @@ func TestSearchRefs(t *testing.T) {
 		t.Errorf("references of a digest never seen: %v, %v", use.Refs, err)
 	}
 }
+
+// TestSearchNames looks up a name as the search box does: the workloads running now
+// that are named so or have a pod named so, in every live cluster, once each, sorted by
+// bytes; not a pod that ran under that name before, nor a deleted cluster's workloads.
+func TestSearchNames(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := mustStore(t, mustRing(t, newKey(t)))
+	f := fleet{t, s}
+	prod, stage, old := mustCluster(t, s, "prod", "t"), mustCluster(t, s, "stage", "t"), mustCluster(t, s, "old", "t")
+	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	f.scan(prod, t0,
+		wpod("shop", "web", "web-1", "u1", nginx("a"), "side=nginx:1.25|"+digest("a")),
+		wpod("shop", "api", "web", "u2", nginx("a")), // a pod named like the other workload
+		wpod("Zoo", "web", "web-9", "u3", nginx("a")),
+		wpod("tools", "cron", "gone-1", "u4", nginx("b")))
+	// gone-1 stops running, and another pod takes its place.
+	f.scan(prod, t0.Add(time.Minute),
+		wpod("shop", "web", "web-1", "u1", nginx("a"), "side=nginx:1.25|"+digest("a")),
+		wpod("shop", "api", "web", "u2", nginx("a")),
+		wpod("Zoo", "web", "web-9", "u3", nginx("a")),
+		wpod("tools", "cron", "cron-2", "u5", nginx("b")))
+	f.scan(stage, t0, wpod("shop", "web", "web-1", "u6", nginx("a")))
+	f.scan(old, t0, wpod("shop", "web", "web-1", "u7", nginx("a")))
+	if _, err := s.DeleteCluster(ctx, "old", false, admin); err != nil {
+		t.Fatal(err)
+	}
+
+	key := func(cluster, ns, name string) WorkloadKey { return WorkloadKey{cluster, ns, "Deployment", name} }
+	for _, tc := range []struct {
+		name string
+		want []WorkloadKey
+	}{
+		{"web", []WorkloadKey{key("prod", "Zoo", "web"), key("prod", "shop", "api"), key("prod", "shop", "web"), key("stage", "shop", "web")}},
+		{" web-1 ", []WorkloadKey{key("prod", "shop", "web"), key("stage", "shop", "web")}},
+		{"cron-2", []WorkloadKey{key("prod", "tools", "cron")}},
+		{"gone-1", nil},
+		{"nothing", nil},
+	} {
+		got, err := s.Search(ctx, "", "", "", tc.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got.Workloads, tc.want) {
+			t.Errorf("search %q: %v, want %v", tc.name, got.Workloads, tc.want)
+		}
+	}
+}
