@@ -93,8 +93,14 @@ func assertSummary(t *testing.T, s *Store, step string) {
 func assertBodies(t *testing.T, s *Store, step string) {
 	t.Helper()
 	ctx := context.Background()
-	for _, sort := range []WorkloadSort{SortCluster, SortRef, SortChanged} {
-		f := WorkloadFilter{Sort: sort, Limit: 1000}
+	// Each way a page is read: from the open intervals (cluster), walking
+	// running_workloads (ref, changed), from the marks (mutant only), and from both.
+	for _, f := range []WorkloadFilter{
+		{Sort: SortCluster}, {Sort: SortRef}, {Sort: SortChanged, Desc: true}, {Sort: SortName, MutantOnly: true},
+		{Sort: SortMutant}, {Sort: SortMutant, Desc: true},
+	} {
+		f.Limit = 1000
+		sort := fmt.Sprintf("%s (desc %t, mutant only %t)", f.Sort, f.Desc, f.MutantOnly)
 		ws, err := s.ListWorkloads(ctx, f)
 		if err != nil {
 			t.Fatal(err)

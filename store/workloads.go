@@ -144,10 +144,11 @@ const marksSQL = `
 
 // mutantPageSQL pages through the workloads that are places of open mutations in live
 // clusters and still run there: driven from the open mutations, which are few, each
-// with its sort keys from running_workloads a. The %s are the extra conditions (on the
-// places k and their keys a), the order and the page size.
+// with its sort keys from running_workloads a. The %s are the body columns (bodyColumns
+// or none), the extra conditions (on the places k and their keys a), the order and the
+// page size.
 const mutantPageSQL = marksSQL + `
-	SELECT k.id, k.cluster, k.namespace, k.kind, k.name, true
+	SELECT k.id, k.cluster, k.namespace, k.kind, k.name, true %s
 	FROM marks k
 	JOIN running_workloads a ON a.cluster_id = k.id AND a.namespace = k.namespace AND a.kind = k.kind AND a.name = k.name
 	WHERE true %s
@@ -157,12 +158,13 @@ const mutantPageSQL = marksSQL + `
 // walkPageSQL pages through the workloads running in live clusters in an order that
 // starts with a column of running_workloads: it walks them through the index of that
 // order (migration 000021) and stops at the page size. The %s are the conditions, the
-// order and the page size.
+// order, the page size, the outer order and the body columns (bodyColumns of q, or
+// none).
 var walkPageSQL = `
 	SELECT q.cluster_id, c.name, q.namespace, q.kind, q.name,
-	       ` + placeOfOpenMutationSQL("q.cluster_id", "c.name", "q.namespace", "q.kind", "q.name") + `
+	       ` + placeOfOpenMutationSQL("q.cluster_id", "c.name", "q.namespace", "q.kind", "q.name") + ` %[5]s
 	FROM (
-		SELECT w.cluster_id, w.namespace, w.kind, w.name, w.ref, w.changed
+		SELECT w.cluster_id, w.namespace, w.kind, w.name, w.ref, w.changed, w.containers
 		FROM running_workloads w
 		JOIN clusters c ON c.id = w.cluster_id
 		WHERE c.deleted_at IS NULL %[1]s
@@ -181,6 +183,11 @@ var walkColumns = map[string]string{
 	"ref":        "w.ref",
 	"changed":    "w.changed",
 }
+
+// bodyColumns are the columns of a WorkloadBody that running_workloads holds, as a
+// page's query reads them after its six (readPage), of running_workloads or a query of
+// it named %s.
+const bodyColumns = ", %[1]s.ref, %[1]s.changed, %[1]s.containers"
 
 // markColumns are the expressions of the order columns in mutantPageSQL.
 var markColumns = map[string]string{
@@ -248,7 +255,7 @@ type RunningContainer struct {
 // Only live clusters' open observations count, and only containers that run a digest
 // are stored, so a container still waiting for its image is not listed.
 func (s *Store) ListWorkloads(ctx context.Context, f WorkloadFilter) ([]Workload, error) {
-	page, err := s.workloadPage(ctx, f)
+	page, err := s.workloadPage(ctx, f, false)
 	if err != nil {
 		return nil, fmt.Errorf("list workloads: %w", err)
 	}
@@ -279,37 +286,26 @@ func (b WorkloadBody) Cursor() WorkloadCursor {
 // encoded in running_workloads (a row without them is rendered from its intervals),
 // so that a list costs one row a workload, not one a container.
 func (s *Store) ListWorkloadBodies(ctx context.Context, f WorkloadFilter) ([]WorkloadBody, error) {
-	page, err := s.workloadPage(ctx, f)
+	page, err := s.workloadPage(ctx, f, true)
 	if err != nil {
 		return nil, fmt.Errorf("list workloads: %w", err)
 	}
 	out := make([]WorkloadBody, len(page.out))
+	// The page's own query read the bodies when it read running_workloads (the places of
+	// open mutations, the orders that walk it); the rest are read by key.
+	unread := &workloadPage{}
 	for i, w := range page.out {
 		out[i] = WorkloadBody{WorkloadKey: w.WorkloadKey, ClusterID: w.ClusterID, Mutant: w.Mutant}
+		if b := page.bodies[i]; b.read {
+			out[i].Ref, out[i].Changed, out[i].Containers = b.Ref, b.Changed.UTC(), b.Containers
+		} else {
+			unread.add(w.ClusterID, w.WorkloadKey, w.Mutant)
+		}
 	}
-	if len(out) == 0 {
-		return out, nil
-	}
-	rows, err := s.pool.Query(ctx, `
-		SELECT p.n, w.ref, w.changed, w.containers
-		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS p (id, namespace, kind, name, n)
-		JOIN running_workloads w ON w.cluster_id = p.id AND w.namespace = p.namespace AND w.kind = p.kind AND w.name = p.name`,
-		page.ids, page.namespaces, page.kinds, page.names)
-	if err != nil {
-		return nil, fmt.Errorf("list workloads: %w", err)
-	}
-	for rows.Next() {
-		var n int
-		var b WorkloadBody
-		if err := rows.Scan(&n, &b.Ref, &b.Changed, &b.Containers); err != nil {
-			rows.Close()
+	if len(unread.out) > 0 {
+		if err := s.readBodies(ctx, unread, out); err != nil {
 			return nil, fmt.Errorf("list workloads: %w", err)
 		}
-		out[n-1].Ref, out[n-1].Changed, out[n-1].Containers = b.Ref, b.Changed.UTC(), b.Containers
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list workloads: %w", err)
 	}
 	// Rows not rendered yet: from their intervals.
 	missing := &workloadPage{}
@@ -344,9 +340,39 @@ func (s *Store) ListWorkloadBodies(ctx context.Context, f WorkloadFilter) ([]Wor
 	return out, nil
 }
 
+// readBodies reads the bodies of page's workloads from running_workloads into out,
+// whose workloads are a page (clusterPage's) of which page holds those not read yet.
+func (s *Store) readBodies(ctx context.Context, page *workloadPage, out []WorkloadBody) error {
+	at := make(map[runningKey]int, len(out))
+	for i, b := range out {
+		at[runningKey{b.ClusterID, b.Namespace, b.Kind, b.Name}] = i
+	}
+	rows, err := s.pool.Query(ctx, `
+		SELECT p.n, w.ref, w.changed, w.containers
+		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS p (id, namespace, kind, name, n)
+		JOIN running_workloads w ON w.cluster_id = p.id AND w.namespace = p.namespace AND w.kind = p.kind AND w.name = p.name`,
+		page.ids, page.namespaces, page.kinds, page.names)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var n int
+		var b WorkloadBody
+		if err := rows.Scan(&n, &b.Ref, &b.Changed, &b.Containers); err != nil {
+			return err
+		}
+		w := page.out[n-1]
+		if i, ok := at[runningKey{w.ClusterID, w.Namespace, w.Kind, w.Name}]; ok {
+			out[i].Ref, out[i].Changed, out[i].Containers = b.Ref, b.Changed.UTC(), b.Containers
+		}
+	}
+	return rows.Err()
+}
+
 // workloadPage reads which workloads f's page holds, in f.Sort's order (SortCluster
-// when none).
-func (s *Store) workloadPage(ctx context.Context, f WorkloadFilter) (*workloadPage, error) {
+// when none); with bodies, also the bodies of those it reads from running_workloads.
+func (s *Store) workloadPage(ctx context.Context, f WorkloadFilter, bodies bool) (*workloadPage, error) {
 	if f.Sort == "" {
 		f.Sort = SortCluster
 	}
@@ -355,7 +381,7 @@ func (s *Store) workloadPage(ctx context.Context, f WorkloadFilter) (*workloadPa
 		return nil, fmt.Errorf("unknown sort %q", f.Sort)
 	}
 	limit := limitOf(f.Limit)
-	page := &workloadPage{}
+	page := &workloadPage{withBodies: bodies}
 	var err error
 	switch {
 	case f.MutantOnly:
@@ -437,7 +463,8 @@ func (s *Store) mutantPage(ctx context.Context, page *workloadPage, f WorkloadFi
 	if after != nil {
 		cond.WriteString(" AND " + afterSQL(&q, order, markColumns, *after, f.Desc, false))
 	}
-	return s.readPage(ctx, page, fmt.Sprintf(mutantPageSQL, cond.String(), orderSQL(order, markColumns, f.Desc), q.arg(limit)), q.args)
+	return s.readPage(ctx, page, fmt.Sprintf(mutantPageSQL, page.bodyColumns("a"), cond.String(), orderSQL(order, markColumns, f.Desc), q.arg(limit)),
+		q.args, page.withBodies)
 }
 
 // clusterPage reads workloads in cluster order; with others, only those that are no
@@ -479,7 +506,7 @@ func (s *Store) clusterPage(ctx context.Context, page *workloadPage, f WorkloadF
 				 CASE WHEN c.name = %[1]s THEN %[4]s ELSE %[6]s END)`, cl, q.arg(a.Namespace), q.arg(a.Kind), q.arg(a.Name), op, edge))
 	}
 	return s.readPage(ctx, page, fmt.Sprintf(workloadPageSQL, obsCond.String(), q.arg(limit), clusterCond.String(),
-		direction(f.Desc), with), q.args)
+		direction(f.Desc), with), q.args, false)
 }
 
 // workloadKeySQL is f's conditions on the namespace, kind and name of observations o.
@@ -510,8 +537,9 @@ func (s *Store) walkPage(ctx context.Context, page *workloadPage, f WorkloadFilt
 	for _, c := range order {
 		outer[c] = "q." + c
 	}
-	sqlText := fmt.Sprintf(walkPageSQL, cond.String(), orderSQL(order, walkColumns, f.Desc), q.arg(limit), orderSQL(order, outer, f.Desc))
-	return s.readPage(ctx, page, sqlText, q.args)
+	sqlText := fmt.Sprintf(walkPageSQL, cond.String(), orderSQL(order, walkColumns, f.Desc), q.arg(limit), orderSQL(order, outer, f.Desc),
+		page.bodyColumns("q"))
+	return s.readPage(ctx, page, sqlText, q.args, page.withBodies)
 }
 
 // pageFilterSQL is f's conditions on the workloads of a page read one row a workload
@@ -542,8 +570,9 @@ func pageFilterSQL(q *query, f WorkloadFilter, cluster, id, namespace, kind, nam
 	return cond.String()
 }
 
-// readPage reads a page of workloads (id, cluster, namespace, kind, name, mutant).
-func (s *Store) readPage(ctx context.Context, page *workloadPage, sqlText string, args []any) error {
+// readPage reads a page of workloads (id, cluster, namespace, kind, name, mutant, and
+// with bodies the bodyColumns).
+func (s *Store) readPage(ctx context.Context, page *workloadPage, sqlText string, args []any, bodies bool) error {
 	rows, err := s.pool.Query(ctx, sqlText, args...)
 	if err != nil {
 		return err
@@ -553,10 +582,16 @@ func (s *Store) readPage(ctx context.Context, page *workloadPage, sqlText string
 		var id int64
 		var k WorkloadKey
 		var mutant bool
-		if err := rows.Scan(&id, &k.Cluster, &k.Namespace, &k.Kind, &k.Name, &mutant); err != nil {
+		b := pageBody{read: bodies}
+		dest := []any{&id, &k.Cluster, &k.Namespace, &k.Kind, &k.Name, &mutant}
+		if bodies {
+			dest = append(dest, &b.Ref, &b.Changed, &b.Containers)
+		}
+		if err := rows.Scan(dest...); err != nil {
 			return err
 		}
 		page.add(id, k, mutant)
+		page.bodies = append(page.bodies, b)
 	}
 	return rows.Err()
 }
@@ -567,6 +602,28 @@ type workloadPage struct {
 	namespaces, kinds, names []string
 	out                      []Workload
 	at                       map[runningKey]int // index in out, by the cluster's id: names may repeat across clusters
+	// withBodies asks the queries that read running_workloads for the bodies too; bodies
+	// are what readPage read of each workload in out.
+	withBodies bool
+	bodies     []pageBody
+}
+
+// pageBody is a workload's body as a page's query read it; read is false when the
+// query did not read it.
+type pageBody struct {
+	read       bool
+	Ref        string
+	Changed    time.Time
+	Containers []byte
+}
+
+// bodyColumns is bodyColumns of the query named from when the page asks for bodies,
+// else nothing.
+func (p *workloadPage) bodyColumns(from string) string {
+	if !p.withBodies {
+		return ""
+	}
+	return fmt.Sprintf(bodyColumns, from)
 }
 
 func (p *workloadPage) add(id int64, k WorkloadKey, mutant bool) {
