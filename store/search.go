@@ -52,15 +52,12 @@ func (s *Store) Search(ctx context.Context, digestPrefix, ref, repo, name string
 		})
 	}
 	if name = strings.TrimSpace(name); name != "" {
-		// A workload by its name from running_workloads_by_name, one by a pod's name from
-		// observations_open_pod: each an index look-up, not a read of what runs.
-		b.Queue(`(SELECT c.name COLLATE "C", w.namespace COLLATE "C", w.kind COLLATE "C", w.name COLLATE "C"
-			 FROM running_workloads w JOIN clusters c ON c.id = w.cluster_id AND c.deleted_at IS NULL
-			 WHERE w.name = $1)
-			UNION
-			(SELECT c.name COLLATE "C", o.namespace COLLATE "C", o.workload_kind COLLATE "C", o.workload_name COLLATE "C"
-			 FROM observations o JOIN clusters c ON c.id = o.cluster_id AND c.deleted_at IS NULL
-			 WHERE o.closed_at IS NULL AND o.pod = $1)
+		// Sorted by bytes, as every list is, whatever the database's locale. (Reads every
+		// open interval: an index on their pods would make this an index look-up, and
+		// cost every first scan about 5 % more.)
+		b.Queue(`SELECT DISTINCT c.name COLLATE "C", o.namespace COLLATE "C", o.workload_kind COLLATE "C", o.workload_name COLLATE "C"
+			FROM observations o JOIN clusters c ON c.id = o.cluster_id AND c.deleted_at IS NULL
+			WHERE o.closed_at IS NULL AND (o.workload_name = $1 OR o.pod = $1)
 			ORDER BY 1, 2, 3, 4 LIMIT $2`, name, SearchLimit).Query(func(rows pgx.Rows) error {
 			var err error
 			out.Workloads, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (WorkloadKey, error) {

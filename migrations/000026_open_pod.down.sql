@@ -1,1 +1,0 @@
-DROP INDEX observations_open_pod;
