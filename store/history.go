@@ -207,25 +207,35 @@ func (s *Store) DigestUses(ctx context.Context, digest string, page HistoryPage)
 	b := &pgx.Batch{}
 	// What runs now, by cluster name and registration, then namespace, workload, pod and
 	// container (names by bytes) and interval, a page after the key of the last place of
-	// the page before.
+	// the page before: cluster by cluster in that order, each one's intervals of the
+	// digest through observations_open_digest_cluster, so that a page reads the clusters
+	// it shows and not every container of a digest that runs across the fleet.
 	var run query
-	run.where("o.digest = " + run.arg(digest))
-	run.where("o.closed_at IS NULL")
+	clusterCond := ""
+	inner := "o.digest = " + run.arg(digest) + " AND o.closed_at IS NULL AND o.cluster_id = c.id"
 	runLimit := ""
 	if page.RunningLimit > 0 {
 		runLimit = " LIMIT " + run.arg(page.RunningLimit+1)
 		if a := page.RunningAfter; a != nil {
-			run.where(fmt.Sprintf(`(c.name COLLATE "C", c.id, o.namespace COLLATE "C", o.workload_kind COLLATE "C",
-				o.workload_name COLLATE "C", o.pod COLLATE "C", o.container COLLATE "C", o.id) > (%s, %s, %s, %s, %s, %s, %s, %s)`,
-				run.arg(a.Cluster), run.arg(a.ClusterID), run.arg(a.Namespace), run.arg(a.Workload.Kind), run.arg(a.Workload.Name),
-				run.arg(a.Pod), run.arg(a.Container), run.arg(a.ID)))
+			cl, id := run.arg(a.Cluster), run.arg(a.ClusterID)
+			clusterCond = fmt.Sprintf(` WHERE (name COLLATE "C", id) >= (%s, %s)`, cl, id)
+			inner += fmt.Sprintf(` AND (c.id <> %s OR (o.namespace COLLATE "C", o.workload_kind COLLATE "C", o.workload_name COLLATE "C",
+				o.pod COLLATE "C", o.container COLLATE "C", o.id) > (%s, %s, %s, %s, %s, %s))`,
+				id, run.arg(a.Namespace), run.arg(a.Workload.Kind), run.arg(a.Workload.Name), run.arg(a.Pod), run.arg(a.Container), run.arg(a.ID))
 		}
 	}
+	placeOrder := `o.namespace COLLATE "C", o.workload_kind COLLATE "C", o.workload_name COLLATE "C", o.pod COLLATE "C", o.container COLLATE "C", o.id`
+	// (The clusters sorted in a subquery, so that the plan reads them in order and stops
+	// at the page.)
 	b.Queue(`
 		SELECT c.name, o.namespace, o.workload_kind, o.workload_name, o.pod, o.container, o.digest, o.id, c.id
-		FROM observations o JOIN clusters c ON c.id = o.cluster_id`+run.clause()+`
-		ORDER BY c.name COLLATE "C", c.id, o.namespace COLLATE "C", o.workload_kind COLLATE "C", o.workload_name COLLATE "C",
-		         o.pod COLLATE "C", o.container COLLATE "C", o.id`+runLimit, run.args...)
+		FROM (SELECT id, name FROM clusters`+clusterCond+` ORDER BY name COLLATE "C", id) c
+		CROSS JOIN LATERAL (
+			SELECT o.namespace, o.workload_kind, o.workload_name, o.pod, o.container, o.digest, o.id
+			FROM observations o WHERE `+inner+`
+			ORDER BY `+placeOrder+runLimit+`
+		) o
+		ORDER BY c.name COLLATE "C", c.id, `+placeOrder+runLimit, run.args...)
 	b.Queue(`
 		WITH o AS (
 			SELECT id, cluster_id, namespace, workload_kind, workload_name, pod, container, digest, first_seen, last_seen, closed_at
