@@ -85,6 +85,13 @@ func assertSummary(t *testing.T, s *Store, step string) {
 	if !reflect.DeepEqual(gotRunning, wantRunning) {
 		t.Fatalf("after %s: running workloads\n%q\nwant (from the open intervals of live clusters)\n%q", step, gotRunning, wantRunning)
 	}
+	gotMarks := running(`SELECT concat_ws(' ', mutation_id, owner_id, cluster, namespace, kind, name) FROM mutation_marks ORDER BY 1`)
+	wantMarks := running(`
+		SELECT DISTINCT concat_ws(' ', m.id, m.cluster_id, p->>'cluster', p->>'namespace', p->'workload'->>'kind', p->'workload'->>'name')
+		FROM mutations m CROSS JOIN LATERAL jsonb_array_elements(m.places) p WHERE m.resolved_at IS NULL ORDER BY 1`)
+	if !reflect.DeepEqual(gotMarks, wantMarks) {
+		t.Fatalf("after %s: mutation marks\n%q\nwant (from the open mutations' places)\n%q", step, gotMarks, wantMarks)
+	}
 	assertBodies(t, s, step)
 }
 
@@ -147,6 +154,7 @@ func TestSummaryProperty(t *testing.T) {
 	newCluster()
 	newCluster()
 	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	openSeen, resolvedSeen := 0, 0
 	for step := range 120 {
 		at = at.Add(time.Minute)
 		if len(live) == 0 {
@@ -180,6 +188,11 @@ func TestSummaryProperty(t *testing.T) {
 				t.Fatal(err)
 			}
 			what = fmt.Sprintf("scan of %s with %d pods", c.Name, len(pods))
+			if rng.IntN(2) == 0 {
+				// The rechecks open and resolve the mutations across clusters.
+				fleet{t, s}.recheck(at.Add(2 * time.Second))
+				what += " and its rechecks"
+			}
 		case r < 15:
 			id, err := s.StartScan(ctx, c.ID, at)
 			if err != nil {
@@ -213,6 +226,16 @@ func TestSummaryProperty(t *testing.T) {
 			what = fmt.Sprintf("retention before %s (%d intervals)", before.Format(time.TimeOnly), p.Intervals)
 		}
 		assertSummary(t, s, fmt.Sprintf("step %d, %s", step, what))
+		var open, resolved int
+		if err := s.pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE resolved_at IS NULL), count(*) FILTER (WHERE resolved_at IS NOT NULL)
+			FROM mutations`).Scan(&open, &resolved); err != nil {
+			t.Fatal(err)
+		}
+		openSeen, resolvedSeen = max(openSeen, open), max(resolvedSeen, resolved)
+	}
+	// The sequences must open and resolve mutations, or the marks were never tried.
+	if openSeen == 0 || resolvedSeen == 0 {
+		t.Fatalf("at most %d open and %d resolved mutations at a step: the sequence tries no marks", openSeen, resolvedSeen)
 	}
 	// Rows without rendered containers (as migration 21 makes them) read the same,
 	// rendered on the fly, and FillWorkloadBodies renders them.

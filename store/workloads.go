@@ -131,15 +131,14 @@ var workloadPageSQL = `%[5]s
 	) q
 	ORDER BY q.cluster %[4]s, q.namespace %[4]s, q.kind %[4]s, q.name %[4]s`
 
-// marksSQL is the places of the open mutations in live clusters, as workloads: few.
+// marksSQL is the places of the open mutations in live clusters, as workloads: few,
+// from mutation_marks (kept from each mutation's places by migration 000027's trigger).
 const marksSQL = `
 	WITH marks AS MATERIALIZED (
-		SELECT DISTINCT c.id, c.name COLLATE "C" AS cluster, (p->>'namespace') COLLATE "C" AS namespace,
-		       (p->'workload'->>'kind') COLLATE "C" AS kind, (p->'workload'->>'name') COLLATE "C" AS name
-		FROM mutations m
-		CROSS JOIN LATERAL jsonb_array_elements(m.places) p
-		JOIN clusters c ON c.name = p->>'cluster' AND c.deleted_at IS NULL
-		WHERE m.resolved_at IS NULL AND (m.cluster_id IS NULL OR m.cluster_id = c.id)
+		SELECT DISTINCT c.id, c.name COLLATE "C" AS cluster, k.namespace, k.kind, k.name
+		FROM mutation_marks k
+		JOIN clusters c ON c.name = k.cluster AND c.deleted_at IS NULL
+		WHERE k.owner_id IS NULL OR k.owner_id = c.id
 	)`
 
 // mutantPageSQL pages through the workloads that are places of open mutations in live
