@@ -10,7 +10,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 # gives what it costs).
 GO_TEST_FLAGS ?= -count=1 -timeout 45m -p 1 -race
 
-.PHONY: help build serve demo test test-unit bench bench-api lint generate
+.PHONY: help build serve demo test test-unit bench bench-smoke bench-api lint generate
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -41,7 +41,15 @@ bench: ## run the benchmarks: detection, scan vs bare list, scan writes, a 200-c
 		go test -run '^$$' -bench BadTokenFlood -benchtime 5x -count 1 ./server/
 	$(MAKE) bench-api
 
-bench-api: ## measure the REST API at 1,000,000 and 10,000,000 observation rows, cached and uncached (about half an hour)
+bench-smoke: ## run every benchmark once at a small size, so that none stops working unseen (CI runs it; about 2 minutes)
+	go test -run '^$$' -bench . -benchtime 1x ./scanner/... ./server/password/
+	eval "$$(hack/test-deps.sh)" && \
+		go test -run '^$$' -bench . -benchtime 1x ./store/ ./server/scheduler/ ./server/ && \
+		TAGDRIFT_UI_BENCH_WORKLOADS=100 go test -run '^$$' -bench UIPages -benchtime 1x ./hack/benchapi/ && \
+		go run ./hack/benchapi -rows 100000 -workloads 1000 -rounds 1 -requests 100 -warmup 20 -max-time 5s && \
+		go run ./hack/benchscan -pods 200 -rounds 1
+
+bench-api: ## measure the REST API at 1,000,000 and 10,000,000 observation rows, cached and uncached (about 5 minutes)
 	eval "$$(SKIP_KUBE=1 hack/test-deps.sh)" && go run ./hack/benchapi -rows 1m,10m -rounds 3 -requests 3000 -max-time 10s
 
 lint: ## gofmt, go vet and staticcheck (CI also runs govulncheck)
