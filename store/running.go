@@ -231,12 +231,14 @@ func freshWorkloads(fresh [][]any) []Workload {
 	for _, r := range fresh {
 		sizes[key(r)]++
 	}
+	at := make(map[runningKey]int, len(sizes))
 	for _, r := range fresh {
 		k := key(r)
-		i, ok := page.at[k]
+		i, ok := at[k]
 		if !ok {
 			page.add(k.clusterID, WorkloadKey{Namespace: k.namespace, Kind: k.kind, Name: k.name}, false)
 			i = len(page.out) - 1
+			at[k] = i
 			page.out[i].Running = make([]RunningContainer, 0, sizes[k])
 		}
 		page.out[i].Running = append(page.out[i].Running, RunningContainer{

@@ -381,6 +381,7 @@ func (s *Store) workloadPage(ctx context.Context, f WorkloadFilter, bodies bool)
 	}
 	limit := limitOf(f.Limit)
 	page := &workloadPage{withBodies: bodies}
+	page.grow(limit)
 	var err error
 	switch {
 	case f.MutantOnly:
@@ -600,7 +601,6 @@ type workloadPage struct {
 	ids                      []int64
 	namespaces, kinds, names []string
 	out                      []Workload
-	at                       map[runningKey]int // index in out, by the cluster's id: names may repeat across clusters
 	// withBodies asks the queries that read running_workloads for the bodies too; bodies
 	// are what readPage read of each workload in out.
 	withBodies bool
@@ -625,13 +625,25 @@ func (p *workloadPage) bodyColumns(from string) string {
 	return fmt.Sprintf(bodyColumns, from)
 }
 
+// grow makes room for n more workloads.
+func (p *workloadPage) grow(n int) {
+	p.ids, p.namespaces, p.kinds, p.names = slices.Grow(p.ids, n), slices.Grow(p.namespaces, n), slices.Grow(p.kinds, n), slices.Grow(p.names, n)
+	p.out, p.bodies = slices.Grow(p.out, n), slices.Grow(p.bodies, n)
+}
+
 func (p *workloadPage) add(id int64, k WorkloadKey, mutant bool) {
-	if p.at == nil {
-		p.at = map[runningKey]int{}
-	}
 	p.ids, p.namespaces, p.kinds, p.names = append(p.ids, id), append(p.namespaces, k.Namespace), append(p.kinds, k.Kind), append(p.names, k.Name)
-	p.at[runningKey{id, k.Namespace, k.Kind, k.Name}] = len(p.out)
 	p.out = append(p.out, Workload{WorkloadKey: k, ClusterID: id, Mutant: mutant, Running: []RunningContainer{}})
+}
+
+// index is where each workload is in out, by its cluster's id (names may repeat
+// across clusters): built when the page's containers are read, not as it is read.
+func (p *workloadPage) index() map[runningKey]int {
+	at := make(map[runningKey]int, len(p.out))
+	for i, w := range p.out {
+		at[runningKey{w.ClusterID, w.Namespace, w.Kind, w.Name}] = i
+	}
+	return at
 }
 
 // querier is what reads need of a pool or a transaction.
@@ -651,6 +663,7 @@ func readRunning(ctx context.Context, q querier, page *workloadPage) ([]Workload
 		return nil, fmt.Errorf("read workloads: %w", err)
 	}
 	defer rows.Close()
+	at := page.index()
 	for rows.Next() {
 		var k runningKey
 		var c RunningContainer
@@ -659,7 +672,7 @@ func readRunning(ctx context.Context, q querier, page *workloadPage) ([]Workload
 			return nil, fmt.Errorf("read workloads: %w", err)
 		}
 		c.FirstSeen = c.FirstSeen.UTC()
-		if i, ok := page.at[k]; ok {
+		if i, ok := at[k]; ok {
 			page.out[i].Running = append(page.out[i].Running, c)
 		}
 	}
