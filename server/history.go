@@ -1,8 +1,10 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -281,13 +283,56 @@ func (a *api) listMutations(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return about(err, "list mutations")
 	}
-	items := make([]mutationJSON, len(ms))
+	items := make([]json.RawMessage, len(ms))
 	for i, m := range ms {
-		items[i] = toMutationJSON(m)
+		if items[i], err = mutationItem(toMutationJSON(m)); err != nil {
+			return err
+		}
 	}
-	return respond(w, http.StatusOK, page(items, limit, func(last mutationJSON) cursor {
-		return cursor{List: "mutations", Filter: filter, ID: last.ID}
-	}))
+	return respond(w, http.StatusOK, rawList(page(items, limit, func(json.RawMessage) cursor {
+		return cursor{List: "mutations", Filter: filter, ID: ms[limit-1].ID}
+	})))
+}
+
+// mutationHead is a mutation's keys before its places: Places, unset, hides
+// Mutation.Places.
+type mutationHead struct {
+	ID int64 `json:"id"`
+	detect.Mutation
+	Places *struct{} `json:"places,omitempty"`
+}
+
+// mutationTail is a mutation's keys after its places.
+type mutationTail struct {
+	DetectedAt time.Time  `json:"detectedAt"`
+	ResolvedAt *time.Time `json:"resolvedAt"`
+}
+
+// mutationItem encodes m as encodeJSON does, its places, encoded already, spliced in as
+// they are: encoding/json would pass over every byte of them again (half the CPU of a
+// list of mutations).
+func mutationItem(m mutationJSON) (json.RawMessage, error) {
+	head, err := encodeJSON(mutationHead{ID: m.ID, Mutation: m.Mutation})
+	if err != nil {
+		return nil, err
+	}
+	tail, err := encodeJSON(mutationTail{DetectedAt: m.DetectedAt, ResolvedAt: m.ResolvedAt})
+	if err != nil {
+		return nil, err
+	}
+	head, tail = bytes.TrimSuffix(head, []byte("}\n")), bytes.TrimPrefix(bytes.TrimSuffix(tail, []byte("\n")), []byte("{"))
+	places := []byte(m.RawPlaces)
+	if bytes.ContainsAny(places, " \t\r\n") {
+		// Places encoded by migration 000020's SQL have spaces between keys and values.
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, places); err != nil {
+			return nil, fmt.Errorf("places of mutation %d: %w", m.ID, err)
+		}
+		places = buf.Bytes()
+	}
+	b := make([]byte, 0, len(head)+len(places)+len(tail)+12)
+	b = append(append(append(b, head...), `,"places":`...), places...)
+	return append(append(b, ','), tail...), nil
 }
 
 // mutationRanges are the presets a mutation list's since takes, besides a time.

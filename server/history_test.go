@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tagdrift/tagdrift/scanner/detect"
 	"github.com/tagdrift/tagdrift/scanner/imageref"
 	"github.com/tagdrift/tagdrift/scanner/report"
 	"github.com/tagdrift/tagdrift/store"
@@ -137,5 +138,39 @@ func TestMutationAnswersAgree(t *testing.T) {
 	}
 	if len(l.Items) < 2 || hostile == 0 {
 		t.Fatalf("%d mutations, %d with the pod of markup unescaped", len(l.Items), hostile)
+	}
+}
+
+// TestMutationItem encodes mutations as the list does, places spliced in as stored,
+// against encodeJSON of the whole mutation: the same bytes for places as Go encodes
+// them and as migration 000020's SQL did (with spaces), open and resolved, with strings
+// that need escaping or look like JSON.
+func TestMutationItem(t *testing.T) {
+	t.Parallel()
+	resolved := time.Date(2026, 11, 3, 4, 5, 6, 7, time.UTC)
+	for _, tc := range []struct {
+		name   string
+		places string
+	}{
+		{"as Go encodes them", `[{"cluster":"prod","namespace":"shop","workload":{"kind":"Deployment","name":"web"},"pod":"web-1","container":"web","digest":"sha256:aa"}]`},
+		{"as migration 000020 did", `[{"cluster" : "prod", "namespace": "a: b, \"c\" <&>` + "\u2028" + `", "workload": {"kind": "Deployment", "name": "web"}}]`},
+		{"none", `[]`},
+	} {
+		for _, at := range []*time.Time{nil, &resolved} {
+			m := mutationJSON{ID: 42, RawPlaces: json.RawMessage(tc.places), DetectedAt: resolved.Add(-time.Hour), ResolvedAt: at,
+				Mutation: detect.Mutation{Kind: detect.TagDivergence, Cluster: `"quoted" <b>`, Ref: "docker.io/library/nginx:1.25",
+					Digests: []string{"sha256:aa", "sha256:bb"}, Places: []detect.Place{{Cluster: "hidden"}}}}
+			got, err := mutationItem(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := encodeJSON(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got)+"\n" != string(want) {
+				t.Errorf("%s (resolved %v):\n got %s\nwant %s", tc.name, at != nil, got, want)
+			}
+		}
 	}
 }
