@@ -167,7 +167,19 @@ var intervalColumns = []string{
 
 // diff compares a listing with the open intervals (which it consumes).
 func diff(sc scanState, open map[obsKey]openObs, pods []inventory.Pod) intervalDiff {
-	var d intervalDiff
+	// At least this many intervals open (all of them in a first scan): room made once,
+	// as a first scan's 10,000 rows would otherwise grow each list a dozen times.
+	listed := 0
+	for i := range pods {
+		for j := range pods[i].Containers {
+			if pods[i].Containers[j].Observed() {
+				listed++
+			}
+		}
+	}
+	fresh := max(listed-len(open), 0)
+	d := intervalDiff{fresh: make([][]any, 0, fresh), sightings: make([]detect.Sighting, 0, fresh), pinned: make([]bool, 0, fresh)}
+	opened := make(map[obsKey]bool, fresh)
 	changed := map[string]bool{}
 	for i := range pods {
 		p := &pods[i]
@@ -181,6 +193,12 @@ func diff(sc scanState, open map[obsKey]openObs, pods []inventory.Pod) intervalD
 				delete(open, k)
 				continue
 			}
+			// A pod of one scan cannot list one container twice; guard anyway so
+			// that COPY never trips over the open-interval index.
+			if opened[k] {
+				continue
+			}
+			opened[k] = true
 			if c.Ref.Valid() && !c.Ref.Pinned() {
 				changed[c.Ref.Normalized] = true
 			}
@@ -196,17 +214,12 @@ func diff(sc scanState, open map[obsKey]openObs, pods []inventory.Pod) intervalD
 				PodUID: string(p.UID), Ref: c.Ref.Normalized, Kind: c.ID.Kind, Node: p.Node, Arch: p.Arch, FirstSeen: sc.started,
 			})
 			d.pinned = append(d.pinned, c.Ref.Pinned())
-			// A pod of one scan cannot list one container twice; guard anyway so
-			// that COPY never trips over the open-interval index.
-			open[k] = openObs{id: -1}
 		}
 	}
 	for _, o := range open {
-		if o.id > 0 {
-			d.gone = append(d.gone, o.id)
-			if !o.pinned {
-				changed[o.ref] = true
-			}
+		d.gone = append(d.gone, o.id)
+		if !o.pinned {
+			changed[o.ref] = true
 		}
 	}
 	d.changedRefs = slices.Sorted(maps.Keys(changed))
