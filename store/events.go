@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -23,10 +24,14 @@ func recordEvents(ctx context.Context, tx pgx.Tx, sc scanState, d intervalDiff, 
 	if err != nil {
 		return 0, err
 	}
-	var unpinned []detect.Sighting
-	for i, s := range d.sightings {
-		if !d.pinned[i] {
-			unpinned = append(unpinned, s)
+	// The sightings are large: copied only when some are of pinned references.
+	unpinned := d.sightings
+	if slices.Contains(d.pinned, true) {
+		unpinned = make([]detect.Sighting, 0, len(d.sightings))
+		for i, s := range d.sightings {
+			if !d.pinned[i] {
+				unpinned = append(unpinned, s)
+			}
 		}
 	}
 	moves, err := tagMoves(ctx, tx, sc, unpinned)
