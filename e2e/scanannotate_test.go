@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"maps"
 	"path/filepath"
 	"slices"
@@ -9,6 +10,8 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/tagdrift/tagdrift/e2e/kubeenv"
@@ -34,7 +37,7 @@ func TestScanAnnotate(t *testing.T) {
 		// The GC deletes their ReplicaSets and pods: a later test of the cluster never
 		// finds this one's verdict.
 		background := metav1.DeletePropagationBackground
-		for _, d := range []string{"web", "api"} {
+		for _, d := range []string{"web", "api", "db"} {
 			if err := c.Admin.AppsV1().Deployments(ns).Delete(ctx, d, metav1.DeleteOptions{PropagationPolicy: &background}); err != nil {
 				t.Errorf("delete deployment %s: %v", d, err)
 			}
@@ -155,7 +158,8 @@ func TestScanAnnotate(t *testing.T) {
 			t.Errorf("read-only --annotate: stdout lacks %q:\n%s", want, ro.stdout)
 		}
 	}
-	if want := `tagdrift: annotate cluster "epsilon": patch replicaset ` + ns + "/" + apiRS.Name +
+	// (Its Events go first: the labels are the stateless run's record of them.)
+	if want := `tagdrift: annotate cluster "epsilon": create event in ` + ns +
 		": the credentials may not annotate: bind the ClusterRole tagdrift-annotator"; !strings.Contains(ro.stderr, want) {
 		t.Errorf("read-only --annotate: stderr lacks %q:\n%s", want, ro.stderr)
 	}
@@ -173,5 +177,85 @@ func TestScanAnnotate(t *testing.T) {
 		if got := eventSummary(a.events(rs)); !slices.Equal(got, []string{"Warning MutantImage"}) {
 			t.Errorf("events on %s: %v", rs.Name, got)
 		}
+	}
+
+	// db diverges, and the token may patch ReplicaSets but not record Events: the run
+	// stops at the refused Event before any patch, so that db's label does not say its
+	// mutation was announced; once the rights are whole, the next run announces it.
+	a.deploy(ns, "db", "registry.example.com/scan/db:1", 2)
+	dbPods := a.pods(ns, "db", 2)
+	a.run(ns, dbPods[0].Name, setupID, "registry.example.com/scan/db@"+apiDigestOf("a"))
+	a.run(ns, dbPods[1].Name, setupID, "registry.example.com/scan/db@"+apiDigestOf("b"))
+	dbRS := a.ownerOf(dbPods[0])
+	bindPatchOnly(t, c)
+	noEvents := tagdriftEnv(t, wide, "scan", "--kubeconfig", readOnly, "--annotate")
+	if noEvents.code != 3 || !strings.Contains(noEvents.stdout, "annotation of cluster epsilon failed after 0 replicasets patched") {
+		t.Errorf("--annotate without the right to record Events: exit %d, want 3\n%s%s", noEvents.code, noEvents.stdout, noEvents.stderr)
+	}
+	if want := "create event in " + ns + ": the credentials may not annotate"; !strings.Contains(noEvents.stderr, want) {
+		t.Errorf("--annotate without the right to record Events: stderr lacks %q:\n%s", want, noEvents.stderr)
+	}
+	// (Not its resourceVersion: the controllers still update the new ReplicaSet's status.)
+	current, err := c.Admin.AppsV1().ReplicaSets(ns).Get(ctx, dbRS.Name, metav1.GetOptions{})
+	a.must(err)
+	if v, ok := current.Labels["is-mutant"]; ok {
+		t.Errorf("a refused Event still let db's patch through: is-mutant=%s", v)
+	}
+	if r := scan("--annotate"); r.code != 0 {
+		t.Errorf("--annotate after the refused Event: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	a.checkAnnotated(dbRS, true, []string{"workload-divergence"}, "")
+	for _, rs := range []appsv1.ReplicaSet{webRS, apiRS, dbRS} {
+		if got := eventSummary(a.events(rs)); !slices.Equal(got, []string{"Warning MutantImage"}) {
+			t.Errorf("events on %s after the refused Event: %v", rs.Name, got)
+		}
+	}
+}
+
+// bindPatchOnly lets the scanner user of c patch ReplicaSets, but not record Events,
+// until the test ends.
+func bindPatchOnly(t *testing.T, c *kubeenv.Cluster) {
+	t.Helper()
+	ctx := context.Background()
+	role := &rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{Name: "tagdrift-test-patch-only"},
+		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{"apps"}, Resources: []string{"replicasets"}, Verbs: []string{"patch"}}},
+	}
+	if _, err := c.Admin.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	binding := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: role.Name},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: "rbac.authorization.k8s.io", Name: kubeenv.ScannerUser}},
+	}
+	if _, err := c.Admin.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := c.Admin.RbacV1().ClusterRoleBindings().Delete(ctx, binding.Name, metav1.DeleteOptions{}); err != nil {
+			t.Error(err)
+		}
+		if err := c.Admin.RbacV1().ClusterRoles().Delete(ctx, role.Name, metav1.DeleteOptions{}); err != nil {
+			t.Error(err)
+		}
+	})
+	may := func(verb, group, resource string) bool {
+		review, err := c.Admin.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authorizationv1.SubjectAccessReview{
+			Spec: authorizationv1.SubjectAccessReviewSpec{
+				User:               kubeenv.ScannerUser,
+				ResourceAttributes: &authorizationv1.ResourceAttributes{Verb: verb, Group: group, Resource: resource, Namespace: "default"},
+			},
+		}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return review.Status.Allowed
+	}
+	if err := pollUntil(30*time.Second, func() bool { return may("patch", "apps", "replicasets") }); err != nil {
+		t.Fatalf("the scanner user never got %s: %v", role.Name, err)
+	}
+	if may("create", "", "events") {
+		t.Fatal("the scanner user may record Events: the test needs a user that may not")
 	}
 }

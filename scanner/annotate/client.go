@@ -121,36 +121,64 @@ type Result struct {
 	Resolved []Event
 }
 
-// Apply sends a plan: the patches, then the Events. A ReplicaSet that is gone is
+// Apply sends a plan: the patches, then the Events (EventsFirst: the Events, then the
+// patches of the ReplicaSets whose Events were all sent). A ReplicaSet that is gone is
 // logged and skipped, and so are its Events: they would tell of a ReplicaSet that no
-// longer exists. One whose patch fails for another reason is logged and skipped too,
-// and the next scan tries again. Credentials without the rights stop it with ErrForbidden, after
-// the first refusal: every other write would be refused too.
+// longer exists (EventsFirst: each one an Event is for is looked up first). One whose
+// patch fails for another reason is logged and skipped too, and the next scan tries
+// again. Credentials without the
+// rights stop it with ErrForbidden, after the first refusal: every other write would
+// be refused too.
 func (c *Client) Apply(ctx context.Context, plan Plan) (Result, error) {
 	var res Result
 	var failed []error
-	goneUIDs := map[apitypes.UID]bool{}
-	for _, p := range plan.Patches {
-		err := c.patch(ctx, p)
-		switch {
-		case err == nil:
-			res.Patched++
-		case apierrors.IsForbidden(err):
-			return res, fmt.Errorf("patch replicaset %s/%s: %w", p.Namespace, p.Name, ErrForbidden)
-		case gone(err):
-			res.Gone++
-			goneUIDs[p.UID] = true
-			c.log.Info("replicaset gone before its annotation", "namespace", p.Namespace, "replicaset", p.Name)
-		case ctx.Err() != nil:
-			return res, fmt.Errorf("annotate: %w", ctx.Err())
-		default:
-			c.log.Warn("annotate replicaset", "namespace", p.Namespace, "replicaset", p.Name, "error", err.Error())
-			failed = append(failed, fmt.Errorf("patch replicaset %s/%s: %w", p.Namespace, p.Name, err))
+	goneUIDs := map[apitypes.UID]bool{}   // ReplicaSets whose patch found them gone
+	unsentUIDs := map[apitypes.UID]bool{} // ReplicaSets with an Event that failed
+	patch := func() error {
+		for _, p := range plan.Patches {
+			if unsentUIDs[p.UID] || goneUIDs[p.UID] {
+				continue
+			}
+			err := c.patch(ctx, p)
+			switch {
+			case err == nil:
+				res.Patched++
+			case apierrors.IsForbidden(err):
+				return fmt.Errorf("patch replicaset %s/%s: %w", p.Namespace, p.Name, ErrForbidden)
+			case gone(err):
+				res.Gone++
+				goneUIDs[p.UID] = true
+				c.log.Info("replicaset gone before its annotation", "namespace", p.Namespace, "replicaset", p.Name)
+			case ctx.Err() != nil:
+				return fmt.Errorf("annotate: %w", ctx.Err())
+			default:
+				c.log.Warn("annotate replicaset", "namespace", p.Namespace, "replicaset", p.Name, "error", err.Error())
+				failed = append(failed, fmt.Errorf("patch replicaset %s/%s: %w", p.Namespace, p.Name, err))
+			}
 		}
+		return nil
 	}
+	looked := map[apitypes.UID]bool{}
 	send := func(events []Event, sent *[]Event) error {
 		for _, e := range events {
-			if goneUIDs[e.UID] {
+			if plan.EventsFirst && !looked[e.UID] {
+				looked[e.UID] = true
+				there, err := c.exists(ctx, e)
+				switch {
+				case err == nil && !there:
+					res.Gone++
+					goneUIDs[e.UID] = true
+					c.log.Info("replicaset gone before its annotation", "namespace", e.Namespace, "replicaset", e.ReplicaSet)
+				case apierrors.IsForbidden(err):
+					return fmt.Errorf("list replicasets in %s: %w", e.Namespace, ErrForbidden)
+				case ctx.Err() != nil:
+					return fmt.Errorf("annotate: %w", ctx.Err())
+				case err != nil:
+					unsentUIDs[e.UID] = true
+					failed = append(failed, fmt.Errorf("look up replicaset %s/%s: %w", e.Namespace, e.ReplicaSet, err))
+				}
+			}
+			if goneUIDs[e.UID] || plan.EventsFirst && unsentUIDs[e.UID] {
 				continue
 			}
 			err := c.event(ctx, e)
@@ -162,17 +190,27 @@ func (c *Client) Apply(ctx context.Context, plan Plan) (Result, error) {
 			case ctx.Err() != nil:
 				return fmt.Errorf("annotate: %w", ctx.Err())
 			default:
+				unsentUIDs[e.UID] = true
 				c.log.Warn("record event", "namespace", e.Namespace, "replicaset", e.ReplicaSet, "reason", e.Reason, "error", err.Error())
 				failed = append(failed, fmt.Errorf("create event on replicaset %s/%s: %w", e.Namespace, e.ReplicaSet, err))
 			}
 		}
 		return nil
 	}
-	if err := send(plan.Warnings, &res.Warned); err != nil {
-		return res, err
+	events := func() error {
+		if err := send(plan.Warnings, &res.Warned); err != nil {
+			return err
+		}
+		return send(plan.Resolutions, &res.Resolved)
 	}
-	if err := send(plan.Resolutions, &res.Resolved); err != nil {
-		return res, err
+	steps := []func() error{patch, events}
+	if plan.EventsFirst {
+		steps = []func() error{events, patch}
+	}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			return res, err
+		}
 	}
 	if len(failed) > 0 {
 		return res, fmt.Errorf("%d of %d writes failed, the first: %w", len(failed),
@@ -195,6 +233,22 @@ func (c *Client) patch(ctx context.Context, p Patch) error {
 	_, err = c.meta.Resource(replicaSets).Namespace(p.Namespace).Patch(ctx, p.Name, apitypes.MergePatchType, body,
 		metav1.PatchOptions{FieldManager: FieldManager})
 	return err
+}
+
+// exists tells whether the ReplicaSet an Event is for is still there, the same one:
+// listed by name, as the scanner's rights allow listing ReplicaSets, not getting one.
+func (c *Client) exists(ctx context.Context, e Event) (bool, error) {
+	list, err := c.meta.Resource(replicaSets).Namespace(e.Namespace).List(ctx,
+		metav1.ListOptions{FieldSelector: "metadata.name=" + e.ReplicaSet})
+	if err != nil {
+		return false, err
+	}
+	for _, rs := range list.Items {
+		if rs.UID == e.UID {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 func (c *Client) event(ctx context.Context, e Event) error {

@@ -78,7 +78,16 @@ func replicaSet(t *testing.T, c *kubeenv.Cluster, name string, imageIDs ...strin
 // one ReplicaSet and replaces another under its name before the plan is applied: both
 // are logged and skipped (the new one keeps no verdict meant for the old), the Event
 // planned for the deleted one is not sent, the rest is written, and Apply does not fail.
+// The same plan made for the service (not stateless, its patches first) does the same.
 func TestApplySkipsReplicaSetsGoneSinceTheListing(t *testing.T) {
+	for _, stateless := range []bool{true, false} {
+		t.Run(map[bool]string{true: "stateless", false: "service"}[stateless], func(t *testing.T) {
+			applyAfterReplicaSetsWent(t, stateless)
+		})
+	}
+}
+
+func applyAfterReplicaSetsWent(t *testing.T, stateless bool) {
 	c := startCluster(t)
 	ctx := context.Background()
 	if err := c.Namespace(ctx, "shop"); err != nil {
@@ -102,7 +111,7 @@ func TestApplySkipsReplicaSetsGoneSinceTheListing(t *testing.T) {
 		rss[i] = annotate.FromMetadata(&res.ReplicaSets[i].ObjectMeta)
 	}
 	plan := annotate.Make(annotate.Input{Cluster: "one", Pods: res.Pods, ReplicaSets: rss,
-		Mutations: annotate.FromDetected(detect.Detect(res.Pods)), Stateless: true})
+		Mutations: annotate.FromDetected(detect.Detect(res.Pods)), Stateless: stateless})
 	if len(plan.Patches) != 3 || len(plan.Warnings) != 1 || plan.Warnings[0].ReplicaSet != "gone" {
 		t.Fatalf("plan: %+v", plan)
 	}
@@ -133,8 +142,11 @@ func TestApplySkipsReplicaSetsGoneSinceTheListing(t *testing.T) {
 			t.Errorf("%s's absence is not logged:\n%s", name, logs.String())
 		}
 	}
-	if got := client.Writes(); got != 3 {
-		t.Errorf("%d writes, want the 3 patches and no Event", got)
+	// A stateless plan's Event goes first: gone is found gone by the look-up before it,
+	// and neither its Event nor its patch is sent. The service's patches go first, and
+	// gone's patch finds it gone.
+	if want := map[bool]int{true: 2, false: 3}[stateless]; client.Writes() != want {
+		t.Errorf("%d writes, want %d: the patches, and no Event", client.Writes(), want)
 	}
 
 	kept, err := rsClient.Get(ctx, "kept", metav1.GetOptions{})

@@ -211,6 +211,11 @@ type Plan struct {
 	Resolutions []Event
 	// Forget are warnings whose ReplicaSet is gone: their records end without an Event.
 	Forget []Warning
+	// EventsFirst sends the Events before the patches (Input.Stateless): with no record
+	// of what was announced but the is-mutant label, an Event that fails must leave its
+	// ReplicaSet unpatched, so that the next run announces it again. An Event may then
+	// be sent twice, never not at all.
+	EventsFirst bool
 }
 
 // Empty reports whether the plan changes nothing.
@@ -293,7 +298,7 @@ func Make(in Input) Plan {
 		}
 	}
 
-	var plan Plan
+	plan := Plan{EventsFirst: in.Stateless}
 	warned := map[string]bool{}
 	for _, w := range in.Warnings {
 		warned[w.Key+"|"+string(w.UID)] = true

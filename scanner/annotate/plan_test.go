@@ -168,7 +168,7 @@ func TestMake(t *testing.T) {
 				ReplicaSets: []ReplicaSet{rs("web-1", map[string]string{LabelMutant: "true"},
 					map[string]string{AnnotationStatus: statusAA, AnnotationMutations: wd}, LabelMutant, AnnotationStatus, AnnotationMutations)}},
 			want: Plan{Patches: []Patch{{Namespace: "shop", Name: "web-1", UID: "uid-web-1",
-				Labels: map[string]*string{}, Annotations: map[string]*string{AnnotationStatus: str(statusAB)}}}},
+				Labels: map[string]*string{}, Annotations: map[string]*string{AnnotationStatus: str(statusAB)}}}, EventsFirst: true},
 		},
 		{
 			name: "stateless: resolved when the label turns false",
@@ -179,6 +179,7 @@ func TestMake(t *testing.T) {
 				Patches: []Patch{{Namespace: "shop", Name: "web-1", UID: "uid-web-1",
 					Labels: map[string]*string{LabelMutant: str("false")}, Annotations: map[string]*string{}}},
 				Resolutions: []Event{resolvedEvent("shop", "web-1", "uid-web-1", "")},
+				EventsFirst: true,
 			},
 		},
 	}
