@@ -306,18 +306,22 @@ func parseAuditTime(s string, now time.Time) (time.Time, error) {
 }
 
 func (u *ui) auditPage(w http.ResponseWriter, r *http.Request) error {
-	q := r.URL.Query()
+	// As every page's: unknown, repeated, overlong and non-text parameters are refused
+	// (the database refuses NUL), not ignored.
+	q, err := parseQuery(r.URL.RawQuery, "actor", "action", "target", "since", "until", "before")
+	if err != nil {
+		return err
+	}
 	now := u.now()
-	f := web.AuditFilterForm{Actor: q.Get("actor"), Action: q.Get("action"), Target: q.Get("target"), Since: q.Get("since"), Until: q.Get("until")}
+	f := web.AuditFilterForm{Actor: q.get("actor"), Action: q.get("action"), Target: q.get("target"), Since: q.get("since"), Until: q.get("until")}
 	sf := store.AuditFilter{Actor: f.Actor, Action: f.Action, Target: f.Target, Limit: auditPage + 1}
-	var err error
 	if sf.Since, err = parseAuditTime(f.Since, now); err != nil {
 		f.SinceError = err.Error()
 	}
 	if sf.Until, err = parseAuditTime(f.Until, now); err != nil {
 		f.UntilError = err.Error()
 	}
-	if b := q.Get("before"); b != "" {
+	if b := q.get("before"); b != "" {
 		if sf.BeforeID, err = strconv.ParseInt(b, 10, 64); err != nil || sf.BeforeID <= 0 {
 			return newHTTPError(http.StatusBadRequest, "before must be an event id")
 		}

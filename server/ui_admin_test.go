@@ -205,4 +205,9 @@ func TestUsersPage(t *testing.T) {
 	if p.find("[data-testid=no-audit]").Length() != 1 {
 		t.Error("no empty state for an empty filter")
 	}
+	// A parameter the page does not take, one given twice, and text the database would
+	// refuse are the client's mistakes, said as such.
+	for _, bad := range []string{"actr=user:root", "actor=a&actor=b", "actor=%00", "target=%ff", "before=x"} {
+		wantStatus(t, b.get("/admin/audit?"+bad), http.StatusBadRequest)
+	}
 }
