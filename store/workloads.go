@@ -292,17 +292,18 @@ func (s *Store) ListWorkloadBodies(ctx context.Context, f WorkloadFilter) ([]Wor
 	out := make([]WorkloadBody, len(page.out))
 	// The page's own query read the bodies when it read running_workloads (the places of
 	// open mutations, the orders that walk it); the rest are read by key.
-	unread := &workloadPage{}
+	unread, unreadAt := &workloadPage{}, []int{}
 	for i, w := range page.out {
 		out[i] = WorkloadBody{WorkloadKey: w.WorkloadKey, ClusterID: w.ClusterID, Mutant: w.Mutant}
 		if b := page.bodies[i]; b.read {
 			out[i].Ref, out[i].Changed, out[i].Containers = b.Ref, b.Changed.UTC(), b.Containers
 		} else {
 			unread.add(w.ClusterID, w.WorkloadKey, w.Mutant)
+			unreadAt = append(unreadAt, i)
 		}
 	}
 	if len(unread.out) > 0 {
-		if err := s.readBodies(ctx, unread, out); err != nil {
+		if err := s.readBodies(ctx, unread, unreadAt, out); err != nil {
 			return nil, fmt.Errorf("list workloads: %w", err)
 		}
 	}
@@ -339,13 +340,9 @@ func (s *Store) ListWorkloadBodies(ctx context.Context, f WorkloadFilter) ([]Wor
 	return out, nil
 }
 
-// readBodies reads the bodies of page's workloads from running_workloads into out,
-// whose workloads are a page (clusterPage's) of which page holds those not read yet.
-func (s *Store) readBodies(ctx context.Context, page *workloadPage, out []WorkloadBody) error {
-	at := make(map[runningKey]int, len(out))
-	for i, b := range out {
-		at[runningKey{b.ClusterID, b.Namespace, b.Kind, b.Name}] = i
-	}
+// readBodies reads the bodies of page's workloads from running_workloads into out:
+// page's workload i is out[at[i]].
+func (s *Store) readBodies(ctx context.Context, page *workloadPage, at []int, out []WorkloadBody) error {
 	rows, err := s.pool.Query(ctx, `
 		SELECT p.n, w.ref, w.changed, w.containers
 		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS p (id, namespace, kind, name, n)
@@ -361,10 +358,8 @@ func (s *Store) readBodies(ctx context.Context, page *workloadPage, out []Worklo
 		if err := rows.Scan(&n, &b.Ref, &b.Changed, &b.Containers); err != nil {
 			return err
 		}
-		w := page.out[n-1]
-		if i, ok := at[runningKey{w.ClusterID, w.Namespace, w.Kind, w.Name}]; ok {
-			out[i].Ref, out[i].Changed, out[i].Containers = b.Ref, b.Changed.UTC(), b.Containers
-		}
+		i := at[n-1]
+		out[i].Ref, out[i].Changed, out[i].Containers = b.Ref, b.Changed.UTC(), b.Containers
 	}
 	return rows.Err()
 }
