@@ -18,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/tagdrift/tagdrift/e2e/kubeenv"
 )
@@ -387,11 +388,16 @@ func TestAnnotate(t *testing.T) {
 
 	// A rollout: the new ReplicaSet's pods run one digest; the old ReplicaSet, its
 	// pods gone, is updated, and its mutation's resolution is announced once.
-	d, err := c.Admin.AppsV1().Deployments("ann-shop").Get(ctx, "web", metav1.GetOptions{})
-	a.must(err)
-	d.Spec.Template.Spec.Containers[0].Image = "registry.example.com/shop/web:2"
-	_, err = c.Admin.AppsV1().Deployments("ann-shop").Update(ctx, d, metav1.UpdateOptions{})
-	a.must(err)
+	// (Read again on a conflict: the deployment controller writes its status meanwhile.)
+	a.must(retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		d, err := c.Admin.AppsV1().Deployments("ann-shop").Get(ctx, "web", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		d.Spec.Template.Spec.Containers[0].Image = "registry.example.com/shop/web:2"
+		_, err = c.Admin.AppsV1().Deployments("ann-shop").Update(ctx, d, metav1.UpdateOptions{})
+		return err
+	}))
 	var newPods []corev1.Pod
 	err = pollUntil(60*time.Second, func() bool {
 		newPods = nil

@@ -21,6 +21,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/yaml"
 
 	"github.com/tagdrift/tagdrift/e2e/kubeenv"
@@ -346,16 +347,22 @@ func buildAlpha(t *testing.T, c *kubeenv.Cluster) world {
 func (f *fixture) updateImage(name, image, restartedAt string) {
 	f.t.Helper()
 	deployments := f.c.Admin.AppsV1().Deployments(f.ns)
-	d, err := deployments.Get(f.ctx(), name, metav1.GetOptions{})
-	f.must(err)
-	if image != "" {
-		d.Spec.Template.Spec.Containers[0].Image = image
-	}
-	if restartedAt != "" {
-		d.Spec.Template.Annotations = map[string]string{"kubectl.kubernetes.io/restartedAt": restartedAt}
-	}
-	_, err = deployments.Update(f.ctx(), d, metav1.UpdateOptions{})
-	f.must(err)
+	// The deployment controller writes the Deployment's status meanwhile: on a conflict,
+	// read it again and retry, as kubectl does.
+	f.must(retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		d, err := deployments.Get(f.ctx(), name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if image != "" {
+			d.Spec.Template.Spec.Containers[0].Image = image
+		}
+		if restartedAt != "" {
+			d.Spec.Template.Annotations = map[string]string{"kubectl.kubernetes.io/restartedAt": restartedAt}
+		}
+		_, err = deployments.Update(f.ctx(), d, metav1.UpdateOptions{})
+		return err
+	}))
 }
 
 // buildBeta makes cluster beta's namespace shop: the same tag as alpha's web on one of
