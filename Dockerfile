@@ -19,7 +19,7 @@ RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache
 
 FROM build AS build-demo
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
-	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /out/tagdrift-demo ./hack/demo && \
+	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /out/tagdrift-demo ./cmd/tagdrift-demo && \
 	mkdir -p /out/state/secrets /out/state/kube
 
 # The compose demo's helper: it makes the secrets, hands k3s's kubeconfig to tagdrift

@@ -24,7 +24,7 @@ serve: ## run tagdrift serve locally (installs and starts PostgreSQL, makes a ke
 demo: ## the demo without Docker: two clusters (one on a real node), a registry, PostgreSQL, tagdrift serve and a real mutation; Ctrl-C stops it
 	eval "$$(hack/test-deps.sh)" && \
 		CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o bin/tagdrift ./cmd/tagdrift && \
-		go build -o bin/tagdrift-demo ./hack/demo && \
+		go build -o bin/tagdrift-demo ./cmd/tagdrift-demo && \
 		exec bin/tagdrift-demo local --tagdrift bin/tagdrift $(ARGS)
 
 test: ## run every test, end to end included (installs etcd and builds the Kubernetes binaries when missing)

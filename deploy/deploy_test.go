@@ -31,7 +31,7 @@ import (
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
-	"github.com/tagdrift/tagdrift/e2e/kubeenv"
+	"github.com/tagdrift/tagdrift/internal/kubeenv"
 	"github.com/tagdrift/tagdrift/scanner/kubeconfig"
 )
 

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tagdrift/tagdrift/e2e/kubeenv"
+	"github.com/tagdrift/tagdrift/internal/kubeenv"
 )
 
 // suite is what TestMain prepares for every test of the package.

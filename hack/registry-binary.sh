@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the distribution registry (github.com/distribution/distribution/v3/cmd/registry)
 # with `go install` into a cache directory when absent, and prints the binary's path. The
-# real-node tests (e2e/kubeenv) run it as the local plain-http registry their node pulls
+# real-node tests (internal/kubeenv) run it as the local plain-http registry their node pulls
 # from.
 #
 #   hack/registry-binary.sh

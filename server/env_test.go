@@ -20,7 +20,7 @@ import (
 	"github.com/tagdrift/tagdrift/scanner/kubeconfig"
 	"github.com/tagdrift/tagdrift/server/scheduler"
 	"github.com/tagdrift/tagdrift/store"
-	"github.com/tagdrift/tagdrift/store/storetest"
+	"github.com/tagdrift/tagdrift/internal/storetest"
 )
 
 // testAdminToken stands for TAGDRIFT_ADMIN_TOKEN in tests.

@@ -13,7 +13,7 @@ import (
 	"github.com/golang-migrate/migrate/v4/database"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/tagdrift/tagdrift/store/storetest"
+	"github.com/tagdrift/tagdrift/internal/storetest"
 )
 
 // TestReadyzUnderMigrationLock holds what a migration in flight holds (golang-migrate's

@@ -4,7 +4,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/tagdrift/tagdrift/store/storetest"
+	"github.com/tagdrift/tagdrift/internal/storetest"
 )
 
 // TestMain migrates one template database for the package; storetest.New clones it

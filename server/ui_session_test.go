@@ -18,7 +18,7 @@ import (
 	"github.com/tagdrift/tagdrift/server/password"
 	"github.com/tagdrift/tagdrift/server/scheduler"
 	"github.com/tagdrift/tagdrift/store"
-	"github.com/tagdrift/tagdrift/store/storetest"
+	"github.com/tagdrift/tagdrift/internal/storetest"
 )
 
 // testClock is a clock tests move by hand.

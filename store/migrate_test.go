@@ -10,7 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tagdrift/tagdrift/migrations"
-	"github.com/tagdrift/tagdrift/store/pgtest"
+	"github.com/tagdrift/tagdrift/internal/pgtest"
 )
 
 func TestMigrationFilesPair(t *testing.T) {

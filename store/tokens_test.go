@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tagdrift/tagdrift/store/pgtest"
+	"github.com/tagdrift/tagdrift/internal/pgtest"
 )
 
 var cliAudit = Audit{Actor: "cli:tester", RemoteAddr: ""}

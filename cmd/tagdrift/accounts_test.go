@@ -11,7 +11,7 @@ import (
 
 	"github.com/tagdrift/tagdrift/server/password"
 	"github.com/tagdrift/tagdrift/store"
-	"github.com/tagdrift/tagdrift/store/storetest"
+	"github.com/tagdrift/tagdrift/internal/storetest"
 )
 
 // runCLIStdin is runCLI with something on stdin.

@@ -15,7 +15,7 @@ import (
 	"github.com/tagdrift/tagdrift/scanner/imageref"
 	"github.com/tagdrift/tagdrift/server"
 	"github.com/tagdrift/tagdrift/store"
-	"github.com/tagdrift/tagdrift/store/pgtest"
+	"github.com/tagdrift/tagdrift/internal/pgtest"
 	"github.com/tagdrift/tagdrift/web"
 )
 

@@ -19,8 +19,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/tagdrift/tagdrift/e2e/kubeenv"
-	"github.com/tagdrift/tagdrift/store/pgtest"
+	"github.com/tagdrift/tagdrift/internal/kubeenv"
+	"github.com/tagdrift/tagdrift/internal/pgtest"
 )
 
 // localConfig is `tagdrift-demo local`'s command line.

@@ -13,7 +13,7 @@ import (
 
 	"github.com/tagdrift/tagdrift/store"
 	"github.com/tagdrift/tagdrift/store/keyring"
-	"github.com/tagdrift/tagdrift/store/pgtest"
+	"github.com/tagdrift/tagdrift/internal/pgtest"
 )
 
 // template is the migrated database of the test package, set by Main before any test

@@ -17,13 +17,13 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
-	"github.com/tagdrift/tagdrift/e2e/kubeenv"
+	"github.com/tagdrift/tagdrift/internal/kubeenv"
 	"github.com/tagdrift/tagdrift/scanner"
 	"github.com/tagdrift/tagdrift/scanner/detect"
 	"github.com/tagdrift/tagdrift/scanner/kubeconfig"
 	"github.com/tagdrift/tagdrift/server/password"
 	"github.com/tagdrift/tagdrift/store"
-	"github.com/tagdrift/tagdrift/store/pgtest"
+	"github.com/tagdrift/tagdrift/internal/pgtest"
 )
 
 func testLogger(t *testing.T) *slog.Logger {
@@ -115,7 +115,7 @@ func TestInit(t *testing.T) {
 	db := pgtest.New(t, "tagdrift_demo")
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "tagdrift")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/tagdrift").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-o", bin, "../tagdrift").CombinedOutput(); err != nil {
 		t.Fatalf("build tagdrift: %v\n%s", err, out)
 	}
 	k3s := filepath.Join(dir, "k3s.yaml")

@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tagdrift/tagdrift/store/pgtest"
+	"github.com/tagdrift/tagdrift/internal/pgtest"
 )
 
 // TestLocalDemo runs `make demo`'s program end to end, as make runs it: the built
@@ -33,7 +33,7 @@ func TestLocalDemo(t *testing.T) {
 	}
 	dir := t.TempDir()
 	bins := filepath.Join(dir, "bin")
-	for _, b := range [][2]string{{"tagdrift", "../../cmd/tagdrift"}, {"tagdrift-demo", "."}} {
+	for _, b := range [][2]string{{"tagdrift", "../tagdrift"}, {"tagdrift-demo", "."}} {
 		cmd := exec.Command("go", "build", "-o", filepath.Join(bins, b[0]), b[1])
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
