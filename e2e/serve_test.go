@@ -20,9 +20,9 @@ import (
 	"time"
 
 	"github.com/tagdrift/tagdrift/internal/kubeenv"
+	"github.com/tagdrift/tagdrift/internal/pgtest"
 	"github.com/tagdrift/tagdrift/store"
 	"github.com/tagdrift/tagdrift/store/keyring"
-	"github.com/tagdrift/tagdrift/internal/pgtest"
 )
 
 func newDatabase(t *testing.T) *pgtest.Database { return pgtest.New(t, "tagdrift_e2e") }

@@ -17,10 +17,10 @@ import (
 	validator "github.com/pb33f/libopenapi-validator"
 	"github.com/pb33f/libopenapi-validator/config"
 
+	"github.com/tagdrift/tagdrift/internal/storetest"
 	"github.com/tagdrift/tagdrift/scanner/kubeconfig"
 	"github.com/tagdrift/tagdrift/server/scheduler"
 	"github.com/tagdrift/tagdrift/store"
-	"github.com/tagdrift/tagdrift/internal/storetest"
 )
 
 // testAdminToken stands for TAGDRIFT_ADMIN_TOKEN in tests.

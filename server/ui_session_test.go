@@ -14,11 +14,11 @@ import (
 	"github.com/PuerkitoBio/goquery"
 	"github.com/go-chi/chi/v5"
 
+	"github.com/tagdrift/tagdrift/internal/storetest"
 	"github.com/tagdrift/tagdrift/scanner/kubeconfig"
 	"github.com/tagdrift/tagdrift/server/password"
 	"github.com/tagdrift/tagdrift/server/scheduler"
 	"github.com/tagdrift/tagdrift/store"
-	"github.com/tagdrift/tagdrift/internal/storetest"
 )
 
 // testClock is a clock tests move by hand.

@@ -9,8 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/tagdrift/tagdrift/migrations"
 	"github.com/tagdrift/tagdrift/internal/pgtest"
+	"github.com/tagdrift/tagdrift/migrations"
 )
 
 func TestMigrationFilesPair(t *testing.T) {

@@ -15,11 +15,11 @@ import (
 	"github.com/jackc/pgx/v5"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/tagdrift/tagdrift/internal/pgtest"
 	"github.com/tagdrift/tagdrift/scanner/detect"
 	"github.com/tagdrift/tagdrift/scanner/imageref"
 	"github.com/tagdrift/tagdrift/scanner/inventory"
 	"github.com/tagdrift/tagdrift/store/keyring"
-	"github.com/tagdrift/tagdrift/internal/pgtest"
 )
 
 func newKey(t testing.TB) string {

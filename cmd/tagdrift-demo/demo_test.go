@@ -18,12 +18,12 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/tagdrift/tagdrift/internal/kubeenv"
+	"github.com/tagdrift/tagdrift/internal/pgtest"
 	"github.com/tagdrift/tagdrift/scanner"
 	"github.com/tagdrift/tagdrift/scanner/detect"
 	"github.com/tagdrift/tagdrift/scanner/kubeconfig"
 	"github.com/tagdrift/tagdrift/server/password"
 	"github.com/tagdrift/tagdrift/store"
-	"github.com/tagdrift/tagdrift/internal/pgtest"
 )
 
 func testLogger(t *testing.T) *slog.Logger {

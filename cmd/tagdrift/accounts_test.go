@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tagdrift/tagdrift/internal/storetest"
 	"github.com/tagdrift/tagdrift/server/password"
 	"github.com/tagdrift/tagdrift/store"
-	"github.com/tagdrift/tagdrift/internal/storetest"
 )
 
 // runCLIStdin is runCLI with something on stdin.

@@ -47,11 +47,11 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/tagdrift/tagdrift/internal/pgtest"
 	"github.com/tagdrift/tagdrift/scanner/imageref"
 	"github.com/tagdrift/tagdrift/server"
 	"github.com/tagdrift/tagdrift/store"
 	"github.com/tagdrift/tagdrift/store/keyring"
-	"github.com/tagdrift/tagdrift/internal/pgtest"
 )
 
 func main() {

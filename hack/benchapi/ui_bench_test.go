@@ -12,10 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tagdrift/tagdrift/internal/pgtest"
 	"github.com/tagdrift/tagdrift/scanner/imageref"
 	"github.com/tagdrift/tagdrift/server"
 	"github.com/tagdrift/tagdrift/store"
-	"github.com/tagdrift/tagdrift/internal/pgtest"
 	"github.com/tagdrift/tagdrift/web"
 )
 

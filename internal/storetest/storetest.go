@@ -11,9 +11,9 @@ import (
 	"encoding/base64"
 	"testing"
 
+	"github.com/tagdrift/tagdrift/internal/pgtest"
 	"github.com/tagdrift/tagdrift/store"
 	"github.com/tagdrift/tagdrift/store/keyring"
-	"github.com/tagdrift/tagdrift/internal/pgtest"
 )
 
 // template is the migrated database of the test package, set by Main before any test

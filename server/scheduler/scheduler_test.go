@@ -33,11 +33,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/tagdrift/tagdrift/internal/kubeenv"
+	"github.com/tagdrift/tagdrift/internal/storetest"
 	"github.com/tagdrift/tagdrift/scanner/imageref"
 	"github.com/tagdrift/tagdrift/scanner/inventory"
 	"github.com/tagdrift/tagdrift/scanner/kubeconfig"
 	"github.com/tagdrift/tagdrift/store"
-	"github.com/tagdrift/tagdrift/internal/storetest"
 )
 
 // harness is a real PostgreSQL database and a real API server.
