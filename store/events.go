@@ -42,8 +42,9 @@ func recordEvents(ctx context.Context, tx pgx.Tx, sc scanState, d intervalDiff, 
 }
 
 // podDrifts feeds detect.PodDriftEvent: for each new interval of a container whose
-// interval the scan closed, that closed one, and the container's earlier intervals that
-// ran the new one's digest.
+// interval the scan closed, that closed one, which is the container's latest; and when
+// it is of another reference or comparison class, the container's latest earlier
+// interval of each class under the new one's reference.
 func podDrifts(ctx context.Context, tx pgx.Tx, sc scanState, fresh []detect.Sighting, gone []int64) ([]detect.Mutation, error) {
 	if len(gone) == 0 {
 		return nil, nil
@@ -67,36 +68,47 @@ func podDrifts(ctx context.Context, tx pgx.Tx, sc scanState, fresh []detect.Sigh
 		earlier[k] = append(earlier[k], s)
 	}
 	var candidates []detect.Sighting
-	var refs, digests, uids, names []string
+	var refs, uids, names []string
 	for _, f := range fresh {
-		if _, ok := earlier[container{f.PodUID, f.Container}]; ok {
-			candidates = append(candidates, f)
-			refs, digests, uids, names = append(refs, f.Ref), append(digests, f.Digest), append(uids, f.PodUID), append(names, f.Container)
+		k := container{f.PodUID, f.Container}
+		prev, ok := earlier[k]
+		if !ok {
+			continue
+		}
+		candidates = append(candidates, f)
+		if !slices.ContainsFunc(prev, func(e detect.Sighting) bool { return e.Ref == f.Ref && detect.Comparable(e, f) }) {
+			refs, uids, names = append(refs, f.Ref), append(uids, f.PodUID), append(names, f.Container)
 		}
 	}
 	if len(candidates) == 0 {
 		return nil, nil
 	}
-	// Through observations_ref_digest (ref, digest, cluster_id, pod_uid).
-	rows, err = tx.Query(ctx, `
-		SELECT o.pod_uid, o.container, o.ref, o.digest, o.digest_kind, o.node, o.arch, o.first_seen
-		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS f (ref, digest, pod_uid, container)
-		JOIN observations o ON o.ref = f.ref AND o.digest = f.digest AND o.cluster_id = $5 AND o.pod_uid = f.pod_uid
-		                   AND o.container = f.container AND o.first_seen < $6`,
-		refs, digests, uids, names, sc.clusterID, sc.started)
-	if err != nil {
-		return nil, fmt.Errorf("read what the containers ran before: %w", err)
-	}
-	before, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (detect.Sighting, error) {
-		s := detect.Sighting{Place: detect.Place{Cluster: sc.cluster}}
-		return s, r.Scan(&s.PodUID, &s.Container, &s.Ref, &s.Digest, &s.Kind, &s.Node, &s.Arch, &s.FirstSeen)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read what the containers ran before: %w", err)
-	}
-	for _, s := range before {
-		k := container{s.PodUID, s.Container}
-		earlier[k] = append(earlier[k], s)
+	// Rare (the closed interval ran another reference or class): the latest earlier
+	// interval of each class, through observations_ref_digest (ref, digest, cluster_id,
+	// pod_uid).
+	if len(refs) > 0 {
+		rows, err = tx.Query(ctx, `
+			SELECT DISTINCT ON (o.pod_uid, o.container, o.ref, o.digest_kind, o.node, o.arch)
+			       o.pod_uid, o.container, o.ref, o.digest, o.digest_kind, o.node, o.arch, o.first_seen
+			FROM unnest($1::text[], $2::text[], $3::text[]) AS f (ref, pod_uid, container)
+			JOIN observations o ON o.ref = f.ref AND o.cluster_id = $4 AND o.pod_uid = f.pod_uid
+			                   AND o.container = f.container AND o.first_seen < $5
+			ORDER BY o.pod_uid, o.container, o.ref, o.digest_kind, o.node, o.arch, o.first_seen DESC`,
+			refs, uids, names, sc.clusterID, sc.started)
+		if err != nil {
+			return nil, fmt.Errorf("read what the containers ran before: %w", err)
+		}
+		before, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (detect.Sighting, error) {
+			s := detect.Sighting{Place: detect.Place{Cluster: sc.cluster}}
+			return s, r.Scan(&s.PodUID, &s.Container, &s.Ref, &s.Digest, &s.Kind, &s.Node, &s.Arch, &s.FirstSeen)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("read what the containers ran before: %w", err)
+		}
+		for _, s := range before {
+			k := container{s.PodUID, s.Container}
+			earlier[k] = append(earlier[k], s)
+		}
 	}
 	var out []detect.Mutation
 	for _, f := range candidates {
@@ -204,7 +216,9 @@ func tagMoves(ctx context.Context, tx pgx.Tx, sc scanState, fresh []detect.Sight
 	return out, nil
 }
 
-// storeEvents inserts events, each once whatever scan finds it again.
+// storeEvents inserts events, each once: a tag-moved is its identity, a pod-drift its
+// identity at the time it was recorded (detected_at, the scan's), so the same scan's
+// write again is one row, and the same change again later (A→B, B→A, A→B) another.
 func storeEvents(ctx context.Context, tx pgx.Tx, clusterID int64, events []detect.Mutation, at time.Time) (int, error) {
 	if len(events) == 0 {
 		return 0, nil
@@ -215,11 +229,17 @@ func storeEvents(ctx context.Context, tx pgx.Tx, clusterID int64, events []detec
 		if err != nil {
 			return 0, err
 		}
+		// The unique indexes of migration 000028: a tag-moved once per identity, a
+		// pod-drift once per identity and time.
+		conflict := `(identity) WHERE kind = 'tag-moved'`
+		if m.Kind == detect.PodDrift {
+			conflict = `(identity, detected_at) WHERE kind = 'pod-drift'`
+		}
 		b.Queue(`
 			INSERT INTO mutations (identity, kind, cluster_id, cluster, namespace, workload_kind, workload_name,
 			                       container, ref, digests, places, places_json, detected_at, updated_at, resolved_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $13, $12, $12, $12)
-			ON CONFLICT (identity) WHERE kind IN ('tag-moved', 'pod-drift') DO NOTHING`,
+			ON CONFLICT `+conflict+` DO NOTHING`,
 			m.Identity, string(m.Kind), clusterID, m.Cluster, m.Namespace, m.Workload.Kind, m.Workload.Name,
 			m.Container, m.Ref, m.Digests, places, at, placesJSON)
 	}

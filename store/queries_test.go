@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/tagdrift/tagdrift/scanner/detect"
@@ -853,7 +854,8 @@ func TestHistoryEventsStored(t *testing.T) {
 		{"first sighting", []inventory.Pod{web(digest("a"))}, 0},
 		{"a restart onto the same digest, reported by dockershim", []inventory.Pod{web("docker-pullable://nginx@" + sha("a"))}, 0},
 		{"the tag moved under a restart", []inventory.Pod{web(digest("b"))}, 2},
-		{"back to the old digest", []inventory.Pod{web(digest("a"))}, 0},
+		// Not a move of the tag, but a change of the code under the running pod.
+		{"back to the old digest", []inventory.Pod{web(digest("a"))}, 1},
 		{"an image ID of the same image", []inventory.Pod{web(sha("c"))}, 0},
 		{"a new pod on another architecture", func() []inventory.Pod {
 			p := wpod("shop", "web", "web-2", "u2", "web=nginx:1.25|"+sha("d"))
@@ -866,12 +868,94 @@ func TestHistoryEventsStored(t *testing.T) {
 			t.Errorf("%s: %d events, want %d", st.what, got.Events, st.events)
 		}
 	}
-	if got, want := events(), []string{"pod-drift aaaaaaaaaaaa>bbbbbbbbbbbb web-1", "tag-moved aaaaaaaaaaaa>bbbbbbbbbbbb web-1"}; !slices.Equal(got, want) {
+	if got, want := events(), []string{"pod-drift aaaaaaaaaaaa>bbbbbbbbbbbb web-1", "pod-drift bbbbbbbbbbbb>aaaaaaaaaaaa web-1",
+		"tag-moved aaaaaaaaaaaa>bbbbbbbbbbbb web-1"}; !slices.Equal(got, want) {
 		t.Errorf("events: %v, want %v", got, want)
 	}
 	// The same listing again records nothing more.
-	if got := f.scan(c, at(len(steps)), web(digest("b"))); got.Events != 0 {
-		t.Errorf("the move seen again: %d events", got.Events)
+	if got := f.scan(c, at(len(steps)), steps[len(steps)-1].pods...); got.Events != 0 {
+		t.Errorf("the last listing seen again: %d events", got.Events)
+	}
+	// Back onto b after the image ID: a drift from a, the last digest of its class.
+	if got := f.scan(c, at(len(steps)+1), web(digest("b"))); got.Events != 1 {
+		t.Errorf("back onto b over an image ID: %d events, want 1", got.Events)
+	}
+}
+
+// TestPodDriftReturnsStored writes scans in sequence for one pod container that goes
+// A→B→A, and one of another cluster that goes A→B→A→B: every change is a pod-drift of
+// its own, a return to an earlier digest and the same change again included (two and
+// three), each at the time of its scan; and an event written again at the same time is
+// the same row.
+func TestPodDriftReturnsStored(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := mustStore(t, mustRing(t, newKey(t)))
+	f := fleet{t, s}
+	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	web := func(l string) inventory.Pod { return wpod("shop", "web", "web-1", "u1", nginx(l)) }
+	drifts := func(cluster string) []Mutation {
+		t.Helper()
+		ms, err := s.ListMutations(ctx, MutationFilter{Cluster: cluster, Kind: "pod-drift", State: StateAll, Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.SortFunc(ms, func(a, b Mutation) int { return a.DetectedAt.Compare(b.DetectedAt) })
+		return ms
+	}
+	for i, tc := range []struct {
+		cluster string
+		digests string // one letter a scan
+		events  []int  // each scan's events
+		drifts  []string
+	}{
+		{"one", "aba", []int{0, 2, 1}, []string{"a>b", "b>a"}},
+		// The tag moved to b in cluster one already: only drifts here.
+		{"two", "abab", []int{0, 1, 1, 1}, []string{"a>b", "b>a", "a>b"}},
+	} {
+		c := mustCluster(t, s, tc.cluster, "t")
+		start := t0.Add(time.Duration(i) * time.Hour)
+		at := func(j int) time.Time { return start.Add(time.Duration(j) * time.Minute) }
+		for j, l := range tc.digests {
+			if got := f.scan(c, at(j), web(string(l))); got.Events != tc.events[j] {
+				t.Errorf("%s, scan %d onto %c: %d events, want %d", tc.cluster, j, l, got.Events, tc.events[j])
+			}
+		}
+		// A rescan of the same listing records nothing more.
+		if got := f.scan(c, at(len(tc.digests)), web(tc.digests[len(tc.digests)-1:])); got.Events != 0 {
+			t.Errorf("%s, a rescan: %d events", tc.cluster, got.Events)
+		}
+		ms := drifts(tc.cluster)
+		var got []string
+		for j, m := range ms {
+			got = append(got, m.Digests[0][len(m.Digests[0])-1:]+">"+m.Digests[1][len(m.Digests[1])-1:])
+			// Each at the time of the scan that saw it (CompleteScan's, a second after
+			// the start).
+			if want := at(j + 1).Add(time.Second); !m.DetectedAt.Equal(want) {
+				t.Errorf("%s, drift %d detected at %s, want %s", tc.cluster, j, m.DetectedAt, want)
+			}
+		}
+		if !slices.Equal(got, tc.drifts) {
+			t.Errorf("%s: pod-drifts %v, want %v", tc.cluster, got, tc.drifts)
+		}
+		// The same event written again at its time is the same row; at another, another.
+		last := ms[len(ms)-1]
+		ev := detect.Mutation{Kind: detect.PodDrift, Cluster: tc.cluster, Namespace: "shop", Container: "web", Ref: nginxRef,
+			Digests: last.Digests, Places: last.Places, Identity: last.Identity}
+		for _, w := range []struct {
+			at   time.Time
+			rows int
+		}{{last.DetectedAt, 0}, {last.DetectedAt.Add(time.Hour), 1}} {
+			if err := s.tx(ctx, func(tx pgx.Tx) error {
+				n, err := storeEvents(ctx, tx, c.ID, []detect.Mutation{ev}, w.at)
+				if err == nil && n != w.rows {
+					t.Errorf("%s: the last drift written again at %s: %d rows, want %d", tc.cluster, w.at, n, w.rows)
+				}
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 }
 

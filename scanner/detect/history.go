@@ -11,7 +11,9 @@ import (
 //   - tag-moved: a reference runs a digest never seen for it before, after another
 //     comparable digest was seen for it.
 //   - pod-drift: the same container of the same pod UID runs another comparable digest
-//     than the one it ran last, and one it never ran before.
+//     than the one it ran last (its latest earlier comparable sighting), a return to a
+//     digest it ran before included: either is a change of the code under a running
+//     pod. Each change is its own event, at the time it was seen.
 //
 // Only comparable digests count (see Comparable): a switch between a repository digest
 // and an image ID of the same image, or image IDs of two architectures, prove nothing.
@@ -82,28 +84,27 @@ func TagMovedEvent(earlier []Sighting, now Sighting) (Mutation, bool) {
 }
 
 // PodDriftEvent returns the pod-drift event of now, a container of one pod UID, given that
-// container's earlier sightings (any order; at least those the scan that saw now
-// closed, and any that ran now's digest; those of another pod, container or reference
-// are ignored): one when the comparable digest it ran last under the same reference
-// differs from now's, and none of its comparable earlier ones is now's. A restart onto
-// the same digest, a return to a digest it ran before, a change to a digest of another
-// class, and a new image written in the spec are not drifts.
+// container's earlier sightings (any order; at least its latest comparable one under
+// now's reference; those of another pod, container or reference, and those not before
+// now, are ignored): one when the comparable digest it ran last under the same
+// reference differs from now's, whether or not it ran now's digest before (a tag moved
+// and moved back under a running pod is a change of its code). A restart onto the same
+// digest, a change to a digest of another class, and a new image written in the spec
+// are not drifts.
 func PodDriftEvent(earlier []Sighting, now Sighting) (Mutation, bool) {
 	var last *Sighting
 	for i := range earlier {
 		e := &earlier[i]
 		if e.PodUID != now.PodUID || e.Container != now.Container || e.Cluster != now.Cluster || e.Ref != now.Ref ||
-			!Comparable(*e, now) {
+			!e.FirstSeen.Before(now.FirstSeen) || !Comparable(*e, now) {
 			continue
 		}
-		if e.Digest == now.Digest {
-			return Mutation{}, false
-		}
-		if last == nil || e.FirstSeen.After(last.FirstSeen) {
+		// The latest; of two as late, the one that ran now's digest (no change proven).
+		if last == nil || e.FirstSeen.After(last.FirstSeen) || (e.FirstSeen.Equal(last.FirstSeen) && e.Digest == now.Digest) {
 			last = e
 		}
 	}
-	if last == nil {
+	if last == nil || last.Digest == now.Digest {
 		return Mutation{}, false
 	}
 	return event(PodDrift, now, last.Digest, identity(PodDrift, now.Cluster, now.PodUID, now.Container, last.Digest, now.Digest)), true

@@ -47,7 +47,13 @@ func TestHistoryEvents(t *testing.T) {
 		{"the tag moved under a restart", []Sighting{seen(0, repo, "a")}, seen(5, repo, "b"), want{dg("a"), dg("a")}},
 		{"first sighting", nil, seen(0, repo, "a"), want{}},
 		{"a restart onto the same digest", []Sighting{seen(0, repo, "a")}, seen(5, repo, "a"), want{}},
-		{"back to an old digest", []Sighting{seen(0, repo, "a"), seen(5, repo, "b")}, seen(10, repo, "a"), want{}},
+		// The tag moved back: not a move, but the pod's code changed under it.
+		{"back to an old digest", []Sighting{seen(0, repo, "a"), seen(5, repo, "b")}, seen(10, repo, "a"), want{drift: dg("b")}},
+		{"back to an old digest, fed out of order", []Sighting{seen(5, repo, "b"), seen(0, repo, "a")}, seen(10, repo, "a"), want{drift: dg("b")}},
+		{"a restart onto the digest it ran last, after another", []Sighting{seen(0, repo, "b"), seen(5, repo, "a")}, seen(10, repo, "a"), want{}},
+		{"back over an image ID", []Sighting{seen(0, repo, "a"), seen(5, repo, "b"), seen(7, image, "c")}, seen(10, repo, "a"),
+			want{drift: dg("b")}},
+		{"a later sighting is not earlier", []Sighting{seen(0, repo, "a"), seen(15, repo, "b")}, seen(10, repo, "a"), want{}},
 		{"repository digest to an image ID of the same image", []Sighting{seen(0, repo, "a")}, seen(5, image, "c"), want{}},
 		{"image ID to a repository digest", []Sighting{seen(0, image, "c")}, seen(5, repo, "a"), want{}},
 		{"a pulled digest to an import of the same image", []Sighting{seen(0, repo, "a")}, seen(5, imageref.KindImport, "m"), want{}},
@@ -93,5 +99,49 @@ func wantEvent(t *testing.T, m Mutation, kind Kind, now Sighting, from, ident st
 		Ref: now.Ref, Digests: []string{from, now.Digest}, Places: []Place{now.Place}, Identity: ident}
 	if !reflect.DeepEqual(m, want) {
 		t.Errorf("%s:\n got %+v\nwant %+v", kind, m, want)
+	}
+}
+
+// TestPodDriftSequences follows one pod container through scans, each fed what it ran
+// before: every change of its digest is a drift, a return to one it ran included.
+func TestPodDriftSequences(t *testing.T) {
+	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	dg := func(l string) string { return "sha256:" + strings.Repeat(l, 64) }
+	seen := func(i int, l string) Sighting {
+		return Sighting{
+			Place: Place{Cluster: "prod", Namespace: "shop", Workload: inventory.Workload{Kind: "Deployment", Name: "web"},
+				Pod: "web-1", Container: "web", Digest: dg(l)},
+			PodUID: "u1", Ref: "docker.io/library/nginx:1.25", Kind: imageref.KindRepo, Node: "n1", Arch: "amd64",
+			FirstSeen: t0.Add(time.Duration(i) * time.Minute),
+		}
+	}
+	for _, tc := range []struct {
+		name   string
+		digest string   // one letter a scan
+		drifts []string // from>to of each drift, in order
+	}{
+		{"A→B", "ab", []string{"a>b"}},
+		{"A→B→A", "aba", []string{"a>b", "b>a"}},
+		{"A→B→A→B", "abab", []string{"a>b", "b>a", "a>b"}},
+		{"A→A→B→B→A", "aabba", []string{"a>b", "b>a"}},
+		{"A→B→C→A", "abca", []string{"a>b", "b>c", "c>a"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var earlier []Sighting
+			var got []string
+			for i, l := range tc.digest {
+				now := seen(i, string(l))
+				if m, ok := PodDriftEvent(earlier, now); ok {
+					got = append(got, m.Digests[0][7:8]+">"+m.Digests[1][7:8])
+					if want := "pod-drift|prod|u1|web|" + m.Digests[0] + "|" + now.Digest; m.Identity != want {
+						t.Errorf("identity %q, want %q", m.Identity, want)
+					}
+				}
+				earlier = append(earlier, now)
+			}
+			if !reflect.DeepEqual(got, tc.drifts) && !(len(got) == 0 && len(tc.drifts) == 0) {
+				t.Errorf("drifts %v, want %v", got, tc.drifts)
+			}
+		})
 	}
 }
