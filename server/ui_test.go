@@ -112,7 +112,7 @@ func TestUIOverviewEmpty(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
 	p := e.page("viewer", "/").want(t, http.StatusOK)
-	if !strings.Contains(p.one(t, "no-clusters").Text(), "deploy/rbac.yaml") {
+	if !strings.Contains(p.one(t, "no-clusters").Text(), "kubectl apply -k deploy/scanned-cluster") {
 		t.Error("the no-cluster state does not say how to apply the RBAC")
 	}
 	p.one(t, "no-events")

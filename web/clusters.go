@@ -97,7 +97,7 @@ func ErrorHint(class string) string {
 	case "unauthorized":
 		return "The credentials were refused: the token may have expired or been revoked; update the kubeconfig."
 	case "forbidden":
-		return "The credentials lack rights: apply the read-only RBAC (deploy/rbac.yaml) to the account."
+		return "The credentials lack rights: apply the read-only RBAC of deploy/scanned-cluster/ to the account."
 	case "unreachable":
 		return "The API server could not be reached: check its address and the network between."
 	case "tls":

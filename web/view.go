@@ -164,11 +164,14 @@ func Ago(t, now time.Time) string {
 // UTC is the absolute time as titles show it.
 func UTC(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") }
 
-// Took formats a duration as pages show it: "0.4 s", "12 s", "3 min 4 s".
+// Took formats a duration as pages show it: "7 ms", "1.4 s", "12 s", "3 min 4 s".
+// Under a second it counts milliseconds: most scans take less, and "0.0 s" said nothing.
 func Took(d time.Duration) string {
 	switch {
 	case d < 0:
 		return "—"
+	case d < time.Second:
+		return fmt.Sprintf("%d ms", d.Milliseconds())
 	case d < 10*time.Second:
 		return fmt.Sprintf("%.1f s", d.Seconds())
 	case d < time.Minute:

@@ -179,7 +179,7 @@ func TestFormats(t *testing.T) {
 			t.Errorf("Count(%d) = %q", in, got)
 		}
 	}
-	for in, want := range map[time.Duration]string{400 * time.Millisecond: "0.4 s", 12 * time.Second: "12 s", 184 * time.Second: "3 min 4 s", -1: "—"} {
+	for in, want := range map[time.Duration]string{400 * time.Millisecond: "400 ms", 7*time.Millisecond + 900*time.Microsecond: "7 ms", 0: "0 ms", 1400 * time.Millisecond: "1.4 s", 12 * time.Second: "12 s", 184 * time.Second: "3 min 4 s", -1: "—"} {
 		if got := Took(in); got != want {
 			t.Errorf("Took(%v) = %q", in, got)
 		}

@@ -125,7 +125,7 @@ func fromStatus(code int) Error {
 		e.Message += ": the credentials are not accepted"
 	case code == http.StatusForbidden:
 		e.Class = Forbidden
-		e.Message += ": the credentials lack a right the scan needs (deploy/rbac.yaml)"
+		e.Message += ": the credentials lack a right the scan needs (deploy/scanned-cluster/)"
 	case code == http.StatusNotFound:
 		e.Class = NotFound
 		e.Message += ": is the server URL a Kubernetes API server?"
