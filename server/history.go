@@ -107,7 +107,9 @@ func nameFilters(q query) (cluster, namespace, kind string, err error) {
 			return "", "", "", badRequest("query parameter %s longer than %d bytes", name, maxFilterLength)
 		}
 	}
-	return q.get("cluster"), q.get("namespace"), q.get("kind"), nil
+	// Kinds are matched as Kubernetes spells them; pages print them in lower case, so a
+	// built-in kind is accepted in any case rather than matching nothing.
+	return q.get("cluster"), q.get("namespace"), inventory.CanonicalKind(q.get("kind")), nil
 }
 
 func (a *api) listWorkloads(w http.ResponseWriter, r *http.Request) error {

@@ -4,6 +4,8 @@
 package inventory
 
 import (
+	"strings"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -26,6 +28,21 @@ const (
 type Workload struct {
 	Kind string `json:"kind"`
 	Name string `json:"name"`
+}
+
+// builtinKinds are the workload kinds Kubernetes itself defines, as it spells them.
+var builtinKinds = []string{"Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "CronJob", "Job", "Pod"}
+
+// CanonicalKind spells a built-in workload kind as Kubernetes does, whatever its case
+// ("deployment", as pages print kinds, is "Deployment"); another controller's kind is
+// returned as given, since only its own spelling names it.
+func CanonicalKind(kind string) string {
+	for _, k := range builtinKinds {
+		if strings.EqualFold(k, kind) {
+			return k
+		}
+	}
+	return kind
 }
 
 // Controller is a pod's direct controller and the revision of its template the pod

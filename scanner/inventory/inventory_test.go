@@ -135,3 +135,16 @@ func TestContainers(t *testing.T) {
 		}
 	}
 }
+
+func TestCanonicalKind(t *testing.T) {
+	for in, want := range map[string]string{
+		"deployment": "Deployment", "DEPLOYMENT": "Deployment", "Deployment": "Deployment",
+		"statefulset": "StatefulSet", "daemonSet": "DaemonSet", "cronjob": "CronJob", "job": "Job",
+		"pod": "Pod", "replicaset": "ReplicaSet",
+		"Rollout": "Rollout", "rollout": "rollout", "": "",
+	} {
+		if got := CanonicalKind(in); got != want {
+			t.Errorf("CanonicalKind(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
