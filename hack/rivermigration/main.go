@@ -133,7 +133,7 @@ func check(dir string, first int) error {
 	}
 	if len(problems) > 0 {
 		sort.Strings(problems)
-		return fmt.Errorf("River's migrations in %s do not match go.mod's River (go run ./hack/rivermigration): %s",
+		return fmt.Errorf("the River migrations in %s do not match go.mod's River (go run ./hack/rivermigration): %s",
 			dir, strings.Join(problems, "; "))
 	}
 	return nil
