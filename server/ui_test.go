@@ -296,6 +296,14 @@ func TestUIPages(t *testing.T) {
 		if p.doc.Find("main img").Length() != 0 {
 			t.Error("an imageID became markup")
 		}
+		// Kept raw (kind unknown): no digest page would take it, so it is not linked.
+		chip := p.doc.Find(`[data-testid="pod-row"] [data-testid="digest-chip"]`)
+		if chip.Find(`a`).Length() != 0 || chip.Find(`[data-testid="chip-raw"]`).AttrOr("title", "") != hostileImageID {
+			t.Errorf("the unknown imageID's chip: %d links, raw title %q", chip.Find(`a`).Length(), chip.Find(`[data-testid="chip-raw"]`).AttrOr("title", ""))
+		}
+		if p.doc.Find(`a[href*="/digests/"]`).Length() != 0 {
+			t.Error("the workload page links an unknown imageID to a digest page")
+		}
 	})
 	t.Run("timeline", func(t *testing.T) {
 		p := e.page("viewer", "/images?ref=nginx:1.25").want(t, http.StatusOK)

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/a-h/templ"
+
+	"github.com/tagdrift/tagdrift/scanner/imageref"
 )
 
 // Nav items of the top bar.
@@ -240,6 +242,11 @@ func WithQuery(path string, pairs ...string) string {
 	}
 	return path + "?" + v.Encode()
 }
+
+// HasDigestPage reports whether d has a digest page: an algorithm and its hex digits.
+// An imageID of a form tagdrift does not know is kept raw and has none (the page would
+// refuse it).
+func HasDigestPage(d string) bool { return imageref.ValidDigest(d) }
 
 // DigestURL is the digest page of d.
 func DigestURL(d string) string { return Path("/digests", d) }

@@ -100,8 +100,42 @@ func TestDigestChipHostile(t *testing.T) {
 	if attr(chip, "data-digest") != raw {
 		t.Errorf("data-digest %q", attr(chip, "data-digest"))
 	}
-	if href := attr(one(t, chip, `[data-testid="chip-link"]`), "href"); strings.ContainsAny(href, `"<> `) {
-		t.Errorf("href not escaped: %q", href)
+	// Not a digest: shown raw, with no link to a page that would refuse it.
+	if chip.Find(`[data-testid="chip-link"]`).Length() != 0 {
+		t.Error("a raw imageID is linked to a digest page")
+	}
+	if title := attr(one(t, chip, `[data-testid="chip-raw"]`), "title"); title != raw {
+		t.Errorf("raw chip title %q", title)
+	}
+}
+
+// TestDigestChipLinksOnlyDigests: an imageID kept raw (kind unknown) has no digest page,
+// so neither the chip nor the plain text links it; a digest of each algorithm does.
+func TestDigestChipLinksOnlyDigests(t *testing.T) {
+	for _, tc := range []struct {
+		d    string
+		link bool
+	}{
+		{dA, true},
+		{"sha512:" + strings.Repeat("ab", 64), true},
+		{"containerd://sha256:6417ee177218", false},
+		{"sha256:6417ee177218", false},
+		{"quay.io/x/y:v1", false},
+	} {
+		for name, c := range map[string]templ.Component{
+			"chip":    DigestChip(tc.d, NewLegend(tc.d)),
+			"compact": DigestChipCompact(tc.d, NewLegend(tc.d)),
+			"text":    DigestText(tc.d),
+		} {
+			doc := render(t, c)
+			links := doc.Find(`a[href*="/digests/"]`).Length()
+			if got := links == 1; got != tc.link || links > 1 {
+				t.Errorf("%s %q: %d links to a digest page, want link=%v", name, tc.d, links, tc.link)
+			}
+			if !tc.link && !strings.Contains(doc.Text(), ShortDigest(tc.d)) {
+				t.Errorf("%s %q: the value is not shown", name, tc.d)
+			}
+		}
 	}
 }
 
