@@ -233,11 +233,6 @@ func workloadItems(ws []store.WorkloadBody) []json.RawMessage {
 	return out
 }
 
-// mutationKinds are the kinds a mutation filter accepts.
-var mutationKinds = []string{
-	string(detect.WorkloadDivergence), string(detect.TagDivergence), string(detect.PinMismatch),
-	string(detect.TagMoved), string(detect.PodDrift),
-}
 
 // mutationJSON is a mutation as `tagdrift scan -o json` shows it, with its id and when
 // it was detected and resolved (null while open).
@@ -337,9 +332,6 @@ func mutationItem(m mutationJSON) (json.RawMessage, error) {
 	return append(append(b, ','), tail...), nil
 }
 
-// mutationRanges are the presets a mutation list's since takes, besides a time.
-var mutationRanges = []string{"24h", "7d", "30d", "90d"}
-
 // mutationFilter reads the mutations list's query, asking for one more than the page:
 // a reference in any spelling, a workload as kind/name, since as a preset range back
 // from now (24h, 7d, 30d, 90d) or an RFC 3339 time, until as an RFC 3339 time.
@@ -348,7 +340,7 @@ func mutationFilter(q query, now time.Time) (store.MutationFilter, string, error
 	if err != nil {
 		return store.MutationFilter{}, "", err
 	}
-	kind, err := q.oneOf("kind", "", mutationKinds...)
+	kind, err := q.oneOf("kind", "", web.MutationKinds()...)
 	if err != nil {
 		return store.MutationFilter{}, "", err
 	}
@@ -373,12 +365,12 @@ func mutationFilter(q query, now time.Time) (store.MutationFilter, string, error
 		}
 		f.WorkloadKind, f.WorkloadName = k, n
 	}
-	if raw := q.get("since"); slices.Contains(mutationRanges, raw) {
+	if raw := q.get("since"); slices.Contains(web.SinceRanges(), raw) {
 		f.Since = now.Add(-web.RangeDuration(raw))
 	} else if raw != "" {
 		if f.Since, err = time.Parse(time.RFC3339, raw); err != nil {
 			return store.MutationFilter{}, "", badRequest("query parameter since must be %s or an RFC 3339 time, not %q",
-				strings.Join(mutationRanges, ", "), clip(raw, 80))
+				strings.Join(web.SinceRanges(), ", "), clip(raw, 80))
 		}
 	}
 	if raw := q.get("until"); raw != "" {

@@ -16,7 +16,7 @@ func (u *ui) mutations(w http.ResponseWriter, r *http.Request) error {
 	}
 	q.v.Set("limit", "50")
 	// The page's time ranges are the API's presets.
-	since, err := q.oneOf("since", "", mutationRanges...)
+	since, err := q.oneOf("since", "", web.SinceRanges()...)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,8 @@ package web
 import (
 	"strings"
 	"time"
+
+	"github.com/tagdrift/tagdrift/scanner/detect"
 )
 
 // MutationRow is a mutation as lists show it.
@@ -25,7 +27,7 @@ type MutationRow struct {
 func (m MutationRow) Open() bool { return m.ResolvedAt == nil && !m.IsEvent() }
 
 // IsEvent reports whether it is an event kind (tag-moved, pod-drift), recorded once.
-func (m MutationRow) IsEvent() bool { return m.Kind == "tag-moved" || m.Kind == "pod-drift" }
+func (m MutationRow) IsEvent() bool { return detect.Kind(m.Kind).IsEvent() }
 
 // State is open, closed or event.
 func (m MutationRow) State() string {
@@ -60,24 +62,14 @@ func (m MutationRow) Where() string {
 	return strings.Join(m.Clusters, ", ")
 }
 
-// Severity orders the kinds: workload-divergence first, pod-drift last.
-func Severity(kind string) int {
-	switch kind {
-	case "workload-divergence":
-		return 0
-	case "pin-mismatch":
-		return 1
-	case "tag-divergence":
-		return 2
-	case "tag-moved":
-		return 3
-	case "pod-drift":
-		return 4
-	}
-	return 5
-}
+// Severity orders the kinds: workload-divergence first, pod-drift last (detect.Kinds).
+func Severity(kind string) int { return detect.Kind(kind).Severity() }
 
 // MutationKinds returns the kinds, in severity order.
 func MutationKinds() []string {
-	return []string{"workload-divergence", "pin-mismatch", "tag-divergence", "tag-moved", "pod-drift"}
+	var out []string
+	for _, k := range detect.Kinds() {
+		out = append(out, string(k))
+	}
+	return out
 }

@@ -125,20 +125,37 @@ type SearchView struct {
 // Empty reports whether nothing matched.
 func (v SearchView) Empty() bool { return len(v.Digests)+len(v.Refs)+len(v.Workloads) == 0 }
 
-// Ranges are the range presets of the timeline and the mutations list.
-func Ranges() []string { return []string{"24h", "7d", "30d", "90d", "all"} }
+// rangePresets are the time-range presets of the timeline and the mutations list, with
+// their lengths, shortest first; "all" (no bound) is not among them.
+func rangePresets() []struct {
+	name string
+	d    time.Duration
+} {
+	const day = 24 * time.Hour
+	return []struct {
+		name string
+		d    time.Duration
+	}{{"24h", day}, {"7d", 7 * day}, {"30d", 30 * day}, {"90d", 90 * day}}
+}
 
-// RangeDuration is a preset's length; 0 for all.
+// SinceRanges are the presets a mutation list's since takes ("detected within").
+func SinceRanges() []string {
+	var out []string
+	for _, p := range rangePresets() {
+		out = append(out, p.name)
+	}
+	return out
+}
+
+// Ranges are the timeline's range presets: SinceRanges and all.
+func Ranges() []string { return append(SinceRanges(), "all") }
+
+// RangeDuration is a preset's length; 0 for all or anything else.
 func RangeDuration(r string) time.Duration {
-	switch r {
-	case "24h":
-		return 24 * time.Hour
-	case "7d":
-		return 7 * 24 * time.Hour
-	case "30d":
-		return 30 * 24 * time.Hour
-	case "90d":
-		return 90 * 24 * time.Hour
+	for _, p := range rangePresets() {
+		if p.name == r {
+			return p.d
+		}
 	}
 	return 0
 }

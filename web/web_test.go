@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -362,5 +363,24 @@ func TestWorkloadsSortLinks(t *testing.T) {
 	first := query(`[data-testid="first-page"]`)
 	if first.Get("sort") != "name" || first.Get("order") != "desc" || first.Has("cursor") {
 		t.Errorf("first page: %v", first)
+	}
+}
+
+// TestRanges: the presets are one list, shortest first; the timeline adds all.
+func TestRanges(t *testing.T) {
+	since := SinceRanges()
+	if !slices.Equal(since, []string{"24h", "7d", "30d", "90d"}) {
+		t.Fatalf("SinceRanges() = %v", since)
+	}
+	if r := Ranges(); !slices.Equal(r, append(slices.Clone(since), "all")) {
+		t.Fatalf("Ranges() = %v", r)
+	}
+	for i := 1; i < len(since); i++ {
+		if RangeDuration(since[i]) <= RangeDuration(since[i-1]) {
+			t.Errorf("%s is not longer than %s", since[i], since[i-1])
+		}
+	}
+	if RangeDuration("7d") != 7*24*time.Hour || RangeDuration("all") != 0 || RangeDuration("1y") != 0 {
+		t.Error("durations")
 	}
 }

@@ -45,6 +45,25 @@ const (
 	PodDrift Kind = "pod-drift"
 )
 
+// Kinds are every kind, most severe first: mixed code in one workload, then a pin not
+// honoured, a tag that runs different code in different places, and the history events.
+// Lists, filters and the API take their order and their set from here.
+func Kinds() []Kind {
+	return []Kind{WorkloadDivergence, PinMismatch, TagDivergence, TagMoved, PodDrift}
+}
+
+// Severity is k's place in Kinds (0 is the most severe); a kind not listed sorts last.
+func (k Kind) Severity() int {
+	if i := slices.Index(Kinds(), k); i >= 0 {
+		return i
+	}
+	return len(Kinds())
+}
+
+// IsEvent reports whether k is a history event (tag-moved, pod-drift): recorded once,
+// born resolved, never open.
+func (k Kind) IsEvent() bool { return k == TagMoved || k == PodDrift }
+
 // Place is one container of one pod running one digest.
 type Place struct {
 	Cluster   string             `json:"cluster"`

@@ -399,3 +399,23 @@ func TestDetectOrderIsStable(t *testing.T) {
 		}
 	}
 }
+
+// TestKinds: every kind once, in severity order, and only the history kinds are events.
+func TestKinds(t *testing.T) {
+	kinds := Kinds()
+	want := []Kind{WorkloadDivergence, PinMismatch, TagDivergence, TagMoved, PodDrift}
+	if !slices.Equal(kinds, want) {
+		t.Fatalf("Kinds() = %v, want %v", kinds, want)
+	}
+	for i, k := range kinds {
+		if k.Severity() != i {
+			t.Errorf("%s: severity %d, want %d", k, k.Severity(), i)
+		}
+		if got := k.IsEvent(); got != (k == TagMoved || k == PodDrift) {
+			t.Errorf("%s: IsEvent %v", k, got)
+		}
+	}
+	if Kind("bogus").Severity() != len(kinds) {
+		t.Error("an unknown kind does not sort last")
+	}
+}
