@@ -1,6 +1,10 @@
 package web
 
-import "time"
+import (
+	"time"
+
+	"github.com/a-h/templ"
+)
 
 // ClusterHealth is a cluster as the overview and the clusters list show it.
 type ClusterHealth struct {
@@ -116,4 +120,25 @@ func ErrorHint(class string) string {
 		return "The API server does not serve the pods API at this address: is the server URL a Kubernetes API server?"
 	}
 	return ""
+}
+
+// ClustersView is the clusters list. Forms, for admins, go in the slot.
+type ClustersView struct {
+	Clusters []ClusterHealth
+	// Actions is rendered above the list (the add-cluster form, for admins); nil for
+	// none.
+	Actions templ.Component
+}
+
+// ClusterView is a cluster's page: its settings, health and scans.
+type ClusterView struct {
+	Cluster ClusterHealth
+	Context string
+	Created time.Time
+	Scans   []ScanRow
+	// MoreScans is set when older scans were left out.
+	MoreScans bool
+	// Actions is rendered under the settings (edit, scan now, delete, for admins); nil
+	// for none.
+	Actions templ.Component
 }

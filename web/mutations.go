@@ -73,3 +73,26 @@ func MutationKinds() []string {
 	}
 	return out
 }
+
+// MutationsView is the mutations list.
+type MutationsView struct {
+	Filter   MutationFilter
+	Clusters []string
+	Rows     []MutationRow
+	Next     string
+	Legend   *Legend
+}
+
+// MutationFilter is the mutations list's query.
+type MutationFilter struct {
+	State, Kind, Cluster, Namespace, Ref string
+	// Since is a range preset (24h, 7d, 30d, 90d) or "" for any time.
+	Since  string
+	Cursor string
+}
+
+// URL is the list with the filter and cursor.
+func (f MutationFilter) URL(cursor string) string {
+	return WithQuery("/mutations", "state", f.State, "kind", f.Kind, "cluster", f.Cluster, "namespace", f.Namespace,
+		"ref", f.Ref, "since", f.Since, "cursor", cursor)
+}

@@ -1,0 +1,14 @@
+package web
+
+// SearchView lists what a search term matched.
+type SearchView struct {
+	Query     string
+	Message   string // why nothing matched, or what the term was taken for
+	Digests   []string
+	Refs      []string
+	Workloads []WorkloadRow
+	Legend    *Legend
+}
+
+// Empty reports whether nothing matched.
+func (v SearchView) Empty() bool { return len(v.Digests)+len(v.Refs)+len(v.Workloads) == 0 }
