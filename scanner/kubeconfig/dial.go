@@ -27,9 +27,13 @@ type Dialer struct {
 
 // metadataAddrs are cloud instance metadata endpoints outside the link-local range.
 var metadataAddrs = []netip.Addr{
-	netip.MustParseAddr("fd00:ec2::254"),   // AWS over IPv6
-	netip.MustParseAddr("100.100.100.200"), // Alibaba Cloud
-	netip.MustParseAddr("168.63.129.16"),   // Azure's wire server (and its DNS)
+	netip.MustParseAddr("fd00:ec2::254"),      // AWS over IPv6
+	netip.MustParseAddr("fd00:ec2::23"),       // AWS's time service over IPv6
+	netip.MustParseAddr("fd20:ce::254"),       // Google Cloud over IPv6
+	netip.MustParseAddr("fd00:c1::a9fe:a9fe"), // Oracle Cloud over IPv6
+	netip.MustParseAddr("fd00:42::42"),        // DigitalOcean over IPv6
+	netip.MustParseAddr("100.100.100.200"),    // Alibaba Cloud
+	netip.MustParseAddr("168.63.129.16"),      // Azure's wire server (and its DNS)
 }
 
 // special are ranges no cluster can be on: never allowed, whatever --allow-cluster-network
@@ -57,10 +61,11 @@ var internal = []netip.Prefix{
 
 // IPv6 forms that carry an IPv4 address the packet really goes to (or through).
 var (
-	nat64      = netip.MustParsePrefix("64:ff9b::/96") // well-known NAT64 prefix: the last 32 bits
-	compatible = netip.MustParsePrefix("::/96")        // IPv4-compatible (deprecated): the last 32 bits
-	sixToFour  = netip.MustParsePrefix("2002::/16")    // 6to4: bits 16 to 48
-	teredo     = netip.MustParsePrefix("2001::/32")    // Teredo: the server in bits 32 to 64, the client inverted in the last 32
+	nat64      = netip.MustParsePrefix("64:ff9b::/96")    // well-known NAT64 prefix: the last 32 bits
+	translated = netip.MustParsePrefix("::ffff:0:0:0/96") // IPv4-translated (SIIT): the last 32 bits
+	compatible = netip.MustParsePrefix("::/96")           // IPv4-compatible (deprecated): the last 32 bits
+	sixToFour  = netip.MustParsePrefix("2002::/16")       // 6to4: bits 16 to 48
+	teredo     = netip.MustParsePrefix("2001::/32")       // Teredo: the server in bits 32 to 64, the client inverted in the last 32
 )
 
 // embedded returns the IPv4 addresses an IPv6 address carries, and the form's name.
@@ -73,6 +78,8 @@ func embedded(ip netip.Addr) ([]netip.Addr, string) {
 	switch {
 	case nat64.Contains(ip):
 		return []netip.Addr{last}, "NAT64"
+	case translated.Contains(ip):
+		return []netip.Addr{last}, "IPv4-translated"
 	case compatible.Contains(ip) && !ip.IsLoopback() && !ip.IsUnspecified():
 		return []netip.Addr{last}, "IPv4-compatible"
 	case sixToFour.Contains(ip):
@@ -86,9 +93,10 @@ func embedded(ip netip.Addr) ([]netip.Addr, string) {
 	return nil, ""
 }
 
-// Check says whether a connection to ip is allowed. An IPv6 address that carries an IPv4
-// one (NAT64, IPv4-compatible, 6to4, Teredo) is allowed only when each IPv4 address it
-// carries is.
+// Check says whether a connection to ip is allowed. An IPv4-mapped address is judged as
+// the IPv4 address it is; any other IPv6 address that carries an IPv4 one (NAT64,
+// IPv4-translated, IPv4-compatible, 6to4, Teredo) is allowed only when each IPv4
+// address it carries is.
 func (d *Dialer) Check(ip netip.Addr) error {
 	ip = ip.Unmap()
 	switch {

@@ -269,6 +269,26 @@ func TestDialerCheck(t *testing.T) {
 		{"2001:0:808:808::5601:5efe", false, false}, // Teredo, client ~ 169.254.161.1
 		{"2001:0:808:808::f5ff:fffe", false, false}, // Teredo, client ~ 10.0.0.1
 		{"2001:0:808:808::f7f7:fbfb", true, true},   // Teredo, client ~ 8.8.4.4
+		{"::ffff:0:7f00:1", false, true},            // IPv4-translated 127.0.0.1
+		{"::ffff:0:a9fe:a9fe", false, false},        // IPv4-translated 169.254.169.254
+		{"::ffff:0:a00:1", false, false},            // IPv4-translated 10.0.0.1
+		{"::ffff:0:808:808", true, true},            // IPv4-translated 8.8.8.8
+		{"::ffff:10.0.0.1", false, false},           // IPv4-mapped
+		// Cloud metadata over IPv6, inside fc00::/7 (see the ULA check below).
+		{"fd00:ec2::23", false, false},
+		{"fd20:ce::254", false, false},
+		{"fd00:c1::a9fe:a9fe", false, false},
+		{"fd00:42::42", false, false},
+	}
+	// Metadata endpoints stay refused where unique local addresses are allowed.
+	ula := &Dialer{Allowed: []netip.Prefix{netip.MustParsePrefix("fc00::/7")}}
+	for _, a := range []string{"fd00:ec2::254", "fd00:ec2::23", "fd20:ce::254", "fd00:c1::a9fe:a9fe", "fd00:42::42"} {
+		if err := ula.Check(netip.MustParseAddr(a)); err == nil {
+			t.Errorf("%s allowed by --allow-cluster-network fc00::/7", a)
+		}
+	}
+	if err := ula.Check(netip.MustParseAddr("fd12::1")); err != nil {
+		t.Errorf("fd12::1 refused inside an allowed fc00::/7: %v", err)
 	}
 	for _, tt := range tests {
 		ip := netip.MustParseAddr(tt.addr)
