@@ -6,7 +6,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 # -p 1: the end-to-end packages each start etcd and API servers; on 2 cores, one at a time
 # is steadier than all at once. -race: every package runs under the data race detector,
-# and the e2e tests build the tagdrift binary they start with it too (README: Develop
+# and the e2e tests build the tagdrift binary they start with it too (docs/development.md
 # gives what it costs).
 GO_TEST_FLAGS ?= -count=1 -timeout 45m -p 1 -race
 

@@ -191,10 +191,14 @@ func TestHelpListsEveryVariable(t *testing.T) {
 	}
 }
 
-// TestReadmeConfigTable checks that README.md's table of serve's configuration agrees
-// with the flags kong reads: the same flags, variables and defaults, and nothing else.
-func TestReadmeConfigTable(t *testing.T) {
-	raw, err := os.ReadFile("../../README.md")
+// configDoc is the page that holds serve's configuration table.
+const configDoc = "../../docs/configuration.md"
+
+// TestConfigDocTable checks that docs/configuration.md's table of serve's configuration
+// agrees with the flags kong reads: the same flags, variables and defaults, and nothing
+// else.
+func TestConfigDocTable(t *testing.T) {
+	raw, err := os.ReadFile(configDoc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +218,7 @@ func TestReadmeConfigTable(t *testing.T) {
 		}
 		cells := strings.Split(strings.Trim(line, "|"), "|")
 		if len(cells) < 4 {
-			t.Fatalf("README row %q: want 4 cells", line)
+			t.Fatalf("%s: row %q: want 4 cells", configDoc, line)
 		}
 		for i := range cells {
 			cells[i] = strings.TrimSpace(cells[i])
@@ -231,12 +235,12 @@ func TestReadmeConfigTable(t *testing.T) {
 		}
 		r.meaning = strings.Join(cells[3:], "|")
 		if _, dup := rows[r.env]; dup {
-			t.Errorf("README names %s twice", r.env)
+			t.Errorf("%s names %s twice", configDoc, r.env)
 		}
 		rows[strings.TrimSuffix(r.env, ",")] = r
 	}
 	if len(rows) == 0 {
-		t.Fatal("README has no configuration table")
+		t.Fatalf("%s has no configuration table", configDoc)
 	}
 
 	flags, env := serveFlags(t)
@@ -262,22 +266,22 @@ func TestReadmeConfigTable(t *testing.T) {
 	for name, w := range want {
 		got, ok := rows[name]
 		if !ok {
-			t.Errorf("README's table lacks %s (%s)", name, w.flag)
+			t.Errorf("%s's table lacks %s (%s)", configDoc, name, w.flag)
 			continue
 		}
 		if got.flag != w.flag || got.env != w.env || got.def != w.def {
-			t.Errorf("README: %s %s default %q; the command line: %s %s default %q", got.flag, got.env, got.def, w.flag, w.env, w.def)
+			t.Errorf("%s: %s %s default %q; the command line: %s %s default %q", configDoc, got.flag, got.env, got.def, w.flag, w.env, w.def)
 		}
 		if got.placeholder != "" && !slices.ContainsFunc(flags, func(f *kong.Flag) bool { return "--"+f.Name == w.flag && f.PlaceHolder == got.placeholder }) {
-			t.Errorf("README shows %s %s, a placeholder the command line does not", got.flag, got.placeholder)
+			t.Errorf("%s shows %s %s, a placeholder the command line does not", configDoc, got.flag, got.placeholder)
 		}
 		if got.meaning == "" {
-			t.Errorf("README does not say what %s means", name)
+			t.Errorf("%s does not say what %s means", configDoc, name)
 		}
 	}
 	for name := range rows {
 		if _, ok := want[name]; !ok {
-			t.Errorf("README's table has %s, which serve does not read", name)
+			t.Errorf("%s's table has %s, which serve does not read", configDoc, name)
 		}
 	}
 }

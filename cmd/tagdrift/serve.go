@@ -27,7 +27,7 @@ import (
 )
 
 // serveConfig is tagdrift serve's configuration: each flag has an environment variable
-// (README.md has the table; TestReadmeConfigTable checks that it agrees with these tags).
+// (docs/configuration.md has the table; TestConfigDocTable checks that it agrees with these tags).
 type serveConfig struct {
 	databaseFlag `embed:""`
 	keyFlags     `embed:""`
@@ -39,7 +39,7 @@ type serveConfig struct {
 	ScanInterval        time.Duration  `env:"TAGDRIFT_SCAN_INTERVAL" default:"5m" help:"interval of clusters registered with --cluster-kubeconfig (at least 10s)"`
 	ClusterKubeconfig   []string       `env:"TAGDRIFT_CLUSTER_KUBECONFIG" sep:"none" placeholder:"FILE[:CONTEXT]" help:"register a cluster at start, named after its context, unless one of that name exists; repeatable"`
 	AllowClusterNetwork []netip.Prefix `env:"TAGDRIFT_ALLOW_CLUSTER_NETWORK" sep:"none" placeholder:"CIDR" help:"internal network clusters may be reached on (loopback, private ranges); repeatable"`
-	ExecProfiles        string         `name:"exec-profiles" env:"TAGDRIFT_EXEC_PROFILES_FILE" placeholder:"FILE" help:"YAML or JSON file of the exec credential plugin profiles kubeconfigs may name (README: exec profiles)"`
+	ExecProfiles        string         `name:"exec-profiles" env:"TAGDRIFT_EXEC_PROFILES_FILE" placeholder:"FILE" help:"YAML or JSON file of the exec credential plugin profiles kubeconfigs may name (docs/security.md: exec profiles)"`
 	AllowInsecureTLS    bool           `name:"allow-insecure-tls" env:"TAGDRIFT_ALLOW_INSECURE_TLS" help:"accept kubeconfigs with insecure-skip-tls-verify: true"`
 	APIRateLimit        float64        `name:"api-rate-limit" env:"TAGDRIFT_API_RATE_LIMIT" default:"50" help:"API requests per second each token may make, in bursts of twice that"`
 	SessionIdle         time.Duration  `env:"TAGDRIFT_SESSION_IDLE" default:"12h" help:"a web UI session unused this long ends"`
@@ -195,7 +195,7 @@ func (cfg *serveConfig) Run(ctx context.Context, d *deps) error {
 		return &exitError{code: 2, err: err}
 	}
 	if d.getenv("TAGDRIFT_ALLOW_EXEC_PLUGIN") != "" {
-		return &exitError{code: 2, err: errors.New("TAGDRIFT_ALLOW_EXEC_PLUGIN is gone: exec plugins run only from exec profiles (--exec-profiles FILE, README: exec profiles)")}
+		return &exitError{code: 2, err: errors.New("TAGDRIFT_ALLOW_EXEC_PLUGIN is gone: exec plugins run only from exec profiles (--exec-profiles FILE, docs/security.md: exec profiles)")}
 	}
 	policy, err := cfg.policy()
 	if err != nil {

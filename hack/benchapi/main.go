@@ -420,7 +420,7 @@ func compare(stdout io.Writer, sizes []sizeResult) {
 	}
 }
 
-// count writes a number of rows the way the README does: 1M, 10M, or the number.
+// count writes a number of rows the way docs/performance.md does: 1M, 10M, or the number.
 func count(n int) string {
 	if n%1_000_000 == 0 {
 		return fmt.Sprintf("%dM", n/1_000_000)
