@@ -168,6 +168,15 @@ func TestServe(t *testing.T) {
 	if code, body, _ := s.get("/healthz"); code != 200 || !strings.Contains(body, "ok") {
 		t.Errorf("healthz: %d %s", code, body)
 	}
+	// The secrets it was started with are not in the environment the kernel shows for
+	// the running process (serve re-executes itself without them).
+	environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", s.cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(environ), key) || strings.Contains(string(environ), db.URL) || strings.Contains(string(environ), "TAGDRIFT_DATABASE_URL") {
+		t.Errorf("/proc/<pid>/environ still holds a secret: %q", strings.ReplaceAll(string(environ), "\x00", " "))
+	}
 
 	ring, err := keyring.Parse(key)
 	if err != nil {

@@ -18,8 +18,12 @@ var version = "dev"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	getenv := takeEnv(os.Environ(), os.Unsetenv, os.Getenv)
-	err := runStdin(ctx, os.Args[1:], getenv, os.Stdin, os.Stdout, os.Stderr)
+	environ, err := withoutSecretEnv(os.Environ())
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "tagdrift: warning: %v; its TAGDRIFT_ variables stay readable in /proc/%d/environ\n", err, os.Getpid())
+	}
+	getenv := takeEnv(environ, os.Unsetenv, os.Getenv)
+	err = runStdin(ctx, os.Args[1:], getenv, os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(exitCode(err, os.Stderr))
 }
