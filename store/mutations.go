@@ -241,6 +241,10 @@ func scanMutationPlaces(row pgx.Row, raw bool, extra ...any) (Mutation, error) {
 	return m, nil
 }
 
+// placeOrOwnSQL is the condition of a mutation that has a place (the hole place, a
+// jsonb array of one place) or is its own (own, the conditions on its columns).
+const placeOrOwnSQL = `(m.places @> {{place}}::jsonb OR ({{own}}))`
+
 // ListMutations returns mutations matching f, newest first. A cluster or namespace
 // matches the mutation's own, or any of its places (a tag-divergence across clusters
 // has none of its own); given both, one place must be in both. Deleted clusters'
@@ -287,7 +291,7 @@ func (s *Store) ListMutations(ctx context.Context, f MutationFilter) ([]Mutation
 		if err != nil {
 			return nil, fmt.Errorf("list mutations: %w", err)
 		}
-		q.where(fmt.Sprintf("(m.places @> %s::jsonb OR (%s))", q.arg(string(b)), strings.Join(own, " AND ")))
+		q.where(fill(placeOrOwnSQL, holes{"place": q.arg(string(b)), "own": strings.Join(own, " AND ")}))
 	}
 	if f.BeforeID > 0 {
 		q.where("m.id < " + q.arg(f.BeforeID))

@@ -92,6 +92,20 @@ func assertSummary(t *testing.T, s *Store, step string) {
 	if !reflect.DeepEqual(gotMarks, wantMarks) {
 		t.Fatalf("after %s: mutation marks\n%q\nwant (from the open mutations' places)\n%q", step, gotMarks, wantMarks)
 	}
+	// place_of_open_mutation (migration 000030) against the containment test of the open
+	// mutations' places that the workloads list made before it, for every running
+	// workload.
+	differ := running(`
+		SELECT concat_ws(' ', c.name, w.namespace, w.kind, w.name, place_of_open_mutation(w.cluster_id, c.name, w.namespace, w.kind, w.name))
+		FROM running_workloads w JOIN clusters c ON c.id = w.cluster_id
+		WHERE place_of_open_mutation(w.cluster_id, c.name, w.namespace, w.kind, w.name) <> EXISTS (
+			SELECT 1 FROM mutations m
+			WHERE m.resolved_at IS NULL AND (m.cluster_id IS NULL OR m.cluster_id = w.cluster_id)
+			  AND m.places @> jsonb_build_array(jsonb_build_object('cluster', c.name, 'namespace', w.namespace,
+			      'workload', jsonb_build_object('kind', w.kind, 'name', w.name))))`)
+	if len(differ) > 0 {
+		t.Fatalf("after %s: place_of_open_mutation differs from the open mutations' places for %q", step, differ)
+	}
 	assertBodies(t, s, step)
 }
 

@@ -11,25 +11,16 @@ import (
 // How a page of the workloads list is read: which workloads it holds, in each order,
 // by the queries below (the containers come after, from workloadRowsSQL).
 
-// placeOfOpenMutationSQL is whether a workload (its cluster's id and name, namespace,
-// kind and name, as SQL expressions) is a place of an open mutation of its cluster,
-// through the mutations_places index.
-func placeOfOpenMutationSQL(id, cluster, namespace, kind, name string) string {
-	return fmt.Sprintf(`EXISTS (SELECT 1 FROM mutations m
-	               WHERE m.resolved_at IS NULL AND (m.cluster_id IS NULL OR m.cluster_id = %s)
-	                 AND m.places @> jsonb_build_array(jsonb_build_object('cluster', %s, 'namespace', %s,
-	                     'workload', jsonb_build_object('kind', %s, 'name', %s))))`, id, cluster, namespace, kind, name)
-}
-
 // workloadPageSQL pages through the workloads running in live clusters in cluster
 // order: per cluster, in name order, the distinct workloads of its open observations
 // through the observations_open_workload index, each cluster's scan stopping at the
-// page size; then whether each of the page's workloads is a place of an open mutation.
-// The %s are the extra conditions on observations o, the page size, the extra
-// conditions on clusters c, the direction (ASC or DESC), and a WITH clause.
-var workloadPageSQL = `%[5]s
+// page size; then whether each of the page's workloads is a place of an open mutation
+// (place_of_open_mutation, migration 000030). The holes are a WITH clause (with), the
+// extra conditions on observations o (observations) and on clusters c (clusters), the
+// page size (limit) and the direction (dir: ASC or DESC).
+const workloadPageSQL = `{{with}}
 	SELECT q.id, q.cluster, q.namespace, q.kind, q.name,
-	       ` + placeOfOpenMutationSQL("q.id", "q.cluster", "q.namespace", "q.kind", "q.name") + `
+	       place_of_open_mutation(q.id, q.cluster, q.namespace, q.kind, q.name)
 	FROM (
 		SELECT c.id, c.name COLLATE "C" AS cluster, w.namespace, w.kind, w.name
 		FROM clusters c
@@ -37,18 +28,19 @@ var workloadPageSQL = `%[5]s
 			SELECT DISTINCT o.namespace COLLATE "C" AS namespace, o.workload_kind COLLATE "C" AS kind,
 			       o.workload_name COLLATE "C" AS name
 			FROM observations o
-			WHERE o.cluster_id = c.id AND o.closed_at IS NULL %[1]s
-			ORDER BY 1 %[4]s, 2 %[4]s, 3 %[4]s
-			LIMIT %[2]s
+			WHERE o.cluster_id = c.id AND o.closed_at IS NULL {{observations}}
+			ORDER BY 1 {{dir}}, 2 {{dir}}, 3 {{dir}}
+			LIMIT {{limit}}
 		) w
-		WHERE c.deleted_at IS NULL %[3]s
-		ORDER BY c.name COLLATE "C" %[4]s, w.namespace %[4]s, w.kind %[4]s, w.name %[4]s
-		LIMIT %[2]s
+		WHERE c.deleted_at IS NULL {{clusters}}
+		ORDER BY c.name COLLATE "C" {{dir}}, w.namespace {{dir}}, w.kind {{dir}}, w.name {{dir}}
+		LIMIT {{limit}}
 	) q
-	ORDER BY q.cluster %[4]s, q.namespace %[4]s, q.kind %[4]s, q.name %[4]s`
+	ORDER BY q.cluster {{dir}}, q.namespace {{dir}}, q.kind {{dir}}, q.name {{dir}}`
 
 // marksSQL is the places of the open mutations in live clusters, as workloads: few,
-// from mutation_marks (kept from each mutation's places by migration 000027's trigger).
+// from mutation_marks (kept from each mutation's places by migration 000027's trigger,
+// through open_mutation_places of migration 000030).
 const marksSQL = `
 	WITH marks AS MATERIALIZED (
 		SELECT DISTINCT c.id, c.name COLLATE "C" AS cluster, k.namespace, k.kind, k.name
@@ -59,35 +51,35 @@ const marksSQL = `
 
 // mutantPageSQL pages through the workloads that are places of open mutations in live
 // clusters and still run there: driven from the open mutations, which are few, each
-// with its sort keys from running_workloads a. The %s are the body columns (bodyColumns
-// or none), the extra conditions (on the places k and their keys a), the order and the
-// page size.
+// with its sort keys from running_workloads a. The holes are the body columns (bodies:
+// bodyColumns or none), the extra conditions on the places k and their keys a (where),
+// the order (order) and the page size (limit).
 const mutantPageSQL = marksSQL + `
-	SELECT k.id, k.cluster, k.namespace, k.kind, k.name, true %s
+	SELECT k.id, k.cluster, k.namespace, k.kind, k.name, true {{bodies}}
 	FROM marks k
 	JOIN running_workloads a ON a.cluster_id = k.id AND a.namespace = k.namespace AND a.kind = k.kind AND a.name = k.name
-	WHERE true %s
-	ORDER BY %s
-	LIMIT %s`
+	WHERE true {{where}}
+	ORDER BY {{order}}
+	LIMIT {{limit}}`
 
 // walkPageSQL pages through the workloads running in live clusters in an order that
 // starts with a column of running_workloads: it walks them through the index of that
-// order (migration 000021) and stops at the page size. The %s are the conditions, the
-// order, the page size, the outer order and the body columns (bodyColumns of q, or
-// none).
-var walkPageSQL = `
+// order (migration 000021) and stops at the page size. The holes are the conditions
+// (where), the order (order), the page size (limit), the outer order (outer) and the
+// body columns (bodies: bodyColumns of q, or none).
+const walkPageSQL = `
 	SELECT q.cluster_id, c.name, q.namespace, q.kind, q.name,
-	       ` + placeOfOpenMutationSQL("q.cluster_id", "c.name", "q.namespace", "q.kind", "q.name") + ` %[5]s
+	       place_of_open_mutation(q.cluster_id, c.name, q.namespace, q.kind, q.name) {{bodies}}
 	FROM (
 		SELECT w.cluster_id, w.namespace, w.kind, w.name, w.ref, w.changed, w.containers
 		FROM running_workloads w
 		JOIN clusters c ON c.id = w.cluster_id
-		WHERE c.deleted_at IS NULL %[1]s
-		ORDER BY %[2]s
-		LIMIT %[3]s
+		WHERE c.deleted_at IS NULL {{where}}
+		ORDER BY {{order}}
+		LIMIT {{limit}}
 	) q
 	JOIN clusters c ON c.id = q.cluster_id
-	ORDER BY %[4]s`
+	ORDER BY {{outer}}`
 
 // walkColumns are the expressions of the order columns on running_workloads w.
 var walkColumns = map[string]string{
@@ -101,8 +93,8 @@ var walkColumns = map[string]string{
 
 // bodyColumns are the columns of a WorkloadBody that running_workloads holds, as a
 // page's query reads them after its six (readPage), of running_workloads or a query of
-// it named %s.
-const bodyColumns = ", %[1]s.ref, %[1]s.changed, %[1]s.containers"
+// it named by the hole from.
+const bodyColumns = ", {{from}}.ref, {{from}}.changed, {{from}}.containers"
 
 // markColumns are the expressions of the order columns in mutantPageSQL.
 var markColumns = map[string]string{
@@ -193,7 +185,7 @@ func afterSQL(q *query, order []string, cols map[string]string, after WorkloadCu
 	if inclusive {
 		op += "="
 	}
-	return fmt.Sprintf("(%s) %s (%s)", strings.Join(exprs, ", "), op, strings.Join(vals, ", "))
+	return "(" + strings.Join(exprs, ", ") + ") " + op + " (" + strings.Join(vals, ", ") + ")"
 }
 
 // mutantPage reads the places of open mutations in an order.
@@ -204,8 +196,9 @@ func (s *Store) mutantPage(ctx context.Context, page *workloadPage, f WorkloadFi
 	if after != nil {
 		cond.WriteString(" AND " + afterSQL(&q, order, markColumns, *after, f.Desc, false))
 	}
-	return s.readPage(ctx, page, fmt.Sprintf(mutantPageSQL, page.bodyColumns("a"), cond.String(), orderSQL(order, markColumns, f.Desc), q.arg(limit)),
-		q.args, page.withBodies)
+	sqlText := fill(mutantPageSQL, holes{"bodies": page.bodyColumns("a"), "where": cond.String(),
+		"order": orderSQL(order, markColumns, f.Desc), "limit": q.arg(limit)})
+	return s.readPage(ctx, page, sqlText, q.args, page.withBodies)
 }
 
 // clusterPage reads workloads in cluster order; with others, only those that are no
@@ -242,13 +235,20 @@ func (s *Store) clusterPage(ctx context.Context, page *workloadPage, f WorkloadF
 			op, edge, clusterOp = "<", "chr(1114111)", "<="
 		}
 		clusterCond.WriteString(` AND c.name COLLATE "C" ` + clusterOp + " " + cl)
-		obsCond.WriteString(fmt.Sprintf(` AND (o.namespace COLLATE "C", o.workload_kind COLLATE "C", o.workload_name COLLATE "C") %[5]s
-				(CASE WHEN c.name = %[1]s THEN %[2]s ELSE %[6]s END, CASE WHEN c.name = %[1]s THEN %[3]s ELSE %[6]s END,
-				 CASE WHEN c.name = %[1]s THEN %[4]s ELSE %[6]s END)`, cl, q.arg(a.Namespace), q.arg(a.Kind), q.arg(a.Name), op, edge))
+		obsCond.WriteString(fill(clusterAfterSQL, holes{"cluster": cl, "namespace": q.arg(a.Namespace), "kind": q.arg(a.Kind),
+			"name": q.arg(a.Name), "op": op, "edge": edge}))
 	}
-	return s.readPage(ctx, page, fmt.Sprintf(workloadPageSQL, obsCond.String(), q.arg(limit), clusterCond.String(),
-		direction(f.Desc), with), q.args, false)
+	sqlText := fill(workloadPageSQL, holes{"with": with, "observations": obsCond.String(), "limit": q.arg(limit),
+		"clusters": clusterCond.String(), "dir": direction(f.Desc)})
+	return s.readPage(ctx, page, sqlText, q.args, false)
 }
+
+// clusterAfterSQL is the condition of clusterPage's observations o after a cursor in
+// cluster c: in the cursor's cluster (the hole cluster), after its namespace, kind and
+// name (op: > or <); in the others, after edge, which every workload follows.
+const clusterAfterSQL = ` AND (o.namespace COLLATE "C", o.workload_kind COLLATE "C", o.workload_name COLLATE "C") {{op}}
+	(CASE WHEN c.name = {{cluster}} THEN {{namespace}} ELSE {{edge}} END, CASE WHEN c.name = {{cluster}} THEN {{kind}} ELSE {{edge}} END,
+	 CASE WHEN c.name = {{cluster}} THEN {{name}} ELSE {{edge}} END)`
 
 // workloadKeySQL is f's conditions on the namespace, kind and name of observations o.
 func workloadKeySQL(q *query, f WorkloadFilter) string {
@@ -278,10 +278,17 @@ func (s *Store) walkPage(ctx context.Context, page *workloadPage, f WorkloadFilt
 	for _, c := range order {
 		outer[c] = "q." + c
 	}
-	sqlText := fmt.Sprintf(walkPageSQL, cond.String(), orderSQL(order, walkColumns, f.Desc), q.arg(limit), orderSQL(order, outer, f.Desc),
-		page.bodyColumns("q"))
+	sqlText := fill(walkPageSQL, holes{"where": cond.String(), "order": orderSQL(order, walkColumns, f.Desc), "limit": q.arg(limit),
+		"outer": orderSQL(order, outer, f.Desc), "bodies": page.bodyColumns("q")})
 	return s.readPage(ctx, page, sqlText, q.args, page.withBodies)
 }
+
+// runsRefSQL is the condition that a workload (its cluster's id, namespace, kind and
+// name, as the holes name them) has an open observation of a reference (ref), through
+// observations_open_workload.
+const runsRefSQL = ` AND EXISTS (SELECT 1 FROM observations r
+	WHERE r.cluster_id = {{id}} AND r.closed_at IS NULL AND r.namespace COLLATE "C" = {{namespace}}
+	  AND r.workload_kind COLLATE "C" = {{kind}} AND r.workload_name COLLATE "C" = {{name}} AND r.ref = {{ref}})`
 
 // pageFilterSQL is f's conditions on the workloads of a page read one row a workload
 // (mutantPage, walkPage), as the SQL expressions of their cluster's name and id,
@@ -303,10 +310,7 @@ func pageFilterSQL(q *query, f WorkloadFilter, cluster, id, namespace, kind, nam
 	}
 	if f.Ref != "" {
 		// Through observations_open_workload.
-		cond.WriteString(fmt.Sprintf(` AND EXISTS (SELECT 1 FROM observations r
-			WHERE r.cluster_id = %s AND r.closed_at IS NULL AND r.namespace COLLATE "C" = %s
-			  AND r.workload_kind COLLATE "C" = %s AND r.workload_name COLLATE "C" = %s AND r.ref = %s)`,
-			id, namespace, kind, name, q.arg(f.Ref)))
+		cond.WriteString(fill(runsRefSQL, holes{"id": id, "namespace": namespace, "kind": kind, "name": name, "ref": q.arg(f.Ref)}))
 	}
 	return cond.String()
 }
@@ -363,7 +367,7 @@ func (p *workloadPage) bodyColumns(from string) string {
 	if !p.withBodies {
 		return ""
 	}
-	return fmt.Sprintf(bodyColumns, from)
+	return fill(bodyColumns, holes{"from": from})
 }
 
 // grow makes room for n more workloads.
