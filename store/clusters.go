@@ -395,7 +395,7 @@ func (s *Store) DeleteCluster(ctx context.Context, name string, purge bool, a Au
 		// resolve: its own resolve now (purged, they are gone), and the tag-divergences of
 		// what it ran are rechecked among the clusters left.
 		if !purge {
-			if _, err := reconcile(ctx, tx, scope{clusterID: id}, nil, time.Now()); err != nil {
+			if _, err := reconcile(ctx, tx, s.bodies, scope{clusterID: id}, nil, time.Now()); err != nil {
 				return fmt.Errorf("resolve the cluster's conditions: %w", err)
 			}
 		}

@@ -219,7 +219,7 @@ func TestPodDriftReturnsStored(t *testing.T) {
 			rows int
 		}{{last.DetectedAt, 0}, {last.DetectedAt.Add(time.Hour), 1}} {
 			if err := s.tx(ctx, func(tx pgx.Tx) error {
-				n, err := storeEvents(ctx, tx, c.ID, []detect.Mutation{ev}, w.at)
+				n, err := storeEvents(ctx, tx, s.bodies, c.ID, []detect.Mutation{ev}, w.at)
 				if err == nil && n != w.rows {
 					t.Errorf("%s: the last drift written again at %s: %d rows, want %d", tc.cluster, w.at, n, w.rows)
 				}

@@ -42,7 +42,7 @@ func mustStore(t testing.TB, ring *keyring.Ring) (*Store, *pgtest.Database) {
 	t.Helper()
 	ctx := context.Background()
 	db := migrated.Clone(t, "tagdrift_store")
-	s, err := Open(ctx, db.URL, ring)
+	s, err := Open(ctx, db.URL, ring, testBodies{1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +125,7 @@ func TestCredentialsSealed(t *testing.T) {
 		t.Errorf("CheckCredentials: %v, want a failure naming cluster b", err)
 	}
 
-	wrong, err := Open(ctx, db.URL, mustRing(t, newKey(t)))
+	wrong, err := Open(ctx, db.URL, mustRing(t, newKey(t)), testBodies{1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +147,7 @@ func TestRotateKeysResumes(t *testing.T) {
 		mustCluster(t, s, fmt.Sprintf("c%02d", i), fmt.Sprintf("tok-%d", i))
 	}
 
-	rotated, err := Open(ctx, db.URL, mustRing(t, oldKey, newKeyText))
+	rotated, err := Open(ctx, db.URL, mustRing(t, oldKey, newKeyText), testBodies{1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +164,7 @@ func TestRotateKeysResumes(t *testing.T) {
 	if done, err := rotated.RotateKeys(ctx, 10); err != nil || done != 0 {
 		t.Fatalf("rotation again: %d, %v, want 0", done, err)
 	}
-	newOnly, err := Open(ctx, db.URL, mustRing(t, newKeyText))
+	newOnly, err := Open(ctx, db.URL, mustRing(t, newKeyText), testBodies{1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/tagdrift/tagdrift/scanner/imageref"
 	"github.com/tagdrift/tagdrift/scanner/inventory"
 )
 
@@ -133,12 +132,8 @@ func assertBodies(t *testing.T, s *Store, step string) {
 		if len(ws) != len(bodies) {
 			t.Fatalf("after %s, by %s: %d workloads, %d bodies", step, sort, len(ws), len(bodies))
 		}
-		parser := imageref.NewParser()
 		for i, w := range ws {
-			want, err := containersJSON(w, parser)
-			if err != nil {
-				t.Fatal(err)
-			}
+			want := mustContainers(t, s.bodies.enc, w)
 			if b := bodies[i]; b.WorkloadKey != w.WorkloadKey || string(b.Containers) != string(want) || b.Cursor() != w.Cursor() {
 				t.Fatalf("after %s, by %s: workload %d is\n%+v %s\nwant (from its intervals)\n%+v %s", step, sort, i, b.Cursor(), b.Containers, w.Cursor(), want)
 			}
@@ -252,22 +247,22 @@ func TestSummaryProperty(t *testing.T) {
 		t.Fatalf("at most %d open and %d resolved mutations at a step: the sequence tries no marks", openSeen, resolvedSeen)
 	}
 	// Rows without rendered containers (as migration 21 makes them) read the same,
-	// rendered on the fly, and FillWorkloadBodies renders them.
+	// rendered on the fly, and RefillBodies renders them.
 	tag, err := s.pool.Exec(ctx, `UPDATE running_workloads SET containers = NULL`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	assertBodies(t, s, "forgetting every rendered body")
 	// In one batch, workloads of the same names in several clusters stay apart.
-	n, err := s.FillWorkloadBodies(ctx, 1000)
-	if err != nil || n != int(tag.RowsAffected()) {
+	n, err := s.RefillBodies(ctx, 1000, nil)
+	if err != nil || n.Workloads != int(tag.RowsAffected()) {
 		t.Fatalf("filled %d of %d: %v", n, tag.RowsAffected(), err)
 	}
 	assertSummary(t, s, "filling the bodies in one batch")
 	if tag, err = s.pool.Exec(ctx, `UPDATE running_workloads SET containers = NULL`); err != nil {
 		t.Fatal(err)
 	}
-	if n, err = s.FillWorkloadBodies(ctx, 2); err != nil || n != int(tag.RowsAffected()) {
+	if n, err = s.RefillBodies(ctx, 2, nil); err != nil || n.Workloads != int(tag.RowsAffected()) {
 		t.Fatalf("filled %d of %d: %v", n, tag.RowsAffected(), err)
 	}
 	var unrendered int

@@ -3,6 +3,7 @@ package store
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -166,8 +167,8 @@ func (s *Store) ListWorkloads(ctx context.Context, f WorkloadFilter) ([]Workload
 }
 
 // WorkloadBody is a running workload as the API lists it: which it is, whether it is a
-// place of an open mutation, its sort keys, and its containers as ReportOf shapes and
-// encoding/json encodes them.
+// place of an open mutation, its sort keys, and its containers as the store's
+// BodyEncoder encodes them.
 type WorkloadBody struct {
 	WorkloadKey
 	ClusterID  int64
@@ -183,9 +184,13 @@ func (b WorkloadBody) Cursor() WorkloadCursor {
 }
 
 // ListWorkloadBodies is ListWorkloads, with each workload's containers as kept
-// encoded in running_workloads (a row without them is rendered from its intervals),
-// so that a list costs one row a workload, not one a container.
+// encoded in running_workloads (a row without them, or with them in another version's
+// shape, is rendered from its intervals), so that a list costs one row a workload, not
+// one a container. It needs a store opened with a BodyEncoder.
 func (s *Store) ListWorkloadBodies(ctx context.Context, f WorkloadFilter) ([]WorkloadBody, error) {
+	if s.bodies.enc == nil {
+		return nil, errors.New("list workloads: the store was opened without a body encoder")
+	}
 	page, err := s.workloadPage(ctx, f, true)
 	if err != nil {
 		return nil, fmt.Errorf("list workloads: %w", err)
@@ -197,7 +202,7 @@ func (s *Store) ListWorkloadBodies(ctx context.Context, f WorkloadFilter) ([]Wor
 	for i, w := range page.out {
 		out[i] = WorkloadBody{WorkloadKey: w.WorkloadKey, ClusterID: w.ClusterID, Mutant: w.Mutant}
 		if b := page.bodies[i]; b.read {
-			out[i].Ref, out[i].Changed, out[i].Containers = b.Ref, b.Changed.UTC(), b.Containers
+			out[i].Ref, out[i].Changed, out[i].Containers = b.Ref, b.Changed.UTC(), s.bodies.ofVersion(b.Containers, b.Version)
 		} else {
 			unread.add(w.ClusterID, w.WorkloadKey, w.Mutant)
 			unreadAt = append(unreadAt, i)
@@ -208,7 +213,7 @@ func (s *Store) ListWorkloadBodies(ctx context.Context, f WorkloadFilter) ([]Wor
 			return nil, fmt.Errorf("list workloads: %w", err)
 		}
 	}
-	// Rows not rendered yet: from their intervals.
+	// Rows not rendered yet, or in another version's shape: from their intervals.
 	missing := &workloadPage{}
 	for _, b := range out {
 		if b.Containers == nil {
@@ -222,21 +227,24 @@ func (s *Store) ListWorkloadBodies(ctx context.Context, f WorkloadFilter) ([]Wor
 	if err != nil {
 		return nil, fmt.Errorf("list workloads: %w", err)
 	}
-	parser := imageref.NewParser()
 	rendered := map[WorkloadKey]Workload{}
 	for _, w := range ws {
 		rendered[w.WorkloadKey] = w
 	}
+	var render []Workload
+	var at []int
 	for i, b := range out {
-		if b.Containers != nil {
-			continue
+		if b.Containers == nil {
+			render, at = append(render, rendered[b.WorkloadKey]), append(at, i)
 		}
-		w := rendered[b.WorkloadKey]
-		if out[i].Containers, err = containersJSON(w, parser); err != nil {
-			return nil, fmt.Errorf("list workloads: %w", err)
-		}
+	}
+	encoded, err := s.bodies.containers(render)
+	if err != nil {
+		return nil, fmt.Errorf("list workloads: %w", err)
+	}
+	for j, w := range render {
 		c := w.Cursor()
-		out[i].Ref, out[i].Changed = c.Ref, c.Changed
+		out[at[j]].Containers, out[at[j]].Ref, out[at[j]].Changed = encoded[j], c.Ref, c.Changed
 	}
 	return out, nil
 }
@@ -245,7 +253,7 @@ func (s *Store) ListWorkloadBodies(ctx context.Context, f WorkloadFilter) ([]Wor
 // page's workload i is out[at[i]].
 func (s *Store) readBodies(ctx context.Context, page *workloadPage, at []int, out []WorkloadBody) error {
 	rows, err := s.pool.Query(ctx, `
-		SELECT p.n, w.ref, w.changed, w.containers
+		SELECT p.n, w.ref, w.changed, w.containers, w.body_version
 		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS p (id, namespace, kind, name, n)
 		JOIN running_workloads w ON w.cluster_id = p.id AND w.namespace = p.namespace AND w.kind = p.kind AND w.name = p.name`,
 		page.ids, page.namespaces, page.kinds, page.names)
@@ -256,11 +264,12 @@ func (s *Store) readBodies(ctx context.Context, page *workloadPage, at []int, ou
 	for rows.Next() {
 		var n int
 		var b WorkloadBody
-		if err := rows.Scan(&n, &b.Ref, &b.Changed, &b.Containers); err != nil {
+		var version *int
+		if err := rows.Scan(&n, &b.Ref, &b.Changed, &b.Containers, &version); err != nil {
 			return err
 		}
 		i := at[n-1]
-		out[i].Ref, out[i].Changed, out[i].Containers = b.Ref, b.Changed.UTC(), b.Containers
+		out[i].Ref, out[i].Changed, out[i].Containers = b.Ref, b.Changed.UTC(), s.bodies.ofVersion(b.Containers, version)
 	}
 	return rows.Err()
 }

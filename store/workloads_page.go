@@ -71,7 +71,7 @@ const walkPageSQL = `
 	SELECT q.cluster_id, c.name, q.namespace, q.kind, q.name,
 	       place_of_open_mutation(q.cluster_id, c.name, q.namespace, q.kind, q.name) {{bodies}}
 	FROM (
-		SELECT w.cluster_id, w.namespace, w.kind, w.name, w.ref, w.changed, w.containers
+		SELECT w.cluster_id, w.namespace, w.kind, w.name, w.ref, w.changed, w.containers, w.body_version
 		FROM running_workloads w
 		JOIN clusters c ON c.id = w.cluster_id
 		WHERE c.deleted_at IS NULL {{where}}
@@ -91,10 +91,10 @@ var walkColumns = map[string]string{
 	"changed":    "w.changed",
 }
 
-// bodyColumns are the columns of a WorkloadBody that running_workloads holds, as a
-// page's query reads them after its six (readPage), of running_workloads or a query of
-// it named by the hole from.
-const bodyColumns = ", {{from}}.ref, {{from}}.changed, {{from}}.containers"
+// bodyColumns are the columns of a WorkloadBody that running_workloads holds, and its
+// body's version, as a page's query reads them after its six (readPage), of
+// running_workloads or a query of it named by the hole from.
+const bodyColumns = ", {{from}}.ref, {{from}}.changed, {{from}}.containers, {{from}}.body_version"
 
 // markColumns are the expressions of the order columns in mutantPageSQL.
 var markColumns = map[string]string{
@@ -330,7 +330,7 @@ func (s *Store) readPage(ctx context.Context, page *workloadPage, sqlText string
 		b := pageBody{read: bodies}
 		dest := []any{&id, &k.Cluster, &k.Namespace, &k.Kind, &k.Name, &mutant}
 		if bodies {
-			dest = append(dest, &b.Ref, &b.Changed, &b.Containers)
+			dest = append(dest, &b.Ref, &b.Changed, &b.Containers, &b.Version)
 		}
 		if err := rows.Scan(dest...); err != nil {
 			return err
@@ -359,6 +359,7 @@ type pageBody struct {
 	Ref        string
 	Changed    time.Time
 	Containers []byte
+	Version    *int
 }
 
 // bodyColumns is bodyColumns of the query named from when the page asks for bodies,
