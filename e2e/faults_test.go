@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/tagdrift/tagdrift/internal/kubeenv"
+	"github.com/tagdrift/tagdrift/server/apibody"
 	"github.com/tagdrift/tagdrift/store"
 	"github.com/tagdrift/tagdrift/store/keyring"
 )
@@ -29,7 +30,7 @@ func openStore(t *testing.T, url, key string) *store.Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.Open(context.Background(), url, ring)
+	st, err := store.Open(context.Background(), url, ring, apibody.Encoder{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/tagdrift/tagdrift/internal/kubeenv"
 	"github.com/tagdrift/tagdrift/internal/pgtest"
+	"github.com/tagdrift/tagdrift/server/apibody"
 	"github.com/tagdrift/tagdrift/store"
 	"github.com/tagdrift/tagdrift/store/keyring"
 )
@@ -182,7 +183,7 @@ func TestServe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.Open(context.Background(), db.URL, ring)
+	st, err := store.Open(context.Background(), db.URL, ring, apibody.Encoder{})
 	if err != nil {
 		t.Fatal(err)
 	}

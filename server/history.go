@@ -210,7 +210,7 @@ func workloadCursor(filter string, k store.WorkloadCursor) cursor {
 
 // workloadItems are the workloads as report.Workload encodes them (`tagdrift scan -o
 // json`), each put together from its key and the containers the store keeps encoded
-// (store.ReportOf), so that a list shapes and encodes no container.
+// (apibody.ReportOf), so that a list shapes and encodes no container.
 func workloadItems(ws []store.WorkloadBody) []json.RawMessage {
 	var s jsonStrings
 	out := make([]json.RawMessage, len(ws))

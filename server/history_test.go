@@ -12,6 +12,7 @@ import (
 	"github.com/tagdrift/tagdrift/scanner/detect"
 	"github.com/tagdrift/tagdrift/scanner/imageref"
 	"github.com/tagdrift/tagdrift/scanner/report"
+	"github.com/tagdrift/tagdrift/server/apibody"
 	"github.com/tagdrift/tagdrift/store"
 )
 
@@ -59,7 +60,7 @@ func TestDigestLookUpAlgorithms(t *testing.T) {
 
 // TestWorkloadsAnswerIsTheReport: the workloads list the API puts together from the
 // containers the store keeps encoded is, byte for byte, what encoding the report of each
-// workload's open intervals gives (store.ReportOf, encodeJSON), with names and imageIDs
+// workload's open intervals gives (apibody.ReportOf, encodeJSON), with names and imageIDs
 // of markup, in every sort and across pages.
 func TestWorkloadsAnswerIsTheReport(t *testing.T) {
 	t.Parallel()
@@ -87,7 +88,7 @@ func TestWorkloadsAnswerIsTheReport(t *testing.T) {
 				res.decode(t, &got)
 				reports := make([]report.Workload, 0, len(ws))
 				for _, w := range ws[:min(2, len(ws))] {
-					reports = append(reports, store.ReportOf(w, parser))
+					reports = append(reports, apibody.ReportOf(w, parser))
 				}
 				wantBody, err := encodeJSON(list[report.Workload]{Items: reports, NextCursor: got.NextCursor})
 				if err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -42,9 +41,6 @@ func scanCluster(row pgx.Row) (Cluster, error) {
 	err := row.Scan(&c.ID, &c.Name, &c.Server, &c.Context, &c.ScanInterval, &c.Annotate, &c.Enabled, &c.CreatedAt)
 	return c, err
 }
-
-// aad binds a cluster's sealed credentials to its row.
-func aad(id int64) []byte { return []byte("cluster:" + strconv.FormatInt(id, 10)) }
 
 // CreateCluster registers a cluster; ErrConflict when a live cluster has the name.
 func (s *Store) CreateCluster(ctx context.Context, nc NewCluster) (Cluster, error) {
@@ -113,102 +109,6 @@ func (s *Store) Clusters(ctx context.Context) ([]Cluster, error) {
 		return nil, fmt.Errorf("list clusters: %w", err)
 	}
 	return out, nil
-}
-
-// Credentials opens a live cluster's sealed credentials; ErrNotFound for a deleted one,
-// whose credentials are gone.
-func (s *Store) Credentials(ctx context.Context, id int64) ([]byte, error) {
-	var sealed []byte
-	if err := s.pool.QueryRow(ctx, `SELECT kubeconfig FROM clusters WHERE id = $1 AND deleted_at IS NULL`, id).Scan(&sealed); err != nil {
-		return nil, fmt.Errorf("credentials of cluster %d: %w", id, notFound(err))
-	}
-	plain, err := s.keys.Open(sealed, aad(id))
-	if err != nil {
-		return nil, fmt.Errorf("credentials of cluster %d: %w", id, err)
-	}
-	return plain, nil
-}
-
-// CheckCredentials opens every live cluster's credentials, so that a wrong or missing key
-// fails when the service starts, not at the first scan.
-func (s *Store) CheckCredentials(ctx context.Context) error {
-	rows, err := s.pool.Query(ctx, `SELECT id, name, kubeconfig FROM clusters WHERE deleted_at IS NULL ORDER BY id`)
-	if err != nil {
-		return fmt.Errorf("read credentials: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id int64
-		var name string
-		var sealed []byte
-		if err := rows.Scan(&id, &name, &sealed); err != nil {
-			return fmt.Errorf("read credentials: %w", err)
-		}
-		if _, err := s.keys.Open(sealed, aad(id)); err != nil {
-			return fmt.Errorf("credentials of cluster %q: %w", name, err)
-		}
-	}
-	return rows.Err()
-}
-
-// RotateKeys re-seals, under the newest key, the credentials sealed under older keys,
-// batch rows per transaction, and returns how many it re-sealed. Each batch commits on
-// its own, so an interrupted rotation resumes where it stopped.
-func (s *Store) RotateKeys(ctx context.Context, batch int) (int, error) {
-	if batch <= 0 {
-		batch = 100
-	}
-	total := 0
-	for {
-		n, err := s.rotateBatch(ctx, batch)
-		total += n
-		if err != nil {
-			return total, fmt.Errorf("rotate keys: %w", err)
-		}
-		if n < batch {
-			return total, nil
-		}
-	}
-}
-
-// rotateBatch re-seals up to batch rows in one transaction.
-func (s *Store) rotateBatch(ctx context.Context, batch int) (int, error) {
-	primary := int64(s.keys.Primary())
-	n := 0
-	err := s.tx(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `
-			SELECT id, kubeconfig FROM clusters WHERE key_id <> $1 AND deleted_at IS NULL ORDER BY id LIMIT $2 FOR UPDATE`, primary, batch)
-		if err != nil {
-			return fmt.Errorf("take credentials to re-seal: %w", err)
-		}
-		type row struct {
-			id     int64
-			sealed []byte
-		}
-		found, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
-			var x row
-			return x, r.Scan(&x.id, &x.sealed)
-		})
-		if err != nil {
-			return fmt.Errorf("take credentials to re-seal: %w", err)
-		}
-		for _, r := range found {
-			plain, err := s.keys.Open(r.sealed, aad(r.id))
-			if err != nil {
-				return fmt.Errorf("cluster %d: %w", r.id, err)
-			}
-			resealed, err := s.keys.Seal(plain, aad(r.id))
-			if err != nil {
-				return fmt.Errorf("re-seal cluster %d: %w", r.id, err)
-			}
-			if _, err := tx.Exec(ctx, `UPDATE clusters SET kubeconfig = $2, key_id = $3 WHERE id = $1`, r.id, resealed, primary); err != nil {
-				return fmt.Errorf("store cluster %d re-sealed: %w", r.id, err)
-			}
-		}
-		n = len(found)
-		return nil
-	})
-	return n, err
 }
 
 // ClusterByID returns the live cluster with that id; ErrNotFound for a deleted one, so
@@ -495,7 +395,7 @@ func (s *Store) DeleteCluster(ctx context.Context, name string, purge bool, a Au
 		// resolve: its own resolve now (purged, they are gone), and the tag-divergences of
 		// what it ran are rechecked among the clusters left.
 		if !purge {
-			if _, err := reconcile(ctx, tx, scope{clusterID: id}, nil, time.Now()); err != nil {
+			if _, err := reconcile(ctx, tx, s.bodies, scope{clusterID: id}, nil, time.Now()); err != nil {
 				return fmt.Errorf("resolve the cluster's conditions: %w", err)
 			}
 		}

@@ -16,7 +16,7 @@ import (
 // new intervals) and closed (d.gone): the rules are detect's (PodDriftEvent,
 // TagMovedEvent); this feeds them the earlier sightings they need and stores what they
 // return, each event once.
-func recordEvents(ctx context.Context, tx pgx.Tx, sc scanState, d intervalDiff, at time.Time) (int, error) {
+func recordEvents(ctx context.Context, tx pgx.Tx, enc bodies, sc scanState, d intervalDiff, at time.Time) (int, error) {
 	if len(d.sightings) == 0 {
 		return 0, nil
 	}
@@ -38,7 +38,7 @@ func recordEvents(ctx context.Context, tx pgx.Tx, sc scanState, d intervalDiff, 
 	if err != nil {
 		return 0, err
 	}
-	return storeEvents(ctx, tx, sc.clusterID, append(drifts, moves...), at)
+	return storeEvents(ctx, tx, enc, sc.clusterID, append(drifts, moves...), at)
 }
 
 // podDrifts feeds detect.PodDriftEvent: for each new interval of a container whose
@@ -219,13 +219,13 @@ func tagMoves(ctx context.Context, tx pgx.Tx, sc scanState, fresh []detect.Sight
 // storeEvents inserts events, each once: a tag-moved is its identity, a pod-drift its
 // identity at the time it was recorded (detected_at, the scan's), so the same scan's
 // write again is one row, and the same change again later (A→B, B→A, A→B) another.
-func storeEvents(ctx context.Context, tx pgx.Tx, clusterID int64, events []detect.Mutation, at time.Time) (int, error) {
+func storeEvents(ctx context.Context, tx pgx.Tx, enc bodies, clusterID int64, events []detect.Mutation, at time.Time) (int, error) {
 	if len(events) == 0 {
 		return 0, nil
 	}
 	b := &pgx.Batch{}
 	for _, m := range events {
-		places, placesJSON, err := encodePlaces(m)
+		places, placesJSON, err := enc.places(m)
 		if err != nil {
 			return 0, err
 		}
@@ -237,11 +237,12 @@ func storeEvents(ctx context.Context, tx pgx.Tx, clusterID int64, events []detec
 		}
 		b.Queue(`
 			INSERT INTO mutations (identity, kind, cluster_id, cluster, namespace, workload_kind, workload_name,
-			                       container, ref, digests, places, places_json, detected_at, updated_at, resolved_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $13, $12, $12, $12)
+			                       container, ref, digests, places, places_json, body_version, detected_at, updated_at,
+			                       resolved_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $13, $14, $12, $12, $12)
 			ON CONFLICT `+conflict+` DO NOTHING`,
 			m.Identity, string(m.Kind), clusterID, m.Cluster, m.Namespace, m.Workload.Kind, m.Workload.Name,
-			m.Container, m.Ref, m.Digests, places, at, placesJSON)
+			m.Container, m.Ref, m.Digests, places, at, placesJSON, enc.version())
 	}
 	res := tx.SendBatch(ctx, b)
 	n := 0

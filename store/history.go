@@ -186,6 +186,22 @@ const RefsLimit = 100
 // HistoryLimit is the history page size when none is given, and the web page's.
 const HistoryLimit = 1000
 
+// historyBeforeSQL is the condition of the intervals before a page's last (its
+// first_seen and id), written out rather than as a row comparison, so that the bound on
+// first_seen is a condition of the (digest, first_seen) index.
+const historyBeforeSQL = `first_seen <= {{first_seen}} AND (first_seen < {{first_seen}} OR id < {{id}})`
+
+// runningClustersAfterSQL is the condition of the clusters from the one of the last
+// running place of the page before (its name and id) on.
+const runningClustersAfterSQL = ` WHERE (name COLLATE "C", id) >= ({{cluster}}, {{id}})`
+
+// runningAfterSQL is the condition of the open intervals o of cluster c after the last
+// running place of the page before, whose cluster id is the hole cluster_id: all of the
+// clusters after it, and those past its place in its own.
+const runningAfterSQL = ` AND (c.id <> {{cluster_id}} OR (o.namespace COLLATE "C", o.workload_kind COLLATE "C",
+	o.workload_name COLLATE "C", o.pod COLLATE "C", o.container COLLATE "C", o.id) > ({{namespace}}, {{kind}}, {{name}}, {{pod}},
+	{{container}}, {{id}}))`
+
 // DigestUses returns where a digest runs and ran, across all clusters, deleted ones
 // included: what runs now, and a page of the history. Running is sorted by cluster
 // (name, then registration), namespace, workload, pod and container, names by bytes;
@@ -200,10 +216,7 @@ func (s *Store) DigestUses(ctx context.Context, digest string, page HistoryPage)
 	var q query
 	q.where("digest = " + q.arg(digest))
 	if b := page.Before; b != nil {
-		// Written out rather than as a row comparison, so that the bound on first_seen
-		// is a condition of the (digest, first_seen) index.
-		at := q.arg(b.FirstSeen)
-		q.where(fmt.Sprintf("first_seen <= %s AND (first_seen < %s OR id < %s)", at, at, q.arg(b.ID)))
+		q.where(fill(historyBeforeSQL, holes{"first_seen": q.arg(b.FirstSeen), "id": q.arg(b.ID)}))
 	}
 	limitArg := q.arg(limit)
 	b := &pgx.Batch{}
@@ -219,11 +232,10 @@ func (s *Store) DigestUses(ctx context.Context, digest string, page HistoryPage)
 	if page.RunningLimit > 0 {
 		runLimit = " LIMIT " + run.arg(page.RunningLimit+1)
 		if a := page.RunningAfter; a != nil {
-			cl, id := run.arg(a.Cluster), run.arg(a.ClusterID)
-			clusterCond = fmt.Sprintf(` WHERE (name COLLATE "C", id) >= (%s, %s)`, cl, id)
-			inner += fmt.Sprintf(` AND (c.id <> %s OR (o.namespace COLLATE "C", o.workload_kind COLLATE "C", o.workload_name COLLATE "C",
-				o.pod COLLATE "C", o.container COLLATE "C", o.id) > (%s, %s, %s, %s, %s, %s))`,
-				id, run.arg(a.Namespace), run.arg(a.Workload.Kind), run.arg(a.Workload.Name), run.arg(a.Pod), run.arg(a.Container), run.arg(a.ID))
+			id := run.arg(a.ClusterID)
+			clusterCond = fill(runningClustersAfterSQL, holes{"cluster": run.arg(a.Cluster), "id": id})
+			inner += fill(runningAfterSQL, holes{"cluster_id": id, "namespace": run.arg(a.Namespace), "kind": run.arg(a.Workload.Kind),
+				"name": run.arg(a.Workload.Name), "pod": run.arg(a.Pod), "container": run.arg(a.Container), "id": run.arg(a.ID)})
 		}
 	}
 	placeOrder := `o.namespace COLLATE "C", o.workload_kind COLLATE "C", o.workload_name COLLATE "C", o.pod COLLATE "C", o.container COLLATE "C", o.id`

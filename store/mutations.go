@@ -21,23 +21,9 @@ type Mutation struct {
 	detect.Mutation
 	DetectedAt time.Time
 	ResolvedAt *time.Time
-	// PlacesJSON holds Places as encoding/json encodes them, read instead of Places
-	// when MutationFilter.RawPlaces asks.
+	// PlacesJSON holds Places as the store's BodyEncoder encodes them, read instead of
+	// Places when MutationFilter.RawPlaces asks.
 	PlacesJSON []byte
-}
-
-// encodePlaces encodes a mutation's places for their two columns: places, the jsonb
-// the containment queries read, and places_json, the text the API serves as it is
-// (marshalAsAPI of the places, [] for none).
-func encodePlaces(m detect.Mutation) (places []byte, placesJSON string, err error) {
-	places, err = marshalAsAPI(m.Places)
-	if err != nil {
-		return nil, "", fmt.Errorf("encode places of %s: %w", m.Identity, err)
-	}
-	if m.Places == nil {
-		return places, "[]", nil
-	}
-	return places, string(places), nil
 }
 
 // Reconciled is what a reconciliation of stored conditions changed.
@@ -59,7 +45,7 @@ type scope struct {
 // opened, changed ones updated, and those no longer detected resolved at at. detected
 // must hold only mutations of that scope. It leaves the data version to the caller,
 // which bumps it last.
-func reconcile(ctx context.Context, tx pgx.Tx, sc scope, detected []detect.Mutation, at time.Time) (Reconciled, error) {
+func reconcile(ctx context.Context, tx pgx.Tx, enc bodies, sc scope, detected []detect.Mutation, at time.Time) (Reconciled, error) {
 	var r Reconciled
 	rows, err := tx.Query(ctx, `
 		SELECT id, identity, digests, places::text FROM mutations
@@ -89,7 +75,7 @@ func reconcile(ctx context.Context, tx pgx.Tx, sc scope, detected []detect.Mutat
 		return r, fmt.Errorf("read open mutations: %w", err)
 	}
 	for _, m := range detected {
-		places, placesJSON, err := encodePlaces(m)
+		places, placesJSON, err := enc.places(m)
 		if err != nil {
 			return r, err
 		}
@@ -98,8 +84,9 @@ func reconcile(ctx context.Context, tx pgx.Tx, sc scope, detected []detect.Mutat
 			if slices.Equal(o.digests, m.Digests) && jsonEqual(o.places, places) {
 				continue
 			}
-			if _, err := tx.Exec(ctx, `UPDATE mutations SET digests = $2, places = $3, places_json = $5, updated_at = $4 WHERE id = $1`,
-				o.id, m.Digests, places, at, placesJSON); err != nil {
+			if _, err := tx.Exec(ctx, `
+				UPDATE mutations SET digests = $2, places = $3, places_json = $5, body_version = $6, updated_at = $4 WHERE id = $1`,
+				o.id, m.Digests, places, at, placesJSON, enc.version()); err != nil {
 				return r, fmt.Errorf("update mutation %d: %w", o.id, err)
 			}
 			r.Updated++
@@ -114,11 +101,11 @@ func reconcile(ctx context.Context, tx pgx.Tx, sc scope, detected []detect.Mutat
 		}
 		if _, err := tx.Exec(ctx, `
 			INSERT INTO mutations (identity, kind, cluster_id, cluster, namespace, workload_kind, workload_name,
-			                       container, ref, digests, places, places_json, detected_at, updated_at)
+			                       container, ref, digests, places, places_json, body_version, detected_at, updated_at)
 			VALUES ($1, $2, COALESCE($12, (SELECT id FROM clusters WHERE name = $3 AND $3 <> '' AND deleted_at IS NULL)),
-			        $3, $4, $5, $6, $7, $8, $9, $10, $13, $11, $11)`,
+			        $3, $4, $5, $6, $7, $8, $9, $10, $13, $14, $11, $11)`,
 			m.Identity, string(m.Kind), m.Cluster, m.Namespace, m.Workload.Kind, m.Workload.Name,
-			m.Container, m.Ref, m.Digests, places, at, owner, placesJSON); err != nil {
+			m.Container, m.Ref, m.Digests, places, at, owner, placesJSON, enc.version()); err != nil {
 			return r, fmt.Errorf("open mutation %s: %w", m.Identity, err)
 		}
 		r.Opened++
@@ -196,8 +183,9 @@ type MutationFilter struct {
 	BeforeID     int64
 	Limit        int
 	// RawPlaces leaves each mutation's Places nil and gives them in PlacesJSON
-	// instead, for a caller that only encodes them again: decoding them is most of the
-	// cost of a list.
+	// instead, as the store's BodyEncoder encodes them, for a caller that only encodes
+	// them again: decoding them is most of the cost of a list. A store without an
+	// encoder gives Places.
 	RawPlaces bool
 }
 
@@ -210,36 +198,63 @@ const (
 	StateAll    = "all"
 )
 
-const mutationColumns = `id, identity, kind, cluster, namespace, workload_kind, workload_name, container, ref, digests,
-	places_json, detected_at, resolved_at`
+// mutationColumns are a mutation's columns but its places, which follow them: its own
+// (ownPlaces) or its body (placesBody).
+const mutationColumns = `m.id, m.identity, m.kind, m.cluster, m.namespace, m.workload_kind, m.workload_name, m.container,
+	m.ref, m.digests, m.detected_at, m.resolved_at`
 
-const mutationSQL = `SELECT ` + mutationColumns + ` FROM mutations m`
+// ownPlaces are a mutation's places, as the store keeps them for itself.
+const ownPlaces = `, m.places`
+
+// placesBody are a mutation's places body and its version, and its own places when the
+// body is not of the version the hole names (a placeholder): what scanMutationPlaces
+// reads with an encoder.
+const placesBody = `, m.places_json, m.body_version, CASE WHEN m.body_version = {{version}} THEN NULL ELSE m.places END`
+
+const mutationSQL = `SELECT ` + mutationColumns + ownPlaces + ` FROM mutations m`
 
 // scanMutation reads a row of mutationSQL's columns, and then the extra ones.
 func scanMutation(row pgx.Row, extra ...any) (Mutation, error) {
-	return scanMutationPlaces(row, false, extra...)
+	return scanMutationPlaces(row, bodies{}, extra...)
 }
 
-// scanMutationPlaces is scanMutation, with the places left encoded in PlacesJSON when
-// raw.
-func scanMutationPlaces(row pgx.Row, raw bool, extra ...any) (Mutation, error) {
+// scanMutationPlaces is scanMutation; with an encoder, of a row with placesBody rather
+// than ownPlaces, which leaves Places nil and gives them in PlacesJSON, encoded by enc
+// when the body is not of its version.
+func scanMutationPlaces(row pgx.Row, enc bodies, extra ...any) (Mutation, error) {
 	var m Mutation
 	var kind string
-	err := row.Scan(append([]any{&m.ID, &m.Identity, &kind, &m.Cluster, &m.Namespace, &m.Workload.Kind, &m.Workload.Name,
-		&m.Container, &m.Ref, &m.Digests, &m.PlacesJSON, &m.DetectedAt, &m.ResolvedAt}, extra...)...)
-	if err != nil {
+	var version *int
+	var own []byte
+	dest := []any{&m.ID, &m.Identity, &kind, &m.Cluster, &m.Namespace, &m.Workload.Kind, &m.Workload.Name,
+		&m.Container, &m.Ref, &m.Digests, &m.DetectedAt, &m.ResolvedAt}
+	if enc.enc != nil {
+		dest = append(dest, &m.PlacesJSON, &version, &own)
+	} else {
+		dest = append(dest, &m.Places)
+	}
+	if err := row.Scan(append(dest, extra...)...); err != nil {
 		return m, err
 	}
 	m.Kind = detect.Kind(kind)
-	if raw {
+	if enc.enc == nil || enc.current(version) {
 		return m, nil
 	}
-	if err := json.Unmarshal(m.PlacesJSON, &m.Places); err != nil {
+	var places []detect.Place
+	if err := json.Unmarshal(own, &places); err != nil {
 		return m, fmt.Errorf("places of mutation %d: %w", m.ID, err)
 	}
-	m.PlacesJSON = nil
+	_, body, err := enc.places(detect.Mutation{Identity: m.Identity, Places: places})
+	if err != nil {
+		return m, err
+	}
+	m.PlacesJSON = []byte(body)
 	return m, nil
 }
+
+// placeOrOwnSQL is the condition of a mutation that has a place (the hole place, a
+// jsonb array of one place) or is its own (own, the conditions on its columns).
+const placeOrOwnSQL = `(m.places @> {{place}}::jsonb OR ({{own}}))`
 
 // ListMutations returns mutations matching f, newest first. A cluster or namespace
 // matches the mutation's own, or any of its places (a tag-divergence across clusters
@@ -287,16 +302,21 @@ func (s *Store) ListMutations(ctx context.Context, f MutationFilter) ([]Mutation
 		if err != nil {
 			return nil, fmt.Errorf("list mutations: %w", err)
 		}
-		q.where(fmt.Sprintf("(m.places @> %s::jsonb OR (%s))", q.arg(string(b)), strings.Join(own, " AND ")))
+		q.where(fill(placeOrOwnSQL, holes{"place": q.arg(string(b)), "own": strings.Join(own, " AND ")}))
 	}
 	if f.BeforeID > 0 {
 		q.where("m.id < " + q.arg(f.BeforeID))
 	}
-	rows, err := s.pool.Query(ctx, mutationSQL+q.clause()+" ORDER BY m.id DESC LIMIT "+q.arg(limitOf(f.Limit)), q.args...)
+	sqlText, enc := mutationSQL, bodies{}
+	if f.RawPlaces && s.bodies.enc != nil {
+		enc = s.bodies
+		sqlText = `SELECT ` + mutationColumns + fill(placesBody, holes{"version": q.arg(enc.enc.BodyVersion())}) + ` FROM mutations m`
+	}
+	rows, err := s.pool.Query(ctx, sqlText+q.clause()+" ORDER BY m.id DESC LIMIT "+q.arg(limitOf(f.Limit)), q.args...)
 	if err != nil {
 		return nil, fmt.Errorf("list mutations: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Mutation, error) { return scanMutationPlaces(r, f.RawPlaces) })
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Mutation, error) { return scanMutationPlaces(r, enc) })
 	if err != nil {
 		return nil, fmt.Errorf("list mutations: %w", err)
 	}
@@ -318,10 +338,10 @@ type MutationEvent struct {
 // pod-drift) is resolved the moment it is recorded: it counts once, as it happened.
 const recentEventsSQL = `
 	SELECT * FROM (
-		(SELECT ` + mutationColumns + `, m.detected_at AS at, false AS resolved FROM mutations m
+		(SELECT ` + mutationColumns + ownPlaces + `, m.detected_at AS at, false AS resolved FROM mutations m
 		 ORDER BY m.detected_at DESC, m.id DESC LIMIT $1)
 		UNION ALL
-		(SELECT ` + mutationColumns + `, m.resolved_at, true FROM mutations m
+		(SELECT ` + mutationColumns + ownPlaces + `, m.resolved_at, true FROM mutations m
 		 WHERE m.resolved_at IS NOT NULL AND m.kind NOT IN ('tag-moved', 'pod-drift')
 		 ORDER BY m.resolved_at DESC, m.id DESC LIMIT $1)
 	) e

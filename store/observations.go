@@ -82,13 +82,13 @@ func (s *Store) CompleteScan(ctx context.Context, scanID int64, pods []inventory
 		if err := refreshSummaryOf(ctx, tx, d.fresh, d.gone, empty); err != nil {
 			return err
 		}
-		if err := refreshWorkloadsOf(ctx, tx, d.fresh, d.gone, first); err != nil {
+		if err := refreshWorkloadsOf(ctx, tx, s.bodies, d.fresh, d.gone, first); err != nil {
 			return err
 		}
-		if counts.Events, err = recordEvents(ctx, tx, sc, d, at); err != nil {
+		if counts.Events, err = recordEvents(ctx, tx, s.bodies, sc, d, at); err != nil {
 			return err
 		}
-		if counts.Mutations, err = reconcile(ctx, tx, scope{clusterID: sc.clusterID}, own, at); err != nil {
+		if counts.Mutations, err = reconcile(ctx, tx, s.bodies, scope{clusterID: sc.clusterID}, own, at); err != nil {
 			return fmt.Errorf("reconcile the cluster's conditions: %w", err)
 		}
 		if err := queueRechecks(ctx, tx, d.changedRefs, at); err != nil {

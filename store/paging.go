@@ -39,3 +39,23 @@ func (q *query) clause() string {
 	}
 	return " WHERE " + strings.Join(q.conds, " AND ")
 }
+
+// holes are the parts of a query that vary with its filter, sort or direction, by the
+// names its text gives them ({{name}}): the queries are constants with named holes,
+// rather than format strings whose %[n]s are counted by position.
+type holes map[string]string
+
+// fill puts the holes into a query. A hole the query names and holes lacks is a
+// mistake in the store's own code, which every test of that query would meet: it
+// panics rather than send PostgreSQL half a query.
+func fill(sqlText string, h holes) string {
+	pairs := make([]string, 0, 2*len(h))
+	for name, v := range h {
+		pairs = append(pairs, "{{"+name+"}}", v)
+	}
+	out := strings.NewReplacer(pairs...).Replace(sqlText)
+	if i := strings.Index(out, "{{"); i >= 0 {
+		panic("store: query hole not filled: " + out[i:min(len(out), i+40)])
+	}
+	return out
+}

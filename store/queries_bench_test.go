@@ -125,7 +125,7 @@ func populate(b *testing.B, s *Store) {
 			res = last
 		}
 		return []any{identity, kind, cid, cname, "", "", "", "", fmt.Sprintf("registry.example/svc-%04d:prod", workload),
-			[]string{benchDigest("app", workload, 8), benchDigest("app", workload, 9)}, string(pl), string(pl), last, last, res}
+			[]string{benchDigest("app", workload, 8), benchDigest("app", workload, 9)}, string(pl), string(pl), 1, last, last, res}
 	}
 	place := func(c, w, p int) map[string]any {
 		return map[string]any{"cluster": fmt.Sprintf("cluster-%02d", c), "namespace": fmt.Sprintf("team-%02d", w%20),
@@ -157,8 +157,8 @@ func populate(b *testing.B, s *Store) {
 		muts = append(muts, mut(fmt.Sprintf("old|%d", i), kind, c, w, []map[string]any{place(c, w, 0)}, true))
 	}
 	if _, err := s.pool.CopyFrom(ctx, pgx.Identifier{"mutations"}, []string{"identity", "kind", "cluster_id", "cluster",
-		"namespace", "workload_kind", "workload_name", "container", "ref", "digests", "places", "places_json", "detected_at", "updated_at",
-		"resolved_at"}, pgx.CopyFromRows(muts)); err != nil {
+		"namespace", "workload_kind", "workload_name", "container", "ref", "digests", "places", "places_json", "body_version", "detected_at",
+		"updated_at", "resolved_at"}, pgx.CopyFromRows(muts)); err != nil {
 		b.Fatal(err)
 	}
 	if _, err := s.pool.Exec(ctx, `VACUUM ANALYZE`); err != nil {
@@ -180,7 +180,7 @@ func tracedStore(b *testing.B, url string, s *Store) (*Store, *lastQuery) {
 		b.Fatal(err)
 	}
 	b.Cleanup(pool.Close)
-	return &Store{pool: pool, keys: s.keys}, lq
+	return &Store{pool: pool, keys: s.keys, bodies: s.bodies}, lq
 }
 
 type lastQuery struct {
@@ -226,6 +226,40 @@ func BenchmarkQueries(b *testing.B) {
 		}
 	}
 	benchQueries(b, s, db.URL)
+}
+
+// BenchmarkRefillBodies measures what `tagdrift serve` does at start after a change of
+// the body version, on BenchmarkQueries' history of 1,000,000 observation rows: every
+// running workload's containers (10,000 workloads, 100,000 open rows) and every
+// mutation's places (20,310) written again, 500 a transaction.
+func BenchmarkRefillBodies(b *testing.B) {
+	ctx := context.Background()
+	s, db := mustStore(b, mustRing(b, newKey(b)))
+	populate(b, s)
+	for b.Loop() {
+		b.StopTimer()
+		if _, err := s.pool.Exec(ctx, `UPDATE running_workloads SET body_version = NULL`); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.pool.Exec(ctx, `UPDATE mutations SET body_version = NULL`); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.pool.Exec(ctx, `VACUUM ANALYZE running_workloads, mutations`); err != nil {
+			b.Fatal(err)
+		}
+		fresh, err := Open(ctx, db.URL, s.keys, testBodies{2})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		t0 := time.Now()
+		r, err := fresh.RefillBodies(ctx, 500, nil)
+		if err != nil || r.Workloads != benchClusters*benchWorkloads || r.Mutations != 20310 {
+			b.Fatalf("refilled %+v: %v", r, err)
+		}
+		b.Logf("refilled %d workloads and %d mutations in %s", r.Workloads, r.Mutations, time.Since(t0).Round(time.Millisecond))
+		fresh.Close()
+	}
 }
 
 // benchQueries runs the read benchmarks on a populated store s at url.

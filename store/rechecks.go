@@ -81,7 +81,7 @@ func (s *Store) RecheckRefs(ctx context.Context, limit int, at time.Time) (Reche
 				found = append(found, m)
 			}
 		}
-		if r.Reconciled, err = reconcile(ctx, tx, scope{refs: refs}, found, at); err != nil {
+		if r.Reconciled, err = reconcile(ctx, tx, s.bodies, scope{refs: refs}, found, at); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM rechecks WHERE ref = ANY($1)`, refs); err != nil {

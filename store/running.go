@@ -60,10 +60,10 @@ func (k runningKeys) addIntervals(ctx context.Context, tx pgx.Tx, ids []int64) e
 
 // refreshWorkloads sets the running_workloads rows keys names to what their open
 // intervals say now, inside the transaction that changed them: each workload's sort
-// keys (Workload.Cursor) and its containers as the API shows them (containersJSON); a
+// keys (Workload.Cursor) and its containers as the API shows them (enc); a
 // workload that runs nothing any more goes. A cluster's rows change only in the
 // transactions that change its intervals, which its scan lock orders.
-func refreshWorkloads(ctx context.Context, tx pgx.Tx, keys runningKeys) error {
+func refreshWorkloads(ctx context.Context, tx pgx.Tx, enc bodies, keys runningKeys) error {
 	if len(keys) == 0 {
 		return nil
 	}
@@ -75,24 +75,28 @@ func refreshWorkloads(ctx context.Context, tx pgx.Tx, keys runningKeys) error {
 	if err != nil {
 		return fmt.Errorf("refresh the running workloads: %w", err)
 	}
-	return writeWorkloads(ctx, tx, ws)
+	return writeWorkloads(ctx, tx, enc, ws)
 }
 
 // writeWorkloads writes the running_workloads rows of ws, as read by readRunning:
-// those that run something are set, the others deleted.
-func writeWorkloads(ctx context.Context, tx pgx.Tx, ws []Workload) error {
-	parser := imageref.NewParser()
+// those that run something are set, with their body and its version, the others
+// deleted.
+func writeWorkloads(ctx context.Context, tx pgx.Tx, enc bodies, ws []Workload) error {
 	var set, gone workloadColumns
+	running := make([]Workload, 0, len(ws))
 	for _, w := range ws {
 		if len(w.Running) == 0 {
 			gone.add(w, WorkloadCursor{}, nil)
 			continue
 		}
-		body, err := containersJSON(w, parser)
-		if err != nil {
-			return err
-		}
-		set.add(w, w.Cursor(), body)
+		running = append(running, w)
+	}
+	encoded, err := enc.containers(running)
+	if err != nil {
+		return err
+	}
+	for i, w := range running {
+		set.add(w, w.Cursor(), encoded[i])
 	}
 	if len(gone.ids) > 0 {
 		_, err := tx.Exec(ctx, `
@@ -105,14 +109,14 @@ func writeWorkloads(ctx context.Context, tx pgx.Tx, ws []Workload) error {
 	}
 	if len(set.ids) > 0 {
 		_, err := tx.Exec(ctx, `
-			INSERT INTO running_workloads (cluster_id, namespace, kind, name, ref, changed, containers)
-			SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[])
+			INSERT INTO running_workloads (cluster_id, namespace, kind, name, ref, changed, containers, body_version)
+			SELECT *, $8::integer FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[])
 			ORDER BY 1, 2, 3, 4
 			ON CONFLICT (cluster_id, namespace, kind, name) DO UPDATE
-			SET ref = excluded.ref, changed = excluded.changed, containers = excluded.containers
-			WHERE (running_workloads.ref, running_workloads.changed, running_workloads.containers)
-			      IS DISTINCT FROM (excluded.ref, excluded.changed, excluded.containers)`,
-			set.ids, set.namespaces, set.kinds, set.names, set.refs, set.changed, set.bodies)
+			SET ref = excluded.ref, changed = excluded.changed, containers = excluded.containers, body_version = excluded.body_version
+			WHERE (running_workloads.ref, running_workloads.changed, running_workloads.containers, running_workloads.body_version)
+			      IS DISTINCT FROM (excluded.ref, excluded.changed, excluded.containers, excluded.body_version)`,
+			set.ids, set.namespaces, set.kinds, set.names, set.refs, set.changed, set.bodies, enc.version())
 		if err != nil {
 			return fmt.Errorf("write the running workloads: %w", err)
 		}
@@ -125,31 +129,36 @@ type workloadColumns struct {
 	ids                            []int64
 	namespaces, kinds, names, refs []string
 	changed                        []time.Time
-	bodies                         []string
+	bodies                         []*string // nil: not rendered
 }
 
 func (c *workloadColumns) add(w Workload, k WorkloadCursor, body []byte) {
 	c.ids, c.namespaces, c.kinds, c.names = append(c.ids, w.ClusterID), append(c.namespaces, w.Namespace), append(c.kinds, w.Kind), append(c.names, w.Name)
-	c.refs, c.changed, c.bodies = append(c.refs, k.Ref), append(c.changed, k.Changed), append(c.bodies, string(body))
+	var b *string
+	if body != nil {
+		s := string(body)
+		b = &s
+	}
+	c.refs, c.changed, c.bodies = append(c.refs, k.Ref), append(c.changed, k.Changed), append(c.bodies, b)
 }
 
 // refreshWorkloadsOf refreshes the running workloads of the intervals a scan opened
 // (fresh, as copied) and closed (gone). When the cluster had no open interval before
 // (its first scan), what its workloads run is the fresh rows: no need to read them back.
-func refreshWorkloadsOf(ctx context.Context, tx pgx.Tx, fresh [][]any, gone []int64, first bool) error {
+func refreshWorkloadsOf(ctx context.Context, tx pgx.Tx, enc bodies, fresh [][]any, gone []int64, first bool) error {
 	if first && len(gone) == 0 {
-		return writeWorkloads(ctx, tx, freshWorkloads(fresh))
+		return writeWorkloads(ctx, tx, enc, freshWorkloads(fresh))
 	}
 	keys := runningKeys{}
 	keys.addFresh(fresh)
 	if err := keys.addIntervals(ctx, tx, gone); err != nil {
 		return err
 	}
-	return refreshWorkloads(ctx, tx, keys)
+	return refreshWorkloads(ctx, tx, enc, keys)
 }
 
 // rebuildWorkloads sets the whole of running_workloads from the open intervals.
-func rebuildWorkloads(ctx context.Context, tx pgx.Tx) error {
+func rebuildWorkloads(ctx context.Context, tx pgx.Tx, enc bodies) error {
 	if _, err := tx.Exec(ctx, `LOCK TABLE running_workloads IN EXCLUSIVE MODE`); err != nil {
 		return err
 	}
@@ -174,48 +183,7 @@ func rebuildWorkloads(ctx context.Context, tx pgx.Tx) error {
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("rebuild the running workloads: %w", err)
 	}
-	return refreshWorkloads(ctx, tx, keys)
-}
-
-// FillWorkloadBodies renders the containers of running workloads that have none (rows
-// migration 000021 made from the intervals, which SQL cannot render), batch rows a
-// transaction, and returns how many it filled. A scan changing one of them meanwhile
-// either waits for its row or is skipped and renders it itself.
-func (s *Store) FillWorkloadBodies(ctx context.Context, batch int) (int, error) {
-	total := 0
-	for {
-		n := 0
-		err := s.tx(ctx, func(tx pgx.Tx) error {
-			rows, err := tx.Query(ctx, `
-				SELECT cluster_id, namespace, kind, name FROM running_workloads WHERE containers IS NULL
-				ORDER BY cluster_id, namespace, kind, name LIMIT $1 FOR UPDATE SKIP LOCKED`, batch)
-			if err != nil {
-				return err
-			}
-			keys := runningKeys{}
-			for rows.Next() {
-				var k runningKey
-				if err := rows.Scan(&k.clusterID, &k.namespace, &k.kind, &k.name); err != nil {
-					rows.Close()
-					return err
-				}
-				keys[k] = struct{}{}
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return err
-			}
-			n = len(keys)
-			return refreshWorkloads(ctx, tx, keys)
-		})
-		if err != nil {
-			return total, fmt.Errorf("fill the running workloads' containers: %w", err)
-		}
-		total += n
-		if n < batch {
-			return total, nil
-		}
-	}
+	return refreshWorkloads(ctx, tx, enc, keys)
 }
 
 // freshWorkloads groups rows about to be copied into observations (intervalColumns

@@ -24,12 +24,15 @@ var (
 
 // Store is the database.
 type Store struct {
-	pool *pgxpool.Pool
-	keys *keyring.Ring
+	pool   *pgxpool.Pool
+	keys   *keyring.Ring
+	bodies bodies
 }
 
-// Open connects to the database at url. keys seals and opens cluster credentials.
-func Open(ctx context.Context, url string, keys *keyring.Ring) (*Store, error) {
+// Open connects to the database at url. keys seals and opens cluster credentials; enc
+// renders the bodies the store keeps for the API (nil for a command that serves none:
+// see BodyEncoder).
+func Open(ctx context.Context, url string, keys *keyring.Ring, enc BodyEncoder) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("database url: %w", err)
@@ -48,7 +51,7 @@ func Open(ctx context.Context, url string, keys *keyring.Ring) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("connect to database: %w", err)
 	}
-	return &Store{pool: pool, keys: keys}, nil
+	return &Store{pool: pool, keys: keys, bodies: bodies{enc}}, nil
 }
 
 // Close closes the connections.

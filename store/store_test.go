@@ -12,11 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/tagdrift/tagdrift/internal/pgtest"
-	"github.com/tagdrift/tagdrift/scanner/detect"
 	"github.com/tagdrift/tagdrift/scanner/imageref"
 	"github.com/tagdrift/tagdrift/scanner/inventory"
 	"github.com/tagdrift/tagdrift/store/keyring"
@@ -44,7 +42,7 @@ func mustStore(t testing.TB, ring *keyring.Ring) (*Store, *pgtest.Database) {
 	t.Helper()
 	ctx := context.Background()
 	db := migrated.Clone(t, "tagdrift_store")
-	s, err := Open(ctx, db.URL, ring)
+	s, err := Open(ctx, db.URL, ring, testBodies{1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +125,7 @@ func TestCredentialsSealed(t *testing.T) {
 		t.Errorf("CheckCredentials: %v, want a failure naming cluster b", err)
 	}
 
-	wrong, err := Open(ctx, db.URL, mustRing(t, newKey(t)))
+	wrong, err := Open(ctx, db.URL, mustRing(t, newKey(t)), testBodies{1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +147,7 @@ func TestRotateKeysResumes(t *testing.T) {
 		mustCluster(t, s, fmt.Sprintf("c%02d", i), fmt.Sprintf("tok-%d", i))
 	}
 
-	rotated, err := Open(ctx, db.URL, mustRing(t, oldKey, newKeyText))
+	rotated, err := Open(ctx, db.URL, mustRing(t, oldKey, newKeyText), testBodies{1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +164,7 @@ func TestRotateKeysResumes(t *testing.T) {
 	if done, err := rotated.RotateKeys(ctx, 10); err != nil || done != 0 {
 		t.Fatalf("rotation again: %d, %v, want 0", done, err)
 	}
-	newOnly, err := Open(ctx, db.URL, mustRing(t, newKeyText))
+	newOnly, err := Open(ctx, db.URL, mustRing(t, newKeyText), testBodies{1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -379,49 +377,6 @@ func TestMain(m *testing.M) {
 		defer m.Close()
 		return m.Up()
 	}, func(t *pgtest.Template) { migrated = t }))
-}
-
-// TestReconcileOwnsMutationsByName checks that a mutation a scan of one cluster finds
-// inside another belongs to the other: it counts there, and purging the scanning
-// cluster leaves it.
-func TestReconcileOwnsMutationsByName(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	s, _ := mustStore(t, mustRing(t, newKey(t)))
-	x := mustCluster(t, s, "x", "secret-x")
-	y := mustCluster(t, s, "y", "secret-y")
-	ref := "docker.io/library/nginx:1.25"
-	found := []detect.Mutation{
-		{Kind: detect.TagDivergence, Cluster: "y", Namespace: "shop", Ref: ref, Digests: []string{digest("a"), digest("b")},
-			Places: []detect.Place{{Cluster: "y", Namespace: "shop", Pod: "p", Container: "app", Digest: digest("a")}}, Identity: "tag-divergence " + ref},
-		{Kind: detect.TagDivergence, Ref: ref + "-spanning", Digests: []string{digest("a"), digest("b")},
-			Places: []detect.Place{{Cluster: "x", Pod: "q", Digest: digest("a")}, {Cluster: "y", Pod: "p", Digest: digest("b")}}, Identity: "tag-divergence spanning"},
-	}
-	if err := s.tx(ctx, func(tx pgx.Tx) error {
-		_, err := reconcile(ctx, tx, scope{clusterID: x.ID, refs: []string{ref, ref + "-spanning"}}, found, time.Now())
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	rows, err := s.pool.Query(ctx, `SELECT identity, cluster_id FROM mutations ORDER BY identity`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	owners := map[string]*int64{}
-	for rows.Next() {
-		var ident string
-		var id *int64
-		if err := rows.Scan(&ident, &id); err != nil {
-			t.Fatal(err)
-		}
-		owners[ident] = id
-	}
-	if o := owners["tag-divergence "+ref]; o == nil || *o != y.ID {
-		t.Errorf("a tag-divergence inside y found by x's scan belongs to %v, want %d", o, y.ID)
-	}
-	if o := owners["tag-divergence spanning"]; o != nil {
-		t.Errorf("a tag-divergence spanning clusters belongs to cluster %d", *o)
-	}
 }
 
 // TestVersions checks that every change the API's cached reads are made from moves the

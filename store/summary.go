@@ -167,7 +167,7 @@ func (s *Store) RebuildSummary(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := rebuildWorkloads(ctx, tx); err != nil {
+		if err := rebuildWorkloads(ctx, tx, s.bodies); err != nil {
 			return err
 		}
 		return bumpDataVersion(ctx, tx)

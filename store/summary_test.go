@@ -10,7 +10,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/tagdrift/tagdrift/scanner/imageref"
 	"github.com/tagdrift/tagdrift/scanner/inventory"
 )
 
@@ -92,6 +91,20 @@ func assertSummary(t *testing.T, s *Store, step string) {
 	if !reflect.DeepEqual(gotMarks, wantMarks) {
 		t.Fatalf("after %s: mutation marks\n%q\nwant (from the open mutations' places)\n%q", step, gotMarks, wantMarks)
 	}
+	// place_of_open_mutation (migration 000030) against the containment test of the open
+	// mutations' places that the workloads list made before it, for every running
+	// workload.
+	differ := running(`
+		SELECT concat_ws(' ', c.name, w.namespace, w.kind, w.name, place_of_open_mutation(w.cluster_id, c.name, w.namespace, w.kind, w.name))
+		FROM running_workloads w JOIN clusters c ON c.id = w.cluster_id
+		WHERE place_of_open_mutation(w.cluster_id, c.name, w.namespace, w.kind, w.name) <> EXISTS (
+			SELECT 1 FROM mutations m
+			WHERE m.resolved_at IS NULL AND (m.cluster_id IS NULL OR m.cluster_id = w.cluster_id)
+			  AND m.places @> jsonb_build_array(jsonb_build_object('cluster', c.name, 'namespace', w.namespace,
+			      'workload', jsonb_build_object('kind', w.kind, 'name', w.name))))`)
+	if len(differ) > 0 {
+		t.Fatalf("after %s: place_of_open_mutation differs from the open mutations' places for %q", step, differ)
+	}
 	assertBodies(t, s, step)
 }
 
@@ -119,12 +132,8 @@ func assertBodies(t *testing.T, s *Store, step string) {
 		if len(ws) != len(bodies) {
 			t.Fatalf("after %s, by %s: %d workloads, %d bodies", step, sort, len(ws), len(bodies))
 		}
-		parser := imageref.NewParser()
 		for i, w := range ws {
-			want, err := containersJSON(w, parser)
-			if err != nil {
-				t.Fatal(err)
-			}
+			want := mustContainers(t, s.bodies.enc, w)
 			if b := bodies[i]; b.WorkloadKey != w.WorkloadKey || string(b.Containers) != string(want) || b.Cursor() != w.Cursor() {
 				t.Fatalf("after %s, by %s: workload %d is\n%+v %s\nwant (from its intervals)\n%+v %s", step, sort, i, b.Cursor(), b.Containers, w.Cursor(), want)
 			}
@@ -238,22 +247,22 @@ func TestSummaryProperty(t *testing.T) {
 		t.Fatalf("at most %d open and %d resolved mutations at a step: the sequence tries no marks", openSeen, resolvedSeen)
 	}
 	// Rows without rendered containers (as migration 21 makes them) read the same,
-	// rendered on the fly, and FillWorkloadBodies renders them.
+	// rendered on the fly, and RefillBodies renders them.
 	tag, err := s.pool.Exec(ctx, `UPDATE running_workloads SET containers = NULL`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	assertBodies(t, s, "forgetting every rendered body")
 	// In one batch, workloads of the same names in several clusters stay apart.
-	n, err := s.FillWorkloadBodies(ctx, 1000)
-	if err != nil || n != int(tag.RowsAffected()) {
+	n, err := s.RefillBodies(ctx, 1000, nil)
+	if err != nil || n.Workloads != int(tag.RowsAffected()) {
 		t.Fatalf("filled %d of %d: %v", n, tag.RowsAffected(), err)
 	}
 	assertSummary(t, s, "filling the bodies in one batch")
 	if tag, err = s.pool.Exec(ctx, `UPDATE running_workloads SET containers = NULL`); err != nil {
 		t.Fatal(err)
 	}
-	if n, err = s.FillWorkloadBodies(ctx, 2); err != nil || n != int(tag.RowsAffected()) {
+	if n, err = s.RefillBodies(ctx, 2, nil); err != nil || n.Workloads != int(tag.RowsAffected()) {
 		t.Fatalf("filled %d of %d: %v", n, tag.RowsAffected(), err)
 	}
 	var unrendered int

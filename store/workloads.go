@@ -3,6 +3,7 @@ package store
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -95,105 +96,6 @@ type WorkloadFilter struct {
 	Limit                    int
 }
 
-// placeOfOpenMutationSQL is whether a workload (its cluster's id and name, namespace,
-// kind and name, as SQL expressions) is a place of an open mutation of its cluster,
-// through the mutations_places index.
-func placeOfOpenMutationSQL(id, cluster, namespace, kind, name string) string {
-	return fmt.Sprintf(`EXISTS (SELECT 1 FROM mutations m
-	               WHERE m.resolved_at IS NULL AND (m.cluster_id IS NULL OR m.cluster_id = %s)
-	                 AND m.places @> jsonb_build_array(jsonb_build_object('cluster', %s, 'namespace', %s,
-	                     'workload', jsonb_build_object('kind', %s, 'name', %s))))`, id, cluster, namespace, kind, name)
-}
-
-// workloadPageSQL pages through the workloads running in live clusters in cluster
-// order: per cluster, in name order, the distinct workloads of its open observations
-// through the observations_open_workload index, each cluster's scan stopping at the
-// page size; then whether each of the page's workloads is a place of an open mutation.
-// The %s are the extra conditions on observations o, the page size, the extra
-// conditions on clusters c, the direction (ASC or DESC), and a WITH clause.
-var workloadPageSQL = `%[5]s
-	SELECT q.id, q.cluster, q.namespace, q.kind, q.name,
-	       ` + placeOfOpenMutationSQL("q.id", "q.cluster", "q.namespace", "q.kind", "q.name") + `
-	FROM (
-		SELECT c.id, c.name COLLATE "C" AS cluster, w.namespace, w.kind, w.name
-		FROM clusters c
-		CROSS JOIN LATERAL (
-			SELECT DISTINCT o.namespace COLLATE "C" AS namespace, o.workload_kind COLLATE "C" AS kind,
-			       o.workload_name COLLATE "C" AS name
-			FROM observations o
-			WHERE o.cluster_id = c.id AND o.closed_at IS NULL %[1]s
-			ORDER BY 1 %[4]s, 2 %[4]s, 3 %[4]s
-			LIMIT %[2]s
-		) w
-		WHERE c.deleted_at IS NULL %[3]s
-		ORDER BY c.name COLLATE "C" %[4]s, w.namespace %[4]s, w.kind %[4]s, w.name %[4]s
-		LIMIT %[2]s
-	) q
-	ORDER BY q.cluster %[4]s, q.namespace %[4]s, q.kind %[4]s, q.name %[4]s`
-
-// marksSQL is the places of the open mutations in live clusters, as workloads: few,
-// from mutation_marks (kept from each mutation's places by migration 000027's trigger).
-const marksSQL = `
-	WITH marks AS MATERIALIZED (
-		SELECT DISTINCT c.id, c.name COLLATE "C" AS cluster, k.namespace, k.kind, k.name
-		FROM mutation_marks k
-		JOIN clusters c ON c.name = k.cluster AND c.deleted_at IS NULL
-		WHERE k.owner_id IS NULL OR k.owner_id = c.id
-	)`
-
-// mutantPageSQL pages through the workloads that are places of open mutations in live
-// clusters and still run there: driven from the open mutations, which are few, each
-// with its sort keys from running_workloads a. The %s are the body columns (bodyColumns
-// or none), the extra conditions (on the places k and their keys a), the order and the
-// page size.
-const mutantPageSQL = marksSQL + `
-	SELECT k.id, k.cluster, k.namespace, k.kind, k.name, true %s
-	FROM marks k
-	JOIN running_workloads a ON a.cluster_id = k.id AND a.namespace = k.namespace AND a.kind = k.kind AND a.name = k.name
-	WHERE true %s
-	ORDER BY %s
-	LIMIT %s`
-
-// walkPageSQL pages through the workloads running in live clusters in an order that
-// starts with a column of running_workloads: it walks them through the index of that
-// order (migration 000021) and stops at the page size. The %s are the conditions, the
-// order, the page size, the outer order and the body columns (bodyColumns of q, or
-// none).
-var walkPageSQL = `
-	SELECT q.cluster_id, c.name, q.namespace, q.kind, q.name,
-	       ` + placeOfOpenMutationSQL("q.cluster_id", "c.name", "q.namespace", "q.kind", "q.name") + ` %[5]s
-	FROM (
-		SELECT w.cluster_id, w.namespace, w.kind, w.name, w.ref, w.changed, w.containers
-		FROM running_workloads w
-		JOIN clusters c ON c.id = w.cluster_id
-		WHERE c.deleted_at IS NULL %[1]s
-		ORDER BY %[2]s
-		LIMIT %[3]s
-	) q
-	JOIN clusters c ON c.id = q.cluster_id
-	ORDER BY %[4]s`
-
-// walkColumns are the expressions of the order columns on running_workloads w.
-var walkColumns = map[string]string{
-	"cluster_id": "w.cluster_id",
-	"namespace":  "w.namespace",
-	"kind":       "w.kind",
-	"name":       "w.name",
-	"ref":        "w.ref",
-	"changed":    "w.changed",
-}
-
-// bodyColumns are the columns of a WorkloadBody that running_workloads holds, as a
-// page's query reads them after its six (readPage), of running_workloads or a query of
-// it named %s.
-const bodyColumns = ", %[1]s.ref, %[1]s.changed, %[1]s.containers"
-
-// markColumns are the expressions of the order columns in mutantPageSQL.
-var markColumns = map[string]string{
-	"cluster": "k.cluster", "cluster_id": "k.id", "namespace": "k.namespace", "kind": "k.kind", "name": "k.name",
-	"ref": "a.ref", "changed": "a.changed",
-}
-
 // workloadRowsSQL reads the open observations of a page of workloads: $1 to $4 are
 // their cluster ids, namespaces, kinds and names.
 const workloadRowsSQL = `
@@ -265,8 +167,8 @@ func (s *Store) ListWorkloads(ctx context.Context, f WorkloadFilter) ([]Workload
 }
 
 // WorkloadBody is a running workload as the API lists it: which it is, whether it is a
-// place of an open mutation, its sort keys, and its containers as ReportOf shapes and
-// encoding/json encodes them.
+// place of an open mutation, its sort keys, and its containers as the store's
+// BodyEncoder encodes them.
 type WorkloadBody struct {
 	WorkloadKey
 	ClusterID  int64
@@ -282,9 +184,13 @@ func (b WorkloadBody) Cursor() WorkloadCursor {
 }
 
 // ListWorkloadBodies is ListWorkloads, with each workload's containers as kept
-// encoded in running_workloads (a row without them is rendered from its intervals),
-// so that a list costs one row a workload, not one a container.
+// encoded in running_workloads (a row without them, or with them in another version's
+// shape, is rendered from its intervals), so that a list costs one row a workload, not
+// one a container. It needs a store opened with a BodyEncoder.
 func (s *Store) ListWorkloadBodies(ctx context.Context, f WorkloadFilter) ([]WorkloadBody, error) {
+	if s.bodies.enc == nil {
+		return nil, errors.New("list workloads: the store was opened without a body encoder")
+	}
 	page, err := s.workloadPage(ctx, f, true)
 	if err != nil {
 		return nil, fmt.Errorf("list workloads: %w", err)
@@ -296,7 +202,7 @@ func (s *Store) ListWorkloadBodies(ctx context.Context, f WorkloadFilter) ([]Wor
 	for i, w := range page.out {
 		out[i] = WorkloadBody{WorkloadKey: w.WorkloadKey, ClusterID: w.ClusterID, Mutant: w.Mutant}
 		if b := page.bodies[i]; b.read {
-			out[i].Ref, out[i].Changed, out[i].Containers = b.Ref, b.Changed.UTC(), b.Containers
+			out[i].Ref, out[i].Changed, out[i].Containers = b.Ref, b.Changed.UTC(), s.bodies.ofVersion(b.Containers, b.Version)
 		} else {
 			unread.add(w.ClusterID, w.WorkloadKey, w.Mutant)
 			unreadAt = append(unreadAt, i)
@@ -307,7 +213,7 @@ func (s *Store) ListWorkloadBodies(ctx context.Context, f WorkloadFilter) ([]Wor
 			return nil, fmt.Errorf("list workloads: %w", err)
 		}
 	}
-	// Rows not rendered yet: from their intervals.
+	// Rows not rendered yet, or in another version's shape: from their intervals.
 	missing := &workloadPage{}
 	for _, b := range out {
 		if b.Containers == nil {
@@ -321,21 +227,24 @@ func (s *Store) ListWorkloadBodies(ctx context.Context, f WorkloadFilter) ([]Wor
 	if err != nil {
 		return nil, fmt.Errorf("list workloads: %w", err)
 	}
-	parser := imageref.NewParser()
 	rendered := map[WorkloadKey]Workload{}
 	for _, w := range ws {
 		rendered[w.WorkloadKey] = w
 	}
+	var render []Workload
+	var at []int
 	for i, b := range out {
-		if b.Containers != nil {
-			continue
+		if b.Containers == nil {
+			render, at = append(render, rendered[b.WorkloadKey]), append(at, i)
 		}
-		w := rendered[b.WorkloadKey]
-		if out[i].Containers, err = containersJSON(w, parser); err != nil {
-			return nil, fmt.Errorf("list workloads: %w", err)
-		}
+	}
+	encoded, err := s.bodies.containers(render)
+	if err != nil {
+		return nil, fmt.Errorf("list workloads: %w", err)
+	}
+	for j, w := range render {
 		c := w.Cursor()
-		out[i].Ref, out[i].Changed = c.Ref, c.Changed
+		out[at[j]].Containers, out[at[j]].Ref, out[at[j]].Changed = encoded[j], c.Ref, c.Changed
 	}
 	return out, nil
 }
@@ -344,7 +253,7 @@ func (s *Store) ListWorkloadBodies(ctx context.Context, f WorkloadFilter) ([]Wor
 // page's workload i is out[at[i]].
 func (s *Store) readBodies(ctx context.Context, page *workloadPage, at []int, out []WorkloadBody) error {
 	rows, err := s.pool.Query(ctx, `
-		SELECT p.n, w.ref, w.changed, w.containers
+		SELECT p.n, w.ref, w.changed, w.containers, w.body_version
 		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS p (id, namespace, kind, name, n)
 		JOIN running_workloads w ON w.cluster_id = p.id AND w.namespace = p.namespace AND w.kind = p.kind AND w.name = p.name`,
 		page.ids, page.namespaces, page.kinds, page.names)
@@ -355,290 +264,14 @@ func (s *Store) readBodies(ctx context.Context, page *workloadPage, at []int, ou
 	for rows.Next() {
 		var n int
 		var b WorkloadBody
-		if err := rows.Scan(&n, &b.Ref, &b.Changed, &b.Containers); err != nil {
+		var version *int
+		if err := rows.Scan(&n, &b.Ref, &b.Changed, &b.Containers, &version); err != nil {
 			return err
 		}
 		i := at[n-1]
-		out[i].Ref, out[i].Changed, out[i].Containers = b.Ref, b.Changed.UTC(), b.Containers
+		out[i].Ref, out[i].Changed, out[i].Containers = b.Ref, b.Changed.UTC(), s.bodies.ofVersion(b.Containers, version)
 	}
 	return rows.Err()
-}
-
-// workloadPage reads which workloads f's page holds, in f.Sort's order (SortCluster
-// when none); with bodies, also the bodies of those it reads from running_workloads.
-func (s *Store) workloadPage(ctx context.Context, f WorkloadFilter, bodies bool) (*workloadPage, error) {
-	if f.Sort == "" {
-		f.Sort = SortCluster
-	}
-	order, ok := workloadOrder[f.Sort]
-	if !ok {
-		return nil, fmt.Errorf("unknown sort %q", f.Sort)
-	}
-	limit := limitOf(f.Limit)
-	page := &workloadPage{withBodies: bodies}
-	page.grow(limit)
-	var err error
-	switch {
-	case f.MutantOnly:
-		err = s.mutantPage(ctx, page, f, order, f.After, limit)
-	case f.Sort == SortCluster:
-		err = s.clusterPage(ctx, page, f, f.After, limit, false)
-	case f.Sort == SortMutant:
-		// Two parts: the places of open mutations (few, read from the mutations), and
-		// the other workloads; reversed, the others come first.
-		parts := []bool{true, false}
-		if f.Desc {
-			parts = []bool{false, true}
-		}
-		after := f.After
-		if after != nil && after.Mutant != parts[0] {
-			parts = parts[1:]
-		}
-		for i, mutant := range parts {
-			if i > 0 {
-				after = nil
-			}
-			if n := limit - len(page.out); n > 0 && err == nil {
-				if mutant {
-					err = s.mutantPage(ctx, page, f, order, after, n)
-				} else {
-					err = s.clusterPage(ctx, page, f, after, n, true)
-				}
-			}
-		}
-	default:
-		err = s.walkPage(ctx, page, f, order, limit)
-	}
-	return page, err
-}
-
-// direction is the SQL of f's direction.
-func direction(desc bool) string {
-	if desc {
-		return "DESC"
-	}
-	return "ASC"
-}
-
-// orderSQL renders an order's columns, as cols names them (by their own names when
-// nil), in a direction.
-func orderSQL(order []string, cols map[string]string, desc bool) string {
-	parts := make([]string, len(order))
-	for i, c := range order {
-		if cols != nil {
-			c = cols[c]
-		}
-		parts[i] = c + " " + direction(desc)
-	}
-	return strings.Join(parts, ", ")
-}
-
-// afterSQL is the condition of the rows after the cursor in an order (before it, when
-// reversed), or, inclusive, also at it: a row comparison.
-func afterSQL(q *query, order []string, cols map[string]string, after WorkloadCursor, desc, inclusive bool) string {
-	exprs, vals := make([]string, len(order)), make([]string, len(order))
-	for i, c := range order {
-		exprs[i], vals[i] = cols[c], q.arg(after.value(c))
-	}
-	op := ">"
-	if desc {
-		op = "<"
-	}
-	if inclusive {
-		op += "="
-	}
-	return fmt.Sprintf("(%s) %s (%s)", strings.Join(exprs, ", "), op, strings.Join(vals, ", "))
-}
-
-// mutantPage reads the places of open mutations in an order.
-func (s *Store) mutantPage(ctx context.Context, page *workloadPage, f WorkloadFilter, order []string, after *WorkloadCursor, limit int) error {
-	var q query
-	var cond strings.Builder
-	cond.WriteString(pageFilterSQL(&q, f, "k.cluster", "k.id", "k.namespace", "k.kind", "k.name"))
-	if after != nil {
-		cond.WriteString(" AND " + afterSQL(&q, order, markColumns, *after, f.Desc, false))
-	}
-	return s.readPage(ctx, page, fmt.Sprintf(mutantPageSQL, page.bodyColumns("a"), cond.String(), orderSQL(order, markColumns, f.Desc), q.arg(limit)),
-		q.args, page.withBodies)
-}
-
-// clusterPage reads workloads in cluster order; with others, only those that are no
-// place of an open mutation.
-func (s *Store) clusterPage(ctx context.Context, page *workloadPage, f WorkloadFilter, after *WorkloadCursor, limit int, others bool) error {
-	var q query
-	var clusterCond, obsCond strings.Builder
-	if f.Cluster != "" {
-		clusterCond.WriteString(" AND c.name = " + q.arg(f.Cluster))
-	}
-	obsCond.WriteString(workloadKeySQL(&q, f))
-	if f.Ref != "" {
-		obsCond.WriteString(` AND o.ref = ` + q.arg(f.Ref))
-	}
-	with := ""
-	if others {
-		// Against the few marks, which a hash answers, rather than a containment test
-		// of every open mutation for every row.
-		with = marksSQL
-		// (NOT IN of an uncorrelated list is one hashed subplan; a mark without a
-		// workload is left out, as its NULL would make NOT IN unknown for every row.)
-		obsCond.WriteString(` AND (c.id, o.namespace COLLATE "C", o.workload_kind COLLATE "C", o.workload_name COLLATE "C") NOT IN
-			(SELECT k.id, k.namespace, k.kind, k.name FROM marks k
-			 WHERE k.namespace IS NOT NULL AND k.kind IS NOT NULL AND k.name IS NOT NULL)`)
-	}
-	if a := after; a != nil {
-		cl := q.arg(a.Cluster)
-		// Past the cursor's cluster every workload follows it (precedes it, reversed):
-		// a workload kind is never empty, so ('', '', '') precedes them all, and
-		// U+10FFFF, the greatest character, follows every name Kubernetes allows; this
-		// keeps the row comparison an index condition.
-		op, edge, clusterOp := ">", "''", ">="
-		if f.Desc {
-			op, edge, clusterOp = "<", "chr(1114111)", "<="
-		}
-		clusterCond.WriteString(` AND c.name COLLATE "C" ` + clusterOp + " " + cl)
-		obsCond.WriteString(fmt.Sprintf(` AND (o.namespace COLLATE "C", o.workload_kind COLLATE "C", o.workload_name COLLATE "C") %[5]s
-				(CASE WHEN c.name = %[1]s THEN %[2]s ELSE %[6]s END, CASE WHEN c.name = %[1]s THEN %[3]s ELSE %[6]s END,
-				 CASE WHEN c.name = %[1]s THEN %[4]s ELSE %[6]s END)`, cl, q.arg(a.Namespace), q.arg(a.Kind), q.arg(a.Name), op, edge))
-	}
-	return s.readPage(ctx, page, fmt.Sprintf(workloadPageSQL, obsCond.String(), q.arg(limit), clusterCond.String(),
-		direction(f.Desc), with), q.args, false)
-}
-
-// workloadKeySQL is f's conditions on the namespace, kind and name of observations o.
-func workloadKeySQL(q *query, f WorkloadFilter) string {
-	var cond strings.Builder
-	if f.Namespace != "" {
-		cond.WriteString(` AND o.namespace COLLATE "C" = ` + q.arg(f.Namespace))
-	}
-	if f.Kind != "" {
-		cond.WriteString(` AND o.workload_kind COLLATE "C" = ` + q.arg(f.Kind))
-	}
-	if f.Name != "" {
-		cond.WriteString(` AND o.workload_name COLLATE "C" = ` + q.arg(f.Name))
-	}
-	return cond.String()
-}
-
-// walkPage reads workloads in an order led by a column of running_workloads.
-func (s *Store) walkPage(ctx context.Context, page *workloadPage, f WorkloadFilter, order []string, limit int) error {
-	var q query
-	var cond strings.Builder
-	cond.WriteString(pageFilterSQL(&q, f, "c.name", "w.cluster_id", "w.namespace", "w.kind", "w.name"))
-	if f.After != nil {
-		// The whole order is the walk's index: the row comparison bounds its scan.
-		cond.WriteString(" AND " + afterSQL(&q, order, walkColumns, *f.After, f.Desc, false))
-	}
-	outer := map[string]string{}
-	for _, c := range order {
-		outer[c] = "q." + c
-	}
-	sqlText := fmt.Sprintf(walkPageSQL, cond.String(), orderSQL(order, walkColumns, f.Desc), q.arg(limit), orderSQL(order, outer, f.Desc),
-		page.bodyColumns("q"))
-	return s.readPage(ctx, page, sqlText, q.args, page.withBodies)
-}
-
-// pageFilterSQL is f's conditions on the workloads of a page read one row a workload
-// (mutantPage, walkPage), as the SQL expressions of their cluster's name and id,
-// namespace, kind and name: a reference filter asks whether any of the workload's open
-// observations runs it.
-func pageFilterSQL(q *query, f WorkloadFilter, cluster, id, namespace, kind, name string) string {
-	var cond strings.Builder
-	if f.Cluster != "" {
-		cond.WriteString(" AND " + cluster + " = " + q.arg(f.Cluster))
-	}
-	if f.Namespace != "" {
-		cond.WriteString(" AND " + namespace + " = " + q.arg(f.Namespace))
-	}
-	if f.Kind != "" {
-		cond.WriteString(" AND " + kind + " = " + q.arg(f.Kind))
-	}
-	if f.Name != "" {
-		cond.WriteString(" AND " + name + " = " + q.arg(f.Name))
-	}
-	if f.Ref != "" {
-		// Through observations_open_workload.
-		cond.WriteString(fmt.Sprintf(` AND EXISTS (SELECT 1 FROM observations r
-			WHERE r.cluster_id = %s AND r.closed_at IS NULL AND r.namespace COLLATE "C" = %s
-			  AND r.workload_kind COLLATE "C" = %s AND r.workload_name COLLATE "C" = %s AND r.ref = %s)`,
-			id, namespace, kind, name, q.arg(f.Ref)))
-	}
-	return cond.String()
-}
-
-// readPage reads a page of workloads (id, cluster, namespace, kind, name, mutant, and
-// with bodies the bodyColumns).
-func (s *Store) readPage(ctx context.Context, page *workloadPage, sqlText string, args []any, bodies bool) error {
-	rows, err := s.pool.Query(ctx, sqlText, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id int64
-		var k WorkloadKey
-		var mutant bool
-		b := pageBody{read: bodies}
-		dest := []any{&id, &k.Cluster, &k.Namespace, &k.Kind, &k.Name, &mutant}
-		if bodies {
-			dest = append(dest, &b.Ref, &b.Changed, &b.Containers)
-		}
-		if err := rows.Scan(dest...); err != nil {
-			return err
-		}
-		page.add(id, k, mutant)
-		page.bodies = append(page.bodies, b)
-	}
-	return rows.Err()
-}
-
-// workloadPage is a page of workloads, as the arrays workloadRowsSQL takes.
-type workloadPage struct {
-	ids                      []int64
-	namespaces, kinds, names []string
-	out                      []Workload
-	// withBodies asks the queries that read running_workloads for the bodies too; bodies
-	// are what readPage read of each workload in out.
-	withBodies bool
-	bodies     []pageBody
-}
-
-// pageBody is a workload's body as a page's query read it; read is false when the
-// query did not read it.
-type pageBody struct {
-	read       bool
-	Ref        string
-	Changed    time.Time
-	Containers []byte
-}
-
-// bodyColumns is bodyColumns of the query named from when the page asks for bodies,
-// else nothing.
-func (p *workloadPage) bodyColumns(from string) string {
-	if !p.withBodies {
-		return ""
-	}
-	return fmt.Sprintf(bodyColumns, from)
-}
-
-// grow makes room for n more workloads.
-func (p *workloadPage) grow(n int) {
-	p.ids, p.namespaces, p.kinds, p.names = slices.Grow(p.ids, n), slices.Grow(p.namespaces, n), slices.Grow(p.kinds, n), slices.Grow(p.names, n)
-	p.out, p.bodies = slices.Grow(p.out, n), slices.Grow(p.bodies, n)
-}
-
-func (p *workloadPage) add(id int64, k WorkloadKey, mutant bool) {
-	p.ids, p.namespaces, p.kinds, p.names = append(p.ids, id), append(p.namespaces, k.Namespace), append(p.kinds, k.Kind), append(p.names, k.Name)
-	p.out = append(p.out, Workload{WorkloadKey: k, ClusterID: id, Mutant: mutant, Running: []RunningContainer{}})
-}
-
-// index is where each workload is in out, by its cluster's id (names may repeat
-// across clusters): built when the page's containers are read, not as it is read.
-func (p *workloadPage) index() map[runningKey]int {
-	at := make(map[runningKey]int, len(p.out))
-	for i, w := range p.out {
-		at[runningKey{w.ClusterID, w.Namespace, w.Kind, w.Name}] = i
-	}
-	return at
 }
 
 // querier is what reads need of a pool or a transaction.

@@ -22,6 +22,7 @@ import (
 	"github.com/tagdrift/tagdrift/scanner"
 	"github.com/tagdrift/tagdrift/scanner/detect"
 	"github.com/tagdrift/tagdrift/scanner/kubeconfig"
+	"github.com/tagdrift/tagdrift/server/apibody"
 	"github.com/tagdrift/tagdrift/server/password"
 	"github.com/tagdrift/tagdrift/store"
 )
@@ -160,7 +161,7 @@ func TestInit(t *testing.T) {
 		t.Errorf("tagdrift refuses the kubeconfig: %v", err)
 	}
 
-	st, err := store.Open(ctx, db.URL, nil)
+	st, err := store.Open(ctx, db.URL, nil, apibody.Encoder{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -88,7 +88,7 @@ func openAccounts(ctx context.Context, url string) (*store.Store, error) {
 	if url == "" {
 		return nil, usageError("no database: set --database-url or TAGDRIFT_DATABASE_URL")
 	}
-	return store.Open(ctx, url, nil)
+	return store.Open(ctx, url, nil, nil)
 }
 
 // cliAudit names who runs the command in the audit trail: "cli:" and the OS user.

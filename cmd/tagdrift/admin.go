@@ -101,7 +101,7 @@ func (c *keysRotateCmd) Run(ctx context.Context, d *deps) error {
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(ctx, c.DatabaseURL, ring)
+	st, err := store.Open(ctx, c.DatabaseURL, ring, nil)
 	if err != nil {
 		return err
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/tagdrift/tagdrift/scanner/kubeconfig"
 	"github.com/tagdrift/tagdrift/server"
+	"github.com/tagdrift/tagdrift/server/apibody"
 	"github.com/tagdrift/tagdrift/server/scheduler"
 	"github.com/tagdrift/tagdrift/store"
 	"github.com/tagdrift/tagdrift/store/keyring"
@@ -210,7 +211,7 @@ func (cfg *serveConfig) Run(ctx context.Context, d *deps) error {
 	if err := migrateOnStart(cfg, log); err != nil {
 		return err
 	}
-	st, err := store.Open(ctx, cfg.DatabaseURL, ring)
+	st, err := store.Open(ctx, cfg.DatabaseURL, ring, apibody.Encoder{})
 	if err != nil {
 		return err
 	}
@@ -219,12 +220,13 @@ func (cfg *serveConfig) Run(ctx context.Context, d *deps) error {
 	if err := st.CheckCredentials(ctx); err != nil {
 		return fmt.Errorf("check stored credentials with the encryption key: %w", err)
 	}
-	// Workloads carried over from a database older than migration 21 have no rendered
-	// containers yet; reads render them on the fly until this has run.
-	if n, err := st.FillWorkloadBodies(ctx, 500); err != nil {
+	// Bodies the API serves as stored, written in another shape than this version's
+	// (apibody.Version) or never rendered (workloads carried over from before migration
+	// 21): reads render them on the fly until this has run.
+	if n, err := st.RefillBodies(ctx, 500, log); err != nil {
 		return err
-	} else if n > 0 {
-		log.Info("rendered the containers of running workloads", "workloads", n)
+	} else if n.Workloads+n.Mutations > 0 {
+		log.Info("refilled stored bodies", "version", apibody.Version, "workloads", n.Workloads, "mutations", n.Mutations)
 	}
 	for _, spec := range cfg.ClusterKubeconfig {
 		if err := registerCluster(ctx, st, spec, policy, cfg.ScanInterval, log); err != nil {

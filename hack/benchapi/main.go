@@ -50,6 +50,7 @@ import (
 	"github.com/tagdrift/tagdrift/internal/pgtest"
 	"github.com/tagdrift/tagdrift/scanner/imageref"
 	"github.com/tagdrift/tagdrift/server"
+	"github.com/tagdrift/tagdrift/server/apibody"
 	"github.com/tagdrift/tagdrift/store"
 	"github.com/tagdrift/tagdrift/store/keyring"
 )
@@ -218,6 +219,9 @@ func measureSize(ctx context.Context, cfg config, rows int, stdout io.Writer) (_
 	fmt.Fprintf(stdout, "database size %s; observations %s with their indexes, %.0f bytes per row (%s rows)\n",
 		mib(out.footprint.database), mib(out.footprint.observations), out.footprint.bytesPerRow(), count(int(out.footprint.rows)))
 
+	if err := measureRefill(ctx, st, stdout); err != nil {
+		return out, err
+	}
 	if out.endpoints, err = chooseEndpoints(ctx, st, cfg.only, stdout); err != nil {
 		return out, err
 	}
@@ -234,6 +238,26 @@ func measureSize(ctx context.Context, cfg config, rows int, stdout io.Writer) (_
 		out.medians[cached] = m
 	}
 	return out, nil
+}
+
+// measureRefill times what `tagdrift serve` does at start after apibody.Version
+// changed: every stored body written again (store.RefillBodies, 500 rows a
+// transaction), with the API's own encoder.
+func measureRefill(ctx context.Context, st *store.Store, stdout io.Writer) error {
+	for _, q := range []string{`UPDATE running_workloads SET body_version = NULL`, `UPDATE mutations SET body_version = NULL`,
+		`VACUUM ANALYZE running_workloads, mutations`} {
+		if _, err := st.Pool().Exec(ctx, q); err != nil {
+			return fmt.Errorf("forget the body versions: %w", err)
+		}
+	}
+	t0 := time.Now()
+	r, err := st.RefillBodies(ctx, 500, nil)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "refilled the bodies of %d workloads and %d mutations in %s\n", r.Workloads, r.Mutations,
+		time.Since(t0).Round(time.Millisecond))
+	return nil
 }
 
 // measure serves the API, with or without its response cache, loads it and returns
@@ -463,7 +487,7 @@ func openStore(ctx context.Context, dbURL string) (*store.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return store.Open(ctx, dbURL, keys)
+	return store.Open(ctx, dbURL, keys, apibody.Encoder{})
 }
 
 // serve starts the API on a loopback port and returns its base URL and a function that

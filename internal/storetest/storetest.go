@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/tagdrift/tagdrift/internal/pgtest"
+	"github.com/tagdrift/tagdrift/server/apibody"
 	"github.com/tagdrift/tagdrift/store"
 	"github.com/tagdrift/tagdrift/store/keyring"
 )
@@ -56,7 +57,7 @@ func New(tb testing.TB, prefix string) (*store.Store, *pgtest.Database) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	st, err := store.Open(context.Background(), db.URL, ring)
+	st, err := store.Open(context.Background(), db.URL, ring, apibody.Encoder{})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -1,16 +1,43 @@
-package store
+package apibody_test
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tagdrift/tagdrift/internal/storetest"
+	"github.com/tagdrift/tagdrift/scanner/imageref"
 	"github.com/tagdrift/tagdrift/scanner/inventory"
+	"github.com/tagdrift/tagdrift/server/apibody"
+	"github.com/tagdrift/tagdrift/store"
 )
+
+func TestMain(m *testing.M) { os.Exit(storetest.Main(m)) }
+
+func pod(name, uid, container, imageID string) inventory.Pod {
+	ref := imageref.ParseRef("nginx:1.25")
+	c := inventory.Container{Name: container, Type: inventory.Regular, Ref: &ref}
+	if id, ok := imageref.ParseImageID(imageID); ok {
+		c.ID = &id
+	}
+	return inventory.Pod{Cluster: "prod", Namespace: "shop", Name: name, UID: types.UID(uid),
+		Workload:   inventory.Workload{Kind: "Deployment", Name: "web"},
+		Controller: inventory.Controller{Kind: "ReplicaSet", Name: "web-1", UID: "rs-1", Revision: "1"},
+		Containers: []inventory.Container{c}}
+}
+
+func digest(letter string) string {
+	return "docker.io/library/nginx@sha256:" + strings.Repeat(letter, 64)
+}
 
 // TestPlacesJSON: a list read with RawPlaces gives each mutation's places encoded as
 // the API encodes the decoded ones (no HTML escaping), for places written by a scan and for places
@@ -19,8 +46,12 @@ import (
 func TestPlacesJSON(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s, db := mustStore(t, mustRing(t, newKey(t)))
-	c := mustCluster(t, s, "prod", "tok")
+	s, db := storetest.New(t, "tagdrift_apibody")
+	c, err := s.CreateCluster(ctx, store.NewCluster{Name: "prod", Server: "https://prod.example:6443", Context: "prod",
+		Credentials: []byte(`{"token":"t"}`), Enabled: true})
+	if err != nil {
+		t.Fatal(err)
+	}
 	at := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
 	id, err := s.StartScan(ctx, c.ID, at)
 	if err != nil {
@@ -34,18 +65,18 @@ func TestPlacesJSON(t *testing.T) {
 	// Both lists, the API's (raw) and the pages' (decoded), and the API's encoding of each.
 	check := func(step string) {
 		t.Helper()
-		decoded, err := s.ListMutations(ctx, MutationFilter{State: StateAll})
+		decoded, err := s.ListMutations(ctx, store.MutationFilter{State: store.StateAll})
 		if err != nil {
 			t.Fatal(err)
 		}
-		raw, err := s.ListMutations(ctx, MutationFilter{State: StateAll, RawPlaces: true})
+		raw, err := s.ListMutations(ctx, store.MutationFilter{State: store.StateAll, RawPlaces: true})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(raw) != 1 || len(decoded) != 1 || len(decoded[0].Places) != 2 || raw[0].Places != nil || decoded[0].PlacesJSON != nil {
 			t.Fatalf("%s: raw %+v, decoded %+v", step, raw, decoded)
 		}
-		want, err := marshalAsAPI(decoded[0].Places)
+		want, err := apibody.Marshal(decoded[0].Places)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -67,7 +98,7 @@ func TestPlacesJSON(t *testing.T) {
 	}
 	check("a scan")
 
-	m, err := NewMigrator(db.URL)
+	m, err := store.NewMigrator(db.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +119,12 @@ func TestPlacesJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	var text string
-	if err := s.pool.QueryRow(ctx, `SELECT places_json FROM mutations`).Scan(&text); err != nil {
+	conn, err := pgx.Connect(ctx, db.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if err := conn.QueryRow(ctx, `SELECT places_json FROM mutations`).Scan(&text); err != nil {
 		t.Fatal(err)
 	}
 	if text[0] != '[' || len(text) < 100 {

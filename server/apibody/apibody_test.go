@@ -1,4 +1,4 @@
-package store
+package apibody
 
 import (
 	"encoding/json"
@@ -9,6 +9,7 @@ import (
 	"github.com/tagdrift/tagdrift/scanner/imageref"
 	"github.com/tagdrift/tagdrift/scanner/inventory"
 	"github.com/tagdrift/tagdrift/scanner/report"
+	"github.com/tagdrift/tagdrift/store"
 )
 
 // TestReportOf checks how stored workloads are shaped for the API: containers as
@@ -17,31 +18,31 @@ import (
 func TestReportOf(t *testing.T) {
 	parser := imageref.NewParser()
 	d := func(c string) string { return "sha256:" + strings.Repeat(c, 64) }
-	key := WorkloadKey{Cluster: "prod", Namespace: "shop", Kind: "Deployment", Name: "web"}
-	run := func(pod, uid, container string, typ inventory.ContainerType, image, dg string) RunningContainer {
-		return RunningContainer{Pod: pod, PodUID: uid, Container: container, Type: typ, Image: image,
+	key := store.WorkloadKey{Cluster: "prod", Namespace: "shop", Kind: "Deployment", Name: "web"}
+	run := func(pod, uid, container string, typ inventory.ContainerType, image, dg string) store.RunningContainer {
+		return store.RunningContainer{Pod: pod, PodUID: uid, Container: container, Type: typ, Image: image,
 			Digest: dg, Kind: imageref.KindRepo, ImageID: "docker.io/library/x@" + dg}
 	}
-	ws := []Workload{
-		{WorkloadKey: key, Mutant: true, Running: []RunningContainer{
+	ws := []store.Workload{
+		{WorkloadKey: key, Mutant: true, Running: []store.RunningContainer{
 			run("web-1", "u1", "app", inventory.Regular, "nginx:1.25", d("a")),
 			run("web-1", "u1", "setup", inventory.Init, "busybox:1.36", d("e")),
 			run("web-2", "u2", "app", inventory.Regular, "nginx:1.25", d("b")),
 			run("web-3", "u3", "app", inventory.Regular, "nginx:1.25", d("a")),
 			run("web-4", "u4", "app", inventory.Regular, "nginx:1.26", d("c")),
 		}},
-		{WorkloadKey: WorkloadKey{Cluster: "prod", Namespace: "shop", Kind: "Deployment", Name: "gone"}, Running: []RunningContainer{}},
+		{WorkloadKey: store.WorkloadKey{Cluster: "prod", Namespace: "shop", Kind: "Deployment", Name: "gone"}, Running: []store.RunningContainer{}},
 	}
 	var got []report.Workload
 	for _, w := range ws {
 		got = append(got, ReportOf(w, parser))
 		// What running_workloads keeps is the same containers, encoded.
-		b, err := containersJSON(w, parser)
+		b, err := Encoder{}.Containers([]store.Workload{w})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want, _ := marshalAsAPI(got[len(got)-1].Containers); string(b) != string(want) {
-			t.Errorf("containersJSON %s, want %s", b, want)
+		if want, _ := Marshal(got[len(got)-1].Containers); string(b[0]) != string(want) {
+			t.Errorf("Containers %s, want %s", b[0], want)
 		}
 	}
 	want := []report.Workload{
