@@ -384,3 +384,24 @@ func TestRanges(t *testing.T) {
 		t.Error("durations")
 	}
 }
+
+// TestMutationDigests: an event reads "from A to B" in its order; a divergence is a set,
+// with neither arrow nor direction.
+func TestMutationDigests(t *testing.T) {
+	a, b := dA, "sha256:"+strings.Repeat("b", 64)
+	l := NewLegend(a, b)
+	moved := render(t, MutationDigests(MutationRow{Kind: "tag-moved", Digests: []string{b, a}}, l))
+	move := one(t, moved.Selection, `[data-testid="digest-move"]`)
+	got := move.Text()
+	from, fromB, to, toA := strings.Index(got, "from "), strings.Index(got, ShortDigest(b)), strings.Index(got, " to "), strings.Index(got, ShortDigest(a))
+	if from != 0 || !(from < fromB && fromB < to && to < toA) {
+		t.Errorf("tag-moved reads %q", got)
+	}
+	for _, kind := range []string{"workload-divergence", "tag-divergence", "pin-mismatch"} {
+		doc := render(t, MutationDigests(MutationRow{Kind: kind, Digests: []string{a, b}}, l))
+		set := one(t, doc.Selection, `[data-testid="digest-set"]`)
+		if txt := set.Text(); strings.Contains(txt, "→") || strings.Contains(txt, "from") || set.Find(`[data-testid="digest-chip"]`).Length() != 2 {
+			t.Errorf("%s reads %q", kind, txt)
+		}
+	}
+}
