@@ -12,7 +12,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/tagdrift/tagdrift/server/password"
+	"github.com/tagdrift/tagdrift/server/access/password"
 	"github.com/tagdrift/tagdrift/store"
 	"github.com/tagdrift/tagdrift/web"
 )

@@ -16,8 +16,8 @@ import (
 
 	"github.com/tagdrift/tagdrift/internal/storetest"
 	"github.com/tagdrift/tagdrift/scanner/kubeconfig"
-	"github.com/tagdrift/tagdrift/server/password"
-	"github.com/tagdrift/tagdrift/server/scheduler"
+	"github.com/tagdrift/tagdrift/scheduler"
+	"github.com/tagdrift/tagdrift/server/access/password"
 	"github.com/tagdrift/tagdrift/store"
 )
 

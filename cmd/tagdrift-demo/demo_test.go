@@ -22,7 +22,7 @@ import (
 	"github.com/tagdrift/tagdrift/scanner"
 	"github.com/tagdrift/tagdrift/scanner/detect"
 	"github.com/tagdrift/tagdrift/scanner/kubeconfig"
-	"github.com/tagdrift/tagdrift/server/password"
+	"github.com/tagdrift/tagdrift/server/access/password"
 	"github.com/tagdrift/tagdrift/store"
 )
 
