@@ -14,7 +14,6 @@
 package server
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -84,7 +83,8 @@ type Config struct {
 // Scanner is the scheduler as the API and the UI drive it.
 type Scanner = api.Scanner
 
-// withDefaults fills the zero values.
+// withDefaults fills the zero values the router uses; the gate (access.New) and the
+// API (api.New) fill their own.
 func (c *Config) withDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -98,15 +98,6 @@ func (c *Config) withDefaults() {
 	if c.Registry == nil {
 		c.Registry = prometheus.NewRegistry()
 	}
-	if c.RateLimit <= 0 {
-		c.RateLimit = 50
-	}
-	c.RateBurst = cmp.Or(max(c.RateBurst, 0), 100)
-	c.FailedAuthBurst = cmp.Or(max(c.FailedAuthBurst, 0), 20)
-	if c.AuthLookups <= 0 && c.Store != nil {
-		c.AuthLookups = access.DefaultLookups(int(c.Store.Pool().Config().MaxConns))
-	}
-	c.CacheBytes = cmp.Or(c.CacheBytes, 64<<20)
 }
 
 // New returns the service's handler: with a store, the API and the web UI too.
@@ -115,9 +106,9 @@ func New(cfg Config) http.Handler {
 	r := chi.NewRouter()
 	r.Use(middleware.Recoverer)
 	if cfg.Store != nil {
-		// One gate and one vetter for both faces: a token's rate limit, the look-up
-		// bound and the failed-attempt limits count the API's requests and the pages'
-		// together.
+		// One gate and one vetter for both faces: the bound on credential look-ups and
+		// the failed-token limit per address count the API's requests and the pages'
+		// together, as they did when the UI borrowed the API's.
 		gate := access.New(access.Config{
 			Store: cfg.Store, AdminToken: cfg.AdminToken,
 			RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, FailedAuthBurst: cfg.FailedAuthBurst,
