@@ -57,7 +57,7 @@ type Gate struct {
 	// so that a flood of bad tokens cannot take the pool the scans share.
 	badTokens *Limiter
 	// lookups bounds the token, session and sign-in look-ups of all addresses together.
-	lookups *Lookups
+	lookups *lookups
 	touches touches
 	// Sessions is the web UI's sign-in state.
 	Sessions *Sessions
@@ -85,13 +85,13 @@ func New(cfg Config) *Gate {
 	cfg.RateBurst = cmp.Or(max(cfg.RateBurst, 0), 100)
 	cfg.FailedAuthBurst = cmp.Or(max(cfg.FailedAuthBurst, 0), 20)
 	if cfg.AuthLookups <= 0 && cfg.Store != nil {
-		cfg.AuthLookups = DefaultLookups(int(cfg.Store.Pool().Config().MaxConns))
+		cfg.AuthLookups = defaultLookups(int(cfg.Store.Pool().Config().MaxConns))
 	}
 	g := &Gate{
 		st: cfg.Store, now: cfg.Now, log: cfg.Logger,
 		requests:  NewLimiter(rate.Limit(cfg.RateLimit), cfg.RateBurst, 0),
 		badTokens: NewLimiter(rate.Every(badTokenFailureEvery), cfg.FailedAuthBurst, maxLimitedKeys),
-		lookups:   NewLookups(cfg.AuthLookups, LookupWait),
+		lookups:   newLookups(cfg.AuthLookups, LookupWait),
 		Sessions:  newSessions(cfg.SessionIdle, cfg.SessionAbsolute),
 	}
 	if cfg.AdminToken != "" {
@@ -101,6 +101,6 @@ func New(cfg Config) *Gate {
 	return g
 }
 
-// Lookup waits for a credential look-up slot (Lookups.Acquire); the function it returns
+// Lookup waits for a credential look-up slot (lookups.Acquire); the function it returns
 // frees it.
 func (g *Gate) Lookup(ctx context.Context) (func(), error) { return g.lookups.Acquire(ctx) }

@@ -9,12 +9,12 @@ import (
 	"github.com/tagdrift/tagdrift/server/request"
 )
 
-// Lookups bounds the credential look-ups that run at once before anyone is known: API
+// lookups bounds the credential look-ups that run at once before anyone is known: API
 // tokens, session cookies and sign-in names. The per-address limits bound what one
 // address costs; this bounds what all addresses cost together, so that a flood from as
 // many addresses as an attacker holds (each with its own burst) can never hold more than
 // a few of the connections the scans share, however many requests wait.
-type Lookups struct {
+type lookups struct {
 	slots chan struct{}
 	// wait is how long a look-up waits for a slot before its request gets 503.
 	wait time.Duration
@@ -24,20 +24,20 @@ type Lookups struct {
 // query, well under a millisecond, so only a flood makes anyone wait this long.
 const LookupWait = 2 * time.Second
 
-// DefaultLookups sizes the bound for a pool of maxConns connections: a quarter of the
+// defaultLookups sizes the bound for a pool of maxConns connections: a quarter of the
 // pool, at most 4, at least 1.
-func DefaultLookups(maxConns int) int {
+func defaultLookups(maxConns int) int {
 	return max(1, min(4, maxConns/4))
 }
 
-// NewLookups allows n look-ups at once; a request waits at most wait for one.
-func NewLookups(n int, wait time.Duration) *Lookups {
-	return &Lookups{slots: make(chan struct{}, n), wait: wait}
+// newLookups allows n look-ups at once; a request waits at most wait for one.
+func newLookups(n int, wait time.Duration) *lookups {
+	return &lookups{slots: make(chan struct{}, n), wait: wait}
 }
 
 // Acquire waits for a look-up slot; the function it returns frees it. Past l.wait the
 // answer is 503 with Retry-After: the service is overloaded, not the client refused.
-func (l *Lookups) Acquire(ctx context.Context) (func(), error) {
+func (l *lookups) Acquire(ctx context.Context) (func(), error) {
 	release := func() { <-l.slots }
 	select {
 	case l.slots <- struct{}{}:

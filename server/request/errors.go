@@ -128,11 +128,11 @@ func Fail(w http.ResponseWriter, r *http.Request, err error, log *slog.Logger) {
 	for k, v := range f.Header {
 		w.Header()[k] = v
 	}
-	WriteProblem(w, f.Status, f.Detail)
+	writeProblem(w, f.Status, f.Detail)
 }
 
-// WriteProblem writes an application/problem+json response.
-func WriteProblem(w http.ResponseWriter, status int, detail string) {
+// writeProblem writes an application/problem+json response.
+func writeProblem(w http.ResponseWriter, status int, detail string) {
 	// A problem of strings always encodes.
 	b, _ := EncodeJSON(Problem{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: detail})
 	w.Header().Set("Content-Type", "application/problem+json")
