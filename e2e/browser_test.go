@@ -21,7 +21,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/tagdrift/tagdrift/internal/kubeenv"
-	"github.com/tagdrift/tagdrift/server/password"
+	"github.com/tagdrift/tagdrift/server/access/password"
 	"github.com/tagdrift/tagdrift/store"
 )
 

@@ -24,7 +24,7 @@ import (
 	"github.com/tagdrift/tagdrift/internal/kubeenv"
 	"github.com/tagdrift/tagdrift/internal/storetest"
 	"github.com/tagdrift/tagdrift/scanner/kubeconfig"
-	"github.com/tagdrift/tagdrift/server/scheduler"
+	"github.com/tagdrift/tagdrift/scheduler"
 	"github.com/tagdrift/tagdrift/store"
 )
 

@@ -1,12 +1,19 @@
-// Package server is the tagdrift service: this package serves HTTP (health, readiness,
-// metrics, the REST API v1 in api.go, and the web UI built on it), and its subpackage
-// server/scheduler runs the background work on River (the scans of every cluster and
-// the rechecks they queue). Handlers here never list a cluster themselves; they ask the
-// scheduler through Scanner. server/password hashes the users' passwords.
+// Package server is tagdrift's HTTP service: it builds the router, serves health,
+// readiness and metrics itself, and mounts the service's two faces, which never import
+// each other:
+//
+//   - server/api: the REST API v1 under /api/v1, one file per resource;
+//   - server/ui: the web UI, one file per page.
+//
+// What both need is made here once and handed to both: server/access (API tokens,
+// principals, sessions and sign-in, the one rate limiter; server/access/password hashes
+// the users' passwords) and the kubeconfig vetting of server/request, which also holds
+// the query, cursor and list rules and the one mapping from errors to statuses. The
+// background work (scans, rechecks) is River's, in the top-level scheduler package;
+// handlers never list a cluster themselves, they ask it through Scanner.
 package server
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -20,6 +27,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tagdrift/tagdrift/scanner/kubeconfig"
+	"github.com/tagdrift/tagdrift/server/access"
+	"github.com/tagdrift/tagdrift/server/api"
+	"github.com/tagdrift/tagdrift/server/request"
+	"github.com/tagdrift/tagdrift/server/ui"
 	"github.com/tagdrift/tagdrift/store"
 )
 
@@ -69,19 +80,11 @@ type Config struct {
 	Now func() time.Time
 }
 
-// Scanner is the scheduler as the API drives it.
-type Scanner interface {
-	// ScanNow asks for a scan of a cluster now and returns its scan record's id.
-	// a, the audit of who asks, is recorded with the queued scan.
-	ScanNow(ctx context.Context, clusterID int64, a store.Audit) (int64, error)
-	// Recheck asks for the references a deleted cluster queued (store.DeleteCluster)
-	// to be rechecked now rather than at the next tick.
-	Recheck(ctx context.Context) error
-	// Unannotate removes what tagdrift wrote on a cluster's ReplicaSets.
-	Unannotate(ctx context.Context, clusterID int64) error
-}
+// Scanner is the scheduler as the API and the UI drive it.
+type Scanner = api.Scanner
 
-// withDefaults fills the zero values.
+// withDefaults fills the zero values the router uses; the gate (access.New) and the
+// API (api.New) fill their own.
 func (c *Config) withDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -95,15 +98,6 @@ func (c *Config) withDefaults() {
 	if c.Registry == nil {
 		c.Registry = prometheus.NewRegistry()
 	}
-	if c.RateLimit <= 0 {
-		c.RateLimit = 50
-	}
-	c.RateBurst = cmp.Or(max(c.RateBurst, 0), 100)
-	c.FailedAuthBurst = cmp.Or(max(c.FailedAuthBurst, 0), 20)
-	if c.AuthLookups <= 0 && c.Store != nil {
-		c.AuthLookups = defaultLookups(int(c.Store.Pool().Config().MaxConns))
-	}
-	c.CacheBytes = cmp.Or(c.CacheBytes, 64<<20)
 }
 
 // New returns the service's handler: with a store, the API and the web UI too.
@@ -112,9 +106,25 @@ func New(cfg Config) http.Handler {
 	r := chi.NewRouter()
 	r.Use(middleware.Recoverer)
 	if cfg.Store != nil {
-		a := newAPI(cfg)
-		a.mount(r)
-		newUI(cfg, a).mount(r)
+		// One gate and one vetter for both faces: the bound on credential look-ups and
+		// the failed-token limit per address count the API's requests and the pages'
+		// together, as they did when the UI borrowed the API's.
+		gate := access.New(access.Config{
+			Store: cfg.Store, AdminToken: cfg.AdminToken,
+			RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, FailedAuthBurst: cfg.FailedAuthBurst,
+			AuthLookups: cfg.AuthLookups, SessionIdle: cfg.SessionIdle, SessionAbsolute: cfg.SessionAbsolute,
+			Now: cfg.Now, Logger: cfg.Logger,
+		})
+		vet := request.Vetter{Policy: cfg.Policy}
+		api.New(api.Config{Store: cfg.Store, Scans: cfg.Scans, Vetter: vet, Access: gate,
+			CacheBytes: cfg.CacheBytes, Now: cfg.Now, Logger: cfg.Logger}).Mount(r)
+		// A nil Scans stays nil for the UI (not an interface holding nil).
+		var scans ui.Scanner
+		if cfg.Scans != nil {
+			scans = cfg.Scans
+		}
+		ui.New(ui.Config{Store: cfg.Store, Scans: scans, Vetter: vet, Access: gate,
+			Now: cfg.Now, Logger: cfg.Logger}).Mount(r)
 	}
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

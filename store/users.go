@@ -29,7 +29,7 @@ func scanUser(row pgx.Row, more ...any) (User, error) {
 	return u, err
 }
 
-// NewUser is a user to add; PasswordHash is already hashed (package server/password).
+// NewUser is a user to add; PasswordHash is already hashed (package server/access/password).
 type NewUser struct {
 	Name         string
 	Role         string

@@ -1,6 +1,6 @@
 // Package web holds tagdrift's web UI: templ components, the page layout, CSS and
 // JavaScript (embedded). It renders the view structs it is given and never queries;
-// server/ builds them.
+// server/ui builds them.
 package web
 
 import (

@@ -22,8 +22,8 @@ import (
 	"github.com/tagdrift/tagdrift/scanner"
 	"github.com/tagdrift/tagdrift/scanner/detect"
 	"github.com/tagdrift/tagdrift/scanner/kubeconfig"
+	"github.com/tagdrift/tagdrift/server/access/password"
 	"github.com/tagdrift/tagdrift/server/apibody"
-	"github.com/tagdrift/tagdrift/server/password"
 	"github.com/tagdrift/tagdrift/store"
 )
 

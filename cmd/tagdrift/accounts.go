@@ -17,7 +17,7 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/tagdrift/tagdrift/server/password"
+	"github.com/tagdrift/tagdrift/server/access/password"
 	"github.com/tagdrift/tagdrift/store"
 )
 

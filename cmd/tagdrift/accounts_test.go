@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/tagdrift/tagdrift/internal/storetest"
-	"github.com/tagdrift/tagdrift/server/password"
+	"github.com/tagdrift/tagdrift/server/access/password"
 	"github.com/tagdrift/tagdrift/store"
 )
 

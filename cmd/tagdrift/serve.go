@@ -20,9 +20,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/tagdrift/tagdrift/scanner/kubeconfig"
+	"github.com/tagdrift/tagdrift/scheduler"
 	"github.com/tagdrift/tagdrift/server"
 	"github.com/tagdrift/tagdrift/server/apibody"
-	"github.com/tagdrift/tagdrift/server/scheduler"
 	"github.com/tagdrift/tagdrift/store"
 	"github.com/tagdrift/tagdrift/store/keyring"
 )

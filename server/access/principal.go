@@ -1,0 +1,46 @@
+package access
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/tagdrift/tagdrift/store"
+)
+
+// Principal is who makes a request: an API token's owner or a signed-in user.
+type Principal struct {
+	// Actor names it in the audit trail: "token:<id>:<name>" (names are not unique),
+	// "admin-token" or "user:<name>".
+	Actor string
+	Role  string
+	// LimiterKey picks its rate limiter: one per token id, one for the admin token.
+	LimiterKey string
+}
+
+// IsAdmin reports whether p has the admin role.
+func (p Principal) IsAdmin() bool { return p.Role == store.RoleAdmin }
+
+type principalKey struct{}
+
+// WithPrincipal is ctx carrying p, for PrincipalOf.
+func WithPrincipal(ctx context.Context, p Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// PrincipalOf is the principal the authentication put in ctx; the zero one (no role)
+// outside it.
+func PrincipalOf(ctx context.Context) Principal {
+	p, _ := ctx.Value(principalKey{}).(Principal)
+	return p
+}
+
+// Audit is who makes a change and from where, for the store's audit trail. The address
+// is the connection's: X-Forwarded-For is the client's say-so and is not trusted.
+func Audit(r *http.Request) store.Audit {
+	return store.Audit{Actor: PrincipalOf(r.Context()).Actor, RemoteAddr: r.RemoteAddr}
+}
+
+// UserPrincipal is who a signed-in user is, for the audit trail and the role checks.
+func UserPrincipal(u store.User) Principal {
+	return Principal{Actor: "user:" + u.Name, Role: u.Role, LimiterKey: "user:" + u.Name}
+}

@@ -1,0 +1,219 @@
+package access
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/tagdrift/tagdrift/server/access/password"
+	"github.com/tagdrift/tagdrift/server/request"
+	"github.com/tagdrift/tagdrift/store"
+)
+
+// Session cookies. Over TLS (or behind a proxy: anything but plain http on loopback) the
+// cookie is Secure and __Host- prefixed, so that no other host or subdomain can set or
+// read it. A browser drops Secure cookies that come over plain http, so for local use on
+// a loopback address over plain http the cookie is not Secure, and cannot carry the
+// __Host- prefix either: it is named tagdrift_session there. Each mode reads only its own
+// name.
+const (
+	sessionCookie      = "__Host-tagdrift_session"
+	localSessionCookie = "tagdrift_session"
+)
+
+// Defaults of the session timeouts (Config.SessionIdle, Config.SessionAbsolute).
+const (
+	defaultSessionIdle     = 12 * time.Hour
+	defaultSessionAbsolute = 7 * 24 * time.Hour
+)
+
+// Failed sign-ins allowed at once, and how fast they come back: per account name as
+// typed (whether or not the account exists), and per address (an IPv4 address or an
+// IPv6 /64). A refused attempt is answered before any database work.
+const (
+	AccountFailures     = 10
+	AccountFailureEvery = 30 * time.Second
+	AddressFailures     = 30
+	AddressFailureEvery = 5 * time.Second
+	// concurrentVerifies bounds the password checks run at once: each takes 64 MiB.
+	concurrentVerifies = 4
+)
+
+// Sessions is the web UI's sign-in state: timeouts, failed-attempt limits and the
+// password check.
+type Sessions struct {
+	Timeouts store.SessionTimeouts
+	// Accounts and Addresses limit failed sign-ins per typed name and per address.
+	Accounts  *Limiter
+	Addresses *Limiter
+	verifies  chan struct{}
+	// Verify checks a password against a hash; password.Verify, but tests watch it.
+	Verify func(pw, hash string) (bool, error)
+	// dummyHash is checked when the user is unknown, so that an unknown name costs the
+	// same time as a wrong password. Made on the first sign-in.
+	dummyHash func() (string, error)
+}
+
+func newSessions(idle, absolute time.Duration) *Sessions {
+	return &Sessions{
+		Timeouts: store.SessionTimeouts{
+			Idle:     cmpOrDuration(idle, defaultSessionIdle),
+			Absolute: cmpOrDuration(absolute, defaultSessionAbsolute),
+		},
+		Accounts:  NewLimiter(rate.Every(AccountFailureEvery), AccountFailures, maxLimitedKeys),
+		Addresses: NewLimiter(rate.Every(AddressFailureEvery), AddressFailures, maxLimitedKeys),
+		verifies:  make(chan struct{}, concurrentVerifies),
+		Verify:    password.Verify,
+		dummyHash: sync.OnceValues(func() (string, error) {
+			// A password nobody knows: hashed with the same parameters as real ones.
+			return password.Hash(time.Now().String() + "\x00tagdrift dummy")
+		}),
+	}
+}
+
+func cmpOrDuration(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+// DummyHash is the hash an unknown user's password is checked against.
+func (s *Sessions) DummyHash() (string, error) { return s.dummyHash() }
+
+// CheckPassword verifies pw against hash, at most concurrentVerifies at once.
+func (s *Sessions) CheckPassword(ctx context.Context, pw, hash string) (bool, error) {
+	select {
+	case s.verifies <- struct{}{}:
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	defer func() { <-s.verifies }()
+	return s.Verify(pw, hash)
+}
+
+// HashPassword hashes a password an admin sets, under the same bound as the checks.
+func (s *Sessions) HashPassword(ctx context.Context, pw string) (string, error) {
+	select {
+	case s.verifies <- struct{}{}:
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+	defer func() { <-s.verifies }()
+	return password.Hash(pw)
+}
+
+// LocalPlainHTTP reports whether r came over plain http to and from a loopback address:
+// the one case where the session cookie is not Secure.
+func LocalPlainHTTP(r *http.Request) bool {
+	if r.TLS != nil {
+		return false
+	}
+	return isLoopbackHost(r.RemoteAddr) && isLoopbackHost(r.Host)
+}
+
+// isLoopbackHost reports whether host[:port] names the loopback interface.
+func isLoopbackHost(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host = hostport
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// cookieName is the session cookie's name for r's mode.
+func cookieName(r *http.Request) string {
+	if LocalPlainHTTP(r) {
+		return localSessionCookie
+	}
+	return sessionCookie
+}
+
+// SetSessionCookie sends the session id; the cookie lives no longer than the session.
+func (s *Sessions) SetSessionCookie(w http.ResponseWriter, r *http.Request, id string) {
+	http.SetCookie(w, &http.Cookie{
+		Name: cookieName(r), Value: id, Path: "/",
+		MaxAge:   int(s.Timeouts.Absolute / time.Second),
+		Secure:   !LocalPlainHTTP(r),
+		HttpOnly: true,
+		SameSite: http.SameSiteLaxMode,
+	})
+}
+
+// ClearSessionCookie tells the browser to forget the session cookie.
+func ClearSessionCookie(w http.ResponseWriter, r *http.Request) {
+	http.SetCookie(w, &http.Cookie{
+		Name: cookieName(r), Value: "", Path: "/", MaxAge: -1,
+		Secure: !LocalPlainHTTP(r), HttpOnly: true, SameSite: http.SameSiteLaxMode,
+	})
+}
+
+// SessionID is the session id r's cookie carries; "" for none.
+func SessionID(r *http.Request) string {
+	c, err := r.Cookie(cookieName(r))
+	if err != nil {
+		return ""
+	}
+	return c.Value
+}
+
+type sessionKey struct{}
+
+// WithSession is ctx carrying s, for SessionOf.
+func WithSession(ctx context.Context, s *store.Session) context.Context {
+	return context.WithValue(ctx, sessionKey{}, s)
+}
+
+// SessionOf is the session of a request let through with a cookie; nil for one
+// authenticated otherwise (a bearer token).
+func SessionOf(ctx context.Context) *store.Session {
+	s, _ := ctx.Value(sessionKey{}).(*store.Session)
+	return s
+}
+
+// Session is the live session r's cookie names, or nil.
+func (g *Gate) Session(r *http.Request) (*store.Session, error) {
+	id := SessionID(r)
+	if id == "" {
+		return nil, nil
+	}
+	release, err := g.lookups.Acquire(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	s, err := g.st.Session(r.Context(), id, g.now(), g.Sessions.Timeouts)
+	release()
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, request.About(err, "session")
+	}
+	return &s, nil
+}
+
+// SafeNext is where to go after signing in: a path on this site, never another site
+// ("//evil.example", "/\\evil.example", "https://…"); "/" when next is anything else.
+func SafeNext(next string) string {
+	if next == "" || next[0] != '/' || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") ||
+		strings.ContainsAny(next, "\\\r\n\t\x00") || strings.HasPrefix(next, "/signin") || strings.HasPrefix(next, "/signout") {
+		return "/"
+	}
+	p, err := url.Parse(next)
+	if err != nil || p.Scheme != "" || p.Host != "" || p.User != nil {
+		return "/"
+	}
+	return next
+}

@@ -1,0 +1,181 @@
+package ui
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/tagdrift/tagdrift/server/access"
+	"github.com/tagdrift/tagdrift/server/request"
+	"github.com/tagdrift/tagdrift/store"
+	"github.com/tagdrift/tagdrift/web"
+)
+
+// maxFormBytes bounds the body of a form post; a kubeconfig upload has its own bound.
+const maxFormBytes = 64 << 10
+
+// maxNameLen bounds a typed user name: longer ones are not looked up.
+const maxNameLen = 256
+
+// wrongCredentials is the one answer to a failed sign-in, whatever failed: an unknown
+// name, a wrong password, a disabled account.
+const wrongCredentials = "Wrong user name or password."
+
+func (u *UI) signInView(r *http.Request, name, next string) web.SignInView {
+	return web.SignInView{
+		Name: name, Next: access.SafeNext(next),
+		// Over plain http, a browser drops the Secure cookie unless this is loopback.
+		Insecure: r.TLS == nil && !access.LocalPlainHTTP(r) && r.Header.Get("X-Forwarded-Proto") != "https",
+	}
+}
+
+// signInPage shows the sign-in form, or sends a signed-in user on.
+func (u *UI) signInPage(w http.ResponseWriter, r *http.Request) error {
+	next := r.URL.Query().Get("next")
+	sess, err := u.access.Session(r)
+	if err != nil {
+		return err
+	}
+	if sess != nil {
+		http.Redirect(w, r, access.SafeNext(next), http.StatusSeeOther)
+		return nil
+	}
+	return u.renderSignIn(w, r, http.StatusOK, u.signInView(r, "", next))
+}
+
+func (u *UI) renderSignIn(w http.ResponseWriter, r *http.Request, status int, v web.SignInView) error {
+	return u.render(w, r, status, u.meta(r, "Sign in", ""), web.SignInPage(v))
+}
+
+// signIn checks a name and password and starts a session. Failures are limited per
+// address and per typed name before any database work; an unknown name costs a password
+// check against a dummy hash, so that it answers as a wrong password does, in the same
+// time.
+func (u *UI) signIn(w http.ResponseWriter, r *http.Request) error {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		return request.Errorf(http.StatusBadRequest, "unreadable form")
+	}
+	name, pw := r.PostForm.Get("name"), r.PostForm.Get("password")
+	v := u.signInView(r, name, r.PostForm.Get("next"))
+	if name == "" {
+		v.NameError = "Enter your user name."
+	}
+	if pw == "" {
+		v.PasswordError = "Enter your password."
+	}
+	if v.NameError != "" || v.PasswordError != "" {
+		return u.renderSignIn(w, r, http.StatusUnprocessableEntity, v)
+	}
+
+	now := u.now()
+	addr, wait := u.access.Sessions.Addresses.Take(access.AddressKey(r.RemoteAddr), now)
+	if wait == 0 {
+		var acct access.Attempt
+		if acct, wait = u.access.Sessions.Accounts.Take(name, now); wait == 0 {
+			ok, err := u.checkCredentials(w, r, name, pw, v.Next)
+			if ok || err != nil {
+				acct.Succeeded()
+				addr.Succeeded()
+				return err
+			}
+			v.Error = wrongCredentials
+			return u.renderSignIn(w, r, http.StatusUnprocessableEntity, v)
+		}
+	}
+	secs := access.RetrySeconds(wait)
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	v.Error = fmt.Sprintf("Too many failed sign-ins: try again in %d s.", secs)
+	return u.renderSignIn(w, r, http.StatusTooManyRequests, v)
+}
+
+// checkCredentials signs in when name and pw are right, answering the request, and
+// reports whether it did; false with no error means wrong credentials, and nothing is
+// written.
+func (u *UI) checkCredentials(w http.ResponseWriter, r *http.Request, name, pw, next string) (bool, error) {
+	ctx := r.Context()
+	dummy, err := u.access.Sessions.DummyHash()
+	if err != nil {
+		return false, request.About(err, "sign in")
+	}
+	var (
+		user store.User
+		hash = dummy
+	)
+	if len(name) <= maxNameLen {
+		release, err := u.access.Lookup(ctx)
+		if err != nil {
+			return false, err
+		}
+		uu, h, err := u.st.UserPasswordHash(ctx, name)
+		release()
+		switch {
+		case err == nil:
+			user, hash = uu, h
+		case !errors.Is(err, store.ErrNotFound):
+			return false, request.About(err, "sign in")
+		}
+	}
+	ok, err := u.access.Sessions.CheckPassword(ctx, pw, hash)
+	if err != nil {
+		if ctx.Err() != nil {
+			return false, err
+		}
+		// A stored hash this package cannot read is the operator's problem, not the
+		// user's answer: log it and answer as for a wrong password.
+		u.log.Error("sign in: stored password hash unreadable", "user", name, "error", err.Error())
+		ok = false
+	}
+	if !ok || user.ID == 0 || user.DisabledAt != nil {
+		u.log.Info("sign-in refused", "remote_addr", r.RemoteAddr)
+		return false, nil
+	}
+	// A new id at every sign-in; the session the browser held before ends.
+	if old := access.SessionID(r); old != "" {
+		if err := u.st.DeleteSession(ctx, old, store.Audit{RemoteAddr: r.RemoteAddr}); err != nil {
+			return false, request.About(err, "sign in")
+		}
+	}
+	now := u.now()
+	id, _, err := u.st.CreateSession(ctx, user.ID, now, store.Audit{Actor: access.UserPrincipal(user).Actor, RemoteAddr: r.RemoteAddr})
+	if errors.Is(err, store.ErrNotFound) {
+		// Disabled or deleted since the look-up.
+		return false, nil
+	}
+	if err != nil {
+		return false, request.About(err, "sign in")
+	}
+	if n, err := u.st.DeleteExpiredSessions(ctx, now, u.access.Sessions.Timeouts); err != nil {
+		u.log.Warn("delete expired sessions", "error", err.Error())
+	} else if n > 0 {
+		u.log.Debug("expired sessions deleted", "count", n)
+	}
+	u.log.Info("signed in", "user", user.Name, "remote_addr", r.RemoteAddr)
+	u.access.Sessions.SetSessionCookie(w, r, id)
+	http.Redirect(w, r, access.SafeNext(next), http.StatusSeeOther)
+	return true, nil
+}
+
+// signOut ends the session the cookie names, if any, forgets the cookie, and goes to the
+// sign-in page. It needs no live session: signing out of an ended one still clears the
+// cookie.
+func (u *UI) signOut(w http.ResponseWriter, r *http.Request) error {
+	if id := access.SessionID(r); id != "" {
+		if err := u.st.DeleteSession(r.Context(), id, store.Audit{RemoteAddr: r.RemoteAddr}); err != nil {
+			return request.About(err, "sign out")
+		}
+	}
+	access.ClearSessionCookie(w, r)
+	http.Redirect(w, r, "/signin", http.StatusSeeOther)
+	return nil
+}
+
+// signInRoutes are the routes that need no session.
+func (u *UI) signInRoutes(r chi.Router) {
+	r.Get("/signin", u.handle(u.signInPage))
+	r.Post("/signin", u.handle(u.signIn))
+	r.Post("/signout", u.handle(u.signOut))
+}

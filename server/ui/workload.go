@@ -1,0 +1,113 @@
+package ui
+
+import (
+	"cmp"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/tagdrift/tagdrift/server/request"
+	"github.com/tagdrift/tagdrift/store"
+	"github.com/tagdrift/tagdrift/web"
+)
+
+// workloadMutations is how many of a workload's past mutations its page lists.
+const workloadMutations = 50
+
+func (u *UI) workload(w http.ResponseWriter, r *http.Request) error {
+	if _, err := request.Parse(r.URL.RawQuery); err != nil {
+		return err
+	}
+	k := store.WorkloadKey{
+		Cluster: request.PathParam(r, "cluster"), Namespace: request.PathParam(r, "namespace"),
+		Kind: request.PathParam(r, "kind"), Name: request.PathParam(r, "name"),
+	}
+	what := request.About(store.ErrNotFound, "workload %s/%s/%s/%s", k.Cluster, k.Namespace, k.Kind, k.Name)
+	for _, s := range []string{k.Cluster, k.Namespace, k.Kind, k.Name} {
+		if len(s) > request.MaxFilterLength {
+			return what
+		}
+	}
+	ctx := r.Context()
+	items, err := u.st.ListWorkloads(ctx, store.WorkloadFilter{Cluster: k.Cluster, Namespace: k.Namespace, Kind: k.Kind, Name: k.Name, Limit: 1})
+	if err != nil {
+		return request.About(err, "workload %s", k.Name)
+	}
+	mf := store.MutationFilter{Cluster: k.Cluster, Namespace: k.Namespace, WorkloadKind: k.Kind, WorkloadName: k.Name}
+	mf.State, mf.Limit = store.StateOpen, 100
+	open, err := u.st.ListMutations(ctx, mf)
+	if err != nil {
+		return request.About(err, "mutations of workload %s", k.Name)
+	}
+	mf.State, mf.Limit = store.StateClosed, workloadMutations
+	past, err := u.st.ListMutations(ctx, mf)
+	if err != nil {
+		return request.About(err, "past mutations of workload %s", k.Name)
+	}
+	if len(items) == 0 && len(open) == 0 && len(past) == 0 {
+		return what
+	}
+	v := web.WorkloadView{Cluster: k.Cluster, Namespace: k.Namespace, Kind: k.Kind, Name: k.Name, Legend: web.NewLegend()}
+	if len(items) == 1 {
+		v.Mutant = items[0].Mutant
+		v.Containers = containerViews(items[0].Running)
+	}
+	for _, c := range v.Containers {
+		for _, p := range c.Pods {
+			v.Legend.Add(p.Digest)
+		}
+	}
+	for _, m := range open {
+		row := mutationRow(m)
+		v.Open = append(v.Open, row)
+		if v.MutantSince == nil || m.DetectedAt.Before(*v.MutantSince) ||
+			(m.DetectedAt.Equal(*v.MutantSince) && web.Severity(row.Kind) < web.Severity(v.MutantKind)) {
+			at := m.DetectedAt
+			v.MutantSince, v.MutantKind = &at, row.Kind
+		}
+	}
+	if len(open) > 0 {
+		v.Mutant = true
+	}
+	for _, m := range past {
+		v.Past = append(v.Past, mutationRow(m))
+	}
+	for _, rows := range [][]web.MutationRow{v.Open, v.Past} {
+		for _, m := range rows {
+			for _, d := range m.Digests {
+				v.Legend.Add(d)
+			}
+		}
+	}
+	return u.render(w, r, http.StatusOK, u.meta(r, k.Kind+" "+k.Name, web.NavWorkloads), web.Workload(v, u.now()))
+}
+
+// containerViews groups a workload's open observations by container, init containers
+// first, then regular, then ephemeral, each by name.
+func containerViews(running []store.RunningContainer) []web.ContainerView {
+	type key struct{ name, typ, image, ref string }
+	byKey := map[key][]web.PodRow{}
+	pinned := map[key]bool{}
+	var keys []key
+	for _, c := range running {
+		k := key{c.Container, string(c.Type), c.Image, c.Ref}
+		if _, ok := byKey[k]; !ok {
+			keys = append(keys, k)
+		}
+		byKey[k] = append(byKey[k], web.PodRow{
+			Pod: c.Pod, PodUID: c.PodUID, Node: c.Node, Runtime: c.Runtime, Digest: c.Digest,
+			DigestKind: string(c.Kind), ImageID: c.ImageID, FirstSeen: c.FirstSeen,
+		})
+		pinned[k] = c.Pinned
+	}
+	order := map[string]int{"init": 0, "regular": 1, "ephemeral": 2}
+	slices.SortFunc(keys, func(a, b key) int {
+		return cmp.Or(cmp.Compare(order[a.typ], order[b.typ]), strings.Compare(a.name, b.name),
+			strings.Compare(a.image, b.image))
+	})
+	out := make([]web.ContainerView, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, web.NewContainerView(k.name, k.typ, k.image, k.ref, pinned[k], byKey[k]))
+	}
+	return out
+}
