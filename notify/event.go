@@ -63,6 +63,8 @@ type Event struct {
 	At time.Time
 	// Reason is set on MutationResolved.
 	Reason Reason
+	// Group is the cluster group of the mutation's cluster, "" for none.
+	Group string
 	// PreviousDigests is the set of digests before a MutationChanged.
 	PreviousDigests []string
 	Mutation        Mutation

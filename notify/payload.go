@@ -33,7 +33,9 @@ type Payload struct {
 	Type      Type      `json:"type"`
 	Timestamp time.Time `json:"timestamp"`
 	// Reason says why a mutation.resolved resolved.
-	Reason   Reason          `json:"reason,omitempty"`
+	Reason Reason `json:"reason,omitempty"`
+	// Group is the cluster group of the mutation's cluster, when it has one.
+	Group    string          `json:"group,omitempty"`
 	Mutation PayloadMutation `json:"mutation"`
 	// Change is a tag-moved's or pod-drift's: the digest before and after.
 	Change *Change `json:"change,omitempty"`
@@ -103,7 +105,7 @@ func NewPayload(ev Event, cfg PayloadConfig) Payload {
 	maxPlaces := cmp.Or(cfg.MaxPlaces, DefaultMaxPlaces)
 	m := ev.Mutation
 	p := Payload{
-		ID: ev.ID, Type: ev.Type, Timestamp: ev.At.UTC(), Reason: ev.Reason,
+		ID: ev.ID, Type: ev.Type, Timestamp: ev.At.UTC(), Reason: ev.Reason, Group: ev.Group,
 		Mutation: PayloadMutation{
 			ID: m.ID, Kind: m.Kind, Cluster: m.Cluster, Namespace: m.Namespace, Workload: m.Workload,
 			Container: m.Container, Ref: m.Ref, Digests: nonNil(m.Digests), DetectedAt: m.DetectedAt.UTC(),
