@@ -1,7 +1,9 @@
 package notify
 
 import (
+	"bytes"
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"strings"
@@ -136,6 +138,18 @@ func NewPayload(ev Event, cfg PayloadConfig) Payload {
 		p.Digests = byDigest(m.Digests, m.Places, maxPlaces)
 	}
 	return p
+}
+
+// Marshal encodes p as the webhook body: JSON as the API writes it, without HTML
+// escaping (a link's & stays &).
+func (p Payload) Marshal() ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(p); err != nil {
+		return nil, fmt.Errorf("encode payload of event %s: %w", p.ID, err)
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // byDigest lists, for each digest in order, the places that run it: at most max, the

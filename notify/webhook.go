@@ -2,8 +2,6 @@ package notify
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -33,9 +31,9 @@ func (w *Webhook) Send(ctx context.Context, p Payload) error {
 		// The library's message quotes nothing of the secret, but say it in our words.
 		return &Error{Channel: "webhook", Class: "bad-secret"}
 	}
-	body, err := json.Marshal(p)
+	body, err := p.Marshal()
 	if err != nil {
-		return fmt.Errorf("encode payload of event %s: %w", p.ID, err)
+		return err
 	}
 	now := time.Now
 	if w.Now != nil {
