@@ -2,15 +2,18 @@ package notify
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"net/http"
-	"net/url"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/alertmanager/api/v2/client/alert"
+	"github.com/prometheus/alertmanager/api/v2/models"
 
 	"github.com/tagdrift/tagdrift/scanner/detect"
 )
@@ -32,32 +35,24 @@ func startAlertmanager(t *testing.T) string {
 	return root
 }
 
-// gettableAlert is what GET /api/v2/alerts answers of an alert.
-type gettableAlert struct {
-	Alert
-	Status struct {
-		State string `json:"state"`
-	} `json:"status"`
-}
-
-// activeAlerts returns the alerts Alertmanager holds active now for mutation id.
-func activeAlerts(t *testing.T, root string, id int64) []gettableAlert {
+// activeAlerts returns the alerts Alertmanager holds active now for mutation id, read
+// with its own client.
+func activeAlerts(t *testing.T, root string, id int64) []*models.GettableAlert {
 	t.Helper()
-	q := url.Values{"active": {"true"}, "filter": {fmt.Sprintf("mutation_id=%q", fmt.Sprint(id))}}
-	resp, err := http.Get(root + "/api/v2/alerts?" + q.Encode())
+	api, err := (&Alertmanager{URL: root}).api()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	var out []gettableAlert
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET alerts: %d %v", resp.StatusCode, err)
+	active := true
+	ok, err := api.Alert.GetAlerts(alert.NewGetAlertsParams().WithActive(&active).WithFilter([]string{fmt.Sprintf("mutation_id=%q", fmt.Sprint(id))}))
+	if err != nil {
+		t.Fatalf("GET alerts: %v", err)
 	}
-	return out
+	return ok.Payload
 }
 
 // waitAlerts waits (at most 10 s) until the alerts of mutation id number n.
-func waitAlerts(t *testing.T, root string, id int64, n int) []gettableAlert {
+func waitAlerts(t *testing.T, root string, id int64, n int) []*models.GettableAlert {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -92,13 +87,14 @@ func TestAlertmanager(t *testing.T) {
 		"cluster": "prod", "namespace": "shop", "workload": "Deployment/web", "container": "app",
 		"reference": "docker.io/library/nginx:1.25",
 	}
-	if !maps.Equal(got.Labels, wantLabels) {
+	if !maps.Equal(map[string]string(got.Labels), wantLabels) {
 		t.Errorf("labels %v\nwant %v", got.Labels, wantLabels)
 	}
-	if got.Annotations["summary"] != Title(opened) || got.Annotations["ui_url"] != opened.Links.UI || got.Status.State != "active" && got.Status.State != "unprocessed" {
+	if got.Annotations["summary"] != Title(opened) || got.Annotations["ui_url"] != opened.Links.UI || *got.Status.State != "active" && *got.Status.State != "unprocessed" {
 		t.Errorf("alert %+v", got)
 	}
-	if !got.StartsAt.Equal(m.DetectedAt) || time.Until(got.EndsAt) < 5*time.Second || time.Until(got.EndsAt) > 9*time.Second {
+	startsAt, endsAt := time.Time(*got.StartsAt), time.Time(*got.EndsAt)
+	if !startsAt.Equal(m.DetectedAt) || time.Until(endsAt) < 5*time.Second || time.Until(endsAt) > 9*time.Second {
 		t.Errorf("startsAt %v endsAt %v: want the detection, and four repost intervals ahead", got.StartsAt, got.EndsAt)
 	}
 
@@ -107,8 +103,8 @@ func TestAlertmanager(t *testing.T) {
 	if err := am.Repost(ctx, []Payload{opened}); err != nil {
 		t.Fatalf("repost: %v", err)
 	}
-	if again := waitAlerts(t, root, 42, 1)[0]; !again.EndsAt.After(got.EndsAt) {
-		t.Errorf("repost left endsAt at %v (was %v)", again.EndsAt, got.EndsAt)
+	if again := waitAlerts(t, root, 42, 1)[0]; !time.Time(*again.EndsAt).After(endsAt) {
+		t.Errorf("repost left endsAt at %v (was %v)", again.EndsAt, endsAt)
 	}
 
 	// Resolved: endsAt is its resolution, and Alertmanager no longer holds it active (at
@@ -136,7 +132,7 @@ func TestAlertmanager(t *testing.T) {
 		t.Fatalf("send event: %v", err)
 	}
 	ev := waitAlerts(t, root, 43, 1)[0]
-	if d := ev.EndsAt.Sub(ev.StartsAt); d != time.Hour || ev.Annotations["description"] != digestA+" → "+digestB {
+	if d := time.Time(*ev.EndsAt).Sub(time.Time(*ev.StartsAt)); d != time.Hour || ev.Annotations["description"] != digestA+" → "+digestB {
 		t.Errorf("event alert lasts %v, want 1h; annotations %v", d, ev.Annotations)
 	}
 
@@ -164,5 +160,41 @@ func TestAlertmanagerRefusesBadAlert(t *testing.T) {
 		sending(am, NewPayload(Event{ID: "e", Type: MutationResolved, At: past, Mutation: m}, PayloadConfig{})))
 	if err == nil || Retryable(err) || err.Error() != "deliver to alertmanager: status-400" {
 		t.Errorf("err %v", err)
+	}
+}
+
+func TestAlertmanagerErrorClasses(t *testing.T) {
+	p := NewPayload(Event{ID: "e", Type: MutationOpened, At: at, Mutation: divergence(1)}, PayloadConfig{})
+	for _, tt := range []struct {
+		code  int
+		class string
+		retry bool
+	}{
+		{http.StatusServiceUnavailable, "status-503", true},
+		{http.StatusTooManyRequests, "status-429", true},
+		{http.StatusInternalServerError, "status-500", true},
+		{http.StatusTemporaryRedirect, "redirect-307", false},
+		{http.StatusUnauthorized, "status-401", false},
+	} {
+		var gotAuth string
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			gotAuth = r.Header.Get("Authorization")
+			if r.URL.Path != "/prefix/api/v2/alerts" {
+				t.Errorf("path %s", r.URL.Path)
+			}
+			if tt.code == http.StatusTemporaryRedirect {
+				w.Header().Set("Location", "http://127.0.0.1:1/elsewhere")
+			}
+			w.WriteHeader(tt.code)
+		}))
+		url := strings.Replace(srv.URL, "http://", "http://am:s3cr3t@", 1) + "/prefix"
+		err := (&Alertmanager{URL: url}).Send(context.Background(), p)
+		srv.Close()
+		if err == nil || err.Error() != "deliver to alertmanager: "+tt.class || Retryable(err) != tt.retry {
+			t.Errorf("%d: %v (retry %v), want %s", tt.code, err, Retryable(err), tt.class)
+		}
+		if gotAuth != "Basic YW06czNjcjN0" {
+			t.Errorf("%d: Authorization %q, want the URL's user and password", tt.code, gotAuth)
+		}
 	}
 }

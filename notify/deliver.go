@@ -54,17 +54,38 @@ func Retryable(err error) bool {
 // the connection can be reused; a receiver that sends gigabytes cannot fill memory.
 const maxResponseBody = 64 << 10
 
-// NewHTTPClient returns the client senders use by default: it never follows a redirect
-// (a receiver must not send tagdrift, and the secret in its URL or headers, elsewhere)
-// and gives up on an attempt after timeout. The address policy for channel URLs comes
-// with channel registration: the caller then hands its own client in.
+// NewHTTPClient returns the client senders use by default, and hand to the libraries
+// that read answers themselves (Alertmanager's go-openapi client): it never follows a
+// redirect (a receiver must not send tagdrift, and the secret in its URL or headers,
+// elsewhere), reads at most 64 KiB of any answer, and gives up on an attempt after
+// timeout. The address policy for channel URLs comes with channel registration: the
+// caller then hands in its own client, built the same way.
 func NewHTTPClient(timeout time.Duration) *http.Client {
 	return &http.Client{
-		Timeout: cmp.Or(timeout, DefaultAttemptTimeout),
+		Timeout:   cmp.Or(timeout, DefaultAttemptTimeout),
+		Transport: capBodies{http.DefaultTransport.(*http.Transport).Clone()},
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		},
 	}
+}
+
+// capBodies is a transport whose answers end after maxResponseBody bytes, whoever
+// reads them.
+type capBodies struct{ http.RoundTripper }
+
+func (c capBodies) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := c.RoundTripper.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = cappedBody{Reader: io.LimitReader(resp.Body, maxResponseBody), Closer: resp.Body}
+	return resp, nil
+}
+
+type cappedBody struct {
+	io.Reader
+	io.Closer
 }
 
 // DefaultAttemptTimeout bounds one attempt of a delivery.
