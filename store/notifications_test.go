@@ -278,3 +278,38 @@ func TestOutbox(t *testing.T) {
 		t.Errorf("enqueue to a deleted channel: %v", err)
 	}
 }
+
+func TestRotateChannelKeys(t *testing.T) {
+	ctx := context.Background()
+	oldKey, newKeyText := newKey(t), newKey(t)
+	s, db := mustStore(t, mustRing(t, oldKey))
+	hook := mustChannel(t, s, "hook", ChannelWebhook, []byte("whsec_b2xk"))
+	mustChannel(t, s, "am", ChannelAlertmanager, nil)
+
+	newOnly, err := Open(ctx, db.URL, mustRing(t, newKeyText))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer newOnly.Close()
+	if err := newOnly.CheckChannelSecrets(ctx); err == nil || !strings.Contains(err.Error(), `channel "hook"`) {
+		t.Errorf("with the new key only, before rotation: %v", err)
+	}
+
+	rotated, err := Open(ctx, db.URL, mustRing(t, oldKey, newKeyText))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rotated.Close()
+	if n, err := rotated.RotateChannelKeys(ctx); err != nil || n != 1 {
+		t.Fatalf("rotation: %d, %v, want 1", n, err)
+	}
+	if n, err := rotated.RotateChannelKeys(ctx); err != nil || n != 0 {
+		t.Fatalf("rotation again: %d, %v, want 0", n, err)
+	}
+	if err := newOnly.CheckChannelSecrets(ctx); err != nil {
+		t.Errorf("with the new key only, after rotation: %v", err)
+	}
+	if got, err := newOnly.ChannelSecret(ctx, hook.ID); err != nil || string(got) != "whsec_b2xk" {
+		t.Errorf("secret after rotation: %q, %v", got, err)
+	}
+}
