@@ -5,7 +5,8 @@
 # a running PostgreSQL (Debian's postgresql, or $TAGDRIFT_TEST_DATABASE_URL); for the
 # real node of the end-to-end tests, containerd and runc (Debian's) and the distribution
 # registry (hack/registry-binary.sh); for the browser tests, Chromium (Debian's) and
-# axe-core (npm, into a cache).
+# axe-core (npm, into a cache); for the notify tests, Alertmanager and Mailpit (built into
+# a cache by hack/receiver-binaries.sh; SKIP_RECEIVERS=1 leaves them out).
 #
 #   eval "$(hack/test-deps.sh)"
 set -euo pipefail
@@ -70,6 +71,13 @@ if [ -z "${SKIP_BROWSER:-}" ]; then
 		npm install --silent --no-audit --no-fund --prefix "$axe_dir" "axe-core@$axe_version" >&2
 	fi
 	echo "export TAGDRIFT_AXE_JS='$axe_dir/node_modules/axe-core/axe.min.js'"
+fi
+
+# The notification receivers (Alertmanager, Mailpit), built from their Go modules.
+# (An assignment, so that a failed build stops this script under set -e.)
+if [ -z "${SKIP_RECEIVERS:-}" ]; then
+	receivers=$(hack/receiver-binaries.sh)
+	echo "export TAGDRIFT_RECEIVERS_DIR='$receivers'"
 fi
 
 # PostgreSQL: the URL given, or the local server, installed and started when needed.

@@ -1,0 +1,77 @@
+// Package notify tells people about mutations: it decides which notification a change
+// of a mutation is (Decide), builds the one documented JSON payload of it (NewPayload),
+// and sends it to a receiver (the Webhook, Slack, PagerDuty, Alertmanager and Email
+// senders). It is the sending half only: which events are written, when, and to which
+// channel is the caller's (an outbox in the store, a River job per delivery).
+//
+// Every sender returns an error that says whether trying again may help (Retryable),
+// and never carries a secret (a URL's token, a routing key, a password).
+package notify
+
+import (
+	"time"
+
+	"github.com/tagdrift/tagdrift/scanner/detect"
+)
+
+// Type is the type of a notification event.
+type Type string
+
+const (
+	// MutationOpened: a mutation (workload-divergence, tag-divergence, pin-mismatch)
+	// opened.
+	MutationOpened Type = "mutation.opened"
+	// MutationChanged: an open mutation's set of digests changed (a digest joined or
+	// left). A pod rescheduled onto the same digests is not a change.
+	MutationChanged Type = "mutation.changed"
+	// MutationResolved: an open mutation resolved, Reason says why.
+	MutationResolved Type = "mutation.resolved"
+	// EventRecorded: a history event (tag-moved, pod-drift) was recorded. Such events
+	// are born resolved: they are sent once and never resolve.
+	EventRecorded Type = "event.recorded"
+)
+
+// Types lists every event type, in the order the documentation gives them.
+var Types = []Type{MutationOpened, MutationChanged, MutationResolved, EventRecorded}
+
+// Reason says why a mutation resolved.
+type Reason string
+
+const (
+	// ReasonConverged: a scan or re-check no longer detects the mutation.
+	ReasonConverged Reason = "converged"
+	// ReasonClusterDeleted: the mutation's cluster was deleted (sent before any purge).
+	ReasonClusterDeleted Reason = "cluster-deleted"
+)
+
+// Mutation is a mutation as the API gives it: its id, the detected mutation, and when it
+// was detected and resolved (nil while open).
+type Mutation struct {
+	ID int64
+	detect.Mutation
+	DetectedAt time.Time
+	ResolvedAt *time.Time
+}
+
+// Event is one notification: what happened to which mutation.
+type Event struct {
+	// ID names the event stably across retries (a webhook's webhook-id, Alertmanager's
+	// and PagerDuty's grouping stay on the mutation id). The outbox row gives it.
+	ID   string
+	Type Type
+	// At is when it happened (the scan's time, or the deletion's).
+	At time.Time
+	// Reason is set on MutationResolved.
+	Reason Reason
+	// Group is the cluster group of the mutation's cluster, "" for none.
+	Group string
+	// PreviousDigests is the set of digests before a MutationChanged.
+	PreviousDigests []string
+	Mutation        Mutation
+}
+
+// History reports whether kind is a history kind (tag-moved, pod-drift): an event born
+// resolved rather than a condition that opens and resolves.
+func History(kind detect.Kind) bool {
+	return kind == detect.TagMoved || kind == detect.PodDrift
+}

@@ -1,0 +1,93 @@
+package notify
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/slack-go/slack"
+)
+
+// Block Kit's limits (api.slack.com/reference/block-kit): a message holds at most 50
+// blocks, a header's text at most 150 characters, a section's at most 3,000.
+const (
+	slackMaxBlocks  = 50
+	slackMaxHeader  = 150
+	slackMaxSection = 3000
+)
+
+// Slack posts to a Slack incoming webhook: a Block Kit message with the title, the
+// reference and where, the digests and where each runs, and the links.
+type Slack struct {
+	// URL is the incoming webhook's URL; it is the secret (it holds the token).
+	URL string
+	// Client sends; nil is NewHTTPClient's.
+	Client *http.Client
+}
+
+// Send posts p once.
+func (s *Slack) Send(ctx context.Context, p Payload) error {
+	body, err := json.Marshal(SlackMessage(p))
+	if err != nil {
+		return fmt.Errorf("encode slack message of event %s: %w", p.ID, err)
+	}
+	return post(ctx, clientOr(s.Client), "slack", s.URL, nil, body)
+}
+
+// SlackMessage is p as a Slack message, within Block Kit's limits whatever its size:
+// digest lines are packed into sections of at most 3,000 characters, and what does not
+// fit in 50 blocks is counted in the last one.
+func SlackMessage(p Payload) *slack.WebhookMessage {
+	title := Title(p)
+	blocks := []slack.Block{
+		slack.NewHeaderBlock(slack.NewTextBlockObject(slack.PlainTextType, truncate(title, slackMaxHeader), false, false)),
+	}
+	// The last block is the links; one more is kept for "and N lines more".
+	room := slackMaxBlocks - len(blocks) - 2
+	var section strings.Builder
+	lines := DigestLines(p)
+	flush := func() {
+		if section.Len() > 0 {
+			blocks = append(blocks, slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, section.String(), false, false), nil, nil))
+			section.Reset()
+			room--
+		}
+	}
+	for i, l := range lines {
+		line := truncate("• "+slackEscape(l), slackMaxSection)
+		if section.Len() > 0 && section.Len()+1+len(line) > slackMaxSection {
+			flush()
+		}
+		if room == 0 {
+			rest := fmt.Sprintf("and %d lines more: see tagdrift", len(lines)-i)
+			blocks = append(blocks, slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, rest, false, false), nil, nil))
+			section.Reset()
+			break
+		}
+		if section.Len() > 0 {
+			section.WriteByte('\n')
+		}
+		section.WriteString(line)
+	}
+	flush()
+	link := fmt.Sprintf("<%s|Open in tagdrift> · <%s|API>", slackEscape(p.Links.UI), slackEscape(p.Links.API))
+	blocks = append(blocks, slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType, link, false, false)))
+	return &slack.WebhookMessage{Text: title, Blocks: &slack.Blocks{BlockSet: blocks}}
+}
+
+// slackEscape escapes the three characters Slack's text formatting reserves.
+func slackEscape(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+}
+
+// truncate cuts s to at most n characters (runes), an ellipsis last when cut.
+func truncate(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
+}

@@ -1,0 +1,116 @@
+package notify
+
+import (
+	"fmt"
+	"strings"
+)
+
+// The plain-text face of a payload, shared by the channels that show people text
+// (Slack, email, Alertmanager's annotations, PagerDuty's summary), so that they say the
+// same thing.
+
+// Title is one line saying what happened: the event, the kind, the reference and where.
+func Title(p Payload) string {
+	m := p.Mutation
+	var what string
+	switch p.Type {
+	case MutationOpened:
+		what = "Mutation opened"
+	case MutationChanged:
+		what = "Mutation changed"
+	case MutationResolved:
+		what = "Mutation resolved"
+		if p.Reason != "" {
+			what += " (" + string(p.Reason) + ")"
+		}
+	case EventRecorded:
+		what = "Event recorded"
+	default:
+		what = string(p.Type)
+	}
+	s := fmt.Sprintf("%s: %s of %s", what, m.Kind, m.Ref)
+	if w := Where(m); w != "" {
+		s += " in " + w
+	}
+	return s
+}
+
+// Where names the mutation's place as far as it has one: cluster/namespace/Kind/name
+// and the container, or less for a tag-divergence across several.
+func Where(m PayloadMutation) string {
+	var parts []string
+	for _, s := range []string{m.Cluster, m.Namespace} {
+		if s != "" {
+			parts = append(parts, s)
+		}
+	}
+	if m.Workload.Name != "" {
+		parts = append(parts, m.Workload.Kind+"/"+m.Workload.Name)
+	}
+	w := strings.Join(parts, "/")
+	if m.Container != "" {
+		if w != "" {
+			w += " "
+		}
+		w += "container " + m.Container
+	}
+	return w
+}
+
+// DigestLines are the payload's digests as lines of text, as the kind means them: from
+// → to, each digest with its places, or the pin and what runs; then what joined or
+// left on a change. Places are capped as in the payload, "and N more" after them.
+func DigestLines(p Payload) []string {
+	var lines []string
+	switch {
+	case p.Change != nil:
+		lines = append(lines, fmt.Sprintf("%s → %s", p.Change.From, p.Change.To))
+		if len(p.Change.Places) > 0 {
+			lines = append(lines, "on "+places(p.Change.Places, 0))
+		}
+	case p.Pin != nil:
+		lines = append(lines, "pinned "+p.Pin.Pinned)
+		for _, d := range p.Pin.Running {
+			lines = append(lines, fmt.Sprintf("runs %s on %s", d.Digest, places(d.Places, d.MorePlaces)))
+		}
+	default:
+		for _, d := range p.Digests {
+			lines = append(lines, fmt.Sprintf("%s on %s", d.Digest, places(d.Places, d.MorePlaces)))
+		}
+	}
+	if len(p.Added) > 0 {
+		lines = append(lines, "joined: "+strings.Join(p.Added, ", "))
+	}
+	if len(p.Removed) > 0 {
+		lines = append(lines, "left: "+strings.Join(p.Removed, ", "))
+	}
+	return lines
+}
+
+// places lists pods as cluster/namespace/pod (container), then "and N more".
+func places(ps []Place, more int) string {
+	names := make([]string, 0, len(ps)+1)
+	for _, p := range ps {
+		names = append(names, fmt.Sprintf("%s/%s/%s (%s)", p.Cluster, p.Namespace, p.Pod, p.Container))
+	}
+	if more > 0 {
+		names = append(names, fmt.Sprintf("and %d more", more))
+	}
+	if len(names) == 0 {
+		return "no pod now"
+	}
+	return strings.Join(names, ", ")
+}
+
+// Text is the whole message as plain text: the title, the digest lines and the links.
+func Text(p Payload) string {
+	var b strings.Builder
+	b.WriteString(Title(p))
+	b.WriteString("\n\n")
+	for _, l := range DigestLines(p) {
+		b.WriteString(l)
+		b.WriteByte('\n')
+	}
+	fmt.Fprintf(&b, "\nUI: %s\nAPI: %s\n", p.Links.UI, p.Links.API)
+	return b.String()
+}
