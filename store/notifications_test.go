@@ -286,7 +286,7 @@ func TestRotateChannelKeys(t *testing.T) {
 	hook := mustChannel(t, s, "hook", ChannelWebhook, []byte("whsec_b2xk"))
 	mustChannel(t, s, "am", ChannelAlertmanager, nil)
 
-	newOnly, err := Open(ctx, db.URL, mustRing(t, newKeyText))
+	newOnly, err := Open(ctx, db.URL, mustRing(t, newKeyText), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,7 +295,7 @@ func TestRotateChannelKeys(t *testing.T) {
 		t.Errorf("with the new key only, before rotation: %v", err)
 	}
 
-	rotated, err := Open(ctx, db.URL, mustRing(t, oldKey, newKeyText))
+	rotated, err := Open(ctx, db.URL, mustRing(t, oldKey, newKeyText), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
