@@ -30,6 +30,29 @@ type ContainerView struct {
 	MajorityCount int
 	// Divergent is set when its pods run more than one digest.
 	Divergent bool
+	// TagNow is the digest the reference last moved to (its newest tag-moved event),
+	// and TagMovedAt when; "" when tagdrift never saw it move, or it is pinned.
+	TagNow     string
+	TagMovedAt *time.Time
+}
+
+// CountOf is how many of its pods run digest d.
+func (c ContainerView) CountOf(d string) int {
+	n := 0
+	for _, p := range c.Pods {
+		if p.Digest == d {
+			n++
+		}
+	}
+	return n
+}
+
+// NeedsAdvice reports whether the page offers the ways out: its pods disagree, or some
+// run another registry digest than the one the tag last moved to (a local image ID or a
+// raw imageID says nothing of where the tag points).
+func (c ContainerView) NeedsAdvice() bool {
+	behind := c.TagNow != "" && c.MajorityKind == "repo" && c.CountOf(c.TagNow) < len(c.Pods)
+	return !c.Pinned && (c.Divergent || behind)
 }
 
 // Fix is the pinned reference of what most pods run (image@digest), the reference to
@@ -40,6 +63,16 @@ func (c ContainerView) Fix() string {
 		return ""
 	}
 	return c.Image + "@" + c.Majority
+}
+
+// RestartCommand is the kubectl line that restarts the workload's pods, for the kinds
+// `kubectl rollout restart` takes; "" for the others.
+func (v WorkloadView) RestartCommand() string {
+	switch v.Kind {
+	case "Deployment", "StatefulSet", "DaemonSet":
+		return "kubectl -n " + v.Namespace + " rollout restart " + strings.ToLower(v.Kind) + "/" + v.Name
+	}
+	return ""
 }
 
 // PodRow is one pod running a container.

@@ -269,6 +269,23 @@ func TestUIPages(t *testing.T) {
 		if got := p.one(t, "fix-ref").Text(); got != "nginx:1.25@"+digestOf("a") {
 			t.Errorf("fix %q", got)
 		}
+		// Both ways out, as suggestions: the tag last moved to b, which 1 of the 3 pods
+		// runs; roll forward with the restart line, or pin a, which most pods run.
+		advice := p.one(t, "advice")
+		if advice.HasClass("fix") {
+			t.Error("the advice is styled as a success")
+		}
+		tagNow := p.one(t, "tag-now")
+		if tagNow.Find(`[data-testid="chip-link"]`).AttrOr("title", "") != digestOf("b") || !strings.Contains(tagNow.Text(), "1 of 3 pods run it") {
+			t.Errorf("tag now: %q", tagNow.Text())
+		}
+		if got := p.one(t, "restart-command").Text(); got != "kubectl -n shop rollout restart deployment/web" {
+			t.Errorf("restart command %q", got)
+		}
+		p.one(t, "advice-forward")
+		if !strings.Contains(p.one(t, "advice-pin").Text(), "2 of 3") {
+			t.Errorf("pin advice %q", p.one(t, "advice-pin").Text())
+		}
 		if p.doc.Find(`[data-pod="`+strings.ReplaceAll(hostilePod, `"`, `\"`)+`"]`).Length() != 1 {
 			t.Error("the hostile pod's row is missing")
 		}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/tagdrift/tagdrift/scanner/detect"
 	"github.com/tagdrift/tagdrift/server/request"
 	"github.com/tagdrift/tagdrift/store"
 	"github.com/tagdrift/tagdrift/web"
@@ -52,9 +53,27 @@ func (u *UI) workload(w http.ResponseWriter, r *http.Request) error {
 		v.Mutant = items[0].Mutant
 		v.Containers = containerViews(items[0].Running)
 	}
+	for i, c := range v.Containers {
+		if c.Pinned {
+			continue
+		}
+		// Where the tag points now, as far as tagdrift saw: its newest move (events are
+		// listed newest first).
+		moves, err := u.st.ListMutations(ctx, store.MutationFilter{Kind: string(detect.TagMoved), Ref: c.Ref, State: store.StateClosed, Limit: 1})
+		if err != nil {
+			return request.About(err, "moves of %s", c.Ref)
+		}
+		if len(moves) == 1 && len(moves[0].Digests) == 2 {
+			at := moves[0].DetectedAt
+			v.Containers[i].TagNow, v.Containers[i].TagMovedAt = moves[0].Digests[1], &at
+		}
+	}
 	for _, c := range v.Containers {
 		for _, p := range c.Pods {
 			v.Legend.Add(p.Digest)
+		}
+		if c.TagNow != "" {
+			v.Legend.Add(c.TagNow)
 		}
 	}
 	for _, m := range open {
