@@ -26,6 +26,18 @@ type MutationRow struct {
 // Open reports whether the condition still holds.
 func (m MutationRow) Open() bool { return m.ResolvedAt == nil && !m.IsEvent() }
 
+// Lasted is how long it was open: until it was resolved, or so far; "" for an event,
+// which is a moment.
+func (m MutationRow) Lasted(now time.Time) string {
+	switch {
+	case m.IsEvent():
+		return ""
+	case m.ResolvedAt != nil:
+		return Took(m.ResolvedAt.Sub(m.DetectedAt))
+	}
+	return Took(now.Sub(m.DetectedAt)) + " so far"
+}
+
 // IsEvent reports whether it is an event kind (tag-moved, pod-drift), recorded once.
 func (m MutationRow) IsEvent() bool { return detect.Kind(m.Kind).IsEvent() }
 

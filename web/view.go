@@ -166,7 +166,8 @@ func Ago(t, now time.Time) string {
 // UTC is the absolute time as titles show it.
 func UTC(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") }
 
-// Took formats a duration as pages show it: "7 ms", "1.4 s", "12 s", "3 min 4 s".
+// Took formats a duration as pages show it: "7 ms", "1.4 s", "12 s", "3 min 4 s",
+// "5 h 2 min", "3 d 4 h".
 // Under a second it counts milliseconds: most scans take less, and "0.0 s" said nothing.
 func Took(d time.Duration) string {
 	switch {
@@ -183,11 +184,17 @@ func Took(d time.Duration) string {
 			return fmt.Sprintf("%d min", int(d/time.Minute))
 		}
 		return fmt.Sprintf("%d min %d s", int(d/time.Minute), int(d%time.Minute/time.Second))
-	default:
+	case d < 48*time.Hour:
 		if d%time.Hour < time.Minute {
 			return fmt.Sprintf("%d h", int(d/time.Hour))
 		}
 		return fmt.Sprintf("%d h %d min", int(d/time.Hour), int(d%time.Hour/time.Minute))
+	default:
+		const day = 24 * time.Hour
+		if d%day < time.Hour {
+			return fmt.Sprintf("%d d", int(d/day))
+		}
+		return fmt.Sprintf("%d d %d h", int(d/day), int(d%day/time.Hour))
 	}
 }
 

@@ -405,3 +405,21 @@ func TestMutationDigests(t *testing.T) {
 		}
 	}
 }
+
+// TestLasted: how long a mutation was open, so far while open; nothing for an event.
+func TestLasted(t *testing.T) {
+	now := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	resolved := now.Add(-time.Hour)
+	for _, tc := range []struct {
+		m    MutationRow
+		want string
+	}{
+		{MutationRow{Kind: "tag-divergence", DetectedAt: now.Add(-3*24*time.Hour - 5*time.Hour)}, "3 d 5 h so far"},
+		{MutationRow{Kind: "workload-divergence", DetectedAt: now.Add(-3 * time.Hour), ResolvedAt: &resolved}, "2 h"},
+		{MutationRow{Kind: "tag-moved", DetectedAt: now.Add(-time.Hour), ResolvedAt: &resolved}, ""},
+	} {
+		if got := tc.m.Lasted(now); got != tc.want {
+			t.Errorf("%s: Lasted = %q, want %q", tc.m.Kind, got, tc.want)
+		}
+	}
+}

@@ -328,6 +328,9 @@ func TestUIPages(t *testing.T) {
 		if p.one(t, "timeline-ref").Text() != "docker.io/library/nginx:1.25" {
 			t.Error("reference not normalized")
 		}
+		if !strings.Contains(p.one(t, "chart-zone").Text(), "UTC") {
+			t.Error("the timeline's axis names no time zone")
+		}
 		svg := p.one(t, "timeline-svg")
 		if svg.AttrOr("role", "") != "img" || svg.Find("title#chart-title").Length() != 1 || svg.Find("desc").Length() != 1 {
 			t.Error("the chart lacks role, title or description")
