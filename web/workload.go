@@ -1,6 +1,7 @@
 package web
 
 import (
+	"fmt"
 	"strings"
 	"time"
 )
@@ -45,6 +46,11 @@ func (c ContainerView) CountOf(d string) int {
 		}
 	}
 	return n
+}
+
+// RunningTagNow says how many of its pods run the digest the tag last moved to.
+func (c ContainerView) RunningTagNow() string {
+	return fmt.Sprintf("; %d of %d pods run it (the newest move tagdrift has seen).", c.CountOf(c.TagNow), len(c.Pods))
 }
 
 // NeedsAdvice reports whether the page offers the ways out: its pods disagree, or some
