@@ -103,19 +103,23 @@ func (d *Dialer) Check(ip netip.Addr) error {
 	case !ip.IsValid():
 		return errors.New("invalid address")
 	case ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || slices.Contains(metadataAddrs, ip):
-		return fmt.Errorf("address %s is link-local or a cloud metadata endpoint: never allowed", ip)
+		return &RefusedError{Addr: ip, Rule: "is link-local or a cloud metadata endpoint: never allowed"}
 	case ip.IsUnspecified() || ip.IsMulticast() || ip == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
-		return fmt.Errorf("address %s cannot be a cluster", ip)
+		return &RefusedError{Addr: ip, Rule: "cannot be a cluster"}
 	}
 	for _, p := range special {
 		if p.Contains(ip) {
-			return fmt.Errorf("address %s is in the special-purpose range %s: never allowed", ip, p)
+			return &RefusedError{Addr: ip, Rule: fmt.Sprintf("is in the special-purpose range %s: never allowed", p)}
 		}
 	}
 	if inner, form := embedded(ip); inner != nil {
 		for _, v4 := range inner {
 			if err := d.Check(v4); err != nil {
-				return fmt.Errorf("address %s carries %s (%s): %w", ip, v4, form, err)
+				var r *RefusedError
+				if !errors.As(err, &r) {
+					return err
+				}
+				return &RefusedError{Addr: ip, Carried: v4, Form: form, Rule: r.Rule}
 			}
 		}
 	}
@@ -126,10 +130,37 @@ func (d *Dialer) Check(ip netip.Addr) error {
 	}
 	for _, p := range internal {
 		if p.Contains(ip) {
-			return fmt.Errorf("address %s is internal (%s): allow it with --allow-cluster-network", ip, p)
+			return &RefusedError{Addr: ip, Rule: fmt.Sprintf("is internal (%s): allow it with --allow-cluster-network", p)}
 		}
 	}
 	return nil
+}
+
+// RefusedError is an address Check refused, and the rule that refused it. Reason names
+// no address, so that it can be shown to people who may not learn what a cluster's name
+// resolves to; Error, for the log, names it.
+type RefusedError struct {
+	Addr netip.Addr
+	// Carried is the IPv4 address inside Addr that the rule judged, and Form the IPv6
+	// form that carries it (NAT64, 6to4, …); zero and "" when Addr itself was judged.
+	Carried netip.Addr
+	Form    string
+	Rule    string
+}
+
+func (e *RefusedError) Error() string {
+	if e.Carried.IsValid() {
+		return fmt.Sprintf("address %s carries %s (%s), which %s", e.Addr, e.Carried, e.Form, e.Rule)
+	}
+	return fmt.Sprintf("address %s %s", e.Addr, e.Rule)
+}
+
+// Reason is the refusal without the address: "is internal (10.0.0.0/8): …".
+func (e *RefusedError) Reason() string {
+	if e.Carried.IsValid() {
+		return "carries an IPv4 address (" + e.Form + ") that " + e.Rule
+	}
+	return e.Rule
 }
 
 // AddressError is a connection the dialer refused for its address.

@@ -82,7 +82,13 @@ func classify(err error) Error {
 	case errors.As(err, &pe):
 		return Error{Class: Policy, Message: pe.Error()}
 	case errors.As(err, &ae):
-		return Error{Class: Policy, Message: "connection refused by tagdrift: " + ae.Error()}
+		// What the cluster's name resolved to is not for every viewer of the scan: the
+		// stored message gives the rule, the log the address.
+		var refused *kubeconfig.RefusedError
+		if errors.As(ae, &refused) {
+			return Error{Class: Policy, Message: "connection refused by tagdrift: the API server's address " + refused.Reason()}
+		}
+		return Error{Class: Policy, Message: "connection refused by tagdrift: the API server's address is not one it may connect to"}
 	case errors.As(err, &re):
 		return Error{Class: RedirectRefused, Status: re.Status,
 			Message: fmt.Sprintf("the API server answered %d (a redirect), which is never followed", re.Status)}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"strings"
 	"syscall"
@@ -55,5 +56,30 @@ func TestClassify(t *testing.T) {
 	}
 	if got := Classify(&kube.ListError{What: "pods", Err: apierrors.NewUnauthorized("x")}); !strings.HasPrefix(got.Message, "list pods: ") {
 		t.Errorf("a list error's message %q does not say what was listed", got.Message)
+	}
+}
+
+// TestClassifyHidesResolvedAddresses: a connection the dialer refused is stored with the
+// rule that refused it, never the address the cluster's name resolved to, which viewers
+// of the scan may not learn (the log has it).
+func TestClassifyHidesResolvedAddresses(t *testing.T) {
+	var d kubeconfig.Dialer
+	for _, tc := range []struct{ addr, hidden, rule string }{
+		{"10.20.30.40", "10.20.30.40", "is internal (10.0.0.0/8)"},
+		{"169.254.169.254", "169.254.169.254", "cloud metadata"},
+		{"64:ff9b::a14:1e28", "10.20.30.40", "carries an IPv4 address (NAT64) that is internal"},
+	} {
+		ip := netip.MustParseAddr(tc.addr)
+		refused := d.Check(ip)
+		if refused == nil {
+			t.Fatalf("%s allowed", tc.addr)
+		}
+		if !strings.Contains(refused.Error(), tc.hidden) {
+			t.Errorf("the log's error %q does not name %s", refused, tc.hidden)
+		}
+		got := Classify(&net.OpError{Op: "dial", Err: &kubeconfig.AddressError{Address: netip.AddrPortFrom(ip, 443).String(), Err: refused}})
+		if got.Class != Policy || strings.Contains(got.Message, tc.hidden) || strings.Contains(got.Message, tc.addr) || !strings.Contains(got.Message, tc.rule) {
+			t.Errorf("%s: %+v", tc.addr, got)
+		}
 	}
 }
