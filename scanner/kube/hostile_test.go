@@ -1,0 +1,329 @@
+package kube_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	pbserializer "k8s.io/apimachinery/pkg/runtime/serializer/protobuf"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+
+	"github.com/tagdrift/tagdrift/scanner/kube"
+	"github.com/tagdrift/tagdrift/scanner/scanerr"
+)
+
+// A fake API server: it answers the four lists a scan makes, with pods from a handler
+// of the test's choice (an attack, or a healthy cluster) and nothing else.
+
+const emptyMetadataList = `{"kind":"PartialObjectMetadataList","apiVersion":"meta.k8s.io/v1","metadata":{},"items":[]}`
+
+func fakeAPI(tb testing.TB, pods http.HandlerFunc) (*rest.Config, *atomic.Int64) {
+	tb.Helper()
+	var requests atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		switch r.URL.Path {
+		case "/api/v1/pods":
+			pods(w, r)
+		case "/apis/apps/v1/replicasets", "/apis/batch/v1/jobs":
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprint(w, emptyMetadataList)
+		case "/api/v1/nodes":
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprint(w, `{"kind":"NodeList","apiVersion":"v1","metadata":{},"items":[]}`)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	tb.Cleanup(srv.Close)
+	return kube.Configure(&rest.Config{Host: srv.URL}, "tagdrift/test"), &requests
+}
+
+// podJSON is a pod of one container with an annotation of pad bytes.
+func podJSON(name string, pad int) string {
+	return fmt.Sprintf(`{"metadata":{"name":%q,"namespace":"attack","uid":"u-%s","annotations":{"pad":"%s"}},`+
+		`"spec":{"containers":[{"name":"app","image":"nginx:1.25"}]},`+
+		`"status":{"containerStatuses":[{"name":"app","imageID":"docker.io/library/nginx@sha256:%064d"}]}}`,
+		name, name, strings.Repeat("x", pad), 1)
+}
+
+// hugeResponse streams one list answer of total bytes, pod after pod, as long as the
+// client reads.
+func hugeResponse(total int) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		bw := bufio.NewWriterSize(w, 64<<10)
+		n, _ := fmt.Fprint(bw, `{"kind":"PodList","apiVersion":"v1","metadata":{},"items":[`)
+		for i := 0; n < total; i++ {
+			m, err := fmt.Fprint(bw, podJSON("p"+strconv.Itoa(i), 1<<20)+",")
+			if err != nil {
+				return // the client stopped reading
+			}
+			n += m
+		}
+		fmt.Fprint(bw, podJSON("last", 0)+`]}`)
+		bw.Flush()
+	}
+}
+
+// endlessPages answers every page in full, with a continue token that never ends.
+func endlessPages(w http.ResponseWriter, r *http.Request) {
+	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+	page, _ := strconv.Atoi(strings.TrimPrefix(r.URL.Query().Get("continue"), "page-"))
+	w.Header().Set("Content-Type", "application/json")
+	var b strings.Builder
+	fmt.Fprintf(&b, `{"kind":"PodList","apiVersion":"v1","metadata":{"continue":"page-%d"},"items":[`, page+1)
+	for i := range max(limit, 1) {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		b.WriteString(podJSON(fmt.Sprintf("p-%d-%d", page, i), 0))
+	}
+	b.WriteString("]}")
+	fmt.Fprint(w, b.String())
+}
+
+// bigPods serves count pods of size bytes each, paginated as asked: pending pods that
+// a user allowed to create pods in one namespace can make.
+func bigPods(count, size int) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+		start, _ := strconv.Atoi(r.URL.Query().Get("continue"))
+		end := min(start+max(limit, 1), count)
+		w.Header().Set("Content-Type", "application/json")
+		cont := ""
+		if end < count {
+			cont = strconv.Itoa(end)
+		}
+		bw := bufio.NewWriter(w)
+		fmt.Fprintf(bw, `{"kind":"PodList","apiVersion":"v1","metadata":{"continue":%q},"items":[`, cont)
+		for i := start; i < end; i++ {
+			if i > start {
+				bw.WriteString(",")
+			}
+			if _, err := bw.WriteString(podJSON("big-"+strconv.Itoa(i), size)); err != nil {
+				return
+			}
+		}
+		bw.WriteString("]}")
+		bw.Flush()
+	}
+}
+
+// emptyContainers answers one pod of n empty containers, `{}` each: a few bytes on
+// the wire that client-go would decode into hundreds.
+func emptyContainers(n int) http.HandlerFunc {
+	body := `{"kind":"PodList","apiVersion":"v1","metadata":{},"items":[{"metadata":{"name":"amp"},"spec":{"containers":[` +
+		strings.Repeat(`{},`, n-1) + `{}]}}]}`
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, body)
+	}
+}
+
+// healthy serves pods (two containers each) in protobuf, as a real API server does.
+func healthy(tb testing.TB, pods int) http.HandlerFunc {
+	tb.Helper()
+	var list corev1.PodList
+	list.TypeMeta = metav1.TypeMeta{Kind: "PodList", APIVersion: "v1"}
+	for i := range pods {
+		name := fmt.Sprintf("web-%05d", i)
+		list.Items = append(list.Items, corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "shop", UID: "u-" + "name",
+				Labels: map[string]string{"app": "web", "pod-template-hash": "abc"}},
+			Spec: corev1.PodSpec{NodeName: "node-1", Containers: []corev1.Container{
+				{Name: "app", Image: "registry.example.com/shop/web:1", Env: []corev1.EnvVar{{Name: "MODE", Value: "production"}}},
+				{Name: "proxy", Image: "envoyproxy/envoy:v1.30"},
+			}},
+			Status: corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{
+				{Name: "app", ImageID: fmt.Sprintf("registry.example.com/shop/web@sha256:%064d", i%3), Ready: true},
+				{Name: "proxy", ImageID: fmt.Sprintf("docker.io/envoyproxy/envoy@sha256:%064d", 7), Ready: true},
+			}},
+		})
+	}
+	s := pbserializer.NewSerializer(scheme.Scheme, scheme.Scheme)
+	// Pages are encoded once, per limit asked; the server then only writes them.
+	var mu sync.Mutex
+	pages := map[string][]byte{}
+	return func(w http.ResponseWriter, r *http.Request) {
+		limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+		start, _ := strconv.Atoi(r.URL.Query().Get("continue"))
+		key := fmt.Sprint(limit, "/", start)
+		mu.Lock()
+		body, ok := pages[key]
+		if !ok {
+			end := min(start+limit, pods)
+			page := corev1.PodList{TypeMeta: list.TypeMeta, Items: list.Items[start:end]}
+			if end < pods {
+				page.Continue = strconv.Itoa(end)
+			}
+			var buf bytes.Buffer
+			if err := s.Encode(&page, &buf); err != nil {
+				mu.Unlock()
+				http.Error(w, err.Error(), 500)
+				return
+			}
+			body = buf.Bytes()
+			pages[key] = body
+		}
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/vnd.kubernetes.protobuf")
+		w.Write(body)
+	}
+}
+
+// heapPeak samples the heap in use until stop is called, and returns its peak.
+func heapPeak() (stop func() uint64) {
+	var peak atomic.Uint64
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		var m runtime.MemStats
+		for {
+			runtime.ReadMemStats(&m)
+			if m.HeapInuse > peak.Load() {
+				peak.Store(m.HeapInuse)
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	})
+	return func() uint64 { close(done); wg.Wait(); return peak.Load() }
+}
+
+// TestHostileClusterIsBounded scans fake API servers that send too much, each in its
+// own way, and checks that each scan fails quickly with the class "too large", keeps
+// nothing, and holds a bounded heap meanwhile.
+func TestHostileClusterIsBounded(t *testing.T) {
+	attacks := []struct {
+		name string
+		pods http.HandlerFunc
+	}{
+		// 400 MB in one answer.
+		{"one huge answer", hugeResponse(400 << 20)},
+		// Pages without end.
+		{"endless continue tokens", endlessPages},
+		// 300 pending pods of 1.3 MB, as a user who may only create pods made them.
+		{"big pods", bigPods(300, 1300<<10)},
+		// A pod of 1.3 million empty containers, just under the cap.
+		{"empty containers", emptyContainers(1_300_000)},
+	}
+	for _, a := range attacks {
+		t.Run(a.name, func(t *testing.T) {
+			cfg, _ := fakeAPI(t, a.pods)
+			cfg.QPS = -1 // no client-side rate limit: the budget alone must end it
+			client, err := kube.NewClient("hostile", cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			runtime.GC()
+			var before runtime.MemStats
+			runtime.ReadMemStats(&before)
+			stop := heapPeak()
+			start := time.Now()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			res, err := client.Scan(ctx)
+			took := time.Since(start)
+			peak := stop()
+			if got := scanerr.Classify(err); got.Class != scanerr.TooLarge {
+				t.Fatalf("class %q (%v), want %q", got.Class, err, scanerr.TooLarge)
+			}
+			if len(res.Pods) != 0 || res.Containers != 0 {
+				t.Errorf("the failed scan kept %d pods", len(res.Pods))
+			}
+			// The budget keeps 24 MiB at most, an answer is 4 MiB at most (with io.ReadAll's
+			// growth, twice that), and the walk's garbage is collected as it goes.
+			growth := int64(peak) - int64(before.HeapInuse)
+			t.Logf("%s: %v after %v, heap in use grew by %d MiB at most", a.name, err, took.Round(time.Millisecond), growth>>20)
+			if growth > 80<<20 {
+				t.Errorf("heap in use grew by %d MiB, want at most 80", growth>>20)
+			}
+			if took > 30*time.Second {
+				t.Errorf("the scan took %v to fail", took)
+			}
+		})
+	}
+}
+
+// TestHealthyClusterScans checks that a healthy cluster of several pages scans whole
+// through the same bounds.
+func TestHealthyClusterScans(t *testing.T) {
+	cfg, requests := fakeAPI(t, healthy(t, 1234))
+	client, err := kube.NewClient("healthy", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := client.Scan(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Pods) != 1234 || res.Containers != 2468 {
+		t.Errorf("%d pods and %d containers, want 1234 and 2468", len(res.Pods), res.Containers)
+	}
+	p := res.Pods[1233]
+	if p.Name != "web-01233" || p.Controller.Revision != "" || len(p.Containers) != 2 || !p.Containers[0].Observed() {
+		t.Errorf("last pod %+v", p)
+	}
+	// 13 pages of pods, one each of ReplicaSets, Jobs and nodes.
+	if got := requests.Load(); got != 16 {
+		t.Errorf("%d requests, want 16", got)
+	}
+}
+
+// TestResponseCap checks the transport's cap on its own: an answer of exactly the cap
+// is read whole, one byte more fails with a *kube.TooLargeError, and so does a
+// declared Content-Length past it before any byte is read.
+func TestResponseCap(t *testing.T) {
+	var size atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("declared") != "" {
+			w.Header().Set("Content-Length", strconv.FormatInt(size.Load(), 10))
+		}
+		w.Write(bytes.Repeat([]byte("x"), int(size.Load())))
+	}))
+	defer srv.Close()
+	client := &http.Client{Transport: kube.LimitResponses(1000)(http.DefaultTransport)}
+	get := func(n int64, declared bool) (int, error) {
+		size.Store(n)
+		u := srv.URL
+		if declared {
+			u += "?declared=1"
+		}
+		resp, err := client.Get(u)
+		if err != nil {
+			return 0, err
+		}
+		defer resp.Body.Close()
+		var buf bytes.Buffer
+		_, err = buf.ReadFrom(resp.Body)
+		return buf.Len(), err
+	}
+	if n, err := get(1000, false); err != nil || n != 1000 {
+		t.Errorf("1000 bytes: read %d, %v", n, err)
+	}
+	var tl *kube.TooLargeError
+	if n, err := get(1001, false); !errors.As(err, &tl) || n > 1000 {
+		t.Errorf("1001 bytes: read %d, %v", n, err)
+	}
+	if _, err := get(5000, true); !errors.As(err, &tl) {
+		t.Errorf("declared 5000 bytes: %v", err)
+	}
+}
