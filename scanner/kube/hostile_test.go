@@ -327,3 +327,59 @@ func TestResponseCap(t *testing.T) {
 		t.Errorf("declared 5000 bytes: %v", err)
 	}
 }
+
+// TestExpiredContinueRestartsBounded answers every continue token with 410 Gone, as an
+// API server does once etcd compacted past the list's revision: the list starts over
+// a bounded number of times, then fails; ReplicaSets (the annotation client's own
+// listing) as well as pods.
+func TestExpiredContinueRestartsBounded(t *testing.T) {
+	var firsts atomic.Int64
+	gone := func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("continue") != "" {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusGone)
+			fmt.Fprint(w, `{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"Expired","code":410}`)
+			return
+		}
+		firsts.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"kind":"PodList","apiVersion":"v1","metadata":{"continue":"more"},"items":[`+podJSON("p", 0)+`]}`)
+	}
+	cfg, _ := fakeAPI(t, gone)
+	client, err := kube.NewClient("gone", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Scan(context.Background()); err == nil || scanerr.Classify(err).Status != http.StatusGone {
+		t.Errorf("err = %v, want 410", err)
+	}
+	if got := firsts.Load(); got != 4 {
+		t.Errorf("the list started %d times, want 4 (3 restarts)", got)
+	}
+
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/apis/apps/v1/replicasets" {
+			http.NotFound(w, r)
+			return
+		}
+		if r.URL.Query().Get("continue") != "" {
+			w.WriteHeader(http.StatusGone)
+			return
+		}
+		firsts.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"kind":"PartialObjectMetadataList","apiVersion":"meta.k8s.io/v1","metadata":{"continue":"more"},"items":[]}`)
+	}))
+	defer srv.Close()
+	firsts.Store(0)
+	client, err = kube.NewClient("gone", kube.Configure(&rest.Config{Host: srv.URL}, "test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.ReplicaSets(context.Background(), "", ""); err == nil {
+		t.Error("listing ReplicaSets did not fail")
+	}
+	if got := firsts.Load(); got != 4 {
+		t.Errorf("the ReplicaSet list started %d times, want 4", got)
+	}
+}

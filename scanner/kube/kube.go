@@ -6,8 +6,10 @@ package kube
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
+	"net/http"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -212,12 +214,19 @@ var (
 // when the list starts over (paginate).
 func (c *Client) pages(ctx context.Context, t *tracker, r rest.Interface, resource, accept string, limit int64,
 	decode func(body []byte) (string, error), reset func()) error {
+	return c.pagesIn(ctx, t, r, "", "", resource, accept, limit, decode, reset)
+}
+
+// pagesIn is pages in one namespace (all when empty), with a field selector.
+func (c *Client) pagesIn(ctx context.Context, t *tracker, r rest.Interface, namespace, selector, resource, accept string,
+	limit int64, decode func(body []byte) (string, error), reset func()) error {
 	start := t.mark()
 	return paginate(ctx, limit, func(opts metav1.ListOptions) (string, error) {
 		if err := t.request(); err != nil {
 			return "", err
 		}
-		req := r.Get().Resource(resource).VersionedParams(&opts, scheme.ParameterCodec)
+		opts.FieldSelector = selector
+		req := r.Get().Namespace(namespace).Resource(resource).VersionedParams(&opts, scheme.ParameterCodec)
 		if accept != "" {
 			req.SetHeader("Accept", accept)
 		}
@@ -230,6 +239,39 @@ func (c *Client) pages(ctx context.Context, t *tracker, r rest.Interface, resour
 		}
 		return decode(body)
 	}, func() { t.rewind(start); reset() })
+}
+
+// ReplicaSets lists the ReplicaSets of namespace (every namespace when empty) that
+// match the field selector (all when empty), with the bounds and the fields of a
+// scan's listing (a budget of their own), for the annotation client.
+func (c *Client) ReplicaSets(ctx context.Context, namespace, selector string) ([]metav1.PartialObjectMetadata, error) {
+	t := newTracker(c.budget)
+	k := replicaSetKeep()
+	var found []metav1.PartialObjectMetadata
+	add := func(m *metav1.PartialObjectMetadata) error {
+		found = append(found, *m)
+		return t.keep(t.pending)
+	}
+	err := c.pagesIn(ctx, t, c.apps, namespace, selector, replicaSets.Resource, metadataAccept, MetadataPageSize,
+		func(body []byte) (string, error) {
+			return list(body, func(item []byte) error {
+				var m metav1.PartialObjectMetadata
+				if err := pbPartial(t, item, &m, k); err != nil {
+					return err
+				}
+				return add(&m)
+			}, func(d *jsonDec) error {
+				var m metav1.PartialObjectMetadata
+				if err := jsPartial(t, d, &m, k); err != nil {
+					return err
+				}
+				return add(&m)
+			})
+		}, func() { found = nil })
+	if err != nil {
+		return nil, &ListError{What: replicaSets.Resource, Err: err}
+	}
+	return found, nil
 }
 
 // listOwners adds the controllers of the objects of gvr to owners and, when keepAll,
@@ -319,6 +361,13 @@ func nodeInfo(n *corev1.Node) inventory.Node {
 	return inventory.Node{Arch: arch, Runtime: n.Status.NodeInfo.ContainerRuntimeVersion}
 }
 
+// expired tells an expired continue token: 410 Gone, whose reason (Expired) is known
+// only when the Status in the answer was decoded, which DoRaw does not do.
+func expired(err error) bool {
+	var status apierrors.APIStatus
+	return apierrors.IsResourceExpired(err) || errors.As(err, &status) && status.Status().Code == http.StatusGone
+}
+
 // maxRestarts bounds how often an expired continue token restarts one list.
 const maxRestarts = 3
 
@@ -334,7 +383,7 @@ func paginate(ctx context.Context, limit int64, page func(metav1.ListOptions) (s
 		}
 		next, err := page(opts)
 		if err != nil {
-			if opts.Continue != "" && apierrors.IsResourceExpired(err) && restarts < maxRestarts {
+			if opts.Continue != "" && expired(err) && restarts < maxRestarts {
 				restarts++
 				reset()
 				opts.Continue = ""
