@@ -383,3 +383,32 @@ func TestExpiredContinueRestartsBounded(t *testing.T) {
 		t.Errorf("the ReplicaSet list started %d times, want 4", got)
 	}
 }
+
+// TestKeptEstimate checks the budget's estimate of what a scan keeps against the heap
+// the result really takes: the budget bounds memory only as well as it estimates it.
+func TestKeptEstimate(t *testing.T) {
+	cfg, _ := fakeAPI(t, healthy(t, 20_000))
+	cfg.QPS = -1
+	client, err := kube.NewClient("kept", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Scan(context.Background()); err != nil { // the server caches its pages
+		t.Fatal(err)
+	}
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	res, err := client.Scan(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	live := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	runtime.KeepAlive(res)
+	t.Logf("20,000 pods: %d KiB live, %d KiB estimated", live>>10, res.Kept>>10)
+	if live > res.Kept*5/4 || live < res.Kept/2 {
+		t.Errorf("the result takes %d KiB, the budget was charged %d KiB", live>>10, res.Kept>>10)
+	}
+}

@@ -80,6 +80,8 @@ type Result struct {
 	// verdict: name, namespace and uid, and of the rest only tagdrift's own keys
 	// (ReplicaSetKeys) and its field manager's managedFields entries.
 	ReplicaSets []metav1.PartialObjectMetadata
+	// Kept is the estimate of the memory the Result takes, as charged to the Budget.
+	Kept int64
 }
 
 // ReplicaSetKeys are what is kept of a ReplicaSet's labels, annotations and
@@ -178,6 +180,7 @@ func (c *Client) Scan(ctx context.Context) (Result, error) {
 	if err != nil {
 		return Result{}, &ListError{What: "pods", Err: err}
 	}
+	res.Kept = t.kept
 	return res, nil
 }
 
