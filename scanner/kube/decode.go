@@ -22,8 +22,8 @@ import (
 // container, is charged to the scan's budget before it is held, so that no answer
 // can take more than the budget allows, however it is shaped.
 
-// errMalformed is an answer that is neither a valid protobuf nor a valid JSON list.
-var errMalformed = errors.New("malformed answer")
+// ErrMalformed is an answer that is neither a valid protobuf nor a valid JSON list.
+var ErrMalformed = errors.New("the API server's answer is not a Kubernetes list")
 
 // MaxContainers bounds the containers of one kind (and their statuses) in one pod.
 // The largest object etcd stores (1.5 MiB) holds fewer than 10,000 containers as an
@@ -62,7 +62,7 @@ func pbList(b []byte, item func([]byte) error) (string, error) {
 			raw = v
 		case 3: // contentEncoding: none is ever asked for
 			if len(v) > 0 {
-				return fmt.Errorf("%w: content encoding %q", errMalformed, v)
+				return fmt.Errorf("%w: content encoding %q", ErrMalformed, v)
 			}
 		}
 		return nil
@@ -94,7 +94,7 @@ func fields(b []byte, fn func(num uint64, v []byte, x uint64) error) error {
 	for len(b) > 0 {
 		tag, n := binary.Uvarint(b)
 		if n <= 0 {
-			return errMalformed
+			return ErrMalformed
 		}
 		b = b[n:]
 		num := tag >> 3
@@ -102,7 +102,7 @@ func fields(b []byte, fn func(num uint64, v []byte, x uint64) error) error {
 		case 0:
 			x, n := binary.Uvarint(b)
 			if n <= 0 {
-				return errMalformed
+				return ErrMalformed
 			}
 			b = b[n:]
 			if err := fn(num, nil, x); err != nil {
@@ -110,13 +110,13 @@ func fields(b []byte, fn func(num uint64, v []byte, x uint64) error) error {
 			}
 		case 1:
 			if len(b) < 8 {
-				return errMalformed
+				return ErrMalformed
 			}
 			b = b[8:]
 		case 2:
 			l, n := binary.Uvarint(b)
 			if n <= 0 || l > uint64(len(b)-n) {
-				return errMalformed
+				return ErrMalformed
 			}
 			v := b[n : n+int(l)]
 			b = b[n+int(l):]
@@ -125,11 +125,11 @@ func fields(b []byte, fn func(num uint64, v []byte, x uint64) error) error {
 			}
 		case 5:
 			if len(b) < 4 {
-				return errMalformed
+				return ErrMalformed
 			}
 			b = b[4:]
 		default:
-			return errMalformed
+			return ErrMalformed
 		}
 	}
 	return nil
@@ -466,7 +466,7 @@ func jsList(body []byte, item func(*jsonDec) error) (string, error) {
 		return "", err
 	}
 	if _, err := d.Token(); err != io.EOF {
-		return "", fmt.Errorf("%w: data after the list", errMalformed)
+		return "", fmt.Errorf("%w: data after the list", ErrMalformed)
 	}
 	return cont, nil
 }
@@ -476,29 +476,29 @@ func jsList(body []byte, item func(*jsonDec) error) (string, error) {
 func (d *jsonDec) object(fn func(key string) error) error {
 	tok, err := d.Token()
 	if err != nil {
-		return fmt.Errorf("%w: %w", errMalformed, err)
+		return fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	if tok == nil {
 		return nil
 	}
 	if tok != json.Delim('{') {
-		return fmt.Errorf("%w: an object was expected", errMalformed)
+		return fmt.Errorf("%w: an object was expected", ErrMalformed)
 	}
 	for d.More() {
 		tok, err := d.Token()
 		if err != nil {
-			return fmt.Errorf("%w: %w", errMalformed, err)
+			return fmt.Errorf("%w: %w", ErrMalformed, err)
 		}
 		key, ok := tok.(string)
 		if !ok {
-			return errMalformed
+			return ErrMalformed
 		}
 		if err := fn(key); err != nil {
 			return err
 		}
 	}
 	if _, err := d.Token(); err != nil {
-		return fmt.Errorf("%w: %w", errMalformed, err)
+		return fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	return nil
 }
@@ -507,13 +507,13 @@ func (d *jsonDec) object(fn func(key string) error) error {
 func (d *jsonDec) array(fn func() error) error {
 	tok, err := d.Token()
 	if err != nil {
-		return fmt.Errorf("%w: %w", errMalformed, err)
+		return fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	if tok == nil {
 		return nil
 	}
 	if tok != json.Delim('[') {
-		return fmt.Errorf("%w: an array was expected", errMalformed)
+		return fmt.Errorf("%w: an array was expected", ErrMalformed)
 	}
 	for d.More() {
 		if err := fn(); err != nil {
@@ -521,7 +521,7 @@ func (d *jsonDec) array(fn func() error) error {
 		}
 	}
 	if _, err := d.Token(); err != nil {
-		return fmt.Errorf("%w: %w", errMalformed, err)
+		return fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	return nil
 }
@@ -530,7 +530,7 @@ func (d *jsonDec) array(fn func() error) error {
 func (d *jsonDec) str() (string, error) {
 	tok, err := d.Token()
 	if err != nil {
-		return "", fmt.Errorf("%w: %w", errMalformed, err)
+		return "", fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	switch v := tok.(type) {
 	case string:
@@ -538,7 +538,7 @@ func (d *jsonDec) str() (string, error) {
 	case nil:
 		return "", nil
 	}
-	return "", fmt.Errorf("%w: a string was expected", errMalformed)
+	return "", fmt.Errorf("%w: a string was expected", ErrMalformed)
 }
 
 // kept reads a string to keep, charging it.
@@ -554,7 +554,7 @@ func (d *jsonDec) kept(t *tracker) (string, error) {
 func (d *jsonDec) skip() error {
 	var v json.RawMessage
 	if err := d.Decode(&v); err != nil {
-		return fmt.Errorf("%w: %w", errMalformed, err)
+		return fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	return nil
 }
@@ -770,14 +770,14 @@ func jsContainerStatus(t *tracker, d *jsonDec, ss []corev1.ContainerStatus) ([]c
 				if key == "waiting" {
 					tok, err := d.Token()
 					if err != nil {
-						return fmt.Errorf("%w: %w", errMalformed, err)
+						return fmt.Errorf("%w: %w", ErrMalformed, err)
 					}
 					if tok == nil { // "waiting": null is no waiting state
 						return nil
 					}
 					s.State.Waiting = waiting
 					if tok != json.Delim('{') {
-						return errMalformed
+						return ErrMalformed
 					}
 					for d.More() {
 						if _, err := d.str(); err != nil {

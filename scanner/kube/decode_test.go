@@ -243,7 +243,7 @@ func TestDecodeRefusesMalformed(t *testing.T) {
 		tr := newTracker(Budget{})
 		_, err := list(body, func(item []byte) error { var p corev1.Pod; return pbPod(tr, item, &p) },
 			func(d *jsonDec) error { var p corev1.Pod; return jsPod(tr, d, &p) })
-		if !errors.Is(err, errMalformed) {
+		if !errors.Is(err, ErrMalformed) {
 			t.Errorf("%q: err = %v, want malformed", body[:min(len(body), 20)], err)
 		}
 	}

@@ -85,6 +85,8 @@ func classify(err error) Error {
 		// Before the network cases: a response cut at its cap can surface as a broken
 		// read as well.
 		return Error{Class: TooLarge, Message: tl.Error() + ": the scan keeps nothing of it"}
+	case errors.Is(err, kube.ErrMalformed):
+		return Error{Class: APIError, Message: kube.ErrMalformed.Error()}
 	case errors.As(err, &pe):
 		return Error{Class: Policy, Message: pe.Error()}
 	case errors.As(err, &ae):
