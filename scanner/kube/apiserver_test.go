@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -35,7 +37,7 @@ func startCluster(t *testing.T) *kubeenv.Cluster {
 // createPods creates n pods named prefix-i in namespace, each with an argument of pad
 // bytes: what a user who may only create pods in one namespace can do (they stay
 // pending; nothing schedules them).
-func createPods(t *testing.T, c *kubeenv.Cluster, namespace, prefix string, n, pad int) {
+func createPods(t testing.TB, c *kubeenv.Cluster, namespace, prefix string, n, pad int) {
 	t.Helper()
 	ctx := context.Background()
 	var wg sync.WaitGroup
@@ -113,4 +115,91 @@ func TestRealAPIServerBigPods(t *testing.T) {
 	if growth > 40<<20 {
 		t.Errorf("heap in use grew by %d MiB, want at most 40 (the 52 MB of pods were not read)", growth>>20)
 	}
+}
+
+// BenchmarkRealAPIServerBigPods is the benchmark of bench_test.go against real API
+// servers: a healthy cluster of 2,000 pods scanned alone, then beside one and four
+// scans at once of a cluster where a tenant made 40 pending pods of 1.3 MB. The API
+// servers are processes of their own: the peak RSS (VmHWM) is the scanner's.
+//
+//	go test -run '^$' -bench RealAPIServerBigPods -benchtime 1x -count 5 ./scanner/kube/
+func BenchmarkRealAPIServerBigPods(b *testing.B) {
+	env, err := kubeenv.Start(context.Background(), kubeenv.Options{Clusters: []kubeenv.ClusterOptions{{Name: "healthy"}, {Name: "hostile"}}})
+	if err != nil {
+		b.Skipf("no Kubernetes binaries: %v", err)
+	}
+	b.Cleanup(func() { env.Stop() })
+	ctx := context.Background()
+	healthyC, hostileC := env.Cluster("healthy"), env.Cluster("hostile")
+	for _, c := range []*kubeenv.Cluster{healthyC, hostileC} {
+		if err := c.Namespace(ctx, "ns"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	createPods(b, healthyC, "ns", "web", 2000, 0)
+	createPods(b, hostileC, "ns", "big", 40, 1300<<10)
+	scan := func(c *kubeenv.Cluster) (time.Duration, int, error) {
+		client, err := kube.NewClient(c.Name, kube.Configure(c.RESTConfig(c.AdminToken), "tagdrift/bench"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		res, err := client.Scan(ctx)
+		return time.Since(start), len(res.Pods), err
+	}
+	for _, hostile := range []int{1, 4} {
+		b.Run(fmt.Sprintf("hostile=%d", hostile), func(b *testing.B) {
+			for b.Loop() {
+				var alone, attacked []time.Duration
+				cpu0 := cpuTime(b)
+				for range 5 {
+					d, n, err := scan(healthyC)
+					if err != nil || n != 2000 {
+						b.Fatalf("healthy scan: %d pods, %v", n, err)
+					}
+					alone = append(alone, d)
+				}
+				cpuAlone := cpuTime(b) - cpu0
+				debug.FreeOSMemory()
+				if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+					b.Fatalf("reset the peak RSS: %v", err)
+				}
+				cpu0 = cpuTime(b)
+				for range 5 {
+					var wg sync.WaitGroup
+					for range hostile {
+						wg.Go(func() {
+							if _, _, err := scan(hostileC); scanerr.Classify(err).Class != scanerr.TooLarge {
+								b.Errorf("hostile scan: %v", err)
+							}
+						})
+					}
+					d, n, err := scan(healthyC)
+					if err != nil || n != 2000 {
+						b.Fatalf("healthy scan: %d pods, %v", n, err)
+					}
+					attacked = append(attacked, d)
+					wg.Wait()
+				}
+				cpuAttacked := cpuTime(b) - cpu0
+				b.ReportMetric(float64(procStatus(b, "VmHWM"))/1024, "peak-RSS-MiB")
+				b.ReportMetric(float64(median(alone).Milliseconds()), "healthy-alone-ms")
+				b.ReportMetric(float64(median(attacked).Milliseconds()), "healthy-attacked-ms")
+				b.ReportMetric(float64(median(attacked))/float64(median(alone)), "slowdown")
+				// The scanner's own CPU time per round, to tell its share of a slowdown from
+				// the API servers' and etcd's, which share this machine's cores here.
+				b.ReportMetric(float64(cpuAlone.Milliseconds())/5, "scanner-cpu-alone-ms")
+				b.ReportMetric(float64(cpuAttacked.Milliseconds())/5, "scanner-cpu-attacked-ms")
+			}
+		})
+	}
+}
+
+// cpuTime is the CPU time this process has used, user and system.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
