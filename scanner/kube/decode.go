@@ -44,20 +44,36 @@ type keep struct {
 	manager string
 }
 
-// list decodes a list answer, calling item with each item's bytes (protobuf) or with
-// the decoder at the item (JSON), and returns the continue token.
-func list(body []byte, pb func([]byte) error, js func(*jsonDec) error) (string, error) {
+// list decodes a list answer of the given kind (PodList, ...), calling item with each
+// item's bytes (protobuf) or with the decoder at the item (JSON), and returns the
+// continue token. An answer of another kind, or of none, is refused, as client-go
+// refuses it: an empty object must never read as an empty cluster.
+func list(body []byte, kind string, pb func([]byte) error, js func(*jsonDec) error) (string, error) {
+	var cont, got string
+	var err error
 	if raw, ok := bytes.CutPrefix(body, protobufMagic); ok {
-		return pbList(raw, pb)
+		cont, got, err = pbList(raw, pb)
+	} else {
+		cont, got, err = jsList(body, js)
 	}
-	return jsList(body, js)
+	if err == nil && got != kind {
+		err = fmt.Errorf("%w: kind %q, not %s", ErrMalformed, got, kind)
+	}
+	return cont, err
 }
 
 // pbList decodes the runtime.Unknown envelope, then the list inside it.
-func pbList(b []byte, item func([]byte) error) (string, error) {
+func pbList(b []byte, item func([]byte) error) (cont, kind string, err error) {
 	var raw []byte
-	err := fields(b, func(num uint64, v []byte, _ uint64) error {
+	err = fields(b, func(num uint64, v []byte, _ uint64) error {
 		switch num {
+		case 1: // TypeMeta: field 2 is the kind
+			return fields(v, func(num uint64, v []byte, _ uint64) error {
+				if num == 2 {
+					kind = string(v)
+				}
+				return nil
+			})
 		case 2: // raw
 			raw = v
 		case 3: // contentEncoding: none is ever asked for
@@ -68,9 +84,8 @@ func pbList(b []byte, item func([]byte) error) (string, error) {
 		return nil
 	})
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
-	var cont string
 	err = fields(raw, func(num uint64, v []byte, _ uint64) error {
 		switch num {
 		case 1: // ListMeta
@@ -85,7 +100,7 @@ func pbList(b []byte, item func([]byte) error) (string, error) {
 		}
 		return nil
 	})
-	return cont, err
+	return cont, kind, err
 }
 
 // fields calls fn with each field of the protobuf message b: its number and its
@@ -443,11 +458,14 @@ func pbPartial(t *tracker, b []byte, m *metav1.PartialObjectMetadata, k keep) er
 type jsonDec struct{ *json.Decoder }
 
 // jsList decodes a JSON list: its metadata's continue token and its items.
-func jsList(body []byte, item func(*jsonDec) error) (string, error) {
+func jsList(body []byte, item func(*jsonDec) error) (cont, kind string, err error) {
 	d := &jsonDec{json.NewDecoder(bytes.NewReader(body))}
-	var cont string
-	err := d.object(func(key string) error {
+	err = d.object(func(key string) error {
 		switch key {
+		case "kind":
+			s, err := d.str()
+			kind = s
+			return err
 		case "metadata":
 			return d.object(func(key string) error {
 				if key == "continue" {
@@ -463,12 +481,12 @@ func jsList(body []byte, item func(*jsonDec) error) (string, error) {
 		return d.skip()
 	})
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	if _, err := d.Token(); err != io.EOF {
-		return "", fmt.Errorf("%w: data after the list", ErrMalformed)
+		return "", "", fmt.Errorf("%w: data after the list", ErrMalformed)
 	}
-	return cont, nil
+	return cont, kind, nil
 }
 
 // object walks an object (or null), calling fn with each key; fn must consume the

@@ -122,7 +122,7 @@ func TestDecodePodsAsClientGo(t *testing.T) {
 				got = append(got, flat(b.Pod(p)))
 				return tr.keep(0)
 			}
-			cont, err := list(body, func(item []byte) error {
+			cont, err := list(body, "PodList", func(item []byte) error {
 				var p corev1.Pod
 				if err := pbPod(tr, item, &p); err != nil {
 					return err
@@ -181,7 +181,7 @@ func TestDecodeMetadataAndNodes(t *testing.T) {
 		t.Run(fmt.Sprint("protobuf=", proto), func(t *testing.T) {
 			tr := newTracker(Budget{})
 			var got []metav1.PartialObjectMetadata
-			_, err := list(encode(t, rs, proto), func(item []byte) error {
+			_, err := list(encode(t, rs, proto), "PartialObjectMetadataList", func(item []byte) error {
 				var m metav1.PartialObjectMetadata
 				err := pbPartial(tr, item, &m, replicaSetKeep())
 				got = append(got, m)
@@ -207,7 +207,7 @@ func TestDecodeMetadataAndNodes(t *testing.T) {
 			}
 
 			var infos []string
-			_, err = list(encode(t, nodes, proto), func(item []byte) error {
+			_, err = list(encode(t, nodes, proto), "NodeList", func(item []byte) error {
 				var n corev1.Node
 				err := pbNode(tr, item, &n)
 				infos = append(infos, fmt.Sprintf("%s %+v %d", n.Name, nodeInfo(&n), len(n.Labels)))
@@ -234,14 +234,17 @@ func TestDecodeRefusesMalformed(t *testing.T) {
 	bodies := [][]byte{
 		good[:len(good)/2],
 		append(slices.Clone(protobufMagic), 0x12, 0xff, 0xff, 0xff, 0xff, 0x0f),
-		[]byte(`{"items":[{"metadata":{"name":1}}]}`),
+		[]byte(`{"kind":"PodList","items":[{"metadata":{"name":1}}]}`),
+		[]byte(`{"items":[]}`), // no kind: not an empty cluster
+		[]byte(`{"kind":"Status","status":"Success"}`),
+		encode(t, &corev1.NodeList{TypeMeta: metav1.TypeMeta{Kind: "NodeList", APIVersion: "v1"}}, true),
 		[]byte(`{"items":{}}`),
 		[]byte(`{"items":[]} {}`),
 		[]byte(`<html>`),
 	}
 	for _, body := range bodies {
 		tr := newTracker(Budget{})
-		_, err := list(body, func(item []byte) error { var p corev1.Pod; return pbPod(tr, item, &p) },
+		_, err := list(body, "PodList", func(item []byte) error { var p corev1.Pod; return pbPod(tr, item, &p) },
 			func(d *jsonDec) error { var p corev1.Pod; return jsPod(tr, d, &p) })
 		if !errors.Is(err, ErrMalformed) {
 			t.Errorf("%q: err = %v, want malformed", body[:min(len(body), 20)], err)
@@ -264,7 +267,7 @@ func TestDecodeBoundsAmplification(t *testing.T) {
 	raw = append(raw, pod...)
 	proto := append(slices.Clone(protobufMagic), 0x12)
 	proto = append(append(proto, varint(len(raw))...), raw...)
-	js := []byte(`{"items":[{"spec":{"containers":[` + strings.Repeat(`{},`, n) + `{}]}}]}`)
+	js := []byte(`{"kind":"PodList","items":[{"spec":{"containers":[` + strings.Repeat(`{},`, n) + `{}]}}]}`)
 
 	for name, body := range map[string][]byte{"protobuf": proto, "json": js} {
 		t.Run(name, func(t *testing.T) {
@@ -272,7 +275,7 @@ func TestDecodeBoundsAmplification(t *testing.T) {
 			runtime.GC()
 			var before, after runtime.MemStats
 			runtime.ReadMemStats(&before)
-			_, err := list(body, func(item []byte) error { var p corev1.Pod; return pbPod(tr, item, &p) },
+			_, err := list(body, "PodList", func(item []byte) error { var p corev1.Pod; return pbPod(tr, item, &p) },
 				func(d *jsonDec) error { var p corev1.Pod; return jsPod(tr, d, &p) })
 			runtime.ReadMemStats(&after)
 			var tl *TooLargeError

@@ -163,7 +163,7 @@ func (c *Client) Scan(ctx context.Context) (Result, error) {
 			res.Pods = append(res.Pods, ip)
 			return t.keep(keptPod(&ip, seen) + int64(cap(res.Pods)-was)*sizeOf[inventory.Pod]())
 		}
-		return list(body, func(item []byte) error {
+		return list(body, "PodList", func(item []byte) error {
 			var p corev1.Pod
 			if err := pbPod(t, item, &p); err != nil {
 				return err
@@ -257,7 +257,7 @@ func (c *Client) ReplicaSets(ctx context.Context, namespace, selector string) ([
 	}
 	err := c.pagesIn(ctx, t, c.apps, namespace, selector, replicaSets.Resource, metadataAccept, MetadataPageSize,
 		func(body []byte) (string, error) {
-			return list(body, func(item []byte) error {
+			return list(body, "PartialObjectMetadataList", func(item []byte) error {
 				var m metav1.PartialObjectMetadata
 				if err := pbPartial(t, item, &m, k); err != nil {
 					return err
@@ -300,7 +300,7 @@ func (c *Client) listOwners(ctx context.Context, t *tracker, r rest.Interface, g
 		return t.keep(kept)
 	}
 	err := c.pages(ctx, t, r, gvr.Resource, metadataAccept, MetadataPageSize, func(body []byte) (string, error) {
-		return list(body, func(item []byte) error {
+		return list(body, "PartialObjectMetadataList", func(item []byte) error {
 			var m metav1.PartialObjectMetadata
 			if err := pbPartial(t, item, &m, k); err != nil {
 				return err
@@ -331,7 +331,7 @@ func (c *Client) listNodes(ctx context.Context, t *tracker, nodes map[string]inv
 	}
 	start := t.mark()
 	err := c.pages(ctx, t, c.core, "nodes", "", NodePageSize, func(body []byte) (string, error) {
-		return list(body, func(item []byte) error {
+		return list(body, "NodeList", func(item []byte) error {
 			var n corev1.Node
 			if err := pbNode(t, item, &n); err != nil {
 				return err
