@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -20,6 +19,7 @@ import (
 
 	"k8s.io/client-go/rest"
 
+	"github.com/tagdrift/tagdrift/internal/hostileapi"
 	"github.com/tagdrift/tagdrift/scanner/kube"
 	"github.com/tagdrift/tagdrift/scanner/scanerr"
 )
@@ -33,15 +33,6 @@ import (
 // healthyPods is the size of the healthy cluster scanned beside the attacks.
 const healthyPods = 5000
 
-// attacks are the hostile clusters, by name.
-var attacks = map[string]func(testing.TB) http.HandlerFunc{
-	"huge":    func(testing.TB) http.HandlerFunc { return hugeResponse(400 << 20) }, // one answer of 400 MB
-	"endless": func(testing.TB) http.HandlerFunc { return endlessPages },            // continue tokens without end
-	"bigpods": func(testing.TB) http.HandlerFunc { return bigPods(300, 1300<<10) },  // 300 pods of 1.3 MB
-	"empty":   func(testing.TB) http.HandlerFunc { return emptyContainers(1_300_000) },
-	"healthy": func(tb testing.TB) http.HandlerFunc { return healthy(tb, healthyPods) },
-}
-
 // TestFakeAPIProcess is the benchmark's server process, run only when the benchmark
 // starts it: it serves every fake cluster, prints their URLs as JSON, and serves until
 // its standard input closes.
@@ -50,22 +41,10 @@ func TestFakeAPIProcess(t *testing.T) {
 		t.Skip("the benchmark's server process")
 	}
 	urls := map[string]string{}
-	for name, attack := range attacks {
-		h := attack(t)
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			switch r.URL.Path {
-			case "/api/v1/pods":
-				h(w, r)
-			case "/apis/apps/v1/replicasets", "/apis/batch/v1/jobs":
-				w.Header().Set("Content-Type", "application/json")
-				fmt.Fprint(w, emptyMetadataList)
-			case "/api/v1/nodes":
-				w.Header().Set("Content-Type", "application/json")
-				fmt.Fprint(w, `{"kind":"NodeList","apiVersion":"v1","metadata":{},"items":[]}`)
-			default:
-				http.NotFound(w, r)
-			}
-		}))
+	clusters := hostileapi.Attacks()
+	clusters["healthy"] = healthy(t, healthyPods)
+	for name, pods := range clusters {
+		srv := httptest.NewServer(hostileapi.Handler(pods))
 		defer srv.Close()
 		urls[name] = srv.URL
 	}

@@ -1,7 +1,6 @@
 package kube_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -10,7 +9,6 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -22,117 +20,23 @@ import (
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 
+	"github.com/tagdrift/tagdrift/internal/hostileapi"
 	"github.com/tagdrift/tagdrift/scanner/kube"
 	"github.com/tagdrift/tagdrift/scanner/scanerr"
 )
 
-// A fake API server: it answers the four lists a scan makes, with pods from a handler
-// of the test's choice (an attack, or a healthy cluster) and nothing else.
-
-const emptyMetadataList = `{"kind":"PartialObjectMetadataList","apiVersion":"meta.k8s.io/v1","metadata":{},"items":[]}`
-
+// fakeAPI serves pods through hostileapi.Handler and returns a configuration for it
+// and a count of its requests.
 func fakeAPI(tb testing.TB, pods http.HandlerFunc) (*rest.Config, *atomic.Int64) {
 	tb.Helper()
 	var requests atomic.Int64
+	h := hostileapi.Handler(pods)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		requests.Add(1)
-		switch r.URL.Path {
-		case "/api/v1/pods":
-			pods(w, r)
-		case "/apis/apps/v1/replicasets", "/apis/batch/v1/jobs":
-			w.Header().Set("Content-Type", "application/json")
-			fmt.Fprint(w, emptyMetadataList)
-		case "/api/v1/nodes":
-			w.Header().Set("Content-Type", "application/json")
-			fmt.Fprint(w, `{"kind":"NodeList","apiVersion":"v1","metadata":{},"items":[]}`)
-		default:
-			http.NotFound(w, r)
-		}
+		h.ServeHTTP(w, r)
 	}))
 	tb.Cleanup(srv.Close)
 	return kube.Configure(&rest.Config{Host: srv.URL}, "tagdrift/test"), &requests
-}
-
-// podJSON is a pod of one container with an annotation of pad bytes.
-func podJSON(name string, pad int) string {
-	return fmt.Sprintf(`{"metadata":{"name":%q,"namespace":"attack","uid":"u-%s","annotations":{"pad":"%s"}},`+
-		`"spec":{"containers":[{"name":"app","image":"nginx:1.25"}]},`+
-		`"status":{"containerStatuses":[{"name":"app","imageID":"docker.io/library/nginx@sha256:%064d"}]}}`,
-		name, name, strings.Repeat("x", pad), 1)
-}
-
-// hugeResponse streams one list answer of total bytes, pod after pod, as long as the
-// client reads.
-func hugeResponse(total int) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		bw := bufio.NewWriterSize(w, 64<<10)
-		n, _ := fmt.Fprint(bw, `{"kind":"PodList","apiVersion":"v1","metadata":{},"items":[`)
-		for i := 0; n < total; i++ {
-			m, err := fmt.Fprint(bw, podJSON("p"+strconv.Itoa(i), 1<<20)+",")
-			if err != nil {
-				return // the client stopped reading
-			}
-			n += m
-		}
-		fmt.Fprint(bw, podJSON("last", 0)+`]}`)
-		bw.Flush()
-	}
-}
-
-// endlessPages answers every page in full, with a continue token that never ends.
-func endlessPages(w http.ResponseWriter, r *http.Request) {
-	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
-	page, _ := strconv.Atoi(strings.TrimPrefix(r.URL.Query().Get("continue"), "page-"))
-	w.Header().Set("Content-Type", "application/json")
-	var b strings.Builder
-	fmt.Fprintf(&b, `{"kind":"PodList","apiVersion":"v1","metadata":{"continue":"page-%d"},"items":[`, page+1)
-	for i := range max(limit, 1) {
-		if i > 0 {
-			b.WriteString(",")
-		}
-		b.WriteString(podJSON(fmt.Sprintf("p-%d-%d", page, i), 0))
-	}
-	b.WriteString("]}")
-	fmt.Fprint(w, b.String())
-}
-
-// bigPods serves count pods of size bytes each, paginated as asked: pending pods that
-// a user allowed to create pods in one namespace can make.
-func bigPods(count, size int) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
-		start, _ := strconv.Atoi(r.URL.Query().Get("continue"))
-		end := min(start+max(limit, 1), count)
-		w.Header().Set("Content-Type", "application/json")
-		cont := ""
-		if end < count {
-			cont = strconv.Itoa(end)
-		}
-		bw := bufio.NewWriter(w)
-		fmt.Fprintf(bw, `{"kind":"PodList","apiVersion":"v1","metadata":{"continue":%q},"items":[`, cont)
-		for i := start; i < end; i++ {
-			if i > start {
-				bw.WriteString(",")
-			}
-			if _, err := bw.WriteString(podJSON("big-"+strconv.Itoa(i), size)); err != nil {
-				return
-			}
-		}
-		bw.WriteString("]}")
-		bw.Flush()
-	}
-}
-
-// emptyContainers answers one pod of n empty containers, `{}` each: a few bytes on
-// the wire that client-go would decode into hundreds.
-func emptyContainers(n int) http.HandlerFunc {
-	body := `{"kind":"PodList","apiVersion":"v1","metadata":{},"items":[{"metadata":{"name":"amp"},"spec":{"containers":[` +
-		strings.Repeat(`{},`, n-1) + `{}]}}]}`
-	return func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprint(w, body)
-	}
 }
 
 // healthy serves pods (two containers each) in protobuf, as a real API server does.
@@ -216,14 +120,10 @@ func TestHostileClusterIsBounded(t *testing.T) {
 		name string
 		pods http.HandlerFunc
 	}{
-		// 400 MB in one answer.
-		{"one huge answer", hugeResponse(400 << 20)},
-		// Pages without end.
-		{"endless continue tokens", endlessPages},
-		// 300 pending pods of 1.3 MB, as a user who may only create pods made them.
-		{"big pods", bigPods(300, 1300<<10)},
-		// A pod of 1.3 million empty containers, just under the cap.
-		{"empty containers", emptyContainers(1_300_000)},
+		{"one huge answer", hostileapi.Attacks()["huge"]},
+		{"endless continue tokens", hostileapi.Attacks()["endless"]},
+		{"big pods", hostileapi.Attacks()["bigpods"]},
+		{"empty containers", hostileapi.Attacks()["empty"]},
 	}
 	for _, a := range attacks {
 		t.Run(a.name, func(t *testing.T) {
@@ -343,7 +243,7 @@ func TestExpiredContinueRestartsBounded(t *testing.T) {
 		}
 		firsts.Add(1)
 		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprint(w, `{"kind":"PodList","apiVersion":"v1","metadata":{"continue":"more"},"items":[`+podJSON("p", 0)+`]}`)
+		fmt.Fprint(w, `{"kind":"PodList","apiVersion":"v1","metadata":{"continue":"more"},"items":[`+hostileapi.Pod("p", 0)+`]}`)
 	}
 	cfg, _ := fakeAPI(t, gone)
 	client, err := kube.NewClient("gone", cfg)
