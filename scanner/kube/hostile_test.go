@@ -17,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	pbserializer "k8s.io/apimachinery/pkg/runtime/serializer/protobuf"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 
@@ -47,7 +48,7 @@ func healthy(tb testing.TB, pods int) http.HandlerFunc {
 	for i := range pods {
 		name := fmt.Sprintf("web-%05d", i)
 		list.Items = append(list.Items, corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "shop", UID: "u-" + "name",
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "shop", UID: types.UID("u-" + name),
 				Labels: map[string]string{"app": "web", "pod-template-hash": "abc"}},
 			Spec: corev1.PodSpec{NodeName: "node-1", Containers: []corev1.Container{
 				{Name: "app", Image: "registry.example.com/shop/web:1", Env: []corev1.EnvVar{{Name: "MODE", Value: "production"}}},
