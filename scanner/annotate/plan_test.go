@@ -253,9 +253,9 @@ func TestFromMetadataReadsOwnership(t *testing.T) {
 // TestKubeKeepsTagdriftsKeys holds the scan's listing (which keeps of each ReplicaSet
 // only tagdrift's own keys) to the keys this package writes.
 func TestKubeKeepsTagdriftsKeys(t *testing.T) {
-	if !slices.Equal(kube.ReplicaSetKeys.Labels, []string{LabelMutant}) ||
-		!slices.Equal(kube.ReplicaSetKeys.Annotations, []string{AnnotationStatus, AnnotationMutations}) ||
-		kube.ReplicaSetKeys.Manager != FieldManager {
-		t.Errorf("kube keeps %+v", kube.ReplicaSetKeys)
+	labels, annotations, manager := kube.ReplicaSetKeys()
+	if !slices.Equal(labels, []string{LabelMutant}) ||
+		!slices.Equal(annotations, []string{AnnotationStatus, AnnotationMutations}) || manager != FieldManager {
+		t.Errorf("kube keeps labels %q, annotations %q, managedFields of %q", labels, annotations, manager)
 	}
 }

@@ -84,22 +84,16 @@ type Result struct {
 	Kept int64
 }
 
-// ReplicaSetKeys are what is kept of a ReplicaSet's labels, annotations and
+// ReplicaSetKeys says what is kept of a ReplicaSet's labels, annotations and
 // managedFields: the keys package annotate writes, and its field manager. (Package
 // annotate's tests hold the two to the same names.)
-var ReplicaSetKeys = struct {
-	Labels      []string
-	Annotations []string
-	Manager     string
-}{
-	Labels:      []string{"is-mutant"},
-	Annotations: []string{"mutant/status", "tagdrift.io/mutations"},
-	Manager:     "tagdrift",
+func ReplicaSetKeys() (labels, annotations []string, manager string) {
+	return []string{"is-mutant"}, []string{"mutant/status", "tagdrift.io/mutations"}, "tagdrift"
 }
 
 func replicaSetKeep() keep {
-	return keep{labels: ReplicaSetKeys.Labels, annotations: ReplicaSetKeys.Annotations, controller: true,
-		manager: ReplicaSetKeys.Manager}
+	labels, annotations, manager := ReplicaSetKeys()
+	return keep{labels: labels, annotations: annotations, controller: true, manager: manager}
 }
 
 // Client lists one cluster.
@@ -119,7 +113,7 @@ func NewClient(name string, cfg *rest.Config) (*Client, error) {
 		return nil, fmt.Errorf("client for %s: %w", name, err)
 	}
 	return &Client{name: name, core: cs.CoreV1().RESTClient(), apps: cs.AppsV1().RESTClient(),
-		batch: cs.BatchV1().RESTClient(), budget: DefaultBudget}, nil
+		batch: cs.BatchV1().RESTClient(), budget: DefaultBudget()}, nil
 }
 
 // WithBudget sets the budget of the client's scans.

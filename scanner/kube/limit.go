@@ -114,10 +114,12 @@ type Budget struct {
 }
 
 // DefaultBudget is the budget of a scan that sets none.
-var DefaultBudget = Budget{Objects: 200_000, Bytes: 1 << 30, Kept: 16 << 20, Requests: 1_000}
+func DefaultBudget() Budget {
+	return Budget{Objects: 200_000, Bytes: 1 << 30, Kept: 16 << 20, Requests: 1_000}
+}
 
 func (b Budget) withDefaults() Budget {
-	d := DefaultBudget
+	d := DefaultBudget()
 	if b.Objects > 0 {
 		d.Objects = b.Objects
 	}
