@@ -246,6 +246,12 @@ func checkDeployment(t *testing.T, dep *appsv1.Deployment) {
 	if ref := env["TAGDRIFT_DATABASE_URL"].ValueFrom; ref == nil || ref.SecretKeyRef == nil || ref.SecretKeyRef.Name != "tagdrift" {
 		t.Errorf("TAGDRIFT_DATABASE_URL %+v: want it from the Secret tagdrift", env["TAGDRIFT_DATABASE_URL"])
 	}
+	// The Go runtime's memory limit follows the container's, whatever it is set to.
+	if ref := env["GOMEMLIMIT"].ValueFrom; ref == nil || ref.ResourceFieldRef == nil ||
+		ref.ResourceFieldRef.Resource != "limits.memory" || ref.ResourceFieldRef.ContainerName != ct.Name ||
+		!ref.ResourceFieldRef.Divisor.IsZero() && ref.ResourceFieldRef.Divisor.Value() != 1 {
+		t.Errorf("GOMEMLIMIT %+v: want it from the container's limits.memory, in bytes", env["GOMEMLIMIT"])
+	}
 	keyFile := env["TAGDRIFT_ENCRYPTION_KEY_FILE"].Value
 	var keyFromSecret bool
 	for _, m := range ct.VolumeMounts {

@@ -12,12 +12,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/tagdrift/tagdrift/internal/kubeenv"
+	"github.com/tagdrift/tagdrift/scanner/kube"
 )
 
 // TestScanPaginates scans a cluster with more pods than one page holds, so the scan must
 // follow continue tokens, and checks that every pod is counted once.
 func TestScanPaginates(t *testing.T) {
-	const pods = 1234 // three pages of 500
+	const pods = 1234 // several pages of kube.PodPageSize
 	c := setup.env.Cluster("delta")
 	ctx := context.Background()
 	if err := c.Namespace(ctx, "many"); err != nil {
@@ -76,10 +77,11 @@ func TestScanPaginates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A bounded number of list calls, whatever the cluster's size: three pages of pods,
+	// A bounded number of list calls, whatever the cluster's size: pages of pods,
 	// one each of ReplicaSets, Jobs and nodes, and no request per pod. (Reading the
 	// metrics is a GET of a non-resource URL, not counted here.)
-	want := map[string]float64{"LIST pods": 3, "LIST replicasets": 1, "LIST jobs": 1, "LIST nodes": 1}
+	podPages := float64((pods + kube.PodPageSize - 1) / kube.PodPageSize)
+	want := map[string]float64{"LIST pods": podPages, "LIST replicasets": 1, "LIST jobs": 1, "LIST nodes": 1}
 	for key, n := range after {
 		_, resource, _ := strings.Cut(key, " ")
 		switch resource {

@@ -45,7 +45,7 @@ func main() {
 }
 
 // bareList is the baseline: list every pod, page by page, with the same client
-// settings as tagdrift (protobuf, PageSize), and nothing else.
+// settings as tagdrift (protobuf, PodPageSize), and nothing else.
 func bareList(kubeconfig string) error {
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
@@ -56,7 +56,7 @@ func bareList(kubeconfig string) error {
 		return err
 	}
 	n := 0
-	opts := metav1.ListOptions{Limit: kube.PageSize}
+	opts := metav1.ListOptions{Limit: kube.PodPageSize}
 	for {
 		list, err := client.CoreV1().Pods("").List(context.Background(), opts)
 		if err != nil {

@@ -12,11 +12,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	apitypes "k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
+
+	"github.com/tagdrift/tagdrift/scanner/kube"
 )
 
 // ErrForbidden means the cluster's credentials lack the rights annotation needs:
@@ -31,18 +31,21 @@ const (
 	writeBurst = 40
 )
 
-// Client writes annotations and Events to one cluster.
+// Client writes annotations and Events to one cluster. What the cluster answers is
+// bounded as a scan's listing is (package kube): every response is capped, its
+// listings are kube's, and the answers to its writes are read but never decoded.
 type Client struct {
-	core     kubernetes.Interface
-	meta     metadata.Interface
+	core     rest.Interface
+	apps     rest.Interface
+	lister   *kube.Client
 	log      *slog.Logger
 	writes   atomic.Int64
 	requests atomic.Int64
 	now      func() time.Time
 }
 
-// NewClient makes a Client from cfg (a copy is changed: its rate limit and a request
-// counter).
+// NewClient makes a Client from cfg (a copy is changed: its rate limit, a request
+// counter, and the cap on responses, which a config kube.Configure made has already).
 func NewClient(cfg *rest.Config, log *slog.Logger) (*Client, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -50,16 +53,17 @@ func NewClient(cfg *rest.Config, log *slog.Logger) (*Client, error) {
 	c := &Client{log: log, now: time.Now}
 	cfg = rest.CopyConfig(cfg)
 	cfg.QPS, cfg.Burst = WriteQPS, writeBurst
+	cfg.Wrap(kube.LimitResponses(kube.MaxResponseBytes))
 	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return counter{rt, c} })
-	core, err := kubernetes.NewForConfig(cfg)
+	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("annotation client: %w", err)
 	}
-	meta, err := metadata.NewForConfig(cfg)
+	lister, err := kube.NewClient("", cfg)
 	if err != nil {
 		return nil, fmt.Errorf("annotation client: %w", err)
 	}
-	c.core, c.meta = core, meta
+	c.core, c.apps, c.lister = cs.CoreV1().RESTClient(), cs.AppsV1().RESTClient(), lister
 	return c, nil
 }
 
@@ -83,32 +87,19 @@ func (c *Client) Writes() int { return int(c.writes.Load()) }
 // Requests is how many requests of any kind the client has sent.
 func (c *Client) Requests() int { return int(c.requests.Load()) }
 
-var replicaSets = schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "replicasets"}
-
-// pageSize is how many ReplicaSets one list request asks for.
-const pageSize = 500
-
-// ReplicaSets lists the cluster's ReplicaSets as metadata, paginated.
+// ReplicaSets lists the cluster's ReplicaSets as a scan does (kube.Client.ReplicaSets):
+// paginated, bounded, restarted at most a few times when a continue token expires,
+// and keeping only what annotation reads.
 func (c *Client) ReplicaSets(ctx context.Context) ([]ReplicaSet, error) {
-	var out []ReplicaSet
-	opts := metav1.ListOptions{Limit: pageSize}
-	for {
-		list, err := c.meta.Resource(replicaSets).List(ctx, opts)
-		if err != nil {
-			if opts.Continue != "" && apierrors.IsResourceExpired(err) {
-				out, opts.Continue = nil, ""
-				continue
-			}
-			return nil, fmt.Errorf("list replicasets: %w", err)
-		}
-		for i := range list.Items {
-			out = append(out, FromMetadata(&list.Items[i].ObjectMeta))
-		}
-		if list.Continue == "" {
-			return out, nil
-		}
-		opts.Continue = list.Continue
+	items, err := c.lister.ReplicaSets(ctx, "", "")
+	if err != nil {
+		return nil, err // a *kube.ListError: it names the list
 	}
+	out := make([]ReplicaSet, len(items))
+	for i := range items {
+		out[i] = FromMetadata(&items[i].ObjectMeta)
+	}
+	return out, nil
 }
 
 // Result is what Apply did.
@@ -230,20 +221,21 @@ func (c *Client) patch(ctx context.Context, p Patch) error {
 	if err != nil {
 		return err
 	}
-	_, err = c.meta.Resource(replicaSets).Namespace(p.Namespace).Patch(ctx, p.Name, apitypes.MergePatchType, body,
-		metav1.PatchOptions{FieldManager: FieldManager})
+	// The answer, the patched ReplicaSet, is not needed: it is read (within the cap) and
+	// dropped, never decoded.
+	_, err = c.apps.Patch(apitypes.MergePatchType).Namespace(p.Namespace).Resource("replicasets").Name(p.Name).
+		Param("fieldManager", FieldManager).Body(body).DoRaw(ctx)
 	return err
 }
 
 // exists tells whether the ReplicaSet an Event is for is still there, the same one:
 // listed by name, as the scanner's rights allow listing ReplicaSets, not getting one.
 func (c *Client) exists(ctx context.Context, e Event) (bool, error) {
-	list, err := c.meta.Resource(replicaSets).Namespace(e.Namespace).List(ctx,
-		metav1.ListOptions{FieldSelector: "metadata.name=" + e.ReplicaSet})
+	items, err := c.lister.ReplicaSets(ctx, e.Namespace, "metadata.name="+e.ReplicaSet)
 	if err != nil {
 		return false, err
 	}
-	for _, rs := range list.Items {
+	for _, rs := range items {
 		if rs.UID == e.UID {
 			return true, nil
 		}
@@ -269,6 +261,7 @@ func (c *Client) event(ctx context.Context, e Event) error {
 		LastTimestamp:       now,
 		Count:               1,
 	}
-	_, err := c.core.CoreV1().Events(e.Namespace).Create(ctx, ev, metav1.CreateOptions{FieldManager: FieldManager})
+	_, err := c.core.Post().Namespace(e.Namespace).Resource("events").Param("fieldManager", FieldManager).
+		Body(ev).DoRaw(ctx)
 	return err
 }

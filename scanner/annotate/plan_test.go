@@ -3,6 +3,7 @@ package annotate
 import (
 	"encoding/json"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/tagdrift/tagdrift/scanner/detect"
 	"github.com/tagdrift/tagdrift/scanner/imageref"
 	"github.com/tagdrift/tagdrift/scanner/inventory"
+	"github.com/tagdrift/tagdrift/scanner/kube"
 )
 
 func digest(letter string) string { return "sha256:" + strings.Repeat(letter, 64) }
@@ -245,5 +247,15 @@ func TestFromMetadataReadsOwnership(t *testing.T) {
 	if !reflect.DeepEqual(got.OwnedLabels, []string{LabelMutant}) ||
 		!reflect.DeepEqual(got.OwnedAnnotations, []string{AnnotationStatus, AnnotationMutations}) {
 		t.Errorf("owned %v %v", got.OwnedLabels, got.OwnedAnnotations)
+	}
+}
+
+// TestKubeKeepsTagdriftsKeys holds the scan's listing (which keeps of each ReplicaSet
+// only tagdrift's own keys) to the keys this package writes.
+func TestKubeKeepsTagdriftsKeys(t *testing.T) {
+	labels, annotations, manager := kube.ReplicaSetKeys()
+	if !slices.Equal(labels, []string{LabelMutant}) ||
+		!slices.Equal(annotations, []string{AnnotationStatus, AnnotationMutations}) || manager != FieldManager {
+		t.Errorf("kube keeps labels %q, annotations %q, managedFields of %q", labels, annotations, manager)
 	}
 }

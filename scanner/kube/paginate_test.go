@@ -14,7 +14,10 @@ import (
 	"k8s.io/client-go/rest"
 )
 
-// pager serves items in pages of PageSize, expiring the continue token of the pages
+// pageSize is the page size the tests ask paginate for.
+const pageSize = 500
+
+// pager serves items in pages of pageSize, expiring the continue token of the pages
 // listed in expire (once each), as an API server does after etcd compaction.
 type pager struct {
 	items  int
@@ -25,7 +28,7 @@ type pager struct {
 func (p *pager) page(got *[]int) func(metav1.ListOptions) (string, error) {
 	return func(opts metav1.ListOptions) (string, error) {
 		p.calls = append(p.calls, opts.Continue)
-		if opts.Limit != PageSize {
+		if opts.Limit != pageSize {
 			return "", fmt.Errorf("limit %d", opts.Limit)
 		}
 		if p.expire[opts.Continue] {
@@ -36,7 +39,7 @@ func (p *pager) page(got *[]int) func(metav1.ListOptions) (string, error) {
 		if opts.Continue != "" {
 			fmt.Sscanf(opts.Continue, "from-%d", &start)
 		}
-		end := min(start+PageSize, p.items)
+		end := min(start+pageSize, p.items)
 		for i := start; i < end; i++ {
 			*got = append(*got, i)
 		}
@@ -50,7 +53,7 @@ func (p *pager) page(got *[]int) func(metav1.ListOptions) (string, error) {
 func TestPaginateFollowsContinueTokens(t *testing.T) {
 	p := &pager{items: 1234}
 	var got []int
-	if err := paginate(context.Background(), p.page(&got), func() { got = nil }); err != nil {
+	if err := paginate(context.Background(), pageSize, p.page(&got), func() { got = nil }); err != nil {
 		t.Fatal(err)
 	}
 	if len(got) != 1234 || got[1233] != 1233 {
@@ -65,7 +68,7 @@ func TestPaginateRestartsOnExpiredToken(t *testing.T) {
 	p := &pager{items: 1200, expire: map[string]bool{"from-1000": true}}
 	var got []int
 	resets := 0
-	if err := paginate(context.Background(), p.page(&got), func() { resets++; got = nil }); err != nil {
+	if err := paginate(context.Background(), pageSize, p.page(&got), func() { resets++; got = nil }); err != nil {
 		t.Fatal(err)
 	}
 	if resets != 1 {
@@ -86,7 +89,7 @@ func TestPaginateRestartsOnExpiredToken(t *testing.T) {
 
 func TestPaginateGivesUpAfterRepeatedExpiry(t *testing.T) {
 	calls := 0
-	err := paginate(context.Background(), func(opts metav1.ListOptions) (string, error) {
+	err := paginate(context.Background(), pageSize, func(opts metav1.ListOptions) (string, error) {
 		calls++
 		if opts.Continue == "" {
 			return "next", nil
@@ -103,7 +106,7 @@ func TestPaginateGivesUpAfterRepeatedExpiry(t *testing.T) {
 
 func TestPaginateStopsOnOtherErrors(t *testing.T) {
 	forbidden := apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "", errors.New("no"))
-	err := paginate(context.Background(), func(metav1.ListOptions) (string, error) { return "", forbidden }, func() {
+	err := paginate(context.Background(), pageSize, func(metav1.ListOptions) (string, error) { return "", forbidden }, func() {
 		t.Error("reset called for a forbidden error")
 	})
 	if !apierrors.IsForbidden(err) {
@@ -111,7 +114,7 @@ func TestPaginateStopsOnOtherErrors(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := paginate(ctx, func(metav1.ListOptions) (string, error) { return "", nil }, func() {}); !errors.Is(err, context.Canceled) {
+	if err := paginate(ctx, pageSize, func(metav1.ListOptions) (string, error) { return "", nil }, func() {}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("canceled context: err = %v", err)
 	}
 }

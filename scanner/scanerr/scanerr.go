@@ -32,6 +32,7 @@ const (
 	Timeout         = "timeout"
 	RedirectRefused = "redirect refused"
 	Policy          = "policy"
+	TooLarge        = "too large"
 	Credentials     = "credentials"
 	Throttled       = "throttled"
 	ServerError     = "server error"
@@ -68,6 +69,7 @@ func classify(err error) Error {
 		ae     *kubeconfig.AddressError
 		re     *kubeconfig.RedirectError
 		ee     *kubeconfig.ExecError
+		tl     *kube.TooLargeError
 		status apierrors.APIStatus
 		dns    *net.DNSError
 		unk    x509.UnknownAuthorityError
@@ -79,6 +81,12 @@ func classify(err error) Error {
 		netErr net.Error
 	)
 	switch {
+	case errors.As(err, &tl):
+		// Before the network cases: a response cut at its cap can surface as a broken
+		// read as well.
+		return Error{Class: TooLarge, Message: tl.Error() + ": the scan keeps nothing of it"}
+	case errors.Is(err, kube.ErrMalformed):
+		return Error{Class: APIError, Message: kube.ErrMalformed.Error()}
 	case errors.As(err, &pe):
 		return Error{Class: Policy, Message: pe.Error()}
 	case errors.As(err, &ae):

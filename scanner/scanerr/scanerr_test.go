@@ -43,6 +43,10 @@ func TestClassify(t *testing.T) {
 		{get(&net.DNSError{Err: "no such host", Name: "leak"}), Unreachable, 0},
 		{get(&net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}), Unreachable, 0},
 		{fmt.Errorf("x: %w", context.DeadlineExceeded), Timeout, 0},
+		{&kube.ListError{What: "pods", Err: fmt.Errorf("unexpected error when reading response body: %w",
+			&kube.TooLargeError{What: "response", Limit: 4 << 20})}, TooLarge, 0},
+		{&kube.ListError{What: "pods", Err: &kube.TooLargeError{What: "objects", Limit: 10}}, TooLarge, 0},
+		{&kube.ListError{What: "pods", Err: fmt.Errorf("%w: leak", kube.ErrMalformed)}, APIError, 0},
 		{errors.New("leak"), Unknown, 0},
 	}
 	for _, tt := range tests {
