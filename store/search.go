@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -18,14 +19,23 @@ type SearchResult struct {
 	// Refs are the normalized references seen: the term's own, or those of its
 	// repository (any tag), sorted.
 	Refs []string
-	// Workloads running now that are named so, or have a pod named so.
+	// Workloads running now whose name, or a pod's, begins with the term.
 	Workloads []WorkloadKey
+	// Clusters whose name begins with the term, and namespaces (with a workload running
+	// now) whose name does.
+	Clusters, Namespaces []string
 }
+
+// upTo is the upper bound of a prefix range under the "C" collation: nothing that begins
+// with the prefix sorts after the prefix and the highest code point.
+func upTo(prefix string) string { return prefix + string(rune(0x10FFFF)) }
 
 // Search looks up a search box's term. digestPrefix is "sha256:" and at least a few hex
 // characters ("" to skip), ref the term normalized as a reference and repo its
-// repository ("" to skip), name a workload or pod name ("" to skip).
-func (s *Store) Search(ctx context.Context, digestPrefix, ref, repo, name string) (SearchResult, error) {
+// repository ("" to skip), refPattern a regular expression references may match ("" to
+// skip), name the term as a prefix of workload, pod, cluster and namespace names ("" to
+// skip).
+func (s *Store) Search(ctx context.Context, digestPrefix, ref, repo, refPattern, name string) (SearchResult, error) {
 	var out SearchResult
 	b := &pgx.Batch{}
 	if digestPrefix != "" {
@@ -51,19 +61,50 @@ func (s *Store) Search(ctx context.Context, digestPrefix, ref, repo, name string
 			return err
 		})
 	}
+	if refPattern != "" {
+		// A reference written in part ("team/app:stable", "app:stable", "team"): the
+		// known references with those whole path segments at their end or before a tag.
+		// The summary holds a row a reference, digest and cluster: a scan of it is small.
+		b.Queue(`SELECT DISTINCT ref FROM ref_digest_clusters WHERE ref ~ $1 ORDER BY ref LIMIT $2`,
+			refPattern, SearchLimit).Query(func(rows pgx.Rows) error {
+			more, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			out.Refs = append(out.Refs, more...)
+			return err
+		})
+	}
 	if name = strings.TrimSpace(name); name != "" {
-		// Sorted by bytes, as every list is, whatever the database's locale. (Reads every
-		// open interval: an index on their pods would make this an index look-up, and
-		// cost every first scan about 5 % more.)
-		b.Queue(`SELECT DISTINCT c.name COLLATE "C", o.namespace COLLATE "C", o.workload_kind COLLATE "C", o.workload_name COLLATE "C"
-			FROM observations o JOIN clusters c ON c.id = o.cluster_id AND c.deleted_at IS NULL
-			WHERE o.closed_at IS NULL AND (o.workload_name = $1 OR o.pod = $1)
-			ORDER BY 1, 2, 3, 4 LIMIT $2`, name, SearchLimit).Query(func(rows pgx.Rows) error {
+		// Sorted by bytes, as every list is, whatever the database's locale. Workload
+		// names from the running workloads' name index; pod names read every open
+		// interval (an index on their pods would make this a look-up, and cost every
+		// first scan about 5 % more).
+		b.Queue(`SELECT * FROM (
+				SELECT c.name COLLATE "C" AS cluster, w.namespace, w.kind, w.name FROM running_workloads w
+					JOIN clusters c ON c.id = w.cluster_id AND c.deleted_at IS NULL
+					WHERE w.name >= $1 AND w.name < $2 AND starts_with(w.name, $1)
+				UNION
+				SELECT c.name COLLATE "C", o.namespace COLLATE "C", o.workload_kind COLLATE "C", o.workload_name COLLATE "C"
+					FROM observations o JOIN clusters c ON c.id = o.cluster_id AND c.deleted_at IS NULL
+					WHERE o.closed_at IS NULL AND starts_with(o.pod, $1)) m
+			ORDER BY 1, 2, 3, 4 LIMIT $3`,
+			name, upTo(name), SearchLimit).Query(func(rows pgx.Rows) error {
 			var err error
 			out.Workloads, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (WorkloadKey, error) {
 				var k WorkloadKey
 				return k, r.Scan(&k.Cluster, &k.Namespace, &k.Kind, &k.Name)
 			})
+			return err
+		})
+		b.Queue(`SELECT name FROM clusters WHERE deleted_at IS NULL AND starts_with(name, $1)
+			ORDER BY name COLLATE "C" LIMIT $2`, name, SearchLimit).Query(func(rows pgx.Rows) error {
+			var err error
+			out.Clusters, err = pgx.CollectRows(rows, pgx.RowTo[string])
+			return err
+		})
+		b.Queue(`SELECT DISTINCT namespace FROM running_workloads
+			WHERE namespace >= $1 AND namespace < $2 AND starts_with(namespace, $1)
+			ORDER BY namespace LIMIT $3`, name, upTo(name), SearchLimit).Query(func(rows pgx.Rows) error {
+			var err error
+			out.Namespaces, err = pgx.CollectRows(rows, pgx.RowTo[string])
 			return err
 		})
 	}
@@ -73,5 +114,21 @@ func (s *Store) Search(ctx context.Context, digestPrefix, ref, repo, name string
 	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
 		return SearchResult{}, fmt.Errorf("search: %w", err)
 	}
+	slices.Sort(out.Refs)
+	out.Refs = slices.Compact(out.Refs)
 	return out, nil
+}
+
+// KnownRefs lists the references tagdrift has seen, at most limit, sorted: what a search
+// that matched nothing offers the nearest of.
+func (s *Store) KnownRefs(ctx context.Context, limit int) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT DISTINCT ref FROM ref_digest_clusters ORDER BY ref LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("known references: %w", err)
+	}
+	refs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("known references: %w", err)
+	}
+	return refs, nil
 }

@@ -33,13 +33,35 @@ func TestSearchRefs(t *testing.T) {
 		{repo + "-extra:1.25", repo + "-extra", []string{repo + "-extra:1.25"}},
 		{"docker.io/library/redis:7", "docker.io/library/redis", nil},
 	} {
-		got, err := s.Search(ctx, "", tc.ref, tc.repo, "")
+		got, err := s.Search(ctx, "", tc.ref, tc.repo, "", "")
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !slices.Equal(got.Refs, tc.want) {
 			t.Errorf("search %s: %v, want %v", tc.ref, got.Refs, tc.want)
 		}
+	}
+
+	// Part of a reference: whole path segments at its end, or before its tag.
+	for _, tc := range []struct {
+		pattern string
+		want    []string
+	}{
+		{`(^|/)nginx:1\.25($|[:@/])`, []string{repo + ":1.25", "mirror.example/nginx:1.25"}},
+		{`(^|/)library/nginx($|[:@/])`, []string{repo + ":1.25", repo + ":1.26", repo + ":1.27"}},
+		{`(^|/)ginx($|[:@/])`, nil},
+	} {
+		got, err := s.Search(ctx, "", "", "", tc.pattern, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got.Refs, tc.want) {
+			t.Errorf("search %s: %v, want %v", tc.pattern, got.Refs, tc.want)
+		}
+	}
+	known, err := s.KnownRefs(ctx, 10)
+	if err != nil || len(known) != 5 || !slices.IsSorted(known) {
+		t.Errorf("known references: %v, %v", known, err)
 	}
 
 	// Digest a ran as nginx:1.25 in prod (no more) and from a mirror in stage.
@@ -93,12 +115,29 @@ func TestSearchNames(t *testing.T) {
 		{"gone-1", nil},
 		{"nothing", nil},
 	} {
-		got, err := s.Search(ctx, "", "", "", tc.name)
+		got, err := s.Search(ctx, "", "", "", "", tc.name)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !slices.Equal(got.Workloads, tc.want) {
 			t.Errorf("search %q: %v, want %v", tc.name, got.Workloads, tc.want)
 		}
+	}
+	// Beginnings of names: pods, workloads, namespaces and live clusters.
+	got, err := s.Search(ctx, "", "", "", "", "cro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []WorkloadKey{key("prod", "tools", "cron")}; !slices.Equal(got.Workloads, want) {
+		t.Errorf("search cro: %v", got.Workloads)
+	}
+	if got, err = s.Search(ctx, "", "", "", "", "sho"); err != nil || !slices.Equal(got.Namespaces, []string{"shop"}) {
+		t.Errorf("namespaces of sho: %v, %v", got.Namespaces, err)
+	}
+	if got, err = s.Search(ctx, "", "", "", "", "pro"); err != nil || !slices.Equal(got.Clusters, []string{"prod"}) {
+		t.Errorf("clusters of pro: %v, %v", got.Clusters, err)
+	}
+	if got, err = s.Search(ctx, "", "", "", "", "ol"); err != nil || len(got.Clusters) != 0 {
+		t.Errorf("a deleted cluster is found: %v, %v", got.Clusters, err)
 	}
 }

@@ -7,8 +7,14 @@ type SearchView struct {
 	Digests   []string
 	Refs      []string
 	Workloads []WorkloadRow
-	Legend    *Legend
+	// Clusters and Namespaces whose names begin with the term.
+	Clusters, Namespaces []string
+	// Suggestions are the known references nearest the term, when nothing matched.
+	Suggestions []string
+	Legend      *Legend
 }
 
 // Empty reports whether nothing matched.
-func (v SearchView) Empty() bool { return len(v.Digests)+len(v.Refs)+len(v.Workloads) == 0 }
+func (v SearchView) Empty() bool {
+	return len(v.Digests)+len(v.Refs)+len(v.Workloads)+len(v.Clusters)+len(v.Namespaces) == 0
+}

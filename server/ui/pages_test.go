@@ -423,6 +423,12 @@ func TestUIPages(t *testing.T) {
 			digestOf("b")[7:19]: "/digests/" + digestOf("b"),
 			"nginx:1.25":        "/images?ref=docker.io%2Flibrary%2Fnginx%3A1.25",
 			"web-c":             "/workloads/prod/shop/Deployment/web",
+			// Spellings people type: part of a reference, a pod-name prefix, a namespace,
+			// the beginning of a cluster's name.
+			"library/nginx:1.25": "/images?ref=docker.io%2Flibrary%2Fnginx%3A1.25",
+			"odd-":               "/workloads/staging/shop/Deployment/odd",
+			"sho":                "/workloads?namespace=shop",
+			"stag":               "/clusters/staging",
 		} {
 			rec := httptest.NewRecorder()
 			req := httptest.NewRequest("GET", "/search?q="+url.QueryEscape(q), nil)
@@ -437,6 +443,12 @@ func TestUIPages(t *testing.T) {
 			t.Errorf("workloads named web: %d", p.all("match-workloads").Find("li").Length())
 		}
 		e.page("viewer", "/search?q=nothing-here").want(t, http.StatusOK).one(t, "no-matches")
+		// A slip of the keyboard: nothing matches, the nearest reference is offered.
+		p = e.page("viewer", "/search?q=ngnix:1.25").want(t, http.StatusOK)
+		p.one(t, "no-matches")
+		if got := p.one(t, "suggestions").Find("a").First().Text(); got != "docker.io/library/nginx:1.25" {
+			t.Errorf("suggestion %q", got)
+		}
 		if e.page("viewer", "/search?q="+url.QueryEscape(hostilePod)).want(t, http.StatusSeeOther).status != http.StatusSeeOther {
 			t.Error("hostile pod name")
 		}
