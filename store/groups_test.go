@@ -299,3 +299,52 @@ func TestMigrationDefaultGroup(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestGroupsTagMoved: a tag moves within one group: another group's history moves no
+// tag in this one, and each group records its own move of the same digests.
+func TestGroupsTagMoved(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := mustStore(t, mustRing(t, newKey(t)))
+	f := fleet{t, s}
+	register := func(name, group string) Cluster {
+		t.Helper()
+		c, err := s.RegisterCluster(ctx, NewCluster{Name: name, Server: "https://" + name + ":6443", Context: name,
+			Credentials: []byte(`{}`), Enabled: true, Group: group}, Audit{Actor: "test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	eu, us, ap := register("eu", "team-a"), register("us", "team-b"), register("ap", "team-a")
+	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	moves := func() []string {
+		t.Helper()
+		ms, err := s.ListMutations(ctx, MutationFilter{Kind: "tag-moved", State: StateAll})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, m := range ms {
+			out = append(out, m.Group+" "+m.Cluster+" "+m.Identity)
+		}
+		slices.Sort(out)
+		return out
+	}
+	f.scan(eu, t0, wpod("shop", "web", "web-1", "u1", nginx("a")))
+	f.scan(us, t0.Add(time.Minute), wpod("shop", "web", "web-1", "u2", nginx("b")))
+	if got := moves(); len(got) != 0 {
+		t.Fatalf("team-b's first digest after team-a's: %v, want no tag-moved", got)
+	}
+	f.scan(us, t0.Add(2*time.Minute), wpod("shop", "web", "web-1", "u3", nginx("c")))
+	f.scan(ap, t0.Add(3*time.Minute), wpod("shop", "web", "web-1", "u4", nginx("c")))
+	ref := "docker.io/library/nginx:1.25"
+	sha := func(letter string) string { _, d, _ := strings.Cut(digest(letter), "@"); return d }
+	want := []string{
+		"team-a ap tag-moved|" + ref + "|" + sha("a") + "|" + sha("c") + "|team-a",
+		"team-b us tag-moved|" + ref + "|" + sha("b") + "|" + sha("c") + "|team-b",
+	}
+	if got := moves(); !slices.Equal(got, want) {
+		t.Errorf("tag-moved:\n got  %v\n want %v", got, want)
+	}
+}
