@@ -73,6 +73,11 @@ func TestGroupsCorrelate(t *testing.T) {
 	if got, want := openTagDivergences(t, s), []string{"team-b: ap us"}; !slices.Equal(got, want) {
 		t.Fatalf("one group, two digests: %v, want %v", got, want)
 	}
+	for group, want := range map[string]int{"team-b": 2, DefaultGroup: 0} { // team-b: the tag-divergence and ap's own
+		if ms, err := s.ListMutations(ctx, MutationFilter{Group: group}); err != nil || len(ms) != want {
+			t.Errorf("open mutations of group %s: %d, %v; want %d", group, len(ms), err, want)
+		}
+	}
 
 	// us joins the default group: team-b's resolves (ap alone), the default group's
 	// opens (eu a, us b).

@@ -178,6 +178,8 @@ type MutationFilter struct {
 	State     string // open (default), closed or all
 	// Ref is a normalized reference; "" for all.
 	Ref string
+	// Group is the cluster group the mutations were detected in; "" for all.
+	Group string
 	// WorkloadKind and WorkloadName select the mutations of one workload (its own, or
 	// with a place in it); "" for all.
 	WorkloadKind, WorkloadName string
@@ -279,6 +281,9 @@ func (s *Store) ListMutations(ctx context.Context, f MutationFilter) ([]Mutation
 	}
 	if f.Ref != "" {
 		q.where("m.ref = " + q.arg(f.Ref))
+	}
+	if f.Group != "" {
+		q.where("m.cluster_group = " + q.arg(f.Group))
 	}
 	if !f.Since.IsZero() {
 		q.where("m.detected_at >= " + q.arg(f.Since))
