@@ -637,6 +637,34 @@ func TestScan(t *testing.T) {
 		}
 	})
 
+	t.Run("cluster groups", func(t *testing.T) {
+		// alpha and beta run postgres:16 on two digests: one tag-divergence in one
+		// group (the default), none once beta is put in a group of its own.
+		divergences := func(args ...string) []string {
+			t.Helper()
+			r := tagdrift(t, append([]string{"scan", "--kubeconfig", kubeconfig, "--context", "alpha", "--context", "beta", "-o", "json"}, args...)...)
+			if r.code != 0 {
+				t.Fatalf("exit %d: %s", r.code, r.stderr)
+			}
+			var out []string
+			for _, m := range decodeReport(t, r.stdout).Mutations {
+				if m.Kind == "tag-divergence" && m.Cluster == "" {
+					out = append(out, m.Ref)
+				}
+			}
+			return out
+		}
+		if got, want := divergences(), []string{"docker.io/library/postgres:16"}; !slices.Equal(got, want) {
+			t.Errorf("one group: tag-divergences across clusters %v, want %v", got, want)
+		}
+		if got := divergences("--cluster-group", "beta=team-b"); len(got) != 0 {
+			t.Errorf("beta in team-b: tag-divergences across clusters %v, want none", got)
+		}
+		if got, want := divergences("--cluster-group", "alpha=shop", "--cluster-group", "beta=shop"), []string{"docker.io/library/postgres:16"}; !slices.Equal(got, want) {
+			t.Errorf("both in shop: tag-divergences across clusters %v, want %v", got, want)
+		}
+	})
+
 	t.Run("table", func(t *testing.T) {
 		for _, columns := range []int{80, 200} {
 			r := tagdriftEnv(t, []string{fmt.Sprintf("COLUMNS=%d", columns)}, "scan", "--kubeconfig", kubeconfig, "--context", "alpha", "--context", "beta")

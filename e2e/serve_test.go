@@ -248,3 +248,52 @@ contexts: [{name: x, context: {cluster: x, user: x}}]
 		t.Errorf("migrate version: exit %d %q %s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// TestServeClusterGroup: --cluster-group puts a cluster registered at start in its
+// group, made on demand; one naming no registered cluster stops serve at start.
+func TestServeClusterGroup(t *testing.T) {
+	db := newDatabase(t)
+	c := setup.env.Cluster("gamma")
+	buildGamma(t, c)
+	kc := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := kubeenv.WriteKubeconfig(kc, "gamma", c.Context("gamma", c.AdminToken)); err != nil {
+		t.Fatal(err)
+	}
+	key := newKeyText()
+	env := []string{"TAGDRIFT_DATABASE_URL=" + db.URL, "TAGDRIFT_ENCRYPTION_KEY=" + key}
+	typo := launchServe(t, env, "--cluster-kubeconfig", kc+":gamma", "--allow-cluster-network", "127.0.0.0/8",
+		"--cluster-group", "gama=team-g")
+	if code := typo.wait(t, 30*time.Second); code == 0 || !strings.Contains(typo.logs.String(), "--cluster-group gama=team-g") {
+		t.Errorf("--cluster-group naming no cluster: exit %d\n%s", code, typo.logs.String())
+	}
+	st := openStore(t, db.URL, key)
+	// The typo stopped serve after gamma was registered in the default group; a
+	// restart with the flag right keeps it there and says so.
+	s := startServe(t, env, "--cluster-kubeconfig", kc+":gamma", "--allow-cluster-network", "127.0.0.0/8",
+		"--cluster-group", "gamma=team-g")
+	if err := pollUntil(30*time.Second, func() bool { return strings.Contains(s.logs.String(), "cluster already registered in another group") }); err != nil {
+		t.Errorf("no warning that gamma stays in its group: %v\n%s", err, s.logs.String())
+	}
+	if cl, err := st.ClusterByName(context.Background(), "gamma"); err != nil || cl.Group != store.DefaultGroup {
+		t.Errorf("gamma after a restart with another group: %+v, %v", cl, err)
+	}
+
+	// On a fresh database the flag puts gamma in team-g, made on demand.
+	db2 := newDatabase(t)
+	env2 := []string{"TAGDRIFT_DATABASE_URL=" + db2.URL, "TAGDRIFT_ENCRYPTION_KEY=" + key}
+	startServe(t, env2, "--cluster-kubeconfig", kc+":gamma", "--allow-cluster-network", "127.0.0.0/8",
+		"--cluster-group", "gamma=team-g")
+	st2 := openStore(t, db2.URL, key)
+	var cl store.Cluster
+	err := pollUntil(30*time.Second, func() bool {
+		var err error
+		cl, err = st2.ClusterByName(context.Background(), "gamma")
+		return err == nil
+	})
+	if err != nil || cl.Group != "team-g" {
+		t.Fatalf("gamma registered with --cluster-group gamma=team-g: %+v, %v", cl, err)
+	}
+	if g, err := st2.GroupByName(context.Background(), "team-g"); err != nil || g.Clusters != 1 {
+		t.Errorf("team-g: %+v, %v", g, err)
+	}
+}

@@ -30,6 +30,10 @@ type Config struct {
 	// UserAgent is sent to the API servers.
 	UserAgent string
 	Logger    *slog.Logger
+	// Groups puts clusters (by name) in cluster groups: a tag-divergence spans the
+	// clusters of one group only. A cluster it does not name is in the default group,
+	// so by default every cluster scanned is correlated with every other.
+	Groups map[string]string
 }
 
 func (c Config) withDefaults() Config {
@@ -47,7 +51,7 @@ func (c Config) withDefaults() Config {
 
 // ScanAll scans the targets concurrently and reports on all of them: a cluster that
 // fails is reported with its error and the others complete. Mutations are detected
-// across the clusters that succeeded.
+// across the clusters that succeeded (tag-divergences within each of Config.Groups).
 func ScanAll(ctx context.Context, targets []kubeconfig.Target, cfg Config) report.Report {
 	return Scan(ctx, targets, cfg).Report
 }
@@ -87,7 +91,13 @@ func Scan(ctx context.Context, targets []kubeconfig.Target, cfg Config) Result {
 
 	var pods []inventory.Pod
 	for _, s := range scans {
+		n := len(pods)
 		pods = append(pods, s.Pods...)
+		if g := cfg.Groups[s.Name]; g != "" {
+			for i := range pods[n:] {
+				pods[n+i].Group = g
+			}
+		}
 	}
 	return Result{Report: report.Build(scans, detect.Detect(pods)), listings: listings}
 }

@@ -20,6 +20,8 @@ type Cluster struct {
 	Annotate     string
 	Enabled      bool
 	CreatedAt    time.Time
+	// Group is the cluster group it correlates in (DefaultGroup unless set).
+	Group string
 }
 
 // NewCluster is a cluster to register. Credentials are sealed before they are stored
@@ -32,13 +34,17 @@ type NewCluster struct {
 	ScanInterval time.Duration // default 5m
 	Annotate     string        // "off" (default) or "on"
 	Enabled      bool
+	// Group is the group to put it in, created when there is none of that name; ""
+	// for the default group.
+	Group string
 }
 
-const clusterColumns = `id, name, server, context, scan_interval, annotate, enabled, created_at`
+const clusterColumns = `id, name, server, context, scan_interval, annotate, enabled, created_at,
+	(SELECT g.name FROM cluster_groups g WHERE g.id = group_id)`
 
 func scanCluster(row pgx.Row) (Cluster, error) {
 	var c Cluster
-	err := row.Scan(&c.ID, &c.Name, &c.Server, &c.Context, &c.ScanInterval, &c.Annotate, &c.Enabled, &c.CreatedAt)
+	err := row.Scan(&c.ID, &c.Name, &c.Server, &c.Context, &c.ScanInterval, &c.Annotate, &c.Enabled, &c.CreatedAt, &c.Group)
 	return c, err
 }
 
@@ -47,7 +53,7 @@ func (s *Store) CreateCluster(ctx context.Context, nc NewCluster) (Cluster, erro
 	var c Cluster
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		var err error
-		if c, err = s.createCluster(ctx, tx, nc); err != nil {
+		if c, err = s.createCluster(ctx, tx, nc, Audit{}); err != nil {
 			return err
 		}
 		return bumpDataVersion(ctx, tx)
@@ -61,12 +67,19 @@ func (s *Store) CreateCluster(ctx context.Context, nc NewCluster) (Cluster, erro
 // createCluster inserts a cluster inside tx, defaults filled. Its callers move the
 // data version: no cached read shows a cluster before it runs something, but one that
 // comes to must never be served stale.
-func (s *Store) createCluster(ctx context.Context, tx pgx.Tx, nc NewCluster) (Cluster, error) {
+//
+// Its group is made when there is none of that name (recorded as a's). A new cluster
+// runs nothing yet: no reference needs a recheck.
+func (s *Store) createCluster(ctx context.Context, tx pgx.Tx, nc NewCluster, a Audit) (Cluster, error) {
 	if nc.ScanInterval == 0 {
 		nc.ScanInterval = 5 * time.Minute
 	}
 	if nc.Annotate == "" {
 		nc.Annotate = "off"
+	}
+	group, err := groupID(ctx, tx, nc.Group, a)
+	if err != nil {
+		return Cluster{}, err
 	}
 	var id int64
 	if err := tx.QueryRow(ctx, `SELECT nextval('clusters_id_seq')`).Scan(&id); err != nil {
@@ -77,10 +90,10 @@ func (s *Store) createCluster(ctx context.Context, tx pgx.Tx, nc NewCluster) (Cl
 		return Cluster{}, fmt.Errorf("seal credentials: %w", err)
 	}
 	c, err := scanCluster(tx.QueryRow(ctx, `
-		INSERT INTO clusters (id, name, server, context, kubeconfig, key_id, scan_interval, annotate, enabled)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+		INSERT INTO clusters (id, name, server, context, kubeconfig, key_id, scan_interval, annotate, enabled, group_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 		RETURNING `+clusterColumns,
-		id, nc.Name, nc.Server, nc.Context, sealed, int64(s.keys.Primary()), nc.ScanInterval, nc.Annotate, nc.Enabled))
+		id, nc.Name, nc.Server, nc.Context, sealed, int64(s.keys.Primary()), nc.ScanInterval, nc.Annotate, nc.Enabled, group))
 	// The name is unique among live clusters only (clusters_name_live).
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
@@ -168,6 +181,7 @@ const touchesSQL = `(m.cluster_id = c.id OR (m.cluster_id IS NULL AND
 // the open mutations that touch them, counted once each.
 const clusterStatusSQL = `
 	SELECT c.id, c.name, c.server, c.context, c.scan_interval, c.annotate, c.enabled, c.created_at,
+	       (SELECT g.name FROM cluster_groups g WHERE g.id = c.group_id),
 	       s.id, s.status, s.queued_at, s.started_at, s.finished_at, s.pods, s.containers, s.opened, s.closed, s.error_class, s.error,
 	       s.annotate_writes, s.annotate_error,
 	       (SELECT count(*) FROM mutations m WHERE m.resolved_at IS NULL AND ` + touchesSQL + `),
@@ -187,7 +201,7 @@ func scanClusterStatus(row pgx.Row) (ClusterStatus, error) {
 		sc                                     Scan
 	)
 	c := &cs.Cluster
-	err := row.Scan(&c.ID, &c.Name, &c.Server, &c.Context, &c.ScanInterval, &c.Annotate, &c.Enabled, &c.CreatedAt,
+	err := row.Scan(&c.ID, &c.Name, &c.Server, &c.Context, &c.ScanInterval, &c.Annotate, &c.Enabled, &c.CreatedAt, &c.Group,
 		&id, &status, &queued, &sc.StartedAt, &sc.FinishedAt, &pods, &containers, &opened, &closedN, &errClass, &errText,
 		&sc.AnnotateWrites, &annotateErr, &cs.OpenMutations, &cs.LastSucceeded)
 	if err != nil {
@@ -229,13 +243,18 @@ func (s *Store) RegisterCluster(ctx context.Context, nc NewCluster, a Audit) (Cl
 	var c Cluster
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		var err error
-		if c, err = s.createCluster(ctx, tx, nc); err != nil {
+		if c, err = s.createCluster(ctx, tx, nc, a); err != nil {
 			return err
 		}
-		if err := recordAudit(ctx, tx, a, ActionClusterCreate, c.Name, map[string]any{
+		detail := map[string]any{
 			"server": c.Server, "context": c.Context, "scanInterval": c.ScanInterval.String(),
 			"annotate": c.Annotate, "enabled": c.Enabled,
-		}); err != nil {
+		}
+		// Named when set: a single team's trail reads as it did before groups.
+		if c.Group != DefaultGroup {
+			detail["group"] = c.Group
+		}
+		if err := recordAudit(ctx, tx, a, ActionClusterCreate, c.Name, detail); err != nil {
 			return err
 		}
 		return bumpDataVersion(ctx, tx)
@@ -254,15 +273,32 @@ type ClusterChange struct {
 	ScanInterval *time.Duration
 	Annotate     *string
 	Enabled      *bool
+	// Group moves the cluster to that group, created when there is none of that name
+	// ("" for the default group).
+	Group *string
 }
 
 // UpdateCluster changes a live cluster (cluster.update, naming the fields changed but
 // never the credentials); ErrNotFound when none has that name.
 //
+// A move to another group settles, in the same transaction, what the group decides:
+// the cluster's own open conditions move with it, and the unpinned references it runs
+// are queued for RecheckRefs, which settles their tag-divergences in the group it left
+// and in the one it joined (Updated.Refs says which).
+//
 // The audit detail lists the fields that changed under "fields" ("credentials" among
 // them whenever new ones were given) with the new values of all but the credentials.
 func (s *Store) UpdateCluster(ctx context.Context, name string, ch ClusterChange, a Audit) (Cluster, error) {
+	c, _, err := s.UpdateClusterRefs(ctx, name, ch, a)
+	return c, err
+}
+
+// UpdateClusterRefs is UpdateCluster, which also returns the references a move to
+// another group queued for RecheckRefs (none without one), for a caller that wants
+// them rechecked now rather than at the next pass.
+func (s *Store) UpdateClusterRefs(ctx context.Context, name string, ch ClusterChange, a Audit) (Cluster, []string, error) {
 	var c Cluster
+	var refs []string
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		old, err := scanCluster(tx.QueryRow(ctx, `
 			SELECT `+clusterColumns+` FROM clusters WHERE name = $1 AND deleted_at IS NULL FOR UPDATE`, name))
@@ -298,6 +334,22 @@ func (s *Store) UpdateCluster(ctx context.Context, name string, ch ClusterChange
 			next.Enabled = *ch.Enabled
 			change("enabled", next.Enabled != old.Enabled, next.Enabled)
 		}
+		var group int64
+		if ch.Group != nil {
+			next.Group = *ch.Group
+			if next.Group == "" {
+				next.Group = DefaultGroup
+			}
+			change("group", next.Group != old.Group, next.Group)
+			if group, err = groupID(ctx, tx, next.Group, a); err != nil {
+				return err
+			}
+			if next.Group != old.Group {
+				if refs, err = moveGroup(ctx, tx, old.ID, next.Group); err != nil {
+					return err
+				}
+			}
+		}
 		var sealed []byte
 		if ch.Credentials != nil {
 			if sealed, err = s.keys.Seal(ch.Credentials, aad(old.ID)); err != nil {
@@ -307,10 +359,12 @@ func (s *Store) UpdateCluster(ctx context.Context, name string, ch ClusterChange
 		}
 		c, err = scanCluster(tx.QueryRow(ctx, `
 			UPDATE clusters SET server = $2, context = $3, scan_interval = $4, annotate = $5, enabled = $6,
-			       kubeconfig = COALESCE($7, kubeconfig), key_id = CASE WHEN $7::bytea IS NULL THEN key_id ELSE $8 END
+			       kubeconfig = COALESCE($7, kubeconfig), key_id = CASE WHEN $7::bytea IS NULL THEN key_id ELSE $8 END,
+			       group_id = COALESCE($9, group_id)
 			WHERE id = $1
 			RETURNING `+clusterColumns,
-			old.ID, next.Server, next.Context, next.ScanInterval, next.Annotate, next.Enabled, sealed, int64(s.keys.Primary())))
+			old.ID, next.Server, next.Context, next.ScanInterval, next.Annotate, next.Enabled, sealed, int64(s.keys.Primary()),
+			nilIfZero(group)))
 		if err != nil {
 			return fmt.Errorf("update the row: %w", err)
 		}
@@ -323,9 +377,44 @@ func (s *Store) UpdateCluster(ctx context.Context, name string, ch ClusterChange
 		return bumpDataVersion(ctx, tx)
 	})
 	if err != nil {
-		return Cluster{}, fmt.Errorf("update cluster %q: %w", name, err)
+		return Cluster{}, nil, fmt.Errorf("update cluster %q: %w", name, err)
 	}
-	return c, nil
+	return c, refs, nil
+}
+
+// moveGroup settles a cluster's move to another group inside the transaction that
+// moves it: its own open conditions (workload-divergences, pin-mismatches) take the
+// new group's name, and the unpinned references it runs are queued for RecheckRefs,
+// which reads every group of them again: the old group's tag-divergences lose the
+// cluster's places (or resolve), the new group's gain them (or open). It returns the
+// references queued.
+func moveGroup(ctx context.Context, tx pgx.Tx, clusterID int64, group string) ([]string, error) {
+	if _, err := tx.Exec(ctx, `
+		UPDATE mutations SET cluster_group = $2
+		WHERE cluster_id = $1 AND resolved_at IS NULL AND kind IN ('workload-divergence', 'pin-mismatch')`, clusterID, group); err != nil {
+		return nil, fmt.Errorf("move the cluster's open conditions: %w", err)
+	}
+	rows, err := tx.Query(ctx, `
+		SELECT DISTINCT ref FROM observations WHERE cluster_id = $1 AND closed_at IS NULL AND NOT pinned ORDER BY ref`, clusterID)
+	if err != nil {
+		return nil, fmt.Errorf("references run: %w", err)
+	}
+	refs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("references run: %w", err)
+	}
+	if err := queueRechecks(ctx, tx, refs, time.Now()); err != nil {
+		return nil, err
+	}
+	return refs, nil
+}
+
+// nilIfZero is nil for 0, so that COALESCE keeps a column.
+func nilIfZero(id int64) *int64 {
+	if id == 0 {
+		return nil
+	}
+	return &id
 }
 
 // DeleteCluster deletes a live cluster (cluster.delete): its credentials are dropped at

@@ -121,7 +121,9 @@ func podDrifts(ctx context.Context, tx pgx.Tx, sc scanState, fresh []detect.Sigh
 
 // tagMoves feeds detect.TagMovedEvent: for each new digest of an unpinned reference
 // (one sighting per digest and comparison class), whether the reference ran it before,
-// and when not, the reference's earlier sightings, one per digest and place class.
+// and when not, the reference's earlier sightings, one per digest and place class; all
+// within the scanned cluster's group (its clusters now, deleted ones included), so
+// that another group's history never moves a tag in this one.
 func tagMoves(ctx context.Context, tx pgx.Tx, sc scanState, fresh []detect.Sighting) ([]detect.Mutation, error) {
 	type refDigest struct{ ref, digest string }
 	type candidate struct {
@@ -152,8 +154,9 @@ func tagMoves(ctx context.Context, tx pgx.Tx, sc scanState, fresh []detect.Sight
 	// observations_ref_digest, they need no more history.
 	rows, err := tx.Query(ctx, `
 		SELECT DISTINCT f.ref, f.digest FROM unnest($1::text[], $2::text[]) AS f (ref, digest)
-		WHERE EXISTS (SELECT 1 FROM observations e WHERE e.ref = f.ref AND e.digest = f.digest AND e.first_seen < $3)`,
-		refs, digests, sc.started)
+		WHERE EXISTS (SELECT 1 FROM observations e WHERE e.ref = f.ref AND e.digest = f.digest AND e.first_seen < $3
+		              AND e.cluster_id IN (SELECT id FROM clusters WHERE group_id = $4))`,
+		refs, digests, sc.started, sc.groupID)
 	if err != nil {
 		return nil, fmt.Errorf("find digests run before: %w", err)
 	}
@@ -184,8 +187,8 @@ func tagMoves(ctx context.Context, tx pgx.Tx, sc scanState, fresh []detect.Sight
 		rows, err := tx.Query(ctx, `
 			SELECT o.ref, c.name, o.digest, o.digest_kind, o.node, o.arch, max(o.first_seen)
 			FROM observations o JOIN clusters c ON c.id = o.cluster_id
-			WHERE o.ref = ANY($1) AND o.first_seen < $2
-			GROUP BY o.ref, c.name, o.digest, o.digest_kind, o.node, o.arch`, newRefs, sc.started)
+			WHERE o.ref = ANY($1) AND o.first_seen < $2 AND c.group_id = $3
+			GROUP BY o.ref, c.name, o.digest, o.digest_kind, o.node, o.arch`, newRefs, sc.started, sc.groupID)
 		if err != nil {
 			return nil, fmt.Errorf("read what the references ran before: %w", err)
 		}
@@ -238,8 +241,9 @@ func storeEvents(ctx context.Context, tx pgx.Tx, enc bodies, clusterID int64, ev
 		b.Queue(`
 			INSERT INTO mutations (identity, kind, cluster_id, cluster, namespace, workload_kind, workload_name,
 			                       container, ref, digests, places, places_json, body_version, detected_at, updated_at,
-			                       resolved_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $13, $14, $12, $12, $12)
+			                       resolved_at, cluster_group)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $13, $14, $12, $12, $12,
+			        (SELECT g.name FROM clusters c JOIN cluster_groups g ON g.id = c.group_id WHERE c.id = $3))
 			ON CONFLICT `+conflict+` DO NOTHING`,
 			m.Identity, string(m.Kind), clusterID, m.Cluster, m.Namespace, m.Workload.Kind, m.Workload.Name,
 			m.Container, m.Ref, m.Digests, places, at, placesJSON, enc.version())

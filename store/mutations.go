@@ -92,20 +92,23 @@ func reconcile(ctx context.Context, tx pgx.Tx, enc bodies, sc scope, detected []
 			r.Updated++
 			continue
 		}
-		// A cluster's own condition belongs to it. A tag-divergence belongs to the live
-		// cluster it names, which need not be the one whose scan queued it; one
-		// spanning clusters names none.
+		// A cluster's own condition belongs to it, and to its group (a scan's pods do
+		// not know their group). A tag-divergence belongs to the live cluster it names,
+		// which need not be the one whose scan queued it; one spanning clusters names
+		// none. It belongs to the group it was detected in.
 		var owner *int64
 		if m.Kind != detect.TagDivergence && sc.clusterID != 0 {
 			owner = &sc.clusterID
 		}
 		if _, err := tx.Exec(ctx, `
 			INSERT INTO mutations (identity, kind, cluster_id, cluster, namespace, workload_kind, workload_name,
-			                       container, ref, digests, places, places_json, body_version, detected_at, updated_at)
+			                       container, ref, digests, places, places_json, body_version, detected_at, updated_at,
+			                       cluster_group)
 			VALUES ($1, $2, COALESCE($12, (SELECT id FROM clusters WHERE name = $3 AND $3 <> '' AND deleted_at IS NULL)),
-			        $3, $4, $5, $6, $7, $8, $9, $10, $13, $14, $11, $11)`,
+			        $3, $4, $5, $6, $7, $8, $9, $10, $13, $14, $11, $11,
+			        COALESCE((SELECT g.name FROM clusters c JOIN cluster_groups g ON g.id = c.group_id WHERE c.id = $12), $15))`,
 			m.Identity, string(m.Kind), m.Cluster, m.Namespace, m.Workload.Kind, m.Workload.Name,
-			m.Container, m.Ref, m.Digests, places, at, owner, placesJSON, enc.version()); err != nil {
+			m.Container, m.Ref, m.Digests, places, at, owner, placesJSON, enc.version(), inventory.GroupName(m.Group)); err != nil {
 			return r, fmt.Errorf("open mutation %s: %w", m.Identity, err)
 		}
 		r.Opened++
@@ -175,6 +178,8 @@ type MutationFilter struct {
 	State     string // open (default), closed or all
 	// Ref is a normalized reference; "" for all.
 	Ref string
+	// Group is the cluster group the mutations were detected in; "" for all.
+	Group string
 	// WorkloadKind and WorkloadName select the mutations of one workload (its own, or
 	// with a place in it); "" for all.
 	WorkloadKind, WorkloadName string
@@ -201,7 +206,7 @@ const (
 // mutationColumns are a mutation's columns but its places, which follow them: its own
 // (ownPlaces) or its body (placesBody).
 const mutationColumns = `m.id, m.identity, m.kind, m.cluster, m.namespace, m.workload_kind, m.workload_name, m.container,
-	m.ref, m.digests, m.detected_at, m.resolved_at`
+	m.ref, m.digests, m.detected_at, m.resolved_at, m.cluster_group`
 
 // ownPlaces are a mutation's places, as the store keeps them for itself.
 const ownPlaces = `, m.places`
@@ -227,7 +232,7 @@ func scanMutationPlaces(row pgx.Row, enc bodies, extra ...any) (Mutation, error)
 	var version *int
 	var own []byte
 	dest := []any{&m.ID, &m.Identity, &kind, &m.Cluster, &m.Namespace, &m.Workload.Kind, &m.Workload.Name,
-		&m.Container, &m.Ref, &m.Digests, &m.DetectedAt, &m.ResolvedAt}
+		&m.Container, &m.Ref, &m.Digests, &m.DetectedAt, &m.ResolvedAt, &m.Group}
 	if enc.enc != nil {
 		dest = append(dest, &m.PlacesJSON, &version, &own)
 	} else {
@@ -276,6 +281,9 @@ func (s *Store) ListMutations(ctx context.Context, f MutationFilter) ([]Mutation
 	}
 	if f.Ref != "" {
 		q.where("m.ref = " + q.arg(f.Ref))
+	}
+	if f.Group != "" {
+		q.where("m.cluster_group = " + q.arg(f.Group))
 	}
 	if !f.Since.IsZero() {
 		q.where("m.detected_at >= " + q.arg(f.Since))

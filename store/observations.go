@@ -117,7 +117,10 @@ func (s *Store) CompleteScan(ctx context.Context, scanID int64, pods []inventory
 type scanState struct {
 	clusterID int64
 	cluster   string // its name
-	started   time.Time
+	// groupID and group are its cluster group's id and name: a tag moves within it.
+	groupID int64
+	group   string
+	started time.Time
 	// previous is when the cluster's last succeeded scan started (nil for none): the
 	// last sighting of what this scan no longer sees.
 	previous *time.Time
@@ -128,9 +131,10 @@ func runningScan(ctx context.Context, tx pgx.Tx, scanID int64) (scanState, error
 	var sc scanState
 	var status string
 	err := tx.QueryRow(ctx, `
-		SELECT s.cluster_id, c.name, s.status, s.started_at FROM scans s JOIN clusters c ON c.id = s.cluster_id
+		SELECT s.cluster_id, c.name, c.group_id, g.name, s.status, s.started_at
+		FROM scans s JOIN clusters c ON c.id = s.cluster_id JOIN cluster_groups g ON g.id = c.group_id
 		WHERE s.id = $1 FOR UPDATE OF s`, scanID).
-		Scan(&sc.clusterID, &sc.cluster, &status, &sc.started)
+		Scan(&sc.clusterID, &sc.cluster, &sc.groupID, &sc.group, &status, &sc.started)
 	if err != nil {
 		return sc, notFound(err)
 	}
@@ -211,7 +215,7 @@ func diff(sc scanState, open map[obsKey]openObs, pods []inventory.Pod) intervalD
 			d.sightings = append(d.sightings, detect.Sighting{
 				Place: detect.Place{Cluster: sc.cluster, Namespace: p.Namespace, Workload: p.Workload, Pod: p.Name,
 					Container: c.Name, Digest: c.ID.Digest},
-				PodUID: string(p.UID), Ref: c.Ref.Normalized, Kind: c.ID.Kind, Node: p.Node, Arch: p.Arch, FirstSeen: sc.started,
+				Group: sc.group, PodUID: string(p.UID), Ref: c.Ref.Normalized, Kind: c.ID.Kind, Node: p.Node, Arch: p.Arch, FirstSeen: sc.started,
 			})
 			d.pinned = append(d.pinned, c.Ref.Pinned())
 		}

@@ -49,7 +49,7 @@ type Rechecked struct {
 
 // RecheckRefs takes up to limit queued references, oldest first, that no other recheck
 // holds, detects their tag-divergences again among the open observations of every live
-// cluster, reconciles the stored ones (opened, updated, resolved at at), and removes the
+// cluster, within each cluster group, reconciles the stored ones (opened, updated, resolved at at), and removes the
 // references from the queue, all in one transaction. Refs is 0 when none was left to
 // take.
 func (s *Store) RecheckRefs(ctx context.Context, limit int, at time.Time) (Rechecked, error) {
@@ -113,13 +113,14 @@ func (s *Store) QueuedRechecks(ctx context.Context) ([]string, error) {
 }
 
 // openPods returns what the live clusters run now (their open observations) of the
-// given unpinned references, as inventory pods holding just those containers.
+// given unpinned references, as inventory pods holding just those containers, each
+// with its cluster's group: detection correlates within a group only.
 func openPods(ctx context.Context, tx pgx.Tx, refs []string) ([]inventory.Pod, error) {
 	rows, err := tx.Query(ctx, `
-		SELECT c.name, o.namespace, o.pod, o.pod_uid, o.node, o.arch, o.runtime, o.workload_kind, o.workload_name,
+		SELECT c.name, g.name, o.namespace, o.pod, o.pod_uid, o.node, o.arch, o.runtime, o.workload_kind, o.workload_name,
 		       o.controller_kind, o.controller_name, o.controller_uid, o.revision,
 		       o.container, o.container_type, o.image, o.image_id
-		FROM observations o JOIN clusters c ON c.id = o.cluster_id
+		FROM observations o JOIN clusters c ON c.id = o.cluster_id JOIN cluster_groups g ON g.id = c.group_id
 		WHERE o.closed_at IS NULL AND NOT o.pinned AND o.ref = ANY($1)
 		ORDER BY o.cluster_id, o.pod_uid`, refs)
 	if err != nil {
@@ -131,7 +132,7 @@ func openPods(ctx context.Context, tx pgx.Tx, refs []string) ([]inventory.Pod, e
 	for rows.Next() {
 		var p inventory.Pod
 		var uid, ctlUID, name, typ, image, imageID string
-		if err := rows.Scan(&p.Cluster, &p.Namespace, &p.Name, &uid, &p.Node, &p.Arch, &p.Runtime,
+		if err := rows.Scan(&p.Cluster, &p.Group, &p.Namespace, &p.Name, &uid, &p.Node, &p.Arch, &p.Runtime,
 			&p.Workload.Kind, &p.Workload.Name, &p.Controller.Kind, &p.Controller.Name, &ctlUID, &p.Controller.Revision,
 			&name, &typ, &image, &imageID); err != nil {
 			return nil, fmt.Errorf("read what runs %d references: %w", len(refs), err)

@@ -285,3 +285,28 @@ func TestConfigDocTable(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterGroupFlag: --cluster-group takes CLUSTER=GROUP, a valid group name, and
+// one group per cluster; anything else is refused before serve starts.
+func TestClusterGroupFlag(t *testing.T) {
+	env := func(k string) string {
+		return map[string]string{"TAGDRIFT_DATABASE_URL": "postgres://x", "TAGDRIFT_ENCRYPTION_KEY": "k"}[k]
+	}
+	c, err := parseServe([]string{"--cluster-group", "eu=team-a", "--cluster-group=us=team-b", "--cluster-group", "eu=team-a"}, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	groups, err := clusterGroups(c.ClusterGroup)
+	if err != nil || len(groups) != 2 || groups["eu"] != "team-a" || groups["us"] != "team-b" {
+		t.Errorf("groups %v, %v", groups, err)
+	}
+	for _, bad := range []string{"eu", "=team-a", "eu=", "eu=Team A", "eu=a,eu=b"} {
+		var args []string
+		for _, v := range strings.Split(bad, ",") {
+			args = append(args, "--cluster-group", v)
+		}
+		if _, err := parseServe(args, env); err == nil || !strings.Contains(err.Error(), "--cluster-group") {
+			t.Errorf("--cluster-group %s: %v, want an error naming the flag", bad, err)
+		}
+	}
+}

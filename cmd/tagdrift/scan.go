@@ -35,6 +35,7 @@ type scanCmd struct {
 	Verbose      bool          `short:"v" help:"log progress to stderr"`
 	Annotate     bool          `help:"write the verdict onto the scanned ReplicaSets: label is-mutant, annotations mutant/status and tagdrift.io/mutations, Events (needs patch on replicasets, create on events)"`
 	DryRun       bool          `name:"dry-run" help:"with --annotate: print what it would change and write nothing"`
+	ClusterGroup []string      `placeholder:"CONTEXT=GROUP" sep:"none" help:"put the cluster of that context in GROUP: a tag-divergence spans the clusters of one group only (default: all in one group); repeatable"`
 }
 
 // Help is the long help of tagdrift scan.
@@ -59,11 +60,22 @@ func (c *scanCmd) Run(ctx context.Context, d *deps) error {
 	if c.DryRun && !c.Annotate {
 		return &exitError{code: exitFailed, err: errors.New("--dry-run previews --annotate: without --annotate a scan writes nothing, so there is nothing to preview")}
 	}
+	groups, err := clusterGroups(c.ClusterGroup)
+	if err != nil {
+		return &exitError{code: exitFailed, err: fmt.Errorf("--cluster-group: %w", err)}
+	}
 	getenv, stdout, stderr := d.getenv, d.stdout, d.stderr
 
 	targets, err := kubeconfig.LoadLocal(c.Kubeconfig, kubeconfig.Selection{Contexts: c.Context, All: c.AllContexts}, getenv)
 	if err != nil {
 		return &exitError{code: exitFailed, err: err}
+	}
+	// A group for a context not scanned is a typo, which would quietly correlate
+	// what the user meant to keep apart.
+	for name, group := range groups {
+		if !slices.ContainsFunc(targets, func(t kubeconfig.Target) bool { return t.Name == name }) {
+			return &exitError{code: exitFailed, err: fmt.Errorf("--cluster-group %s=%s: no context of that name is scanned", name, group)}
+		}
 	}
 	level := slog.LevelWarn
 	if c.Verbose {
@@ -74,6 +86,7 @@ func (c *scanCmd) Run(ctx context.Context, d *deps) error {
 		Timeout:   c.Timeout,
 		UserAgent: "tagdrift/" + version,
 		Logger:    logger,
+		Groups:    groups,
 	})
 	rep := scan.Report
 

@@ -39,6 +39,7 @@ type serveConfig struct {
 	ScanTimeout         time.Duration  `env:"TAGDRIFT_SCAN_TIMEOUT" default:"2m" help:"time limit of one scan"`
 	ScanInterval        time.Duration  `env:"TAGDRIFT_SCAN_INTERVAL" default:"5m" help:"interval of clusters registered with --cluster-kubeconfig (at least 10s)"`
 	ClusterKubeconfig   []string       `env:"TAGDRIFT_CLUSTER_KUBECONFIG" sep:"none" placeholder:"FILE[:CONTEXT]" help:"register a cluster at start, named after its context, unless one of that name exists; repeatable"`
+	ClusterGroup        []string       `env:"TAGDRIFT_CLUSTER_GROUP" sep:"none" placeholder:"CLUSTER=GROUP" help:"register the --cluster-kubeconfig cluster of that name in GROUP (made when missing) rather than the default group; repeatable"`
 	AllowClusterNetwork []netip.Prefix `env:"TAGDRIFT_ALLOW_CLUSTER_NETWORK" sep:"none" placeholder:"CIDR" help:"internal network clusters may be reached on (loopback, private ranges); repeatable"`
 	ExecProfiles        string         `name:"exec-profiles" env:"TAGDRIFT_EXEC_PROFILES_FILE" placeholder:"FILE" help:"YAML or JSON file of the exec credential plugin profiles kubeconfigs may name (docs/security.md: exec profiles)"`
 	AllowInsecureTLS    bool           `name:"allow-insecure-tls" env:"TAGDRIFT_ALLOW_INSECURE_TLS" help:"accept kubeconfigs with insecure-skip-tls-verify: true"`
@@ -147,6 +148,8 @@ func (c serveConfig) validate(source func(flag string) string) error {
 		return fmt.Errorf("%s must be at least --session-idle (%s), not %s", source("session-absolute"), c.SessionIdle, c.SessionAbsolute)
 	case c.ExternalURL != "" && !absoluteHTTP(c.ExternalURL):
 		return fmt.Errorf("%s must be an absolute http or https URL, not %q", source("external-url"), c.ExternalURL)
+	case clusterGroupsErr(c.ClusterGroup) != nil:
+		return fmt.Errorf("%s: %w", source("cluster-group"), clusterGroupsErr(c.ClusterGroup))
 	case c.adminToken != "" && len(c.adminToken) < 16:
 		// A short shared secret is guessable; the rate limit does not stop a patient guess.
 		return errors.New("TAGDRIFT_ADMIN_TOKEN must be at least 16 characters")
@@ -228,10 +231,16 @@ func (cfg *serveConfig) Run(ctx context.Context, d *deps) error {
 	} else if n.Workloads+n.Mutations > 0 {
 		log.Info("refilled stored bodies", "version", apibody.Version, "workloads", n.Workloads, "mutations", n.Mutations)
 	}
+	groups, _ := clusterGroups(cfg.ClusterGroup) // validated
 	for _, spec := range cfg.ClusterKubeconfig {
-		if err := registerCluster(ctx, st, spec, policy, cfg.ScanInterval, log); err != nil {
+		name, err := registerCluster(ctx, st, spec, groups, policy, cfg.ScanInterval, log)
+		if err != nil {
 			return err
 		}
+		delete(groups, name)
+	}
+	for name := range groups {
+		return fmt.Errorf("--cluster-group %s=%s: no --cluster-kubeconfig registers a cluster of that name", name, groups[name])
 	}
 
 	reg := prometheus.NewRegistry()
@@ -324,9 +333,36 @@ func migrateOnStart(cfg *serveConfig, log *slog.Logger) error {
 	return err
 }
 
-// registerCluster registers FILE[:CONTEXT] as a cluster named after its context, unless
-// a cluster of that name exists; the registration is audited.
-func registerCluster(ctx context.Context, st *store.Store, spec string, policy kubeconfig.Policy, interval time.Duration, log *slog.Logger) error {
+// clusterGroups reads --cluster-group CLUSTER=GROUP values into a map of cluster
+// names to groups.
+func clusterGroups(specs []string) (map[string]string, error) {
+	out := make(map[string]string, len(specs))
+	for _, spec := range specs {
+		name, group, ok := strings.Cut(spec, "=")
+		if !ok || name == "" {
+			return nil, fmt.Errorf("want CLUSTER=GROUP, not %q", spec)
+		}
+		if err := store.ValidGroupName(group); err != nil {
+			return nil, err
+		}
+		if g, ok := out[name]; ok && g != group {
+			return nil, fmt.Errorf("cluster %q is given two groups, %q and %q", name, g, group)
+		}
+		out[name] = group
+	}
+	return out, nil
+}
+
+func clusterGroupsErr(specs []string) error {
+	_, err := clusterGroups(specs)
+	return err
+}
+
+// registerCluster registers FILE[:CONTEXT] as a cluster named after its context, in
+// the group groups gives that name (the default group when none), unless a cluster of
+// that name exists; the registration is audited. It returns the cluster's name.
+func registerCluster(ctx context.Context, st *store.Store, spec string, groups map[string]string, policy kubeconfig.Policy,
+	interval time.Duration, log *slog.Logger) (string, error) {
 	file, contextName := spec, ""
 	if i := strings.LastIndexByte(spec, ':'); i > 0 {
 		if _, err := os.Stat(spec); err != nil {
@@ -335,27 +371,34 @@ func registerCluster(ctx context.Context, st *store.Store, spec string, policy k
 	}
 	raw, err := os.ReadFile(file)
 	if err != nil {
-		return fmt.Errorf("--cluster-kubeconfig %s: %w", spec, err)
+		return "", fmt.Errorf("--cluster-kubeconfig %s: %w", spec, err)
 	}
 	reduced, err := kubeconfig.Vet(raw, contextName, policy)
 	if err != nil {
-		return fmt.Errorf("--cluster-kubeconfig %s: %w", spec, err)
+		return "", fmt.Errorf("--cluster-kubeconfig %s: %w", spec, err)
 	}
 	creds, err := json.Marshal(reduced)
 	if err != nil {
-		return err
+		return "", err
 	}
-	_, err = st.RegisterCluster(ctx, store.NewCluster{
+	group := groups[reduced.Context]
+	registered, err := st.RegisterCluster(ctx, store.NewCluster{
 		Name: reduced.Context, Server: reduced.Server, Context: reduced.Context,
-		Credentials: creds, ScanInterval: interval, Enabled: true,
+		Credentials: creds, ScanInterval: interval, Enabled: true, Group: group,
 	}, store.Audit{Actor: "serve:--cluster-kubeconfig"})
 	if errors.Is(err, store.ErrConflict) {
 		log.Info("cluster already registered", "cluster", reduced.Context)
-		return nil
+		// A registered cluster is changed through the API, never by a restart: say
+		// when the flag asks for another group than it is in.
+		if c, err := st.ClusterByName(ctx, reduced.Context); err == nil && group != "" && c.Group != group {
+			log.Warn("cluster already registered in another group; --cluster-group changes only a new registration",
+				"cluster", c.Name, "group", c.Group, "flag", group)
+		}
+		return reduced.Context, nil
 	}
 	if err != nil {
-		return fmt.Errorf("--cluster-kubeconfig %s: %w", spec, err)
+		return "", fmt.Errorf("--cluster-kubeconfig %s: %w", spec, err)
 	}
-	log.Info("cluster registered", "cluster", reduced.Context, "server", reduced.Server)
-	return nil
+	log.Info("cluster registered", "cluster", reduced.Context, "server", reduced.Server, "group", registered.Group)
+	return reduced.Context, nil
 }

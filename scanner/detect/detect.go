@@ -78,8 +78,12 @@ type Place struct {
 // namespaces, workloads or containers, the fields they do not share are empty and
 // Places says where each digest runs.
 type Mutation struct {
-	Kind      Kind               `json:"kind"`
-	Cluster   string             `json:"cluster"`
+	Kind    Kind   `json:"kind"`
+	Cluster string `json:"cluster"`
+	// Group is the cluster group the mutation was detected in (inventory.GroupName of
+	// its pods' group): a tag-divergence spans clusters of one group only. Not encoded
+	// yet: the API and the scan report show it once they name groups.
+	Group     string             `json:"-"`
 	Namespace string             `json:"namespace"`
 	Workload  inventory.Workload `json:"workload"`
 	Container string             `json:"container"`
@@ -134,6 +138,11 @@ type containerKey struct {
 	rev       int32
 	container string
 	ref       string
+}
+
+// refKey is what a tag-divergence spans: one unpinned reference in one cluster group.
+type refKey struct {
+	group, ref string
 }
 
 type pinKey struct {
@@ -203,11 +212,12 @@ func (g *groups[K]) add(k K, s seen, hint *int32) {
 const maxHints = 16
 
 // Detect returns the mutations among pods, sorted by kind, cluster, namespace, workload,
-// container and reference.
+// container, reference and group. A tag-divergence spans the pods of one group
+// (Pod.Group) only: two groups running one reference on different digests raise none.
 func Detect(pods []inventory.Pod) []Mutation {
 	d := &detector{pods: pods, classes: make(map[class]int32), revisions: make(map[revision]int32)}
 	byContainer := newGroups[containerKey]()
-	byRef := newGroups[string]()
+	byRef := newGroups[refKey]()
 	pins := newGroups[pinKey]()
 	var containerHints, refHints [maxHints]int32
 	for i := range maxHints {
@@ -262,7 +272,7 @@ func Detect(pods []inventory.Pod) []Mutation {
 					pins.add(pinKey{p.Cluster, p.Namespace, p.Workload, c.Name, c.Ref.Normalized}, s, &noHint)
 				}
 			case c.Ref.Valid():
-				byRef.add(c.Ref.Normalized, s, refHint)
+				byRef.add(refKey{inventory.GroupName(p.Group), c.Ref.Normalized}, s, refHint)
 			}
 		}
 	}
@@ -279,8 +289,9 @@ func Detect(pods []inventory.Pod) []Mutation {
 	}
 	for i, group := range byRef.lists {
 		if diverging := divergingAcross(group); len(diverging) > 0 {
-			m := d.newMutation(TagDivergence, byRef.keys[i], diverging)
-			m.Identity = identity(TagDivergence, byRef.keys[i])
+			k := byRef.keys[i]
+			m := d.newMutation(TagDivergence, k.ref, diverging)
+			m.Identity = tagDivergenceIdentity(k.group, k.ref)
 			out = append(out, m)
 		}
 	}
@@ -392,6 +403,9 @@ func keep(group []seen, classes map[int32]bool) []seen {
 // newMutation describes a group; fields its places do not share are left empty.
 func (d *detector) newMutation(kind Kind, ref string, group []seen) Mutation {
 	m := Mutation{Kind: kind, Ref: ref, Places: make([]Place, 0, len(group))}
+	if len(group) > 0 {
+		m.Group = inventory.GroupName(d.pods[group[0].pod].Group)
+	}
 	for i, s := range group {
 		pl := d.place(s)
 		m.Places = append(m.Places, pl)
@@ -418,6 +432,16 @@ func (d *detector) newMutation(kind Kind, ref string, group []seen) Mutation {
 	slices.Sort(m.Digests)
 	slices.SortFunc(m.Places, ComparePlaces)
 	return m
+}
+
+// tagDivergenceIdentity names the tag-divergence of ref in group: the default group's
+// keeps the name it had before there were groups, so that upgrading leaves the open
+// ones as they are.
+func tagDivergenceIdentity(group, ref string) string {
+	if group == inventory.DefaultGroup {
+		return identity(TagDivergence, ref)
+	}
+	return identity(TagDivergence, ref, group)
 }
 
 // identity joins a kind and the fields that name one condition of it.
@@ -448,6 +472,7 @@ func compareMutations(a, b Mutation) int {
 		strings.Compare(a.Workload.Name, b.Workload.Name),
 		strings.Compare(a.Container, b.Container),
 		strings.Compare(a.Ref, b.Ref),
+		strings.Compare(a.Group, b.Group),
 		slices.Compare(a.Digests, b.Digests),
 	)
 }

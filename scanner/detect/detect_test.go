@@ -419,3 +419,38 @@ func TestKinds(t *testing.T) {
 		t.Error("an unknown kind does not sort last")
 	}
 }
+
+// TestTagDivergenceWithinGroup: a tag-divergence spans the clusters of one group. Two
+// groups running one reference on different digests raise none; within a group they
+// do, named by the group, and the default group's keeps its ungrouped identity.
+func TestTagDivergenceWithinGroup(t *testing.T) {
+	a, b, c := digest("a"), digest("b"), digest("c")
+	pod := func(cluster, group, d string) inventory.Pod {
+		p := build(podSpec{cluster: cluster, name: "p-" + cluster,
+			containers: []ctr{{name: "app", image: "nginx:1.25", imageID: "docker.io/library/nginx@" + d}}})[0]
+		p.Group = group
+		return p
+	}
+	if ms := Detect([]inventory.Pod{pod("eu", "team-a", a), pod("us", "team-b", b)}); len(ms) != 0 {
+		t.Errorf("across two groups: %q, want none", summary(ms))
+	}
+	ms := Detect([]inventory.Pod{pod("eu", "team-a", a), pod("us", "team-b", b), pod("ap", "team-b", c),
+		pod("x1", "", a), pod("x2", inventory.DefaultGroup, c)})
+	if len(ms) != 2 {
+		t.Fatalf("mutations: %q, want one in team-b and one in the default group", summary(ms))
+	}
+	want := []struct{ group, identity, clusters string }{
+		{"default", "tag-divergence|docker.io/library/nginx:1.25", "x1 x2"},
+		{"team-b", "tag-divergence|docker.io/library/nginx:1.25|team-b", "ap us"},
+	}
+	for i, m := range ms {
+		var clusters []string
+		for _, p := range m.Places {
+			clusters = append(clusters, p.Cluster)
+		}
+		if m.Kind != TagDivergence || m.Group != want[i].group || m.Identity != want[i].identity ||
+			strings.Join(clusters, " ") != want[i].clusters {
+			t.Errorf("mutation %d: %s group %q identity %q clusters %q, want %+v", i, m.Kind, m.Group, m.Identity, clusters, want[i])
+		}
+	}
+}

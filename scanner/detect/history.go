@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/tagdrift/tagdrift/scanner/imageref"
+	"github.com/tagdrift/tagdrift/scanner/inventory"
 )
 
 // The history kinds are events, decided from what ran before:
@@ -23,6 +24,9 @@ import (
 // it.
 type Sighting struct {
 	Place
+	// Group is the cluster group of the sighting's cluster ("" for the default):
+	// a tag moves within one group, whose sightings alone a store gives as earlier.
+	Group  string
 	PodUID string
 	Ref    string // normalized
 	Kind   imageref.Kind
@@ -62,7 +66,10 @@ func Comparable(a, b Sighting) bool {
 // TagMovedEvent returns the tag-moved event of now, a sighting of an unpinned reference,
 // given the reference's earlier sightings (any order; those of another reference are
 // ignored): one when now's digest was never seen for the reference, and another
-// comparable digest was. The tag moved from the latest of those.
+// comparable digest was. The tag moved from the latest of those. The earlier sightings
+// are those of now's cluster group: another group's history moves no tag in this one,
+// and the event is named by the group (but for the default group's, which keep the name
+// they had before there were groups).
 func TagMovedEvent(earlier []Sighting, now Sighting) (Mutation, bool) {
 	var from *Sighting
 	for i := range earlier {
@@ -80,7 +87,14 @@ func TagMovedEvent(earlier []Sighting, now Sighting) (Mutation, bool) {
 	if from == nil {
 		return Mutation{}, false
 	}
-	return event(TagMoved, now, from.Digest, identity(TagMoved, now.Ref, from.Digest, now.Digest)), true
+	ident := identity(TagMoved, now.Ref, from.Digest, now.Digest)
+	group := inventory.GroupName(now.Group)
+	if group != inventory.DefaultGroup {
+		ident += "|" + group
+	}
+	m := event(TagMoved, now, from.Digest, ident)
+	m.Group = now.Group // "" for the default group, as the sighting's
+	return m, true
 }
 
 // PodDriftEvent returns the pod-drift event of now, a container of one pod UID, given that

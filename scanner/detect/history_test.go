@@ -145,3 +145,24 @@ func TestPodDriftSequences(t *testing.T) {
 		})
 	}
 }
+
+// TestTagMovedInGroup: a tag-moved of another group than the default is named by it,
+// so that each group records its own move of the same digests; the default group's
+// keeps the name it had before groups.
+func TestTagMovedInGroup(t *testing.T) {
+	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	at := func(minutes int, l, group string) Sighting {
+		return Sighting{Place: Place{Cluster: "prod", Pod: "web-1", Container: "web", Digest: "sha256:" + strings.Repeat(l, 64)},
+			Group: group, PodUID: "u1", Ref: "r.io/web:1", Kind: imageref.KindRepo, FirstSeen: t0.Add(time.Duration(minutes) * time.Minute)}
+	}
+	for _, group := range []string{"", "default", "team-a"} {
+		m, ok := TagMovedEvent([]Sighting{at(0, "a", group)}, at(5, "b", group))
+		want := "tag-moved|r.io/web:1|sha256:" + strings.Repeat("a", 64) + "|sha256:" + strings.Repeat("b", 64)
+		if group == "team-a" {
+			want += "|team-a"
+		}
+		if !ok || m.Identity != want || m.Group != group {
+			t.Errorf("group %q: %v %q group %q, want %q", group, ok, m.Identity, m.Group, want)
+		}
+	}
+}

@@ -54,9 +54,24 @@ type Controller struct {
 	Revision string
 }
 
+// DefaultGroup is the group of every cluster not put in another: one group, so that
+// correlation across clusters is what it always was for a single team.
+const DefaultGroup = "default"
+
+// GroupName is the name of group g: DefaultGroup for "".
+func GroupName(g string) string {
+	if g == "" {
+		return DefaultGroup
+	}
+	return g
+}
+
 // Pod is one pod as tagdrift needs it.
 type Pod struct {
-	Cluster   string
+	Cluster string
+	// Group is the cluster's group: a tag-divergence spans the pods of one group only.
+	// "" is the default group (DefaultGroup), as it is for a pod of a lone cluster.
+	Group     string
 	Namespace string
 	Name      string
 	UID       types.UID
