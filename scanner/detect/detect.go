@@ -81,9 +81,9 @@ type Mutation struct {
 	Kind    Kind   `json:"kind"`
 	Cluster string `json:"cluster"`
 	// Group is the cluster group the mutation was detected in (inventory.GroupName of
-	// its pods' group): a tag-divergence spans clusters of one group only. Not encoded
-	// yet: the API and the scan report show it once they name groups.
-	Group     string             `json:"-"`
+	// its pods' group): a tag-divergence spans clusters of one group only. The store
+	// fills it on every read; a scan's own report leaves it out when it is the default.
+	Group     string             `json:"group,omitempty"`
 	Namespace string             `json:"namespace"`
 	Workload  inventory.Workload `json:"workload"`
 	Container string             `json:"container"`

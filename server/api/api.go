@@ -100,6 +100,7 @@ func (a *API) Mount(r chi.Router) {
 
 			r.Get("/clusters", a.handle(a.listClusters))
 			r.Get("/clusters/{name}", a.handle(a.getCluster))
+			r.Get("/groups", a.handle(a.listGroups))
 			r.Get("/scans", a.handle(a.listScans))
 			r.Get("/scans/{id}", a.handle(a.getScan))
 			r.Get("/workloads", a.handle(a.listWorkloads))
@@ -114,6 +115,9 @@ func (a *API) Mount(r chi.Router) {
 				r.Patch("/clusters/{name}", a.handle(a.updateCluster))
 				r.Delete("/clusters/{name}", a.handle(a.deleteCluster))
 				r.Post("/clusters/{name}/scans", a.handle(a.requestScan))
+				r.Post("/groups", a.handle(a.createGroup))
+				r.Patch("/groups/{name}", a.handle(a.renameGroup))
+				r.Delete("/groups/{name}", a.handle(a.deleteGroup))
 				r.Get("/audit", a.handle(a.listAudit))
 				r.Get("/tokens", a.handle(a.listTokens))
 				r.Post("/tokens", a.handle(a.createToken))

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -674,4 +675,53 @@ func TestFormatDuration(t *testing.T) {
 // token:<id>:<name>.
 func tokenActor(actor, name string) bool {
 	return regexp.MustCompile(`^token:[1-9][0-9]*:` + regexp.QuoteMeta(name) + `$`).MatchString(actor)
+}
+
+// TestGroups: clusters name their group, default unless set; groups are listed,
+// created, renamed and deleted by admins, a group with clusters is not deleted, and
+// moving a cluster empties its old group.
+func TestGroups(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	admin := e.as("admin")
+	call := func(t *testing.T, res response, status int, out any) {
+		t.Helper()
+		want(t, res, status)
+		if err := json.Unmarshal(res.body, out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var c struct{ Group string }
+	call(t, admin.send("POST", "/api/v1/clusters", clusterBody("prod", testKubeconfig("", ""), "")), http.StatusCreated, &c)
+	if c.Group != "default" {
+		t.Errorf("a new cluster's group %q", c.Group)
+	}
+	call(t, admin.send("PATCH", "/api/v1/clusters/prod", `{"group":"team-a"}`), http.StatusOK, &c)
+	if c.Group != "team-a" {
+		t.Errorf("moved cluster's group %q", c.Group)
+	}
+	var list struct {
+		Items []struct {
+			Name     string
+			Clusters int
+		}
+	}
+	call(t, e.as("viewer").send("GET", "/api/v1/groups", ""), http.StatusOK, &list)
+	if len(list.Items) != 2 || list.Items[0].Name != "default" || list.Items[1].Name != "team-a" || list.Items[1].Clusters != 1 {
+		t.Errorf("groups %+v", list.Items)
+	}
+	want(t, admin.send("DELETE", "/api/v1/groups/team-a", ""), http.StatusConflict)
+	want(t, admin.send("DELETE", "/api/v1/groups/default", ""), http.StatusConflict)
+	want(t, admin.send("POST", "/api/v1/groups", `{"name":"Bad Name"}`), http.StatusBadRequest)
+	want(t, admin.send("POST", "/api/v1/groups", `{"name":"team-b"}`), http.StatusCreated)
+	want(t, admin.send("POST", "/api/v1/groups", `{"name":"team-b"}`), http.StatusConflict)
+	want(t, admin.send("PATCH", "/api/v1/groups/team-b", `{"name":"team-c"}`), http.StatusOK)
+	want(t, admin.send("PATCH", "/api/v1/clusters/prod", `{"group":"default"}`), http.StatusOK)
+	var ms struct{ Items []struct{ Group string } }
+	call(t, e.as("viewer").send("GET", "/api/v1/mutations?state=all&group=team-c", ""), http.StatusOK, &ms)
+	if len(ms.Items) != 0 {
+		t.Errorf("mutations of an empty group: %+v", ms.Items)
+	}
+	want(t, admin.send("DELETE", "/api/v1/groups/team-a", ""), http.StatusNoContent)
+	want(t, admin.send("DELETE", "/api/v1/groups/team-a", ""), http.StatusNotFound)
 }

@@ -18,6 +18,7 @@ type clusterJSON struct {
 	Name          string    `json:"name"`
 	Server        string    `json:"server"`
 	Context       string    `json:"context"`
+	Group         string    `json:"group"`
 	ScanInterval  string    `json:"scanInterval"`
 	Annotate      string    `json:"annotate"`
 	Enabled       bool      `json:"enabled"`
@@ -31,6 +32,7 @@ func toClusterJSON(c store.ClusterStatus) clusterJSON {
 		Name:          c.Name,
 		Server:        c.Server,
 		Context:       c.Context,
+		Group:         c.Group,
 		ScanInterval:  request.FormatDuration(c.ScanInterval),
 		Annotate:      c.Annotate,
 		Enabled:       c.Enabled,
@@ -86,6 +88,7 @@ type clusterRequest struct {
 	Name         string `json:"name"`
 	Kubeconfig   string `json:"kubeconfig"`
 	Context      string `json:"context"`
+	Group        string `json:"group"`
 	ScanInterval string `json:"scanInterval"`
 	Annotate     string `json:"annotate"`
 	Enabled      *bool  `json:"enabled"`
@@ -102,7 +105,7 @@ func (a *API) createCluster(w http.ResponseWriter, r *http.Request) error {
 	if !request.ClusterName.MatchString(req.Name) {
 		return request.BadRequest("name must be 1 to 63 lowercase letters, digits, '-' or '.', starting and ending with a letter or digit, not %q", req.Name)
 	}
-	nc := store.NewCluster{Name: req.Name, ScanInterval: request.DefaultScanInterval, Annotate: "off", Enabled: true}
+	nc := store.NewCluster{Name: req.Name, Group: req.Group, ScanInterval: request.DefaultScanInterval, Annotate: "off", Enabled: true}
 	if req.ScanInterval != "" {
 		d, err := request.ParseDuration("scanInterval", req.ScanInterval, request.MinScanInterval)
 		if err != nil {
@@ -141,6 +144,7 @@ func (a *API) createCluster(w http.ResponseWriter, r *http.Request) error {
 type clusterChange struct {
 	Kubeconfig   *string `json:"kubeconfig"`
 	Context      *string `json:"context"`
+	Group        *string `json:"group"`
 	ScanInterval *string `json:"scanInterval"`
 	Annotate     *string `json:"annotate"`
 	Enabled      *bool   `json:"enabled"`
@@ -184,8 +188,9 @@ func (a *API) updateCluster(w http.ResponseWriter, r *http.Request) error {
 		ch.Annotate = req.Annotate
 	}
 	ch.Enabled = req.Enabled
-	if ch.Credentials == nil && ch.ScanInterval == nil && ch.Annotate == nil && ch.Enabled == nil {
-		return request.BadRequest("nothing to change: send any of kubeconfig (with context), scanInterval, annotate, enabled")
+	ch.Group = req.Group
+	if ch.Credentials == nil && ch.ScanInterval == nil && ch.Annotate == nil && ch.Enabled == nil && ch.Group == nil {
+		return request.BadRequest("nothing to change: send any of kubeconfig (with context), group, scanInterval, annotate, enabled")
 	}
 	before, err := a.st.ClusterStatusByName(r.Context(), name)
 	if err != nil {

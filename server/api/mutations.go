@@ -45,7 +45,7 @@ func toMutationJSON(m store.Mutation) mutationJSON {
 }
 
 func (a *API) listMutations(w http.ResponseWriter, r *http.Request) error {
-	q, err := request.Parse(r.URL.RawQuery, "cluster", "namespace", "kind", "state", "ref", "workload", "since", "until",
+	q, err := request.Parse(r.URL.RawQuery, "cluster", "group", "namespace", "kind", "state", "ref", "workload", "since", "until",
 		"limit", "cursor")
 	if err != nil {
 		return err

@@ -106,6 +106,8 @@ func Classify(r *http.Request, err error, what string) Failure {
 		return Failure{Status: http.StatusBadRequest, Detail: fe.Error()}
 	case errors.As(err, &tooBig):
 		return Failure{Status: http.StatusRequestEntityTooLarge, Detail: fmt.Sprintf("request body larger than %d bytes", tooBig.Limit)}
+	case errors.Is(err, store.ErrInvalidGroupName):
+		return Failure{Status: http.StatusBadRequest, Detail: store.ErrInvalidGroupName.Error()}
 	case errors.Is(err, store.ErrNotFound):
 		return Failure{Status: http.StatusNotFound, Detail: name + " not found"}
 	case errors.Is(err, store.ErrConflict):

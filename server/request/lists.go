@@ -125,6 +125,12 @@ func MutationFilter(q Query, now time.Time) (store.MutationFilter, string, error
 		return store.MutationFilter{}, "", err
 	}
 	f := store.MutationFilter{Cluster: cluster, Namespace: namespace, Kind: kind, State: state, Limit: limit + 1}
+	if raw := q.Get("group"); raw != "" {
+		if len(raw) > MaxFilterLength {
+			return store.MutationFilter{}, "", BadRequest("Query parameter group is longer than %d bytes", MaxFilterLength)
+		}
+		f.Group = raw
+	}
 	if raw := q.Get("ref"); raw != "" {
 		if f.Ref, err = TimelineRef(raw); err != nil {
 			return store.MutationFilter{}, "", err
@@ -150,7 +156,7 @@ func MutationFilter(q Query, now time.Time) (store.MutationFilter, string, error
 			return store.MutationFilter{}, "", BadRequest("Query parameter until must be an RFC 3339 time, not %q", Clip(raw, 80))
 		}
 	}
-	filter := FilterKey("cluster", cluster, "namespace", namespace, "kind", kind, "state", state, "ref", f.Ref,
+	filter := FilterKey("cluster", cluster, "group", f.Group, "namespace", namespace, "kind", kind, "state", state, "ref", f.Ref,
 		"workload", q.Get("workload"), "since", q.Get("since"), "until", q.Get("until"))
 	c, err := q.Cursor("mutations", filter)
 	if err != nil {
