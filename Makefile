@@ -22,16 +22,17 @@ serve: ## run tagdrift serve locally (installs and starts PostgreSQL, makes a ke
 	hack/serve-local.sh $(ARGS)
 
 demo: ## the demo without Docker: two clusters (one on a real node), a registry, PostgreSQL, tagdrift serve and a real mutation; Ctrl-C stops it
-	eval "$$(hack/test-deps.sh)" && \
+	@eval "$$(hack/test-deps.sh)" && \
+		echo "demo: building bin/tagdrift and bin/tagdrift-demo" && \
 		CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o bin/tagdrift ./cmd/tagdrift && \
 		go build -o bin/tagdrift-demo ./cmd/tagdrift-demo && \
 		exec bin/tagdrift-demo local --tagdrift bin/tagdrift $(ARGS)
 
-test: ## run every test, end to end included (installs etcd and builds the Kubernetes binaries when missing)
-	eval "$$(hack/test-deps.sh)" && go test $(GO_TEST_FLAGS) ./...
+test: ## run every test, end to end included (installs etcd and Chromium, builds the Kubernetes binaries and the notification receivers when missing)
+	eval "$$(BROWSER=1 RECEIVERS=1 hack/test-deps.sh)" && go test $(GO_TEST_FLAGS) ./...
 
 test-unit: ## run every test but the end-to-end ones (e2e/): no Kubernetes binaries; PostgreSQL, installed and started when missing
-	eval "$$(SKIP_KUBE=1 hack/test-deps.sh)" && go test $(GO_TEST_FLAGS) $$(go list ./... | grep -v '/e2e')
+	eval "$$(SKIP_KUBE=1 RECEIVERS=1 hack/test-deps.sh)" && go test $(GO_TEST_FLAGS) $$(go list ./... | grep -v '/e2e')
 
 bench: ## run the benchmarks: detection, scan vs bare list, scan writes, a 200-cluster round, a bad-token flood during scans, the API
 	go test -run '^$$' -bench . -benchmem -count 5 ./scanner/...

@@ -136,15 +136,22 @@ func composeInit(ctx context.Context, c config, stdout io.Writer, log *slog.Logg
 
 // tagdrift runs one tagdrift command against the demo's database.
 func tagdrift(ctx context.Context, c config, stdin io.Reader, args ...string) error {
+	_, err := tagdriftOutput(ctx, c, stdin, args...)
+	return err
+}
+
+// tagdriftOutput runs tagdrift as tagdrift does and returns what it printed on stdout
+// (a token's secret, for token create); its stderr only goes into the error.
+func tagdriftOutput(ctx context.Context, c config, stdin io.Reader, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, c.Tagdrift, args...)
 	cmd.Env = []string{"TAGDRIFT_DATABASE_URL=" + c.DatabaseURL, "PATH=" + os.Getenv("PATH")}
 	cmd.Stdin = stdin
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("tagdrift %s: %w\n%s", strings.Join(args, " "), err, out.Bytes())
+		return "", fmt.Errorf("tagdrift %s: %w\n%s%s", strings.Join(args, " "), err, stdout.Bytes(), stderr.Bytes())
 	}
-	return nil
+	return stdout.String(), nil
 }
 
 // makeSecret returns the content of path, first writing make's result there (mode

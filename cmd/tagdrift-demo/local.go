@@ -68,6 +68,19 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	say := func(format string, a ...any) { fmt.Fprintf(stdout, "demo: "+format+"\n", a...) }
 
+	// The kubeconfigs and serve's log. The log outlives the demo, so that a demo that
+	// failed or was stopped can be read afterwards; the kubeconfigs, whose clusters and
+	// credentials end with it, do not.
+	dir, err := os.MkdirTemp("", "tagdrift-demo-")
+	if err != nil {
+		return fmt.Errorf("the demo's directory: %w", err)
+	}
+	defer func() {
+		if kept := keepLog(dir); kept != "" {
+			say("stopped; tagdrift serve's log is kept in %s", kept)
+		}
+	}()
+
 	env, real, err := startClusters(ctx, cfg, log, say)
 	if err != nil {
 		return err
@@ -83,12 +96,6 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	}
 	defer func() { err = errors.Join(err, db.Drop(context.WithoutCancel(ctx))) }()
 
-	dir, err := os.MkdirTemp("", "tagdrift-demo-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-
 	srv, err := startServe(ctx, cfg, env, db.URL, dir, log)
 	if err != nil {
 		return err
@@ -97,7 +104,8 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		say("stopping tagdrift serve")
 		err = errors.Join(err, srv.stop())
 	}()
-	say("tagdrift serve is up at %s, scanning clusters %s and %s every 10s", srv.url, eastCluster, westCluster)
+	say("tagdrift serve is up at %s, scanning clusters %s and %s every 10s; its log: %s", srv.url, eastCluster, westCluster, srv.log)
+	say("the clusters' kubeconfigs: %s (kubectl --kubeconfig %s get pods -n demo)", strings.Join(srv.kubeconfigs, " and "), srv.kubeconfigs[0])
 
 	// Play the kubelet where no real node runs.
 	kctx, stopKubelets := context.WithCancel(ctx)
@@ -134,7 +142,8 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	say("ready (east runs on %s, west on a played kubelet):", node)
 	say("  open %s and sign in as admin, password %s", srv.url, srv.password)
 	say("  API: curl -H 'Authorization: Bearer %s' %s/api/v1/mutations", srv.token, srv.url)
-	say("  Ctrl-C stops everything")
+	say("  (token %q, listed at %s/admin/tokens; the database: %s)", demoTokenName, srv.url, db.URL)
+	say("  Ctrl-C stops everything and drops the database; serve's log stays in %s", srv.log)
 	<-ctx.Done()
 	return nil
 }
@@ -250,9 +259,36 @@ func playLocal(ctx context.Context, env *kubeenv.Env, srv *served, cfg localConf
 	return nil
 }
 
+// keepLog removes the demo's directory but serve's log, and returns the log's path;
+// with no log (serve never started) it removes everything and returns "".
+func keepLog(dir string) string {
+	logPath := filepath.Join(dir, serveLog)
+	entries, _ := os.ReadDir(dir)
+	kept := ""
+	for _, e := range entries {
+		if e.Name() == serveLog {
+			kept = logPath
+			continue
+		}
+		os.RemoveAll(filepath.Join(dir, e.Name()))
+	}
+	if kept == "" {
+		os.Remove(dir)
+	}
+	return kept
+}
+
+// serveLog is the name of serve's log in the demo's directory.
+const serveLog = "serve.log"
+
+// demoTokenName names the demo's API token, as the tokens page lists it.
+const demoTokenName = "tagdrift-demo"
+
 // served is a running tagdrift serve.
 type served struct {
 	url, token, password string
+	log                  string   // serve's stdout and stderr
+	kubeconfigs          []string // one per cluster, as registered
 	cmd                  *exec.Cmd
 	done                 chan error
 }
@@ -260,19 +296,16 @@ type served struct {
 // startServe migrates a fresh database, adds the admin user and starts tagdrift serve
 // with both clusters registered.
 func startServe(ctx context.Context, cfg localConfig, env *kubeenv.Env, dbURL, dir string, log *slog.Logger) (*served, error) {
-	var kubeconfigs []string
+	var kubeconfigs, paths []string
 	for _, c := range env.Clusters {
 		path := filepath.Join(dir, c.Name+".kubeconfig")
 		if err := kubeenv.WriteKubeconfig(path, c.Name, c.Context(c.Name, c.AdminToken)); err != nil {
 			return nil, err
 		}
 		kubeconfigs = append(kubeconfigs, "--cluster-kubeconfig", path)
+		paths = append(paths, path)
 	}
 	pw, err := randomBase64(18, base64.RawURLEncoding)
-	if err != nil {
-		return nil, err
-	}
-	token, err := randomBase64(24, base64.RawURLEncoding)
 	if err != nil {
 		return nil, err
 	}
@@ -287,21 +320,32 @@ func startServe(ctx context.Context, cfg localConfig, env *kubeenv.Env, dbURL, d
 	if err := tagdrift(ctx, tc, strings.NewReader(pw+"\n"), "user", "add", "admin", "--role", "admin"); err != nil {
 		return nil, err
 	}
-	logFile, err := os.Create(filepath.Join(dir, "serve.log"))
+	// The API token is one an admin would make (tagdrift token create): a tdt_ token in
+	// the store, listed on the tokens page, not serve's TAGDRIFT_ADMIN_TOKEN, which no
+	// page knows.
+	out, err := tagdriftOutput(ctx, tc, nil, "token", "create", "--name", demoTokenName, "--role", "admin")
+	if err != nil {
+		return nil, err
+	}
+	token := strings.TrimSpace(out)
+	if !strings.HasPrefix(token, "tdt_") {
+		return nil, fmt.Errorf("tagdrift token create printed %q, not a tdt_ token", token)
+	}
+	logFile, err := os.Create(filepath.Join(dir, serveLog))
 	if err != nil {
 		return nil, err
 	}
 	args := append([]string{"serve", "--listen", cfg.listen, "--allow-cluster-network", "127.0.0.0/8", "--scan-interval", "10s"}, kubeconfigs...)
 	// Not CommandContext: serve is stopped with SIGTERM and given time to finish.
 	cmd := exec.Command(cfg.tagdrift, args...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "TAGDRIFT_DATABASE_URL=" + dbURL, "TAGDRIFT_ENCRYPTION_KEY=" + key, "TAGDRIFT_ADMIN_TOKEN=" + token}
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "TAGDRIFT_DATABASE_URL=" + dbURL, "TAGDRIFT_ENCRYPTION_KEY=" + key}
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
 		return nil, fmt.Errorf("start tagdrift serve: %w", err)
 	}
-	s := &served{url: "http://" + cfg.listen, token: token, password: pw, cmd: cmd, done: make(chan error, 1)}
+	s := &served{url: "http://" + cfg.listen, token: token, password: pw, log: logFile.Name(), kubeconfigs: paths, cmd: cmd, done: make(chan error, 1)}
 	go func() { s.done <- cmd.Wait(); logFile.Close() }()
 	deadline := time.NewTimer(cfg.wait)
 	defer deadline.Stop()

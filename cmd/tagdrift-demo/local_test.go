@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,14 +20,22 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
 	"github.com/tagdrift/tagdrift/internal/pgtest"
+	"github.com/tagdrift/tagdrift/store"
 )
 
 // TestLocalDemo runs `make demo`'s program end to end, as make runs it: the built
 // tagdrift-demo local with the built tagdrift. It waits for the demo to say it is
-// ready, checks the mutation through the REST API and on the UI's overview after
-// signing in with the printed password, then stops it with SIGINT, as Ctrl-C does, and
-// checks that every process it started is gone.
+// ready, checks the mutation through the REST API with the printed token and on the
+// UI's overview after signing in with the printed password; that the token is a tdt_
+// token the store, the API and the tokens page list; that the printed kubeconfigs reach
+// the clusters and the printed log is serve's. Then it stops the demo with SIGINT, as
+// Ctrl-C does, and checks that every process it started is gone, that serve's log is
+// kept where the demo says, and that the demo said all of it in under 60 lines.
 func TestLocalDemo(t *testing.T) {
 	if os.Getenv(pgtest.EnvURL) == "" && !pgtest.Required() {
 		t.Skipf("%s is not set (make test sets it)", pgtest.EnvURL)
@@ -83,8 +92,10 @@ func TestLocalDemo(t *testing.T) {
 		}
 	}()
 
-	// Wait for "Ctrl-C stops everything", collecting the password and the token.
-	var password, token string
+	// Wait for "Ctrl-C stops everything", collecting the password, the token, the
+	// database, the kubeconfigs and serve's log.
+	var password, token, dbURL, serveLog string
+	var kubeconfigs []string
 	var transcript []string
 	deadline := time.After(10 * time.Minute)
 wait:
@@ -102,6 +113,15 @@ wait:
 			if m := regexp.MustCompile(`Bearer (\S+)'`).FindStringSubmatch(line); m != nil {
 				token = m[1]
 			}
+			if m := regexp.MustCompile(`the database: (\S+)\)$`).FindStringSubmatch(line); m != nil {
+				dbURL = m[1]
+			}
+			if m := regexp.MustCompile(`tagdrift serve is up .*; its log: (\S+)$`).FindStringSubmatch(line); m != nil {
+				serveLog = m[1]
+			}
+			if m := regexp.MustCompile(`kubeconfigs: (\S+) and (\S+) `).FindStringSubmatch(line); m != nil {
+				kubeconfigs = m[1:]
+			}
 			if strings.Contains(line, "Ctrl-C stops everything") {
 				break wait
 			}
@@ -109,14 +129,23 @@ wait:
 			t.Fatalf("the demo was not ready within 10 minutes:\n%s", strings.Join(transcript, "\n"))
 		}
 	}
-	if password == "" || token == "" {
-		t.Fatalf("the demo printed no password or token:\n%s", strings.Join(transcript, "\n"))
+	if password == "" || token == "" || dbURL == "" || serveLog == "" || len(kubeconfigs) != 2 {
+		t.Fatalf("the demo printed no password, token, database, serve's log or kubeconfigs:\n%s", strings.Join(transcript, "\n"))
 	}
-	go func() { // keep draining what it says
-		for range lines {
+	rest := make(chan []string, 1)
+	go func() { // keep what it says until it ends
+		var ls []string
+		for l := range lines {
+			ls = append(ls, l)
 		}
+		rest <- ls
 	}()
 	base := "http://" + listen
+	checkDemoToken(t, base, token, dbURL)
+	checkKubeconfigs(t, kubeconfigs)
+	if b, err := os.ReadFile(serveLog); err != nil || !strings.Contains(string(b), `"msg":"serving"`) {
+		t.Errorf("serve's log %s: %v, has no serving line:\n%.500s", serveLog, err, b)
+	}
 
 	// The API: an open workload-divergence in east with both digests, and a tag-moved.
 	req, _ := http.NewRequest(http.MethodGet, base+"/api/v1/mutations?state=all", nil)
@@ -149,6 +178,16 @@ wait:
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `data-kind="workload-divergence"`) {
 		t.Errorf("signed in, the overview (%s) shows no workload-divergence:\n%.2000s", resp.Status, body)
 	}
+	// The tokens page lists the printed token.
+	resp, err = ui.Get(base + "/admin/tokens")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `data-token="`+demoTokenName+`"`) {
+		t.Errorf("the tokens page (%s) does not list %q:\n%.2000s", resp.Status, demoTokenName, body)
+	}
 
 	// Ctrl-C: everything the demo started ends with it.
 	procs := demoProcesses(t, cmd.Process.Pid, tmp)
@@ -166,6 +205,28 @@ wait:
 		cmd.Process.Kill()
 		t.Fatal("the demo did not stop within 2 minutes of SIGINT")
 	}
+	transcript = append(transcript, <-rest...)
+	for _, l := range transcript[len(transcript)-3:] {
+		t.Log(l)
+	}
+	// serve's log outlives the demo, where its last line says; the kubeconfigs do not.
+	if last := transcript[len(transcript)-1]; last != "demo: stopped; tagdrift serve's log is kept in "+serveLog {
+		t.Errorf("the demo's last line is %q, want it to say serve's log is kept in %s", last, serveLog)
+	}
+	if b, err := os.ReadFile(serveLog); err != nil || !strings.Contains(string(b), `"msg":"serving"`) {
+		t.Errorf("serve's log %s after the demo: %v:\n%.500s", serveLog, err, b)
+	}
+	for _, k := range kubeconfigs {
+		if _, err := os.Stat(k); !os.IsNotExist(err) {
+			t.Errorf("the kubeconfig %s outlived the demo (%v)", k, err)
+		}
+	}
+	// What a person reads: the demo's stdout and stderr, from start to stop, under 60
+	// lines (make demo adds hack/test-deps.sh's, counted in hack's test).
+	errLines, _ := os.ReadFile(stderr.Name())
+	if n := len(transcript) + strings.Count(string(errLines), "\n"); n >= 60 {
+		t.Errorf("the demo printed %d lines, want under 60:\n%s\n%s", n, strings.Join(transcript, "\n"), errLines)
+	}
 	for pid, p := range procs {
 		if alive(pid, p.start) {
 			t.Errorf("process %d (%s) outlived the demo", pid, p.cmd)
@@ -178,6 +239,77 @@ wait:
 	if err == nil {
 		resp.Body.Close()
 		t.Errorf("tagdrift serve still answers on %s", listen)
+	}
+}
+
+// checkDemoToken checks that the demo's token is a tdt_ token that the store lists as
+// the demo's admin token and the API, asked with that token, lists too.
+func checkDemoToken(t *testing.T, base, token, dbURL string) {
+	t.Helper()
+	if !strings.HasPrefix(token, "tdt_") {
+		t.Errorf("the printed token %q is not a tdt_ token", token)
+	}
+	ctx := context.Background()
+	st, err := store.Open(ctx, dbURL, nil, nil)
+	if err != nil {
+		t.Fatalf("open the demo's database: %v", err)
+	}
+	tokens, err := st.Tokens(ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.TokenBySecret(ctx, token, time.Now())
+	st.Close()
+	if err != nil {
+		t.Errorf("the store does not know the printed token: %v", err)
+	}
+	if len(tokens) != 1 || tokens[0].Name != demoTokenName || tokens[0].Role != store.RoleAdmin || tokens[0].ID != got.ID || tokens[0].RevokedAt != nil {
+		t.Errorf("the store's tokens are %+v, want one admin token %q, the printed one", tokens, demoTokenName)
+	}
+
+	req, _ := http.NewRequest(http.MethodGet, base+"/api/v1/tokens", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var page struct {
+		Items []struct {
+			ID         int64      `json:"id"`
+			Name       string     `json:"name"`
+			Role       string     `json:"role"`
+			LastUsedAt *time.Time `json:"lastUsedAt"`
+		} `json:"items"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&page); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /api/v1/tokens: %s %v", resp.Status, err)
+	}
+	if len(page.Items) != 1 || page.Items[0].ID != got.ID || page.Items[0].Name != demoTokenName || page.Items[0].Role != store.RoleAdmin {
+		t.Errorf("GET /api/v1/tokens lists %+v, want the demo's token %d", page.Items, got.ID)
+	}
+}
+
+// checkKubeconfigs checks that each printed kubeconfig reaches its cluster, where the
+// demo's three pods run.
+func checkKubeconfigs(t *testing.T, paths []string) {
+	t.Helper()
+	for _, p := range paths {
+		cfg, err := clientcmd.BuildConfigFromFlags("", p)
+		if err != nil {
+			t.Errorf("kubeconfig %s: %v", p, err)
+			continue
+		}
+		cs, err := kubernetes.NewForConfig(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pods, err := cs.CoreV1().Pods("demo").List(context.Background(), metav1.ListOptions{})
+		if err != nil {
+			t.Errorf("list pods with %s: %v", p, err)
+		} else if len(pods.Items) != 3 {
+			t.Errorf("%d pods in namespace demo with %s, want 3", len(pods.Items), p)
+		}
 	}
 }
 
