@@ -9,20 +9,20 @@ var AnnotateModes = [][2]string{{"off", "off: only read the cluster"}, {"on", "o
 // ClusterForm is the form that adds a cluster, as typed, with its refusals next to
 // their fields.
 type ClusterForm struct {
-	Name, Kubeconfig, Context, Interval, Annotate string
+	Name, Kubeconfig, Context, Group, Interval, Annotate string
 	Enabled                                       bool
 	// Contexts are the kubeconfig's contexts, offered once it was read.
 	Contexts                                                               []string
-	NameError, KubeconfigError, ContextError, IntervalError, AnnotateError string
+	NameError, KubeconfigError, ContextError, GroupError, IntervalError, AnnotateError string
 	// Open shows the form unfolded (no cluster yet, or a refusal to show).
 	Open bool
 }
 
 // ClusterEdit is the form that changes a cluster's settings.
 type ClusterEdit struct {
-	Interval, Annotate           string
-	Enabled                      bool
-	IntervalError, AnnotateError string
+	Group, Interval, Annotate                string
+	Enabled                                  bool
+	GroupError, IntervalError, AnnotateError string
 }
 
 // ClusterActions are an admin's controls on a cluster's page: the scan being followed,

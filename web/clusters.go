@@ -9,6 +9,7 @@ import (
 // ClusterHealth is a cluster as the overview and the clusters list show it.
 type ClusterHealth struct {
 	Name          string
+	Group         string
 	Server        string
 	Enabled       bool
 	Interval      time.Duration
@@ -141,4 +142,15 @@ type ClusterView struct {
 	// Actions is rendered under the settings (edit, scan now, delete, for admins); nil
 	// for none.
 	Actions templ.Component
+}
+
+// Grouped reports whether the clusters are in more than the default group, so that
+// lists name each one's group; a single team's list stays as it was.
+func Grouped(cs []ClusterHealth) bool {
+	for _, c := range cs {
+		if c.Group != "" && c.Group != "default" {
+			return true
+		}
+	}
+	return false
 }

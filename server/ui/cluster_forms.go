@@ -66,7 +66,7 @@ func (u *UI) clusterActions(r *http.Request, cs store.ClusterStatus, f clusterFo
 	}
 	a := web.ClusterActions{
 		Name:      cs.Name,
-		Edit:      web.ClusterEdit{Interval: request.FormatDuration(cs.ScanInterval), Annotate: cs.Annotate, Enabled: cs.Enabled},
+		Edit:      web.ClusterEdit{Group: cs.Group, Interval: request.FormatDuration(cs.ScanInterval), Annotate: cs.Annotate, Enabled: cs.Enabled},
 		ScanError: f.scanError,
 	}
 	if f.edit != nil {
@@ -114,6 +114,7 @@ func readClusterForm(w http.ResponseWriter, r *http.Request) (web.ClusterForm, e
 		Name:       strings.TrimSpace(r.PostFormValue("name")),
 		Kubeconfig: r.PostFormValue("kubeconfig"),
 		Context:    r.PostFormValue("context"),
+		Group:      strings.TrimSpace(r.PostFormValue("group")),
 		Interval:   strings.TrimSpace(r.PostFormValue("interval")),
 		Annotate:   r.PostFormValue("annotate"),
 		Enabled:    r.PostFormValue("enabled") == "true",
@@ -173,6 +174,9 @@ func (u *UI) addClusterForm(w http.ResponseWriter, r *http.Request) error {
 	return u.renderClusters(w, r, http.StatusUnprocessableEntity, &f)
 }
 
+// groupNameHint says what a group name may be.
+const groupNameHint = "1 to 63 lowercase letters, digits, '-' or '.', starting and ending with a letter or digit."
+
 // checkClusterForm validates the add form and vets its kubeconfig, setting the errors
 // on f; it returns the cluster to register when all is well.
 func (u *UI) checkClusterForm(f *web.ClusterForm) (store.NewCluster, bool) {
@@ -193,6 +197,13 @@ func (u *UI) checkClusterForm(f *web.ClusterForm) (store.NewCluster, bool) {
 			f.AnnotateError = "Choose off or on."
 		} else {
 			nc.Annotate = f.Annotate
+		}
+	}
+	if f.Group != "" {
+		if store.ValidGroupName(f.Group) != nil {
+			f.GroupError = groupNameHint
+		} else {
+			nc.Group = f.Group
 		}
 	}
 	if f.Name != "" && !request.ClusterName.MatchString(f.Name) {
@@ -245,7 +256,7 @@ func (u *UI) checkClusterForm(f *web.ClusterForm) (store.NewCluster, bool) {
 			f.Name = vetted.Context
 		}
 	}
-	if f.NameError != "" || f.IntervalError != "" || f.AnnotateError != "" {
+	if f.NameError != "" || f.GroupError != "" || f.IntervalError != "" || f.AnnotateError != "" {
 		return nc, false
 	}
 	nc.Name, nc.Server, nc.Context, nc.Credentials = f.Name, vetted.Server, vetted.Context, vetted.Sealed
@@ -257,8 +268,17 @@ func (u *UI) editClusterForm(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	name := request.PathParam(r, "name")
-	e := web.ClusterEdit{Interval: strings.TrimSpace(r.PostForm.Get("interval")), Annotate: r.PostForm.Get("annotate"), Enabled: r.PostForm.Get("enabled") == "true"}
+	e := web.ClusterEdit{Group: strings.TrimSpace(r.PostForm.Get("group")), Interval: strings.TrimSpace(r.PostForm.Get("interval")),
+		Annotate: r.PostForm.Get("annotate"), Enabled: r.PostForm.Get("enabled") == "true"}
 	var ch store.ClusterChange
+	switch {
+	case e.Group == "":
+		// Left empty: the group stays.
+	case store.ValidGroupName(e.Group) != nil:
+		e.GroupError = groupNameHint
+	default:
+		ch.Group = &e.Group
+	}
 	d, err := time.ParseDuration(e.Interval)
 	switch {
 	case err != nil:
@@ -274,7 +294,7 @@ func (u *UI) editClusterForm(w http.ResponseWriter, r *http.Request) error {
 		ch.Annotate = &e.Annotate
 	}
 	ch.Enabled = &e.Enabled
-	if e.IntervalError != "" || e.AnnotateError != "" {
+	if e.GroupError != "" || e.IntervalError != "" || e.AnnotateError != "" {
 		return u.renderCluster(w, r, http.StatusUnprocessableEntity, name, clusterForms{edit: &e})
 	}
 	if _, err := u.st.UpdateCluster(r.Context(), name, ch, access.Audit(r)); err != nil {

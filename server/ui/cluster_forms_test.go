@@ -173,6 +173,26 @@ func TestClusterPageForms(t *testing.T) {
 	if c.ScanInterval.String() != "2m0s" || c.Annotate != "on" || !c.Enabled {
 		t.Errorf("after edit: %+v", c.Cluster)
 	}
+	// Its group: refused when malformed, then moved; the clusters list names groups
+	// once there is more than the default one.
+	if b.get("/clusters").find("th:contains(Group)").Length() != 0 {
+		t.Error("a single group's list has a group column")
+	}
+	p = b.post("/clusters/prod", url.Values{"group": {"Team A"}, "interval": {"2m"}, "annotate": {"on"}, "enabled": {"true"}})
+	wantStatus(t, p, http.StatusUnprocessableEntity)
+	if p.text("[data-testid=error-group]") == "" {
+		t.Error("the refused group is not shown next to its field")
+	}
+	wantStatus(t, b.post("/clusters/prod", url.Values{"group": {"team-a"}, "interval": {"2m"}, "annotate": {"on"}, "enabled": {"true"}}), http.StatusSeeOther)
+	if c, _ = e.st.ClusterStatusByName(ctx, "prod"); c.Group != "team-a" {
+		t.Errorf("group after edit %q", c.Group)
+	}
+	if got := b.get("/clusters").text("[data-testid=cluster-row] [data-testid=cluster-group]"); got != "team-a" {
+		t.Errorf("the clusters list's group %q", got)
+	}
+	if got := b.get("/clusters/prod").text("[data-testid=cluster-group]"); got != "team-a" {
+		t.Errorf("the cluster page's group %q", got)
+	}
 
 	// Scan now: followed on the cluster's page, which reloads while it is queued.
 	p = b.post("/clusters/prod/scans", nil)
@@ -248,7 +268,7 @@ func TestClusterPageForms(t *testing.T) {
 	for _, ev := range evs {
 		actions = append(actions, ev.Action)
 	}
-	if strings.Join(actions, " ") != "cluster.delete scan.request cluster.update cluster.create" {
+	if strings.Join(actions, " ") != "cluster.delete scan.request cluster.update cluster.update cluster.create" {
 		t.Errorf("audit of prod: %v", actions)
 	}
 	// Nothing changes on GET.

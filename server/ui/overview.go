@@ -95,7 +95,7 @@ func mutationRow(m store.Mutation) web.MutationRow {
 // did).
 func clusterHealth(cs store.ClusterStatus, now time.Time) web.ClusterHealth {
 	h := web.ClusterHealth{
-		Name: cs.Name, Server: cs.Server, Enabled: cs.Enabled, Interval: cs.ScanInterval, Annotate: cs.Annotate,
+		Name: cs.Name, Group: cs.Group, Server: cs.Server, Enabled: cs.Enabled, Interval: cs.ScanInterval, Annotate: cs.Annotate,
 		LastSucceeded: cs.LastSucceeded, OpenMutations: cs.OpenMutations,
 	}
 	if cs.LastScan != nil {
