@@ -10,9 +10,9 @@ var AnnotateModes = [][2]string{{"off", "off: only read the cluster"}, {"on", "o
 // their fields.
 type ClusterForm struct {
 	Name, Kubeconfig, Context, Group, Interval, Annotate string
-	Enabled                                       bool
+	Enabled                                              bool
 	// Contexts are the kubeconfig's contexts, offered once it was read.
-	Contexts                                                               []string
+	Contexts                                                                           []string
 	NameError, KubeconfigError, ContextError, GroupError, IntervalError, AnnotateError string
 	// Open shows the form unfolded (no cluster yet, or a refusal to show).
 	Open bool
