@@ -404,7 +404,10 @@ func keep(group []seen, classes map[int32]bool) []seen {
 func (d *detector) newMutation(kind Kind, ref string, group []seen) Mutation {
 	m := Mutation{Kind: kind, Ref: ref, Places: make([]Place, 0, len(group))}
 	if len(group) > 0 {
-		m.Group = inventory.GroupName(d.pods[group[0].pod].Group)
+		// "" for the default group, however its pods spell it: the report omits it.
+		if g := inventory.GroupName(d.pods[group[0].pod].Group); g != inventory.DefaultGroup {
+			m.Group = g
+		}
 	}
 	for i, s := range group {
 		pl := d.place(s)

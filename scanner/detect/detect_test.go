@@ -440,7 +440,7 @@ func TestTagDivergenceWithinGroup(t *testing.T) {
 		t.Fatalf("mutations: %q, want one in team-b and one in the default group", summary(ms))
 	}
 	want := []struct{ group, identity, clusters string }{
-		{"default", "tag-divergence|docker.io/library/nginx:1.25", "x1 x2"},
+		{"", "tag-divergence|docker.io/library/nginx:1.25", "x1 x2"}, // the default group is left out
 		{"team-b", "tag-divergence|docker.io/library/nginx:1.25|team-b", "ap us"},
 	}
 	for i, m := range ms {
