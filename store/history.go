@@ -19,8 +19,11 @@ type TimelineDigest struct {
 	FirstSeen time.Time
 	LastSeen  time.Time // for a digest still running, its cluster's latest succeeded scan
 	Running   bool
-	Clusters  []string // sorted
-	Pods      int      // distinct pods that ran it
+	Clusters  []string // sorted: every live cluster that ran it
+	Pods      int      // distinct pods that ran it, ever
+	// PodsNow and ClustersNow are the pods and clusters that run it now.
+	PodsNow     int
+	ClustersNow []string
 	// Spans says when each cluster ran it, by cluster name.
 	Spans []TimelineSpan
 }
@@ -31,7 +34,8 @@ type TimelineSpan struct {
 	Cluster   string
 	FirstSeen time.Time
 	LastSeen  time.Time
-	Pods      int
+	Pods      int // ever
+	PodsNow   int
 	Running   bool
 }
 
@@ -55,8 +59,9 @@ func maxTime(a, b time.Time) time.Time {
 // (cluster_id, at).
 const lastSeenSQL = `COALESCE(o.last_seen, seen.at, o.first_seen)`
 
-// Timeline returns the digests a normalized reference ran, oldest first, across all
-// clusters, deleted ones included; an empty slice when it never ran. The sightings are
+// Timeline returns the digests a normalized reference ran, oldest first, across the
+// live clusters (a deleted cluster leaves the timeline: its pods count neither now nor
+// ever); an empty slice when it never ran. The sightings are
 // those of the clusters still running one of them, whose last sighting it shows.
 func (s *Store) Timeline(ctx context.Context, ref string) ([]TimelineDigest, Sightings, error) {
 	// Read from the summary, one row per digest and cluster (ref_digest_clusters, kept
@@ -66,7 +71,7 @@ func (s *Store) Timeline(ctx context.Context, ref string) ([]TimelineDigest, Sig
 	// statement that reports which scan that was. The rows are grouped by digest here:
 	// a few hundred rows cost less to read than PostgreSQL's ordered aggregates of them.
 	rows, err := s.pool.Query(ctx, `
-		SELECT per.digest, c.name, per.cluster_id, per.pods, per.first_seen,
+		SELECT per.digest, c.name, per.cluster_id, per.pods, per.running, per.first_seen,
 		       GREATEST(per.last_seen, per.first_seen, seen.at), per.running > 0, COALESCE(seen.id, 0)
 		FROM ref_digest_clusters per JOIN clusters c ON c.id = per.cluster_id
 		LEFT JOIN LATERAL (
@@ -74,7 +79,7 @@ func (s *Store) Timeline(ctx context.Context, ref string) ([]TimelineDigest, Sig
 			WHERE per.running > 0 AND sc.cluster_id = per.cluster_id AND sc.status = 'succeeded'
 			ORDER BY sc.id DESC LIMIT 1
 		) seen ON true
-		WHERE per.ref = $1`, ref)
+		WHERE per.ref = $1 AND c.deleted_at IS NULL`, ref)
 	if err != nil {
 		return nil, nil, fmt.Errorf("timeline of %s: %w", ref, err)
 	}
@@ -86,14 +91,13 @@ func (s *Store) Timeline(ctx context.Context, ref string) ([]TimelineDigest, Sig
 	}
 	spans, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (span, error) {
 		var sp span
-		err := r.Scan(&sp.digest, &sp.Cluster, &sp.clusterID, &sp.Pods, &sp.FirstSeen, &sp.LastSeen, &sp.Running, &sp.scan)
+		err := r.Scan(&sp.digest, &sp.Cluster, &sp.clusterID, &sp.Pods, &sp.PodsNow, &sp.FirstSeen, &sp.LastSeen, &sp.Running, &sp.scan)
 		return sp, err
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("timeline of %s: %w", ref, err)
 	}
-	// By digest, then cluster name (by bytes) and registration: a deleted cluster and
-	// its successor share a name, and their spans become one.
+	// By digest, then cluster name (by bytes) and registration.
 	slices.SortFunc(spans, func(a, b span) int {
 		return cmp.Or(strings.Compare(a.digest, b.digest), strings.Compare(a.Cluster, b.Cluster), cmp.Compare(a.clusterID, b.clusterID))
 	})
@@ -112,10 +116,15 @@ func (s *Store) Timeline(ctx context.Context, ref string) ([]TimelineDigest, Sig
 		d.FirstSeen, d.LastSeen = minTime(d.FirstSeen, sp.FirstSeen), maxTime(d.LastSeen, sp.LastSeen)
 		d.Running = d.Running || sp.Running
 		d.Pods += sp.Pods
+		d.PodsNow += sp.PodsNow
+		if sp.Running && !slices.Contains(d.ClustersNow, sp.Cluster) {
+			d.ClustersNow = append(d.ClustersNow, sp.Cluster)
+		}
 		if k := len(d.Spans); k > 0 && d.Spans[k-1].Cluster == sp.Cluster {
 			prev := &d.Spans[k-1]
 			prev.FirstSeen, prev.LastSeen = minTime(prev.FirstSeen, sp.FirstSeen), maxTime(prev.LastSeen, sp.LastSeen)
 			prev.Pods += sp.Pods
+			prev.PodsNow += sp.PodsNow
 			prev.Running = prev.Running || sp.Running
 			continue
 		}

@@ -10,8 +10,9 @@ import (
 // TestTimelineSpans reads the timeline of a tag that ran two digests in clusters named
 // out of byte order, one of them deleted and registered again under its name: each
 // digest oldest first (ties by digest), its clusters and spans by name in byte order, the
-// deleted cluster and its successor one span, a running digest last seen at its
-// clusters' latest scans, and sightings of the clusters running it only.
+// deleted cluster gone (its digest b with it, its pods counted neither now nor ever), its
+// successor a span of its own, pods now apart from pods ever, a running digest last seen
+// at its clusters' latest scans, and sightings of the clusters running it only.
 func TestTimelineSpans(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -21,7 +22,7 @@ func TestTimelineSpans(t *testing.T) {
 	t1, t2, t3 := t0.Add(time.Hour), t0.Add(2*time.Hour), t0.Add(3*time.Hour)
 	alpha, zeta := mustCluster(t, s, "alpha", "t"), mustCluster(t, s, "Zeta", "t")
 	f.scan(alpha, t0, wpod("shop", "web", "web-1", "u1", nginx("a")), wpod("shop", "api", "api-1", "u2", nginx("b")))
-	f.scan(zeta, t0, wpod("shop", "web", "web-1", "u3", nginx("a")))
+	f.scan(zeta, t0, wpod("shop", "web", "web-1", "u3", nginx("a")), wpod("shop", "web", "web-2", "u4", nginx("a")))
 	f.scan(alpha, t1, wpod("shop", "web", "web-1", "u1", nginx("a")), wpod("shop", "api", "api-1", "u2", nginx("b")))
 	if _, err := s.DeleteCluster(ctx, "alpha", false, admin); err != nil {
 		t.Fatal(err)
@@ -35,13 +36,11 @@ func TestTimelineSpans(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []TimelineDigest{
-		{Digest: sha("a"), FirstSeen: t0, LastSeen: t3, Running: true, Clusters: []string{"Zeta", "alpha"}, Pods: 3, Spans: []TimelineSpan{
-			{Cluster: "Zeta", FirstSeen: t0, LastSeen: t3, Pods: 1, Running: true},
-			{Cluster: "alpha", FirstSeen: t0, LastSeen: t2, Pods: 2, Running: true},
-		}},
-		{Digest: sha("b"), FirstSeen: t0, LastSeen: t1, Running: false, Clusters: []string{"alpha"}, Pods: 1, Spans: []TimelineSpan{
-			{Cluster: "alpha", FirstSeen: t0, LastSeen: t1, Pods: 1, Running: false},
-		}},
+		{Digest: sha("a"), FirstSeen: t0, LastSeen: t3, Running: true, Clusters: []string{"Zeta", "alpha"}, Pods: 3,
+			PodsNow: 2, ClustersNow: []string{"Zeta", "alpha"}, Spans: []TimelineSpan{
+				{Cluster: "Zeta", FirstSeen: t0, LastSeen: t3, Pods: 2, PodsNow: 1, Running: true},
+				{Cluster: "alpha", FirstSeen: t2, LastSeen: t2, Pods: 1, PodsNow: 1, Running: true},
+			}},
 	}
 	for i := range got {
 		got[i].FirstSeen, got[i].LastSeen = got[i].FirstSeen.UTC(), got[i].LastSeen.UTC()

@@ -25,7 +25,8 @@ type TimelineDigest struct {
 	Digest              string
 	FirstSeen, LastSeen time.Time
 	Running             bool
-	Pods                int
+	Pods                int // ever, by live clusters
+	PodsNow             int
 	Spans               []TimelineSpan
 }
 
@@ -109,11 +110,25 @@ func (d TimelineDigest) Clusters() []string {
 	return out
 }
 
+// ClustersNow names the clusters that run it now, and Earlier those that ran it
+// before but run it no more.
+func (d TimelineDigest) ClustersNow() (now, earlier []string) {
+	for _, s := range d.Spans {
+		if s.Running {
+			now = append(now, s.Cluster)
+		} else {
+			earlier = append(earlier, s.Cluster)
+		}
+	}
+	return now, earlier
+}
+
 // TimelineSpan is one cluster running one digest.
 type TimelineSpan struct {
 	Cluster             string
 	FirstSeen, LastSeen time.Time
-	Pods                int
+	Pods                int // ever
+	PodsNow             int
 	Running             bool
 	merged              bool // stands for several clusters
 }
@@ -377,6 +392,7 @@ func merged(in []TimelineSpan) TimelineSpan {
 			m.LastSeen = s.LastSeen
 		}
 		m.Pods += s.Pods
+		m.PodsNow += s.PodsNow
 		m.Running = m.Running || s.Running
 	}
 	return m

@@ -554,6 +554,10 @@ func TestHistoryReads(t *testing.T) {
 		if b.Digest != digestOf("b") || !b.FirstSeen.Equal(t1) || !b.Running || !slices.Equal(b.Clusters, []string{"prod"}) || b.Pods != 2 {
 			t.Errorf("digest B: %+v", b)
 		}
+		// Now: prod runs only B; staging still runs A.
+		if !slices.Equal(a.ClustersNow, []string{"staging"}) || a.PodsNow >= a.Pods || !slices.Equal(b.ClustersNow, []string{"prod"}) || b.PodsNow != 2 {
+			t.Errorf("now: A on %v (%d of %d pods), B on %v (%d pods)", a.ClustersNow, a.PodsNow, a.Pods, b.ClustersNow, b.PodsNow)
+		}
 	}
 	var tl timelineJSON
 	res = viewer.get("/api/v1/images/timeline?ref=nginx")

@@ -20,8 +20,12 @@ type timelineDigestJSON struct {
 	FirstSeen time.Time `json:"firstSeen"`
 	LastSeen  time.Time `json:"lastSeen"`
 	Running   bool      `json:"running"`
-	Clusters  []string  `json:"clusters"`
-	Pods      int       `json:"pods"`
+	// Clusters and Pods count ever, ClustersNow and PodsNow now; a deleted cluster
+	// counts in neither.
+	Clusters    []string `json:"clusters"`
+	Pods        int      `json:"pods"`
+	ClustersNow []string `json:"clustersNow"`
+	PodsNow     int      `json:"podsNow"`
 }
 
 func (a *API) timeline(w http.ResponseWriter, r *http.Request) error {
@@ -40,15 +44,20 @@ func (a *API) timeline(w http.ResponseWriter, r *http.Request) error {
 		}
 		out := timelineJSON{Ref: ref, Digests: make([]timelineDigestJSON, len(ds))}
 		for i, d := range ds {
-			clusters := d.Clusters
-			if clusters == nil {
-				clusters = []string{}
-			}
 			out.Digests[i] = timelineDigestJSON{
 				Digest: d.Digest, FirstSeen: request.UTC(d.FirstSeen), LastSeen: request.UTC(d.LastSeen),
-				Running: d.Running, Clusters: clusters, Pods: d.Pods,
+				Running: d.Running, Clusters: orEmpty(d.Clusters), Pods: d.Pods,
+				ClustersNow: orEmpty(d.ClustersNow), PodsNow: d.PodsNow,
 			}
 		}
 		return out, seen, nil
 	})
+}
+
+// orEmpty answers [] for nil: a list in the API is never null.
+func orEmpty(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }

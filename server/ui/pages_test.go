@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -341,6 +342,13 @@ func TestUIPages(t *testing.T) {
 		if p.all("timeline-row").Length() != p.all("lane").Length() || p.all("move").Length() != 1 {
 			t.Error("the table does not hold the chart's facts")
 		}
+		// Pods now apart from pods ever, never more now than ever.
+		p.all("timeline-pods").Each(func(_ int, cell *goquery.Selection) {
+			var now, ever int
+			if n, err := fmt.Sscanf(strings.TrimSpace(cell.Text()), "%d / %d", &now, &ever); n != 2 || err != nil || now > ever || ever == 0 {
+				t.Errorf("pods now / ever cell %q", cell.Text())
+			}
+		})
 		if p.one(t, "range-all").AttrOr("aria-current", "") != "page" {
 			t.Error("range all not current")
 		}

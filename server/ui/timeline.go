@@ -75,9 +75,9 @@ func (u *UI) timelineDigests(r *http.Request, ref string) ([]web.TimelineDigest,
 	}
 	out := make([]web.TimelineDigest, 0, len(ds))
 	for _, d := range ds {
-		td := web.TimelineDigest{Digest: d.Digest, FirstSeen: d.FirstSeen, LastSeen: d.LastSeen, Running: d.Running, Pods: d.Pods}
+		td := web.TimelineDigest{Digest: d.Digest, FirstSeen: d.FirstSeen, LastSeen: d.LastSeen, Running: d.Running, Pods: d.Pods, PodsNow: d.PodsNow}
 		for _, s := range d.Spans {
-			td.Spans = append(td.Spans, web.TimelineSpan{Cluster: s.Cluster, FirstSeen: s.FirstSeen, LastSeen: s.LastSeen, Pods: s.Pods, Running: s.Running})
+			td.Spans = append(td.Spans, web.TimelineSpan{Cluster: s.Cluster, FirstSeen: s.FirstSeen, LastSeen: s.LastSeen, Pods: s.Pods, PodsNow: s.PodsNow, Running: s.Running})
 		}
 		out = append(out, td)
 	}
