@@ -565,12 +565,34 @@ func TestHistoryReads(t *testing.T) {
 	if tl.Ref != "docker.io/library/nginx:latest" || tl.Digests == nil || len(tl.Digests) != 0 {
 		t.Errorf("timeline of a reference never seen: %s", res.body)
 	}
+	// It never ran, but a reference that ends so did: said, as the search would.
+	if !slices.Equal(tl.Suggestions, []string{"docker.io/library/nginx:1.25"}) {
+		t.Errorf("suggestions for nginx: %q", tl.Suggestions)
+	}
+	tl = timelineJSON{}
+	viewer.get("/api/v1/images/timeline?ref=nginx:1.25").decode(t, &tl)
+	if tl.Suggestions != nil {
+		t.Errorf("a reference that ran suggests %q", tl.Suggestions)
+	}
 	res = viewer.get("/api/v1/images/timeline?ref=nginx:1.25@" + digestOf("a"))
 	want(t, res, http.StatusOK)
 	res.decode(t, &tl)
 	if tl.Ref != "docker.io/library/nginx:1.25@"+digestOf("a") {
 		t.Errorf("pinned reference: %s", res.body)
 	}
+
+	// A digest by its first hex digits, with or without sha256:, as the search takes it.
+	for _, prefix := range []string{digestOf("b")[7:19], digestOf("b")[:19]} {
+		var byPrefix request.DigestJSON
+		res = viewer.get("/api/v1/digests/" + prefix)
+		want(t, res, http.StatusOK)
+		res.decode(t, &byPrefix)
+		if byPrefix.Digest != digestOf("b") || len(byPrefix.Running) != 2 {
+			t.Errorf("digest by prefix %s: %s", prefix, res.body)
+		}
+	}
+	want(t, viewer.get("/api/v1/digests/"+strings.Repeat("0", 12)), http.StatusNotFound)
+	want(t, viewer.get("/api/v1/digests/abc"), http.StatusBadRequest)
 
 	// Where B runs; where A ran.
 	var du request.DigestJSON

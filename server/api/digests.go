@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"strings"
 
 	"github.com/go-chi/chi/v5"
 
@@ -17,9 +18,12 @@ func (a *API) digest(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	d := chi.URLParam(r, "digest")
-	// The digests that imageIDs are parsed into (imageref), and no others.
+	// The digests that imageIDs are parsed into (imageref), or a prefix of a sha256 one
+	// that the UI's search would take.
 	if !imageref.ValidDigest(d) {
-		return request.BadRequest("digest must be sha256:, sha384: or sha512: and its 64, 96 or 128 lowercase hex digits, not %q", request.Clip(d, 80))
+		if d, err = a.digestOfPrefix(r.Context(), d); err != nil {
+			return err
+		}
 	}
 	// Pages of 100, as every list's.
 	p, err := request.DigestHistoryPage(q, d, request.DefaultLimit)
@@ -36,4 +40,29 @@ func (a *API) digest(w http.ResponseWriter, r *http.Request) error {
 		}
 		return request.ToDigestJSON(d, use, next), use.Sightings, nil
 	})
+}
+
+// digestOfPrefix resolves a unique prefix of a digest seen running (at least 6 hex
+// digits, sha256: or not), as the UI's search does: the one digest it begins, or a 404
+// when none does, or a 400 naming a few when several do.
+func (a *API) digestOfPrefix(ctx context.Context, prefix string) (string, error) {
+	t := request.ParseSearchTerm(prefix)
+	if t.DigestPrefix == "" || prefix != strings.ToLower(prefix) {
+		return "", request.BadRequest("digest must be sha256:, sha384: or sha512: and its 64, 96 or 128 lowercase hex digits, or at least 6 of a sha256 digest's, not %q", request.Clip(prefix, 80))
+	}
+	res, err := a.st.Search(ctx, t.DigestPrefix, "", "", "", "")
+	if err != nil {
+		return "", request.About(err, "digests beginning %s", t.DigestPrefix)
+	}
+	switch n := len(res.Digests); {
+	case n == 0:
+		return "", request.Errorf(http.StatusNotFound, "no digest seen begins with %s", t.DigestPrefix)
+	case n > 1:
+		more := ""
+		if n >= store.SearchLimit {
+			more = " and more"
+		}
+		return "", request.BadRequest("%s begins %d digests%s (%s, …): give more of it", t.DigestPrefix, n, more, strings.Join(res.Digests[:min(n, 3)], ", "))
+	}
+	return res.Digests[0], nil
 }

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/tagdrift/tagdrift/server/request"
@@ -13,7 +14,14 @@ import (
 type timelineJSON struct {
 	Ref     string               `json:"ref"`
 	Digests []timelineDigestJSON `json:"digests"`
+	// Suggestions are, when the reference never ran, the known references that end as
+	// it was written ("team/app:stable" normalized to docker.io/team/app:stable when the
+	// one that runs is registry.example.com/team/app:stable).
+	Suggestions []string `json:"suggestions,omitempty"`
 }
+
+// maxSuggestions bounds the references an empty timeline suggests.
+const maxSuggestions = 5
 
 type timelineDigestJSON struct {
 	Digest    string    `json:"digest"`
@@ -50,8 +58,33 @@ func (a *API) timeline(w http.ResponseWriter, r *http.Request) error {
 				ClustersNow: orEmpty(d.ClustersNow), PodsNow: d.PodsNow,
 			}
 		}
+		if len(ds) == 0 {
+			if out.Suggestions, err = a.refsEndingAs(ctx, q.Get("ref"), ref); err != nil {
+				return nil, nil, err
+			}
+		}
 		return out, seen, nil
 	})
+}
+
+// refsEndingAs lists the known references, other than normalized, that hold written as
+// whole path segments at their end or before their tag, at most maxSuggestions.
+func (a *API) refsEndingAs(ctx context.Context, written, normalized string) ([]string, error) {
+	t := request.ParseSearchTerm(strings.TrimSpace(written))
+	if t.RefPattern == "" {
+		return nil, nil
+	}
+	res, err := a.st.Search(ctx, "", "", "", t.RefPattern, "")
+	if err != nil {
+		return nil, request.About(err, "references ending as %s", request.Clip(written, 80))
+	}
+	var out []string
+	for _, r := range res.Refs {
+		if r != normalized && len(out) < maxSuggestions {
+			out = append(out, r)
+		}
+	}
+	return out, nil
 }
 
 // orEmpty answers [] for nil: a list in the API is never null.

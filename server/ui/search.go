@@ -3,23 +3,13 @@ package ui
 import (
 	"cmp"
 	"net/http"
-	"regexp"
 	"slices"
 	"strings"
 
-	"github.com/tagdrift/tagdrift/scanner/imageref"
 	"github.com/tagdrift/tagdrift/server/request"
 	"github.com/tagdrift/tagdrift/store"
 	"github.com/tagdrift/tagdrift/web"
 )
-
-// hexPrefix is a digest, or a prefix of one of at least 6 hex characters, with or
-// without sha256:.
-var hexPrefix = regexp.MustCompile(`^(sha256:)?[0-9a-f]{6,64}$`)
-
-// refPart is a term that may be part of a reference: the characters references are
-// written with.
-var refPart = regexp.MustCompile(`^[a-z0-9][a-z0-9._/:@-]*$`)
 
 // suggestFrom bounds the references a search that matched nothing ranks.
 const suggestFrom = 10000
@@ -39,20 +29,10 @@ func (u *UI) search(w http.ResponseWriter, r *http.Request) error {
 		v.Message = "Type a reference, a digest (or its first 12 hex characters), or a workload or pod name."
 		return u.render(w, r, http.StatusOK, m, web.Search(v))
 	}
-	var digestPrefix, ref, repo, pattern string
+	st := request.ParseSearchTerm(term)
+	digestPrefix, ref := st.DigestPrefix, st.Ref
 	lower := strings.ToLower(term)
-	if hexPrefix.MatchString(lower) {
-		digestPrefix = "sha256:" + strings.TrimPrefix(lower, "sha256:")
-	}
-	if pr := imageref.ParseRef(term); pr.Valid() {
-		ref = pr.Normalized
-		repo = pr.Repository
-	}
-	if refPart.MatchString(lower) {
-		// Whole path segments of a reference, ending it or before its tag or digest.
-		pattern = `(^|/)` + regexp.QuoteMeta(lower) + `($|[:@/])`
-	}
-	res, err := u.st.Search(r.Context(), digestPrefix, ref, repo, pattern, term)
+	res, err := u.st.Search(r.Context(), digestPrefix, ref, st.Repo, st.RefPattern, term)
 	if err != nil {
 		return request.About(err, "search %q", request.Clip(term, 80))
 	}
