@@ -94,10 +94,14 @@ type ConfirmView struct {
 
 // AuditRow is one audit event.
 type AuditRow struct {
-	ID                                int64
-	At                                time.Time
-	Actor, Action, Target, RemoteAddr string
-	Detail                            string // compact JSON
+	ID                    int64
+	At                    time.Time
+	Actor, Action, Target string
+	// Detail is the event's detail as "key: value" lines, keys sorted.
+	Detail []string
+	// From is the client's address without its port (an ephemeral port says nothing to
+	// a reader); RemoteAddr is as recorded, for the cell's title.
+	From, RemoteAddr string
 }
 
 // AuditFilterForm is the audit trail's filter, as typed.

@@ -215,6 +215,26 @@ func TestClusterLifecycle(t *testing.T) {
 	if !slices.Equal(actions, wantActions) {
 		t.Errorf("audit actions:\n got %q\nwant %q", actions, wantActions)
 	}
+
+	// Filtered as the audit page filters: a family of actions, a page at a time, the
+	// cursor bound to its filters.
+	var updates request.List[auditJSON]
+	adminCall("GET", "/api/v1/audit?action=cluster.&target=prod&since=24h&limit=2", "").decode(t, &updates)
+	if len(updates.Items) != 2 || updates.Items[0].Action != "cluster.create" || updates.Items[1].Action != "cluster.delete" || updates.NextCursor == "" {
+		t.Fatalf("audit filtered by family: %+v", updates)
+	}
+	var rest request.List[auditJSON]
+	adminCall("GET", "/api/v1/audit?action=cluster.&target=prod&since=24h&limit=2&cursor="+updates.NextCursor, "").decode(t, &rest)
+	if len(rest.Items) != 2 || rest.Items[0].Action != "cluster.update" || rest.Items[1].Action != "cluster.update" {
+		t.Errorf("second page: %+v", rest)
+	}
+	want(t, adminCall("GET", "/api/v1/audit?action=scan.request&cursor="+updates.NextCursor, ""), http.StatusBadRequest)
+	want(t, adminCall("GET", "/api/v1/audit?until=yesterday", ""), http.StatusBadRequest)
+	var none request.List[auditJSON]
+	adminCall("GET", "/api/v1/audit?actor=user:nobody", "").decode(t, &none)
+	if len(none.Items) != 0 {
+		t.Errorf("actor user:nobody: %+v", none)
+	}
 }
 
 // TestForwardedForIsNotTrusted checks that the audit trail records the connection's

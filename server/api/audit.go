@@ -19,11 +19,15 @@ type auditJSON struct {
 }
 
 func (a *API) listAudit(w http.ResponseWriter, r *http.Request) error {
-	limit, c, err := request.UnfilteredPage(r, "audit")
+	q, err := request.Parse(r.URL.RawQuery, "limit", "cursor", "actor", "action", "target", "since", "until")
 	if err != nil {
 		return err
 	}
-	events, err := a.st.AuditEvents(r.Context(), c.ID, limit+1)
+	f, limit, err := request.AuditFilter(q, a.now())
+	if err != nil {
+		return err
+	}
+	events, err := a.st.FindAuditEvents(r.Context(), f)
 	if err != nil {
 		return request.About(err, "list audit events")
 	}
@@ -35,7 +39,8 @@ func (a *API) listAudit(w http.ResponseWriter, r *http.Request) error {
 		}
 		items[i] = auditJSON{ID: e.ID, At: request.UTC(e.At), Actor: e.Actor, Action: e.Action, Target: e.Target, Detail: detail, RemoteAddr: e.RemoteAddr}
 	}
+	filter := request.FilterKey("actor", f.Actor, "action", f.Action, "target", f.Target, "since", q.Get("since"), "until", q.Get("until"))
 	return request.Respond(w, http.StatusOK, request.Page(items, limit, func(last auditJSON) request.Cursor {
-		return request.Cursor{List: "audit", ID: last.ID}
+		return request.Cursor{List: "audit", Filter: filter, ID: last.ID}
 	}))
 }

@@ -4,8 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"net"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -289,24 +292,6 @@ func (u *UI) deleteUserForm(w http.ResponseWriter, r *http.Request) error {
 	return u.userActionDone(w, r, name, err)
 }
 
-// parseAuditTime reads a filter time: a date (UTC midnight), an RFC 3339 time, or a
-// duration before now ("24h").
-func parseAuditTime(s string, now time.Time) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
-	}
-	if t, err := time.Parse("2006-01-02", s); err == nil {
-		return t, nil
-	}
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, nil
-	}
-	if d, err := time.ParseDuration(s); err == nil && d > 0 {
-		return now.Add(-d), nil
-	}
-	return time.Time{}, errors.New("use a date (2026-01-31), a time (2026-01-31T12:00:00Z) or a duration before now (24h)")
-}
-
 func (u *UI) auditPage(w http.ResponseWriter, r *http.Request) error {
 	// As every page's: unknown, repeated, overlong and non-text parameters are refused
 	// (the database refuses NUL), not ignored.
@@ -317,10 +302,10 @@ func (u *UI) auditPage(w http.ResponseWriter, r *http.Request) error {
 	now := u.now()
 	f := web.AuditFilterForm{Actor: q.Get("actor"), Action: q.Get("action"), Target: q.Get("target"), Since: q.Get("since"), Until: q.Get("until")}
 	sf := store.AuditFilter{Actor: f.Actor, Action: f.Action, Target: f.Target, Limit: auditPage + 1}
-	if sf.Since, err = parseAuditTime(f.Since, now); err != nil {
+	if sf.Since, err = request.AuditTime(f.Since, now); err != nil {
 		f.SinceError = err.Error()
 	}
-	if sf.Until, err = parseAuditTime(f.Until, now); err != nil {
+	if sf.Until, err = request.AuditTime(f.Until, now); err != nil {
 		f.UntilError = err.Error()
 	}
 	if b := q.Get("before"); b != "" {
@@ -344,13 +329,28 @@ func (u *UI) auditPage(w http.ResponseWriter, r *http.Request) error {
 			v.Older = "/admin/audit?" + next.Encode()
 		}
 		for _, e := range evs {
-			detail := ""
-			if len(e.Detail) > 0 {
-				b, _ := json.Marshal(e.Detail) // a map decoded from JSON encodes again
-				detail = string(b)
+			from := e.RemoteAddr
+			if host, _, err := net.SplitHostPort(from); err == nil {
+				from = host
 			}
-			v.Events = append(v.Events, web.AuditRow{ID: e.ID, At: e.At, Actor: e.Actor, Action: e.Action, Target: e.Target, Detail: detail, RemoteAddr: e.RemoteAddr})
+			v.Events = append(v.Events, web.AuditRow{ID: e.ID, At: e.At, Actor: e.Actor, Action: e.Action, Target: e.Target,
+				Detail: detailLines(e.Detail), From: from, RemoteAddr: e.RemoteAddr})
 		}
 	}
 	return u.render(w, r, status, u.meta(r, "Audit trail", web.NavAdmin), web.AuditPage(v))
+}
+
+// detailLines writes an audit detail as "key: value" lines, keys sorted: a string as
+// it is, anything else as its JSON.
+func detailLines(detail map[string]any) []string {
+	out := make([]string, 0, len(detail))
+	for _, k := range slices.Sorted(maps.Keys(detail)) {
+		v, ok := detail[k].(string)
+		if !ok {
+			b, _ := json.Marshal(detail[k]) // a value decoded from JSON encodes again
+			v = string(b)
+		}
+		out = append(out, k+": "+v)
+	}
+	return out
 }

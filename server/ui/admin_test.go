@@ -2,6 +2,7 @@ package ui
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -195,6 +196,18 @@ func TestUsersPage(t *testing.T) {
 	p = b.get("/admin/audit?target=dana&action=user.signin")
 	if n := p.find("[data-testid=audit-row]").Length(); n != 1 {
 		t.Errorf("dana's sign-ins: %d", n)
+	}
+	// A reader sees where from without the ephemeral port, and the detail as lines.
+	p = b.get("/admin/audit?target=dana&action=user.role")
+	row := p.find("[data-testid=audit-row]")
+	from := row.Find("td").Eq(5)
+	if title, _ := from.Attr("title"); title == "" {
+		t.Error("the recorded address is not kept in the cell's title")
+	} else if host, _, err := net.SplitHostPort(title); err != nil || from.Text() != host {
+		t.Errorf("from %q, recorded %q", from.Text(), title)
+	}
+	if lines := row.Find("td.audit-detail .kv"); lines.Length() == 0 || strings.Contains(lines.Text(), "{") {
+		t.Errorf("detail lines %q", lines.Text())
 	}
 	p = b.get("/admin/audit?since=yesterday")
 	wantStatus(t, p, http.StatusUnprocessableEntity)
