@@ -137,8 +137,9 @@ type ClusterView struct {
 	Context string
 	Created time.Time
 	Scans   []ScanRow
-	// MoreScans is set when older scans were left out.
-	MoreScans bool
+	// Older is the page of the scans before these ("" on the last page); Newer, set
+	// on any page but the first, leads back to the newest.
+	Older, Newer string
 	// Actions is rendered under the settings (edit, scan now, delete, for admins); nil
 	// for none.
 	Actions templ.Component

@@ -56,6 +56,7 @@ type clusterForms struct {
 	watch     string           // the scan to follow, ?scan=
 	edit      *web.ClusterEdit // the settings form as posted; nil: the stored settings
 	scanError string
+	before    int64 // the scans listed are older than this one; 0 from the newest
 }
 
 // clusterActions is an admin's controls on cluster cs's page, nil for a viewer. A scan

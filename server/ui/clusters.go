@@ -2,6 +2,7 @@ package ui
 
 import (
 	"net/http"
+	"strconv"
 
 	"github.com/tagdrift/tagdrift/server/request"
 	"github.com/tagdrift/tagdrift/store"
@@ -35,11 +36,17 @@ func (u *UI) renderClusters(w http.ResponseWriter, r *http.Request, status int, 
 }
 
 func (u *UI) cluster(w http.ResponseWriter, r *http.Request) error {
-	q, err := request.Parse(r.URL.RawQuery, "scan")
+	q, err := request.Parse(r.URL.RawQuery, "scan", "before")
 	if err != nil {
 		return err
 	}
-	return u.renderCluster(w, r, http.StatusOK, request.PathParam(r, "name"), clusterForms{watch: q.Get("scan")})
+	forms := clusterForms{watch: q.Get("scan")}
+	if b := q.Get("before"); b != "" {
+		if forms.before, err = strconv.ParseInt(b, 10, 64); err != nil || forms.before <= 0 {
+			return request.BadRequest("before must be a scan id, not %q", request.Clip(b, 80))
+		}
+	}
+	return u.renderCluster(w, r, http.StatusOK, request.PathParam(r, "name"), forms)
 }
 
 // renderCluster renders a cluster's page with status; forms is what an admin's controls
@@ -49,7 +56,7 @@ func (u *UI) renderCluster(w http.ResponseWriter, r *http.Request, status int, n
 	if err != nil {
 		return request.About(err, "cluster %q", name)
 	}
-	scans, err := u.st.ListScans(r.Context(), store.ScanFilter{Cluster: name, Limit: clusterScans + 1})
+	scans, err := u.st.ListScans(r.Context(), store.ScanFilter{Cluster: name, BeforeID: forms.before, Limit: clusterScans + 1})
 	if err != nil {
 		return request.About(err, "scans of cluster %q", name)
 	}
@@ -57,10 +64,13 @@ func (u *UI) renderCluster(w http.ResponseWriter, r *http.Request, status int, n
 	v := web.ClusterView{Cluster: clusterHealth(cs, now), Context: cs.Context, Created: cs.CreatedAt}
 	for i, s := range scans {
 		if i == clusterScans {
-			v.MoreScans = true
+			v.Older = web.WithQuery(web.ClusterURL(name), "before", strconv.FormatInt(scans[i-1].ID, 10))
 			break
 		}
 		v.Scans = append(v.Scans, scanRow(s.Scan))
+	}
+	if forms.before != 0 {
+		v.Newer = web.ClusterURL(name)
 	}
 	m := u.meta(r, "Cluster "+name, web.NavClusters)
 	if v.Actions, err = u.clusterActions(r, cs, forms, &m); err != nil {

@@ -499,3 +499,42 @@ func TestUIFailedScan(t *testing.T) {
 func bars(p uiPage) int {
 	return p.doc.Find(`[data-testid="lane"] path[class^="cl"]`).Length()
 }
+
+// TestClusterScansPaged pages a cluster's scans, 50 a page, as the API does: older
+// scans are reached from its page, not left out.
+func TestClusterScansPaged(t *testing.T) {
+	t.Parallel()
+	e, f := newUIFleet(t)
+	ctx := context.Background()
+	var ids []int64 // newest last
+	for i := range 60 {
+		id, err := e.st.StartScan(ctx, f.id["staging"], time.Now().Add(time.Duration(i-120)*time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.st.EndScan(ctx, id, store.ScanFailed, store.ScanError{Class: "timeout", Message: "slow"}, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	p := e.page("viewer", "/clusters/staging").want(t, http.StatusOK)
+	if n := p.all("scan").Length(); n != 50 {
+		t.Fatalf("first page: %d scans, want 50", n)
+	}
+	if p.all("scans-newest").Length() != 0 {
+		t.Error("the first page links to the newest")
+	}
+	older := p.one(t, "scans-older").AttrOr("href", "")
+	p = e.page("viewer", older).want(t, http.StatusOK)
+	var got []string
+	p.all("scan").Each(func(_ int, s *goquery.Selection) { got = append(got, strings.TrimSpace(s.Find("td").First().Text())) })
+	// The scans older than the page before: every one of the 60 but the newest 50 and
+	// the fleet's own scans, oldest last.
+	if len(got) == 0 || got[0] != fmt.Sprint(ids[len(ids)-51]) {
+		t.Errorf("second page begins %v, want scan %d", got, ids[len(ids)-51])
+	}
+	if p.all("scans-newest").Length() != 1 {
+		t.Error("the second page does not lead back to the newest")
+	}
+	e.page("viewer", "/clusters/staging?before=x").want(t, http.StatusBadRequest)
+}
