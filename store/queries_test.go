@@ -391,7 +391,11 @@ func TestClusterLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	assertTimeline(t, "after deleting stage", tl, wantTL) // stage's sweb-1 closed, last seen at t0
+	// A deleted cluster leaves the timeline: stage's pod of A counts no more.
+	assertTimeline(t, "after deleting stage", tl, []TimelineDigest{
+		{Digest: sha("a"), FirstSeen: t0, LastSeen: t1, Running: true, Clusters: []string{"prod"}, Pods: 2},
+		{Digest: sha("b"), FirstSeen: t1, LastSeen: t1, Running: true, Clusters: []string{"prod"}, Pods: 2},
+	})
 	use, err = s.DigestUses(ctx, sha("a"), HistoryPage{})
 	if err != nil {
 		t.Fatal(err)
@@ -408,7 +412,7 @@ func TestClusterLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertTimeline(t, "after t2", tl, []TimelineDigest{
-		{Digest: sha("a"), FirstSeen: t0, LastSeen: t1, Running: false, Clusters: []string{"prod", "stage"}, Pods: 3},
+		{Digest: sha("a"), FirstSeen: t0, LastSeen: t1, Running: false, Clusters: []string{"prod"}, Pods: 2},
 		{Digest: sha("b"), FirstSeen: t1, LastSeen: t2, Running: true, Clusters: []string{"prod"}, Pods: 3},
 	})
 	if st, err := s.ClusterStatusByName(ctx, "prod"); err != nil || st.OpenMutations != 0 || !st.LastScan.StartedAt.Equal(t2) {
@@ -436,9 +440,8 @@ func TestClusterLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	assertTimeline(t, "after the purge", tl, []TimelineDigest{
-		{Digest: sha("a"), FirstSeen: t0, LastSeen: t0, Running: false, Clusters: []string{"stage"}, Pods: 1},
-	})
+	// Both clusters that ran the tag are gone: so is its timeline.
+	assertTimeline(t, "after the purge", tl, []TimelineDigest{})
 	use, err = s.DigestUses(ctx, sha("b"), HistoryPage{})
 	if err != nil || len(use.Running) != 0 || len(use.History) != 0 || use.Running == nil || use.History == nil {
 		t.Errorf("B after the purge: %+v, %v", use, err)
