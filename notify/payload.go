@@ -22,6 +22,10 @@ type PayloadConfig struct {
 	MaxPlaces int
 }
 
+// PayloadVersion is the shape of Payload, stored with each payload rendered into the
+// outbox. It changes when a field changes meaning or goes.
+const PayloadVersion = 1
+
 // DefaultMaxPlaces is PayloadConfig.MaxPlaces's default.
 const DefaultMaxPlaces = 5
 

@@ -334,6 +334,9 @@ type OutboxEvent struct {
 	Payload        json.RawMessage
 	PayloadVersion int
 	At             time.Time
+	// GroupKey gathers, per channel, the deliveries that may go as one message when
+	// due together (the mutation's reference); "" gathers none.
+	GroupKey string
 	// Deliveries are the channels it goes to (each once), and when each may be sent.
 	Deliveries []OutboxDelivery
 }
@@ -391,10 +394,10 @@ func enqueueNotifications(ctx context.Context, tx pgx.Tx, events []OutboxEvent, 
 		for _, d := range ev.Deliveries {
 			var q QueuedDelivery
 			err := tx.QueryRow(ctx, `
-				INSERT INTO notification_deliveries (event_id, channel_id, not_before, created_at, updated_at)
-				VALUES ($1, $2, $3, $4, $4)
+				INSERT INTO notification_deliveries (event_id, channel_id, not_before, created_at, updated_at, group_key)
+				VALUES ($1, $2, $3, $4, $4, $5)
 				ON CONFLICT (event_id, channel_id) DO UPDATE SET not_before = LEAST(notification_deliveries.not_before, EXCLUDED.not_before)
-				RETURNING id, not_before`, eventID, d.ChannelID, d.NotBefore, ev.At).Scan(&q.ID, &q.NotBefore)
+				RETURNING id, not_before`, eventID, d.ChannelID, d.NotBefore, ev.At, ev.GroupKey).Scan(&q.ID, &q.NotBefore)
 			if err != nil {
 				return nil, fmt.Errorf("write delivery of %s event to channel %d: %w", ev.Type, d.ChannelID, foreignKey(err))
 			}
