@@ -81,7 +81,7 @@ func TestOutboxFromScans(t *testing.T) {
 	// A pod rescheduled onto a digest already there is no change.
 	scan(t0.Add(3*time.Minute), a, b, c3, pod("web-d", "u4", "app", digest("c")))
 	scan(t0.Add(4*time.Minute), a, pod("web-b2", "u5", "app", digest("a"))) // converged
-	scan(t0.Add(5*time.Minute), a, b)                                        // opens again
+	scan(t0.Add(5*time.Minute), a, b)                                       // opens again
 	// web-b2 starting on digest a after the tag ran c is recorded as a history event.
 	if got, want := log(hook), []string{"mutation.changed/", "event.recorded/", "mutation.resolved/converged", "mutation.opened/"}; !slices.Equal(got, want) {
 		t.Fatalf("hook got %v, want %v", got, want)
