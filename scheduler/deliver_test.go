@@ -5,19 +5,28 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/tagdrift/tagdrift/notify"
+	"github.com/tagdrift/tagdrift/scanner/imageref"
+	"github.com/tagdrift/tagdrift/scanner/inventory"
 	"github.com/tagdrift/tagdrift/scanner/kubeconfig"
 	"github.com/tagdrift/tagdrift/store"
 )
@@ -265,5 +274,162 @@ func TestDeliveryGivesUp(t *testing.T) {
 	log, _ := st.DeliveryLog(ctx, ch.ID, 1)
 	if log[0].Attempts != 4 || log[0].LastError != "status-503" {
 		t.Errorf("gave up after %d attempts with %q, want 4 and status-503", log[0].Attempts, log[0].LastError)
+	}
+}
+
+// alertmanagerBinary is the Alertmanager built from its Go module
+// (hack/receiver-binaries.sh) in TAGDRIFT_RECEIVERS_DIR.
+func alertmanagerBinary(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("TAGDRIFT_RECEIVERS_DIR")
+	path := filepath.Join(dir, "alertmanager")
+	if _, err := os.Stat(path); dir == "" || err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("no alertmanager in TAGDRIFT_RECEIVERS_DIR=%q (hack/receiver-binaries.sh)", dir)
+		}
+		t.Skipf("no alertmanager in TAGDRIFT_RECEIVERS_DIR=%q (hack/receiver-binaries.sh)", dir)
+	}
+	return path
+}
+
+// startAlertmanager runs a real Alertmanager until the test ends and returns its root
+// URL.
+func startAlertmanager(t *testing.T) string {
+	t.Helper()
+	bin := alertmanagerBinary(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "alertmanager.yml")
+	if err := os.WriteFile(cfg, []byte("route:\n  receiver: nowhere\nreceivers:\n  - name: nowhere\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listen := l.Addr().String()
+	l.Close()
+	cmd := exec.Command(bin, "--config.file="+cfg, "--storage.path="+filepath.Join(dir, "data"),
+		"--web.listen-address="+listen, "--cluster.listen-address=")
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("alertmanager:\n%s", out.String())
+		}
+	})
+	root := "http://" + listen
+	waitFor(t, "alertmanager ready", 30*time.Second, func() bool {
+		resp, err := http.Get(root + "/-/ready")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	return root
+}
+
+// amAlert is what Alertmanager's API says of an alert.
+type amAlert struct {
+	Labels map[string]string `json:"labels"`
+	EndsAt time.Time         `json:"endsAt"`
+	Status struct {
+		State string `json:"state"`
+	} `json:"status"`
+}
+
+// activeAlerts lists the active alerts of mutation id.
+func activeAlerts(t *testing.T, root string, id int64) []amAlert {
+	t.Helper()
+	resp, err := http.Get(fmt.Sprintf("%s/api/v2/alerts?active=true&filter=%s", root, url.QueryEscape(fmt.Sprintf(`mutation_id="%d"`, id))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out []amAlert
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// A mutation opened by a scan fires in a real Alertmanager, stays firing past its
+// first endsAt because it is posted again while open, and ends when it resolves.
+func TestAlertmanagerFiringThenResolved(t *testing.T) {
+	root := startAlertmanager(t)
+	st := newStore(t)
+	ctx := context.Background()
+	c, err := st.CreateCluster(ctx, store.NewCluster{Name: "prod", Server: "https://prod.example:6443", Context: "prod",
+		Credentials: []byte(`{}`), ScanInterval: time.Hour, Enabled: false})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := st.CreateChannel(ctx, store.NewChannel{Name: "am", Kind: store.ChannelAlertmanager,
+		Config: json.RawMessage(`{"url":"` + root + `"}`), Enabled: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.CreateRoute(ctx, store.Route{ChannelID: ch.ID, SendBaseline: true, Enabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	loopback := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	s, err := New(Config{
+		Store: st, Dialer: &kubeconfig.Dialer{Allowed: loopback}, Tick: time.Hour,
+		Deliveries: &DeliveryConfig{Client: notify.NewChannelClient(loopback, 2*time.Second), RepostInterval: time.Second, RetryBase: 200 * time.Millisecond},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.SetOutbox(store.Outbox{Jobs: s.InsertDeliveries})
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop(ctx)
+
+	pod := func(name, uid, letter string) inventory.Pod {
+		ref := imageref.ParseRef("registry.example.com/web:1")
+		id, _ := imageref.ParseImageID("registry.example.com/web@sha256:" + strings.Repeat(letter, 64))
+		return inventory.Pod{Cluster: "prod", Namespace: "shop", Name: name, UID: types.UID(uid),
+			Workload:   inventory.Workload{Kind: "Deployment", Name: "web"},
+			Controller: inventory.Controller{Kind: "ReplicaSet", Name: "web-1", UID: "rs-1", Revision: "1"},
+			Containers: []inventory.Container{{Name: "app", Type: inventory.Regular, Ref: &ref, ID: &id}}}
+	}
+	scan := func(pods ...inventory.Pod) {
+		t.Helper()
+		id, err := st.StartScan(ctx, c.ID, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.CompleteScan(ctx, id, pods, len(pods), time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	scan(pod("a", "u1", "a"), pod("b", "u2", "b"))
+	open, err := st.ListMutations(ctx, store.MutationFilter{})
+	if err != nil || len(open) != 1 {
+		t.Fatalf("open mutations: %+v, %v", open, err)
+	}
+	id := open[0].ID
+	waitFor(t, "the alert fires", 30*time.Second, func() bool { return len(activeAlerts(t, root, id)) == 1 })
+	first := activeAlerts(t, root, id)[0]
+	if first.Labels["kind"] != "workload-divergence" || first.Labels["cluster"] != "prod" || first.Labels["workload"] != "Deployment/web" {
+		t.Errorf("alert labels %v", first.Labels)
+	}
+	// Posted again while open: still active past the endsAt it was first given.
+	time.Sleep(time.Until(first.EndsAt) + 2*time.Second)
+	if got := activeAlerts(t, root, id); len(got) != 1 || !got[0].EndsAt.After(first.EndsAt) {
+		t.Fatalf("after its first endsAt: %+v, want it re-posted and active", got)
+	}
+	scan(pod("a", "u1", "a"), pod("b2", "u3", "a")) // converged
+	waitFor(t, "the alert ends", 30*time.Second, func() bool { return len(activeAlerts(t, root, id)) == 0 })
+	// Resolved stays resolved: the re-post no longer sends it.
+	time.Sleep(3 * time.Second)
+	if got := activeAlerts(t, root, id); len(got) != 0 {
+		t.Fatalf("resolved alert active again: %+v", got)
 	}
 }
