@@ -168,3 +168,64 @@ func repeat(c byte) []byte {
 	}
 	return b
 }
+
+// The tag-divergence that a new cluster's first scan opens with the clusters already
+// there is part of its baseline: sent only by routes that ask. One that a later scan
+// changes is sent.
+func TestOutboxRecheckBaseline(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := mustStore(t, mustRing(t, newKey(t)))
+	hook := mustChannel(t, s, "hook", ChannelWebhook, []byte("whsec_c2VjcmV0LXRva2Vu"))
+	all := mustChannel(t, s, "all", ChannelWebhook, []byte("whsec_c2VjcmV0LXRva2Vu"))
+	if _, err := s.CreateRoute(ctx, Route{ChannelID: hook.ID, Kinds: []string{"tag-divergence"}, Enabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateRoute(ctx, Route{ChannelID: all.ID, Kinds: []string{"tag-divergence"}, SendBaseline: true, Enabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	s.SetOutbox(Outbox{Jobs: func(context.Context, pgx.Tx, []QueuedDelivery) error { return nil }})
+	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	scan := func(c Cluster, pods ...inventory.Pod) {
+		t.Helper()
+		at = at.Add(time.Minute)
+		id, err := s.StartScan(ctx, c.ID, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range pods {
+			pods[i].Cluster = c.Name
+		}
+		if _, err := s.CompleteScan(ctx, id, pods, len(pods), at); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.RecheckRefs(ctx, 100, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	log := func(ch Channel) []string {
+		t.Helper()
+		ds, err := s.DeliveryLog(ctx, ch.ID, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, d := range slices.Backward(ds) {
+			out = append(out, d.Type)
+		}
+		return out
+	}
+	prod, stage := mustCluster(t, s, "prod", "tok"), mustCluster(t, s, "stage", "tok")
+	scan(prod, pod("web-a", "u1", "app", digest("a")))
+	scan(stage, pod("web-b", "u2", "app", digest("b"))) // stage's baseline: opens the divergence
+	if got, want := log(all), []string{"mutation.opened"}; !slices.Equal(got, want) {
+		t.Fatalf("route with the baseline got %v, want %v", got, want)
+	}
+	if got := log(hook); len(got) != 0 {
+		t.Fatalf("the baseline's tag-divergence went to a route that did not ask: %v", got)
+	}
+	scan(stage, pod("web-c", "u3", "app", digest("c"))) // not a baseline: the digests change
+	if got, want := log(hook), []string{"mutation.changed"}; !slices.Equal(got, want) {
+		t.Fatalf("after stage's second scan: %v, want %v", got, want)
+	}
+}
