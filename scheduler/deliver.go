@@ -117,7 +117,11 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 	if err != nil {
 		return err
 	}
-	group, carried, err := st.ClaimGroup(ctx, d.ID, w.s.cfg.Now(), notify.MergesMessages(d.Channel.Kind))
+	// Only the job's first attempt gathers its group: a later one (a retry, or a job
+	// rescued from a replica that died after sending) sends what the first gathered,
+	// so that a message under one webhook-id never grows.
+	merge := notify.MergesMessages(d.Channel.Kind) && job.Attempt == 1
+	group, carried, err := st.ClaimGroup(ctx, d.ID, w.s.cfg.Now(), merge)
 	if err != nil {
 		return err
 	}

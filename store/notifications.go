@@ -600,8 +600,9 @@ const maxGroup = 100
 // same ones it claimed then, so that the retried message is the same, under the same
 // id. It returns them, in event order, without id itself. carried is false when id is
 // no longer its own to send (claimed by another, delivered, failed, or gone): its job
-// has nothing to do. merge false claims nothing (a channel whose messages are one per
-// mutation, PagerDuty's).
+// has nothing to do. merge false claims nothing new: for a channel whose messages are
+// one per mutation (PagerDuty's), and for any attempt of a job but its first (a job
+// rescued after its replica died may have sent already, without recording it).
 func (s *Store) ClaimGroup(ctx context.Context, id int64, now time.Time, merge bool) (group []Delivery, carried bool, err error) {
 	err = s.tx(ctx, func(tx pgx.Tx) error {
 		var status, key string
