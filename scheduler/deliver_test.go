@@ -433,3 +433,58 @@ func TestAlertmanagerFiringThenResolved(t *testing.T) {
 		t.Fatalf("resolved alert active again: %+v", got)
 	}
 }
+
+// A receiver that hangs costs one attempt its timeout, recorded as tagdrift's
+// "timeout", and nothing more.
+func TestDeliveryTimesOut(t *testing.T) {
+	st := newStore(t)
+	ctx := context.Background()
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	ch, err := st.CreateChannel(ctx, store.NewChannel{Name: "hangs", Kind: store.ChannelWebhook,
+		Config: json.RawMessage(`{"url":"` + srv.URL + `"}`), Secret: []byte(hookSecret), Enabled: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	loopback := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	s, err := New(Config{
+		Store: st, Dialer: &kubeconfig.Dialer{Allowed: loopback}, Tick: time.Hour,
+		Deliveries: &DeliveryConfig{Client: notify.NewChannelClient(loopback, time.Minute), AttemptTimeout: 300 * time.Millisecond, MaxAttempts: 1},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop(ctx)
+	started := time.Now()
+	if _, err := st.EnqueueNotifications(ctx, []store.OutboxEvent{{
+		Type: string(notify.MutationOpened), Payload: payloadJSON(t, notify.MutationOpened, 1, "x:1"), PayloadVersion: notify.PayloadVersion,
+		At: time.Now(), Deliveries: []store.OutboxDelivery{{ChannelID: ch.ID, NotBefore: time.Now()}},
+	}}, s.InsertDeliveries); err != nil {
+		t.Fatal(err)
+	}
+	var d store.Delivery
+	waitFor(t, "the hanging delivery failed", 30*time.Second, func() bool {
+		log, err := st.DeliveryLog(ctx, ch.ID, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d = log[0]
+		return d.Status == store.DeliveryFailed
+	})
+	if d.LastError != "timeout" || d.Attempts != 1 {
+		t.Errorf("hanging receiver: %q after %d attempts, want timeout after 1", d.LastError, d.Attempts)
+	}
+	if took := time.Since(started); took > 20*time.Second {
+		t.Errorf("a 300ms attempt took %s to record", took)
+	}
+}
