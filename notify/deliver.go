@@ -133,8 +133,17 @@ func statusError(channel string, resp *http.Response) error {
 // transportError classes a failure to get an answer. The *url.Error the client returns
 // quotes the URL, so only the class is kept.
 func transportError(ctx context.Context, channel string, err error) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		// The attempt's deadline (its timeout), not the sender stopping: another
+		// attempt may get an answer in time.
+		return &Error{Channel: channel, Class: "timeout", Retry: true, cause: ctx.Err()}
+	}
 	if ctx.Err() != nil {
 		return &Error{Channel: channel, Class: "canceled", cause: ctx.Err()}
+	}
+	if refusedAddress(err) {
+		// The address policy refused the receiver's address: it will again.
+		return &Error{Channel: channel, Class: "forbidden-address"}
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {

@@ -88,6 +88,11 @@ func (e *Email) Send(ctx context.Context, p Payload) error {
 // the server's words): 4xx replies and network failures are retryable, 5xx replies
 // (refused authentication, refused recipient) are not.
 func smtpError(ctx context.Context, err error) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		// The attempt's deadline (its timeout), not the sender stopping: another
+		// attempt may get an answer in time.
+		return &Error{Channel: "email", Class: "timeout", Retry: true, cause: ctx.Err()}
+	}
 	if ctx.Err() != nil {
 		return &Error{Channel: "email", Class: "canceled", cause: ctx.Err()}
 	}
@@ -98,6 +103,9 @@ func smtpError(ctx context.Context, err error) error {
 	var send *mail.SendError
 	if errors.As(err, &send) {
 		return &Error{Channel: "email", Class: fmt.Sprintf("smtp-send-%d", send.Reason), Retry: send.IsTemp()}
+	}
+	if refusedAddress(err) {
+		return &Error{Channel: "email", Class: "forbidden-address"}
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {

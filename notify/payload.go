@@ -22,6 +22,10 @@ type PayloadConfig struct {
 	MaxPlaces int
 }
 
+// PayloadVersion is the shape of Payload, stored with each payload rendered into the
+// outbox. It changes when a field changes meaning or goes.
+const PayloadVersion = 1
+
 // DefaultMaxPlaces is PayloadConfig.MaxPlaces's default.
 const DefaultMaxPlaces = 5
 
@@ -49,6 +53,19 @@ type Payload struct {
 	Added   []string `json:"added,omitempty"`
 	Removed []string `json:"removed,omitempty"`
 	Links   Links    `json:"links"`
+	// Grouped are the other events of the same reference that the group wait gathered
+	// into this message (Merge), each with its own id, type and mutation; the message's
+	// id, type and digests are its first event's.
+	Grouped []GroupedEvent `json:"grouped,omitempty"`
+}
+
+// GroupedEvent is one more event carried in a message.
+type GroupedEvent struct {
+	ID       string          `json:"id"`
+	Type     Type            `json:"type"`
+	Reason   Reason          `json:"reason,omitempty"`
+	Mutation PayloadMutation `json:"mutation"`
+	Links    Links           `json:"links"`
 }
 
 // PayloadMutation is the mutation as the API gives it (GET /api/v1/mutations/{id}),

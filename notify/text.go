@@ -84,6 +84,12 @@ func DigestLines(p Payload) []string {
 	if len(p.Removed) > 0 {
 		lines = append(lines, "left: "+strings.Join(p.Removed, ", "))
 	}
+	if len(p.Grouped) > 0 {
+		lines = append(lines, fmt.Sprintf("and %d more of this reference:", len(p.Grouped)))
+		for _, g := range p.Grouped {
+			lines = append(lines, Title(Payload{Type: g.Type, Reason: g.Reason, Mutation: g.Mutation}))
+		}
+	}
 	return lines
 }
 

@@ -16,6 +16,8 @@ type Metrics struct {
 	opened      *prometheus.CounterVec
 	closed      *prometheus.CounterVec
 	lastSuccess *prometheus.GaugeVec
+	deliveries  *prometheus.CounterVec
+	reposts     *prometheus.CounterVec
 }
 
 // NewMetrics registers the scheduler's metrics with reg.
@@ -38,7 +40,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "tagdrift_last_successful_scan_timestamp_seconds", Help: "When the last successful scan of a cluster started, as a Unix time.",
 		}, []string{"cluster"}),
 	}
-	reg.MustRegister(m.scans, m.duration, m.opened, m.closed, m.lastSuccess)
+	m.deliveries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tagdrift_notification_deliveries_total",
+		Help: "Attempts to deliver notifications, by channel and outcome (delivered, retry, failed: gave up), each delivery a message carried counted.",
+	}, []string{"channel", "outcome"})
+	m.reposts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tagdrift_alert_reposts_total", Help: "Re-posts of open alerts to Alertmanager channels, by channel and outcome.",
+	}, []string{"channel", "outcome"})
+	reg.MustRegister(m.scans, m.duration, m.opened, m.closed, m.lastSuccess, m.deliveries, m.reposts)
 	return m
 }
 
@@ -53,6 +62,20 @@ func (m *Metrics) scanEnded(cluster, status string, started time.Time, took time
 		m.closed.WithLabelValues(cluster).Add(float64(closed))
 		m.lastSuccess.WithLabelValues(cluster).Set(float64(started.Unix()))
 	}
+}
+
+func (m *Metrics) delivery(channel, outcome string, n int) {
+	if m == nil {
+		return
+	}
+	m.deliveries.WithLabelValues(channel, outcome).Add(float64(n))
+}
+
+func (m *Metrics) repost(channel, outcome string) {
+	if m == nil {
+		return
+	}
+	m.reposts.WithLabelValues(channel, outcome).Inc()
 }
 
 // openMutations reports the open mutations by kind and cluster from the database at

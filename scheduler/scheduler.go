@@ -46,7 +46,10 @@ type Config struct {
 	// ExternalURL is the service's public URL: the annotations of ReplicaSets link to
 	// their workload's page under it. Empty for no link.
 	ExternalURL string
-	// Metrics, when set, counts scans.
+	// Deliveries, when set, has this replica send the notifications of the outbox (in
+	// the notifications queue) and re-post open alerts to Alertmanager channels.
+	Deliveries *DeliveryConfig
+	// Metrics, when set, counts scans and deliveries.
 	Metrics *Metrics
 	Logger  *slog.Logger
 	// Now is the clock; default time.Now.
@@ -68,6 +71,9 @@ func (c *Config) withDefaults() error {
 	}
 	if c.ScanTimeout <= 0 || c.Concurrency <= 0 || c.Tick <= 0 {
 		return errors.New("scheduler: ScanTimeout, Concurrency and Tick must be positive")
+	}
+	if c.Deliveries != nil {
+		return c.Deliveries.withDefaults()
 	}
 	return nil
 }
@@ -153,14 +159,32 @@ func New(cfg Config) (*Scheduler, error) {
 	if err := river.AddWorkerSafely(workers, &recheckWorker{s: s}); err != nil {
 		return nil, err
 	}
+	queues := map[string]river.QueueConfig{
+		scanQueue:          {MaxWorkers: cfg.Concurrency},
+		river.QueueDefault: {MaxWorkers: 1},
+	}
+	var periodic []*river.PeriodicJob
+	if d := cfg.Deliveries; d != nil {
+		if err := river.AddWorkerSafely(workers, &deliverWorker{s: s}); err != nil {
+			return nil, err
+		}
+		if err := river.AddWorkerSafely(workers, &repostWorker{s: s}); err != nil {
+			return nil, err
+		}
+		// One more worker than deliveries, so that the re-post of open alerts never
+		// waits behind them.
+		queues[notifyQueue] = river.QueueConfig{MaxWorkers: d.Concurrency + 1}
+		periodic = append(periodic, river.NewPeriodicJob(
+			river.PeriodicInterval(d.RepostInterval),
+			func() (river.JobArgs, *river.InsertOpts) { return repostArgs{}, nil },
+			nil,
+		))
+	}
 	client, err := river.NewClient(riverpgxv5.New(cfg.Store.Pool()), &river.Config{
-		Logger: cfg.Logger,
-		Queues: map[string]river.QueueConfig{
-			scanQueue:          {MaxWorkers: cfg.Concurrency},
-			river.QueueDefault: {MaxWorkers: 1},
-		},
+		Logger:  cfg.Logger,
+		Queues:  queues,
 		Workers: workers,
-		PeriodicJobs: []*river.PeriodicJob{
+		PeriodicJobs: append(periodic, []*river.PeriodicJob{
 			river.NewPeriodicJob(
 				river.PeriodicInterval(cfg.Tick),
 				func() (river.JobArgs, *river.InsertOpts) { return scheduleArgs{}, nil },
@@ -172,7 +196,7 @@ func New(cfg Config) (*Scheduler, error) {
 				func() (river.JobArgs, *river.InsertOpts) { return recheckArgs{}, nil },
 				&river.PeriodicJobOpts{RunOnStart: true},
 			),
-		},
+		}...),
 		JobTimeout: cfg.ScanTimeout,
 		// A scan running past its timeout plus a margin belongs to a dead replica: its
 		// job is given to another.

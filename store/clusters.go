@@ -8,6 +8,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/tagdrift/tagdrift/notify"
 )
 
 // Cluster is a registered cluster, without its credentials.
@@ -403,7 +405,7 @@ func moveGroup(ctx context.Context, tx pgx.Tx, clusterID int64, group string) ([
 	if err != nil {
 		return nil, fmt.Errorf("references run: %w", err)
 	}
-	if err := queueRechecks(ctx, tx, refs, time.Now()); err != nil {
+	if err := queueRechecks(ctx, tx, refs, time.Now(), false); err != nil {
 		return nil, err
 	}
 	return refs, nil
@@ -445,7 +447,14 @@ func (s *Store) DeleteCluster(ctx context.Context, name string, purge bool, a Au
 		if d.Refs, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
 			return fmt.Errorf("references run: %w", err)
 		}
+		now := time.Now()
 		if purge {
+			// Receivers must close what they opened: the cluster's open conditions are
+			// sent resolved (cluster-deleted) from what they were before the purge
+			// deletes them.
+			if err := s.resolveBeforePurge(ctx, tx, id, now); err != nil {
+				return err
+			}
 			// Scans, observations and the cluster's own mutations cascade.
 			if _, err := tx.Exec(ctx, `DELETE FROM clusters WHERE id = $1`, id); err != nil {
 				return fmt.Errorf("purge: %w", err)
@@ -484,11 +493,15 @@ func (s *Store) DeleteCluster(ctx context.Context, name string, purge bool, a Au
 		// resolve: its own resolve now (purged, they are gone), and the tag-divergences of
 		// what it ran are rechecked among the clusters left.
 		if !purge {
-			if _, err := reconcile(ctx, tx, s.bodies, scope{clusterID: id}, nil, time.Now()); err != nil {
+			_, changes, err := reconcile(ctx, tx, s.bodies, scope{clusterID: id}, nil, now)
+			if err != nil {
 				return fmt.Errorf("resolve the cluster's conditions: %w", err)
 			}
+			if err := s.writeOutbox(ctx, tx, changes, now, notify.ReasonClusterDeleted, nil, nil); err != nil {
+				return fmt.Errorf("write the notifications of the deletion: %w", err)
+			}
 		}
-		if err := queueRechecks(ctx, tx, d.Refs, time.Now()); err != nil {
+		if err := queueRechecks(ctx, tx, d.Refs, now, false); err != nil {
 			return err
 		}
 		if err := recordAudit(ctx, tx, a, ActionClusterDelete, name, map[string]any{"purge": purge}); err != nil {
@@ -500,6 +513,35 @@ func (s *Store) DeleteCluster(ctx context.Context, name string, purge bool, a Au
 		return Deleted{}, fmt.Errorf("delete cluster %q: %w", name, err)
 	}
 	return d, nil
+}
+
+// resolveBeforePurge writes the mutation.resolved notifications of the open conditions
+// of cluster id, which a purge is about to delete.
+func (s *Store) resolveBeforePurge(ctx context.Context, tx pgx.Tx, id int64, at time.Time) error {
+	if s.outbox.Jobs == nil {
+		return nil
+	}
+	rows, err := tx.Query(ctx, mutationSQL+`
+		WHERE m.cluster_id = $1 AND m.resolved_at IS NULL`, id)
+	if err != nil {
+		return fmt.Errorf("read the cluster's open conditions: %w", err)
+	}
+	open, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Mutation, error) { return scanMutation(r) })
+	if err != nil {
+		return fmt.Errorf("read the cluster's open conditions: %w", err)
+	}
+	before := make(map[int64]Mutation, len(open))
+	changes := make([]mutationChange, 0, len(open))
+	for _, m := range open {
+		resolved := at
+		m.ResolvedAt = &resolved
+		before[m.ID] = m
+		changes = append(changes, mutationChange{id: m.ID, kind: m.Kind, prev: notify.StateOpen, cur: notify.StateResolved, prevDigests: m.Digests})
+	}
+	if err := s.writeOutbox(ctx, tx, changes, at, notify.ReasonClusterDeleted, nil, before); err != nil {
+		return fmt.Errorf("write the notifications of the purge: %w", err)
+	}
+	return nil
 }
 
 // Deleted is a deleted cluster: its id, and the unpinned references it ran, queued

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -16,13 +17,13 @@ import (
 // new intervals) and closed (d.gone): the rules are detect's (PodDriftEvent,
 // TagMovedEvent); this feeds them the earlier sightings they need and stores what they
 // return, each event once.
-func recordEvents(ctx context.Context, tx pgx.Tx, enc bodies, sc scanState, d intervalDiff, at time.Time) (int, error) {
+func recordEvents(ctx context.Context, tx pgx.Tx, enc bodies, sc scanState, d intervalDiff, at time.Time) ([]int64, error) {
 	if len(d.sightings) == 0 {
-		return 0, nil
+		return nil, nil
 	}
 	drifts, err := podDrifts(ctx, tx, sc, d.sightings, d.gone)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	// The sightings are large: copied only when some are of pinned references.
 	unpinned := d.sightings
@@ -36,9 +37,9 @@ func recordEvents(ctx context.Context, tx pgx.Tx, enc bodies, sc scanState, d in
 	}
 	moves, err := tagMoves(ctx, tx, sc, unpinned)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	return storeEvents(ctx, tx, enc, sc.clusterID, append(drifts, moves...), at)
+	return storeEventIDs(ctx, tx, enc, sc.clusterID, append(drifts, moves...), at)
 }
 
 // podDrifts feeds detect.PodDriftEvent: for each new interval of a container whose
@@ -223,14 +224,21 @@ func tagMoves(ctx context.Context, tx pgx.Tx, sc scanState, fresh []detect.Sight
 // identity at the time it was recorded (detected_at, the scan's), so the same scan's
 // write again is one row, and the same change again later (A→B, B→A, A→B) another.
 func storeEvents(ctx context.Context, tx pgx.Tx, enc bodies, clusterID int64, events []detect.Mutation, at time.Time) (int, error) {
+	ids, err := storeEventIDs(ctx, tx, enc, clusterID, events, at)
+	return len(ids), err
+}
+
+// storeEventIDs is storeEvents, returning the ids of the events it inserted (for the
+// outbox).
+func storeEventIDs(ctx context.Context, tx pgx.Tx, enc bodies, clusterID int64, events []detect.Mutation, at time.Time) ([]int64, error) {
 	if len(events) == 0 {
-		return 0, nil
+		return nil, nil
 	}
 	b := &pgx.Batch{}
 	for _, m := range events {
 		places, placesJSON, err := enc.places(m)
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
 		// The unique indexes of migration 000028: a tag-moved once per identity, a
 		// pod-drift once per identity and time.
@@ -244,22 +252,27 @@ func storeEvents(ctx context.Context, tx pgx.Tx, enc bodies, clusterID int64, ev
 			                       resolved_at, cluster_group)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $13, $14, $12, $12, $12,
 			        (SELECT g.name FROM clusters c JOIN cluster_groups g ON g.id = c.group_id WHERE c.id = $3))
-			ON CONFLICT `+conflict+` DO NOTHING`,
+			ON CONFLICT `+conflict+` DO NOTHING
+			RETURNING id`,
 			m.Identity, string(m.Kind), clusterID, m.Cluster, m.Namespace, m.Workload.Kind, m.Workload.Name,
 			m.Container, m.Ref, m.Digests, places, at, placesJSON, enc.version())
 	}
 	res := tx.SendBatch(ctx, b)
-	n := 0
+	var ids []int64
 	for range events {
-		tag, err := res.Exec()
+		var id int64
+		err := res.QueryRow().Scan(&id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			continue // recorded already
+		}
 		if err != nil {
 			res.Close()
-			return 0, fmt.Errorf("record events: %w", err)
+			return nil, fmt.Errorf("record events: %w", err)
 		}
-		n += int(tag.RowsAffected())
+		ids = append(ids, id)
 	}
 	if err := res.Close(); err != nil {
-		return 0, fmt.Errorf("record events: %w", err)
+		return nil, fmt.Errorf("record events: %w", err)
 	}
-	return n, nil
+	return ids, nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/tagdrift/tagdrift/notify"
 	"github.com/tagdrift/tagdrift/scanner/detect"
 	"github.com/tagdrift/tagdrift/scanner/inventory"
 )
@@ -44,19 +45,21 @@ type scope struct {
 // reconcile makes the open conditions of a scope match what was detected: new ones are
 // opened, changed ones updated, and those no longer detected resolved at at. detected
 // must hold only mutations of that scope. It leaves the data version to the caller,
-// which bumps it last.
-func reconcile(ctx context.Context, tx pgx.Tx, enc bodies, sc scope, detected []detect.Mutation, at time.Time) (Reconciled, error) {
+// which bumps it last. It returns the changes too, for the outbox.
+func reconcile(ctx context.Context, tx pgx.Tx, enc bodies, sc scope, detected []detect.Mutation, at time.Time) (Reconciled, []mutationChange, error) {
 	var r Reconciled
+	var changes []mutationChange
 	rows, err := tx.Query(ctx, `
-		SELECT id, identity, digests, places::text FROM mutations
+		SELECT id, identity, kind, digests, places::text FROM mutations
 		WHERE resolved_at IS NULL AND ((cluster_id = $1 AND kind IN ('workload-divergence', 'pin-mismatch'))
 		   OR (kind = 'tag-divergence' AND ref = ANY($2)))
 		FOR UPDATE`, sc.clusterID, sc.refs)
 	if err != nil {
-		return r, fmt.Errorf("read open mutations: %w", err)
+		return r, nil, fmt.Errorf("read open mutations: %w", err)
 	}
 	type open struct {
 		id      int64
+		kind    string
 		digests []string
 		places  string
 	}
@@ -64,20 +67,20 @@ func reconcile(ctx context.Context, tx pgx.Tx, enc bodies, sc scope, detected []
 	for rows.Next() {
 		var o open
 		var ident string
-		if err := rows.Scan(&o.id, &ident, &o.digests, &o.places); err != nil {
+		if err := rows.Scan(&o.id, &ident, &o.kind, &o.digests, &o.places); err != nil {
 			rows.Close()
-			return r, fmt.Errorf("read open mutations: %w", err)
+			return r, nil, fmt.Errorf("read open mutations: %w", err)
 		}
 		current[ident] = o
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return r, fmt.Errorf("read open mutations: %w", err)
+		return r, nil, fmt.Errorf("read open mutations: %w", err)
 	}
 	for _, m := range detected {
 		places, placesJSON, err := enc.places(m)
 		if err != nil {
-			return r, err
+			return r, nil, err
 		}
 		if o, ok := current[m.Identity]; ok {
 			delete(current, m.Identity)
@@ -87,8 +90,9 @@ func reconcile(ctx context.Context, tx pgx.Tx, enc bodies, sc scope, detected []
 			if _, err := tx.Exec(ctx, `
 				UPDATE mutations SET digests = $2, places = $3, places_json = $5, body_version = $6, updated_at = $4 WHERE id = $1`,
 				o.id, m.Digests, places, at, placesJSON, enc.version()); err != nil {
-				return r, fmt.Errorf("update mutation %d: %w", o.id, err)
+				return r, nil, fmt.Errorf("update mutation %d: %w", o.id, err)
 			}
+			changes = append(changes, mutationChange{id: o.id, kind: detect.Kind(o.kind), prev: notify.StateOpen, cur: notify.StateOpen, prevDigests: o.digests})
 			r.Updated++
 			continue
 		}
@@ -100,26 +104,30 @@ func reconcile(ctx context.Context, tx pgx.Tx, enc bodies, sc scope, detected []
 		if m.Kind != detect.TagDivergence && sc.clusterID != 0 {
 			owner = &sc.clusterID
 		}
-		if _, err := tx.Exec(ctx, `
+		var id int64
+		if err := tx.QueryRow(ctx, `
 			INSERT INTO mutations (identity, kind, cluster_id, cluster, namespace, workload_kind, workload_name,
 			                       container, ref, digests, places, places_json, body_version, detected_at, updated_at,
 			                       cluster_group)
 			VALUES ($1, $2, COALESCE($12, (SELECT id FROM clusters WHERE name = $3 AND $3 <> '' AND deleted_at IS NULL)),
 			        $3, $4, $5, $6, $7, $8, $9, $10, $13, $14, $11, $11,
-			        COALESCE((SELECT g.name FROM clusters c JOIN cluster_groups g ON g.id = c.group_id WHERE c.id = $12), $15))`,
+			        COALESCE((SELECT g.name FROM clusters c JOIN cluster_groups g ON g.id = c.group_id WHERE c.id = $12), $15))
+			RETURNING id`,
 			m.Identity, string(m.Kind), m.Cluster, m.Namespace, m.Workload.Kind, m.Workload.Name,
-			m.Container, m.Ref, m.Digests, places, at, owner, placesJSON, enc.version(), inventory.GroupName(m.Group)); err != nil {
-			return r, fmt.Errorf("open mutation %s: %w", m.Identity, err)
+			m.Container, m.Ref, m.Digests, places, at, owner, placesJSON, enc.version(), inventory.GroupName(m.Group)).Scan(&id); err != nil {
+			return r, nil, fmt.Errorf("open mutation %s: %w", m.Identity, err)
 		}
+		changes = append(changes, mutationChange{id: id, kind: m.Kind, prev: notify.StateAbsent, cur: notify.StateOpen})
 		r.Opened++
 	}
 	for _, o := range current {
 		if _, err := tx.Exec(ctx, `UPDATE mutations SET resolved_at = $2, updated_at = $2 WHERE id = $1`, o.id, at); err != nil {
-			return r, fmt.Errorf("resolve mutation %d: %w", o.id, err)
+			return r, nil, fmt.Errorf("resolve mutation %d: %w", o.id, err)
 		}
+		changes = append(changes, mutationChange{id: o.id, kind: detect.Kind(o.kind), prev: notify.StateOpen, cur: notify.StateResolved, prevDigests: o.digests})
 		r.Resolved++
 	}
-	return r, nil
+	return r, changes, nil
 }
 
 // ownConditions detects the conditions a cluster's listing settles alone: its

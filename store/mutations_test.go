@@ -27,7 +27,7 @@ func TestReconcileOwnsMutationsByName(t *testing.T) {
 			Places: []detect.Place{{Cluster: "x", Pod: "q", Digest: digest("a")}, {Cluster: "y", Pod: "p", Digest: digest("b")}}, Identity: "tag-divergence spanning"},
 	}
 	if err := s.tx(ctx, func(tx pgx.Tx) error {
-		_, err := reconcile(ctx, tx, s.bodies, scope{clusterID: x.ID, refs: []string{ref, ref + "-spanning"}}, found, time.Now())
+		_, _, err := reconcile(ctx, tx, s.bodies, scope{clusterID: x.ID, refs: []string{ref, ref + "-spanning"}}, found, time.Now())
 		return err
 	}); err != nil {
 		t.Fatal(err)

@@ -334,6 +334,9 @@ type OutboxEvent struct {
 	Payload        json.RawMessage
 	PayloadVersion int
 	At             time.Time
+	// GroupKey gathers, per channel, the deliveries that may go as one message when
+	// due together (the mutation's reference); "" gathers none.
+	GroupKey string
 	// Deliveries are the channels it goes to (each once), and when each may be sent.
 	Deliveries []OutboxDelivery
 }
@@ -391,10 +394,10 @@ func enqueueNotifications(ctx context.Context, tx pgx.Tx, events []OutboxEvent, 
 		for _, d := range ev.Deliveries {
 			var q QueuedDelivery
 			err := tx.QueryRow(ctx, `
-				INSERT INTO notification_deliveries (event_id, channel_id, not_before, created_at, updated_at)
-				VALUES ($1, $2, $3, $4, $4)
+				INSERT INTO notification_deliveries (event_id, channel_id, not_before, created_at, updated_at, group_key)
+				VALUES ($1, $2, $3, $4, $4, $5)
 				ON CONFLICT (event_id, channel_id) DO UPDATE SET not_before = LEAST(notification_deliveries.not_before, EXCLUDED.not_before)
-				RETURNING id, not_before`, eventID, d.ChannelID, d.NotBefore, ev.At).Scan(&q.ID, &q.NotBefore)
+				RETURNING id, not_before`, eventID, d.ChannelID, d.NotBefore, ev.At, ev.GroupKey).Scan(&q.ID, &q.NotBefore)
 			if err != nil {
 				return nil, fmt.Errorf("write delivery of %s event to channel %d: %w", ev.Type, d.ChannelID, foreignKey(err))
 			}
@@ -445,18 +448,21 @@ type Delivery struct {
 	LastError      string
 	NotBefore      time.Time
 	DeliveredAt    *time.Time
+	// MergedInto is the delivery whose message carries this one (group wait), 0 for
+	// none: this one's own job then leaves it to that one.
+	MergedInto int64
 }
 
 const deliveryColumns = `d.id, e.id, e.public_id, e.type, e.reason, COALESCE(e.mutation_id, 0), e.payload, e.payload_version,
 	e.created_at, c.id, c.name, c.kind, c.config, c.secret IS NOT NULL, c.enabled, c.created_at, c.updated_at,
-	d.status, d.attempts, d.last_error, d.not_before, d.delivered_at`
+	d.status, d.attempts, d.last_error, d.not_before, d.delivered_at, COALESCE(d.merged_into, 0)`
 
 func scanDelivery(row pgx.Row) (Delivery, error) {
 	var d Delivery
 	c := &d.Channel
 	err := row.Scan(&d.ID, &d.EventID, &d.PublicID, &d.Type, &d.Reason, &d.MutationID, &d.Payload, &d.PayloadVersion,
 		&d.EventAt, &c.ID, &c.Name, &c.Kind, &c.Config, &c.HasSecret, &c.Enabled, &c.CreatedAt, &c.UpdatedAt,
-		&d.Status, &d.Attempts, &d.LastError, &d.NotBefore, &d.DeliveredAt)
+		&d.Status, &d.Attempts, &d.LastError, &d.NotBefore, &d.DeliveredAt, &d.MergedInto)
 	return d, err
 }
 
@@ -476,7 +482,8 @@ func (s *Store) Delivery(ctx context.Context, id int64) (Delivery, error) {
 
 // RecordAttempt records one attempt of a delivery at at: delivered when errClass is "",
 // else its error class (tagdrift's words, never the receiver's), failed for good when
-// final. A delivered delivery stays delivered (a job retried after it succeeded).
+// final. A delivered delivery stays delivered (a job retried after it succeeded). The
+// deliveries merged into it (ClaimGroup) share the attempt: they went in its message.
 func (s *Store) RecordAttempt(ctx context.Context, id int64, at time.Time, errClass string, final bool) error {
 	status := DeliveryPending
 	switch {
@@ -488,7 +495,7 @@ func (s *Store) RecordAttempt(ctx context.Context, id int64, at time.Time, errCl
 	tag, err := s.pool.Exec(ctx, `
 		UPDATE notification_deliveries SET attempts = attempts + 1, status = $3::text, last_error = $4, updated_at = $2::timestamptz,
 		       delivered_at = CASE WHEN $3::text = 'delivered' THEN $2::timestamptz END
-		WHERE id = $1 AND status <> 'delivered'`, id, at, status, errClass)
+		WHERE (id = $1 OR merged_into = $1) AND status <> 'delivered'`, id, at, status, errClass)
 	if err != nil {
 		return fmt.Errorf("record attempt of delivery %d: %w", id, err)
 	}
@@ -581,4 +588,99 @@ func (s *Store) RotateChannelKeys(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("rotate channel keys: %w", err)
 	}
 	return n, nil
+}
+
+// maxGroup bounds how many deliveries one message carries.
+const maxGroup = 100
+
+// ClaimGroup makes delivery id the message of its group: on its first attempt, the
+// other pending deliveries to its channel with its group key (the same reference),
+// due by now and never attempted, are claimed for it (at most 100), so that what
+// opened for one reference within the group wait goes as one message; on a retry, the
+// same ones it claimed then, so that the retried message is the same, under the same
+// id. It returns them, in event order, without id itself. carried is false when id is
+// no longer its own to send (claimed by another, delivered, failed, or gone): its job
+// has nothing to do. merge false claims nothing new: for a channel whose messages are
+// one per mutation (PagerDuty's), and for any attempt of a job but its first (a job
+// rescued after its replica died may have sent already, without recording it).
+func (s *Store) ClaimGroup(ctx context.Context, id int64, now time.Time, merge bool) (group []Delivery, carried bool, err error) {
+	err = s.tx(ctx, func(tx pgx.Tx) error {
+		var status, key string
+		var channel int64
+		var mergedInto *int64
+		var attempts int
+		err := tx.QueryRow(ctx, `
+			SELECT status, channel_id, group_key, merged_into, attempts FROM notification_deliveries WHERE id = $1 FOR UPDATE`, id).
+			Scan(&status, &channel, &key, &mergedInto, &attempts)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if status != DeliveryPending || mergedInto != nil {
+			return nil
+		}
+		carried = true
+		if merge && key != "" && attempts == 0 {
+			if _, err := tx.Exec(ctx, `
+				UPDATE notification_deliveries SET merged_into = $1, updated_at = $4
+				WHERE id IN (
+					SELECT d.id FROM notification_deliveries d
+					WHERE d.channel_id = $2 AND d.group_key = $3 AND d.status = 'pending' AND d.merged_into IS NULL
+					  AND d.id <> $1 AND d.attempts = 0 AND d.not_before <= $4
+					  AND NOT EXISTS (SELECT 1 FROM notification_deliveries x WHERE x.merged_into = d.id)
+					ORDER BY d.id LIMIT $5
+					FOR UPDATE SKIP LOCKED)`, id, channel, key, now, maxGroup-1); err != nil {
+				return fmt.Errorf("claim its group: %w", err)
+			}
+		}
+		rows, err := tx.Query(ctx, `
+			SELECT `+deliveryColumns+`
+			FROM notification_deliveries d JOIN notification_events e ON e.id = d.event_id
+			JOIN notification_channels c ON c.id = d.channel_id
+			WHERE d.merged_into = $1 ORDER BY e.id`, id)
+		if err != nil {
+			return fmt.Errorf("read its group: %w", err)
+		}
+		group, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Delivery, error) { return scanDelivery(r) })
+		return err
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("claim the group of delivery %d: %w", id, err)
+	}
+	return group, carried, nil
+}
+
+// OpenAlert is the latest payload delivered to a channel about a mutation still open.
+type OpenAlert struct {
+	MutationID int64
+	PublicID   string
+	Payload    json.RawMessage
+}
+
+// OpenAlerts returns, for an Alertmanager channel, the mutations still open whose
+// latest event delivered to it opened or changed them: the alerts it must be told
+// again, while they are open, so that they do not expire.
+func (s *Store) OpenAlerts(ctx context.Context, channelID int64) ([]OpenAlert, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT l.mutation_id, l.public_id, l.payload FROM (
+			SELECT DISTINCT ON (e.mutation_id) e.mutation_id, e.public_id, e.payload, e.type
+			FROM notification_deliveries d JOIN notification_events e ON e.id = d.event_id
+			WHERE d.channel_id = $1 AND d.status = 'delivered' AND e.mutation_id IS NOT NULL AND e.type <> 'event.recorded'
+			ORDER BY e.mutation_id, e.id DESC) l
+		JOIN mutations m ON m.id = l.mutation_id AND m.resolved_at IS NULL
+		WHERE l.type <> 'mutation.resolved'
+		ORDER BY l.mutation_id`, channelID)
+	if err != nil {
+		return nil, fmt.Errorf("open alerts of channel %d: %w", channelID, err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (OpenAlert, error) {
+		var a OpenAlert
+		return a, r.Scan(&a.MutationID, &a.PublicID, &a.Payload)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open alerts of channel %d: %w", channelID, err)
+	}
+	return out, nil
 }

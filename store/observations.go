@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/tagdrift/tagdrift/notify"
 	"github.com/tagdrift/tagdrift/scanner/detect"
 	"github.com/tagdrift/tagdrift/scanner/inventory"
 )
@@ -85,13 +86,29 @@ func (s *Store) CompleteScan(ctx context.Context, scanID int64, pods []inventory
 		if err := refreshWorkloadsOf(ctx, tx, s.bodies, d.fresh, d.gone, first); err != nil {
 			return err
 		}
-		if counts.Events, err = recordEvents(ctx, tx, s.bodies, sc, d, at); err != nil {
+		recorded, err := recordEvents(ctx, tx, s.bodies, sc, d, at)
+		if err != nil {
 			return err
 		}
-		if counts.Mutations, err = reconcile(ctx, tx, s.bodies, scope{clusterID: sc.clusterID}, own, at); err != nil {
+		counts.Events = len(recorded)
+		var changes []mutationChange
+		if counts.Mutations, changes, err = reconcile(ctx, tx, s.bodies, scope{clusterID: sc.clusterID}, own, at); err != nil {
 			return fmt.Errorf("reconcile the cluster's conditions: %w", err)
 		}
-		if err := queueRechecks(ctx, tx, d.changedRefs, at); err != nil {
+		for _, id := range recorded {
+			// The kind is read back with the event: tag-moved and pod-drift alike are
+			// recorded.
+			changes = append(changes, mutationChange{id: id, kind: detect.TagMoved, cur: notify.StateResolved})
+		}
+		// The first scan of a newly registered cluster (no history of it at all) is a
+		// baseline: what it opens, and the tag-divergences its references then open
+		// with other clusters, go only to routes that ask for the baseline.
+		baseline := first && empty
+		if err := s.writeOutbox(ctx, tx, changes, at, notify.ReasonConverged,
+			func(Mutation) bool { return baseline }, nil); err != nil {
+			return fmt.Errorf("write the notifications of the scan: %w", err)
+		}
+		if err := queueRechecks(ctx, tx, d.changedRefs, at, baseline); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `

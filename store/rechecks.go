@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/tagdrift/tagdrift/notify"
 	"github.com/tagdrift/tagdrift/scanner/detect"
 	"github.com/tagdrift/tagdrift/scanner/imageref"
 	"github.com/tagdrift/tagdrift/scanner/inventory"
@@ -24,7 +25,10 @@ import (
 // queueRechecks queues references for RecheckRefs. A reference a recheck holds right
 // now waits for it, and is queued again after: that recheck may have read the
 // intervals before this transaction changed them.
-func queueRechecks(ctx context.Context, tx pgx.Tx, refs []string, at time.Time) error {
+//
+// baseline marks them queued by the first scan of a newly registered cluster: what
+// their recheck opens is a baseline, unless another change queued them too.
+func queueRechecks(ctx context.Context, tx pgx.Tx, refs []string, at time.Time, baseline bool) error {
 	if len(refs) == 0 {
 		return nil
 	}
@@ -32,9 +36,10 @@ func queueRechecks(ctx context.Context, tx pgx.Tx, refs []string, at time.Time) 
 	// deadlock.
 	refs = slices.Sorted(slices.Values(refs))
 	_, err := tx.Exec(ctx, `
-		INSERT INTO rechecks (ref, queued_at)
-		SELECT ref, $2 FROM unnest($1::text[]) AS r (ref) ORDER BY ref
-		ON CONFLICT (ref) DO UPDATE SET queued_at = LEAST(rechecks.queued_at, EXCLUDED.queued_at)`, refs, at)
+		INSERT INTO rechecks (ref, queued_at, baseline)
+		SELECT ref, $2, $3 FROM unnest($1::text[]) AS r (ref) ORDER BY ref
+		ON CONFLICT (ref) DO UPDATE SET queued_at = LEAST(rechecks.queued_at, EXCLUDED.queued_at),
+			baseline = rechecks.baseline AND EXCLUDED.baseline`, refs, at, baseline)
 	if err != nil {
 		return fmt.Errorf("queue %d references for a recheck: %w", len(refs), err)
 	}
@@ -56,12 +61,24 @@ func (s *Store) RecheckRefs(ctx context.Context, limit int, at time.Time) (Reche
 	var r Rechecked
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `
-			SELECT ref FROM rechecks ORDER BY queued_at, ref LIMIT $1 FOR UPDATE SKIP LOCKED`, limitOf(limit))
+			SELECT ref, baseline FROM rechecks ORDER BY queued_at, ref LIMIT $1 FOR UPDATE SKIP LOCKED`, limitOf(limit))
 		if err != nil {
 			return fmt.Errorf("take queued references: %w", err)
 		}
-		refs, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
+		var refs []string
+		baseline := map[string]bool{}
+		for rows.Next() {
+			var ref string
+			var b bool
+			if err := rows.Scan(&ref, &b); err != nil {
+				rows.Close()
+				return fmt.Errorf("take queued references: %w", err)
+			}
+			refs = append(refs, ref)
+			baseline[ref] = b
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
 			return fmt.Errorf("take queued references: %w", err)
 		}
 		if len(refs) == 0 {
@@ -81,8 +98,13 @@ func (s *Store) RecheckRefs(ctx context.Context, limit int, at time.Time) (Reche
 				found = append(found, m)
 			}
 		}
-		if r.Reconciled, err = reconcile(ctx, tx, s.bodies, scope{refs: refs}, found, at); err != nil {
+		var changes []mutationChange
+		if r.Reconciled, changes, err = reconcile(ctx, tx, s.bodies, scope{refs: refs}, found, at); err != nil {
 			return err
+		}
+		if err := s.writeOutbox(ctx, tx, changes, at, notify.ReasonConverged,
+			func(m Mutation) bool { return baseline[m.Ref] }, nil); err != nil {
+			return fmt.Errorf("write the notifications of the recheck: %w", err)
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM rechecks WHERE ref = ANY($1)`, refs); err != nil {
 			return fmt.Errorf("remove rechecked references: %w", err)

@@ -27,6 +27,8 @@ type Store struct {
 	pool   *pgxpool.Pool
 	keys   *keyring.Ring
 	bodies bodies
+	// outbox writes notifications beside the changes of mutations (SetOutbox).
+	outbox Outbox
 }
 
 // Open connects to the database at url. keys seals and opens cluster credentials; enc

@@ -108,5 +108,10 @@ func (c *keysRotateCmd) Run(ctx context.Context, d *deps) error {
 	defer st.Close()
 	n, err := st.RotateKeys(ctx, 100)
 	fmt.Fprintf(d.stdout, "re-sealed %d cluster credentials under key %08x\n", n, ring.Primary())
+	if err != nil {
+		return err
+	}
+	n, err = st.RotateChannelKeys(ctx)
+	fmt.Fprintf(d.stdout, "re-sealed %d notification channel secrets under key %08x\n", n, ring.Primary())
 	return err
 }

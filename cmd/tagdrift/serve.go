@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/tagdrift/tagdrift/notify"
 	"github.com/tagdrift/tagdrift/scanner/kubeconfig"
 	"github.com/tagdrift/tagdrift/scheduler"
 	"github.com/tagdrift/tagdrift/server"
@@ -49,6 +50,15 @@ type serveConfig struct {
 	ExternalURL         string         `name:"external-url" env:"TAGDRIFT_EXTERNAL_URL" placeholder:"URL" help:"tagdrift's public URL (https://tagdrift.example.com): the annotations it writes on ReplicaSets link to their workload's page under it"`
 	HistoryRetention    time.Duration  `env:"TAGDRIFT_HISTORY_RETENTION" default:"0" help:"delete closed intervals and resolved mutations older than this, hourly in bounded batches; 0 keeps everything"`
 	LogLevel            slog.Level     `env:"TAGDRIFT_LOG_LEVEL" default:"info" placeholder:"LEVEL" help:"JSON logs at this level and above: debug, info, warn or error"`
+
+	// Notifications (issue 26, docs/notifications.md).
+	AllowChannelNetwork  []netip.Prefix `env:"TAGDRIFT_ALLOW_CHANNEL_NETWORK" sep:"none" placeholder:"CIDR" help:"internal network notification channels may be reached on (loopback, private ranges); repeatable"`
+	NotifyAttemptTimeout time.Duration  `env:"TAGDRIFT_NOTIFY_ATTEMPT_TIMEOUT" default:"10s" help:"time limit of one attempt to deliver a notification"`
+	NotifyMaxAttempts    int            `env:"TAGDRIFT_NOTIFY_MAX_ATTEMPTS" default:"10" help:"attempts to deliver a notification before it is failed"`
+	NotifyRetryBase      time.Duration  `env:"TAGDRIFT_NOTIFY_RETRY_BASE" default:"0" help:"wait after a failed delivery, doubled after each next one; 0 is the job engine's backoff (attempts^4 seconds: 10 attempts span about four hours)"`
+	NotifyConcurrency    int            `env:"TAGDRIFT_NOTIFY_CONCURRENCY" default:"4" help:"notifications this process delivers at once"`
+	AlertRepostInterval  time.Duration  `name:"alert-repost-interval" env:"TAGDRIFT_ALERT_REPOST_INTERVAL" default:"1m" help:"how often open mutations are posted again to Alertmanager channels"`
+	AlertEventTTL        time.Duration  `name:"alert-event-ttl" env:"TAGDRIFT_ALERT_EVENT_TTL" default:"1h" help:"how long an Alertmanager alert of a tag-moved or pod-drift event fires before it ends by itself"`
 
 	// Read from the environment only, by Run (serveEnvOnly).
 	keyText    string
@@ -150,6 +160,18 @@ func (c serveConfig) validate(source func(flag string) string) error {
 		return fmt.Errorf("%s must be an absolute http or https URL, not %q", source("external-url"), c.ExternalURL)
 	case clusterGroupsErr(c.ClusterGroup) != nil:
 		return fmt.Errorf("%s: %w", source("cluster-group"), clusterGroupsErr(c.ClusterGroup))
+	case c.NotifyAttemptTimeout <= 0:
+		return fmt.Errorf("%s must be positive, not %s", source("notify-attempt-timeout"), c.NotifyAttemptTimeout)
+	case c.NotifyMaxAttempts <= 0:
+		return fmt.Errorf("%s must be positive, not %d", source("notify-max-attempts"), c.NotifyMaxAttempts)
+	case c.NotifyRetryBase < 0:
+		return fmt.Errorf("%s must not be negative, not %s", source("notify-retry-base"), c.NotifyRetryBase)
+	case c.NotifyConcurrency <= 0:
+		return fmt.Errorf("%s must be positive, not %d", source("notify-concurrency"), c.NotifyConcurrency)
+	case c.AlertRepostInterval < time.Second:
+		return fmt.Errorf("%s must be at least 1s, not %s", source("alert-repost-interval"), c.AlertRepostInterval)
+	case c.AlertEventTTL <= 0:
+		return fmt.Errorf("%s must be positive, not %s", source("alert-event-ttl"), c.AlertEventTTL)
 	case c.adminToken != "" && len(c.adminToken) < 16:
 		// A short shared secret is guessable; the rate limit does not stop a patient guess.
 		return errors.New("TAGDRIFT_ADMIN_TOKEN must be at least 16 characters")
@@ -182,6 +204,20 @@ func (c serveConfig) policy() (kubeconfig.Policy, error) {
 		return p, fmt.Errorf("--exec-profiles %s: %w", c.ExecProfiles, err)
 	}
 	return p, nil
+}
+
+// deliveries is the delivery configuration: every channel reached through the address
+// policy, loopback and private ranges only inside --allow-channel-network.
+func (c serveConfig) deliveries() *scheduler.DeliveryConfig {
+	var allowed []netip.Prefix
+	for _, p := range c.AllowChannelNetwork {
+		allowed = append(allowed, p.Masked())
+	}
+	return &scheduler.DeliveryConfig{
+		Client:         notify.NewChannelClient(allowed, c.NotifyAttemptTimeout),
+		AttemptTimeout: c.NotifyAttemptTimeout, MaxAttempts: c.NotifyMaxAttempts, RetryBase: c.NotifyRetryBase,
+		Concurrency: c.NotifyConcurrency, RepostInterval: c.AlertRepostInterval, EventTTL: c.AlertEventTTL,
+	}
 }
 
 func (c serveConfig) dialer() *kubeconfig.Dialer {
@@ -223,6 +259,9 @@ func (cfg *serveConfig) Run(ctx context.Context, d *deps) error {
 	if err := st.CheckCredentials(ctx); err != nil {
 		return fmt.Errorf("check stored credentials with the encryption key: %w", err)
 	}
+	if err := st.CheckChannelSecrets(ctx); err != nil {
+		return fmt.Errorf("check notification channel secrets with the encryption key: %w", err)
+	}
 	// Bodies the API serves as stored, written in another shape than this version's
 	// (apibody.Version) or never rendered (workloads carried over from before migration
 	// 21): reads render them on the fly until this has run.
@@ -249,10 +288,14 @@ func (cfg *serveConfig) Run(ctx context.Context, d *deps) error {
 	sched, err := scheduler.New(scheduler.Config{
 		Store: st, Dialer: dialer, Policy: policy, ScanTimeout: cfg.ScanTimeout, Concurrency: cfg.ScanConcurrency,
 		UserAgent: "tagdrift/" + version, Metrics: scheduler.NewMetrics(reg), Logger: log, ExternalURL: cfg.ExternalURL,
+		Deliveries: cfg.deliveries(),
 	})
 	if err != nil {
 		return err
 	}
+	// The outbox: the transactions that change mutations write their notifications and
+	// insert the delivery jobs (River's InsertManyTx) beside their changes.
+	st.SetOutbox(store.Outbox{Jobs: sched.InsertDeliveries, Payload: notify.PayloadConfig{BaseURL: cfg.ExternalURL}})
 	refused, err := sched.Refused(ctx)
 	if err != nil {
 		return fmt.Errorf("check stored clusters against the policy: %w", err)

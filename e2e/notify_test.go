@@ -1,0 +1,244 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/tagdrift/tagdrift/internal/kubeenv"
+	"github.com/tagdrift/tagdrift/notify"
+	"github.com/tagdrift/tagdrift/store"
+)
+
+const notifySecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+// webhookReceiver verifies every request's signature with the Standard Webhooks
+// library, counts deliveries by webhook-id, and answers 500 while down says so.
+type webhookReceiver struct {
+	t    *testing.T
+	mu   sync.Mutex
+	down int // requests still to refuse with 500
+	seen []notify.Payload
+	byID map[string]int
+	bad  int
+}
+
+func (h *webhookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	wh, err := standardwebhooks.NewWebhook(notifySecret)
+	if err != nil {
+		h.t.Error(err)
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err := wh.Verify(body, r.Header); err != nil {
+		h.bad++
+		h.t.Errorf("a delivery whose signature does not verify: %v", err)
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	if h.down > 0 {
+		h.down--
+		w.WriteHeader(http.StatusInternalServerError)
+		return
+	}
+	var p notify.Payload
+	if err := json.Unmarshal(body, &p); err != nil {
+		h.t.Errorf("payload: %v", err)
+	}
+	id := r.Header.Get("webhook-id")
+	if p.ID != id {
+		h.t.Errorf("payload id %q under webhook-id %q", p.ID, id)
+	}
+	if h.byID[id] == 0 {
+		h.seen = append(h.seen, p)
+	}
+	h.byID[id]++
+}
+
+// received returns the distinct events received, in order.
+func (h *webhookReceiver) received() []notify.Payload {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]notify.Payload(nil), h.seen...)
+}
+
+func (h *webhookReceiver) setDown(n int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.down = n
+}
+
+// waitEvent waits until the receiver has an event of type typ of mutation kind in
+// the notify namespace beyond the first after ones.
+func (h *webhookReceiver) waitEvent(t *testing.T, after int, typ notify.Type, within time.Duration) notify.Payload {
+	t.Helper()
+	var got notify.Payload
+	err := pollUntil(within, func() bool {
+		for _, p := range h.received()[min(after, len(h.received())):] {
+			if p.Type == typ {
+				got = p
+				return true
+			}
+		}
+		return false
+	})
+	if err != nil {
+		t.Fatalf("no %s at the receiver: %v; received %+v", typ, err, h.received())
+	}
+	return got
+}
+
+// TestNotifyWebhook: a mutation opened by a real scan of a real API server reaches a
+// webhook receiver that verifies every signature, through 500s (retried until it
+// takes it); its resolution follows; and a notification committed just before serve is
+// killed is delivered by the next serve. Each event arrives under one webhook-id, and
+// no signature fails.
+func TestNotifyWebhook(t *testing.T) {
+	ctx := context.Background()
+	db := newDatabase(t)
+	c := setup.env.Cluster("delta")
+	const ns = "notify"
+	if err := c.Namespace(ctx, ns); err != nil {
+		t.Fatal(err)
+	}
+	// w1 and w2: pods of one ReplicaSet revision on one digest of one tag.
+	yes := true
+	digest := func(letter string) string {
+		return "registry.example.com/notify@sha256:" + strings.Repeat(letter, 64)
+	}
+	run := func(pod, letter string) {
+		t.Helper()
+		if err := c.SetContainerStatuses(ctx, ns, pod, kubeenv.PodStatus{Containers: []kubeenv.ContainerStatus{
+			{Name: "app", ImageID: digest(letter)}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"w1", "w2"} {
+		_, err := c.Admin.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"pod-template-hash": "abc"},
+				OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "web-abc",
+					UID: "00000000-0000-0000-0000-0000000000aa", Controller: &yes}}},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.example.com/notify:1"}}},
+		}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		run(name, "a")
+	}
+
+	recv := &webhookReceiver{t: t, byID: map[string]int{}}
+	srv := httptest.NewServer(recv)
+	defer srv.Close()
+
+	kc := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := kubeenv.WriteKubeconfig(kc, "delta", c.Context("delta", c.AdminToken)); err != nil {
+		t.Fatal(err)
+	}
+	key := newKeyText()
+	env := []string{"TAGDRIFT_DATABASE_URL=" + db.URL, "TAGDRIFT_ENCRYPTION_KEY=" + key}
+	args := []string{"--cluster-kubeconfig", kc + ":delta", "--allow-cluster-network", "127.0.0.0/8",
+		"--allow-channel-network", "127.0.0.0/8", "--scan-interval", "10s", "--notify-retry-base", "200ms",
+		"--external-url", "https://tagdrift.example.com"}
+	s := startServe(t, env, args...)
+	st := openStore(t, db.URL, key)
+	// The first scan is the baseline: nothing is sent of it. Wait for it, then route.
+	if err := pollUntil(60*time.Second, func() bool { return allAtLeast(succeededSince(st, time.Time{}), 1) }); err != nil {
+		t.Fatalf("no first scan: %v\n%s", err, s.logs.String())
+	}
+	ch, err := st.CreateChannel(ctx, store.NewChannel{Name: "hook", Kind: store.ChannelWebhook,
+		Config: json.RawMessage(`{"url":"` + srv.URL + `/tagdrift"}`), Secret: []byte(notifySecret), Enabled: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The pods changing digest are pod-drift events too: this route leaves them out.
+	route, err := st.CreateRoute(ctx, store.Route{ChannelID: ch.ID, Matchers: `namespace="notify"`, Enabled: true,
+		Types: []string{string(notify.MutationOpened), string(notify.MutationChanged), string(notify.MutationResolved)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A digest joins: the workload-divergence opens, and reaches the receiver through
+	// two 500s.
+	recv.setDown(2)
+	run("w2", "b")
+	opened := recv.waitEvent(t, 0, notify.MutationOpened, 60*time.Second)
+	if opened.Mutation.Kind != "workload-divergence" || opened.Mutation.Namespace != ns || len(opened.Digests) != 2 ||
+		!strings.HasPrefix(opened.Links.UI, "https://tagdrift.example.com/") {
+		t.Errorf("opened: %+v", opened)
+	}
+	// Converged: resolved follows, for the same mutation.
+	run("w2", "a")
+	resolved := recv.waitEvent(t, 1, notify.MutationResolved, 60*time.Second)
+	if resolved.Mutation.ID != opened.Mutation.ID || resolved.Reason != notify.ReasonConverged || resolved.Mutation.ResolvedAt == nil {
+		t.Errorf("resolved: %+v", resolved)
+	}
+
+	// Killed between commit and delivery: the route waits 30 s before sending, serve
+	// is killed once the delivery is written, and the next serve delivers it.
+	route.GroupWait = 30 * time.Second
+	if _, err := st.UpdateRoute(ctx, route); err != nil {
+		t.Fatal(err)
+	}
+	run("w2", "c")
+	var pending store.Delivery
+	err = pollUntil(60*time.Second, func() bool {
+		log, err := st.DeliveryLog(ctx, ch.ID, 1)
+		if err != nil || len(log) == 0 {
+			return false
+		}
+		pending = log[0]
+		return pending.Type == string(notify.MutationOpened) && pending.Status == store.DeliveryPending
+	})
+	if err != nil {
+		t.Fatalf("no pending delivery of the second opening: %v", err)
+	}
+	if err := s.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	s.wait(t, 30*time.Second)
+	if n := len(recv.received()); n != 2 {
+		t.Fatalf("the receiver got %d events before the restart, want 2", n)
+	}
+	startServe(t, env, args...)
+	again := recv.waitEvent(t, 2, notify.MutationOpened, 90*time.Second)
+	if again.ID != pending.PublicID {
+		t.Errorf("after the restart the receiver got %s, want the pending %s", again.ID, pending.PublicID)
+	}
+
+	recv.mu.Lock()
+	defer recv.mu.Unlock()
+	for id, n := range recv.byID {
+		if n != 1 {
+			t.Errorf("event %s delivered %d times", id, n)
+		}
+	}
+	if recv.bad != 0 {
+		t.Errorf("%d deliveries failed verification", recv.bad)
+	}
+	log, err := st.DeliveryLog(ctx, ch.ID, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range log {
+		if d.Status != store.DeliveryDelivered {
+			t.Errorf("delivery %d (%s): %s, %q", d.ID, d.Type, d.Status, d.LastError)
+		}
+	}
+}
