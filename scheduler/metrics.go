@@ -1,21 +1,19 @@
 package scheduler
 
 import (
-	"context"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/tagdrift/tagdrift/store"
 )
 
-// Metrics are the scheduler's Prometheus metrics.
+// Metrics are the scheduler's Prometheus metrics: what this process's scans did. The
+// gauges read from the database (the last successful scan of each cluster, the open
+// mutations) are server/metrics', the same on every replica.
 type Metrics struct {
-	scans       *prometheus.CounterVec
-	duration    *prometheus.HistogramVec
-	opened      *prometheus.CounterVec
-	closed      *prometheus.CounterVec
-	lastSuccess *prometheus.GaugeVec
+	scans    *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	opened   *prometheus.CounterVec
+	closed   *prometheus.CounterVec
 }
 
 // NewMetrics registers the scheduler's metrics with reg.
@@ -34,11 +32,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		closed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tagdrift_observations_closed_total", Help: "Observation intervals closed, by cluster.",
 		}, []string{"cluster"}),
-		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "tagdrift_last_successful_scan_timestamp_seconds", Help: "When the last successful scan of a cluster started, as a Unix time.",
-		}, []string{"cluster"}),
 	}
-	reg.MustRegister(m.scans, m.duration, m.opened, m.closed, m.lastSuccess)
+	reg.MustRegister(m.scans, m.duration, m.opened, m.closed)
 	return m
 }
 
@@ -51,35 +46,5 @@ func (m *Metrics) scanEnded(cluster, status string, started time.Time, took time
 	if status == "succeeded" {
 		m.opened.WithLabelValues(cluster).Add(float64(opened))
 		m.closed.WithLabelValues(cluster).Add(float64(closed))
-		m.lastSuccess.WithLabelValues(cluster).Set(float64(started.Unix()))
-	}
-}
-
-// openMutations reports the open mutations by kind and cluster from the database at
-// each scrape, so that every replica reports the same, current figures.
-type openMutations struct {
-	store *store.Store
-	desc  *prometheus.Desc
-}
-
-// NewOpenMutationsCollector registers a collector of open mutations by kind and cluster.
-func NewOpenMutationsCollector(reg prometheus.Registerer, st *store.Store) {
-	reg.MustRegister(&openMutations{store: st, desc: prometheus.NewDesc(
-		"tagdrift_open_mutations", "Open mutations by kind and cluster (empty for those spanning clusters).",
-		[]string{"kind", "cluster"}, nil)})
-}
-
-func (o *openMutations) Describe(ch chan<- *prometheus.Desc) { ch <- o.desc }
-
-func (o *openMutations) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	counts, err := o.store.OpenMutationCounts(ctx)
-	if err != nil {
-		ch <- prometheus.NewInvalidMetric(o.desc, err)
-		return
-	}
-	for _, c := range counts {
-		ch <- prometheus.MustNewConstMetric(o.desc, prometheus.GaugeValue, float64(c.Count), c.Kind, c.Cluster)
 	}
 }

@@ -1,6 +1,6 @@
-// Package server is tagdrift's HTTP service: it builds the router, serves health,
-// readiness and metrics itself, and mounts the service's two faces, which never import
-// each other:
+// Package server is tagdrift's HTTP service: it builds the router, serves health and
+// readiness itself (metrics have a listener of their own: server/metrics), and mounts
+// the service's two faces, which never import each other:
 //
 //   - server/api: the REST API v1 under /api/v1, one file per resource;
 //   - server/ui: the web UI, one file per page.
@@ -23,8 +23,6 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tagdrift/tagdrift/scanner/kubeconfig"
 	"github.com/tagdrift/tagdrift/server/access"
@@ -40,9 +38,8 @@ type Config struct {
 	// current); nil means ready. /readyz runs at most one check at a time and shares
 	// its result for a second, whatever the number of callers; its error goes to the
 	// log, never to the caller.
-	Ready    func(ctx context.Context) error
-	Registry *prometheus.Registry
-	Logger   *slog.Logger
+	Ready  func(ctx context.Context) error
+	Logger *slog.Logger
 
 	// Store serves the REST API under /api/v1; nil leaves the API out.
 	Store *store.Store
@@ -95,9 +92,6 @@ func (c *Config) withDefaults() {
 	if c.Ready == nil {
 		c.Ready = func(context.Context) error { return nil }
 	}
-	if c.Registry == nil {
-		c.Registry = prometheus.NewRegistry()
-	}
 }
 
 // New returns the service's handler: with a store, the API and the web UI too.
@@ -140,7 +134,6 @@ func New(cfg Config) http.Handler {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
-	r.Handle("/metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
 	return r
 }
 

@@ -234,7 +234,7 @@ func TestComposeFile(t *testing.T) {
 func TestServeEnvIsRead(t *testing.T) {
 	base := map[string]string{"TAGDRIFT_DATABASE_URL": "postgres://x", "TAGDRIFT_ENCRYPTION_KEY": "k"}
 	values := map[string]string{
-		"TAGDRIFT_LISTEN": ":9999", "TAGDRIFT_ENCRYPTION_KEY_FILE": "/keys", "TAGDRIFT_NO_MIGRATE": "true",
+		"TAGDRIFT_LISTEN": ":9999", "TAGDRIFT_METRICS_LISTEN": "127.0.0.1:9090", "TAGDRIFT_ENCRYPTION_KEY_FILE": "/keys", "TAGDRIFT_NO_MIGRATE": "true",
 		"TAGDRIFT_SCAN_CONCURRENCY": "7", "TAGDRIFT_SCAN_TIMEOUT": "3m", "TAGDRIFT_SCAN_INTERVAL": "1m",
 		"TAGDRIFT_CLUSTER_KUBECONFIG": "/a,/b:ctx", "TAGDRIFT_CLUSTER_GROUP": "eu=team-a,us=team-b", "TAGDRIFT_ALLOW_INSECURE_TLS": "true",
 		"TAGDRIFT_EXEC_PROFILES_FILE": "/profiles.yaml", "TAGDRIFT_ALLOW_CLUSTER_NETWORK": "10.0.0.0/8", "TAGDRIFT_LOG_LEVEL": "debug",

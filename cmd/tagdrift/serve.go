@@ -23,6 +23,7 @@ import (
 	"github.com/tagdrift/tagdrift/scheduler"
 	"github.com/tagdrift/tagdrift/server"
 	"github.com/tagdrift/tagdrift/server/apibody"
+	"github.com/tagdrift/tagdrift/server/metrics"
 	"github.com/tagdrift/tagdrift/store"
 	"github.com/tagdrift/tagdrift/store/keyring"
 )
@@ -33,7 +34,8 @@ type serveConfig struct {
 	databaseFlag `embed:""`
 	keyFlags     `embed:""`
 
-	Listen              string         `env:"TAGDRIFT_LISTEN" default:":8080" placeholder:"ADDR" help:"HTTP address: /healthz, /readyz, /metrics, the API; port 0 picks a free port, logged in the serving line"`
+	Listen              string         `env:"TAGDRIFT_LISTEN" default:":8080" placeholder:"ADDR" help:"HTTP address: /healthz, /readyz, the API and the web UI; port 0 picks a free port, logged in the serving line"`
+	MetricsListen       string         `env:"TAGDRIFT_METRICS_LISTEN" placeholder:"ADDR" help:"HTTP address of /metrics (Prometheus), apart from --listen so that it need not be public; empty (the default) serves no metrics"`
 	NoMigrate           bool           `env:"TAGDRIFT_NO_MIGRATE" help:"do not migrate at start; refuse an old schema"`
 	ScanConcurrency     int            `env:"TAGDRIFT_SCAN_CONCURRENCY" default:"4" help:"scans this process runs at once"`
 	ScanTimeout         time.Duration  `env:"TAGDRIFT_SCAN_TIMEOUT" default:"2m" help:"time limit of one scan"`
@@ -244,8 +246,8 @@ func (cfg *serveConfig) Run(ctx context.Context, d *deps) error {
 	}
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	scheduler.NewOpenMutationsCollector(reg, st)
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		metrics.NewGauges(metrics.Config{Source: st, Logger: log}))
 	sched, err := scheduler.New(scheduler.Config{
 		Store: st, Dialer: dialer, Policy: policy, ScanTimeout: cfg.ScanTimeout, Concurrency: cfg.ScanConcurrency,
 		UserAgent: "tagdrift/" + version, Metrics: scheduler.NewMetrics(reg), Logger: log, ExternalURL: cfg.ExternalURL,
@@ -264,7 +266,7 @@ func (cfg *serveConfig) Run(ctx context.Context, d *deps) error {
 	httpSrv := &http.Server{
 		Addr: cfg.Listen,
 		Handler: server.New(server.Config{
-			Ready: st.SchemaCurrent, Registry: reg, Logger: log,
+			Ready: st.SchemaCurrent, Logger: log,
 			Store: st, Scans: sched, Policy: policy, AdminToken: cfg.adminToken,
 			RateLimit: cfg.APIRateLimit, RateBurst: int(2 * cfg.APIRateLimit),
 			SessionIdle: cfg.SessionIdle, SessionAbsolute: cfg.SessionAbsolute,
@@ -278,8 +280,20 @@ func (cfg *serveConfig) Run(ctx context.Context, d *deps) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
+	var metricsSrv *http.Server
+	var metricsLn net.Listener
+	if cfg.MetricsListen != "" {
+		if metricsLn, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
+			ln.Close()
+			return fmt.Errorf("listen on %s (--metrics-listen): %w", cfg.MetricsListen, err)
+		}
+		metricsSrv = metrics.NewServer(reg, log)
+	}
 	if err := sched.Start(ctx); err != nil {
 		ln.Close()
+		if metricsLn != nil {
+			metricsLn.Close()
+		}
 		return fmt.Errorf("start scheduler: %w", err)
 	}
 	retCtx, stopRetention := context.WithCancel(ctx)
@@ -289,8 +303,13 @@ func (cfg *serveConfig) Run(ctx context.Context, d *deps) error {
 		scheduler.Retention{Store: st, Keep: cfg.HistoryRetention, Every: time.Hour, Logger: log}.Run(retCtx)
 	}()
 	defer func() { stopRetention(); <-retDone }()
-	log.Info("serving", "listen", ln.Addr().String(), "version", version)
-	httpErr := make(chan error, 1)
+	httpErr := make(chan error, 2)
+	if metricsSrv != nil {
+		go func() { httpErr <- metricsSrv.Serve(metricsLn) }()
+		log.Info("serving", "listen", ln.Addr().String(), "metrics_listen", metricsLn.Addr().String(), "version", version)
+	} else {
+		log.Info("serving", "listen", ln.Addr().String(), "version", version)
+	}
 	go func() { httpErr <- httpSrv.Serve(ln) }()
 
 	select {
@@ -303,6 +322,9 @@ func (cfg *serveConfig) Run(ctx context.Context, d *deps) error {
 	// Scans in flight are cancelled, recorded aborted, and retried later.
 	stopErr := sched.Stop(stopCtx)
 	shutErr := httpSrv.Shutdown(stopCtx)
+	if metricsSrv != nil {
+		shutErr = errors.Join(shutErr, metricsSrv.Shutdown(stopCtx))
+	}
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
