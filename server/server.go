@@ -73,6 +73,10 @@ type Config struct {
 	// SessionAbsolute ends a web UI session this long after sign-in, however used;
 	// default 7 days.
 	SessionAbsolute time.Duration
+	// Cookies is how the session cookie is sent, decided at start from the
+	// configuration (access.DecideCookies), never from a request; the zero value is
+	// Secure.
+	Cookies access.Cookies
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -107,7 +111,7 @@ func New(cfg Config) http.Handler {
 			Store: cfg.Store, AdminToken: cfg.AdminToken,
 			RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, FailedAuthBurst: cfg.FailedAuthBurst,
 			AuthLookups: cfg.AuthLookups, SessionIdle: cfg.SessionIdle, SessionAbsolute: cfg.SessionAbsolute,
-			Now: cfg.Now, Logger: cfg.Logger,
+			Cookies: cfg.Cookies, Now: cfg.Now, Logger: cfg.Logger,
 		})
 		vet := request.Vetter{Policy: cfg.Policy}
 		api.New(api.Config{Store: cfg.Store, Scans: cfg.Scans, Vetter: vet, Access: gate,

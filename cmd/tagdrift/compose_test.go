@@ -11,6 +11,8 @@ import (
 
 	composecli "github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
+
+	"github.com/tagdrift/tagdrift/server/access"
 )
 
 // loadCompose loads docker-compose.yaml with compose-go, as `docker compose` does,
@@ -187,6 +189,18 @@ func TestComposeFile(t *testing.T) {
 	if len(td.Ports) != 1 || td.Ports[0].Target != 8080 || env(td, "TAGDRIFT_LISTEN") != ":8080" {
 		t.Errorf("ports %+v and listen %q disagree", td.Ports, env(td, "TAGDRIFT_LISTEN"))
 	}
+	// The browser comes through Docker's gateway over plain http: the cookie must be
+	// plain, decided from the configuration as serve decides it, and the external URL
+	// the one the demo tells the user to open.
+	if len(td.Ports) == 1 {
+		cookies, err := access.DecideCookies(env(td, "TAGDRIFT_EXTERNAL_URL"), env(td, "TAGDRIFT_INSECURE_COOKIES") == "true", env(td, "TAGDRIFT_LISTEN"))
+		if err != nil || !cookies.Plain {
+			t.Errorf("compose's session cookie: %+v, %v; want a plain one over http", cookies, err)
+		}
+		if want := "http://localhost:" + td.Ports[0].Published; env(td, "TAGDRIFT_EXTERNAL_URL") != want || env(svc("demo"), "DEMO_UI_URL") != want {
+			t.Errorf("external URL %q, demo tells the user %q, want %s", env(td, "TAGDRIFT_EXTERNAL_URL"), env(svc("demo"), "DEMO_UI_URL"), want)
+		}
+	}
 
 	demo := svc("demo")
 	if !slices.Equal(demo.Command, []string{"play"}) {
@@ -234,7 +248,7 @@ func TestComposeFile(t *testing.T) {
 func TestServeEnvIsRead(t *testing.T) {
 	base := map[string]string{"TAGDRIFT_DATABASE_URL": "postgres://x", "TAGDRIFT_ENCRYPTION_KEY": "k"}
 	values := map[string]string{
-		"TAGDRIFT_LISTEN": ":9999", "TAGDRIFT_METRICS_LISTEN": "127.0.0.1:9090", "TAGDRIFT_ENCRYPTION_KEY_FILE": "/keys", "TAGDRIFT_NO_MIGRATE": "true",
+		"TAGDRIFT_LISTEN": ":9999", "TAGDRIFT_METRICS_LISTEN": "127.0.0.1:9090", "TAGDRIFT_INSECURE_COOKIES": "true", "TAGDRIFT_ENCRYPTION_KEY_FILE": "/keys", "TAGDRIFT_NO_MIGRATE": "true",
 		"TAGDRIFT_SCAN_CONCURRENCY": "7", "TAGDRIFT_SCAN_TIMEOUT": "3m", "TAGDRIFT_SCAN_INTERVAL": "1m",
 		"TAGDRIFT_CLUSTER_KUBECONFIG": "/a,/b:ctx", "TAGDRIFT_CLUSTER_GROUP": "eu=team-a,us=team-b", "TAGDRIFT_ALLOW_INSECURE_TLS": "true",
 		"TAGDRIFT_EXEC_PROFILES_FILE": "/profiles.yaml", "TAGDRIFT_ALLOW_CLUSTER_NETWORK": "10.0.0.0/8", "TAGDRIFT_LOG_LEVEL": "debug",

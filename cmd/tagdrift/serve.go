@@ -22,6 +22,7 @@ import (
 	"github.com/tagdrift/tagdrift/scanner/kubeconfig"
 	"github.com/tagdrift/tagdrift/scheduler"
 	"github.com/tagdrift/tagdrift/server"
+	"github.com/tagdrift/tagdrift/server/access"
 	"github.com/tagdrift/tagdrift/server/apibody"
 	"github.com/tagdrift/tagdrift/server/metrics"
 	"github.com/tagdrift/tagdrift/store"
@@ -48,7 +49,8 @@ type serveConfig struct {
 	APIRateLimit        float64        `name:"api-rate-limit" env:"TAGDRIFT_API_RATE_LIMIT" default:"50" help:"API requests per second each token may make, in bursts of twice that"`
 	SessionIdle         time.Duration  `env:"TAGDRIFT_SESSION_IDLE" default:"12h" help:"a web UI session unused this long ends"`
 	SessionAbsolute     time.Duration  `env:"TAGDRIFT_SESSION_ABSOLUTE" default:"168h" help:"a web UI session ends this long after sign-in, however used"`
-	ExternalURL         string         `name:"external-url" env:"TAGDRIFT_EXTERNAL_URL" placeholder:"URL" help:"tagdrift's public URL (https://tagdrift.example.com): the annotations it writes on ReplicaSets link to their workload's page under it"`
+	ExternalURL         string         `name:"external-url" env:"TAGDRIFT_EXTERNAL_URL" placeholder:"URL" help:"tagdrift's public URL (https://tagdrift.example.com): the annotations it writes on ReplicaSets link to their workload's page under it; https makes the session cookie Secure and pages send HSTS; http needs --insecure-cookies"`
+	InsecureCookies     bool           `name:"insecure-cookies" env:"TAGDRIFT_INSECURE_COOKIES" help:"send the web UI's session cookie without Secure, for plain http off loopback (the compose demo); refused with an https --external-url"`
 	HistoryRetention    time.Duration  `env:"TAGDRIFT_HISTORY_RETENTION" default:"0" help:"delete closed intervals and resolved mutations older than this, hourly in bounded batches; 0 keeps everything"`
 	LogLevel            slog.Level     `env:"TAGDRIFT_LOG_LEVEL" default:"info" placeholder:"LEVEL" help:"JSON logs at this level and above: debug, info, warn or error"`
 
@@ -150,6 +152,8 @@ func (c serveConfig) validate(source func(flag string) string) error {
 		return fmt.Errorf("%s must be at least --session-idle (%s), not %s", source("session-absolute"), c.SessionIdle, c.SessionAbsolute)
 	case c.ExternalURL != "" && !absoluteHTTP(c.ExternalURL):
 		return fmt.Errorf("%s must be an absolute http or https URL, not %q", source("external-url"), c.ExternalURL)
+	case cookiesErr(c) != nil:
+		return cookiesErr(c)
 	case clusterGroupsErr(c.ClusterGroup) != nil:
 		return fmt.Errorf("%s: %w", source("cluster-group"), clusterGroupsErr(c.ClusterGroup))
 	case c.adminToken != "" && len(c.adminToken) < 16:
@@ -164,6 +168,17 @@ func (c serveConfig) validate(source func(flag string) string) error {
 func absoluteHTTP(s string) bool {
 	u, err := url.Parse(s)
 	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" && u.RawQuery == "" && u.Fragment == "" && u.User == nil
+}
+
+// cookies decides the session cookie from --external-url, --insecure-cookies and
+// --listen, once (access.DecideCookies): never from a request's headers.
+func (c serveConfig) cookies() (access.Cookies, error) {
+	return access.DecideCookies(c.ExternalURL, c.InsecureCookies, c.Listen)
+}
+
+func cookiesErr(c serveConfig) error {
+	_, err := c.cookies()
+	return err
 }
 
 func (c serveConfig) logger(w io.Writer) *slog.Logger {
@@ -263,13 +278,15 @@ func (cfg *serveConfig) Run(ctx context.Context, d *deps) error {
 		log.Warn("the current policy refuses this cluster's stored configuration: its scans fail until it is registered again or the policy allows it",
 			"cluster", r.Cluster, "reason", r.Err.Error())
 	}
+	cookies, _ := cfg.cookies() // validated
+	log.Info("session cookie", "secure", !cookies.Plain, "name", cookies.Name(), "because", cookies.Why)
 	httpSrv := &http.Server{
 		Addr: cfg.Listen,
 		Handler: server.New(server.Config{
 			Ready: st.SchemaCurrent, Logger: log,
 			Store: st, Scans: sched, Policy: policy, AdminToken: cfg.adminToken,
 			RateLimit: cfg.APIRateLimit, RateBurst: int(2 * cfg.APIRateLimit),
-			SessionIdle: cfg.SessionIdle, SessionAbsolute: cfg.SessionAbsolute,
+			SessionIdle: cfg.SessionIdle, SessionAbsolute: cfg.SessionAbsolute, Cookies: cookies,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
