@@ -1,6 +1,3 @@
-// Package deploy holds the manifests (kustomizations) that install tagdrift in a
-// cluster and grant it read rights in the clusters it scans. The test renders them as
-// `kubectl apply -k` does and applies them to a real kube-apiserver.
 package deploy
 
 import (

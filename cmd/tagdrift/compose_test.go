@@ -222,8 +222,37 @@ func TestComposeFile(t *testing.T) {
 		t.Errorf("k3s has no registries.yaml mirror for %s over http", registry)
 	}
 
+	// The database is healthy only once the real server listens on TCP: during the
+	// first initialisation a socket check passes too early.
+	if !slices.Contains(pg.HealthCheck.Test, "pg_isready") || !strings.Contains(strings.Join(pg.HealthCheck.Test, " "), "-h 127.0.0.1") {
+		t.Errorf("postgres health check %v: want pg_isready -h 127.0.0.1", pg.HealthCheck.Test)
+	}
+	// k3s is the same node on every up: a fixed hostname (the node's name) and its
+	// node password kept in a volume.
+	if k3s.Hostname == "" {
+		t.Error("k3s has no fixed hostname: each new container registers a new node")
+	}
+	if v, ro := mount(k3s, "/etc/rancher/node"); v == "" || ro || v == k3sOut {
+		t.Errorf("k3s keeps its node identity in %q (read-only %t), want a volume of its own", v, ro)
+	}
+	mount(k3s, "/var/lib/rancher/k3s")
+	// tagdrift gets the read-only scanner identity init makes from deploy/scanned-cluster/
+	// (cmd/tagdrift-demo's TestScannerKubeconfig), never k3s's admin kubeconfig.
+	if v, _ := volumeOf(td, env(td, "TAGDRIFT_CLUSTER_KUBECONFIG")); v == k3sOut {
+		t.Error("tagdrift reads k3s's own (cluster-admin) kubeconfig")
+	}
+	for _, m := range td.Volumes {
+		if m.Source == k3sOut {
+			t.Error("tagdrift mounts k3s's output volume, which holds the cluster-admin kubeconfig")
+		}
+	}
+
+	// One port, tagdrift's, on 127.0.0.1: nothing else is used from the host, and a host
+	// port in use (a host k3s on 6443, macOS's AirPlay on 5000) would stop `up`.
+	var published []string
 	for _, s := range p.Services {
 		for _, port := range s.Ports {
+			published = append(published, s.Name+":"+port.Published)
 			if port.HostIP != "127.0.0.1" {
 				t.Errorf("%s publishes %s:%s: bind it to 127.0.0.1", s.Name, port.HostIP, port.Published)
 			}
@@ -235,9 +264,23 @@ func TestComposeFile(t *testing.T) {
 		}
 	}
 
+	if !slices.Equal(published, []string{"tagdrift:8080"}) {
+		t.Errorf("published ports %v, want tagdrift:8080 only", published)
+	}
+	if env(init, "DEMO_UI_URL") != "http://localhost:8080" {
+		t.Errorf("init tells the user to open %q", env(init, "DEMO_UI_URL"))
+	}
+
 	// The documented variables change what they say.
-	p = loadCompose(t, "TAGDRIFT_COMPOSE_SUBNET=10.99.0.0/24", "TAGDRIFT_ADMIN_PASSWORD=correct horse battery", "TAGDRIFT_ADMIN_TOKEN=an-admin-token-of-length")
+	p = loadCompose(t, "TAGDRIFT_COMPOSE_SUBNET=10.99.0.0/24", "TAGDRIFT_ADMIN_PASSWORD=correct horse battery", "TAGDRIFT_ADMIN_TOKEN=an-admin-token-of-length",
+		"TAGDRIFT_PORT=18080")
 	init, td = svc("init"), svc("tagdrift")
+	if len(td.Ports) != 1 || td.Ports[0].Published != "18080" || td.Ports[0].Target != 8080 ||
+		env(td, "TAGDRIFT_EXTERNAL_URL") != "http://localhost:18080" || env(init, "DEMO_UI_URL") != "http://localhost:18080" ||
+		env(svc("demo"), "DEMO_UI_URL") != "http://localhost:18080" {
+		t.Errorf("TAGDRIFT_PORT=18080: ports %+v, external URL %q, init and demo say %q and %q", td.Ports,
+			env(td, "TAGDRIFT_EXTERNAL_URL"), env(init, "DEMO_UI_URL"), env(svc("demo"), "DEMO_UI_URL"))
+	}
 	if env(td, "TAGDRIFT_ALLOW_CLUSTER_NETWORK") != "10.99.0.0/24" || p.Networks["default"].Ipam.Config[0].Subnet != "10.99.0.0/24" ||
 		env(init, "TAGDRIFT_ADMIN_PASSWORD") != "correct horse battery" || env(td, "TAGDRIFT_ADMIN_TOKEN") != "an-admin-token-of-length" {
 		t.Errorf("variables not applied: network %+v, init %v, tagdrift %v", p.Networks["default"].Ipam.Config, init.Environment, td.Environment)
