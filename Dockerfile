@@ -6,7 +6,10 @@
 # The default command is `tagdrift serve`; any other command replaces it, as in
 # `docker run --rm tagdrift version`. No HEALTHCHECK: probes are the orchestrator's job
 # (/healthz, /readyz). The `demo` stage is the helper image docker-compose.yaml's demo
-# services run (docker build --target demo); a plain build skips it.
+# services run (docker build --target demo); a plain build skips it. Runtime stages are
+# on distroless static-debian13 (debian12 no longer gets updates), by tag: not yet
+# pinned by digest. No Docker engine runs where this is developed: the tests parse this
+# file; they do not build it.
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
 ENV CGO_ENABLED=0
@@ -25,13 +28,13 @@ RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache
 # The compose demo's helper: it makes the secrets, hands k3s's kubeconfig to tagdrift
 # and plays the mutation. Its state directories belong to the non-root user, so that
 # the named volumes mounted on them start writable.
-FROM gcr.io/distroless/static-debian12:nonroot AS demo
+FROM gcr.io/distroless/static-debian13:nonroot AS demo
 COPY --from=build-demo /out/tagdrift-demo /out/tagdrift /usr/local/bin/
 COPY --from=build-demo --chown=65532:65532 /out/state/ /var/lib/tagdrift/
 USER 65532:65532
 ENTRYPOINT ["/usr/local/bin/tagdrift-demo"]
 
-FROM gcr.io/distroless/static-debian12:nonroot
+FROM gcr.io/distroless/static-debian13:nonroot
 ARG VERSION=dev
 LABEL org.opencontainers.image.title="tagdrift" \
 	org.opencontainers.image.description="Finds container images whose tag resolved to different code across Kubernetes clusters" \

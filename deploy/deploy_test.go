@@ -1,6 +1,3 @@
-// Package deploy holds the manifests (kustomizations) that install tagdrift in a
-// cluster and grant it read rights in the clusters it scans. The test renders them as
-// `kubectl apply -k` does and applies them to a real kube-apiserver.
 package deploy
 
 import (
@@ -168,6 +165,15 @@ func TestManifests(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkDeployment(t, &dep)
+	var svc corev1.Service
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(find(applied, "Service", "tagdrift").Object, &svc); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range svc.Spec.Ports {
+		if p.TargetPort.String() != "http" {
+			t.Errorf("the Service exposes %+v: only the http port, never metrics", p)
+		}
+	}
 
 	// Pod Security admission (restricted, as the namespace enforces) judges a pod of the
 	// Deployment's template: a dry-run create is refused if it breaks the standard.
@@ -251,6 +257,14 @@ func checkDeployment(t *testing.T, dep *appsv1.Deployment) {
 		ref.ResourceFieldRef.Resource != "limits.memory" || ref.ResourceFieldRef.ContainerName != ct.Name ||
 		!ref.ResourceFieldRef.Divisor.IsZero() && ref.ResourceFieldRef.Divisor.Value() != 1 {
 		t.Errorf("GOMEMLIMIT %+v: want it from the container's limits.memory, in bytes", env["GOMEMLIMIT"])
+	}
+	// Metrics on their own port, which the Service leaves out (TestManifests).
+	var metricsPort bool
+	for _, p := range ct.Ports {
+		metricsPort = metricsPort || (p.Name == "metrics" && p.ContainerPort == 9090)
+	}
+	if !metricsPort || env["TAGDRIFT_METRICS_LISTEN"].Value != ":9090" {
+		t.Errorf("ports %+v, TAGDRIFT_METRICS_LISTEN %q: want /metrics on :9090, a port named metrics", ct.Ports, env["TAGDRIFT_METRICS_LISTEN"].Value)
 	}
 	keyFile := env["TAGDRIFT_ENCRYPTION_KEY_FILE"].Value
 	var keyFromSecret bool

@@ -162,7 +162,8 @@ func TestServe(t *testing.T) {
 	key := newKeyText()
 	env := []string{"TAGDRIFT_DATABASE_URL=" + db.URL, "TAGDRIFT_ENCRYPTION_KEY=" + key}
 
-	s := startServe(t, env, "--cluster-kubeconfig", kc+":gamma", "--allow-cluster-network", "127.0.0.0/8", "--scan-interval", "10s")
+	s := startServe(t, env, "--cluster-kubeconfig", kc+":gamma", "--allow-cluster-network", "127.0.0.0/8", "--scan-interval", "10s",
+		"--metrics-listen", "127.0.0.1:0")
 	if err := pollUntil(30*time.Second, func() bool { code, _, err := s.get("/readyz"); return err == nil && code == 200 }); err != nil {
 		t.Fatalf("never ready: %v", err)
 	}
@@ -207,10 +208,34 @@ func TestServe(t *testing.T) {
 		evs[0].Target != "gamma" || evs[0].Actor != "serve:--cluster-kubeconfig" {
 		t.Errorf("the registration at start is not audited: %+v, %v", evs, err)
 	}
-	_, metrics, err := s.get("/metrics")
-	if err != nil || !strings.Contains(metrics, `tagdrift_scans_total{cluster="gamma",status="succeeded"}`) ||
+	// Metrics are on their own listener, named in the serving line, and not on the
+	// service's.
+	var metricsAddr string
+	for _, l := range strings.Split(s.logs.String(), "\n") {
+		var line struct {
+			Msg           string
+			MetricsListen string `json:"metrics_listen"`
+		}
+		if json.Unmarshal([]byte(l), &line) == nil && line.Msg == "serving" {
+			metricsAddr = line.MetricsListen
+		}
+	}
+	if code, _, err := s.get("/metrics"); err != nil || code != http.StatusNotFound {
+		t.Errorf("/metrics on the service's listener: %d %v, want 404", code, err)
+	}
+	metrics := ""
+	if metricsAddr == "" {
+		t.Error("the serving line names no metrics address")
+	} else if res, err := http.Get("http://" + metricsAddr + "/metrics"); err != nil {
+		t.Error(err)
+	} else {
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		metrics = string(b)
+	}
+	if !strings.Contains(metrics, `tagdrift_scans_total{cluster="gamma",status="succeeded"}`) ||
 		!strings.Contains(metrics, `tagdrift_last_successful_scan_timestamp_seconds{cluster="gamma"}`) {
-		t.Errorf("metrics lack the scan of gamma (%v):\n%.2000s", err, metrics)
+		t.Errorf("metrics lack the scan of gamma:\n%.2000s", metrics)
 	}
 	if strings.Contains(metrics+s.logs.String(), c.AdminToken) {
 		t.Error("the cluster's token leaked into logs or metrics")

@@ -1,6 +1,6 @@
-// Package server is tagdrift's HTTP service: it builds the router, serves health,
-// readiness and metrics itself, and mounts the service's two faces, which never import
-// each other:
+// Package server is tagdrift's HTTP service: it builds the router, serves health and
+// readiness itself (metrics have a listener of their own: server/metrics), and mounts
+// the service's two faces, which never import each other:
 //
 //   - server/api: the REST API v1 under /api/v1, one file per resource;
 //   - server/ui: the web UI, one file per page.
@@ -23,8 +23,6 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tagdrift/tagdrift/scanner/kubeconfig"
 	"github.com/tagdrift/tagdrift/server/access"
@@ -40,9 +38,8 @@ type Config struct {
 	// current); nil means ready. /readyz runs at most one check at a time and shares
 	// its result for a second, whatever the number of callers; its error goes to the
 	// log, never to the caller.
-	Ready    func(ctx context.Context) error
-	Registry *prometheus.Registry
-	Logger   *slog.Logger
+	Ready  func(ctx context.Context) error
+	Logger *slog.Logger
 
 	// Store serves the REST API under /api/v1; nil leaves the API out.
 	Store *store.Store
@@ -76,6 +73,10 @@ type Config struct {
 	// SessionAbsolute ends a web UI session this long after sign-in, however used;
 	// default 7 days.
 	SessionAbsolute time.Duration
+	// Cookies is how the session cookie is sent, decided at start from the
+	// configuration (access.DecideCookies), never from a request; the zero value is
+	// Secure.
+	Cookies access.Cookies
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -95,9 +96,6 @@ func (c *Config) withDefaults() {
 	if c.Ready == nil {
 		c.Ready = func(context.Context) error { return nil }
 	}
-	if c.Registry == nil {
-		c.Registry = prometheus.NewRegistry()
-	}
 }
 
 // New returns the service's handler: with a store, the API and the web UI too.
@@ -113,7 +111,7 @@ func New(cfg Config) http.Handler {
 			Store: cfg.Store, AdminToken: cfg.AdminToken,
 			RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, FailedAuthBurst: cfg.FailedAuthBurst,
 			AuthLookups: cfg.AuthLookups, SessionIdle: cfg.SessionIdle, SessionAbsolute: cfg.SessionAbsolute,
-			Now: cfg.Now, Logger: cfg.Logger,
+			Cookies: cfg.Cookies, Now: cfg.Now, Logger: cfg.Logger,
 		})
 		vet := request.Vetter{Policy: cfg.Policy}
 		api.New(api.Config{Store: cfg.Store, Scans: cfg.Scans, Vetter: vet, Access: gate,
@@ -140,7 +138,6 @@ func New(cfg Config) http.Handler {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
-	r.Handle("/metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
 	return r
 }
 

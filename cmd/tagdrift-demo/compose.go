@@ -18,8 +18,18 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/tagdrift/tagdrift/deploy"
 )
 
 // config is what the compose steps read from the environment; docker-compose.yaml sets
@@ -107,14 +117,20 @@ func composeInit(ctx context.Context, c config, stdout io.Writer, log *slog.Logg
 	if err != nil {
 		return err
 	}
-	kc, err := rewriteKubeconfig(raw, c.ClusterName, c.K3sServer)
+	admin, err := rewriteKubeconfig(raw, c.ClusterName, c.K3sServer)
 	if err != nil {
 		return fmt.Errorf("%s: %w", c.K3sKubeconfig, err)
+	}
+	// tagdrift gets the read-only identity a real cluster would give it, never k3s's
+	// cluster-admin.
+	kc, err := scannerKubeconfig(ctx, admin, c.ClusterName, c.Wait)
+	if err != nil {
+		return fmt.Errorf("read-only identity for tagdrift: %w", err)
 	}
 	if err := writeFileAtomic(filepath.Join(c.State, kubeconfigFile), kc); err != nil {
 		return err
 	}
-	log.Info("kubeconfig for tagdrift written", "cluster", c.ClusterName, "server", c.K3sServer)
+	log.Info("kubeconfig for tagdrift written", "cluster", c.ClusterName, "server", c.K3sServer, "identity", scannerUser)
 
 	if err := tagdrift(ctx, c, nil, "migrate", "up"); err != nil {
 		return err
@@ -234,6 +250,77 @@ func rewriteKubeconfig(raw []byte, name, server string) ([]byte, error) {
 	}
 	out := clientcmdapiConfig(name, server, cluster.CertificateAuthorityData, user)
 	return clientcmd.Write(*out)
+}
+
+// scannerUser is the identity deploy/scanned-cluster/ makes for tagdrift.
+const scannerUser = "system:serviceaccount:tagdrift:tagdrift-scanner"
+
+// scannerKubeconfig applies deploy/scanned-cluster/ (the objects package deploy
+// embeds: a read-only ServiceAccount, its ClusterRole and binding, a token Secret) to
+// the cluster of the admin kubeconfig, with server-side apply, waits for the cluster's
+// token controller to fill the Secret, and returns a kubeconfig of that identity at the
+// admin kubeconfig's server and CA, its context named name. Applying again changes
+// nothing, and the token stays the same.
+func scannerKubeconfig(ctx context.Context, admin []byte, name string, limit time.Duration) ([]byte, error) {
+	cfg, err := clientcmd.Load(admin)
+	if err != nil {
+		return nil, err
+	}
+	cluster := cfg.Clusters[cfg.Contexts[cfg.CurrentContext].Cluster]
+	rc, err := clientcmd.RESTConfigFromKubeConfig(admin)
+	if err != nil {
+		return nil, err
+	}
+	objs, err := deploy.ScannedCluster()
+	if err != nil {
+		return nil, err
+	}
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, err
+	}
+	dyn, err := dynamic.NewForConfig(rc)
+	if err != nil {
+		return nil, err
+	}
+	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(client.Discovery()))
+	var secretNS, secretName string
+	for _, o := range objs {
+		gvk := o.GroupVersionKind()
+		m, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+		if err != nil {
+			return nil, fmt.Errorf("%s %s: %w", gvk.Kind, o.GetName(), err)
+		}
+		var ri dynamic.ResourceInterface = dyn.Resource(m.Resource)
+		if m.Scope.Name() == meta.RESTScopeNameNamespace {
+			ri = dyn.Resource(m.Resource).Namespace(o.GetNamespace())
+		}
+		if _, err := ri.Apply(ctx, o.GetName(), o, metav1.ApplyOptions{FieldManager: "tagdrift-demo", Force: true}); err != nil {
+			return nil, fmt.Errorf("apply %s %s: %w", gvk.Kind, o.GetName(), err)
+		}
+		if gvk.Kind == "Secret" {
+			secretNS, secretName = o.GetNamespace(), o.GetName()
+		}
+	}
+	if secretName == "" {
+		return nil, errors.New("deploy/scanned-cluster has no token Secret")
+	}
+	var token []byte
+	wctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	err = wait.PollUntilContextCancel(wctx, 500*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		s, err := client.CoreV1().Secrets(secretNS).Get(ctx, secretName, metav1.GetOptions{})
+		if err != nil {
+			return false, nil
+		}
+		token = s.Data[corev1.ServiceAccountTokenKey]
+		return len(token) > 0, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("wait for the token controller to fill Secret %s/%s: %w", secretNS, secretName, err)
+	}
+	return clientcmd.Write(*clientcmdapiConfig(name, cluster.Server, cluster.CertificateAuthorityData,
+		&clientcmdapi.AuthInfo{Token: string(token)}))
 }
 
 // composeClient is a client of k3s's API server as reached from the compose network.

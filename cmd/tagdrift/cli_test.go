@@ -121,6 +121,8 @@ func TestServeConfigErrors(t *testing.T) {
 		{map[string]string{"TAGDRIFT_ALLOW_CLUSTER_NETWORK": "10.0.0.0/8,10.1.2.3"}, nil, `TAGDRIFT_ALLOW_CLUSTER_NETWORK (for --allow-cluster-network): netip.ParsePrefix("10.1.2.3"): no '/'`},
 		{map[string]string{"TAGDRIFT_EXTERNAL_URL": "tagdrift.example.com"}, nil, `TAGDRIFT_EXTERNAL_URL must be an absolute http or https URL, not "tagdrift.example.com"`},
 		{nil, []string{"--external-url", "https://x/?a=b"}, `--external-url must be an absolute http or https URL, not "https://x/?a=b"`},
+		{nil, []string{"--external-url", "http://tagdrift.internal"}, "--external-url is plain http, where browsers drop the Secure session cookie"},
+		{map[string]string{"TAGDRIFT_INSECURE_COOKIES": "true"}, []string{"--external-url", "https://x"}, "--insecure-cookies contradicts an https --external-url"},
 		{map[string]string{"TAGDRIFT_ADMIN_TOKEN": "short"}, nil, "TAGDRIFT_ADMIN_TOKEN must be at least 16 characters"},
 		{map[string]string{"TAGDRIFT_DATABASE_URL": ""}, nil, "no database: set --database-url or TAGDRIFT_DATABASE_URL"},
 		{map[string]string{"TAGDRIFT_ENCRYPTION_KEY": ""}, nil, "no encryption key: set --encryption-key-file or TAGDRIFT_ENCRYPTION_KEY"},

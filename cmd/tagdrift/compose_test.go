@@ -11,6 +11,8 @@ import (
 
 	composecli "github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
+
+	"github.com/tagdrift/tagdrift/server/access"
 )
 
 // loadCompose loads docker-compose.yaml with compose-go, as `docker compose` does,
@@ -187,6 +189,18 @@ func TestComposeFile(t *testing.T) {
 	if len(td.Ports) != 1 || td.Ports[0].Target != 8080 || env(td, "TAGDRIFT_LISTEN") != ":8080" {
 		t.Errorf("ports %+v and listen %q disagree", td.Ports, env(td, "TAGDRIFT_LISTEN"))
 	}
+	// The browser comes through Docker's gateway over plain http: the cookie must be
+	// plain, decided from the configuration as serve decides it, and the external URL
+	// the one the demo tells the user to open.
+	if len(td.Ports) == 1 {
+		cookies, err := access.DecideCookies(env(td, "TAGDRIFT_EXTERNAL_URL"), env(td, "TAGDRIFT_INSECURE_COOKIES") == "true", env(td, "TAGDRIFT_LISTEN"))
+		if err != nil || !cookies.Plain {
+			t.Errorf("compose's session cookie: %+v, %v; want a plain one over http", cookies, err)
+		}
+		if want := "http://localhost:" + td.Ports[0].Published; env(td, "TAGDRIFT_EXTERNAL_URL") != want || env(svc("demo"), "DEMO_UI_URL") != want {
+			t.Errorf("external URL %q, demo tells the user %q, want %s", env(td, "TAGDRIFT_EXTERNAL_URL"), env(svc("demo"), "DEMO_UI_URL"), want)
+		}
+	}
 
 	demo := svc("demo")
 	if !slices.Equal(demo.Command, []string{"play"}) {
@@ -208,8 +222,37 @@ func TestComposeFile(t *testing.T) {
 		t.Errorf("k3s has no registries.yaml mirror for %s over http", registry)
 	}
 
+	// The database is healthy only once the real server listens on TCP: during the
+	// first initialisation a socket check passes too early.
+	if !slices.Contains(pg.HealthCheck.Test, "pg_isready") || !strings.Contains(strings.Join(pg.HealthCheck.Test, " "), "-h 127.0.0.1") {
+		t.Errorf("postgres health check %v: want pg_isready -h 127.0.0.1", pg.HealthCheck.Test)
+	}
+	// k3s is the same node on every up: a fixed hostname (the node's name) and its
+	// node password kept in a volume.
+	if k3s.Hostname == "" {
+		t.Error("k3s has no fixed hostname: each new container registers a new node")
+	}
+	if v, ro := mount(k3s, "/etc/rancher/node"); v == "" || ro || v == k3sOut {
+		t.Errorf("k3s keeps its node identity in %q (read-only %t), want a volume of its own", v, ro)
+	}
+	mount(k3s, "/var/lib/rancher/k3s")
+	// tagdrift gets the read-only scanner identity init makes from deploy/scanned-cluster/
+	// (cmd/tagdrift-demo's TestScannerKubeconfig), never k3s's admin kubeconfig.
+	if v, _ := volumeOf(td, env(td, "TAGDRIFT_CLUSTER_KUBECONFIG")); v == k3sOut {
+		t.Error("tagdrift reads k3s's own (cluster-admin) kubeconfig")
+	}
+	for _, m := range td.Volumes {
+		if m.Source == k3sOut {
+			t.Error("tagdrift mounts k3s's output volume, which holds the cluster-admin kubeconfig")
+		}
+	}
+
+	// One port, tagdrift's, on 127.0.0.1: nothing else is used from the host, and a host
+	// port in use (a host k3s on 6443, macOS's AirPlay on 5000) would stop `up`.
+	var published []string
 	for _, s := range p.Services {
 		for _, port := range s.Ports {
+			published = append(published, s.Name+":"+port.Published)
 			if port.HostIP != "127.0.0.1" {
 				t.Errorf("%s publishes %s:%s: bind it to 127.0.0.1", s.Name, port.HostIP, port.Published)
 			}
@@ -221,9 +264,23 @@ func TestComposeFile(t *testing.T) {
 		}
 	}
 
+	if !slices.Equal(published, []string{"tagdrift:8080"}) {
+		t.Errorf("published ports %v, want tagdrift:8080 only", published)
+	}
+	if env(init, "DEMO_UI_URL") != "http://localhost:8080" {
+		t.Errorf("init tells the user to open %q", env(init, "DEMO_UI_URL"))
+	}
+
 	// The documented variables change what they say.
-	p = loadCompose(t, "TAGDRIFT_COMPOSE_SUBNET=10.99.0.0/24", "TAGDRIFT_ADMIN_PASSWORD=correct horse battery", "TAGDRIFT_ADMIN_TOKEN=an-admin-token-of-length")
+	p = loadCompose(t, "TAGDRIFT_COMPOSE_SUBNET=10.99.0.0/24", "TAGDRIFT_ADMIN_PASSWORD=correct horse battery", "TAGDRIFT_ADMIN_TOKEN=an-admin-token-of-length",
+		"TAGDRIFT_PORT=18080")
 	init, td = svc("init"), svc("tagdrift")
+	if len(td.Ports) != 1 || td.Ports[0].Published != "18080" || td.Ports[0].Target != 8080 ||
+		env(td, "TAGDRIFT_EXTERNAL_URL") != "http://localhost:18080" || env(init, "DEMO_UI_URL") != "http://localhost:18080" ||
+		env(svc("demo"), "DEMO_UI_URL") != "http://localhost:18080" {
+		t.Errorf("TAGDRIFT_PORT=18080: ports %+v, external URL %q, init and demo say %q and %q", td.Ports,
+			env(td, "TAGDRIFT_EXTERNAL_URL"), env(init, "DEMO_UI_URL"), env(svc("demo"), "DEMO_UI_URL"))
+	}
 	if env(td, "TAGDRIFT_ALLOW_CLUSTER_NETWORK") != "10.99.0.0/24" || p.Networks["default"].Ipam.Config[0].Subnet != "10.99.0.0/24" ||
 		env(init, "TAGDRIFT_ADMIN_PASSWORD") != "correct horse battery" || env(td, "TAGDRIFT_ADMIN_TOKEN") != "an-admin-token-of-length" {
 		t.Errorf("variables not applied: network %+v, init %v, tagdrift %v", p.Networks["default"].Ipam.Config, init.Environment, td.Environment)
@@ -234,7 +291,7 @@ func TestComposeFile(t *testing.T) {
 func TestServeEnvIsRead(t *testing.T) {
 	base := map[string]string{"TAGDRIFT_DATABASE_URL": "postgres://x", "TAGDRIFT_ENCRYPTION_KEY": "k"}
 	values := map[string]string{
-		"TAGDRIFT_LISTEN": ":9999", "TAGDRIFT_ENCRYPTION_KEY_FILE": "/keys", "TAGDRIFT_NO_MIGRATE": "true",
+		"TAGDRIFT_LISTEN": ":9999", "TAGDRIFT_METRICS_LISTEN": "127.0.0.1:9090", "TAGDRIFT_INSECURE_COOKIES": "true", "TAGDRIFT_ENCRYPTION_KEY_FILE": "/keys", "TAGDRIFT_NO_MIGRATE": "true",
 		"TAGDRIFT_SCAN_CONCURRENCY": "7", "TAGDRIFT_SCAN_TIMEOUT": "3m", "TAGDRIFT_SCAN_INTERVAL": "1m",
 		"TAGDRIFT_CLUSTER_KUBECONFIG": "/a,/b:ctx", "TAGDRIFT_CLUSTER_GROUP": "eu=team-a,us=team-b", "TAGDRIFT_ALLOW_INSECURE_TLS": "true",
 		"TAGDRIFT_EXEC_PROFILES_FILE": "/profiles.yaml", "TAGDRIFT_ALLOW_CLUSTER_NETWORK": "10.0.0.0/8", "TAGDRIFT_LOG_LEVEL": "debug",

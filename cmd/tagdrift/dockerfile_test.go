@@ -77,8 +77,8 @@ func TestDockerfile(t *testing.T) {
 	}
 
 	final := stages[len(stages)-1]
-	if final.Name != "" || !strings.HasPrefix(final.BaseName, "gcr.io/distroless/static-debian12:nonroot") {
-		t.Errorf("last stage %q FROM %s, want an unnamed stage on gcr.io/distroless/static-debian12:nonroot", final.Name, final.BaseName)
+	if final.Name != "" || !strings.HasPrefix(final.BaseName, "gcr.io/distroless/static-debian13:nonroot") {
+		t.Errorf("last stage %q FROM %s, want an unnamed stage on gcr.io/distroless/static-debian13:nonroot", final.Name, final.BaseName)
 	}
 	checkNonRoot(t, final)
 	copies := commandsOf[*instructions.CopyCommand](final)
@@ -129,7 +129,7 @@ func TestDockerfile(t *testing.T) {
 	if !ok {
 		t.Fatalf("no demo stage in %v", stageNames(stages))
 	}
-	if !strings.HasPrefix(demo.BaseName, "gcr.io/distroless/static-debian12:nonroot") {
+	if !strings.HasPrefix(demo.BaseName, "gcr.io/distroless/static-debian13:nonroot") {
 		t.Errorf("demo stage FROM %s", demo.BaseName)
 	}
 	checkNonRoot(t, demo)

@@ -23,7 +23,9 @@ import (
 	"github.com/tagdrift/tagdrift/scanner/kubeconfig"
 	"github.com/tagdrift/tagdrift/scheduler"
 	"github.com/tagdrift/tagdrift/server"
+	"github.com/tagdrift/tagdrift/server/access"
 	"github.com/tagdrift/tagdrift/server/apibody"
+	"github.com/tagdrift/tagdrift/server/metrics"
 	"github.com/tagdrift/tagdrift/store"
 	"github.com/tagdrift/tagdrift/store/keyring"
 )
@@ -34,7 +36,8 @@ type serveConfig struct {
 	databaseFlag `embed:""`
 	keyFlags     `embed:""`
 
-	Listen              string         `env:"TAGDRIFT_LISTEN" default:":8080" placeholder:"ADDR" help:"HTTP address: /healthz, /readyz, /metrics, the API; port 0 picks a free port, logged in the serving line"`
+	Listen              string         `env:"TAGDRIFT_LISTEN" default:":8080" placeholder:"ADDR" help:"HTTP address: /healthz, /readyz, the API and the web UI; port 0 picks a free port, logged in the serving line"`
+	MetricsListen       string         `env:"TAGDRIFT_METRICS_LISTEN" placeholder:"ADDR" help:"HTTP address of /metrics (Prometheus), apart from --listen so that it need not be public; empty (the default) serves no metrics"`
 	NoMigrate           bool           `env:"TAGDRIFT_NO_MIGRATE" help:"do not migrate at start; refuse an old schema"`
 	ScanConcurrency     int            `env:"TAGDRIFT_SCAN_CONCURRENCY" default:"4" help:"scans this process runs at once"`
 	ScanTimeout         time.Duration  `env:"TAGDRIFT_SCAN_TIMEOUT" default:"2m" help:"time limit of one scan"`
@@ -47,7 +50,8 @@ type serveConfig struct {
 	APIRateLimit        float64        `name:"api-rate-limit" env:"TAGDRIFT_API_RATE_LIMIT" default:"50" help:"API requests per second each token may make, in bursts of twice that"`
 	SessionIdle         time.Duration  `env:"TAGDRIFT_SESSION_IDLE" default:"12h" help:"a web UI session unused this long ends"`
 	SessionAbsolute     time.Duration  `env:"TAGDRIFT_SESSION_ABSOLUTE" default:"168h" help:"a web UI session ends this long after sign-in, however used"`
-	ExternalURL         string         `name:"external-url" env:"TAGDRIFT_EXTERNAL_URL" placeholder:"URL" help:"tagdrift's public URL (https://tagdrift.example.com): the annotations it writes on ReplicaSets link to their workload's page under it"`
+	ExternalURL         string         `name:"external-url" env:"TAGDRIFT_EXTERNAL_URL" placeholder:"URL" help:"tagdrift's public URL (https://tagdrift.example.com): the annotations it writes on ReplicaSets link to their workload's page under it; https makes the session cookie Secure and pages send HSTS; http needs --insecure-cookies"`
+	InsecureCookies     bool           `name:"insecure-cookies" env:"TAGDRIFT_INSECURE_COOKIES" help:"send the web UI's session cookie without Secure, for plain http off loopback (the compose demo); refused with an https --external-url"`
 	HistoryRetention    time.Duration  `env:"TAGDRIFT_HISTORY_RETENTION" default:"0" help:"delete closed intervals and resolved mutations older than this, hourly in bounded batches; 0 keeps everything"`
 	LogLevel            slog.Level     `env:"TAGDRIFT_LOG_LEVEL" default:"info" placeholder:"LEVEL" help:"JSON logs at this level and above: debug, info, warn or error"`
 
@@ -158,6 +162,8 @@ func (c serveConfig) validate(source func(flag string) string) error {
 		return fmt.Errorf("%s must be at least --session-idle (%s), not %s", source("session-absolute"), c.SessionIdle, c.SessionAbsolute)
 	case c.ExternalURL != "" && !absoluteHTTP(c.ExternalURL):
 		return fmt.Errorf("%s must be an absolute http or https URL, not %q", source("external-url"), c.ExternalURL)
+	case cookiesErr(c) != nil:
+		return cookiesErr(c)
 	case clusterGroupsErr(c.ClusterGroup) != nil:
 		return fmt.Errorf("%s: %w", source("cluster-group"), clusterGroupsErr(c.ClusterGroup))
 	case c.NotifyAttemptTimeout <= 0:
@@ -184,6 +190,17 @@ func (c serveConfig) validate(source func(flag string) string) error {
 func absoluteHTTP(s string) bool {
 	u, err := url.Parse(s)
 	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" && u.RawQuery == "" && u.Fragment == "" && u.User == nil
+}
+
+// cookies decides the session cookie from --external-url, --insecure-cookies and
+// --listen, once (access.DecideCookies): never from a request's headers.
+func (c serveConfig) cookies() (access.Cookies, error) {
+	return access.DecideCookies(c.ExternalURL, c.InsecureCookies, c.Listen)
+}
+
+func cookiesErr(c serveConfig) error {
+	_, err := c.cookies()
+	return err
 }
 
 func (c serveConfig) logger(w io.Writer) *slog.Logger {
@@ -283,8 +300,8 @@ func (cfg *serveConfig) Run(ctx context.Context, d *deps) error {
 	}
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	scheduler.NewOpenMutationsCollector(reg, st)
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		metrics.NewGauges(metrics.Config{Source: st, Logger: log}))
 	sched, err := scheduler.New(scheduler.Config{
 		Store: st, Dialer: dialer, Policy: policy, ScanTimeout: cfg.ScanTimeout, Concurrency: cfg.ScanConcurrency,
 		UserAgent: "tagdrift/" + version, Metrics: scheduler.NewMetrics(reg), Logger: log, ExternalURL: cfg.ExternalURL,
@@ -304,13 +321,15 @@ func (cfg *serveConfig) Run(ctx context.Context, d *deps) error {
 		log.Warn("the current policy refuses this cluster's stored configuration: its scans fail until it is registered again or the policy allows it",
 			"cluster", r.Cluster, "reason", r.Err.Error())
 	}
+	cookies, _ := cfg.cookies() // validated
+	log.Info("session cookie", "secure", !cookies.Plain, "name", cookies.Name(), "because", cookies.Why)
 	httpSrv := &http.Server{
 		Addr: cfg.Listen,
 		Handler: server.New(server.Config{
-			Ready: st.SchemaCurrent, Registry: reg, Logger: log,
+			Ready: st.SchemaCurrent, Logger: log,
 			Store: st, Scans: sched, Policy: policy, AdminToken: cfg.adminToken,
 			RateLimit: cfg.APIRateLimit, RateBurst: int(2 * cfg.APIRateLimit),
-			SessionIdle: cfg.SessionIdle, SessionAbsolute: cfg.SessionAbsolute,
+			SessionIdle: cfg.SessionIdle, SessionAbsolute: cfg.SessionAbsolute, Cookies: cookies,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -321,8 +340,20 @@ func (cfg *serveConfig) Run(ctx context.Context, d *deps) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
+	var metricsSrv *http.Server
+	var metricsLn net.Listener
+	if cfg.MetricsListen != "" {
+		if metricsLn, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
+			ln.Close()
+			return fmt.Errorf("listen on %s (--metrics-listen): %w", cfg.MetricsListen, err)
+		}
+		metricsSrv = metrics.NewServer(reg, log)
+	}
 	if err := sched.Start(ctx); err != nil {
 		ln.Close()
+		if metricsLn != nil {
+			metricsLn.Close()
+		}
 		return fmt.Errorf("start scheduler: %w", err)
 	}
 	retCtx, stopRetention := context.WithCancel(ctx)
@@ -332,8 +363,13 @@ func (cfg *serveConfig) Run(ctx context.Context, d *deps) error {
 		scheduler.Retention{Store: st, Keep: cfg.HistoryRetention, Every: time.Hour, Logger: log}.Run(retCtx)
 	}()
 	defer func() { stopRetention(); <-retDone }()
-	log.Info("serving", "listen", ln.Addr().String(), "version", version)
-	httpErr := make(chan error, 1)
+	httpErr := make(chan error, 2)
+	if metricsSrv != nil {
+		go func() { httpErr <- metricsSrv.Serve(metricsLn) }()
+		log.Info("serving", "listen", ln.Addr().String(), "metrics_listen", metricsLn.Addr().String(), "version", version)
+	} else {
+		log.Info("serving", "listen", ln.Addr().String(), "version", version)
+	}
 	go func() { httpErr <- httpSrv.Serve(ln) }()
 
 	select {
@@ -346,6 +382,9 @@ func (cfg *serveConfig) Run(ctx context.Context, d *deps) error {
 	// Scans in flight are cancelled, recorded aborted, and retried later.
 	stopErr := sched.Stop(stopCtx)
 	shutErr := httpSrv.Shutdown(stopCtx)
+	if metricsSrv != nil {
+		shutErr = errors.Join(shutErr, metricsSrv.Shutdown(stopCtx))
+	}
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}

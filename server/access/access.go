@@ -41,8 +41,11 @@ type Config struct {
 	SessionIdle time.Duration
 	// SessionAbsolute ends a web UI session this long after sign-in; default 7 days.
 	SessionAbsolute time.Duration
-	Now             func() time.Time
-	Logger          *slog.Logger
+	// Cookies is how the session cookie is sent, decided at start (DecideCookies); the
+	// zero value is Secure.
+	Cookies Cookies
+	Now     func() time.Time
+	Logger  *slog.Logger
 }
 
 // Gate authenticates requests and limits them. Safe for concurrent use.
@@ -92,7 +95,7 @@ func New(cfg Config) *Gate {
 		requests:  NewLimiter(rate.Limit(cfg.RateLimit), cfg.RateBurst, 0),
 		badTokens: NewLimiter(rate.Every(badTokenFailureEvery), cfg.FailedAuthBurst, maxLimitedKeys),
 		lookups:   newLookups(cfg.AuthLookups, LookupWait),
-		Sessions:  newSessions(cfg.SessionIdle, cfg.SessionAbsolute),
+		Sessions:  newSessions(cfg.SessionIdle, cfg.SessionAbsolute, cfg.Cookies),
 	}
 	if cfg.AdminToken != "" {
 		sum := sha256.Sum256([]byte(cfg.AdminToken))

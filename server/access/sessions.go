@@ -3,7 +3,6 @@ package access
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -15,17 +14,6 @@ import (
 	"github.com/tagdrift/tagdrift/server/access/password"
 	"github.com/tagdrift/tagdrift/server/request"
 	"github.com/tagdrift/tagdrift/store"
-)
-
-// Session cookies. Over TLS (or behind a proxy: anything but plain http on loopback) the
-// cookie is Secure and __Host- prefixed, so that no other host or subdomain can set or
-// read it. A browser drops Secure cookies that come over plain http, so for local use on
-// a loopback address over plain http the cookie is not Secure, and cannot carry the
-// __Host- prefix either: it is named tagdrift_session there. Each mode reads only its own
-// name.
-const (
-	sessionCookie      = "__Host-tagdrift_session"
-	localSessionCookie = "tagdrift_session"
 )
 
 // Defaults of the session timeouts (Config.SessionIdle, Config.SessionAbsolute).
@@ -56,13 +44,16 @@ type Sessions struct {
 	verifies  chan struct{}
 	// Verify checks a password against a hash; password.Verify, but tests watch it.
 	Verify func(pw, hash string) (bool, error)
+	// Cookies is how the session cookie is sent (DecideCookies).
+	Cookies Cookies
 	// dummyHash is checked when the user is unknown, so that an unknown name costs the
 	// same time as a wrong password. Made on the first sign-in.
 	dummyHash func() (string, error)
 }
 
-func newSessions(idle, absolute time.Duration) *Sessions {
+func newSessions(idle, absolute time.Duration, cookies Cookies) *Sessions {
 	return &Sessions{
+		Cookies: cookies,
 		Timeouts: store.SessionTimeouts{
 			Idle:     cmpOrDuration(idle, defaultSessionIdle),
 			Absolute: cmpOrDuration(absolute, defaultSessionAbsolute),
@@ -110,65 +101,6 @@ func (s *Sessions) HashPassword(ctx context.Context, pw string) (string, error) 
 	return password.Hash(pw)
 }
 
-// LocalPlainHTTP reports whether r came over plain http to and from a loopback address:
-// the one case where the session cookie is not Secure.
-func LocalPlainHTTP(r *http.Request) bool {
-	if r.TLS != nil {
-		return false
-	}
-	return isLoopbackHost(r.RemoteAddr) && isLoopbackHost(r.Host)
-}
-
-// isLoopbackHost reports whether host[:port] names the loopback interface.
-func isLoopbackHost(hostport string) bool {
-	host, _, err := net.SplitHostPort(hostport)
-	if err != nil {
-		host = hostport
-	}
-	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
-// cookieName is the session cookie's name for r's mode.
-func cookieName(r *http.Request) string {
-	if LocalPlainHTTP(r) {
-		return localSessionCookie
-	}
-	return sessionCookie
-}
-
-// SetSessionCookie sends the session id; the cookie lives no longer than the session.
-func (s *Sessions) SetSessionCookie(w http.ResponseWriter, r *http.Request, id string) {
-	http.SetCookie(w, &http.Cookie{
-		Name: cookieName(r), Value: id, Path: "/",
-		MaxAge:   int(s.Timeouts.Absolute / time.Second),
-		Secure:   !LocalPlainHTTP(r),
-		HttpOnly: true,
-		SameSite: http.SameSiteLaxMode,
-	})
-}
-
-// ClearSessionCookie tells the browser to forget the session cookie.
-func ClearSessionCookie(w http.ResponseWriter, r *http.Request) {
-	http.SetCookie(w, &http.Cookie{
-		Name: cookieName(r), Value: "", Path: "/", MaxAge: -1,
-		Secure: !LocalPlainHTTP(r), HttpOnly: true, SameSite: http.SameSiteLaxMode,
-	})
-}
-
-// SessionID is the session id r's cookie carries; "" for none.
-func SessionID(r *http.Request) string {
-	c, err := r.Cookie(cookieName(r))
-	if err != nil {
-		return ""
-	}
-	return c.Value
-}
-
 type sessionKey struct{}
 
 // WithSession is ctx carrying s, for SessionOf.
@@ -185,7 +117,7 @@ func SessionOf(ctx context.Context) *store.Session {
 
 // Session is the live session r's cookie names, or nil.
 func (g *Gate) Session(r *http.Request) (*store.Session, error) {
-	id := SessionID(r)
+	id := g.Sessions.SessionID(r)
 	if id == "" {
 		return nil, nil
 	}

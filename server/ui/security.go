@@ -21,9 +21,10 @@ func contentSecurityPolicy(nonce string) string {
 }
 
 // securityHeaders sets the headers every page carries. It needs withNonce before it.
-// HSTS only over TLS: sent over plain http it would be ignored, and on a loopback
-// development server it would pin localhost to https.
-func securityHeaders(next http.Handler) http.Handler {
+// HSTS when the configured public URL is https, or the request came over TLS: sent over
+// plain http it would be ignored, and on a loopback development server it would pin
+// localhost to https.
+func (u *UI) securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Content-Security-Policy", contentSecurityPolicy(nonceOf(r.Context())))
@@ -31,7 +32,7 @@ func securityHeaders(next http.Handler) http.Handler {
 		h.Set("Referrer-Policy", "same-origin")
 		h.Set("X-Frame-Options", "DENY") // frame-ancestors for browsers before CSP 2
 		h.Set("Cross-Origin-Opener-Policy", "same-origin")
-		if r.TLS != nil {
+		if u.access.Sessions.Cookies.HSTS(r) {
 			h.Set("Strict-Transport-Security", "max-age=31536000")
 		}
 		next.ServeHTTP(w, r)

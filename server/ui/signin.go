@@ -27,8 +27,8 @@ const wrongCredentials = "Wrong user name or password."
 func (u *UI) signInView(r *http.Request, name, next string) web.SignInView {
 	return web.SignInView{
 		Name: name, Next: access.SafeNext(next),
-		// Over plain http, a browser drops the Secure cookie unless this is loopback.
-		Insecure: r.TLS == nil && !access.LocalPlainHTTP(r) && r.Header.Get("X-Forwarded-Proto") != "https",
+		// Decided by the configuration and the connection, never by a header.
+		Insecure: u.access.Sessions.Cookies.WarnPlainHTTP(r),
 	}
 }
 
@@ -134,7 +134,7 @@ func (u *UI) checkCredentials(w http.ResponseWriter, r *http.Request, name, pw, 
 		return false, nil
 	}
 	// A new id at every sign-in; the session the browser held before ends.
-	if old := access.SessionID(r); old != "" {
+	if old := u.access.Sessions.SessionID(r); old != "" {
 		if err := u.st.DeleteSession(ctx, old, store.Audit{RemoteAddr: r.RemoteAddr}); err != nil {
 			return false, request.About(err, "sign in")
 		}
@@ -154,7 +154,7 @@ func (u *UI) checkCredentials(w http.ResponseWriter, r *http.Request, name, pw, 
 		u.log.Debug("expired sessions deleted", "count", n)
 	}
 	u.log.Info("signed in", "user", user.Name, "remote_addr", r.RemoteAddr)
-	u.access.Sessions.SetSessionCookie(w, r, id)
+	u.access.Sessions.SetSessionCookie(w, id)
 	http.Redirect(w, r, access.SafeNext(next), http.StatusSeeOther)
 	return true, nil
 }
@@ -163,12 +163,12 @@ func (u *UI) checkCredentials(w http.ResponseWriter, r *http.Request, name, pw, 
 // sign-in page. It needs no live session: signing out of an ended one still clears the
 // cookie.
 func (u *UI) signOut(w http.ResponseWriter, r *http.Request) error {
-	if id := access.SessionID(r); id != "" {
+	if id := u.access.Sessions.SessionID(r); id != "" {
 		if err := u.st.DeleteSession(r.Context(), id, store.Audit{RemoteAddr: r.RemoteAddr}); err != nil {
 			return request.About(err, "sign out")
 		}
 	}
-	access.ClearSessionCookie(w, r)
+	u.access.Sessions.ClearSessionCookie(w)
 	http.Redirect(w, r, "/signin", http.StatusSeeOther)
 	return nil
 }

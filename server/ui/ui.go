@@ -79,12 +79,12 @@ func New(cfg Config) *UI {
 // does.
 func (u *UI) Mount(r chi.Router) {
 	// Any other path: a page saying so (it tells nothing, so it needs no session).
-	r.NotFound(withNonce(securityHeaders(u.handle(func(http.ResponseWriter, *http.Request) error {
+	r.NotFound(withNonce(u.securityHeaders(u.handle(func(http.ResponseWriter, *http.Request) error {
 		return request.Errorf(http.StatusNotFound, "no such page")
 	}))).ServeHTTP)
 	r.Group(func(r chi.Router) {
 		// Every answer carries the security headers; no form posts across sites.
-		r.Use(withNonce, securityHeaders, u.crossOrigin)
+		r.Use(withNonce, u.securityHeaders, u.crossOrigin)
 		r.Handle(web.AssetsPrefix+"*", u.assets)
 		u.signInRoutes(r)
 		r.Group(func(r chi.Router) {
