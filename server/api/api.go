@@ -1,8 +1,8 @@
 // Package api serves the REST API v1 under /api/v1, one file per resource: clusters,
-// scans, workloads, mutations, the image timeline, digests, tokens, the audit trail and
-// the OpenAPI document (openapi.json, which a test checks against the router). Every
+// scans, workloads, mutations, the image timeline, digests, tokens, the audit trail,
+// notification channels and routes, and the OpenAPI document (openapi.json, which a test checks against the router). Every
 // route needs a bearer token (server/access); viewers read everything but tokens and
-// the audit trail, admins also change clusters and tokens. Query, cursor and list rules
+// the audit trail, admins also change clusters, tokens and notifications. Query, cursor and list rules
 // and the mapping of errors to problem responses are server/request's, shared with the
 // web UI; the heavy reads go through a cache kept while the data is unchanged
 // (cache.go). Handlers never list a cluster themselves: they ask the scheduler through
