@@ -136,6 +136,10 @@ func transportError(ctx context.Context, channel string, err error) error {
 	if ctx.Err() != nil {
 		return &Error{Channel: channel, Class: "canceled", cause: ctx.Err()}
 	}
+	if refusedAddress(err) {
+		// The address policy refused the receiver's address: it will again.
+		return &Error{Channel: channel, Class: "forbidden-address"}
+	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		return &Error{Channel: channel, Class: "timeout", Retry: true}

@@ -99,6 +99,9 @@ func smtpError(ctx context.Context, err error) error {
 	if errors.As(err, &send) {
 		return &Error{Channel: "email", Class: fmt.Sprintf("smtp-send-%d", send.Reason), Retry: send.IsTemp()}
 	}
+	if refusedAddress(err) {
+		return &Error{Channel: "email", Class: "forbidden-address"}
+	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		return &Error{Channel: "email", Class: "timeout", Retry: true}
