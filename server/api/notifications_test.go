@@ -26,31 +26,6 @@ import (
 // testSigningSecret is a webhook channel's signing secret in these tests.
 const testSigningSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
-// testBuild builds webhook senders from {"url": ...} and the signing secret, as the
-// pipeline's notify.Build does for webhooks; other kinds are accepted with any
-// settings and send nowhere.
-func testBuild(kind string, config json.RawMessage, secret []byte) (notify.Sender, error) {
-	var cfg struct {
-		URL string `json:"url"`
-	}
-	if len(config) > 0 {
-		if err := json.Unmarshal(config, &cfg); err != nil {
-			return nil, fmt.Errorf("config: %w", err)
-		}
-	}
-	if kind != store.ChannelWebhook {
-		return nopSender{}, nil
-	}
-	if !strings.HasPrefix(cfg.URL, "http://") && !strings.HasPrefix(cfg.URL, "https://") {
-		return nil, fmt.Errorf("url must be an http or https URL")
-	}
-	return &notify.Webhook{URL: cfg.URL, Secret: string(secret), Client: notify.NewHTTPClient(2 * time.Second)}, nil
-}
-
-type nopSender struct{}
-
-func (nopSender) Send(context.Context, notify.Payload) error { return nil }
-
 // receiver is a webhook receiver that verifies every signature, as a user's would, and
 // keeps the bodies it accepted.
 type receiver struct {
@@ -93,7 +68,12 @@ func (rc *receiver) received() [][]byte {
 }
 
 func newNotifyEnv(t *testing.T) *testEnv {
-	return newEnv(t, func(c *testConfig) { c.Notifier = request.Notifier{Build: testBuild} })
+	return newEnv(t, func(c *testConfig) {
+		// The pipeline's Build, with a client that reaches the loopback receivers.
+		c.Notifier = request.Notifier{Build: func(kind string, config json.RawMessage, secret []byte) (notify.Sender, error) {
+			return notify.Build(kind, config, secret, notify.NewHTTPClient(2*time.Second))
+		}}
+	})
 }
 
 func channelBody(name, kind, config, secret string) string {
@@ -126,10 +106,12 @@ func TestChannelsCRUD(t *testing.T) {
 
 	// Refusals: a taken name, a bad kind, a config Build refuses, a config not an object,
 	// unknown fields, a name with control characters.
-	want(t, admin.send("POST", "/api/v1/notifications/channels", channelBody("ops hook", "webhook", `{"url":"`+rc.URL+`"}`, "")), http.StatusConflict)
+	want(t, admin.send("POST", "/api/v1/notifications/channels", channelBody("ops hook", "webhook", `{"url":"`+rc.URL+`"}`, testSigningSecret)), http.StatusConflict)
 	for _, body := range []string{
 		channelBody("a", "carrier-pigeon", `{}`, ""),
-		channelBody("b", "webhook", `{"url":"ftp://x"}`, ""),
+		channelBody("b", "webhook", `{"url":"ftp://x"}`, testSigningSecret),
+		channelBody("b", "webhook", `{"url":"https://x.example"}`, "not-a-signing-secret"),
+		channelBody("b", "pagerduty", `{"severity":"apocalyptic"}`, "routing-key"),
 		channelBody("c", "slack", `[1,2]`, "https://hooks.slack.com/services/T/B/X"),
 		channelBody("d\x07", "slack", `{}`, ""),
 		channelBody("", "slack", `{}`, ""),
@@ -170,11 +152,12 @@ func TestChannelsCRUD(t *testing.T) {
 	if got, _ := e.st.ChannelSecret(context.Background(), ch.ID); string(got) != "whsec_bmV3LXNlY3JldC1uZXctc2VjcmV0" {
 		t.Errorf("secret not replaced: %q", got)
 	}
+	// A webhook needs its signing secret: removing it is refused, and the refusal
+	// quotes no secret.
 	res = admin.send("PATCH", path, `{"secret":""}`)
-	want(t, res, http.StatusOK)
-	res.decode(t, &ch)
-	if ch.HasSecret {
-		t.Errorf("an empty secret left one: %+v", ch)
+	want(t, res, http.StatusBadRequest)
+	if p := res.problem(t); !strings.Contains(p.Detail, "secret") {
+		t.Errorf("refusal %q", p.Detail)
 	}
 
 	// Audited, never with a secret.
@@ -182,8 +165,8 @@ func TestChannelsCRUD(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(events) != 5 {
-		t.Errorf("%d channel audit events, want 5 (2 creates, 3 updates): %+v", len(events), events)
+	if len(events) != 4 {
+		t.Errorf("%d channel audit events, want 4 (2 creates, 2 updates): %+v", len(events), events)
 	}
 	for _, ev := range events {
 		b, _ := json.Marshal(ev.Detail)

@@ -23,7 +23,7 @@ import (
 // and the one way a channel is checked and sent a test message.
 
 // ChannelKinds are the kinds of channel, in the order forms offer them.
-var ChannelKinds = []string{store.ChannelSlack, store.ChannelWebhook, store.ChannelAlertmanager, store.ChannelPagerDuty, store.ChannelEmail}
+var ChannelKinds = []string{notify.KindSlack, notify.KindWebhook, notify.KindAlertmanager, notify.KindPagerDuty, notify.KindEmail}
 
 // Limits of notification fields.
 const (
@@ -55,6 +55,33 @@ type Notifier struct {
 	Timeout time.Duration
 }
 
+// FieldError is a refused field of a channel or a route: Field names it as the API's
+// JSON does (name, kind, config, secret; channelId, clusterGroup, kinds, types,
+// matchers, groupWait, repeatInterval), so that a form can show it next to its input.
+type FieldError struct {
+	Field string
+	Err   *Error
+}
+
+func (e *FieldError) Error() string { return e.Err.Error() }
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// Detail is the refusal, for the admin.
+func (e *FieldError) Detail() string { return e.Err.Detail }
+
+// asField names the field of a client error; other errors stay as they are.
+func asField(field string, err error) error {
+	var he *Error
+	if errors.As(err, &he) {
+		return &FieldError{Field: field, Err: he}
+	}
+	return err
+}
+
+func fieldError(field, format string, args ...any) error {
+	return &FieldError{Field: field, Err: Errorf(400, format, args...)}
+}
+
 // CheckChannel checks a channel's name, kind, settings and secret; secret nil keeps
 // the one stored, which Build is then handed (stored, nil when there is none).
 func (n Notifier) CheckChannel(name, kind string, config json.RawMessage, secret []byte) error {
@@ -62,26 +89,34 @@ func (n Notifier) CheckChannel(name, kind string, config json.RawMessage, secret
 		return err
 	}
 	if !slices.Contains(ChannelKinds, kind) {
-		return BadRequest("kind must be one of %s, not %q", strings.Join(ChannelKinds, ", "), kind)
+		return fieldError("kind", "kind must be one of %s, not %q", strings.Join(ChannelKinds, ", "), kind)
 	}
 	if len(config) > MaxChannelConfig {
-		return BadRequest("config larger than %d bytes", MaxChannelConfig)
+		return fieldError("config", "config larger than %d bytes", MaxChannelConfig)
 	}
 	if len(config) > 0 {
 		var obj map[string]any
 		if err := json.Unmarshal(config, &obj); err != nil || obj == nil {
-			return BadRequest("config must be a JSON object")
+			return fieldError("config", "config must be a JSON object")
 		}
 	}
 	if len(secret) > MaxChannelSecret {
-		return BadRequest("secret larger than %d bytes", MaxChannelSecret)
+		return fieldError("secret", "secret larger than %d bytes", MaxChannelSecret)
 	}
 	if n.Build == nil {
 		return nil
 	}
 	if _, err := n.Build(kind, config, secret); err != nil {
-		// Build's words are meant for the admin and quote no secret.
-		return BadRequest("%s channel: %s", kind, err.Error())
+		var ce *notify.ChannelError
+		if errors.As(err, &ce) {
+			// Its words are meant for the admin and quote neither secret nor URL.
+			field := "config"
+			if ce.Field == "secret" {
+				field = "secret"
+			}
+			return fieldError(field, "%s", ce.Error())
+		}
+		return fmt.Errorf("check %s channel: %w", kind, err)
 	}
 	return nil
 }
@@ -91,7 +126,7 @@ func (n Notifier) CheckChannel(name, kind string, config json.RawMessage, secret
 func CheckChannelName(name string) error {
 	if strings.TrimSpace(name) == "" || utf8.RuneCountInString(name) > MaxChannelName || !utf8.ValidString(name) ||
 		strings.ContainsFunc(name, unicode.IsControl) {
-		return BadRequest("name must be 1 to %d characters without control characters", MaxChannelName)
+		return fieldError("name", "name must be 1 to %d characters without control characters", MaxChannelName)
 	}
 	return nil
 }
@@ -201,15 +236,15 @@ func CheckRoute(f RouteFields, groups []string) (store.Route, error) {
 		SendBaseline: f.SendBaseline, Enabled: f.Enabled, GroupWait: DefaultGroupWait,
 	}
 	if f.ChannelID <= 0 {
-		return store.Route{}, BadRequest("channelId must be a channel's id")
+		return store.Route{}, fieldError("channelId", "channelId must be a channel's id")
 	}
 	if r.ClusterGroup != "" && !slices.Contains(groups, r.ClusterGroup) {
-		return store.Route{}, BadRequest("clusterGroup %q is not a cluster group; leave it empty for all clusters", r.ClusterGroup)
+		return store.Route{}, fieldError("clusterGroup", "clusterGroup %q is not a cluster group; leave it empty for all clusters", r.ClusterGroup)
 	}
 	kinds := MutationKinds()
 	for _, k := range f.Kinds {
 		if !slices.Contains(kinds, k) {
-			return store.Route{}, BadRequest("kinds: %q is not one of %s", k, strings.Join(kinds, ", "))
+			return store.Route{}, fieldError("kinds", "kinds: %q is not one of %s", k, strings.Join(kinds, ", "))
 		}
 		if !slices.Contains(r.Kinds, k) {
 			r.Kinds = append(r.Kinds, k)
@@ -218,7 +253,7 @@ func CheckRoute(f RouteFields, groups []string) (store.Route, error) {
 	types := EventTypes()
 	for _, t := range f.Types {
 		if !slices.Contains(types, t) {
-			return store.Route{}, BadRequest("types: %q is not one of %s", t, strings.Join(types, ", "))
+			return store.Route{}, fieldError("types", "types: %q is not one of %s", t, strings.Join(types, ", "))
 		}
 		if !slices.Contains(r.Types, t) {
 			r.Types = append(r.Types, t)
@@ -230,17 +265,17 @@ func CheckRoute(f RouteFields, groups []string) (store.Route, error) {
 	if f.GroupWait != "" {
 		d, err := ParseDuration("groupWait", f.GroupWait, 0)
 		if err != nil {
-			return store.Route{}, err
+			return store.Route{}, asField("groupWait", err)
 		}
 		if d > MaxGroupWait {
-			return store.Route{}, BadRequest("groupWait must be at most %s, not %s", FormatDuration(MaxGroupWait), f.GroupWait)
+			return store.Route{}, fieldError("groupWait", "groupWait must be at most %s, not %s", FormatDuration(MaxGroupWait), f.GroupWait)
 		}
 		r.GroupWait = d
 	}
 	if f.RepeatInterval != "" {
 		d, err := ParseDuration("repeatInterval", f.RepeatInterval, MinRepeatInterval)
 		if err != nil {
-			return store.Route{}, err
+			return store.Route{}, asField("repeatInterval", err)
 		}
 		r.RepeatInterval = d
 	}
@@ -251,13 +286,13 @@ func CheckRoute(f RouteFields, groups []string) (store.Route, error) {
 // kind!="pin-mismatch"); "" matches all.
 func CheckMatchers(s string) error {
 	if len(s) > MaxMatchers {
-		return BadRequest("matchers longer than %d bytes", MaxMatchers)
+		return fieldError("matchers", "matchers longer than %d bytes", MaxMatchers)
 	}
 	if strings.TrimSpace(s) == "" {
 		return nil
 	}
 	if _, err := labels.ParseMatchers(s); err != nil {
-		return BadRequest("matchers: %s (write them as Alertmanager does: cluster=~\"prod-.*\", kind!=\"pin-mismatch\")", err.Error())
+		return fieldError("matchers", "matchers: %s (write them as Alertmanager does: cluster=~\"prod-.*\", kind!=\"pin-mismatch\")", err.Error())
 	}
 	return nil
 }
