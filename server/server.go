@@ -24,6 +24,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 
+	"github.com/tagdrift/tagdrift/notify"
 	"github.com/tagdrift/tagdrift/scanner/kubeconfig"
 	"github.com/tagdrift/tagdrift/server/access"
 	"github.com/tagdrift/tagdrift/server/api"
@@ -49,6 +50,10 @@ type Config struct {
 	Scans Scanner
 	// Policy vets the kubeconfigs posted to the API, as for --cluster-kubeconfig.
 	Policy kubeconfig.Policy
+	// ChannelClient is the HTTP client notification channels' test messages go through
+	// (notify.NewChannelClient's, with the address policy of clusters); nil is one that
+	// reaches public addresses only.
+	ChannelClient *http.Client
 	// AdminToken, when not empty, is accepted as an admin bearer token
 	// (TAGDRIFT_ADMIN_TOKEN); it is compared in constant time and never logged.
 	AdminToken string
@@ -114,14 +119,15 @@ func New(cfg Config) http.Handler {
 			Cookies: cfg.Cookies, Now: cfg.Now, Logger: cfg.Logger,
 		})
 		vet := request.Vetter{Policy: cfg.Policy}
-		api.New(api.Config{Store: cfg.Store, Scans: cfg.Scans, Vetter: vet, Access: gate,
+		notifier := newNotifier(cfg.ChannelClient)
+		api.New(api.Config{Store: cfg.Store, Scans: cfg.Scans, Vetter: vet, Notifier: notifier, Access: gate,
 			CacheBytes: cfg.CacheBytes, Now: cfg.Now, Logger: cfg.Logger}).Mount(r)
 		// A nil Scans stays nil for the UI (not an interface holding nil).
 		var scans ui.Scanner
 		if cfg.Scans != nil {
 			scans = cfg.Scans
 		}
-		ui.New(ui.Config{Store: cfg.Store, Scans: scans, Vetter: vet, Access: gate,
+		ui.New(ui.Config{Store: cfg.Store, Scans: scans, Vetter: vet, Notifier: notifier, Access: gate,
 			Now: cfg.Now, Logger: cfg.Logger}).Mount(r)
 	}
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -139,6 +145,17 @@ func New(cfg Config) http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
 	return r
+}
+
+// newNotifier checks notification channels and sends their test messages through
+// client (nil: public addresses only), as the delivery pipeline sends.
+func newNotifier(client *http.Client) request.Notifier {
+	if client == nil {
+		client = notify.NewChannelClient(nil, 0)
+	}
+	return request.Notifier{Build: func(kind string, config json.RawMessage, secret []byte) (notify.Sender, error) {
+		return notify.Build(kind, config, secret, client)
+	}}
 }
 
 // Readiness timing: a caller waits at most readyTimeout; one check runs at most

@@ -125,6 +125,8 @@ func (f AuditFilterForm) Query() url.Values {
 var AuditActions = []string{
 	"cluster.", "cluster.create", "cluster.update", "cluster.delete", "scan.request",
 	"token.", "token.create", "token.revoke",
+	"channel.", "channel.create", "channel.update", "channel.delete", "channel.test",
+	"route.", "route.create", "route.update", "route.delete",
 	"user.", "user.add", "user.role", "user.disable", "user.enable", "user.delete", "user.signin", "user.signout",
 }
 

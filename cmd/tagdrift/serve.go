@@ -302,10 +302,11 @@ func (cfg *serveConfig) Run(ctx context.Context, d *deps) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		metrics.NewGauges(metrics.Config{Source: st, Logger: log}))
+	deliveries := cfg.deliveries()
 	sched, err := scheduler.New(scheduler.Config{
 		Store: st, Dialer: dialer, Policy: policy, ScanTimeout: cfg.ScanTimeout, Concurrency: cfg.ScanConcurrency,
 		UserAgent: "tagdrift/" + version, Metrics: scheduler.NewMetrics(reg), Logger: log, ExternalURL: cfg.ExternalURL,
-		Deliveries: cfg.deliveries(),
+		Deliveries: deliveries,
 	})
 	if err != nil {
 		return err
@@ -330,6 +331,8 @@ func (cfg *serveConfig) Run(ctx context.Context, d *deps) error {
 			Store: st, Scans: sched, Policy: policy, AdminToken: cfg.adminToken,
 			RateLimit: cfg.APIRateLimit, RateBurst: int(2 * cfg.APIRateLimit),
 			SessionIdle: cfg.SessionIdle, SessionAbsolute: cfg.SessionAbsolute, Cookies: cookies,
+			// Test messages reach channels as deliveries do, through the same address policy.
+			ChannelClient: deliveries.Client,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,

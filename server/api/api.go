@@ -1,8 +1,8 @@
 // Package api serves the REST API v1 under /api/v1, one file per resource: clusters,
-// scans, workloads, mutations, the image timeline, digests, tokens, the audit trail and
-// the OpenAPI document (openapi.json, which a test checks against the router). Every
+// scans, workloads, mutations, the image timeline, digests, tokens, the audit trail,
+// notification channels and routes, and the OpenAPI document (openapi.json, which a test checks against the router). Every
 // route needs a bearer token (server/access); viewers read everything but tokens and
-// the audit trail, admins also change clusters and tokens. Query, cursor and list rules
+// the audit trail, admins also change clusters, tokens and notifications. Query, cursor and list rules
 // and the mapping of errors to problem responses are server/request's, shared with the
 // web UI; the heavy reads go through a cache kept while the data is unchanged
 // (cache.go). Handlers never list a cluster themselves: they ask the scheduler through
@@ -45,6 +45,8 @@ type Config struct {
 	Vetter request.Vetter
 	// Access authenticates and rate-limits the requests.
 	Access *access.Gate
+	// Notifier checks notification channels and sends their test messages.
+	Notifier request.Notifier
 	// CacheBytes bounds the memory kept for answers of the heavy reads; default 64 MiB,
 	// negative for none.
 	CacheBytes int
@@ -58,9 +60,11 @@ type API struct {
 	scans  Scanner
 	vet    request.Vetter
 	access *access.Gate
-	now    func() time.Time
-	log    *slog.Logger
-	cache  *responseCache // nil: every read is made afresh
+	// notifier checks channels and sends test messages.
+	notifier request.Notifier
+	now      func() time.Time
+	log      *slog.Logger
+	cache    *responseCache // nil: every read is made afresh
 }
 
 // New returns the API of cfg.
@@ -75,13 +79,14 @@ func New(cfg Config) *API {
 		cfg.Access = access.New(access.Config{Store: cfg.Store, Now: cfg.Now, Logger: cfg.Logger})
 	}
 	return &API{
-		st:     cfg.Store,
-		scans:  cfg.Scans,
-		vet:    cfg.Vetter,
-		access: cfg.Access,
-		now:    cfg.Now,
-		log:    cfg.Logger,
-		cache:  newResponseCache(cmp.Or(cfg.CacheBytes, 64<<20)),
+		st:       cfg.Store,
+		scans:    cfg.Scans,
+		vet:      cfg.Vetter,
+		access:   cfg.Access,
+		notifier: cfg.Notifier,
+		now:      cfg.Now,
+		log:      cfg.Logger,
+		cache:    newResponseCache(cmp.Or(cfg.CacheBytes, 64<<20)),
 	}
 }
 
@@ -122,6 +127,18 @@ func (a *API) Mount(r chi.Router) {
 				r.Get("/tokens", a.handle(a.listTokens))
 				r.Post("/tokens", a.handle(a.createToken))
 				r.Delete("/tokens/{id}", a.handle(a.revokeToken))
+				r.Get("/notifications/channels", a.handle(a.listChannels))
+				r.Post("/notifications/channels", a.handle(a.createChannel))
+				r.Get("/notifications/channels/{id}", a.handle(a.getChannel))
+				r.Patch("/notifications/channels/{id}", a.handle(a.updateChannel))
+				r.Delete("/notifications/channels/{id}", a.handle(a.deleteChannel))
+				r.Post("/notifications/channels/{id}/test", a.handle(a.testChannel))
+				r.Get("/notifications/channels/{id}/deliveries", a.handle(a.listDeliveries))
+				r.Get("/notifications/routes", a.handle(a.listRoutes))
+				r.Post("/notifications/routes", a.handle(a.createRoute))
+				r.Get("/notifications/routes/{id}", a.handle(a.getRoute))
+				r.Patch("/notifications/routes/{id}", a.handle(a.updateRoute))
+				r.Delete("/notifications/routes/{id}", a.handle(a.deleteRoute))
 			})
 		})
 	})

@@ -45,6 +45,18 @@ func matrixRoutes() []matrixRoute {
 		{"GET /api/v1/tokens", "GET", "/api/v1/tokens", "", true},
 		{"POST /api/v1/tokens", "POST", "/api/v1/tokens", `{"name":"matrix","role":"viewer"}`, true},
 		{"DELETE /api/v1/tokens/{id}", "DELETE", "/api/v1/tokens/999999", "", true},
+		{"GET /api/v1/notifications/channels", "GET", "/api/v1/notifications/channels", "", true},
+		{"POST /api/v1/notifications/channels", "POST", "/api/v1/notifications/channels", `{"name":"matrix","kind":"slack"}`, true},
+		{"GET /api/v1/notifications/channels/{id}", "GET", "/api/v1/notifications/channels/999999", "", true},
+		{"PATCH /api/v1/notifications/channels/{id}", "PATCH", "/api/v1/notifications/channels/999999", `{"enabled":false}`, true},
+		{"DELETE /api/v1/notifications/channels/{id}", "DELETE", "/api/v1/notifications/channels/999999", "", true},
+		{"POST /api/v1/notifications/channels/{id}/test", "POST", "/api/v1/notifications/channels/999999/test", "", true},
+		{"GET /api/v1/notifications/channels/{id}/deliveries", "GET", "/api/v1/notifications/channels/999999/deliveries", "", true},
+		{"GET /api/v1/notifications/routes", "GET", "/api/v1/notifications/routes", "", true},
+		{"POST /api/v1/notifications/routes", "POST", "/api/v1/notifications/routes", `{"channelId":999999}`, true},
+		{"GET /api/v1/notifications/routes/{id}", "GET", "/api/v1/notifications/routes/999999", "", true},
+		{"PATCH /api/v1/notifications/routes/{id}", "PATCH", "/api/v1/notifications/routes/999999", `{"enabled":false}`, true},
+		{"DELETE /api/v1/notifications/routes/{id}", "DELETE", "/api/v1/notifications/routes/999999", "", true},
 	}
 }
 

@@ -35,6 +35,7 @@ type testConfig struct {
 	access.Config
 	Scans      Scanner
 	CacheBytes int
+	Notifier   request.Notifier
 }
 
 // testEnv is the API on a fresh, migrated database of its own, with a token of each
@@ -100,7 +101,7 @@ func newEnv(t testing.TB, change func(*testConfig)) *testEnv {
 // handler is the API of cfg, on a router of its own, with a gate of its own.
 func handler(cfg testConfig) http.Handler {
 	r := chi.NewRouter()
-	New(Config{Store: cfg.Store, Scans: cfg.Scans, Access: access.New(cfg.Config), CacheBytes: cfg.CacheBytes, Now: cfg.Now}).Mount(r)
+	New(Config{Store: cfg.Store, Scans: cfg.Scans, Access: access.New(cfg.Config), CacheBytes: cfg.CacheBytes, Notifier: cfg.Notifier, Now: cfg.Now}).Mount(r)
 	return r
 }
 

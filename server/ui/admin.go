@@ -50,6 +50,7 @@ func (u *UI) adminRoutes(r chi.Router) {
 		r.Get("/users/{name}/delete", u.handle(u.deleteUserPage))
 		r.Post("/users/{name}/delete", u.handle(u.deleteUserForm))
 		r.Get("/audit", u.handle(u.auditPage))
+		u.notificationRoutes(r)
 	})
 }
 

@@ -29,7 +29,8 @@ const testAdminToken = "env-admin-token-0123456789"
 // and the UI's own.
 type testConfig struct {
 	access.Config
-	Scans Scanner
+	Scans    Scanner
+	Notifier request.Notifier
 }
 
 // testEnv is the web UI on a fresh, migrated database of its own, with an API token of
@@ -81,7 +82,7 @@ func newEnv(t testing.TB, change func(*testConfig)) *testEnv {
 
 // handler is the UI of cfg, on a router of its own, with a gate of its own.
 func handler(cfg testConfig) (*UI, http.Handler) {
-	u := New(Config{Store: cfg.Store, Scans: cfg.Scans, Access: access.New(cfg.Config), Now: cfg.Now})
+	u := New(Config{Store: cfg.Store, Scans: cfg.Scans, Notifier: cfg.Notifier, Access: access.New(cfg.Config), Now: cfg.Now})
 	r := chi.NewRouter()
 	u.Mount(r)
 	return u, r

@@ -90,6 +90,7 @@ func TestUIScreenshots(t *testing.T) {
 	lp = append(lp, webPod(longCluster, hostilePod, "u-long-h", "a"))
 	f.scan(longCluster, now.Add(-2*time.Minute), lp...)
 	f.scan(longCluster, now.Add(-time.Minute), lp...)
+	notifPages := seedNotifications(t, e.st)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Header.Set("Authorization", "Bearer "+e.tokens["admin"])
 		e.h.ServeHTTP(w, r)
@@ -118,6 +119,9 @@ func TestUIScreenshots(t *testing.T) {
 		"mutations":  "/mutations?state=all",
 		"search":     "/search?q=web",
 		"notfound":   "/nope",
+	}
+	for name, path := range notifPages {
+		pages[name] = path
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)

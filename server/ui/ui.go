@@ -42,6 +42,8 @@ type Config struct {
 	Scans Scanner
 	// Vetter vets the kubeconfigs of the add-cluster form.
 	Vetter request.Vetter
+	// Notifier checks notification channels and sends their test messages.
+	Notifier request.Notifier
 	// Access authenticates the pages (sessions, or bearer tokens) and signs users in.
 	Access *access.Gate
 	Now    func() time.Time
@@ -55,6 +57,7 @@ type UI struct {
 	st     *store.Store
 	scans  Scanner
 	vet    request.Vetter
+	notify request.Notifier
 	access *access.Gate
 	assets *web.Assets
 	log    *slog.Logger
@@ -72,7 +75,7 @@ func New(cfg Config) *UI {
 	if cfg.Access == nil {
 		cfg.Access = access.New(access.Config{Store: cfg.Store, Now: cfg.Now, Logger: cfg.Logger})
 	}
-	return &UI{st: cfg.Store, scans: cfg.Scans, vet: cfg.Vetter, access: cfg.Access, assets: web.NewAssets(), log: cfg.Logger, now: cfg.Now}
+	return &UI{st: cfg.Store, scans: cfg.Scans, vet: cfg.Vetter, notify: cfg.Notifier, access: cfg.Access, assets: web.NewAssets(), log: cfg.Logger, now: cfg.Now}
 }
 
 // Mount adds the pages to r. The assets need no session (they hold no data); every page
