@@ -72,7 +72,7 @@ func (u *UI) signIn(w http.ResponseWriter, r *http.Request) error {
 	}
 
 	now := u.now()
-	addr, wait := u.access.Sessions.Addresses.Take(access.AddressKey(r.RemoteAddr), now)
+	addr, wait := u.access.Sessions.Addresses.Take(access.AddressKey(u.access.Client(r)), now)
 	if wait == 0 {
 		var acct access.Attempt
 		if acct, wait = u.access.Sessions.Accounts.Take(name, now); wait == 0 {
@@ -130,17 +130,17 @@ func (u *UI) checkCredentials(w http.ResponseWriter, r *http.Request, name, pw, 
 		ok = false
 	}
 	if !ok || user.ID == 0 || user.DisabledAt != nil {
-		u.log.Info("sign-in refused", "remote_addr", r.RemoteAddr)
+		u.log.Info("sign-in refused", "client", u.access.Client(r))
 		return false, nil
 	}
 	// A new id at every sign-in; the session the browser held before ends.
 	if old := access.SessionID(r); old != "" {
-		if err := u.st.DeleteSession(ctx, old, store.Audit{RemoteAddr: r.RemoteAddr}); err != nil {
+		if err := u.st.DeleteSession(ctx, old, store.Audit{RemoteAddr: u.access.Client(r)}); err != nil {
 			return false, request.About(err, "sign in")
 		}
 	}
 	now := u.now()
-	id, _, err := u.st.CreateSession(ctx, user.ID, now, store.Audit{Actor: access.UserPrincipal(user).Actor, RemoteAddr: r.RemoteAddr})
+	id, _, err := u.st.CreateSession(ctx, user.ID, now, store.Audit{Actor: access.UserPrincipal(user).Actor, RemoteAddr: u.access.Client(r)})
 	if errors.Is(err, store.ErrNotFound) {
 		// Disabled or deleted since the look-up.
 		return false, nil
@@ -153,7 +153,7 @@ func (u *UI) checkCredentials(w http.ResponseWriter, r *http.Request, name, pw, 
 	} else if n > 0 {
 		u.log.Debug("expired sessions deleted", "count", n)
 	}
-	u.log.Info("signed in", "user", user.Name, "remote_addr", r.RemoteAddr)
+	u.log.Info("signed in", "user", user.Name, "client", u.access.Client(r))
 	u.access.Sessions.SetSessionCookie(w, r, id)
 	http.Redirect(w, r, access.SafeNext(next), http.StatusSeeOther)
 	return true, nil
@@ -164,7 +164,7 @@ func (u *UI) checkCredentials(w http.ResponseWriter, r *http.Request, name, pw, 
 // cookie.
 func (u *UI) signOut(w http.ResponseWriter, r *http.Request) error {
 	if id := access.SessionID(r); id != "" {
-		if err := u.st.DeleteSession(r.Context(), id, store.Audit{RemoteAddr: r.RemoteAddr}); err != nil {
+		if err := u.st.DeleteSession(r.Context(), id, store.Audit{RemoteAddr: u.access.Client(r)}); err != nil {
 			return request.About(err, "sign out")
 		}
 	}
