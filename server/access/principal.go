@@ -16,6 +16,9 @@ type Principal struct {
 	Role  string
 	// LimiterKey picks its rate limiter: one per token id, one for the admin token.
 	LimiterKey string
+	// UserID is the user it acts for: the signed-in user, or the token's owner; 0 for
+	// the operator's tokens, which have none. A token made with it gets this owner.
+	UserID int64
 	// Client is the address the request came from (Gate.Client): the real client
 	// behind trusted proxies.
 	Client string
@@ -48,5 +51,5 @@ func Audit(r *http.Request) store.Audit {
 
 // UserPrincipal is who a signed-in user is, for the audit trail and the role checks.
 func UserPrincipal(u store.User) Principal {
-	return Principal{Actor: "user:" + u.Name, Role: u.Role, LimiterKey: "user:" + u.Name}
+	return Principal{Actor: "user:" + u.Name, Role: u.Role, LimiterKey: "user:" + u.Name, UserID: u.ID}
 }

@@ -73,7 +73,7 @@ func (g *Gate) Principal(r *http.Request) (Principal, error) {
 	release()
 	if errors.Is(err, store.ErrNotFound) {
 		g.recent.remove(sum)
-		g.log.Info("token refused", "reason", "unknown, expired or revoked", "token_prefix", secretPrefix(secret), "client", client)
+		g.logRefusal(err, secret, client)
 		return Principal{}, Unauthorized("unknown, expired or revoked token")
 	}
 	try.Succeeded() // only unknown tokens count against the address
@@ -91,8 +91,21 @@ func (g *Gate) Principal(r *http.Request) (Principal, error) {
 		Actor:      "token:" + strconv.FormatInt(tok.ID, 10) + ":" + tok.Name,
 		Role:       tok.Role,
 		LimiterKey: "token:" + strconv.FormatInt(tok.ID, 10),
+		UserID:     tok.OwnerID,
 		Client:     client,
 	}, nil
+}
+
+// logRefusal logs a refused token so that it can be traced: a known one by its id,
+// name and owner and why it was refused, an unknown one by its prefix; with the client.
+func (g *Gate) logRefusal(err error, secret, client string) {
+	var refused *store.RefusedTokenError
+	if errors.As(err, &refused) {
+		g.log.Info("token refused", "reason", refused.Reason, "token_id", refused.Token.ID, "token_name", refused.Token.Name,
+			"owner", refused.Token.Owner, "token_prefix", secretPrefix(secret), "client", client)
+		return
+	}
+	g.log.Info("token refused", "reason", "unknown", "token_prefix", secretPrefix(secret), "client", client)
 }
 
 // secretPrefixLength is how much of a refused secret the log shows: "tdt_" and four

@@ -143,7 +143,7 @@ type apiRequest struct {
 	contentType  *string
 	remoteAddr   string
 	forwardedFor string // X-Forwarded-For, when not empty
-	undocumented bool // a route the document does not have: the answer is not validated
+	undocumented bool   // a route the document does not have: the answer is not validated
 }
 
 // call serves one request and, for documented routes, validates the answer (and, for a
