@@ -242,6 +242,7 @@ func TestServeEnvIsRead(t *testing.T) {
 		"TAGDRIFT_SESSION_IDLE": "1h", "TAGDRIFT_SESSION_ABSOLUTE": "720h",
 		"TAGDRIFT_EXTERNAL_URL": "https://tagdrift.example.com", "TAGDRIFT_HISTORY_RETENTION": "720h",
 		"TAGDRIFT_DATABASE_URL": "postgres://y", "TAGDRIFT_ENCRYPTION_KEY": "other",
+		"TAGDRIFT_TRUSTED_PROXIES": "10.0.0.0/8, 192.168.0.0/16",
 	}
 	get := func(env map[string]string) func(string) string { return func(k string) string { return env[k] } }
 	before, err := parseServe(nil, get(base))
