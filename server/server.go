@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -64,6 +65,10 @@ type Config struct {
 	// FailedAuthBurst is how many requests with an unknown token one address may make
 	// at once before it gets 429; then one a second. Default 20.
 	FailedAuthBurst int
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the client
+	// (--trusted-proxy): the failed-attempt limits key on that client, and the audit
+	// trail records it. None by default: the client is the connection's peer.
+	TrustedProxies []netip.Prefix
 	// AuthLookups bounds the credential look-ups (API tokens, session cookies, sign-in
 	// names) run at once, from all addresses together; a request that waits 2 s for one
 	// gets 503. Default a quarter of the store's pool, at most 4, so that a flood from
@@ -115,7 +120,8 @@ func New(cfg Config) http.Handler {
 		gate := access.New(access.Config{
 			Store: cfg.Store, AdminToken: cfg.AdminToken,
 			RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, FailedAuthBurst: cfg.FailedAuthBurst,
-			AuthLookups: cfg.AuthLookups, SessionIdle: cfg.SessionIdle, SessionAbsolute: cfg.SessionAbsolute,
+			TrustedProxies: access.NewTrustedProxies(cfg.TrustedProxies),
+			AuthLookups:    cfg.AuthLookups, SessionIdle: cfg.SessionIdle, SessionAbsolute: cfg.SessionAbsolute,
 			Cookies: cfg.Cookies, Now: cfg.Now, Logger: cfg.Logger,
 		})
 		vet := request.Vetter{Policy: cfg.Policy}

@@ -1,12 +1,14 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -29,6 +31,11 @@ type Token struct {
 	LastUsedAt *time.Time
 	ExpiresAt  *time.Time
 	RevokedAt  *time.Time
+	// OwnerID is the user the token acts for; 0 when it has none (made by the operator)
+	// or its owner was deleted. Owner is that user's name, kept after a deletion; ""
+	// for a token with no owner.
+	OwnerID int64
+	Owner   string
 }
 
 // NewToken is a token to make.
@@ -36,6 +43,10 @@ type NewToken struct {
 	Name      string
 	Role      string
 	ExpiresAt *time.Time // nil: never expires
+	// OwnerID is the user the token acts for (the user who makes it, or the owner of
+	// the token it is made with); 0 for none, for the operator's tokens. The owner must
+	// exist, be enabled and, for an admin token, be an admin.
+	OwnerID int64
 }
 
 // tokenPrefix marks tagdrift's secrets, so that secret scanners and people recognize one.
@@ -55,12 +66,56 @@ func hashSecret(secret string) []byte {
 	return sum[:]
 }
 
-const tokenColumns = `id, name, role, created_by, created_at, last_used_at, expires_at, revoked_at`
+// tokenColumns are a token's columns, of api_tokens named t.
+const tokenColumns = `t.id, t.name, t.role, t.created_by, t.created_at, t.last_used_at, t.expires_at, t.revoked_at,
+	coalesce(t.owner_id, 0), coalesce(t.owner_name, '')`
 
-func scanToken(row pgx.Row) (Token, error) {
+func scanToken(row pgx.Row, more ...any) (Token, error) {
 	var t Token
-	err := row.Scan(&t.ID, &t.Name, &t.Role, &t.CreatedBy, &t.CreatedAt, &t.LastUsedAt, &t.ExpiresAt, &t.RevokedAt)
+	err := row.Scan(append([]any{&t.ID, &t.Name, &t.Role, &t.CreatedBy, &t.CreatedAt, &t.LastUsedAt, &t.ExpiresAt, &t.RevokedAt,
+		&t.OwnerID, &t.Owner}, more...)...)
 	return t, err
+}
+
+// RefusedTokenError is a known token that may not be used, and why: it wraps
+// ErrNotFound, so that it answers as an unknown token does, and says which token it
+// was, so that the refusal can be traced to an account.
+type RefusedTokenError struct {
+	Token Token
+	// Reason is "revoked", "expired", "owner deleted", "owner disabled" or "owner not
+	// an admin".
+	Reason string
+}
+
+func (e *RefusedTokenError) Error() string {
+	return fmt.Sprintf("token %d: %s: %v", e.Token.ID, e.Reason, ErrNotFound)
+}
+
+func (e *RefusedTokenError) Unwrap() error { return ErrNotFound }
+
+// ownerState is what a token's use needs of its owner.
+type ownerState struct {
+	exists, disabled bool
+	role             string
+}
+
+// refusal is why t may not be used at now, given its owner; "" when it may.
+func (t Token) refusal(now time.Time, o ownerState) string {
+	switch {
+	case t.RevokedAt != nil:
+		return "revoked"
+	case t.ExpiresAt != nil && !t.ExpiresAt.After(now):
+		return "expired"
+	case t.Owner == "":
+		return "" // the operator's
+	case !o.exists:
+		return "owner deleted"
+	case o.disabled:
+		return "owner disabled"
+	case t.Role == RoleAdmin && o.role != RoleAdmin:
+		return "owner not an admin"
+	}
+	return ""
 }
 
 // timeDetail is a time as the audit trail shows it: RFC 3339 UTC, or null.
@@ -89,15 +144,44 @@ func (s *Store) CreateToken(ctx context.Context, nt NewToken, a Audit) (Token, s
 	secret := tokenPrefix + base64.RawURLEncoding.EncodeToString(b)
 	var t Token
 	err := s.tx(ctx, func(tx pgx.Tx) error {
+		var (
+			ownerID   *int64
+			ownerName *string
+		)
+		if nt.OwnerID != 0 {
+			// Locked until the token is in, so that a deletion, a disabling or a
+			// demotion at the same time either comes first and refuses this, or comes
+			// after and sees the token.
+			var (
+				name, role string
+				disabled   bool
+			)
+			err := tx.QueryRow(ctx, `SELECT name, role, disabled_at IS NOT NULL FROM users WHERE id = $1 FOR SHARE`,
+				nt.OwnerID).Scan(&name, &role, &disabled)
+			if err != nil {
+				return fmt.Errorf("owner: %w", notFound(err))
+			}
+			if disabled {
+				return fmt.Errorf("owner %q is disabled: %w", name, ErrConflict)
+			}
+			if nt.Role == RoleAdmin && role != RoleAdmin {
+				return fmt.Errorf("owner %q is not an admin: %w", name, ErrConflict)
+			}
+			ownerID, ownerName = &nt.OwnerID, &name
+		}
 		var err error
 		t, err = scanToken(tx.QueryRow(ctx, `
-			INSERT INTO api_tokens (name, role, hash, created_by, expires_at) VALUES ($1, $2, $3, $4, $5)
-			RETURNING `+tokenColumns, nt.Name, nt.Role, hashSecret(secret), a.Actor, nt.ExpiresAt))
+			INSERT INTO api_tokens AS t (name, role, hash, created_by, expires_at, owner_id, owner_name)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)
+			RETURNING `+tokenColumns, nt.Name, nt.Role, hashSecret(secret), a.Actor, nt.ExpiresAt, ownerID, ownerName))
 		if err != nil {
 			return err
 		}
-		return recordAudit(ctx, tx, a, ActionTokenCreate, t.Name,
-			map[string]any{"id": t.ID, "role": t.Role, "expiresAt": timeDetail(t.ExpiresAt)})
+		detail := map[string]any{"id": t.ID, "role": t.Role, "expiresAt": timeDetail(t.ExpiresAt)}
+		if t.Owner != "" {
+			detail["owner"] = t.Owner
+		}
+		return recordAudit(ctx, tx, a, ActionTokenCreate, t.Name, detail)
 	})
 	if err != nil {
 		return Token{}, "", fmt.Errorf("create token %q: %w", nt.Name, err)
@@ -106,17 +190,28 @@ func (s *Store) CreateToken(ctx context.Context, nt NewToken, a Audit) (Token, s
 }
 
 // TokenBySecret returns the token a secret belongs to: ErrNotFound when it is unknown,
-// revoked or expired at now. Errors never include the secret.
+// and a *RefusedTokenError (which wraps ErrNotFound) when it is revoked, expired at now,
+// or its owner is deleted, disabled or, for an admin token, no longer an admin. Errors
+// never include the secret.
 func (s *Store) TokenBySecret(ctx context.Context, secret string, now time.Time) (Token, error) {
 	if !strings.HasPrefix(secret, tokenPrefix) {
 		return Token{}, fmt.Errorf("token: %w", ErrNotFound)
 	}
+	var o ownerState
+	var role *string
 	t, err := scanToken(s.pool.QueryRow(ctx, `
-		SELECT `+tokenColumns+` FROM api_tokens
-		WHERE hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)`,
-		hashSecret(secret), now))
+		SELECT `+tokenColumns+`, u.id IS NOT NULL, u.disabled_at IS NOT NULL, u.role
+		FROM api_tokens t LEFT JOIN users u ON u.id = t.owner_id
+		WHERE t.hash = $1`,
+		hashSecret(secret)), &o.exists, &o.disabled, &role)
 	if err != nil {
 		return Token{}, fmt.Errorf("token: %w", notFound(err))
+	}
+	if role != nil {
+		o.role = *role
+	}
+	if reason := t.refusal(now, o); reason != "" {
+		return Token{}, &RefusedTokenError{Token: t, Reason: reason}
 	}
 	return t, nil
 }
@@ -141,7 +236,7 @@ func (s *Store) Tokens(ctx context.Context, beforeID int64, limit int) ([]Token,
 		beforeID = 1<<63 - 1
 	}
 	rows, err := s.pool.Query(ctx, `
-		SELECT `+tokenColumns+` FROM api_tokens WHERE id < $1 ORDER BY id DESC LIMIT $2`, beforeID, limit)
+		SELECT `+tokenColumns+` FROM api_tokens t WHERE id < $1 ORDER BY id DESC LIMIT $2`, beforeID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list tokens: %w", err)
 	}
@@ -158,7 +253,7 @@ func (s *Store) RevokeToken(ctx context.Context, id int64, at time.Time, a Audit
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		var err error
 		t, err = scanToken(tx.QueryRow(ctx, `
-			UPDATE api_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL
+			UPDATE api_tokens t SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL
 			RETURNING `+tokenColumns, id, at))
 		if err != nil {
 			return notFound(err)
@@ -169,4 +264,27 @@ func (s *Store) RevokeToken(ctx context.Context, id int64, at time.Time, a Audit
 		return Token{}, fmt.Errorf("revoke token %d: %w", id, err)
 	}
 	return t, nil
+}
+
+// revokeTokensOf revokes every unrevoked token user id owns, inside tx, at the
+// database's time, each with a token.revoke event saying why; it returns how many.
+func revokeTokensOf(ctx context.Context, tx pgx.Tx, userID int64, a Audit, reason string) (int, error) {
+	rows, err := tx.Query(ctx, `
+		UPDATE api_tokens t SET revoked_at = now() WHERE owner_id = $1 AND revoked_at IS NULL
+		RETURNING `+tokenColumns, userID)
+	if err != nil {
+		return 0, fmt.Errorf("revoke tokens of user %d: %w", userID, err)
+	}
+	toks, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Token, error) { return scanToken(r) })
+	if err != nil {
+		return 0, fmt.Errorf("revoke tokens of user %d: %w", userID, err)
+	}
+	slices.SortFunc(toks, func(a, b Token) int { return cmp.Compare(a.ID, b.ID) })
+	for _, t := range toks {
+		if err := recordAudit(ctx, tx, a, ActionTokenRevoke, t.Name,
+			map[string]any{"id": t.ID, "role": t.Role, "owner": t.Owner, "reason": reason}); err != nil {
+			return 0, err
+		}
+	}
+	return len(toks), nil
 }

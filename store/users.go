@@ -19,6 +19,9 @@ type User struct {
 	CreatedAt time.Time
 	// DisabledAt is when the user was disabled; nil for a user who may sign in.
 	DisabledAt *time.Time
+	// Tokens counts the user's live API tokens (unrevoked, unexpired); only Users
+	// fills it.
+	Tokens int
 }
 
 const userColumns = `id, name, role, created_at, disabled_at`
@@ -82,13 +85,21 @@ func (s *Store) UserPasswordHash(ctx context.Context, name string) (User, string
 	return u, hash, nil
 }
 
-// Users returns every user, by name.
+// Users returns every user, by name, with the count of their live tokens.
 func (s *Store) Users(ctx context.Context) ([]User, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+userColumns+` FROM users ORDER BY name COLLATE "C"`)
+	rows, err := s.pool.Query(ctx, `
+		SELECT `+userColumns+`, (SELECT count(*) FROM api_tokens t
+			WHERE t.owner_id = users.id AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now()))
+		FROM users ORDER BY name COLLATE "C"`)
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (User, error) { return scanUser(r) })
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (User, error) {
+		var n int
+		u, err := scanUser(r, &n)
+		u.Tokens = n
+		return u, err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
@@ -202,18 +213,24 @@ func (s *Store) SetUserDisabled(ctx context.Context, name string, disabled bool,
 	return u, nil
 }
 
-// DeleteUser deletes a user and its sessions; ErrNotFound when there is no such user,
-// ErrLastAdmin when it is the last enabled admin. Its name stays in the audit trail.
+// DeleteUser deletes a user, its sessions, and revokes its API tokens, each revocation
+// audited; ErrNotFound when there is no such user, ErrLastAdmin when it is the last
+// enabled admin. Its name stays in the audit trail and on its tokens.
 func (s *Store) DeleteUser(ctx context.Context, name string, a Audit) (User, error) {
 	u, err := s.changeUser(ctx, name, func(User) bool { return true }, func(tx pgx.Tx, u User) (User, error) {
 		n, err := deleteSessionsOf(ctx, tx, u.ID)
 		if err != nil {
 			return User{}, err
 		}
+		revoked, err := revokeTokensOf(ctx, tx, u.ID, a, "owner deleted")
+		if err != nil {
+			return User{}, err
+		}
 		if _, err := tx.Exec(ctx, `DELETE FROM users WHERE id = $1`, u.ID); err != nil {
 			return User{}, err
 		}
-		return u, recordAudit(ctx, tx, a, ActionUserDelete, u.Name, map[string]any{"id": u.ID, "role": u.Role, "sessionsEnded": n})
+		return u, recordAudit(ctx, tx, a, ActionUserDelete, u.Name,
+			map[string]any{"id": u.ID, "role": u.Role, "sessionsEnded": n, "tokensRevoked": revoked})
 	})
 	if err != nil {
 		return User{}, fmt.Errorf("delete user %q: %w", name, err)

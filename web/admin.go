@@ -59,6 +59,8 @@ type UserRow struct {
 	CreatedAt  time.Time
 	DisabledAt *time.Time
 	Self       bool // the viewer
+	// Tokens counts the live API tokens acting for the user.
+	Tokens int
 }
 
 // UserForm is the form that adds a user, as typed (never the password), with refusals.

@@ -45,6 +45,7 @@ type serveConfig struct {
 	ClusterKubeconfig   []string       `env:"TAGDRIFT_CLUSTER_KUBECONFIG" sep:"none" placeholder:"FILE[:CONTEXT]" help:"register a cluster at start, named after its context, unless one of that name exists; repeatable"`
 	ClusterGroup        []string       `env:"TAGDRIFT_CLUSTER_GROUP" sep:"none" placeholder:"CLUSTER=GROUP" help:"register the --cluster-kubeconfig cluster of that name in GROUP (made when missing) rather than the default group; repeatable"`
 	AllowClusterNetwork []netip.Prefix `env:"TAGDRIFT_ALLOW_CLUSTER_NETWORK" sep:"none" placeholder:"CIDR" help:"internal network clusters may be reached on (loopback, private ranges); repeatable"`
+	TrustedProxy        []netip.Prefix `env:"TAGDRIFT_TRUSTED_PROXIES" sep:"none" placeholder:"CIDR" help:"reverse proxy whose X-Forwarded-For names the client, for the failed-sign-in and bad-token limits and the audit trail; repeatable"`
 	ExecProfiles        string         `name:"exec-profiles" env:"TAGDRIFT_EXEC_PROFILES_FILE" placeholder:"FILE" help:"YAML or JSON file of the exec credential plugin profiles kubeconfigs may name (docs/security.md: exec profiles)"`
 	AllowInsecureTLS    bool           `name:"allow-insecure-tls" env:"TAGDRIFT_ALLOW_INSECURE_TLS" help:"accept kubeconfigs with insecure-skip-tls-verify: true"`
 	APIRateLimit        float64        `name:"api-rate-limit" env:"TAGDRIFT_API_RATE_LIMIT" default:"50" help:"API requests per second each token may make, in bursts of twice that"`
@@ -332,7 +333,8 @@ func (cfg *serveConfig) Run(ctx context.Context, d *deps) error {
 			RateLimit: cfg.APIRateLimit, RateBurst: int(2 * cfg.APIRateLimit),
 			SessionIdle: cfg.SessionIdle, SessionAbsolute: cfg.SessionAbsolute, Cookies: cookies,
 			// Test messages reach channels as deliveries do, through the same address policy.
-			ChannelClient: deliveries.Client,
+			ChannelClient:  deliveries.Client,
+			TrustedProxies: cfg.TrustedProxy,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,

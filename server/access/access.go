@@ -33,6 +33,9 @@ type Config struct {
 	// FailedAuthBurst is how many requests with an unknown token one address may make
 	// at once before it gets 429; then one a second. Default 20.
 	FailedAuthBurst int
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the client
+	// (--trusted-proxy); none by default: the client is the connection's peer.
+	TrustedProxies TrustedProxies
 	// AuthLookups bounds the credential look-ups (API tokens, session cookies, sign-in
 	// names) run at once, from all addresses together; a request that waits 2 s for one
 	// gets 503. Default a quarter of the store's pool, at most 4.
@@ -54,10 +57,13 @@ type Gate struct {
 	now       func() time.Time
 	log       *slog.Logger
 	adminHash []byte // SHA-256 of the admin token; nil when there is none
+	proxies   TrustedProxies
+	// recent are the bearer secrets recently seen valid: they skip badTokens.
+	recent *recentTokens
 	// requests limits each principal's request rate.
 	requests *Limiter
-	// badTokens limits failed token look-ups per address, before the database is asked,
-	// so that a flood of bad tokens cannot take the pool the scans share.
+	// badTokens limits failed token look-ups per client address, before the database is
+	// asked, so that a flood of bad tokens cannot take the pool the scans share.
 	badTokens *Limiter
 	// lookups bounds the token, session and sign-in look-ups of all addresses together.
 	lookups *lookups
@@ -91,7 +97,8 @@ func New(cfg Config) *Gate {
 		cfg.AuthLookups = defaultLookups(int(cfg.Store.Pool().Config().MaxConns))
 	}
 	g := &Gate{
-		st: cfg.Store, now: cfg.Now, log: cfg.Logger,
+		st: cfg.Store, now: cfg.Now, log: cfg.Logger, proxies: cfg.TrustedProxies,
+		recent:    newRecentTokens(maxRecentTokens),
 		requests:  NewLimiter(rate.Limit(cfg.RateLimit), cfg.RateBurst, 0),
 		badTokens: NewLimiter(rate.Every(badTokenFailureEvery), cfg.FailedAuthBurst, maxLimitedKeys),
 		lookups:   newLookups(cfg.AuthLookups, LookupWait),

@@ -31,6 +31,9 @@ type Limiter struct {
 type bucket struct {
 	lim      *rate.Limiter
 	lastSeen time.Time
+	// refusing is set by a refusal and cleared by the next take allowed: the first
+	// refusal of a run starts a lockout.
+	refusing bool
 }
 
 // NewLimiter allows burst takes at once per key, then r a second; maxKeys bounds the
@@ -43,10 +46,15 @@ func NewLimiter(r rate.Limit, burst, maxKeys int) *Limiter {
 	}
 }
 
-// Attempt is one taken token; Succeeded gives it back.
+// Attempt is one taken token; Succeeded gives it back. A refused take returns an
+// Attempt too, with nothing to give back: its LockoutStarted says whether it was the
+// first refusal of its key since a take was last allowed, so that a lockout is logged
+// once, not once per refused request.
 type Attempt struct {
 	res *rate.Reservation
 	at  time.Time
+	// LockoutStarted: this refusal starts a lockout of its key.
+	LockoutStarted bool
 }
 
 // Succeeded returns the attempt's token: a success is not a failure to count.
@@ -73,12 +81,17 @@ func (l *Limiter) Take(key string, now time.Time) (Attempt, time.Duration) {
 	b.lastSeen = now
 	res := b.lim.ReserveN(now, 1)
 	if !res.OK() {
-		return Attempt{}, time.Second
+		first := !b.refusing
+		b.refusing = true
+		return Attempt{LockoutStarted: first}, time.Second
 	}
 	if d := res.DelayFrom(now); d > 0 {
 		res.CancelAt(now)
-		return Attempt{}, d
+		first := !b.refusing
+		b.refusing = true
+		return Attempt{LockoutStarted: first}, d
 	}
+	b.refusing = false
 	return Attempt{res: res, at: now}, 0
 }
 
@@ -113,9 +126,8 @@ func RetrySeconds(d time.Duration) int {
 	return max(1, int(math.Ceil(d.Seconds())))
 }
 
-// AddressKey is the limiter key of a request's remote address: the IPv4 address, or the
-// /64 of an IPv6 one (one host usually holds a whole /64). The address is the
-// connection's; X-Forwarded-For is the client's say-so.
+// AddressKey is the limiter key of a client's address (Gate.Client): the IPv4 address,
+// or the /64 of an IPv6 one (one host usually holds a whole /64).
 func AddressKey(remoteAddr string) string {
 	host, _, err := net.SplitHostPort(remoteAddr)
 	if err != nil {

@@ -1,6 +1,7 @@
 package access
 
 import (
+	"cmp"
 	"context"
 	"net/http"
 
@@ -15,6 +16,12 @@ type Principal struct {
 	Role  string
 	// LimiterKey picks its rate limiter: one per token id, one for the admin token.
 	LimiterKey string
+	// UserID is the user it acts for: the signed-in user, or the token's owner; 0 for
+	// the operator's tokens, which have none. A token made with it gets this owner.
+	UserID int64
+	// Client is the address the request came from (Gate.Client): the real client
+	// behind trusted proxies.
+	Client string
 }
 
 // IsAdmin reports whether p has the admin role.
@@ -35,12 +42,14 @@ func PrincipalOf(ctx context.Context) Principal {
 }
 
 // Audit is who makes a change and from where, for the store's audit trail. The address
-// is the connection's: X-Forwarded-For is the client's say-so and is not trusted.
+// is the principal's client (Gate.Client: X-Forwarded-For only from trusted proxies),
+// else the connection's.
 func Audit(r *http.Request) store.Audit {
-	return store.Audit{Actor: PrincipalOf(r.Context()).Actor, RemoteAddr: r.RemoteAddr}
+	p := PrincipalOf(r.Context())
+	return store.Audit{Actor: p.Actor, RemoteAddr: cmp.Or(p.Client, r.RemoteAddr)}
 }
 
 // UserPrincipal is who a signed-in user is, for the audit trail and the role checks.
 func UserPrincipal(u store.User) Principal {
-	return Principal{Actor: "user:" + u.Name, Role: u.Role, LimiterKey: "user:" + u.Name}
+	return Principal{Actor: "user:" + u.Name, Role: u.Role, LimiterKey: "user:" + u.Name, UserID: u.ID}
 }

@@ -25,9 +25,16 @@ const (
 // Failed sign-ins allowed at once, and how fast they come back: per account name as
 // typed (whether or not the account exists), and per address (an IPv4 address or an
 // IPv6 /64). A refused attempt is answered before any database work.
+//
+// The strict limit per name is kept per client (name and address together), so that
+// nobody can lock a known user out from elsewhere; a looser ceiling per name alone
+// (NameFailures) bounds guessing from many addresses, and a browser holding a device
+// cookie for that name (it signed in to it before) is exempt from the ceiling.
 const (
 	AccountFailures     = 10
 	AccountFailureEvery = 30 * time.Second
+	NameFailures        = 100
+	NameFailureEvery    = 10 * time.Second
 	AddressFailures     = 30
 	AddressFailureEvery = 5 * time.Second
 	// concurrentVerifies bounds the password checks run at once: each takes 64 MiB.
@@ -38,9 +45,14 @@ const (
 // password check.
 type Sessions struct {
 	Timeouts store.SessionTimeouts
-	// Accounts and Addresses limit failed sign-ins per typed name and per address.
+	// Accounts limits failed sign-ins per typed name and client address (AccountKey),
+	// Names per typed name alone (the looser ceiling a device cookie skips), Addresses
+	// per client address.
 	Accounts  *Limiter
+	Names     *Limiter
 	Addresses *Limiter
+	// deviceKey signs device cookies; random per process.
+	deviceKey []byte
 	verifies  chan struct{}
 	// Verify checks a password against a hash; password.Verify, but tests watch it.
 	Verify func(pw, hash string) (bool, error)
@@ -59,6 +71,8 @@ func newSessions(idle, absolute time.Duration, cookies Cookies) *Sessions {
 			Absolute: cmpOrDuration(absolute, defaultSessionAbsolute),
 		},
 		Accounts:  NewLimiter(rate.Every(AccountFailureEvery), AccountFailures, maxLimitedKeys),
+		Names:     NewLimiter(rate.Every(NameFailureEvery), NameFailures, maxLimitedKeys),
+		deviceKey: randomKey(),
 		Addresses: NewLimiter(rate.Every(AddressFailureEvery), AddressFailures, maxLimitedKeys),
 		verifies:  make(chan struct{}, concurrentVerifies),
 		Verify:    password.Verify,

@@ -2,13 +2,18 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tagdrift/tagdrift/server/access"
+	"github.com/tagdrift/tagdrift/store"
 )
 
 // matrixRoute is one route with a request that reaches its handler.
@@ -242,5 +247,74 @@ func TestBadTokensLimitedPerAddress(t *testing.T) {
 	clk.advance(time.Second)
 	if res := bad(flood); res.status == http.StatusTooManyRequests {
 		t.Errorf("after a second: %s, want the database asked again", res)
+	}
+}
+
+// TestBehindTrustedProxy: behind a trusted proxy, the failed token limit keys on the
+// client X-Forwarded-For names, so one client failing again and again behind it does not
+// lock out another behind the same proxy; a token recently seen valid passes even from
+// the locked-out client, while one not seen yet is still refused before any look-up;
+// the audit trail records the real client. From a peer that is not a trusted proxy, a
+// forged X-Forwarded-For is ignored: changing it does not escape the limit, and the
+// trail records the peer.
+func TestBehindTrustedProxy(t *testing.T) {
+	t.Parallel()
+	clk := &clock{now: time.Now()}
+	const burst = 5
+	e := newEnv(t, func(c *testConfig) {
+		c.Now = clk.Now
+		c.FailedAuthBurst = burst
+		c.TrustedProxies = access.NewTrustedProxies([]netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")})
+	})
+	const proxy = "10.0.0.2:40000"
+	via := func(client, token string) response {
+		return e.call(apiRequest{method: "GET", path: "/api/v1/clusters", token: token, remoteAddr: proxy,
+			forwardedFor: "198.51.100.1, " + client + ", 10.0.0.9"})
+	}
+	// The viewer's token is seen valid once, from its own client.
+	want(t, via("203.0.113.20", e.tokens["viewer"]), http.StatusOK)
+	for range burst {
+		want(t, via("203.0.113.66", "tdt_unknown"), http.StatusUnauthorized)
+	}
+	want(t, via("203.0.113.66", "tdt_unknown"), http.StatusTooManyRequests)
+
+	// Another client behind the same proxy: not locked out, neither its good token nor
+	// its bad one.
+	want(t, via("203.0.113.77", e.tokens["admin"]), http.StatusOK)
+	want(t, via("203.0.113.77", "tdt_unknown"), http.StatusUnauthorized)
+	// The locked-out client itself: a token seen valid recently passes; one never seen
+	// waits, as an unknown one does, so the limit still spares the database.
+	want(t, via("203.0.113.66", e.tokens["viewer"]), http.StatusOK)
+	want(t, via("203.0.113.66", e.tokens["expired"]), http.StatusTooManyRequests)
+
+	// The audit trail records the client, not the proxy.
+	res := e.call(apiRequest{method: "POST", path: "/api/v1/tokens", token: testAdminToken, remoteAddr: proxy,
+		forwardedFor: "203.0.113.88", body: `{"name":"ci","role":"viewer"}`})
+	want(t, res, http.StatusCreated)
+	events, err := e.st.AuditEvents(context.Background(), 0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(events) != 1 || events[0].Action != store.ActionTokenCreate || events[0].RemoteAddr != "203.0.113.88" {
+		t.Errorf("audit behind the proxy: %+v, want the client 203.0.113.88", events)
+	}
+
+	// A peer that is not a trusted proxy forges a new client on every request: all of
+	// them are its own address.
+	const forger = "192.0.2.50:1234"
+	for i := range burst {
+		want(t, e.call(apiRequest{method: "GET", path: "/api/v1/clusters", token: "tdt_unknown", remoteAddr: forger,
+			forwardedFor: fmt.Sprintf("198.51.100.%d", i+10)}), http.StatusUnauthorized)
+	}
+	want(t, e.call(apiRequest{method: "GET", path: "/api/v1/clusters", token: "tdt_unknown", remoteAddr: forger,
+		forwardedFor: "198.51.100.200"}), http.StatusTooManyRequests)
+	res = e.call(apiRequest{method: "POST", path: "/api/v1/tokens", token: testAdminToken, remoteAddr: forger,
+		forwardedFor: "203.0.113.99", body: `{"name":"ci2","role":"viewer"}`})
+	want(t, res, http.StatusCreated)
+	if events, err = e.st.AuditEvents(context.Background(), 0, 1); err != nil {
+		t.Fatal(err)
+	}
+	if len(events) != 1 || events[0].RemoteAddr != forger {
+		t.Errorf("audit of a forged header: %+v, want the peer %s", events, forger)
 	}
 }

@@ -143,7 +143,8 @@ type apiRequest struct {
 	body         string // JSON; sent with Content-Type application/json unless contentType says otherwise
 	contentType  *string
 	remoteAddr   string
-	undocumented bool // a route the document does not have: the answer is not validated
+	forwardedFor string // X-Forwarded-For, when not empty
+	undocumented bool   // a route the document does not have: the answer is not validated
 }
 
 // call serves one request and, for documented routes, validates the answer (and, for a
@@ -181,6 +182,9 @@ func (e *testEnv) newRequest(rq apiRequest) *http.Request {
 	}
 	if rq.remoteAddr != "" {
 		req.RemoteAddr = rq.remoteAddr
+	}
+	if rq.forwardedFor != "" {
+		req.Header.Set("X-Forwarded-For", rq.forwardedFor)
 	}
 	return req
 }

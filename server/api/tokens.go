@@ -19,6 +19,7 @@ type tokenJSON struct {
 	Name       string     `json:"name"`
 	Role       string     `json:"role"`
 	CreatedBy  string     `json:"createdBy"`
+	Owner      *string    `json:"owner"`
 	CreatedAt  time.Time  `json:"createdAt"`
 	LastUsedAt *time.Time `json:"lastUsedAt"`
 	ExpiresAt  *time.Time `json:"expiresAt"`
@@ -36,8 +37,12 @@ func (a *API) listTokens(w http.ResponseWriter, r *http.Request) error {
 	}
 	items := make([]tokenJSON, len(toks))
 	for i, t := range toks {
+		var owner *string
+		if t.Owner != "" {
+			owner = &t.Owner
+		}
 		items[i] = tokenJSON{
-			ID: t.ID, Name: t.Name, Role: t.Role, CreatedBy: t.CreatedBy, CreatedAt: request.UTC(t.CreatedAt),
+			ID: t.ID, Name: t.Name, Role: t.Role, CreatedBy: t.CreatedBy, Owner: owner, CreatedAt: request.UTC(t.CreatedAt),
 			LastUsedAt: request.UTCPtr(t.LastUsedAt), ExpiresAt: request.UTCPtr(t.ExpiresAt), RevokedAt: request.UTCPtr(t.RevokedAt),
 		}
 	}
@@ -80,7 +85,8 @@ func (a *API) createToken(w http.ResponseWriter, r *http.Request) error {
 	if req.Role != store.RoleViewer && req.Role != store.RoleAdmin {
 		return request.BadRequest("role must be viewer or admin, not %q", req.Role)
 	}
-	nt := store.NewToken{Name: req.Name, Role: req.Role}
+	// The new token acts for the user the caller's token acts for, if any.
+	nt := store.NewToken{Name: req.Name, Role: req.Role, OwnerID: access.PrincipalOf(r.Context()).UserID}
 	if req.ExpiresIn != "" {
 		d, err := request.ParseDuration("expiresIn", req.ExpiresIn, time.Minute)
 		if err != nil {

@@ -135,7 +135,8 @@ func (u *UI) createTokenForm(w http.ResponseWriter, r *http.Request) error {
 		}
 		return u.render(w, r, http.StatusUnprocessableEntity, u.meta(r, "API tokens", web.NavAdmin), web.TokensPage(v))
 	}
-	tok, secret, err := u.st.CreateToken(r.Context(), store.NewToken{Name: f.Name, Role: f.Role, ExpiresAt: expires}, access.Audit(r))
+	tok, secret, err := u.st.CreateToken(r.Context(), store.NewToken{Name: f.Name, Role: f.Role, ExpiresAt: expires,
+		OwnerID: access.PrincipalOf(r.Context()).UserID}, access.Audit(r))
 	if err != nil {
 		return request.About(err, "token %q", f.Name)
 	}
@@ -169,7 +170,7 @@ func (u *UI) usersView(r *http.Request, form web.UserForm) (web.UsersView, error
 		self = s.User.Name
 	}
 	for _, us := range users {
-		v.Users = append(v.Users, web.UserRow{Name: us.Name, Role: us.Role, CreatedAt: us.CreatedAt, DisabledAt: us.DisabledAt, Self: us.Name == self})
+		v.Users = append(v.Users, web.UserRow{Name: us.Name, Role: us.Role, CreatedAt: us.CreatedAt, DisabledAt: us.DisabledAt, Self: us.Name == self, Tokens: us.Tokens})
 	}
 	return v, nil
 }
@@ -277,7 +278,8 @@ func (u *UI) deleteUserPage(w http.ResponseWriter, r *http.Request) error {
 		Question: fmt.Sprintf("Delete the %s %s?", us.Role, us.Name),
 		Details: []string{
 			"They can no longer sign in, and their open sessions end now.",
-			"Their name stays in the audit trail; the API tokens they made keep working until revoked.",
+			"The API tokens acting for them are revoked with them.",
+			"Their name stays in the audit trail and on their tokens.",
 		},
 		Action: web.UserActionURL(us.Name, "delete"), Button: "Delete " + us.Name, Back: web.AdminURL(web.AdminUsers),
 	}

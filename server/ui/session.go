@@ -24,6 +24,7 @@ func (u *UI) requireSession(next http.Handler) http.Handler {
 		switch {
 		case sess != nil:
 			p = access.UserPrincipal(sess.User)
+			p.Client = u.access.Client(r)
 			ctx = access.WithSession(ctx, sess)
 		case r.Header.Get("Authorization") != "":
 			if p, err = u.access.Principal(r); err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -72,24 +73,63 @@ func (u *UI) signIn(w http.ResponseWriter, r *http.Request) error {
 	}
 
 	now := u.now()
-	addr, wait := u.access.Sessions.Addresses.Take(access.AddressKey(r.RemoteAddr), now)
-	if wait == 0 {
-		var acct access.Attempt
-		if acct, wait = u.access.Sessions.Accounts.Take(name, now); wait == 0 {
-			ok, err := u.checkCredentials(w, r, name, pw, v.Next)
-			if ok || err != nil {
-				acct.Succeeded()
-				addr.Succeeded()
-				return err
-			}
-			v.Error = wrongCredentials
-			return u.renderSignIn(w, r, http.StatusUnprocessableEntity, v)
+	client := u.access.Client(r)
+	sess := u.access.Sessions
+	// Per client address, per name and client, then per name alone unless this browser
+	// signed in to that name before; every taken attempt is given back on success.
+	var tries []access.Attempt
+	limit := ""
+	var wait time.Duration
+	for _, l := range []struct {
+		name string
+		lim  *access.Limiter
+		key  string
+		skip bool
+	}{
+		{"address", sess.Addresses, access.AddressKey(client), false},
+		{"account and address", sess.Accounts, access.AccountKey(name, client), false},
+		{"account", sess.Names, name, sess.KnownDevice(r, name)},
+	} {
+		if l.skip {
+			continue
 		}
+		var a access.Attempt
+		if a, wait = l.lim.Take(l.key, now); wait > 0 {
+			if a.LockoutStarted {
+				u.log.Warn("failed sign-ins locked out", "limit", l.name, "user", logName(name), "client", client,
+					"retry_after_s", access.RetrySeconds(wait))
+			}
+			limit = l.name
+			break
+		}
+		tries = append(tries, a)
+	}
+	if limit == "" {
+		ok, err := u.checkCredentials(w, r, name, pw, v.Next)
+		if ok || err != nil {
+			for _, a := range tries {
+				a.Succeeded()
+			}
+			return err
+		}
+		v.Error = wrongCredentials
+		return u.renderSignIn(w, r, http.StatusUnprocessableEntity, v)
+	}
+	for _, a := range tries {
+		a.Succeeded() // refused before any check: not a failure
 	}
 	secs := access.RetrySeconds(wait)
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
 	v.Error = fmt.Sprintf("Too many failed sign-ins: try again in %d s.", secs)
 	return u.renderSignIn(w, r, http.StatusTooManyRequests, v)
+}
+
+// logName is a typed user name as the log shows it: cut to maxNameLen.
+func logName(name string) string {
+	if len(name) > maxNameLen {
+		return name[:maxNameLen] + "…"
+	}
+	return name
 }
 
 // checkCredentials signs in when name and pw are right, answering the request, and
@@ -130,17 +170,24 @@ func (u *UI) checkCredentials(w http.ResponseWriter, r *http.Request, name, pw, 
 		ok = false
 	}
 	if !ok || user.ID == 0 || user.DisabledAt != nil {
-		u.log.Info("sign-in refused", "remote_addr", r.RemoteAddr)
+		reason := "wrong password"
+		switch {
+		case user.ID == 0:
+			reason = "unknown user"
+		case user.DisabledAt != nil && ok:
+			reason = "disabled"
+		}
+		u.log.Info("sign-in refused", "user", logName(name), "reason", reason, "client", u.access.Client(r))
 		return false, nil
 	}
 	// A new id at every sign-in; the session the browser held before ends.
 	if old := u.access.Sessions.SessionID(r); old != "" {
-		if err := u.st.DeleteSession(ctx, old, store.Audit{RemoteAddr: r.RemoteAddr}); err != nil {
+		if err := u.st.DeleteSession(ctx, old, store.Audit{RemoteAddr: u.access.Client(r)}); err != nil {
 			return false, request.About(err, "sign in")
 		}
 	}
 	now := u.now()
-	id, _, err := u.st.CreateSession(ctx, user.ID, now, store.Audit{Actor: access.UserPrincipal(user).Actor, RemoteAddr: r.RemoteAddr})
+	id, _, err := u.st.CreateSession(ctx, user.ID, now, store.Audit{Actor: access.UserPrincipal(user).Actor, RemoteAddr: u.access.Client(r)})
 	if errors.Is(err, store.ErrNotFound) {
 		// Disabled or deleted since the look-up.
 		return false, nil
@@ -153,8 +200,9 @@ func (u *UI) checkCredentials(w http.ResponseWriter, r *http.Request, name, pw, 
 	} else if n > 0 {
 		u.log.Debug("expired sessions deleted", "count", n)
 	}
-	u.log.Info("signed in", "user", user.Name, "remote_addr", r.RemoteAddr)
+	u.log.Info("signed in", "user", user.Name, "client", u.access.Client(r))
 	u.access.Sessions.SetSessionCookie(w, id)
+	u.access.Sessions.SetDeviceCookie(w, user.Name)
 	http.Redirect(w, r, access.SafeNext(next), http.StatusSeeOther)
 	return true, nil
 }
@@ -164,7 +212,7 @@ func (u *UI) checkCredentials(w http.ResponseWriter, r *http.Request, name, pw, 
 // cookie.
 func (u *UI) signOut(w http.ResponseWriter, r *http.Request) error {
 	if id := u.access.Sessions.SessionID(r); id != "" {
-		if err := u.st.DeleteSession(r.Context(), id, store.Audit{RemoteAddr: r.RemoteAddr}); err != nil {
+		if err := u.st.DeleteSession(r.Context(), id, store.Audit{RemoteAddr: u.access.Client(r)}); err != nil {
 			return request.About(err, "sign out")
 		}
 	}

@@ -2,6 +2,7 @@ package ui
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -95,6 +96,7 @@ type browser struct {
 	remote string // RemoteAddr; default 192.0.2.1:1234 (not loopback)
 	host   string // Host; default tagdrift.example
 	cookie *http.Cookie
+	device *http.Cookie // the device cookie, kept apart from the session's
 }
 
 func (e *uiEnv) browser() *browser { return &browser{e: e} }
@@ -128,10 +130,17 @@ func (b *browser) do(method, path string, form url.Values, hdr map[string]string
 	if b.cookie != nil {
 		req.AddCookie(b.cookie)
 	}
+	if b.device != nil && strings.HasPrefix(path, "/signin") {
+		req.AddCookie(b.device)
+	}
 	rec := httptest.NewRecorder()
 	b.e.h.ServeHTTP(rec, req)
 	res := rec.Result()
 	for _, c := range res.Cookies() {
+		if c.Name == "tagdrift_device" {
+			b.device = c
+			continue
+		}
 		if c.MaxAge < 0 {
 			b.cookie = nil
 		} else {
@@ -328,25 +337,49 @@ func TestSignInRateLimits(t *testing.T) {
 	fail := func(b *browser, name string) authPage {
 		return b.post("/signin", url.Values{"name": {name}, "password": {"wrong"}})
 	}
-	// Per account, from many addresses; the right password is refused too, until time passes.
-	for i := range access.AccountFailures {
-		b := e.browser()
-		b.remote = "198.51.100." + string(rune('1'+i%9)) + ":1"
-		wantStatus(t, fail(b, "alice"), http.StatusUnprocessableEntity)
+	// Per account and address: the right password is refused too from that address,
+	// until time passes; from another address alice signs in.
+	attacker := e.browser()
+	attacker.remote = "198.51.100.66:1"
+	for range access.AccountFailures {
+		wantStatus(t, fail(attacker, "alice"), http.StatusUnprocessableEntity)
 	}
-	b := e.browser()
-	b.remote = "203.0.113.9:1"
-	p := b.post("/signin", url.Values{"name": {"alice"}, "password": {testPassword}})
+	p := attacker.post("/signin", url.Values{"name": {"alice"}, "password": {testPassword}})
 	wantStatus(t, p, http.StatusTooManyRequests)
 	if p.header.Get("Retry-After") == "" || !strings.Contains(p.text("[data-testid=signin-error]"), "Too many failed sign-ins") {
 		t.Errorf("rate-limited answer: %v %q", p.header, p.text("[data-testid=signin-error]"))
+	}
+	known := e.browser()
+	known.remote = "203.0.113.9:1"
+	known.signIn("alice") // and gets a device cookie
+	if known.device == nil {
+		t.Fatal("no device cookie after a sign-in")
 	}
 	// An unknown name is limited the same way.
 	for range access.AccountFailures {
 		wantStatus(t, fail(e.browser(), "nobody"), http.StatusUnprocessableEntity)
 	}
 	wantStatus(t, fail(e.browser(), "nobody"), http.StatusTooManyRequests)
-	e.clock.Add(access.AccountFailureEvery)
+
+	// Per name alone, from many addresses: a looser ceiling. Past it a new browser is
+	// refused, but the browser that signed in to alice before is not.
+	for i := range access.NameFailures - access.AccountFailures { // the attacker's failures count too
+		b := e.browser()
+		b.remote = fmt.Sprintf("198.51.%d.%d:1", 1+i/200, 1+i%200)
+		wantStatus(t, fail(b, "alice"), http.StatusUnprocessableEntity)
+	}
+	stranger := e.browser()
+	stranger.remote = "192.0.2.99:1"
+	wantStatus(t, stranger.post("/signin", url.Values{"name": {"alice"}, "password": {testPassword}}), http.StatusTooManyRequests)
+	known.cookie = nil // signed out, the device cookie kept
+	known.signIn("alice")
+	// A device cookie for another name, or forged, does not exempt.
+	forged := e.browser()
+	forged.remote = "192.0.2.98:1"
+	forged.device = &http.Cookie{Name: "tagdrift_device", Value: known.device.Value[:len(known.device.Value)-2] + "xx"}
+	wantStatus(t, forged.post("/signin", url.Values{"name": {"alice"}, "password": {testPassword}}), http.StatusTooManyRequests)
+	e.clock.Add(access.AccountFailureEvery + access.NameFailureEvery*access.NameFailures)
+	b := e.browser()
 	b.signIn("alice")
 
 	// Per address, whatever the names; an IPv6 /64 is one address.
