@@ -108,10 +108,11 @@ func mapsEqual(a, b map[string]int) bool {
 	return true
 }
 
-// TestInit runs the compose init step against a real PostgreSQL with the real tagdrift
-// binary: it makes the key and the password once, keeps them on a second run, writes
-// k3s's kubeconfig for tagdrift with the server rewritten, and adds the admin user with
-// that password.
+// TestInit runs the compose init step against a real PostgreSQL, a real kube-apiserver
+// (k3s's part of it) and the real tagdrift binary: it makes the key and the password
+// once, keeps them on a second run, applies deploy/scanned-cluster/ and writes tagdrift
+// a kubeconfig of that read-only identity with k3s's server, and adds the admin user
+// with that password.
 func TestInit(t *testing.T) {
 	db := pgtest.New(t, "tagdrift_demo")
 	dir := t.TempDir()
@@ -119,24 +120,34 @@ func TestInit(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, "../tagdrift").CombinedOutput(); err != nil {
 		t.Fatalf("build tagdrift: %v\n%s", err, out)
 	}
+	kctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	kenv, err := kubeenv.Start(kctx, kubeenv.Options{Clusters: []kubeenv.ClusterOptions{{Name: "init"}}})
+	if err != nil {
+		t.Fatalf("start Kubernetes: %v", err)
+	}
+	defer kenv.Stop()
+	c := kenv.Clusters[0]
+	// k3s's own kubeconfig: cluster-admin, on its local address.
 	k3s := filepath.Join(dir, "k3s.yaml")
-	cfg := clientcmdapi.NewConfig()
-	cfg.Clusters["default"] = &clientcmdapi.Cluster{Server: "https://127.0.0.1:6443", CertificateAuthorityData: []byte("CA")}
-	cfg.AuthInfos["default"] = &clientcmdapi.AuthInfo{ClientCertificateData: []byte("CERT"), ClientKeyData: []byte("KEY")}
-	cfg.Contexts["default"] = &clientcmdapi.Context{Cluster: "default", AuthInfo: "default"}
-	cfg.CurrentContext = "default"
-	if err := clientcmd.WriteToFile(*cfg, k3s); err != nil {
+	if err := clientcmd.WriteToFile(*clientcmdapiConfig("default", c.Host, c.CAData, &clientcmdapi.AuthInfo{Token: c.AdminToken}), k3s); err != nil {
 		t.Fatal(err)
 	}
+	// No controller manager runs: play its token controller.
+	played := make(chan error, 1)
+	go func() { played <- playTokenController(kctx, c.Admin) }()
 	state := filepath.Join(dir, "state")
 	env := map[string]string{
-		"DEMO_K3S_KUBECONFIG": k3s, "DEMO_STATE": state, "DEMO_TAGDRIFT": bin,
-		"TAGDRIFT_DATABASE_URL": db.URL, "DEMO_WAIT": "10s",
+		"DEMO_K3S_KUBECONFIG": k3s, "DEMO_STATE": state, "DEMO_TAGDRIFT": bin, "DEMO_K3S_SERVER": c.Host,
+		"TAGDRIFT_DATABASE_URL": db.URL, "DEMO_WAIT": "60s",
 	}
 	ctx := context.Background()
 	var out bytes.Buffer
 	if err := run(ctx, []string{"init"}, func(k string) string { return env[k] }, &out, &out); err != nil {
 		t.Fatalf("init: %v\n%s", err, out.String())
+	}
+	if err := <-played; err != nil {
+		t.Fatal(err)
 	}
 	key := readSecret(t, filepath.Join(state, keyFile))
 	if b, err := base64.StdEncoding.DecodeString(key); err != nil || len(b) != 32 {
@@ -151,13 +162,14 @@ func TestInit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if kc.CurrentContext != "k3s-demo" || kc.Clusters["k3s-demo"].Server != "https://k3s:6443" ||
-		string(kc.AuthInfos["k3s-demo"].ClientCertificateData) != "CERT" || string(kc.Clusters["k3s-demo"].CertificateAuthorityData) != "CA" {
+	// The scanner's identity, never k3s's admin: a token that is not the admin's.
+	if kc.CurrentContext != "k3s-demo" || kc.Clusters["k3s-demo"] == nil || kc.Clusters["k3s-demo"].Server != c.Host ||
+		kc.AuthInfos["k3s-demo"] == nil || kc.AuthInfos["k3s-demo"].Token == "" || kc.AuthInfos["k3s-demo"].Token == c.AdminToken ||
+		string(kc.Clusters["k3s-demo"].CertificateAuthorityData) != string(c.CAData) {
 		t.Errorf("kubeconfig for tagdrift: %+v", kc)
 	}
-	// tagdrift's own vetting accepts it (the CA is checked when used, not here).
 	raw, _ := os.ReadFile(filepath.Join(state, kubeconfigFile))
-	if r, err := kubeconfig.Vet(raw, "", kubeconfig.Policy{}); err != nil || r.Server != "https://k3s:6443" {
+	if r, err := kubeconfig.Vet(raw, "", kubeconfig.Policy{}); err != nil || r.Server != c.Host {
 		t.Errorf("tagdrift refuses the kubeconfig: %v", err)
 	}
 
