@@ -22,7 +22,7 @@ import (
 // tokens, 300 pending pods of 1.3 MB, a pod of 1.3 million empty containers) and one
 // healthy real cluster with a running `tagdrift serve`, which scans them all at once:
 // each hostile scan fails with the class "too large", the healthy one succeeds, and
-// the peak RSS of serve (VmHWM of its process, its whole life) stays under 256 MiB.
+// the peak RSS of serve (VmHWM of its process, its whole life) stays under 256 MiB (512 under -race).
 // Before the bounds, one such scan took serve to 1.36 to 2.08 GB.
 func TestServeBoundsHostileClusters(t *testing.T) {
 	db := newDatabase(t)
@@ -118,7 +118,15 @@ current-context: c
 		}
 	}
 	t.Logf("peak RSS of serve: %d MiB", peak>>10)
-	if peak == 0 || peak > 256<<10 {
-		t.Errorf("peak RSS of serve %d KiB, want under 256 MiB", peak)
+	// The attack took serve to 1.36 to 2.08 GB before it was bounded; bounded, a plain
+	// build peaks near 110 MiB. The race detector's shadow memory and its allocator
+	// near triple that (about 300 MiB measured), so a -race build gets twice the bound,
+	// still far under what the attack did.
+	limit := int64(256)
+	if raceBuild {
+		limit *= 2
+	}
+	if peak == 0 || peak > limit<<10 {
+		t.Errorf("peak RSS of serve %d KiB, want under %d MiB (race build: %t)", peak, limit, raceBuild)
 	}
 }

@@ -118,6 +118,13 @@ func TestNotifyWebhook(t *testing.T) {
 	if err := c.Namespace(ctx, ns); err != nil {
 		t.Fatal(err)
 	}
+	// delta is shared: TestScanPaginates counts every pod of it, so none of these stay.
+	t.Cleanup(func() {
+		now := int64(0)
+		if err := c.Admin.CoreV1().Pods(ns).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: &now}, metav1.ListOptions{}); err != nil {
+			t.Errorf("delete the pods of %s: %v", ns, err)
+		}
+	})
 	// w1 and w2: pods of one ReplicaSet revision on one digest of one tag.
 	yes := true
 	digest := func(letter string) string {

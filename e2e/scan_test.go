@@ -78,6 +78,7 @@ type scanReport struct {
 	Mutations []struct {
 		Kind      string      `json:"kind"`
 		Cluster   string      `json:"cluster"`
+		Group     string      `json:"group"` // left out for the default group
 		Namespace string      `json:"namespace"`
 		Workload  workload    `json:"workload"`
 		Container string      `json:"container"`
@@ -649,18 +650,18 @@ func TestScan(t *testing.T) {
 			var out []string
 			for _, m := range decodeReport(t, r.stdout).Mutations {
 				if m.Kind == "tag-divergence" && m.Cluster == "" {
-					out = append(out, m.Ref)
+					out = append(out, m.Group+" "+m.Ref)
 				}
 			}
 			return out
 		}
-		if got, want := divergences(), []string{"docker.io/library/postgres:16"}; !slices.Equal(got, want) {
+		if got, want := divergences(), []string{" docker.io/library/postgres:16"}; !slices.Equal(got, want) {
 			t.Errorf("one group: tag-divergences across clusters %v, want %v", got, want)
 		}
 		if got := divergences("--cluster-group", "beta=team-b"); len(got) != 0 {
 			t.Errorf("beta in team-b: tag-divergences across clusters %v, want none", got)
 		}
-		if got, want := divergences("--cluster-group", "alpha=shop", "--cluster-group", "beta=shop"), []string{"docker.io/library/postgres:16"}; !slices.Equal(got, want) {
+		if got, want := divergences("--cluster-group", "alpha=shop", "--cluster-group", "beta=shop"), []string{"shop docker.io/library/postgres:16"}; !slices.Equal(got, want) {
 			t.Errorf("both in shop: tag-divergences across clusters %v, want %v", got, want)
 		}
 	})

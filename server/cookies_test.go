@@ -74,7 +74,18 @@ func TestSessionCookieIgnoresForgedHeaders(t *testing.T) {
 				t.Fatal(err)
 			}
 			res.Body.Close()
-			cs := res.Cookies()
+			// The session cookie, and the device cookie (path /signin) beside it, each as
+			// decided at start.
+			var cs []*http.Cookie
+			for _, c := range res.Cookies() {
+				if c.Path == "/signin" {
+					if c.Secure != tc.secure {
+						t.Errorf("%+v %v: device cookie secure %t, want %t", tc, hdr, c.Secure, tc.secure)
+					}
+					continue
+				}
+				cs = append(cs, c)
+			}
 			if res.StatusCode != http.StatusSeeOther || len(cs) != 1 {
 				t.Fatalf("%+v %v: sign-in %d, cookies %v", tc, hdr, res.StatusCode, cs)
 			}
