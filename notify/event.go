@@ -26,13 +26,17 @@ const (
 	MutationChanged Type = "mutation.changed"
 	// MutationResolved: an open mutation resolved, Reason says why.
 	MutationResolved Type = "mutation.resolved"
+	// MutationAcknowledged: an open mutation was acknowledged; nothing more is sent
+	// about it until its acknowledgement ends (then MutationOpened, if it is still
+	// there) or it resolves.
+	MutationAcknowledged Type = "mutation.acknowledged"
 	// EventRecorded: a history event (tag-moved, pod-drift) was recorded. Such events
 	// are born resolved: they are sent once and never resolve.
 	EventRecorded Type = "event.recorded"
 )
 
 // Types lists every event type, in the order the documentation gives them.
-var Types = []Type{MutationOpened, MutationChanged, MutationResolved, EventRecorded}
+var Types = []Type{MutationOpened, MutationChanged, MutationAcknowledged, MutationResolved, EventRecorded}
 
 // Reason says why a mutation resolved.
 type Reason string
@@ -42,6 +46,11 @@ const (
 	ReasonConverged Reason = "converged"
 	// ReasonClusterDeleted: the mutation's cluster was deleted (sent before any purge).
 	ReasonClusterDeleted Reason = "cluster-deleted"
+	// ReasonExpected: a rule now declares the mutation's tag mutable.
+	ReasonExpected Reason = "expected"
+	// ReasonAcknowledgementEnded: on MutationOpened, the mutation's acknowledgement
+	// ended (expired, revoked, or a digest joined) while it is still there.
+	ReasonAcknowledgementEnded Reason = "acknowledgement-ended"
 )
 
 // Mutation is a mutation as the API gives it: its id, the detected mutation, and when it

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/tagdrift/tagdrift/notify"
+	"github.com/tagdrift/tagdrift/scanner/attention"
 )
 
 // Cluster is a registered cluster, without its credentials.
@@ -536,7 +537,7 @@ func (s *Store) resolveBeforePurge(ctx context.Context, tx pgx.Tx, id int64, at 
 		resolved := at
 		m.ResolvedAt = &resolved
 		before[m.ID] = m
-		changes = append(changes, mutationChange{id: m.ID, kind: m.Kind, prev: notify.StateOpen, cur: notify.StateResolved, prevDigests: m.Digests})
+		changes = append(changes, mutationChange{id: m.ID, kind: m.Kind, prev: m.State, cur: attention.StateResolved, prevDigests: m.Digests})
 	}
 	if err := s.writeOutbox(ctx, tx, changes, at, notify.ReasonClusterDeleted, nil, before); err != nil {
 		return fmt.Errorf("write the notifications of the purge: %w", err)

@@ -10,7 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/tagdrift/tagdrift/notify"
+	"github.com/tagdrift/tagdrift/scanner/attention"
 	"github.com/tagdrift/tagdrift/scanner/detect"
 	"github.com/tagdrift/tagdrift/scanner/inventory"
 )
@@ -22,6 +22,11 @@ type Mutation struct {
 	detect.Mutation
 	DetectedAt time.Time
 	ResolvedAt *time.Time
+	// State is attention.Decide's, as the state column holds it; Rule and Ack name the
+	// rule that makes it expected or the acknowledgement that covers it (0 for none).
+	State attention.State
+	Rule  int64
+	Ack   int64
 	// PlacesJSON holds Places as the store's BodyEncoder encodes them, read instead of
 	// Places when MutationFilter.RawPlaces asks.
 	PlacesJSON []byte
@@ -43,14 +48,15 @@ type scope struct {
 }
 
 // reconcile makes the open conditions of a scope match what was detected: new ones are
-// opened, changed ones updated, and those no longer detected resolved at at. detected
+// opened, changed ones updated, and those no longer detected resolved at at; the state
+// of each it touched is then settled (settleChanges). detected
 // must hold only mutations of that scope. It leaves the data version to the caller,
 // which bumps it last. It returns the changes too, for the outbox.
 func reconcile(ctx context.Context, tx pgx.Tx, enc bodies, sc scope, detected []detect.Mutation, at time.Time) (Reconciled, []mutationChange, error) {
 	var r Reconciled
 	var changes []mutationChange
 	rows, err := tx.Query(ctx, `
-		SELECT id, identity, kind, digests, places::text FROM mutations
+		SELECT id, identity, kind, digests, places::text, state FROM mutations
 		WHERE resolved_at IS NULL AND ((cluster_id = $1 AND kind IN ('workload-divergence', 'pin-mismatch'))
 		   OR (kind = 'tag-divergence' AND ref = ANY($2)))
 		FOR UPDATE`, sc.clusterID, sc.refs)
@@ -62,12 +68,13 @@ func reconcile(ctx context.Context, tx pgx.Tx, enc bodies, sc scope, detected []
 		kind    string
 		digests []string
 		places  string
+		state   attention.State
 	}
 	current := map[string]open{}
 	for rows.Next() {
 		var o open
 		var ident string
-		if err := rows.Scan(&o.id, &ident, &o.kind, &o.digests, &o.places); err != nil {
+		if err := rows.Scan(&o.id, &ident, &o.kind, &o.digests, &o.places, &o.state); err != nil {
 			rows.Close()
 			return r, nil, fmt.Errorf("read open mutations: %w", err)
 		}
@@ -85,6 +92,8 @@ func reconcile(ctx context.Context, tx pgx.Tx, enc bodies, sc scope, detected []
 		if o, ok := current[m.Identity]; ok {
 			delete(current, m.Identity)
 			if slices.Equal(o.digests, m.Digests) && jsonEqual(o.places, places) {
+				// Nothing of it changed, so neither did its state: the rules and
+				// acknowledgements that decide it settle it when they change.
 				continue
 			}
 			if _, err := tx.Exec(ctx, `
@@ -92,7 +101,7 @@ func reconcile(ctx context.Context, tx pgx.Tx, enc bodies, sc scope, detected []
 				o.id, m.Digests, places, at, placesJSON, enc.version()); err != nil {
 				return r, nil, fmt.Errorf("update mutation %d: %w", o.id, err)
 			}
-			changes = append(changes, mutationChange{id: o.id, kind: detect.Kind(o.kind), prev: notify.StateOpen, cur: notify.StateOpen, prevDigests: o.digests})
+			changes = append(changes, mutationChange{id: o.id, kind: detect.Kind(o.kind), prev: o.state, prevDigests: o.digests})
 			r.Updated++
 			continue
 		}
@@ -117,15 +126,18 @@ func reconcile(ctx context.Context, tx pgx.Tx, enc bodies, sc scope, detected []
 			m.Container, m.Ref, m.Digests, places, at, owner, placesJSON, enc.version(), inventory.GroupName(m.Group)).Scan(&id); err != nil {
 			return r, nil, fmt.Errorf("open mutation %s: %w", m.Identity, err)
 		}
-		changes = append(changes, mutationChange{id: id, kind: m.Kind, prev: notify.StateAbsent, cur: notify.StateOpen})
+		changes = append(changes, mutationChange{id: id, kind: m.Kind, prev: attention.StateAbsent})
 		r.Opened++
 	}
 	for _, o := range current {
 		if _, err := tx.Exec(ctx, `UPDATE mutations SET resolved_at = $2, updated_at = $2 WHERE id = $1`, o.id, at); err != nil {
 			return r, nil, fmt.Errorf("resolve mutation %d: %w", o.id, err)
 		}
-		changes = append(changes, mutationChange{id: o.id, kind: detect.Kind(o.kind), prev: notify.StateOpen, cur: notify.StateResolved, prevDigests: o.digests})
+		changes = append(changes, mutationChange{id: o.id, kind: detect.Kind(o.kind), prev: o.state, prevDigests: o.digests})
 		r.Resolved++
+	}
+	if err := settleChanges(ctx, tx, changes, at); err != nil {
+		return r, nil, err
 	}
 	return r, changes, nil
 }
@@ -153,24 +165,27 @@ func jsonEqual(stored string, fresh []byte) bool {
 	return string(x) == string(y)
 }
 
-// OpenMutationCount is how many conditions of one kind are open in one cluster ("" for
-// those spanning clusters).
+// OpenMutationCount is how many conditions of one kind, not resolved, are in one
+// state in one cluster ("" for those spanning clusters).
 type OpenMutationCount struct {
 	Kind    string
 	Cluster string
-	Count   int
+	// State is open, acknowledged or expected.
+	State string
+	Count int
 }
 
-// OpenMutationCounts counts the open conditions by kind and cluster.
+// OpenMutationCounts counts the conditions not resolved by kind, cluster and state.
 func (s *Store) OpenMutationCounts(ctx context.Context) ([]OpenMutationCount, error) {
 	rows, err := s.pool.Query(ctx, `
-		SELECT kind, cluster, count(*) FROM mutations WHERE resolved_at IS NULL GROUP BY kind, cluster ORDER BY kind, cluster`)
+		SELECT kind, cluster, state, count(*) FROM mutations WHERE resolved_at IS NULL
+		GROUP BY kind, cluster, state ORDER BY kind, cluster, state`)
 	if err != nil {
 		return nil, fmt.Errorf("count open mutations: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (OpenMutationCount, error) {
 		var c OpenMutationCount
-		return c, r.Scan(&c.Kind, &c.Cluster, &c.Count)
+		return c, r.Scan(&c.Kind, &c.Cluster, &c.State, &c.Count)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("count open mutations: %w", err)
@@ -183,7 +198,7 @@ type MutationFilter struct {
 	Cluster   string // the cluster, or a place in it (cross-cluster tag-divergences)
 	Namespace string // likewise
 	Kind      string
-	State     string // open (default), closed or all
+	State     string // open (default: needs attention), acknowledged, expected, unresolved, closed or all
 	// Ref is a normalized reference; "" for all.
 	Ref string
 	// Group is the cluster group the mutations were detected in; "" for all.
@@ -202,19 +217,28 @@ type MutationFilter struct {
 	RawPlaces bool
 }
 
-// Mutation states of MutationFilter. Events (tag-moved, pod-drift) are recorded
-// resolved at the moment they happened, so they are never open: closed and all list
-// them.
+// Mutation states of MutationFilter, read from the state column (attention.Decide's):
+// open is what needs attention, acknowledged and expected what does not (expected
+// takes in the events a rule declares expected), unresolved all three of a condition
+// not resolved. Events (tag-moved, pod-drift) are recorded resolved at the moment they
+// happened, so they are never open: closed and all list them.
 const (
-	StateOpen   = "open"
-	StateClosed = "closed"
-	StateAll    = "all"
+	StateOpen         = "open"
+	StateAcknowledged = "acknowledged"
+	StateExpected     = "expected"
+	StateUnresolved   = "unresolved"
+	StateClosed       = "closed"
+	StateAll          = "all"
 )
+
+// MutationStates are the states MutationFilter takes, in the order filters offer them.
+var MutationStates = []string{StateOpen, StateAcknowledged, StateExpected, StateUnresolved, StateClosed, StateAll}
 
 // mutationColumns are a mutation's columns but its places, which follow them: its own
 // (ownPlaces) or its body (placesBody).
 const mutationColumns = `m.id, m.identity, m.kind, m.cluster, m.namespace, m.workload_kind, m.workload_name, m.container,
-	m.ref, m.digests, m.detected_at, m.resolved_at, m.cluster_group`
+	m.ref, m.digests, m.detected_at, m.resolved_at, m.cluster_group, m.state, COALESCE(m.state_rule_id, 0),
+	COALESCE(m.state_ack_id, 0)`
 
 // ownPlaces are a mutation's places, as the store keeps them for itself.
 const ownPlaces = `, m.places`
@@ -240,7 +264,7 @@ func scanMutationPlaces(row pgx.Row, enc bodies, extra ...any) (Mutation, error)
 	var version *int
 	var own []byte
 	dest := []any{&m.ID, &m.Identity, &kind, &m.Cluster, &m.Namespace, &m.Workload.Kind, &m.Workload.Name,
-		&m.Container, &m.Ref, &m.Digests, &m.DetectedAt, &m.ResolvedAt, &m.Group}
+		&m.Container, &m.Ref, &m.Digests, &m.DetectedAt, &m.ResolvedAt, &m.Group, &m.State, &m.Rule, &m.Ack}
 	if enc.enc != nil {
 		dest = append(dest, &m.PlacesJSON, &version, &own)
 	} else {
@@ -277,6 +301,12 @@ func (s *Store) ListMutations(ctx context.Context, f MutationFilter) ([]Mutation
 	var q query
 	switch f.State {
 	case "", StateOpen:
+		q.where("m.resolved_at IS NULL AND m.state = 'open'")
+	case StateAcknowledged:
+		q.where("m.resolved_at IS NULL AND m.state = 'acknowledged'")
+	case StateExpected:
+		q.where("m.state = 'expected'")
+	case StateUnresolved:
 		q.where("m.resolved_at IS NULL")
 	case StateClosed:
 		q.where("m.resolved_at IS NOT NULL")

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tagdrift/tagdrift/notify"
+	"github.com/tagdrift/tagdrift/scanner/attention"
 	"github.com/tagdrift/tagdrift/scanner/detect"
 	"github.com/tagdrift/tagdrift/scanner/inventory"
 )
@@ -95,11 +96,14 @@ func (s *Store) CompleteScan(ctx context.Context, scanID int64, pods []inventory
 		if counts.Mutations, changes, err = reconcile(ctx, tx, s.bodies, scope{clusterID: sc.clusterID}, own, at); err != nil {
 			return fmt.Errorf("reconcile the cluster's conditions: %w", err)
 		}
+		events := make([]mutationChange, 0, len(recorded))
 		for _, id := range recorded {
-			// The kind is read back with the event: tag-moved and pod-drift alike are
-			// recorded.
-			changes = append(changes, mutationChange{id: id, kind: detect.TagMoved, cur: notify.StateResolved})
+			events = append(events, mutationChange{id: id, prev: attention.StateAbsent})
 		}
+		if err := settleChanges(ctx, tx, events, at); err != nil {
+			return err
+		}
+		changes = append(changes, events...)
 		// The first scan of a newly registered cluster (no history of it at all) is a
 		// baseline: what it opens, and the tag-divergences its references then open
 		// with other clusters, go only to routes that ask for the baseline.

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tagdrift/tagdrift/notify"
+	"github.com/tagdrift/tagdrift/scanner/attention"
 	"github.com/tagdrift/tagdrift/scanner/detect"
 )
 
@@ -36,8 +37,11 @@ func (s *Store) SetOutbox(o Outbox) { s.outbox = o }
 type mutationChange struct {
 	id          int64
 	kind        detect.Kind
-	prev, cur   notify.State
+	prev, cur   attention.State
 	prevDigests []string
+	// reason, when set, is why it changed state (expected, acknowledgement-ended),
+	// over the transaction's own.
+	reason notify.Reason
 }
 
 // routesInTx reads the enabled routes of enabled channels, their matchers parsed. A
@@ -126,8 +130,13 @@ func (s *Store) writeOutbox(ctx context.Context, tx pgx.Tx, changes []mutationCh
 			Type: typ, At: at, Group: m.Group,
 			Mutation: notify.Mutation{ID: m.ID, Mutation: m.Mutation, DetectedAt: m.DetectedAt, ResolvedAt: m.ResolvedAt},
 		}
+		if c.reason != "" && (typ == notify.MutationResolved || typ == notify.MutationOpened) {
+			ev.Reason = c.reason
+		}
 		if typ == notify.MutationResolved {
-			ev.Reason = reason
+			if ev.Reason == "" {
+				ev.Reason = reason
+			}
 			if ev.Mutation.ResolvedAt == nil {
 				resolved := at
 				ev.Mutation.ResolvedAt = &resolved
