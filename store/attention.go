@@ -84,13 +84,18 @@ type settled struct {
 	wasResolved bool
 }
 
-// settle decides the state of mutations ids at at and writes it where it differs
-// from the column, ending the acknowledgements of one mutation that its change ends
+// settle decides the state of mutations ids by the database's clock (the one every
+// replica and the expiry job agree on, whatever time a scan says it finished at) and
+// writes it where it differs from the column, ending the acknowledgements of one mutation that its change ends
 // (until resolved, until changed). It returns what it decided, by id.
-func settle(ctx context.Context, tx pgx.Tx, ids []int64, at time.Time) (map[int64]settled, error) {
+func settle(ctx context.Context, tx pgx.Tx, ids []int64) (map[int64]settled, error) {
 	out := map[int64]settled{}
 	if len(ids) == 0 {
 		return out, nil
+	}
+	at, err := now(ctx, tx)
+	if err != nil {
+		return nil, err
 	}
 	f, err := readInForce(ctx, tx)
 	if err != nil {
@@ -183,12 +188,12 @@ func subset(a, b []string) bool {
 // settleChanges settles the mutations changes name and completes them: their kind and
 // state as the column now holds it, and the reason of a change of state that is not
 // the transaction's own.
-func settleChanges(ctx context.Context, tx pgx.Tx, changes []mutationChange, at time.Time) error {
+func settleChanges(ctx context.Context, tx pgx.Tx, changes []mutationChange) error {
 	ids := make([]int64, len(changes))
 	for i, c := range changes {
 		ids[i] = c.id
 	}
-	got, err := settle(ctx, tx, ids, at)
+	got, err := settle(ctx, tx, ids)
 	if err != nil {
 		return err
 	}
@@ -219,7 +224,7 @@ func reasonOf(prev, cur attention.State, resolved bool) notify.Reason {
 // resettle settles ids as a change of rules or acknowledgements (not of the mutations
 // themselves) moves them at at, and writes the notifications that is.
 func (s *Store) resettle(ctx context.Context, tx pgx.Tx, ids []int64, at time.Time) (int, error) {
-	got, err := settle(ctx, tx, ids, at)
+	got, err := settle(ctx, tx, ids)
 	if err != nil {
 		return 0, err
 	}

@@ -136,7 +136,7 @@ func reconcile(ctx context.Context, tx pgx.Tx, enc bodies, sc scope, detected []
 		changes = append(changes, mutationChange{id: o.id, kind: detect.Kind(o.kind), prev: o.state, prevDigests: o.digests})
 		r.Resolved++
 	}
-	if err := settleChanges(ctx, tx, changes, at); err != nil {
+	if err := settleChanges(ctx, tx, changes); err != nil {
 		return r, nil, err
 	}
 	return r, changes, nil

@@ -100,7 +100,7 @@ func (s *Store) CompleteScan(ctx context.Context, scanID int64, pods []inventory
 		for _, id := range recorded {
 			events = append(events, mutationChange{id: id, prev: attention.StateAbsent})
 		}
-		if err := settleChanges(ctx, tx, events, at); err != nil {
+		if err := settleChanges(ctx, tx, events); err != nil {
 			return err
 		}
 		changes = append(changes, events...)
