@@ -94,14 +94,27 @@ func TestWriteTable(t *testing.T) {
 	}
 	out := b.String()
 	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
-	if !strings.HasPrefix(lines[0], "KIND") || !strings.Contains(lines[0], "DIGESTS") {
+	// Too wide at 80 columns: what every row shares is said once, above the table.
+	if lines[0] != "All in cluster production-eu-west-1, namespace shop, container app." {
+		t.Errorf("shared line: %q", lines[0])
+	}
+	lines = lines[1:]
+	if !strings.HasPrefix(lines[0], "KIND") || !strings.Contains(lines[0], "DIGESTS") || strings.Contains(lines[0], "CLUSTER") {
 		t.Errorf("header: %q", lines[0])
 	}
 	if !strings.HasPrefix(lines[1], "workload-") || !strings.HasSuffix(lines[1], "aaaaaaaaaaaa") || !strings.HasSuffix(lines[2], "bbbbbbbbbbbb") {
 		t.Errorf("rows:\n%s", out)
 	}
+	// Wide enough, every column stays.
+	b.Reset()
+	if err := WriteTable(&b, rep, 200); err != nil {
+		t.Fatal(err)
+	}
+	if wide := b.String(); strings.Contains(wide, "All in") || !strings.Contains(wide, "CLUSTER") {
+		t.Errorf("at 200 columns:\n%s", wide)
+	}
 	// Nothing is cut: every part of the long names is in the table.
-	for _, part := range []string{"ion-eu-", "checkout", "-service", "registry.", "checkout:", "2024.11", "deploy/"} {
+	for _, part := range []string{"production-eu-west-1", "checkout", "service-frontend", "registry.", "checkout:", "2024.11", "deploy/"} {
 		if !strings.Contains(out, part) {
 			t.Errorf("table lacks %q:\n%s", part, out)
 		}

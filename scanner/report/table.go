@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -22,13 +23,16 @@ const kindWidth = 14
 
 var header = []string{"KIND", "CLUSTER", "NAMESPACE", "WORKLOAD", "CONTAINER", "REFERENCE", "DIGESTS"}
 
-// digestsColumn never narrows: short digests are 12 hex characters.
-const digestsColumn = 6
+// sharable are the columns that, holding one value in every row, leave the table for
+// a line above it when the table does not fit: the value is said once, not wrapped in
+// every row.
+var sharable = []string{"CLUSTER", "NAMESPACE", "CONTAINER"}
 
 // WriteTable writes the mutations as a table that fits width columns where it can: when
 // the values are too wide, the widest columns narrow first and their values wrap onto
 // further lines (nothing is cut off), each digest on a line of its own as 12 hex
-// characters. One summary line per cluster follows.
+// characters. Before narrowing, a cluster, namespace or container that every row shares
+// leaves the table for one line above it. One summary line per cluster follows.
 func WriteTable(w io.Writer, rep Report, width int) error {
 	if width <= 0 {
 		width = DefaultWidth
@@ -37,7 +41,15 @@ func WriteTable(w io.Writer, rep Report, width int) error {
 	if len(rep.Mutations) == 0 {
 		b.WriteString("No mutations found.\n")
 	} else {
-		writeRows(&b, mutationRows(rep.Mutations), width)
+		rows := mutationRows(rep.Mutations)
+		if naturalWidth(rows) > width {
+			var shared []string
+			rows, shared = dropShared(rows)
+			if len(shared) > 0 {
+				fmt.Fprintf(&b, "All in %s.\n", strings.Join(shared, ", "))
+			}
+		}
+		writeRows(&b, rows, width)
 	}
 	b.WriteString("\n")
 	for _, c := range rep.Clusters {
@@ -112,13 +124,9 @@ func orSeveral(s string) string {
 	return s
 }
 
-func writeRows(b *strings.Builder, rows [][]string, width int) {
-	widths := make([]int, len(header))
-	minimum := make([]int, len(header))
-	for i, h := range header {
-		minimum[i] = utf8.RuneCountInString(h)
-	}
-	minimum[0] = kindWidth
+// columnWidths is the width of each column's widest line.
+func columnWidths(rows [][]string) []int {
+	widths := make([]int, len(rows[0]))
 	for _, r := range rows {
 		for i, cell := range r {
 			for _, line := range strings.Split(cell, "\n") {
@@ -126,7 +134,63 @@ func writeRows(b *strings.Builder, rows [][]string, width int) {
 			}
 		}
 	}
-	minimum[digestsColumn] = widths[digestsColumn]
+	return widths
+}
+
+// naturalWidth is how wide rows are unwrapped.
+func naturalWidth(rows [][]string) int {
+	n := len(tableGap) * (len(rows[0]) - 1)
+	for _, w := range columnWidths(rows) {
+		n += w
+	}
+	return n
+}
+
+// dropShared removes the sharable columns whose value is one and the same in every row
+// (a mutation spanning places, "*", shares nothing), and says what they held
+// ("cluster prod").
+func dropShared(rows [][]string) ([][]string, []string) {
+	var drop []int
+	var said []string
+	for i, h := range rows[0] {
+		if !slices.Contains(sharable, h) {
+			continue
+		}
+		v := rows[1][i]
+		if v == "*" || slices.ContainsFunc(rows[1:], func(r []string) bool { return r[i] != v }) {
+			continue
+		}
+		drop = append(drop, i)
+		said = append(said, strings.ToLower(h)+" "+v)
+	}
+	if len(drop) == 0 {
+		return rows, nil
+	}
+	out := make([][]string, len(rows))
+	for j, r := range rows {
+		for i, cell := range r {
+			if !slices.Contains(drop, i) {
+				out[j] = append(out[j], cell)
+			}
+		}
+	}
+	return out, said
+}
+
+func writeRows(b *strings.Builder, rows [][]string, width int) {
+	head := rows[0]
+	widths := columnWidths(rows)
+	minimum := make([]int, len(head))
+	for i, h := range head {
+		minimum[i] = utf8.RuneCountInString(h)
+		switch h {
+		case "KIND":
+			minimum[i] = kindWidth
+		case "DIGESTS":
+			// Never narrows: short digests are 12 hex characters.
+			minimum[i] = widths[i]
+		}
+	}
 	total := func() int {
 		n := len(tableGap) * (len(widths) - 1)
 		for _, w := range widths {
