@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -72,8 +73,8 @@ func TestAcknowledgements(t *testing.T) {
 	create(prod, "n1", "nightly-a1", nightly, "a")
 	run(prod, "n1", "a")
 	for _, p := range []string{"w1", "w2"} {
-		create(prod, p, "web-a2", "registry.example.com/team-a/app:1.0", "x")
-		run(prod, p, "x")
+		create(prod, p, "web-a2", "registry.example.com/team-a/app:1.0", "c")
+		run(prod, p, "c")
 	}
 
 	recv := &webhookReceiver{t: t, byID: map[string]int{}}
@@ -84,7 +85,8 @@ func TestAcknowledgements(t *testing.T) {
 		t.Fatal(err)
 	}
 	key := newKeyText()
-	env := []string{"TAGDRIFT_DATABASE_URL=" + db.URL, "TAGDRIFT_ENCRYPTION_KEY=" + key}
+	adminToken := "e2e-admin-" + newKeyText()[:16]
+	env := []string{"TAGDRIFT_DATABASE_URL=" + db.URL, "TAGDRIFT_ENCRYPTION_KEY=" + key, "TAGDRIFT_ADMIN_TOKEN=" + adminToken}
 	// Two groups: the nightly tag running different code in dev and prod at once is not
 	// a tag-divergence between them.
 	s := startServe(t, env, "--cluster-kubeconfig", kc+":dev-a", "--cluster-kubeconfig", kc+":prod-b",
@@ -99,10 +101,11 @@ func TestAcknowledgements(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("no first scans: %v\n%s", err, s.logs.String())
 	}
-	admin := store.Audit{Actor: "user:e2e-admin"}
-	if _, err := st.CreateRule(ctx, admin, store.NewRule{Scope: `cluster=~"dev-.*", reference=~".*:nightly"`, Reason: "nightly builds move"}); err != nil {
-		t.Fatal(err)
-	}
+	// Rules and acknowledgements go through the API, as a user's do: its store writes
+	// their notifications.
+	api := apiClient{t: t, url: s.url, token: adminToken}
+	api.must(http.MethodPost, "/api/v1/rules", map[string]any{
+		"scope": `cluster=~"dev-.*", reference=~".*:nightly"`, "reason": "nightly builds move"}, http.StatusCreated, nil)
 	ch, err := st.CreateChannel(ctx, store.NewChannel{Name: "hook", Kind: store.ChannelWebhook,
 		Config: json.RawMessage(`{"url":"` + srv.URL + `/tagdrift"}`), Secret: []byte(notifySecret), Enabled: true})
 	if err != nil {
@@ -134,17 +137,15 @@ func TestAcknowledgements(t *testing.T) {
 
 	// A workload-divergence in prod, acknowledged until resolved.
 	after := len(recv.received())
-	run(prod, "w2", "y")
+	run(prod, "w2", "d")
 	opened := recv.waitEvent(t, after, notify.MutationOpened, 60*time.Second)
 	if opened.Mutation.Kind != "workload-divergence" {
 		t.Fatalf("opened: %+v", opened)
 	}
-	if _, err := st.CreateAck(ctx, admin, store.NewAck{MutationID: opened.Mutation.ID, Reason: "rollout in progress",
-		Until: attention.UntilResolved, Approved: true}); err != nil {
-		t.Fatal(err)
-	}
+	api.must(http.MethodPost, "/api/v1/acknowledgements", map[string]any{
+		"mutation": opened.Mutation.ID, "reason": "rollout in progress", "until": attention.UntilResolved}, http.StatusCreated, nil)
 	recv.waitEvent(t, after+1, notify.MutationAcknowledged, 30*time.Second)
-	run(prod, "w2", "x")
+	run(prod, "w2", "c")
 	resolved := recv.waitEvent(t, after+2, notify.MutationResolved, 60*time.Second)
 	if resolved.Mutation.ID != opened.Mutation.ID {
 		t.Errorf("resolved %d, want %d", resolved.Mutation.ID, opened.Mutation.ID)
@@ -156,13 +157,11 @@ func TestAcknowledgements(t *testing.T) {
 
 	// Another, acknowledged for a few seconds: the expiry job opens it again, sent.
 	after = len(recv.received())
-	run(prod, "w2", "z")
+	run(prod, "w2", "e")
 	again := recv.waitEvent(t, after, notify.MutationOpened, 60*time.Second)
-	until := time.Now().Add(4 * time.Second)
-	if _, err := st.CreateAck(ctx, admin, store.NewAck{MutationID: again.Mutation.ID, Reason: "until the deploy",
-		Until: attention.UntilTime, ExpiresAt: &until, Approved: true}); err != nil {
-		t.Fatal(err)
-	}
+	api.must(http.MethodPost, "/api/v1/acknowledgements", map[string]any{
+		"mutation": again.Mutation.ID, "reason": "until the deploy", "until": attention.UntilTime,
+		"expiresAt": time.Now().Add(4 * time.Second).UTC().Format(time.RFC3339Nano)}, http.StatusCreated, nil)
 	recv.waitEvent(t, after+1, notify.MutationAcknowledged, 30*time.Second)
 	reopened := recv.waitEvent(t, after+2, notify.MutationOpened, 60*time.Second)
 	if reopened.Mutation.ID != again.Mutation.ID || reopened.Reason != notify.ReasonAcknowledgementEnded {
