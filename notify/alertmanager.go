@@ -78,13 +78,16 @@ func (a *Alertmanager) AlertOf(p Payload) *models.PostableAlert {
 		"summary": Title(p), "description": strings.Join(DigestLines(p), "\n"),
 		"event_type": string(p.Type), "ui_url": p.Links.UI, "api_url": p.Links.API,
 	}
+	if p.Reason != "" {
+		// Why it resolved, or why it fires again (acknowledgement-ended).
+		annotations["reason"] = string(p.Reason)
+	}
 	startsAt, endsAt := m.DetectedAt, time.Time{}
 	switch {
 	case p.Type == EventRecorded:
 		startsAt = p.Timestamp
 		endsAt = p.Timestamp.Add(cmp.Or(a.EventTTL, DefaultEventTTL))
 	case p.Type == MutationResolved:
-		annotations["reason"] = string(p.Reason)
 		if p.Reason == ReasonExpected {
 			annotations["state"] = "expected: a rule declares its tag mutable"
 		}
