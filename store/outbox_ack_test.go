@@ -142,6 +142,27 @@ func TestOutboxAcknowledged(t *testing.T) {
 	if err := json.Unmarshal(ds[2].Payload, &p); err != nil || p.Mutation.State != attention.StateOpen || p.Acknowledgement != nil {
 		t.Errorf("opened again: %s, %v", ds[2].Payload, err)
 	}
+
+	// An admin's acknowledgement of a scope: the payload names the scope, and the admin
+	// both as the actor and as the approver.
+	scope, err := f.s.CreateAck(ctx, Audit{Actor: "user:admin"}, NewAck{
+		Scope: `cluster="prod"`, Reason: "prod freeze", Until: attention.UntilTime, ExpiresAt: &expires, Approved: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds = f.deliveries(t, hook)
+	if len(ds) != 4 || ds[3].Type != string(notify.MutationAcknowledged) {
+		t.Fatalf("after the scope's acknowledgement: %+v", ds)
+	}
+	p = notify.Payload{}
+	if err := json.Unmarshal(ds[3].Payload, &p); err != nil {
+		t.Fatal(err)
+	}
+	if a := p.Acknowledgement; a == nil || a.ID != scope.ID || a.Scope != `cluster="prod"` || a.Actor != "user:admin" ||
+		a.ApprovedBy != "user:admin" || a.Until != attention.UntilTime || a.Ticket != "" {
+		t.Errorf("scope's acknowledgement in the payload: %s", ds[3].Payload)
+	}
 }
 
 // OpenAlerts reposts no acknowledged mutation: not when mutation.acknowledged was the
