@@ -25,9 +25,10 @@ import (
 // caller reposts the open ones every RepostInterval (Repost), and an alert that stops
 // being reposted (tagdrift gone) ends by itself rather than firing forever. A resolved
 // mutation is posted once more with endsAt its resolution, an acknowledged one with
-// endsAt the acknowledgement and a state annotation that says who acknowledged it, until
-// when and why; when its acknowledgement ends, mutation.opened fires it again. A recorded event (tag-moved,
-// pod-drift) is an alert that ends EventTTL after it, by itself.
+// endsAt the acknowledgement and a state annotation that says who acknowledged it,
+// until when and why (when its acknowledgement ends, mutation.opened fires it again).
+// A recorded event (tag-moved, pod-drift) is an alert that ends EventTTL after it, by
+// itself.
 type Alertmanager struct {
 	// URL is Alertmanager's root (http://alertmanager:9093); credentials, if any, in
 	// its userinfo.
