@@ -24,8 +24,11 @@ import (
 // is an alert whose endsAt is four repost intervals ahead, as Prometheus does: the
 // caller reposts the open ones every RepostInterval (Repost), and an alert that stops
 // being reposted (tagdrift gone) ends by itself rather than firing forever. A resolved
-// mutation is posted once more with endsAt its resolution. A recorded event (tag-moved,
-// pod-drift) is an alert that ends EventTTL after it, by itself.
+// mutation is posted once more with endsAt its resolution, an acknowledged one with
+// endsAt the acknowledgement and a state annotation that says who acknowledged it,
+// until when and why (when its acknowledgement ends, mutation.opened fires it again).
+// A recorded event (tag-moved, pod-drift) is an alert that ends EventTTL after it, by
+// itself.
 type Alertmanager struct {
 	// URL is Alertmanager's root (http://alertmanager:9093); credentials, if any, in
 	// its userinfo.
@@ -76,16 +79,38 @@ func (a *Alertmanager) AlertOf(p Payload) *models.PostableAlert {
 		"summary": Title(p), "description": strings.Join(DigestLines(p), "\n"),
 		"event_type": string(p.Type), "ui_url": p.Links.UI, "api_url": p.Links.API,
 	}
+	if p.Reason != "" {
+		// Why it resolved, or why it fires again (acknowledgement-ended).
+		annotations["reason"] = string(p.Reason)
+	}
 	startsAt, endsAt := m.DetectedAt, time.Time{}
 	switch {
 	case p.Type == EventRecorded:
 		startsAt = p.Timestamp
 		endsAt = p.Timestamp.Add(cmp.Or(a.EventTTL, DefaultEventTTL))
 	case p.Type == MutationResolved:
-		annotations["reason"] = string(p.Reason)
+		if p.Reason == ReasonExpected {
+			annotations["state"] = "expected: a rule declares its tag mutable"
+		}
 		endsAt = p.Timestamp
 		if m.ResolvedAt != nil {
 			endsAt = *m.ResolvedAt
+		}
+	case p.Type == MutationAcknowledged:
+		// Acknowledged, the alert ends now (it is not reposted any more), saying why;
+		// when the acknowledgement ends and the mutation is still there, mutation.opened
+		// fires it again.
+		annotations["state"] = "acknowledged"
+		if p.Acknowledgement != nil {
+			annotations["state"] = AckSummary(p.Acknowledgement)
+			if p.Acknowledgement.Ticket != "" {
+				annotations["ticket_url"] = p.Acknowledgement.Ticket
+			}
+		}
+		endsAt = p.Timestamp
+		if !startsAt.Before(endsAt) {
+			// Alertmanager refuses an alert that ends before it starts.
+			endsAt = startsAt
 		}
 	default:
 		endsAt = now().Add(4 * cmp.Or(a.RepostInterval, DefaultRepostInterval)).UTC()

@@ -21,10 +21,16 @@ import (
 // startAlertmanager runs a real Alertmanager (one instance, no cluster, one receiver
 // that sends nowhere) and returns its root URL.
 func startAlertmanager(t *testing.T) string {
+	return startAlertmanagerWith(t, "route:\n  receiver: nowhere\nreceivers:\n  - name: nowhere\n")
+}
+
+// startAlertmanagerWith runs a real Alertmanager with config (alertmanager.yml) and
+// returns its root URL.
+func startAlertmanagerWith(t *testing.T, config string) string {
 	bin := receiverBinary(t, "alertmanager")
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "alertmanager.yml")
-	if err := os.WriteFile(cfg, []byte("route:\n  receiver: nowhere\nreceivers:\n  - name: nowhere\n"), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	port := freePort(t)

@@ -11,6 +11,7 @@ package notify
 import (
 	"time"
 
+	"github.com/tagdrift/tagdrift/scanner/attention"
 	"github.com/tagdrift/tagdrift/scanner/detect"
 )
 
@@ -24,7 +25,8 @@ const (
 	// MutationChanged: an open mutation's set of digests changed (a digest joined or
 	// left). A pod rescheduled onto the same digests is not a change.
 	MutationChanged Type = "mutation.changed"
-	// MutationResolved: an open mutation resolved, Reason says why.
+	// MutationResolved: an open or acknowledged mutation resolved, or a rule declared it
+	// expected; Reason says which.
 	MutationResolved Type = "mutation.resolved"
 	// MutationAcknowledged: an open mutation was acknowledged; nothing more is sent
 	// about it until its acknowledgement ends (then MutationOpened, if it is still
@@ -38,7 +40,7 @@ const (
 // Types lists every event type, in the order the documentation gives them.
 var Types = []Type{MutationOpened, MutationChanged, MutationAcknowledged, MutationResolved, EventRecorded}
 
-// Reason says why a mutation resolved.
+// Reason says why a mutation resolved, or why it opened again.
 type Reason string
 
 const (
@@ -60,6 +62,9 @@ type Mutation struct {
 	detect.Mutation
 	DetectedAt time.Time
 	ResolvedAt *time.Time
+	// State is the mutation's state after the event (attention.Decide's, as the state
+	// column holds it); empty is the state the event's type means (NewPayload).
+	State attention.State
 }
 
 // Event is one notification: what happened to which mutation.
@@ -70,13 +75,37 @@ type Event struct {
 	Type Type
 	// At is when it happened (the scan's time, or the deletion's).
 	At time.Time
-	// Reason is set on MutationResolved.
+	// Reason is set on MutationResolved, and on a MutationOpened whose acknowledgement
+	// ended (ReasonAcknowledgementEnded).
 	Reason Reason
 	// Group is the cluster group of the mutation's cluster, "" for none.
 	Group string
 	// PreviousDigests is the set of digests before a MutationChanged.
 	PreviousDigests []string
 	Mutation        Mutation
+	// Acknowledgement is the one a MutationAcknowledged names: who acknowledged the
+	// mutation, why, until when. nil on the other types.
+	Acknowledgement *Acknowledgement
+}
+
+// Acknowledgement is an acknowledgement as a notification tells it.
+type Acknowledgement struct {
+	ID int64 `json:"id"`
+	// Actor is who acknowledged (who asked, for a viewer's request); ApprovedBy is the
+	// admin who approved it, the same as Actor for an admin's own.
+	Actor      string `json:"actor"`
+	ApprovedBy string `json:"approvedBy"`
+	Reason     string `json:"reason"`
+	// Ticket is a link to the ticket that tracks it, "" for none.
+	Ticket string `json:"ticket,omitempty"`
+	// Scope is the matchers of an acknowledgement of a scope, "" for one of this
+	// mutation alone.
+	Scope string `json:"scope,omitempty"`
+	// Until is how it ends: time (at ExpiresAt), resolved (when the mutation resolves)
+	// or changed (when a digest joins it); the last two may have an ExpiresAt too.
+	Until attention.Until `json:"until"`
+	// ExpiresAt is when it ends at the latest, nil for no time.
+	ExpiresAt *time.Time `json:"expiresAt"`
 }
 
 // History reports whether kind is a history kind (tag-moved, pod-drift): an event born

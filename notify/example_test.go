@@ -61,7 +61,8 @@ func ExampleNewPayload() {
 	//       "sha256:2222"
 	//     ],
 	//     "detectedAt": "2026-12-05T12:00:00Z",
-	//     "resolvedAt": null
+	//     "resolvedAt": null,
+	//     "state": "open"
 	//   },
 	//   "digests": [
 	//     {

@@ -11,7 +11,9 @@ func Merge(ps []Payload) Payload {
 	head := ps[0]
 	head.Grouped = nil
 	for _, p := range ps[1:] {
-		head.Grouped = append(head.Grouped, GroupedEvent{ID: p.ID, Type: p.Type, Reason: p.Reason, Mutation: p.Mutation, Links: p.Links})
+		head.Grouped = append(head.Grouped, GroupedEvent{
+			ID: p.ID, Type: p.Type, Reason: p.Reason, Mutation: p.Mutation, Acknowledgement: p.Acknowledgement, Links: p.Links,
+		})
 	}
 	return head
 }

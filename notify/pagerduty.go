@@ -13,8 +13,8 @@ import (
 const PagerDutyEventsURL = "https://events.pagerduty.com/v2/enqueue"
 
 // PagerDuty sends PagerDuty Events API v2 events: a trigger when a mutation opens or
-// changes (or an event is recorded, when a route sends events there), a resolve when it
-// resolves, each with the mutation's id as dedup_key so that they land on one alert.
+// changes (or an event is recorded, when a route sends events there), an acknowledge
+// when it is acknowledged, a resolve when it resolves, each with the mutation's id as dedup_key so that they land on one alert.
 type PagerDuty struct {
 	// RoutingKey is the integration key; a secret.
 	RoutingKey string
@@ -27,7 +27,8 @@ type PagerDuty struct {
 }
 
 // PagerDutyEvent is the Events API v2 body (developer.pagerduty.com, "Send an Alert
-// Event"); a resolve carries only the routing key, the action and the dedup key.
+// Event"); an acknowledge and a resolve carry only the routing key, the action and the
+// dedup key.
 type PagerDutyEvent struct {
 	RoutingKey  string            `json:"routing_key"`
 	EventAction string            `json:"event_action"`
@@ -60,8 +61,14 @@ const pagerDutyMaxSummary = 1024
 // PagerDutyEventOf is p as the event PagerDuty is sent.
 func PagerDutyEventOf(p Payload, routingKey, severity string) PagerDutyEvent {
 	ev := PagerDutyEvent{RoutingKey: routingKey, DedupKey: strconv.FormatInt(p.Mutation.ID, 10)}
-	if p.Type == MutationResolved {
+	switch p.Type {
+	case MutationResolved:
 		ev.EventAction = "resolve"
+		return ev
+	case MutationAcknowledged:
+		// The same dedup_key acknowledges the incident the trigger opened; a resolve
+		// later closes it, and a trigger when the acknowledgement ends opens it again.
+		ev.EventAction = "acknowledge"
 		return ev
 	}
 	ev.EventAction = "trigger"

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tagdrift/tagdrift/scanner/attention"
 	"github.com/tagdrift/tagdrift/scanner/detect"
 	"github.com/tagdrift/tagdrift/scanner/inventory"
 )
@@ -23,8 +24,9 @@ type PayloadConfig struct {
 }
 
 // PayloadVersion is the shape of Payload, stored with each payload rendered into the
-// outbox. It changes when a field changes meaning or goes.
-const PayloadVersion = 1
+// outbox. It changes when a field changes meaning or goes, or comes: 2 added the
+// mutation's state and mutation.acknowledged's acknowledgement.
+const PayloadVersion = 2
 
 // DefaultMaxPlaces is PayloadConfig.MaxPlaces's default.
 const DefaultMaxPlaces = 5
@@ -38,7 +40,8 @@ type Payload struct {
 	ID        string    `json:"id"`
 	Type      Type      `json:"type"`
 	Timestamp time.Time `json:"timestamp"`
-	// Reason says why a mutation.resolved resolved.
+	// Reason says why a mutation.resolved resolved (converged, cluster-deleted,
+	// expected), or why a mutation.opened opened again (acknowledgement-ended).
 	Reason Reason `json:"reason,omitempty"`
 	// Group is the cluster group of the mutation's cluster, when it has one.
 	Group    string          `json:"group,omitempty"`
@@ -52,7 +55,9 @@ type Payload struct {
 	// Added and Removed are a mutation.changed's: the digests that joined and left.
 	Added   []string `json:"added,omitempty"`
 	Removed []string `json:"removed,omitempty"`
-	Links   Links    `json:"links"`
+	// Acknowledgement is a mutation.acknowledged's: who acknowledged, why, until when.
+	Acknowledgement *Acknowledgement `json:"acknowledgement,omitempty"`
+	Links           Links            `json:"links"`
 	// Grouped are the other events of the same reference that the group wait gathered
 	// into this message (Merge), each with its own id, type and mutation; the message's
 	// id, type and digests are its first event's.
@@ -65,7 +70,9 @@ type GroupedEvent struct {
 	Type     Type            `json:"type"`
 	Reason   Reason          `json:"reason,omitempty"`
 	Mutation PayloadMutation `json:"mutation"`
-	Links    Links           `json:"links"`
+	// Acknowledgement is a mutation.acknowledged's.
+	Acknowledgement *Acknowledgement `json:"acknowledgement,omitempty"`
+	Links           Links            `json:"links"`
 }
 
 // PayloadMutation is the mutation as the API gives it (GET /api/v1/mutations/{id}),
@@ -81,6 +88,9 @@ type PayloadMutation struct {
 	Digests    []string           `json:"digests"`
 	DetectedAt time.Time          `json:"detectedAt"`
 	ResolvedAt *time.Time         `json:"resolvedAt"`
+	// State is the mutation's state after the event: open, acknowledged, expected or
+	// resolved.
+	State attention.State `json:"state"`
 }
 
 // Change is a history event's digests: the tag (or the pod) ran From, then To.
@@ -128,6 +138,7 @@ func NewPayload(ev Event, cfg PayloadConfig) Payload {
 		Mutation: PayloadMutation{
 			ID: m.ID, Kind: m.Kind, Cluster: m.Cluster, Namespace: m.Namespace, Workload: m.Workload,
 			Container: m.Container, Ref: m.Ref, Digests: nonNil(m.Digests), DetectedAt: m.DetectedAt.UTC(),
+			State: cmp.Or(m.State, stateOf(ev)),
 		},
 		Links: links(cfg.BaseURL, m),
 	}
@@ -137,6 +148,14 @@ func NewPayload(ev Event, cfg PayloadConfig) Payload {
 	}
 	if ev.Type == MutationChanged {
 		p.Added, p.Removed = diff(ev.PreviousDigests, m.Digests)
+	}
+	if ev.Type == MutationAcknowledged && ev.Acknowledgement != nil {
+		a := *ev.Acknowledgement
+		if a.ExpiresAt != nil {
+			at := a.ExpiresAt.UTC()
+			a.ExpiresAt = &at
+		}
+		p.Acknowledgement = &a
 	}
 	switch {
 	case History(m.Kind):
@@ -155,6 +174,21 @@ func NewPayload(ev Event, cfg PayloadConfig) Payload {
 		p.Digests = byDigest(m.Digests, m.Places, maxPlaces)
 	}
 	return p
+}
+
+// stateOf is the state an event leaves its mutation in, when the caller does not say.
+func stateOf(ev Event) attention.State {
+	switch ev.Type {
+	case MutationOpened, MutationChanged:
+		return attention.StateOpen
+	case MutationAcknowledged:
+		return attention.StateAcknowledged
+	case MutationResolved:
+		if ev.Reason == ReasonExpected {
+			return attention.StateExpected
+		}
+	}
+	return attention.StateResolved
 }
 
 // Marshal encodes p as the webhook body: JSON as the API writes it, without HTML

@@ -47,7 +47,7 @@ func TestPayloadDivergence(t *testing.T) {
 	want := `{"id":"evt_1","type":"mutation.opened","timestamp":"2026-12-05T12:00:00Z",` +
 		`"mutation":{"id":42,"kind":"workload-divergence","cluster":"prod","namespace":"shop",` +
 		`"workload":{"kind":"Deployment","name":"web"},"container":"app","ref":"docker.io/library/nginx:1.25",` +
-		`"digests":["` + digestA + `","` + digestB + `"],"detectedAt":"2026-12-05T11:00:00Z","resolvedAt":null},` +
+		`"digests":["` + digestA + `","` + digestB + `"],"detectedAt":"2026-12-05T11:00:00Z","resolvedAt":null,"state":"open"},` +
 		`"digests":[{"digest":"` + digestA + `","places":[{"cluster":"prod","namespace":"shop","workload":{"kind":"Deployment","name":"web"},"pod":"web-a","container":"app"}],"morePlaces":0},` +
 		`{"digest":"` + digestB + `","places":[` +
 		`{"cluster":"prod","namespace":"shop","workload":{"kind":"Deployment","name":"web"},"pod":"web-b0","container":"app"},` +

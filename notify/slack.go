@@ -20,7 +20,8 @@ const (
 )
 
 // Slack posts to a Slack incoming webhook: a Block Kit message with the title, the
-// reference and where, the digests and where each runs, and the links.
+// reference and where, why it is in its state (StatusLines: who acknowledged it, why,
+// until when), the digests and where each runs, and the links.
 type Slack struct {
 	// URL is the incoming webhook's URL; it is the secret (it holds the token).
 	URL string
@@ -44,6 +45,15 @@ func SlackMessage(p Payload) *slack.WebhookMessage {
 	title := Title(p)
 	blocks := []slack.Block{
 		slack.NewHeaderBlock(slack.NewTextBlockObject(slack.PlainTextType, truncate(title, slackMaxHeader), false, false)),
+	}
+	// Why the mutation is in its state (who acknowledged it, until when) comes first,
+	// in a section of its own, before the digests.
+	if status := StatusLines(p); len(status) > 0 {
+		for i, l := range status {
+			status[i] = slackEscape(l)
+		}
+		text := truncate(strings.Join(status, "\n"), slackMaxSection)
+		blocks = append(blocks, slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, text, false, false), nil, nil))
 	}
 	// The last block is the links; one more is kept for "and N lines more".
 	room := slackMaxBlocks - len(blocks) - 2

@@ -3,6 +3,8 @@ package notify
 import (
 	"fmt"
 	"strings"
+
+	"github.com/tagdrift/tagdrift/scanner/attention"
 )
 
 // The plain-text face of a payload, shared by the channels that show people text
@@ -16,11 +18,23 @@ func Title(p Payload) string {
 	switch p.Type {
 	case MutationOpened:
 		what = "Mutation opened"
+		if p.Reason == ReasonAcknowledgementEnded {
+			what = "Mutation open again (acknowledgement ended)"
+		}
 	case MutationChanged:
 		what = "Mutation changed"
+	case MutationAcknowledged:
+		what = "Mutation acknowledged"
+		if a := p.Acknowledgement; a != nil && a.Actor != "" {
+			what += " by " + a.Actor
+		}
 	case MutationResolved:
 		what = "Mutation resolved"
-		if p.Reason != "" {
+		switch p.Reason {
+		case "":
+		case ReasonExpected:
+			what = "Mutation expected (a rule declares its tag mutable)"
+		default:
 			what += " (" + string(p.Reason) + ")"
 		}
 	case EventRecorded:
@@ -57,6 +71,74 @@ func Where(m PayloadMutation) string {
 	return w
 }
 
+// StatusLines say, in words, why the mutation is in the state the event leaves it in,
+// where the title alone does not: who acknowledged it, why and until when (with the
+// ticket); that an acknowledgement ended while it is still there; that a rule now
+// declares it expected. None for the other events.
+func StatusLines(p Payload) []string {
+	switch {
+	case p.Type == MutationAcknowledged && p.Acknowledgement != nil:
+		a := p.Acknowledgement
+		lines := []string{AckSummary(a)}
+		if a.ApprovedBy != "" && a.ApprovedBy != a.Actor {
+			lines = append(lines, "approved by "+a.ApprovedBy)
+		}
+		if a.Scope != "" {
+			lines = append(lines, "acknowledged with everything in "+a.Scope)
+		}
+		if a.Ticket != "" {
+			lines = append(lines, "ticket: "+a.Ticket)
+		}
+		return append(lines, "Nothing more is sent about it until the acknowledgement ends or it resolves.")
+	case p.Type == MutationAcknowledged:
+		return []string{"acknowledged"}
+	case p.Type == MutationOpened && p.Reason == ReasonAcknowledgementEnded:
+		return []string{"Its acknowledgement ended (expired, revoked, or a digest joined) while it is still there: it needs attention again."}
+	case p.Type == MutationResolved && p.Reason == ReasonExpected:
+		return []string{"A rule now declares its tag mutable: it is expected, no longer open, and no longer sent."}
+	}
+	return nil
+}
+
+// AckSummary is an acknowledgement in one line: "acknowledged by alice until it
+// resolves: known rollout".
+func AckSummary(a *Acknowledgement) string {
+	s := "acknowledged"
+	if a.Actor != "" {
+		s += " by " + a.Actor
+	}
+	s += " " + UntilText(a)
+	if a.Reason != "" {
+		s += ": " + a.Reason
+	}
+	return s
+}
+
+// UntilText says when an acknowledgement ends: "until 2026-12-06 10:00 UTC", "until
+// it resolves", "until it changes", the latter two with their time when they have one.
+func UntilText(a *Acknowledgement) string {
+	var at string
+	if a.ExpiresAt != nil {
+		at = a.ExpiresAt.UTC().Format("2006-01-02 15:04 UTC")
+	}
+	var s string
+	switch a.Until {
+	case attention.UntilResolved:
+		s = "until it resolves"
+	case attention.UntilChanged:
+		s = "until it changes"
+	default:
+		if at == "" {
+			return "until revoked"
+		}
+		return "until " + at
+	}
+	if at != "" {
+		s += ", " + at + " at the latest"
+	}
+	return s
+}
+
 // DigestLines are the payload's digests as lines of text, as the kind means them: from
 // → to, each digest with its places, or the pin and what runs; then what joined or
 // left on a change. Places are capped as in the payload, "and N more" after them.
@@ -87,7 +169,7 @@ func DigestLines(p Payload) []string {
 	if len(p.Grouped) > 0 {
 		lines = append(lines, fmt.Sprintf("and %d more of this reference:", len(p.Grouped)))
 		for _, g := range p.Grouped {
-			lines = append(lines, Title(Payload{Type: g.Type, Reason: g.Reason, Mutation: g.Mutation}))
+			lines = append(lines, Title(Payload{Type: g.Type, Reason: g.Reason, Mutation: g.Mutation, Acknowledgement: g.Acknowledgement}))
 		}
 	}
 	return lines
@@ -108,11 +190,19 @@ func places(ps []Place, more int) string {
 	return strings.Join(names, ", ")
 }
 
-// Text is the whole message as plain text: the title, the digest lines and the links.
+// Text is the whole message as plain text: the title, the status lines, the digest
+// lines and the links.
 func Text(p Payload) string {
 	var b strings.Builder
 	b.WriteString(Title(p))
 	b.WriteString("\n\n")
+	if status := StatusLines(p); len(status) > 0 {
+		for _, l := range status {
+			b.WriteString(l)
+			b.WriteByte('\n')
+		}
+		b.WriteByte('\n')
+	}
 	for _, l := range DigestLines(p) {
 		b.WriteString(l)
 		b.WriteByte('\n')

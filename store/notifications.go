@@ -661,7 +661,10 @@ type OpenAlert struct {
 
 // OpenAlerts returns, for an Alertmanager channel, the mutations still open whose
 // latest event delivered to it opened or changed them: the alerts it must be told
-// again, while they are open, so that they do not expire.
+// again, while they are open, so that they do not expire. One acknowledged (or
+// declared expected) is not reposted, even when the channel's routes do not send it
+// mutation.acknowledged: its alert ends by itself, and fires again with the
+// mutation.opened that its acknowledgement's end is.
 func (s *Store) OpenAlerts(ctx context.Context, channelID int64) ([]OpenAlert, error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT l.mutation_id, l.public_id, l.payload FROM (
@@ -669,8 +672,8 @@ func (s *Store) OpenAlerts(ctx context.Context, channelID int64) ([]OpenAlert, e
 			FROM notification_deliveries d JOIN notification_events e ON e.id = d.event_id
 			WHERE d.channel_id = $1 AND d.status = 'delivered' AND e.mutation_id IS NOT NULL AND e.type <> 'event.recorded'
 			ORDER BY e.mutation_id, e.id DESC) l
-		JOIN mutations m ON m.id = l.mutation_id AND m.resolved_at IS NULL
-		WHERE l.type <> 'mutation.resolved'
+		JOIN mutations m ON m.id = l.mutation_id AND m.resolved_at IS NULL AND m.state = 'open'
+		WHERE l.type IN ('mutation.opened', 'mutation.changed')
 		ORDER BY l.mutation_id`, channelID)
 	if err != nil {
 		return nil, fmt.Errorf("open alerts of channel %d: %w", channelID, err)

@@ -126,9 +126,18 @@ func (s *Store) writeOutbox(ctx context.Context, tx pgx.Tx, changes []mutationCh
 		if !ok {
 			continue
 		}
+		state := c.cur
+		if state == attention.StateAbsent {
+			state = m.State
+		}
 		ev := notify.Event{
 			Type: typ, At: at, Group: m.Group,
-			Mutation: notify.Mutation{ID: m.ID, Mutation: m.Mutation, DetectedAt: m.DetectedAt, ResolvedAt: m.ResolvedAt},
+			Mutation: notify.Mutation{ID: m.ID, Mutation: m.Mutation, DetectedAt: m.DetectedAt, ResolvedAt: m.ResolvedAt, State: state},
+		}
+		if typ == notify.MutationAcknowledged && m.Ack != 0 {
+			if ev.Acknowledgement, err = ackInTx(ctx, tx, m.Ack); err != nil {
+				return err
+			}
 		}
 		if c.reason != "" && (typ == notify.MutationResolved || typ == notify.MutationOpened) {
 			ev.Reason = c.reason
@@ -168,4 +177,17 @@ func (s *Store) writeOutbox(ctx context.Context, tx pgx.Tx, changes []mutationCh
 	}
 	_, err = enqueueNotifications(ctx, tx, events, s.outbox.Jobs)
 	return err
+}
+
+// ackInTx reads acknowledgement id inside tx (which may have just approved it) as a
+// mutation.acknowledged tells it.
+func ackInTx(ctx context.Context, tx pgx.Tx, id int64) (*notify.Acknowledgement, error) {
+	a, err := scanAck(tx.QueryRow(ctx, `SELECT `+ackColumns+` FROM acknowledgements WHERE id = $1`, id))
+	if err != nil {
+		return nil, fmt.Errorf("read acknowledgement %d: %w", id, notFound(err))
+	}
+	return &notify.Acknowledgement{
+		ID: a.ID, Actor: a.RequestedBy, ApprovedBy: a.DecidedBy, Reason: a.Reason, Ticket: a.Ticket, Scope: a.Scope,
+		Until: a.Until, ExpiresAt: a.ExpiresAt,
+	}, nil
 }
