@@ -85,8 +85,8 @@ func (w *scanWorker) annotate(ctx context.Context, cluster store.Cluster, scanID
 		"resolved", len(result.Resolved), "writes", client.Writes())
 }
 
-// plan reads the open mutations and the warnings sent, and plans the cluster's
-// annotation.
+// plan reads the mutations not resolved (open, acknowledged, expected: the annotation
+// tells them apart) and the warnings sent, and plans the cluster's annotation.
 func (w *scanWorker) plan(ctx context.Context, cluster store.Cluster, pods []inventory.Pod, rss []annotate.ReplicaSet) (annotate.Plan, error) {
 	st := w.s.cfg.Store
 	open, err := st.OpenMutationsTouching(ctx, cluster.ID)
@@ -100,7 +100,8 @@ func (w *scanWorker) plan(ctx context.Context, cluster store.Cluster, pods []inv
 	in := annotate.Input{Cluster: cluster.Name, Pods: pods, ReplicaSets: rss, ExternalURL: w.s.cfg.ExternalURL}
 	for _, m := range open {
 		in.Mutations = append(in.Mutations, annotate.Mutation{
-			Key: strconv.FormatInt(m.ID, 10), Kind: m.Kind, Container: m.Container, Ref: m.Ref, Digests: m.Digests, Places: m.Places,
+			Key: strconv.FormatInt(m.ID, 10), Kind: m.Kind, State: m.State, Container: m.Container, Ref: m.Ref,
+			Digests: m.Digests, Places: m.Places,
 		})
 	}
 	for _, s := range sent {

@@ -3,7 +3,8 @@
 // runs at a time across replicas, and a dead replica's scan is picked up again. After
 // each scan, and on every tick, it works off the references queued for a recheck of
 // their tag-divergence (store.RecheckRefs), so that one a failure or a crash left
-// queued is settled by the next pass of any replica.
+// queued is settled by the next pass of any replica. Every ExpiryInterval it ends the
+// acknowledgements and rules whose time has come (expiry.go).
 package scheduler
 
 import (
@@ -41,6 +42,9 @@ type Config struct {
 	Concurrency int
 	// Tick is how often the leader looks for clusters due a scan. Default 5s.
 	Tick time.Duration
+	// ExpiryInterval is how often the rules and acknowledgements whose time has come
+	// are ended (by the database's clock) and what they decided settled. Default 1m.
+	ExpiryInterval time.Duration
 	// UserAgent is sent to the API servers.
 	UserAgent string
 	// ExternalURL is the service's public URL: the annotations of ReplicaSets link to
@@ -63,14 +67,15 @@ func (c *Config) withDefaults() error {
 	c.ScanTimeout = cmp.Or(c.ScanTimeout, 2*time.Minute)
 	c.Concurrency = cmp.Or(c.Concurrency, 4)
 	c.Tick = cmp.Or(c.Tick, 5*time.Second)
+	c.ExpiryInterval = cmp.Or(c.ExpiryInterval, time.Minute)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	if c.ScanTimeout <= 0 || c.Concurrency <= 0 || c.Tick <= 0 {
-		return errors.New("scheduler: ScanTimeout, Concurrency and Tick must be positive")
+	if c.ScanTimeout <= 0 || c.Concurrency <= 0 || c.Tick <= 0 || c.ExpiryInterval <= 0 {
+		return errors.New("scheduler: ScanTimeout, Concurrency, Tick and ExpiryInterval must be positive")
 	}
 	if c.Deliveries != nil {
 		return c.Deliveries.withDefaults()
@@ -159,11 +164,14 @@ func New(cfg Config) (*Scheduler, error) {
 	if err := river.AddWorkerSafely(workers, &recheckWorker{s: s}); err != nil {
 		return nil, err
 	}
+	if err := river.AddWorkerSafely(workers, &expireWorker{s: s}); err != nil {
+		return nil, err
+	}
 	queues := map[string]river.QueueConfig{
 		scanQueue:          {MaxWorkers: cfg.Concurrency},
 		river.QueueDefault: {MaxWorkers: 1},
 	}
-	var periodic []*river.PeriodicJob
+	periodic := []*river.PeriodicJob{expiryJob(cfg)}
 	if d := cfg.Deliveries; d != nil {
 		if err := river.AddWorkerSafely(workers, &deliverWorker{s: s}); err != nil {
 			return nil, err

@@ -262,6 +262,10 @@ func (s *Store) AckByID(ctx context.Context, id int64) (Ack, error) {
 // Expired is what one run of the expiry job ended.
 type Expired struct {
 	Rules, Acks, Settled int
+	// RuleIDs and AckIDs are the rules and acknowledgements that ended; ClusterIDs the
+	// live clusters touched by a mutation whose state changed (its own, or one with a
+	// place in it), whose ReplicaSet annotation is to be written again.
+	RuleIDs, AckIDs, ClusterIDs []int64
 }
 
 // SettleExpired ends the rules and acknowledgements whose time has come by the
@@ -302,7 +306,7 @@ func (s *Store) SettleExpired(ctx context.Context) (Expired, error) {
 			WHERE status = 'requested' AND expires_at <= $1`, at); err != nil {
 			return fmt.Errorf("end expired requests: %w", err)
 		}
-		e.Rules, e.Acks = len(rules), len(acks)
+		e.Rules, e.Acks, e.RuleIDs, e.AckIDs = len(rules), len(acks), rules, acks
 		if len(rules)+len(acks) == 0 {
 			return nil
 		}
@@ -317,7 +321,12 @@ func (s *Store) SettleExpired(ctx context.Context) (Expired, error) {
 		}
 		// A rule's end may change nothing but events, whose state is fixed when they
 		// are recorded: only unresolved conditions move.
-		if e.Settled, err = s.resettle(ctx, tx, ids, at); err != nil {
+		changed, err := s.resettleChanged(ctx, tx, ids, at)
+		if err != nil {
+			return err
+		}
+		e.Settled = len(changed)
+		if e.ClusterIDs, err = clustersTouched(ctx, tx, changed); err != nil {
 			return err
 		}
 		for _, id := range rules {

@@ -8,9 +8,10 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// OpenMutationsTouching returns the open conditions that bear on a live cluster: its
-// own, and those spanning clusters with a place in it. Annotation writes their kinds
-// onto the ReplicaSets involved.
+// OpenMutationsTouching returns the conditions not resolved that bear on a live
+// cluster: its own, and those spanning clusters with a place in it, in every state
+// (open, acknowledged, expected; Mutation.State). Annotation writes their kinds onto
+// the ReplicaSets involved, and tells the acknowledged and expected ones apart.
 func (s *Store) OpenMutationsTouching(ctx context.Context, clusterID int64) ([]Mutation, error) {
 	rows, err := s.pool.Query(ctx, mutationSQL+`
 		WHERE m.resolved_at IS NULL AND (m.cluster_id = $1 OR (m.cluster_id IS NULL AND

@@ -222,11 +222,19 @@ func reasonOf(prev, cur attention.State, resolved bool) notify.Reason {
 }
 
 // resettle settles ids as a change of rules or acknowledgements (not of the mutations
-// themselves) moves them at at, and writes the notifications that is.
+// themselves) moves them at at, and writes the notifications that is. It returns how
+// many changed state.
 func (s *Store) resettle(ctx context.Context, tx pgx.Tx, ids []int64, at time.Time) (int, error) {
+	changed, err := s.resettleChanged(ctx, tx, ids, at)
+	return len(changed), err
+}
+
+// resettleChanged is resettle, returning the ids of the mutations whose state changed
+// (in order): what the ReplicaSet annotation must be written again for.
+func (s *Store) resettleChanged(ctx context.Context, tx pgx.Tx, ids []int64, at time.Time) ([]int64, error) {
 	got, err := settle(ctx, tx, ids)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	var changes []mutationChange
 	for id, st := range got {
@@ -240,9 +248,13 @@ func (s *Store) resettle(ctx context.Context, tx pgx.Tx, ids []int64, at time.Ti
 	}
 	slices.SortFunc(changes, func(a, b mutationChange) int { return int(a.id - b.id) })
 	if err := s.writeOutbox(ctx, tx, changes, at, notify.ReasonExpected, nil, nil); err != nil {
-		return 0, fmt.Errorf("write the notifications of the change of state: %w", err)
+		return nil, fmt.Errorf("write the notifications of the change of state: %w", err)
 	}
-	return len(changes), nil
+	changed := make([]int64, len(changes))
+	for i, c := range changes {
+		changed[i] = c.id
+	}
+	return changed, nil
 }
 
 // unresolvedIDs returns the ids of every mutation not resolved: what a rule or a scope

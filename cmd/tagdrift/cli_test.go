@@ -62,7 +62,8 @@ func TestServeConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Listen != ":8080" || c.NoMigrate || c.ScanConcurrency != 4 || c.ScanTimeout != 2*time.Minute ||
-		c.ScanInterval != 5*time.Minute || c.APIRateLimit != 50 || c.LogLevel.String() != "INFO" || c.ClusterKubeconfig != nil {
+		c.ScanInterval != 5*time.Minute || c.APIRateLimit != 50 || c.LogLevel.String() != "INFO" || c.ClusterKubeconfig != nil ||
+		c.ExpiryInterval != time.Minute {
 		t.Errorf("defaults: %+v", c)
 	}
 	for _, tt := range []struct {
@@ -109,6 +110,8 @@ func TestServeConfigErrors(t *testing.T) {
 		{map[string]string{"TAGDRIFT_SCAN_TIMEOUT": "-1m"}, nil, "TAGDRIFT_SCAN_TIMEOUT must be positive, not -1m0s"},
 		{map[string]string{"TAGDRIFT_SCAN_INTERVAL": "5 minutes"}, nil, "TAGDRIFT_SCAN_INTERVAL (for --scan-interval)"},
 		{map[string]string{"TAGDRIFT_SCAN_INTERVAL": "5s"}, nil, "TAGDRIFT_SCAN_INTERVAL must be at least 10s, not 5s"},
+		{map[string]string{"TAGDRIFT_EXPIRY_INTERVAL": "100ms"}, nil, "TAGDRIFT_EXPIRY_INTERVAL must be at least 1s, not 100ms"},
+		{nil, []string{"--expiry-interval", "0"}, "--expiry-interval must be at least 1s, not 0s"},
 		{map[string]string{"TAGDRIFT_HISTORY_RETENTION": "30d"}, nil, "TAGDRIFT_HISTORY_RETENTION (for --history-retention)"},
 		{map[string]string{"TAGDRIFT_HISTORY_RETENTION": "-1h"}, nil, "TAGDRIFT_HISTORY_RETENTION must not be negative, not -1h0m0s"},
 		{map[string]string{"TAGDRIFT_SCAN_CONCURRENCY": "four"}, nil, "TAGDRIFT_SCAN_CONCURRENCY (for --scan-concurrency)"},

@@ -54,6 +54,7 @@ type serveConfig struct {
 	ExternalURL         string         `name:"external-url" env:"TAGDRIFT_EXTERNAL_URL" placeholder:"URL" help:"tagdrift's public URL (https://tagdrift.example.com): the annotations it writes on ReplicaSets link to their workload's page under it; https makes the session cookie Secure and pages send HSTS; http needs --insecure-cookies"`
 	InsecureCookies     bool           `name:"insecure-cookies" env:"TAGDRIFT_INSECURE_COOKIES" help:"send the web UI's session cookie without Secure, for plain http off loopback (the compose demo); refused with an https --external-url"`
 	HistoryRetention    time.Duration  `env:"TAGDRIFT_HISTORY_RETENTION" default:"0" help:"delete closed intervals and resolved mutations older than this, hourly in bounded batches; 0 keeps everything"`
+	ExpiryInterval      time.Duration  `name:"expiry-interval" env:"TAGDRIFT_EXPIRY_INTERVAL" default:"1m" help:"how often the acknowledgements and declared-mutable tag rules whose time has come are ended, by the database's clock (at least 1s)"`
 	LogLevel            slog.Level     `env:"TAGDRIFT_LOG_LEVEL" default:"info" placeholder:"LEVEL" help:"JSON logs at this level and above: debug, info, warn or error"`
 
 	// Notifications (issue 26, docs/notifications.md).
@@ -153,6 +154,8 @@ func (c serveConfig) validate(source func(flag string) string) error {
 		return fmt.Errorf("%s must be positive, not %s", source("scan-timeout"), c.ScanTimeout)
 	case c.HistoryRetention < 0:
 		return fmt.Errorf("%s must not be negative, not %s", source("history-retention"), c.HistoryRetention)
+	case c.ExpiryInterval < time.Second:
+		return fmt.Errorf("%s must be at least 1s, not %s", source("expiry-interval"), c.ExpiryInterval)
 	case c.ScanInterval < 10*time.Second:
 		return fmt.Errorf("%s must be at least 10s, not %s", source("scan-interval"), c.ScanInterval)
 	case c.APIRateLimit <= 0 || math.IsInf(c.APIRateLimit, 0) || math.IsNaN(c.APIRateLimit):
@@ -307,7 +310,7 @@ func (cfg *serveConfig) Run(ctx context.Context, d *deps) error {
 	sched, err := scheduler.New(scheduler.Config{
 		Store: st, Dialer: dialer, Policy: policy, ScanTimeout: cfg.ScanTimeout, Concurrency: cfg.ScanConcurrency,
 		UserAgent: "tagdrift/" + version, Metrics: scheduler.NewMetrics(reg), Logger: log, ExternalURL: cfg.ExternalURL,
-		Deliveries: deliveries,
+		Deliveries: deliveries, ExpiryInterval: cfg.ExpiryInterval,
 	})
 	if err != nil {
 		return err

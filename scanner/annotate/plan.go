@@ -22,6 +22,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/tagdrift/tagdrift/scanner/attention"
 	"github.com/tagdrift/tagdrift/scanner/detect"
 	"github.com/tagdrift/tagdrift/scanner/imageref"
 	"github.com/tagdrift/tagdrift/scanner/inventory"
@@ -29,12 +30,14 @@ import (
 
 // The keys tagdrift writes, and nothing else.
 const (
-	// LabelMutant is "true" exactly when the ReplicaSet has an open workload-divergence.
+	// LabelMutant is "true" exactly when the ReplicaSet has a workload-divergence not
+	// resolved: open, or acknowledged (known is not fixed).
 	LabelMutant = "is-mutant"
 	// AnnotationStatus is the reference format: {"<pod>":[{"Name":…,"ImageID":…}]}.
 	AnnotationStatus = "mutant/status"
-	// AnnotationMutations holds the kinds of the open mutations that involve the
-	// ReplicaSet, and a link to its page when a public URL is configured.
+	// AnnotationMutations holds the kinds of the mutations not resolved that involve
+	// the ReplicaSet, which of them are acknowledged and which expected, and a link to
+	// its page when a public URL is configured (MutationsValue).
 	AnnotationMutations = "tagdrift.io/mutations"
 	// FieldManager is the field manager of tagdrift's patches: the ReplicaSet's
 	// managedFields tell which of these keys tagdrift wrote.
@@ -97,12 +100,15 @@ func FromMetadata(m *metav1.ObjectMeta) ReplicaSet {
 // owns reports whether tagdrift wrote any of its keys on the ReplicaSet.
 func (rs *ReplicaSet) owns() bool { return len(rs.OwnedLabels)+len(rs.OwnedAnnotations) > 0 }
 
-// Mutation is an open mutation as the planner needs it.
+// Mutation is a mutation not resolved as the planner needs it.
 type Mutation struct {
 	// Key names the mutation across scans: the stored mutation's id in the service,
 	// its detect identity in the one-shot command.
-	Key       string
-	Kind      detect.Kind
+	Key  string
+	Kind detect.Kind
+	// State is the stored state (attention.Decide's): open, acknowledged or expected;
+	// "" is open (the one-shot command has no state).
+	State     attention.State
 	Container string
 	Ref       string
 	Digests   []string
@@ -134,8 +140,8 @@ type Input struct {
 	Pods []inventory.Pod
 	// ReplicaSets are the cluster's ReplicaSets as listed.
 	ReplicaSets []ReplicaSet
-	// Mutations are the open mutations that touch the cluster (those spanning clusters
-	// included); places in other clusters are ignored.
+	// Mutations are the mutations not resolved that touch the cluster (those spanning
+	// clusters included); places in other clusters are ignored.
 	Mutations []Mutation
 	// Warnings are the MutantImage Events already sent and not yet resolved. When
 	// Stateless, there is no record of them and the is-mutant label stands in: a
@@ -229,10 +235,18 @@ type StatusEntry struct {
 	ImageID string
 }
 
-// MutationsValue is the tagdrift.io/mutations annotation.
+// MutationsValue is the tagdrift.io/mutations annotation. Kinds are those of the
+// mutations open or acknowledged (not fixed), as before acknowledgements existed, so
+// that a reader of kinds alone sees what it saw; Acknowledged are those of Kinds
+// whose every mutation here is acknowledged: what needs attention is Kinds without
+// Acknowledged. Expected are the kinds of expected mutations (a rule declares their
+// tag mutable) not in Kinds. Both are left out when empty, so that a ReplicaSet with
+// nothing acknowledged or expected keeps its value, and no write.
 type MutationsValue struct {
-	Kinds []detect.Kind `json:"kinds"`
-	URL   string        `json:"url,omitempty"`
+	Kinds        []detect.Kind `json:"kinds"`
+	Acknowledged []detect.Kind `json:"acknowledged,omitempty"`
+	Expected     []detect.Kind `json:"expected,omitempty"`
+	URL          string        `json:"url,omitempty"`
 }
 
 type rsKey struct{ namespace, name string }
@@ -242,9 +256,19 @@ type rsState struct {
 	uid      types.UID
 	workload inventory.Workload
 	status   map[string][]StatusEntry
-	kinds    []detect.Kind
-	// divergent are the workload-divergences of the ReplicaSet.
+	// kinds are those of the mutations open or acknowledged; open those of the open
+	// ones; expected those of the expected ones.
+	kinds, open, expected []detect.Kind
+	// divergent are the workload-divergences of the ReplicaSet, open or acknowledged.
 	divergent []*Mutation
+}
+
+// add adds the kind k to ks once.
+func add(ks []detect.Kind, k detect.Kind) []detect.Kind {
+	if slices.Contains(ks, k) {
+		return ks
+	}
+	return append(ks, k)
 }
 
 // Make plans the annotation of one cluster: every ReplicaSet that owns a pod gets the
@@ -289,9 +313,14 @@ func Make(in Input) Plan {
 		}
 		for _, k := range involved {
 			st := want[k]
-			if !slices.Contains(st.kinds, m.Kind) {
-				st.kinds = append(st.kinds, m.Kind)
+			switch m.State {
+			case attention.StateExpected:
+				st.expected = add(st.expected, m.Kind)
+				continue
+			case attention.StateAbsent, attention.StateOpen:
+				st.open = add(st.open, m.Kind)
 			}
+			st.kinds = add(st.kinds, m.Kind)
 			if m.Kind == detect.WorkloadDivergence {
 				st.divergent = append(st.divergent, m)
 			}
@@ -304,9 +333,10 @@ func Make(in Input) Plan {
 		warned[w.Key+"|"+string(w.UID)] = true
 	}
 	listed := map[types.UID]bool{}
+	// A warning stands while its mutation is not fixed: acknowledged included.
 	open := map[string]bool{}
 	for _, m := range in.Mutations {
-		open[m.Key] = true
+		open[m.Key] = m.State != attention.StateExpected
 	}
 	rss := slices.Clone(in.ReplicaSets)
 	slices.SortFunc(rss, func(a, b ReplicaSet) int {
@@ -389,6 +419,16 @@ func mutationsValue(st *rsState, cluster, namespace, externalURL string) string 
 	v := MutationsValue{Kinds: slices.Sorted(slices.Values(st.kinds))}
 	if v.Kinds == nil {
 		v.Kinds = []detect.Kind{}
+	}
+	for _, k := range v.Kinds {
+		if !slices.Contains(st.open, k) {
+			v.Acknowledged = append(v.Acknowledged, k)
+		}
+	}
+	for _, k := range slices.Sorted(slices.Values(st.expected)) {
+		if !slices.Contains(v.Kinds, k) {
+			v.Expected = append(v.Expected, k)
+		}
 	}
 	if externalURL != "" {
 		v.URL = WorkloadURL(externalURL, cluster, namespace, st.workload)

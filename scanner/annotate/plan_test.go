@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/tagdrift/tagdrift/scanner/attention"
 	"github.com/tagdrift/tagdrift/scanner/detect"
 	"github.com/tagdrift/tagdrift/scanner/imageref"
 	"github.com/tagdrift/tagdrift/scanner/inventory"
@@ -63,6 +64,17 @@ func divergence(key, podA, dA, podB, dB string) Mutation {
 }
 
 func str(s string) *string { return &s }
+
+// tagDivergence is a tag-divergence with a place in web-1 and one in another cluster.
+func tagDivergence(key string) Mutation {
+	return Mutation{Key: key, Kind: detect.TagDivergence, Ref: "docker.io/library/nginx:1.25", Places: []detect.Place{
+		{Cluster: "prod", Namespace: "shop", Pod: "web-1-a", Container: "app", Digest: digest("a")},
+		{Cluster: "stage", Namespace: "shop", Pod: "web-9-a", Container: "app", Digest: digest("b")},
+	}}
+}
+
+func acked(m Mutation) Mutation    { m.State = attention.StateAcknowledged; return m }
+func expected(m Mutation) Mutation { m.State = attention.StateExpected; return m }
 
 const (
 	repoA = "docker.io/library/nginx@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -146,6 +158,30 @@ func TestMake(t *testing.T) {
 			want: Plan{Patches: []Patch{{Namespace: "shop", Name: "web-1", UID: "uid-web-1",
 				Labels:      map[string]*string{LabelMutant: str("false")},
 				Annotations: map[string]*string{AnnotationStatus: str(statusAA), AnnotationMutations: str(`{"kinds":["tag-divergence"]}`)}}}},
+		},
+		{
+			name: "an acknowledged workload-divergence stays mutant, is told apart, and its warning stands",
+			in: Input{Cluster: "prod", Pods: mutantPods, Mutations: []Mutation{acked(mutation)}, Warnings: []Warning{warning},
+				ReplicaSets: []ReplicaSet{rs("web-1", map[string]string{LabelMutant: "true"},
+					map[string]string{AnnotationStatus: statusAB, AnnotationMutations: wd}, LabelMutant, AnnotationStatus, AnnotationMutations)}},
+			want: Plan{Patches: []Patch{{Namespace: "shop", Name: "web-1", UID: "uid-web-1", Labels: map[string]*string{},
+				Annotations: map[string]*string{AnnotationMutations: str(`{"kinds":["workload-divergence"],"acknowledged":["workload-divergence"]}`)}}}},
+		},
+		{
+			name: "a kind with one open mutation beside an acknowledged one needs attention",
+			in: Input{Cluster: "prod", Pods: cleanPods, ReplicaSets: []ReplicaSet{rs("web-1", nil, nil)},
+				Mutations: []Mutation{acked(tagDivergence("9")), tagDivergence("10")}},
+			want: Plan{Patches: []Patch{{Namespace: "shop", Name: "web-1", UID: "uid-web-1",
+				Labels:      map[string]*string{LabelMutant: str("false")},
+				Annotations: map[string]*string{AnnotationStatus: str(statusAA), AnnotationMutations: str(`{"kinds":["tag-divergence"]}`)}}}},
+		},
+		{
+			name: "an expected tag-divergence is listed apart, not among the kinds",
+			in: Input{Cluster: "prod", Pods: cleanPods, ReplicaSets: []ReplicaSet{rs("web-1", nil, nil)},
+				Mutations: []Mutation{expected(tagDivergence("9"))}},
+			want: Plan{Patches: []Patch{{Namespace: "shop", Name: "web-1", UID: "uid-web-1",
+				Labels:      map[string]*string{LabelMutant: str("false")},
+				Annotations: map[string]*string{AnnotationStatus: str(statusAA), AnnotationMutations: str(`{"kinds":[],"expected":["tag-divergence"]}`)}}}},
 		},
 		{
 			name: "an old ReplicaSet tagdrift annotated is set clean and empty when its pods are gone",

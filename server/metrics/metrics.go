@@ -5,6 +5,11 @@
 // the number of scrapers, kept for the next scrapes, and bounded in the clusters they
 // name. What goes wrong goes to the log; a scraper sees the last good figures and the
 // time they were read, never an error's text.
+//
+// tagdrift_open_mutations keeps the meaning it had before acknowledgements (issue 27):
+// what needs attention, the state open only, so that an alert on it stops firing when
+// a mutation is acknowledged or its tag declared mutable, as a silence would; every
+// state not resolved is in tagdrift_unresolved_mutations{state}.
 package metrics
 
 import (
@@ -56,7 +61,7 @@ type Config struct {
 type Gauges struct {
 	cfg Config
 
-	lastScan, open, omitted, readAt, failures *prometheus.Desc
+	lastScan, open, unresolved, omitted, readAt, failures *prometheus.Desc
 
 	mu      sync.Mutex
 	at      time.Time     // when the last reading ended, good or not; zero before
@@ -90,8 +95,11 @@ func NewGauges(cfg Config) *Gauges {
 			"When the last successful scan of a live cluster started, as a Unix time; absent for a cluster never scanned successfully. Read from the database: the same on every replica.",
 			[]string{"cluster"}, nil),
 		open: prometheus.NewDesc("tagdrift_open_mutations",
-			"Open mutations by kind and cluster (empty for those spanning clusters).",
+			"Open mutations (needing attention: not acknowledged, not expected) by kind and cluster (empty for those spanning clusters).",
 			[]string{"kind", "cluster"}, nil),
+		unresolved: prometheus.NewDesc("tagdrift_unresolved_mutations",
+			"Mutations not resolved by kind, cluster (empty for those spanning clusters) and state: open (needs attention), acknowledged or expected.",
+			[]string{"kind", "cluster", "state"}, nil),
 		omitted: prometheus.NewDesc("tagdrift_metrics_clusters_omitted",
 			"Live clusters left out of the per-cluster gauges, past the bound on the clusters they name.", nil, nil),
 		readAt: prometheus.NewDesc("tagdrift_metrics_database_read_timestamp_seconds",
@@ -105,6 +113,7 @@ func NewGauges(cfg Config) *Gauges {
 func (g *Gauges) Describe(ch chan<- *prometheus.Desc) {
 	ch <- g.lastScan
 	ch <- g.open
+	ch <- g.unresolved
 	ch <- g.omitted
 	ch <- g.readAt
 	ch <- g.failures
@@ -120,7 +129,11 @@ func (g *Gauges) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	for _, o := range snap.open {
-		g.send(ch, g.open, prometheus.GaugeValue, float64(o.Count), o.Kind, o.Cluster)
+		// The store counts by state: one row of a kind and cluster is open.
+		if o.State == store.StateOpen {
+			g.send(ch, g.open, prometheus.GaugeValue, float64(o.Count), o.Kind, o.Cluster)
+		}
+		g.send(ch, g.unresolved, prometheus.GaugeValue, float64(o.Count), o.Kind, o.Cluster, o.State)
 	}
 	g.send(ch, g.omitted, prometheus.GaugeValue, float64(snap.omitted))
 	var at float64

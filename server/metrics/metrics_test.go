@@ -252,8 +252,9 @@ func TestBoundedClusters(t *testing.T) {
 	t0 := time.Unix(1_800_000_000, 0)
 	src := &countingSource{
 		scans: []store.LastSucceeded{{Cluster: "a", StartedAt: &t0}, {Cluster: "b\xff", StartedAt: &t0}, {Cluster: "c", StartedAt: &t0}},
-		open: []store.OpenMutationCount{{Kind: "tag-divergence", Cluster: "", Count: 2}, {Kind: "workload-divergence", Cluster: "a", Count: 1},
-			{Kind: "workload-divergence", Cluster: "c", Count: 4}, {Kind: "pin-mismatch", Cluster: "gone", Count: 1}},
+		open: []store.OpenMutationCount{{Kind: "tag-divergence", Cluster: "", State: "open", Count: 2},
+			{Kind: "workload-divergence", Cluster: "a", State: "open", Count: 1},
+			{Kind: "workload-divergence", Cluster: "c", State: "open", Count: 4}, {Kind: "pin-mismatch", Cluster: "gone", State: "open", Count: 1}},
 	}
 	body := scrape(t, serve(t, NewGauges(Config{Source: src, MaxClusters: 2}), nil))
 	for _, want := range []string{
@@ -271,6 +272,34 @@ func TestBoundedClusters(t *testing.T) {
 		if strings.Contains(body, absent) {
 			t.Errorf("scrape names %s:\n%s", absent, body)
 		}
+	}
+}
+
+// TestMutationStates: tagdrift_open_mutations counts what needs attention only (an
+// acknowledged or expected mutation is not open), and tagdrift_unresolved_mutations
+// every state, labelled; the scrape gathers without a duplicate series.
+func TestMutationStates(t *testing.T) {
+	src := &countingSource{
+		scans: []store.LastSucceeded{{Cluster: "a"}},
+		open: []store.OpenMutationCount{
+			{Kind: "tag-divergence", Cluster: "", State: "expected", Count: 5},
+			{Kind: "workload-divergence", Cluster: "a", State: "acknowledged", Count: 2},
+			{Kind: "workload-divergence", Cluster: "a", State: "open", Count: 1},
+		},
+	}
+	body := scrape(t, serve(t, NewGauges(Config{Source: src}), nil))
+	for _, want := range []string{
+		`tagdrift_open_mutations{cluster="a",kind="workload-divergence"} 1` + "\n",
+		`tagdrift_unresolved_mutations{cluster="",kind="tag-divergence",state="expected"} 5`,
+		`tagdrift_unresolved_mutations{cluster="a",kind="workload-divergence",state="acknowledged"} 2`,
+		`tagdrift_unresolved_mutations{cluster="a",kind="workload-divergence",state="open"} 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("scrape lacks %s:\n%s", want, body)
+		}
+	}
+	if n := strings.Count(body, "\ntagdrift_open_mutations{"); n != 1 {
+		t.Errorf("%d open series, want 1 (the open workload-divergence of a):\n%s", n, body)
 	}
 }
 

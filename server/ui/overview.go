@@ -38,6 +38,11 @@ func (u *UI) overview(w http.ResponseWriter, r *http.Request) error {
 	}
 	byKind := map[string]int{}
 	for _, c := range counts {
+		// The store counts every state not resolved; the overview's counts are what
+		// needs attention.
+		if c.State != store.StateOpen {
+			continue
+		}
 		byKind[c.Kind] += c.Count
 		v.OpenTotal += c.Count
 	}
