@@ -138,6 +138,23 @@ func TestStateProperty(t *testing.T) {
 		if counted != open {
 			t.Fatalf("after %s: counts say %d open, the column %d", op, counted, open)
 		}
+		// Each cluster's count of open mutations touching it (the clusters page, the
+		// API's openMutations) counts what the column says is open.
+		statuses, err := s.ClusterStatuses(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, cs := range statuses {
+			want := 0
+			for _, m := range ms {
+				if cur[m.ID].state == attention.StateOpen && touches(m.Mutation, cs.Name) {
+					want++
+				}
+			}
+			if cs.OpenMutations != want {
+				t.Fatalf("after %s: cluster %s counts %d open, the column %d", op, cs.Name, cs.OpenMutations, want)
+			}
+		}
 		// The outbox holds what notify.Decide says each change of state is.
 		rows, err := s.pool.Query(ctx, `SELECT id, mutation_id, type FROM notification_events WHERE id > $1 ORDER BY id`, lastEvent)
 		if err != nil {
@@ -295,4 +312,12 @@ func TestStateProperty(t *testing.T) {
 // recomputes it.
 func decideInForce(m attention.Mutation, f inForce, now time.Time) attention.State {
 	return attention.Decide(m, f.rules, f.acks, now).State
+}
+
+// touches reports whether m is a mutation of cluster, or has a place in it.
+func touches(m detect.Mutation, cluster string) bool {
+	if m.Cluster == cluster {
+		return true
+	}
+	return m.Cluster == "" && slices.ContainsFunc(m.Places, func(p detect.Place) bool { return p.Cluster == cluster })
 }

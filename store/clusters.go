@@ -181,13 +181,13 @@ const touchesSQL = `(m.cluster_id = c.id OR (m.cluster_id IS NULL AND
 	m.places @> jsonb_build_array(jsonb_build_object('cluster', c.name))))`
 
 // clusterStatusSQL reads live clusters with their newest scan (by id, any status) and
-// the open mutations that touch them, counted once each.
+// the open mutations that touch them (those that need attention), counted once each.
 const clusterStatusSQL = `
 	SELECT c.id, c.name, c.server, c.context, c.scan_interval, c.annotate, c.enabled, c.created_at,
 	       (SELECT g.name FROM cluster_groups g WHERE g.id = c.group_id),
 	       s.id, s.status, s.queued_at, s.started_at, s.finished_at, s.pods, s.containers, s.opened, s.closed, s.error_class, s.error,
 	       s.annotate_writes, s.annotate_error,
-	       (SELECT count(*) FROM mutations m WHERE m.resolved_at IS NULL AND ` + touchesSQL + `),
+	       (SELECT count(*) FROM mutations m WHERE m.resolved_at IS NULL AND m.state = 'open' AND ` + touchesSQL + `),
 	       (SELECT ok.finished_at FROM scans ok WHERE ok.cluster_id = c.id AND ok.status = 'succeeded'
 	        ORDER BY ok.id DESC LIMIT 1)
 	FROM clusters c
