@@ -33,7 +33,12 @@ func TestAcknowledgementPayloadsMatchSchema(t *testing.T) {
 	scope.Acknowledgement.Ticket = ""
 	timeless := acknowledged(PayloadConfig{})
 	timeless.Acknowledgement.ExpiresAt = nil
-	for _, p := range []Payload{acknowledged(PayloadConfig{}), scope, timeless, openedAgain(PayloadConfig{}), expected(PayloadConfig{})} {
+	// A message the group wait merged carries the others in grouped.
+	merged := Merge([]Payload{openedAgain(PayloadConfig{}), expected(PayloadConfig{})})
+	if len(merged.Grouped) != 1 {
+		t.Fatalf("merged %d more", len(merged.Grouped))
+	}
+	for _, p := range []Payload{acknowledged(PayloadConfig{}), scope, timeless, openedAgain(PayloadConfig{}), expected(PayloadConfig{}), merged} {
 		body, err := p.Marshal()
 		if err != nil {
 			t.Fatal(err)
