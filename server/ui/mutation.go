@@ -58,7 +58,7 @@ func (u *UI) renderMutation(w http.ResponseWriter, r *http.Request, status int, 
 	v := web.MutationView{
 		Mutation: row, Admin: access.PrincipalOf(ctx).IsAdmin(), MaxDays: int(u.viewerAckMax / (24 * time.Hour)),
 		Form: form, Legend: web.NewLegend(), Now: now,
-		Ackable: m.ResolvedAt == nil && !m.Kind.IsEvent() && m.State != attention.StateExpected,
+		Ackable: m.ResolvedAt == nil && !m.Kind.IsEvent() && m.State == attention.StateOpen,
 	}
 	for _, d := range row.Digests {
 		v.Legend.Add(d)
