@@ -13,8 +13,8 @@ type OverviewView struct {
 	// Acknowledged and Expected count the conditions not resolved that do not need
 	// attention, beside the open ones, never added to them.
 	Acknowledged, Expected int
-	Events     []Event
-	Legend     *Legend
+	Events                 []Event
+	Legend                 *Legend
 	// Watched is what the scans cover, for the no-mutation state.
 	Pods int
 }

@@ -84,7 +84,7 @@ func TestAcknowledgeRequestAndApprove(t *testing.T) {
 	// The list offers the action; the viewer's page asks, and says an admin approves.
 	p := vic.get("/mutations")
 	wantStatus(t, p, http.StatusOK)
-	if p.find(`[data-testid=mutation-row][data-id="` + itoa(m.ID) + `"] [data-testid=acknowledge-link]`).AttrOr("href", "") != page+"#acknowledge" {
+	if p.find(`[data-testid=mutation-row][data-id="`+itoa(m.ID)+`"] [data-testid=acknowledge-link]`).AttrOr("href", "") != page+"#acknowledge" {
 		t.Errorf("no acknowledge link on the row: %s", p.body)
 	}
 	p = vic.get(page)
@@ -165,7 +165,7 @@ func TestAcknowledgeRequestAndApprove(t *testing.T) {
 		t.Errorf("acknowledged page: %s", p.body)
 	}
 	p = vic.get("/mutations")
-	if p.find(`[data-testid=mutation-row][data-id="` + itoa(m.ID) + `"]`).Length() != 0 {
+	if p.find(`[data-testid=mutation-row][data-id="`+itoa(m.ID)+`"]`).Length() != 0 {
 		t.Error("the default list (open) shows an acknowledged mutation")
 	}
 	p = vic.get("/mutations?state=acknowledged")
