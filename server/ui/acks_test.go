@@ -211,9 +211,23 @@ func TestAcknowledgeRequestAndApprove(t *testing.T) {
 	if !strings.Contains(p.text("[data-testid=acknowledged-by] [data-testid=ack-ends]"), "until it changes") {
 		t.Errorf("ends: %q", p.text("[data-testid=acknowledged-by] [data-testid=ack-ends]"))
 	}
+	// With the tag-divergence through it acknowledged too, nothing of the workload
+	// needs attention: the page says so.
+	tds, err := e.st.ListMutations(context.Background(), store.MutationFilter{Kind: string(detect.TagDivergence), State: store.StateOpen})
+	if err != nil || len(tds) != 1 {
+		t.Fatalf("open tag-divergences: %d, %v", len(tds), err)
+	}
+	wantStatus(t, root.post(web.MutationURL(tds[0].ID)+"/acknowledge", url.Values{"reason": {"rollout under way"}, "until": {"resolved"}}), http.StatusSeeOther)
+	p = vic.get(web.WorkloadURL("prod", "shop", "Deployment", "web"))
+	if p.find("[data-testid=known] [data-testid=state]").Text() != "acknowledged" {
+		t.Errorf("workload page, all acknowledged: %q", p.text("[data-testid=known]"))
+	}
+	if o, a, _ := overviewCounts(t, root); o != open0-2 || a != 2 {
+		t.Errorf("both acknowledged: %d open, %d acknowledged", o, a)
+	}
 	// Audited as the admin did it.
 	evs, _ := e.st.FindAuditEvents(context.Background(), store.AuditFilter{Actor: "user:root", Action: "ack.", Limit: 10})
-	if len(evs) != 3 { // approve, revoke, create
+	if len(evs) != 4 { // approve, revoke, create, create
 		t.Errorf("%d audit events of root's acknowledgements", len(evs))
 	}
 }
