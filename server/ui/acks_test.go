@@ -114,6 +114,9 @@ func TestAcknowledgeRequestAndApprove(t *testing.T) {
 			t.Errorf("%v: no message next to %s: %s", c.form, c.field, p.body)
 		}
 	}
+	// A post from another site is refused, as every form's.
+	p = vic.do(http.MethodPost, page+"/acknowledge", url.Values{"reason": {"x"}, "until": {"resolved"}}, map[string]string{"Sec-Fetch-Site": "cross-site"})
+	wantStatus(t, p, http.StatusForbidden)
 	if acks, _ := e.st.Acks(context.Background(), store.AckFilter{}); len(acks) != 0 {
 		t.Fatalf("a refused form made %d acknowledgements", len(acks))
 	}
@@ -234,7 +237,7 @@ func TestAcknowledgeRequestAndApprove(t *testing.T) {
 
 func TestRuleForm(t *testing.T) {
 	t.Parallel()
-	e, _ := newAckEnv(t)
+	e, wd := newAckEnv(t)
 	root, vic := e.browser(), e.browser()
 	root.signIn("root")
 	vic.signIn("vic")
@@ -315,4 +318,16 @@ func TestRuleForm(t *testing.T) {
 		t.Errorf("history rules: %s", p.body)
 	}
 	wantStatus(t, root.get("/acknowledgements?status=bogus"), http.StatusBadRequest)
+
+	// A ticket that is not a web link (stored by another client) is never a live link.
+	if _, err := e.st.CreateAck(context.Background(), store.Audit{Actor: "token:1:script"}, store.NewAck{MutationID: wd.ID,
+		Reason: "x", Ticket: "javascript:alert(1)", Until: attention.UntilResolved, Approved: true}); err != nil {
+		t.Fatal(err)
+	}
+	p = vic.get(web.MutationURL(wd.ID))
+	for _, s := range []string{"[data-testid=acknowledged-by] [data-testid=ack-ticket]", "[data-testid=acks] [data-testid=ack-ticket]"} {
+		if href := p.find(s).AttrOr("href", ""); href == "" || strings.HasPrefix(href, "javascript:") {
+			t.Errorf("%s: href %q", s, href)
+		}
+	}
 }

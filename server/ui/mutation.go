@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 
@@ -146,6 +147,10 @@ func (u *UI) checkAck(form *web.AckForm, admin bool, now time.Time) (store.NewAc
 	return na, form.ReasonError == "" && form.TicketError == "" && form.UntilError == "" && form.ExpError == ""
 }
 
+// whyLength is how much of a reason a list row shows; the mutation's page shows it
+// all.
+const whyLength = 160
+
 // explain sets the Why of rows (mutationRow of ms, in the same order): who
 // acknowledged each, until when and why, or the rule that makes it expected.
 func (u *UI) explain(ctx context.Context, ms []store.Mutation, rows []web.MutationRow) error {
@@ -157,13 +162,21 @@ func (u *UI) explain(ctx context.Context, ms []store.Mutation, rows []web.Mutati
 		switch {
 		case m.State == attention.StateExpected:
 			if rl, ok := rules[m.Rule]; ok {
-				rows[i].Why = fmt.Sprintf("rule %d: %s", rl.ID, rl.Reason)
+				rows[i].Why = clipRunes(fmt.Sprintf("rule %d: %s", rl.ID, rl.Reason), whyLength)
 			}
 		case m.State == attention.StateAcknowledged:
 			if a, ok := acks[m.Ack]; ok {
-				rows[i].Why = fmt.Sprintf("%s, %s: %s", a.RequestedBy, ackRowOf(a).Ends(), a.Reason)
+				rows[i].Why = clipRunes(fmt.Sprintf("%s, %s: %s", a.RequestedBy, ackRowOf(a).Ends(), a.Reason), whyLength)
 			}
 		}
 	}
 	return nil
+}
+
+// clipRunes shortens s to n characters and an ellipsis, never inside a character.
+func clipRunes(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n]) + "…"
 }
