@@ -21,6 +21,11 @@ type MutationRow struct {
 	Clusters                   []string
 	DetectedAt                 time.Time
 	ResolvedAt                 *time.Time
+	// Attention is the stored state (attention.Decide's): open, acknowledged, expected
+	// or resolved; "" reads as the row's own open or closed.
+	Attention string
+	// Why says, when it is acknowledged or expected, by whom, until when and why.
+	Why string
 }
 
 // Open reports whether the condition still holds.
@@ -41,16 +46,25 @@ func (m MutationRow) Lasted(now time.Time) string {
 // IsEvent reports whether it is an event kind (tag-moved, pod-drift), recorded once.
 func (m MutationRow) IsEvent() bool { return detect.Kind(m.Kind).IsEvent() }
 
-// State is open, closed or event.
+// State is open (needs attention), acknowledged, expected, closed or event. An event
+// a rule declares expected is expected; any other event is an event.
 func (m MutationRow) State() string {
 	switch {
+	case m.Attention == "expected":
+		return "expected"
 	case m.IsEvent():
 		return "event"
-	case m.ResolvedAt == nil:
-		return "open"
+	case m.ResolvedAt != nil:
+		return "closed"
+	case m.Attention == "acknowledged":
+		return "acknowledged"
 	}
-	return "closed"
+	return "open"
 }
+
+// NeedsAttention reports whether it is a condition that holds and nobody acknowledged
+// or expected: what the acknowledge action is offered for.
+func (m MutationRow) NeedsAttention() bool { return m.State() == "open" }
 
 // WorkloadURL is the mutation's workload page; "" when it spans workloads.
 func (m MutationRow) WorkloadURL() string {
@@ -88,7 +102,9 @@ func MutationKinds() []string {
 
 // MutationsView is the mutations list.
 type MutationsView struct {
-	Filter   MutationFilter
+	Filter MutationFilter
+	// States are the state filter's choices (store.MutationStates).
+	States   []string
 	Clusters []string
 	Rows     []MutationRow
 	Next     string

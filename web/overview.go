@@ -10,8 +10,11 @@ type OverviewView struct {
 	// are left out.
 	OpenByKind []KindCount
 	OpenTotal  int
-	Events     []Event
-	Legend     *Legend
+	// Acknowledged and Expected count the conditions not resolved that do not need
+	// attention, beside the open ones, never added to them.
+	Acknowledged, Expected int
+	Events                 []Event
+	Legend                 *Legend
 	// Watched is what the scans cover, for the no-mutation state.
 	Pods int
 }

@@ -25,6 +25,7 @@ const (
 	NavWorkloads = "workloads"
 	NavMutations = "mutations"
 	NavClusters  = "clusters"
+	NavAcks      = "acknowledgements"
 	NavAdmin     = "admin"
 )
 

@@ -13,9 +13,13 @@ type WorkloadView struct {
 	// MutantSince is when its oldest open mutation was detected.
 	MutantSince *time.Time
 	MutantKind  string
-	Containers  []ContainerView
-	Open, Past  []MutationRow
-	Legend      *Legend
+	// Known is acknowledged or expected when it has mutations but none needs
+	// attention; "" otherwise.
+	Known      string
+	Containers []ContainerView
+	// Open are its mutations not resolved: open, acknowledged or expected.
+	Open, Past []MutationRow
+	Legend     *Legend
 }
 
 // ContainerView is one container of a workload across its pods.

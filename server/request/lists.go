@@ -116,7 +116,7 @@ func MutationFilter(q Query, now time.Time) (store.MutationFilter, string, error
 	if err != nil {
 		return store.MutationFilter{}, "", err
 	}
-	state, err := q.OneOf("state", "open", "open", "closed", "all")
+	state, err := q.OneOf("state", store.StateOpen, store.MutationStates...)
 	if err != nil {
 		return store.MutationFilter{}, "", err
 	}

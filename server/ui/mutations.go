@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/tagdrift/tagdrift/server/request"
+	"github.com/tagdrift/tagdrift/store"
 	"github.com/tagdrift/tagdrift/web"
 )
 
@@ -27,6 +28,7 @@ func (u *UI) mutations(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	v := web.MutationsView{
+		States: store.MutationStates,
 		Filter: web.MutationFilter{State: f.State, Kind: f.Kind, Cluster: f.Cluster, Namespace: f.Namespace,
 			Ref: q.Get("ref"), Since: since, Cursor: q.Get("cursor")},
 		Legend: web.NewLegend(),
@@ -48,6 +50,9 @@ func (u *UI) mutations(w http.ResponseWriter, r *http.Request) error {
 		for _, d := range row.Digests {
 			v.Legend.Add(d)
 		}
+	}
+	if err := u.explain(r.Context(), ms, v.Rows); err != nil {
+		return err
 	}
 	return u.render(w, r, http.StatusOK, u.meta(r, "Mutations", web.NavMutations), web.Mutations(v, now))
 }

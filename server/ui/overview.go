@@ -36,15 +36,19 @@ func (u *UI) overview(w http.ResponseWriter, r *http.Request) error {
 			v.Pods += h.LastScan.Pods
 		}
 	}
+	// Only open counts as needing attention; acknowledged and expected are shown
+	// beside it, never added to it.
 	byKind := map[string]int{}
 	for _, c := range counts {
-		// The store counts every state not resolved; the overview's counts are what
-		// needs attention.
-		if c.State != store.StateOpen {
-			continue
+		switch c.State {
+		case store.StateOpen:
+			byKind[c.Kind] += c.Count
+			v.OpenTotal += c.Count
+		case store.StateAcknowledged:
+			v.Acknowledged += c.Count
+		case store.StateExpected:
+			v.Expected += c.Count
 		}
-		byKind[c.Kind] += c.Count
-		v.OpenTotal += c.Count
 	}
 	for _, k := range web.MutationKinds() {
 		if byKind[k] > 0 {
@@ -85,6 +89,7 @@ func mutationRow(m store.Mutation) web.MutationRow {
 		ID: m.ID, Kind: string(m.Kind), Cluster: m.Cluster, Namespace: m.Namespace,
 		WorkloadKind: m.Workload.Kind, WorkloadName: m.Workload.Name, Container: m.Container,
 		Ref: m.Ref, Digests: m.Digests, Places: len(m.Places), DetectedAt: m.DetectedAt, ResolvedAt: m.ResolvedAt,
+		Attention: string(m.State),
 	}
 	for _, p := range m.Places {
 		if !slices.Contains(row.Clusters, p.Cluster) {

@@ -91,6 +91,9 @@ func TestUIScreenshots(t *testing.T) {
 	f.scan(longCluster, now.Add(-2*time.Minute), lp...)
 	f.scan(longCluster, now.Add(-time.Minute), lp...)
 	notifPages := seedNotifications(t, e.st)
+	for name, path := range seedAcks(t, e.st) {
+		notifPages[name] = path
+	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Header.Set("Authorization", "Bearer "+e.tokens["admin"])
 		e.h.ServeHTTP(w, r)
@@ -159,7 +162,8 @@ func TestUIScreenshots(t *testing.T) {
 	}))
 	defer srv2.Close()
 	for name, path := range map[string]string{"overview": "/", "clusters": "/clusters", "workloads": "/workloads",
-		"mutations": "/mutations", "timeline": "/images?ref=nginx", "spans": "/images/clusters?ref=nginx", "search": "/search?q=nothing", "users": "/admin/users"} {
+		"mutations": "/mutations", "timeline": "/images?ref=nginx", "spans": "/images/clusters?ref=nginx", "search": "/search?q=nothing", "users": "/admin/users",
+		"acks": "/acknowledgements"} {
 		if only != "" && !slices.Contains(strings.Split(only, ","), "empty") {
 			break
 		}

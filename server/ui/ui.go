@@ -10,6 +10,7 @@ package ui
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -48,6 +49,9 @@ type Config struct {
 	Access *access.Gate
 	Now    func() time.Time
 	Logger *slog.Logger
+	// ViewerAckMaxAge is how far ahead a viewer may ask to acknowledge a mutation;
+	// default DefaultViewerAckMaxAge (90 days). Admins have no limit.
+	ViewerAckMaxAge time.Duration
 }
 
 // UI serves the web pages. Every page is a view struct built by one handler (one file
@@ -62,6 +66,8 @@ type UI struct {
 	assets *web.Assets
 	log    *slog.Logger
 	now    func() time.Time
+	// viewerAckMax is Config.ViewerAckMaxAge.
+	viewerAckMax time.Duration
 }
 
 // New returns the UI of cfg.
@@ -75,7 +81,8 @@ func New(cfg Config) *UI {
 	if cfg.Access == nil {
 		cfg.Access = access.New(access.Config{Store: cfg.Store, Now: cfg.Now, Logger: cfg.Logger})
 	}
-	return &UI{st: cfg.Store, scans: cfg.Scans, vet: cfg.Vetter, notify: cfg.Notifier, access: cfg.Access, assets: web.NewAssets(), log: cfg.Logger, now: cfg.Now}
+	return &UI{st: cfg.Store, scans: cfg.Scans, vet: cfg.Vetter, notify: cfg.Notifier, access: cfg.Access, assets: web.NewAssets(), log: cfg.Logger, now: cfg.Now,
+		viewerAckMax: cmp.Or(cfg.ViewerAckMaxAge, DefaultViewerAckMaxAge)}
 }
 
 // Mount adds the pages to r. The assets need no session (they hold no data); every page

@@ -35,7 +35,8 @@ func (u *UI) workload(w http.ResponseWriter, r *http.Request) error {
 		return request.About(err, "workload %s", k.Name)
 	}
 	mf := store.MutationFilter{Cluster: k.Cluster, Namespace: k.Namespace, WorkloadKind: k.Kind, WorkloadName: k.Name}
-	mf.State, mf.Limit = store.StateOpen, 100
+	// Not resolved: open, acknowledged or expected, each shown with its state and why.
+	mf.State, mf.Limit = store.StateUnresolved, 100
 	open, err := u.st.ListMutations(ctx, mf)
 	if err != nil {
 		return request.About(err, "mutations of workload %s", k.Name)
@@ -79,6 +80,12 @@ func (u *UI) workload(w http.ResponseWriter, r *http.Request) error {
 	for _, m := range open {
 		row := mutationRow(m)
 		v.Open = append(v.Open, row)
+		if row.State() != "open" {
+			if v.Known == "" || v.Known == "expected" {
+				v.Known = row.State() // acknowledged wins: someone looked at it
+			}
+			continue
+		}
 		if v.MutantSince == nil || m.DetectedAt.Before(*v.MutantSince) ||
 			(m.DetectedAt.Equal(*v.MutantSince) && web.Severity(row.Kind) < web.Severity(v.MutantKind)) {
 			at := m.DetectedAt
@@ -88,8 +95,17 @@ func (u *UI) workload(w http.ResponseWriter, r *http.Request) error {
 	if len(open) > 0 {
 		v.Mutant = true
 	}
+	if v.MutantSince != nil {
+		v.Known = "" // something needs attention
+	}
 	for _, m := range past {
 		v.Past = append(v.Past, mutationRow(m))
+	}
+	if err := u.explain(ctx, open, v.Open); err != nil {
+		return err
+	}
+	if err := u.explain(ctx, past, v.Past); err != nil {
+		return err
 	}
 	for _, rows := range [][]web.MutationRow{v.Open, v.Past} {
 		for _, m := range rows {

@@ -1,0 +1,182 @@
+package ui
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/tagdrift/tagdrift/scanner/attention"
+	"github.com/tagdrift/tagdrift/server/access"
+	"github.com/tagdrift/tagdrift/server/request"
+	"github.com/tagdrift/tagdrift/store"
+	"github.com/tagdrift/tagdrift/web"
+)
+
+// A mutation's page: what it is, its state and why (the acknowledgement that covers
+// it, or the rule that makes it expected), its acknowledgements, and the acknowledge
+// form. An admin's acknowledgement is active at once; a viewer's is a request, at most
+// Config.ViewerAckMaxAge ahead, that an admin approves on the acknowledgements page.
+
+// DefaultViewerAckMaxAge is how far ahead a viewer may ask to acknowledge, unless
+// Config.ViewerAckMaxAge says otherwise.
+const DefaultViewerAckMaxAge = 90 * 24 * time.Hour
+
+func (u *UI) mutationPage(w http.ResponseWriter, r *http.Request) error {
+	if _, err := request.Parse(r.URL.RawQuery); err != nil {
+		return err
+	}
+	m, err := u.mutationOf(r)
+	if err != nil {
+		return err
+	}
+	return u.renderMutation(w, r, http.StatusOK, m, web.AckForm{Until: string(attention.UntilResolved)})
+}
+
+// mutationOf is the mutation of the path's {id}.
+func (u *UI) mutationOf(r *http.Request) (store.Mutation, error) {
+	id, err := request.PathID(chi.URLParam(r, "id"), "mutation")
+	if err != nil {
+		return store.Mutation{}, err
+	}
+	m, err := u.st.MutationByID(r.Context(), id)
+	if err != nil {
+		return store.Mutation{}, request.About(err, "mutation %d", id)
+	}
+	return m, nil
+}
+
+func (u *UI) renderMutation(w http.ResponseWriter, r *http.Request, status int, m store.Mutation, form web.AckForm) error {
+	ctx := r.Context()
+	now := u.now()
+	row := mutationRow(m)
+	v := web.MutationView{
+		Mutation: row, Admin: access.PrincipalOf(ctx).IsAdmin(), MaxDays: int(u.viewerAckMax / (24 * time.Hour)),
+		Form: form, Legend: web.NewLegend(), Now: now,
+		Ackable: m.ResolvedAt == nil && !m.Kind.IsEvent() && m.State == attention.StateOpen,
+	}
+	for _, d := range row.Digests {
+		v.Legend.Add(d)
+	}
+	rules, acks, err := u.st.Reasons(ctx, []store.Mutation{m})
+	if err != nil {
+		return request.About(err, "why mutation %d is %s", m.ID, m.State)
+	}
+	if rl, ok := rules[m.Rule]; ok && m.State == attention.StateExpected {
+		rr := ruleRow(rl)
+		v.Rule = &rr
+	}
+	if a, ok := acks[m.Ack]; ok && m.State == attention.StateAcknowledged {
+		ar := ackRowOf(a)
+		v.Ack = &ar
+	}
+	history, err := u.st.Acks(ctx, store.AckFilter{MutationID: m.ID, Limit: ackListLimit})
+	if err != nil {
+		return request.About(err, "acknowledgements of mutation %d", m.ID)
+	}
+	for _, a := range history {
+		v.Acks = append(v.Acks, ackRowOf(a))
+	}
+	title := fmt.Sprintf("%s %d", m.Kind, m.ID)
+	return u.render(w, r, status, u.meta(r, title, web.NavMutations), web.MutationPage(v))
+}
+
+// acknowledgeForm acknowledges the path's mutation (an admin) or asks to (a viewer);
+// a refused form re-renders the page with the message next to its field (422).
+func (u *UI) acknowledgeForm(w http.ResponseWriter, r *http.Request) error {
+	if err := readForm(w, r); err != nil {
+		return err
+	}
+	m, err := u.mutationOf(r)
+	if err != nil {
+		return err
+	}
+	admin := access.PrincipalOf(r.Context()).IsAdmin()
+	pf := r.PostForm
+	form := web.AckForm{
+		Reason: strings.TrimSpace(pf.Get("reason")), Ticket: strings.TrimSpace(pf.Get("ticket")),
+		Until: pf.Get("until"), Expires: strings.TrimSpace(pf.Get("expires")),
+	}
+	na, ok := u.checkAck(&form, admin, u.now())
+	if !ok {
+		return u.renderMutation(w, r, http.StatusUnprocessableEntity, m, form)
+	}
+	na.MutationID = m.ID
+	if _, err := u.st.CreateAck(r.Context(), access.Audit(r), na); err != nil {
+		return ackActionError(err, "acknowledge mutation %d", m.ID)
+	}
+	return seeOther(w, r, web.MutationURL(m.ID))
+}
+
+// checkAck reads the acknowledge form into a new acknowledgement, setting the form's
+// refusals; it reports whether there was none.
+func (u *UI) checkAck(form *web.AckForm, admin bool, now time.Time) (store.NewAck, bool) {
+	na := store.NewAck{Reason: form.Reason, Ticket: form.Ticket, Until: attention.Until(form.Until), Approved: admin}
+	form.ReasonError = reasonError(form.Reason)
+	if form.Ticket != "" {
+		if t, err := url.Parse(form.Ticket); err != nil || (t.Scheme != "http" && t.Scheme != "https") || t.Host == "" || len(form.Ticket) > 2048 {
+			form.TicketError = "A ticket is an http(s) link, such as https://tracker.example.com/OPS-123."
+		}
+	}
+	if !slices.Contains(attention.Untils, na.Until) {
+		form.UntilError = "Choose how it ends: at a time, when it resolves, or when it changes."
+	}
+	switch {
+	case form.Expires != "":
+		t, ok := formTime(form.Expires)
+		switch {
+		case !ok:
+			form.ExpError = badTime
+		case !t.After(now):
+			form.ExpError = "This time has passed: give a time in the future."
+		case !admin && t.Sub(now) > u.viewerAckMax:
+			form.ExpError = fmt.Sprintf("At most %d days ahead (%s); an admin may acknowledge it for longer.",
+				int(u.viewerAckMax/(24*time.Hour)), web.Stamp(now.Add(u.viewerAckMax)))
+		default:
+			na.ExpiresAt = &t
+		}
+	case na.Until == attention.UntilTime:
+		form.ExpError = "Give the time it ends at."
+	}
+	return na, form.ReasonError == "" && form.TicketError == "" && form.UntilError == "" && form.ExpError == ""
+}
+
+// whyLength is how much of a reason a list row shows; the mutation's page shows it
+// all.
+const whyLength = 160
+
+// explain sets the Why of rows (mutationRow of ms, in the same order): who
+// acknowledged each, until when and why, or the rule that makes it expected.
+func (u *UI) explain(ctx context.Context, ms []store.Mutation, rows []web.MutationRow) error {
+	rules, acks, err := u.st.Reasons(ctx, ms)
+	if err != nil {
+		return request.About(err, "why mutations are not open")
+	}
+	for i, m := range ms {
+		switch {
+		case m.State == attention.StateExpected:
+			if rl, ok := rules[m.Rule]; ok {
+				rows[i].Why = clipRunes(fmt.Sprintf("rule %d: %s", rl.ID, rl.Reason), whyLength)
+			}
+		case m.State == attention.StateAcknowledged:
+			if a, ok := acks[m.Ack]; ok {
+				rows[i].Why = clipRunes(fmt.Sprintf("%s, %s: %s", a.RequestedBy, ackRowOf(a).Ends(), a.Reason), whyLength)
+			}
+		}
+	}
+	return nil
+}
+
+// clipRunes shortens s to n characters and an ellipsis, never inside a character.
+func clipRunes(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n]) + "…"
+}
