@@ -116,7 +116,8 @@ func MutationFilter(q Query, now time.Time) (store.MutationFilter, string, error
 	if err != nil {
 		return store.MutationFilter{}, "", err
 	}
-	state, err := q.OneOf("state", "open", "open", "closed", "all")
+	// open is what needs attention; acknowledged and expected what does not, and why.
+	state, err := q.OneOf("state", store.StateOpen, store.MutationStates...)
 	if err != nil {
 		return store.MutationFilter{}, "", err
 	}
