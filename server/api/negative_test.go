@@ -173,7 +173,7 @@ func TestBadQueries(t *testing.T) {
 		{"/api/v1/workloads?sort=pods", 400, "sort must be one of cluster, namespace, name, kind, ref, changed, mutant"},
 		{"/api/v1/workloads?order=up", 400, "order must be one of asc, desc"},
 		{"/api/v1/workloads?ref=Not%20An%20Image", 400, "not an image reference"},
-		{"/api/v1/mutations?state=gone", 400, "state must be one of open, closed, all"},
+		{"/api/v1/mutations?state=gone", 400, "state must be one of open, acknowledged, expected, unresolved, closed, all"},
 		{"/api/v1/mutations?kind=mutant", 400, "kind must be one of workload-divergence"},
 		{"/api/v1/mutations?since=yesterday", 400, "since must be 24h, 7d, 30d, 90d or an RFC 3339 time"},
 		{"/api/v1/mutations?until=2026-13-01", 400, "until must be an RFC 3339 time"},
