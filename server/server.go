@@ -87,6 +87,9 @@ type Config struct {
 	// configuration (access.DecideCookies), never from a request; the zero value is
 	// Secure.
 	Cookies access.Cookies
+	// AckMaxDuration is how far ahead a viewer may acknowledge a mutation (admins are
+	// not limited); default 90 days.
+	AckMaxDuration time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -127,7 +130,7 @@ func New(cfg Config) http.Handler {
 		vet := request.Vetter{Policy: cfg.Policy}
 		notifier := newNotifier(cfg.ChannelClient)
 		api.New(api.Config{Store: cfg.Store, Scans: cfg.Scans, Vetter: vet, Notifier: notifier, Access: gate,
-			CacheBytes: cfg.CacheBytes, Now: cfg.Now, Logger: cfg.Logger}).Mount(r)
+			CacheBytes: cfg.CacheBytes, AckMaxDuration: cfg.AckMaxDuration, Now: cfg.Now, Logger: cfg.Logger}).Mount(r)
 		// A nil Scans stays nil for the UI (not an interface holding nil).
 		var scans ui.Scanner
 		if cfg.Scans != nil {

@@ -136,6 +136,8 @@ func TestServeConfigErrors(t *testing.T) {
 		{nil, []string{"--scan-concurrency", "many"}, "--scan-concurrency"},
 		{nil, []string{"--scan-concurrency=-2"}, "--scan-concurrency must be positive, not -2"},
 		{nil, []string{"--api-rate-limit", "0"}, "--api-rate-limit must be a positive number, not 0"},
+		{nil, []string{"--ack-max-duration", "0s"}, "--ack-max-duration must be positive, not 0s"},
+		{map[string]string{"TAGDRIFT_ACK_MAX_DURATION": "-1h"}, nil, "TAGDRIFT_ACK_MAX_DURATION must be positive"},
 		{nil, []string{"--session-idle", "30s"}, "--session-idle must be at least 1m, not 30s"},
 		{nil, []string{"--session-absolute", "1h"}, "--session-absolute must be at least --session-idle (12h0m0s), not 1h0m0s"},
 		{map[string]string{"TAGDRIFT_SESSION_ABSOLUTE": "1h"}, nil, "TAGDRIFT_SESSION_ABSOLUTE must be at least --session-idle"},

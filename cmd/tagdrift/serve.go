@@ -66,6 +66,9 @@ type serveConfig struct {
 	AlertRepostInterval  time.Duration  `name:"alert-repost-interval" env:"TAGDRIFT_ALERT_REPOST_INTERVAL" default:"1m" help:"how often open mutations are posted again to Alertmanager channels"`
 	AlertEventTTL        time.Duration  `name:"alert-event-ttl" env:"TAGDRIFT_ALERT_EVENT_TTL" default:"1h" help:"how long an Alertmanager alert of a tag-moved or pod-drift event fires before it ends by itself"`
 
+	// Acknowledgements (issue 27).
+	AckMaxDuration time.Duration `name:"ack-max-duration" env:"TAGDRIFT_ACK_MAX_DURATION" default:"2160h" help:"how far ahead a viewer may acknowledge a mutation (admins are not limited)"`
+
 	// Read from the environment only, by Run (serveEnvOnly).
 	keyText    string
 	adminToken string
@@ -182,6 +185,8 @@ func (c serveConfig) validate(source func(flag string) string) error {
 		return fmt.Errorf("%s must be at least 1s, not %s", source("alert-repost-interval"), c.AlertRepostInterval)
 	case c.AlertEventTTL <= 0:
 		return fmt.Errorf("%s must be positive, not %s", source("alert-event-ttl"), c.AlertEventTTL)
+	case c.AckMaxDuration <= 0:
+		return fmt.Errorf("%s must be positive, not %s", source("ack-max-duration"), c.AckMaxDuration)
 	case c.adminToken != "" && len(c.adminToken) < 16:
 		// A short shared secret is guessable; the rate limit does not stop a patient guess.
 		return errors.New("TAGDRIFT_ADMIN_TOKEN must be at least 16 characters")
@@ -338,6 +343,7 @@ func (cfg *serveConfig) Run(ctx context.Context, d *deps) error {
 			// Test messages reach channels as deliveries do, through the same address policy.
 			ChannelClient:  deliveries.Client,
 			TrustedProxies: cfg.TrustedProxy,
+			AckMaxDuration: cfg.AckMaxDuration,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,

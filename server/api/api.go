@@ -1,10 +1,12 @@
 // Package api serves the REST API v1 under /api/v1, one file per resource: clusters,
 // scans, workloads, mutations, the image timeline, digests, tokens, the audit trail,
-// notification channels and routes, and the OpenAPI document (openapi.json, which a test checks against the router). Every
-// route needs a bearer token (server/access); viewers read everything but tokens and
-// the audit trail, admins also change clusters, tokens and notifications. Query, cursor and list rules
-// and the mapping of errors to problem responses are server/request's, shared with the
-// web UI; the heavy reads go through a cache kept while the data is unchanged
+// notification channels and routes, declared-mutable tag rules and acknowledgements,
+// and the OpenAPI document (openapi.json, which a test checks against the router).
+// Every route needs a bearer token (server/access); viewers read everything but tokens
+// and the audit trail and may ask for acknowledgements; admins also change clusters,
+// tokens, notifications and rules, and decide acknowledgements. Query, cursor and list
+// rules and the mapping of errors to problem responses are server/request's, shared
+// with the web UI; the heavy reads go through a cache kept while the data is unchanged
 // (cache.go). Handlers never list a cluster themselves: they ask the scheduler through
 // Scanner.
 package api
@@ -50,8 +52,11 @@ type Config struct {
 	// CacheBytes bounds the memory kept for answers of the heavy reads; default 64 MiB,
 	// negative for none.
 	CacheBytes int
-	Now        func() time.Time
-	Logger     *slog.Logger
+	// AckMaxDuration is how far ahead a viewer may acknowledge (an admin is not
+	// limited); default request.DefaultAckMaxDuration, 90 days.
+	AckMaxDuration time.Duration
+	Now            func() time.Time
+	Logger         *slog.Logger
 }
 
 // API serves the REST API v1.
@@ -62,9 +67,11 @@ type API struct {
 	access *access.Gate
 	// notifier checks channels and sends test messages.
 	notifier request.Notifier
-	now      func() time.Time
-	log      *slog.Logger
-	cache    *responseCache // nil: every read is made afresh
+	// ackMax is how far ahead a viewer may acknowledge.
+	ackMax time.Duration
+	now    func() time.Time
+	log    *slog.Logger
+	cache  *responseCache // nil: every read is made afresh
 }
 
 // New returns the API of cfg.
@@ -84,6 +91,7 @@ func New(cfg Config) *API {
 		vet:      cfg.Vetter,
 		access:   cfg.Access,
 		notifier: cfg.Notifier,
+		ackMax:   cmp.Or(cfg.AckMaxDuration, request.DefaultAckMaxDuration),
 		now:      cfg.Now,
 		log:      cfg.Logger,
 		cache:    newResponseCache(cmp.Or(cfg.CacheBytes, 64<<20)),
@@ -113,6 +121,13 @@ func (a *API) Mount(r chi.Router) {
 			r.Get("/mutations/{id}", a.handle(a.getMutation))
 			r.Get("/images/timeline", a.handle(a.timeline))
 			r.Get("/digests/{digest}", a.handle(a.digest))
+			r.Get("/rules", a.handle(a.listRules))
+			r.Get("/rules/{id}", a.handle(a.getRule))
+			r.Get("/acknowledgements", a.handle(a.listAcks))
+			r.Get("/acknowledgements/{id}", a.handle(a.getAck))
+			r.Post("/acknowledgements", a.handle(a.createAck))
+			// The requester may withdraw a request; the handler checks who asks.
+			r.Post("/acknowledgements/{id}/revoke", a.handle(a.revokeAck))
 
 			r.Group(func(r chi.Router) {
 				r.Use(a.requireAdmin)
@@ -139,6 +154,11 @@ func (a *API) Mount(r chi.Router) {
 				r.Get("/notifications/routes/{id}", a.handle(a.getRoute))
 				r.Patch("/notifications/routes/{id}", a.handle(a.updateRoute))
 				r.Delete("/notifications/routes/{id}", a.handle(a.deleteRoute))
+				r.Post("/rules", a.handle(a.createRule))
+				r.Post("/rules/{id}/revoke", a.handle(a.revokeRule))
+				r.Get("/acknowledgements/unmatched", a.handle(a.unmatched))
+				r.Post("/acknowledgements/{id}/approve", a.handle(a.approveAck))
+				r.Post("/acknowledgements/{id}/deny", a.handle(a.denyAck))
 			})
 		})
 	})

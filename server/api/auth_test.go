@@ -62,6 +62,18 @@ func matrixRoutes() []matrixRoute {
 		{"GET /api/v1/notifications/routes/{id}", "GET", "/api/v1/notifications/routes/999999", "", true},
 		{"PATCH /api/v1/notifications/routes/{id}", "PATCH", "/api/v1/notifications/routes/999999", `{"enabled":false}`, true},
 		{"DELETE /api/v1/notifications/routes/{id}", "DELETE", "/api/v1/notifications/routes/999999", "", true},
+		{"GET /api/v1/rules", "GET", "/api/v1/rules?live=true", "", false},
+		{"GET /api/v1/rules/{id}", "GET", "/api/v1/rules/999999", "", false},
+		{"POST /api/v1/rules", "POST", "/api/v1/rules", `{"scope":"cluster=\"nowhere\"","reason":"matrix"}`, true},
+		{"POST /api/v1/rules/{id}/revoke", "POST", "/api/v1/rules/999999/revoke", "", true},
+		{"GET /api/v1/acknowledgements", "GET", "/api/v1/acknowledgements?status=active", "", false},
+		{"GET /api/v1/acknowledgements/{id}", "GET", "/api/v1/acknowledgements/999999", "", false},
+		{"POST /api/v1/acknowledgements", "POST", "/api/v1/acknowledgements", `{"mutation":999999,"reason":"matrix","until":"changed"}`, false},
+		{"GET /api/v1/acknowledgements/unmatched", "GET", "/api/v1/acknowledgements/unmatched", "", true},
+		{"POST /api/v1/acknowledgements/{id}/approve", "POST", "/api/v1/acknowledgements/999999/approve", "", true},
+		{"POST /api/v1/acknowledgements/{id}/deny", "POST", "/api/v1/acknowledgements/999999/deny", "", true},
+		// A viewer reaches the handler, which answers 404 before it asks whose it is.
+		{"POST /api/v1/acknowledgements/{id}/revoke", "POST", "/api/v1/acknowledgements/999999/revoke", "", false},
 	}
 }
 

@@ -14,8 +14,8 @@ import (
 	"github.com/tagdrift/tagdrift/store"
 )
 
-// mutationJSON is a mutation as `tagdrift scan -o json` shows it, with its id and when
-// it was detected and resolved (null while open).
+// mutationJSON is a mutation as `tagdrift scan -o json` shows it, with its id, when
+// it was detected and resolved (null while open), its state and why it is not open.
 type mutationJSON struct {
 	ID int64 `json:"id"`
 	detect.Mutation
@@ -25,13 +25,59 @@ type mutationJSON struct {
 	RawPlaces  json.RawMessage `json:"places,omitempty"`
 	DetectedAt time.Time       `json:"detectedAt"`
 	ResolvedAt *time.Time      `json:"resolvedAt"`
+	mutationState
 }
 
-func toMutationJSON(m store.Mutation) mutationJSON {
+// mutationState is a mutation's state (attention.Decide's, as the store's column
+// holds it: open, acknowledged, expected, resolved) and what made it so: the
+// acknowledgement that covers it or the rule that makes it expected. The stored
+// bodies hold only places: the state is read with every list and encoded here, so a
+// change of state needs no body rewritten.
+type mutationState struct {
+	State           string            `json:"state"`
+	Acknowledgement *mutationAckJSON  `json:"acknowledgement,omitempty"`
+	Rule            *mutationRuleJSON `json:"rule,omitempty"`
+}
+
+// mutationAckJSON is the acknowledgement that covers a mutation.
+type mutationAckJSON struct {
+	ID        int64      `json:"id"`
+	By        string     `json:"by"`
+	Reason    string     `json:"reason"`
+	Ticket    string     `json:"ticket"`
+	Until     string     `json:"until"`
+	ExpiresAt *time.Time `json:"expiresAt"`
+}
+
+// mutationRuleJSON is the rule that makes a mutation expected.
+type mutationRuleJSON struct {
+	ID        int64      `json:"id"`
+	Scope     string     `json:"scope"`
+	Reason    string     `json:"reason"`
+	ExpiresAt *time.Time `json:"expiresAt"`
+}
+
+// stateOf is m's state and why, from the rules and acknowledgements store.Reasons
+// read for the list m is in. One that went missing between the two reads (a rule
+// deleted with its history) leaves the state without its why rather than failing.
+func stateOf(m store.Mutation, rules map[int64]store.Rule, acks map[int64]store.Ack) mutationState {
+	s := mutationState{State: string(m.State)}
+	if k, ok := acks[m.Ack]; ok && m.Ack != 0 {
+		s.Acknowledgement = &mutationAckJSON{ID: k.ID, By: k.RequestedBy, Reason: k.Reason, Ticket: k.Ticket,
+			Until: string(k.Until), ExpiresAt: request.UTCPtr(k.ExpiresAt)}
+	}
+	if rl, ok := rules[m.Rule]; ok && m.Rule != 0 {
+		s.Rule = &mutationRuleJSON{ID: rl.ID, Scope: rl.Scope, Reason: rl.Reason, ExpiresAt: request.UTCPtr(rl.ExpiresAt)}
+	}
+	return s
+}
+
+func toMutationJSON(m store.Mutation, rules map[int64]store.Rule, acks map[int64]store.Ack) mutationJSON {
 	if m.Digests == nil {
 		m.Digests = []string{}
 	}
-	j := mutationJSON{ID: m.ID, Mutation: m.Mutation, RawPlaces: m.PlacesJSON, DetectedAt: request.UTC(m.DetectedAt), ResolvedAt: request.UTCPtr(m.ResolvedAt)}
+	j := mutationJSON{ID: m.ID, Mutation: m.Mutation, RawPlaces: m.PlacesJSON, DetectedAt: request.UTC(m.DetectedAt),
+		ResolvedAt: request.UTCPtr(m.ResolvedAt), mutationState: stateOf(m, rules, acks)}
 	if j.RawPlaces == nil {
 		places := m.Places
 		if places == nil {
@@ -60,9 +106,13 @@ func (a *API) listMutations(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return request.About(err, "list mutations")
 	}
+	rules, acks, err := a.st.Reasons(r.Context(), ms)
+	if err != nil {
+		return request.About(err, "list mutations")
+	}
 	items := make([]json.RawMessage, len(ms))
 	for i, m := range ms {
-		if items[i], err = mutationItem(toMutationJSON(m)); err != nil {
+		if items[i], err = mutationItem(toMutationJSON(m, rules, acks)); err != nil {
 			return err
 		}
 	}
@@ -83,6 +133,7 @@ type mutationHead struct {
 type mutationTail struct {
 	DetectedAt time.Time  `json:"detectedAt"`
 	ResolvedAt *time.Time `json:"resolvedAt"`
+	mutationState
 }
 
 // mutationItem encodes m as request.EncodeJSON does, its places, encoded already, spliced in as
@@ -93,7 +144,7 @@ func mutationItem(m mutationJSON) (json.RawMessage, error) {
 	if err != nil {
 		return nil, err
 	}
-	tail, err := request.EncodeJSON(mutationTail{DetectedAt: m.DetectedAt, ResolvedAt: m.ResolvedAt})
+	tail, err := request.EncodeJSON(mutationTail{DetectedAt: m.DetectedAt, ResolvedAt: m.ResolvedAt, mutationState: m.mutationState})
 	if err != nil {
 		return nil, err
 	}
@@ -124,5 +175,9 @@ func (a *API) getMutation(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return request.About(err, "mutation %d", id)
 	}
-	return request.Respond(w, http.StatusOK, toMutationJSON(m))
+	rules, acks, err := a.st.Reasons(r.Context(), []store.Mutation{m})
+	if err != nil {
+		return request.About(err, "mutation %d", id)
+	}
+	return request.Respond(w, http.StatusOK, toMutationJSON(m, rules, acks))
 }

@@ -145,7 +145,7 @@ func TestMutationAnswersAgree(t *testing.T) {
 
 // TestMutationItem encodes mutations as the list does, places spliced in as stored,
 // against request.EncodeJSON of the whole mutation: the same bytes for places as Go encodes
-// them and as migration 000020's SQL did (with spaces), open and resolved, with strings
+// them and as migration 000020's SQL did (with spaces), in each state, with strings
 // that need escaping or look like JSON.
 func TestMutationItem(t *testing.T) {
 	t.Parallel()
@@ -158,10 +158,17 @@ func TestMutationItem(t *testing.T) {
 		{"as migration 000020 did", `[{"cluster" : "prod", "namespace": "a: b, \"c\" <&>` + "\u2028" + `", "workload": {"kind": "Deployment", "name": "web"}}]`},
 		{"none", `[]`},
 	} {
-		for _, at := range []*time.Time{nil, &resolved} {
+		for i, at := range []*time.Time{nil, &resolved, nil, nil} {
+			// Open, resolved, acknowledged and expected, with why.
+			state := []mutationState{
+				{State: "open"},
+				{State: "resolved"},
+				{State: "acknowledged", Acknowledgement: &mutationAckJSON{ID: 7, By: "user:<a>", Reason: `"frozen" & known`, Until: "time", ExpiresAt: &resolved}},
+				{State: "expected", Rule: &mutationRuleJSON{ID: 3, Scope: `reference=~"docker.io/library/nginx:.*"`, Reason: "moves"}},
+			}[i]
 			m := mutationJSON{ID: 42, RawPlaces: json.RawMessage(tc.places), DetectedAt: resolved.Add(-time.Hour), ResolvedAt: at,
 				Mutation: detect.Mutation{Kind: detect.TagDivergence, Cluster: `"quoted" <b>`, Ref: "docker.io/library/nginx:1.25",
-					Digests: []string{"sha256:aa", "sha256:bb"}, Places: []detect.Place{{Cluster: "hidden"}}}}
+					Digests: []string{"sha256:aa", "sha256:bb"}, Places: []detect.Place{{Cluster: "hidden"}}}, mutationState: state}
 			got, err := mutationItem(m)
 			if err != nil {
 				t.Fatal(err)
@@ -171,7 +178,7 @@ func TestMutationItem(t *testing.T) {
 				t.Fatal(err)
 			}
 			if string(got)+"\n" != string(want) {
-				t.Errorf("%s (resolved %v):\n got %s\nwant %s", tc.name, at != nil, got, want)
+				t.Errorf("%s (%s):\n got %s\nwant %s", tc.name, state.State, got, want)
 			}
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/tagdrift/tagdrift/scanner/kubeconfig"
 	"github.com/tagdrift/tagdrift/store"
@@ -83,10 +84,10 @@ type Failure struct {
 
 // Classify is the one place that maps errors to statuses, for the API's problems and
 // the UI's error pages alike: client errors (*Error) keep their detail and headers,
-// store.ErrNotFound is 404, store.ErrConflict is 409, a rejected kubeconfig is 400
-// naming the field, a body too large is 413, a request the client cancelled is 503, and
-// anything else is a 500. what names the request's subject when no About did ("request",
-// "page").
+// store.ErrNotFound is 404, store.ErrConflict is 409, store.ErrNotAllowed is 409 with
+// the store's reason, a rejected kubeconfig is 400 naming the field, a body too large
+// is 413, a request the client cancelled is 503, and anything else is a 500. what
+// names the request's subject when no About did ("request", "page").
 func Classify(r *http.Request, err error, what string) Failure {
 	var (
 		he      *Error
@@ -112,6 +113,14 @@ func Classify(r *http.Request, err error, what string) Failure {
 		return Failure{Status: http.StatusNotFound, Detail: name + " not found"}
 	case errors.Is(err, store.ErrConflict):
 		return Failure{Status: http.StatusConflict, Detail: name + " already exists"}
+	case errors.Is(err, store.ErrNotAllowed):
+		// The store's words say why (an acknowledgement that is not requested any
+		// more, a mutation resolved); they name records, never secrets.
+		inner := err
+		if subject != nil {
+			inner = subject.err
+		}
+		return Failure{Status: http.StatusConflict, Detail: strings.TrimSuffix(inner.Error(), ": "+store.ErrNotAllowed.Error())}
 	case r.Context().Err() != nil && errors.Is(err, context.Canceled):
 		return Failure{Status: http.StatusServiceUnavailable, Detail: "request cancelled", Cause: Cancelled}
 	}

@@ -116,6 +116,7 @@ func MutationFilter(q Query, now time.Time) (store.MutationFilter, string, error
 	if err != nil {
 		return store.MutationFilter{}, "", err
 	}
+	// open is what needs attention; acknowledged and expected what does not, and why.
 	state, err := q.OneOf("state", store.StateOpen, store.MutationStates...)
 	if err != nil {
 		return store.MutationFilter{}, "", err
