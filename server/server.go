@@ -137,7 +137,7 @@ func New(cfg Config) http.Handler {
 			scans = cfg.Scans
 		}
 		ui.New(ui.Config{Store: cfg.Store, Scans: scans, Vetter: vet, Notifier: notifier, Access: gate,
-			Now: cfg.Now, Logger: cfg.Logger}).Mount(r)
+			ViewerAckMaxAge: cfg.AckMaxDuration, Now: cfg.Now, Logger: cfg.Logger}).Mount(r)
 	}
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

@@ -335,7 +335,7 @@ func TestRulesAndScopes(t *testing.T) {
 	want(t, res, http.StatusCreated)
 	var rule ruleJSON
 	res.decode(t, &rule)
-	if !rule.Active || rule.Scope != `reference="nginx:1.25"` || rule.ExpiresAt == nil || res.header.Get("Location") != fmt.Sprintf("/api/v1/rules/%d", rule.ID) {
+	if !rule.Active || rule.Scope != `reference="docker.io/library/nginx:1.25"` || rule.ExpiresAt == nil || res.header.Get("Location") != fmt.Sprintf("/api/v1/rules/%d", rule.ID) {
 		t.Fatalf("declared %+v, Location %q", rule, res.header.Get("Location"))
 	}
 	got := mutationByID(t, viewer, td.ID)

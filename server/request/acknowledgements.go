@@ -30,20 +30,29 @@ const (
 // CheckScope parses a scope as rules and acknowledgements take it
 // (attention.ParseScope), naming the problem for the field scope.
 func CheckScope(s string) error {
+	_, err := normalScope(s)
+	return err
+}
+
+// normalScope is s as it is stored: parsed and written back, so that what a rule or
+// acknowledgement shows is what it matches (an equality on a reference normalized,
+// nginx:nightly as docker.io/library/nginx:nightly), whichever client wrote it.
+func normalScope(s string) (string, error) {
 	if len(s) > MaxScope {
-		return fieldError("scope", "scope longer than %d bytes", MaxScope)
+		return "", fieldError("scope", "scope longer than %d bytes", MaxScope)
 	}
-	if _, err := attention.ParseScope(s); err != nil {
-		return fieldError("scope", "%s (write it as Alertmanager matchers: cluster=~\"dev-.*\", reference=~\"registry.example.com/team-a/.*:nightly\")", err.Error())
+	scope, err := attention.ParseScope(s)
+	if err != nil {
+		return "", fieldError("scope", "%s (write it as Alertmanager matchers: cluster=~\"dev-.*\", reference=~\"registry.example.com/team-a/.*:nightly\")", err.Error())
 	}
-	return nil
+	return attention.FormatScope(scope), nil
 }
 
 // checkReason refuses an empty reason, one too long or with control characters other
 // than line breaks.
 func checkReason(reason string) error {
 	if strings.TrimSpace(reason) == "" {
-		return fieldError("reason", "reason is required: say why")
+		return fieldError("reason", "say why: a reason is required")
 	}
 	if utf8.RuneCountInString(reason) > MaxReason || !utf8.ValidString(reason) ||
 		strings.ContainsFunc(reason, func(r rune) bool { return unicode.IsControl(r) && r != '\n' && r != '\r' && r != '\t' }) {
@@ -61,9 +70,10 @@ func checkExpiry(at *time.Time, now time.Time) error {
 }
 
 // CheckRule checks a rule to declare: a scope that parses, a reason, an end in the
-// future when there is one. The scope is kept as written.
+// future when there is one. The scope is kept normalized (normalScope).
 func CheckRule(scope, reason string, expiresAt *time.Time, now time.Time) (store.NewRule, error) {
-	if err := CheckScope(scope); err != nil {
+	scope, err := normalScope(scope)
+	if err != nil {
 		return store.NewRule{}, err
 	}
 	if err := checkReason(reason); err != nil {
@@ -72,7 +82,7 @@ func CheckRule(scope, reason string, expiresAt *time.Time, now time.Time) (store
 	if err := checkExpiry(expiresAt, now); err != nil {
 		return store.NewRule{}, err
 	}
-	return store.NewRule{Scope: strings.TrimSpace(scope), Reason: strings.TrimSpace(reason), ExpiresAt: UTCPtr(expiresAt)}, nil
+	return store.NewRule{Scope: scope, Reason: strings.TrimSpace(reason), ExpiresAt: UTCPtr(expiresAt)}, nil
 }
 
 // AckFields is an acknowledgement as a body or a form asks for it: of MutationID or
@@ -107,7 +117,8 @@ func CheckAck(f AckFields, who AckAsker, now time.Time) (store.NewAck, error) {
 		return store.NewAck{}, fieldError("mutation", "mutation must be a positive id, not %d", f.MutationID)
 	}
 	if f.Scope != "" {
-		if err := CheckScope(f.Scope); err != nil {
+		var err error
+		if f.Scope, err = normalScope(f.Scope); err != nil {
 			return store.NewAck{}, err
 		}
 	}
@@ -139,7 +150,7 @@ func CheckAck(f AckFields, who AckAsker, now time.Time) (store.NewAck, error) {
 			days(who.MaxAhead), now.Add(who.MaxAhead).UTC().Format(time.RFC3339))
 	}
 	return store.NewAck{
-		MutationID: f.MutationID, Scope: strings.TrimSpace(f.Scope), Reason: strings.TrimSpace(f.Reason), Ticket: ticket,
+		MutationID: f.MutationID, Scope: f.Scope, Reason: strings.TrimSpace(f.Reason), Ticket: ticket,
 		Until: until, ExpiresAt: UTCPtr(f.ExpiresAt), Approved: who.Admin,
 	}, nil
 }

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/tagdrift/tagdrift/scanner/attention"
 	"github.com/tagdrift/tagdrift/server/access"
 	"github.com/tagdrift/tagdrift/server/request"
 	"github.com/tagdrift/tagdrift/store"
@@ -26,9 +24,6 @@ import (
 
 // ackListLimit is how many acknowledgements of one status the page lists.
 const ackListLimit = 200
-
-// maxReason is the longest reason a form takes, in bytes.
-const maxReason = 2000
 
 // ackRoutes are the acknowledgements page, its admin actions, and the mutation page
 // with its acknowledge form, which viewers post too (as a request).
@@ -201,27 +196,31 @@ func (u *UI) createRuleForm(w http.ResponseWriter, r *http.Request) error {
 	}
 	pf := r.PostForm
 	form := web.RuleForm{Scope: strings.TrimSpace(pf.Get("scope")), Reason: strings.TrimSpace(pf.Get("reason")), Expires: strings.TrimSpace(pf.Get("expires"))}
-	now := u.now()
-	nr := store.NewRule{Reason: form.Reason}
-	if scope, err := attention.ParseScope(form.Scope); err != nil {
-		form.ScopeError = capital(err.Error()) + "."
-	} else {
-		// Stored as parsed, so a reference equality is kept normalized.
-		nr.Scope = attention.FormatScope(scope)
-	}
-	form.ReasonError = reasonError(form.Reason)
+	var expires *time.Time
 	if form.Expires != "" {
 		t, ok := formTime(form.Expires)
-		switch {
-		case !ok:
+		if !ok {
 			form.ExpError = badTime
-		case !t.After(now):
-			form.ExpError = "This time has passed: give a time in the future, or none."
-		default:
-			nr.ExpiresAt = &t
+			return u.renderAcks(w, r, http.StatusUnprocessableEntity, form)
 		}
+		expires = &t
 	}
-	if form.ScopeError != "" || form.ReasonError != "" || form.ExpError != "" {
+	// The API's check, one rule for both: the scope is stored normalized.
+	nr, err := request.CheckRule(form.Scope, form.Reason, expires, u.now())
+	if err != nil {
+		var fe *request.FieldError
+		if !errors.As(err, &fe) {
+			return err
+		}
+		msg := capital(fe.Detail()) + "."
+		switch fe.Field {
+		case "scope":
+			form.ScopeError = msg
+		case "reason":
+			form.ReasonError = msg
+		default:
+			form.ExpError = msg
+		}
 		return u.renderAcks(w, r, http.StatusUnprocessableEntity, form)
 	}
 	if _, err := u.st.CreateRule(r.Context(), access.Audit(r), nr); err != nil {
@@ -276,17 +275,6 @@ func ackActionError(err error, format string, args ...any) error {
 		return request.Errorf(http.StatusConflict, "%s: it changed since the page was shown; reload it", err.Error())
 	}
 	return request.About(err, format, args...)
-}
-
-// reasonError is the refusal of a reason, or "".
-func reasonError(s string) string {
-	switch {
-	case s == "":
-		return "Say why: the reason is what the next person reads."
-	case len(s) > maxReason:
-		return fmt.Sprintf("At most %d bytes.", maxReason)
-	}
-	return ""
 }
 
 // badTime is the refusal of a time formTime does not read.

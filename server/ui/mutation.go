@@ -2,10 +2,9 @@ package ui
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
-	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -23,10 +22,6 @@ import (
 // it, or the rule that makes it expected), its acknowledgements, and the acknowledge
 // form. An admin's acknowledgement is active at once; a viewer's is a request, at most
 // Config.ViewerAckMaxAge ahead, that an admin approves on the acknowledgements page.
-
-// DefaultViewerAckMaxAge is how far ahead a viewer may ask to acknowledge, unless
-// Config.ViewerAckMaxAge says otherwise.
-const DefaultViewerAckMaxAge = 90 * 24 * time.Hour
 
 func (u *UI) mutationPage(w http.ResponseWriter, r *http.Request) error {
 	if _, err := request.Parse(r.URL.RawQuery); err != nil {
@@ -103,48 +98,50 @@ func (u *UI) acknowledgeForm(w http.ResponseWriter, r *http.Request) error {
 		Reason: strings.TrimSpace(pf.Get("reason")), Ticket: strings.TrimSpace(pf.Get("ticket")),
 		Until: pf.Get("until"), Expires: strings.TrimSpace(pf.Get("expires")),
 	}
-	na, ok := u.checkAck(&form, admin, u.now())
+	na, ok := u.checkAck(&form, m.ID, admin, u.now())
 	if !ok {
 		return u.renderMutation(w, r, http.StatusUnprocessableEntity, m, form)
 	}
-	na.MutationID = m.ID
 	if _, err := u.st.CreateAck(r.Context(), access.Audit(r), na); err != nil {
 		return ackActionError(err, "acknowledge mutation %d", m.ID)
 	}
 	return seeOther(w, r, web.MutationURL(m.ID))
 }
 
-// checkAck reads the acknowledge form into a new acknowledgement, setting the form's
-// refusals; it reports whether there was none.
-func (u *UI) checkAck(form *web.AckForm, admin bool, now time.Time) (store.NewAck, bool) {
-	na := store.NewAck{Reason: form.Reason, Ticket: form.Ticket, Until: attention.Until(form.Until), Approved: admin}
-	form.ReasonError = reasonError(form.Reason)
-	if form.Ticket != "" {
-		if t, err := url.Parse(form.Ticket); err != nil || (t.Scheme != "http" && t.Scheme != "https") || t.Host == "" || len(form.Ticket) > 2048 {
-			form.TicketError = "A ticket is an http(s) link, such as https://tracker.example.com/OPS-123."
-		}
-	}
-	if !slices.Contains(attention.Untils, na.Until) {
-		form.UntilError = "Choose how it ends: at a time, when it resolves, or when it changes."
-	}
-	switch {
-	case form.Expires != "":
+// checkAck reads the acknowledge form of mutation id into a new acknowledgement with
+// request.CheckAck (the API's check), setting the form's refusals; it reports whether
+// there was none.
+func (u *UI) checkAck(form *web.AckForm, id int64, admin bool, now time.Time) (store.NewAck, bool) {
+	f := request.AckFields{MutationID: id, Reason: form.Reason, Ticket: form.Ticket, Until: form.Until}
+	if form.Expires != "" {
 		t, ok := formTime(form.Expires)
-		switch {
-		case !ok:
+		if !ok {
 			form.ExpError = badTime
-		case !t.After(now):
-			form.ExpError = "This time has passed: give a time in the future."
-		case !admin && t.Sub(now) > u.viewerAckMax:
-			form.ExpError = fmt.Sprintf("At most %d days ahead (%s); an admin may acknowledge it for longer.",
-				int(u.viewerAckMax/(24*time.Hour)), web.Stamp(now.Add(u.viewerAckMax)))
-		default:
-			na.ExpiresAt = &t
+			return store.NewAck{}, false
 		}
-	case na.Until == attention.UntilTime:
-		form.ExpError = "Give the time it ends at."
+		f.ExpiresAt = &t
 	}
-	return na, form.ReasonError == "" && form.TicketError == "" && form.UntilError == "" && form.ExpError == ""
+	na, err := request.CheckAck(f, request.AckAsker{Admin: admin, MaxAhead: u.viewerAckMax}, now)
+	if err == nil {
+		return na, true
+	}
+	var fe *request.FieldError
+	if !errors.As(err, &fe) {
+		form.ReasonError = capital(err.Error()) + "."
+		return store.NewAck{}, false
+	}
+	msg := capital(fe.Detail()) + "."
+	switch fe.Field {
+	case "ticket":
+		form.TicketError = msg
+	case "until":
+		form.UntilError = msg
+	case "expiresAt":
+		form.ExpError = msg
+	default:
+		form.ReasonError = msg
+	}
+	return store.NewAck{}, false
 }
 
 // whyLength is how much of a reason a list row shows; the mutation's page shows it

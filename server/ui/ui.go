@@ -50,7 +50,7 @@ type Config struct {
 	Now    func() time.Time
 	Logger *slog.Logger
 	// ViewerAckMaxAge is how far ahead a viewer may ask to acknowledge a mutation;
-	// default DefaultViewerAckMaxAge (90 days). Admins have no limit.
+	// default request.DefaultAckMaxDuration (90 days, the API's). Admins have no limit.
 	ViewerAckMaxAge time.Duration
 }
 
@@ -82,7 +82,7 @@ func New(cfg Config) *UI {
 		cfg.Access = access.New(access.Config{Store: cfg.Store, Now: cfg.Now, Logger: cfg.Logger})
 	}
 	return &UI{st: cfg.Store, scans: cfg.Scans, vet: cfg.Vetter, notify: cfg.Notifier, access: cfg.Access, assets: web.NewAssets(), log: cfg.Logger, now: cfg.Now,
-		viewerAckMax: cmp.Or(cfg.ViewerAckMaxAge, DefaultViewerAckMaxAge)}
+		viewerAckMax: cmp.Or(cfg.ViewerAckMaxAge, request.DefaultAckMaxDuration)}
 }
 
 // Mount adds the pages to r. The assets need no session (they hold no data); every page
