@@ -464,4 +464,57 @@ func TestBrowser(t *testing.T) {
 		t.Error("a viewer sees the add form")
 	}
 	b.clean("viewer")
+
+	// The viewer asks to acknowledge the mutant workload's divergence: a request, which
+	// changes no count until an admin approves it.
+	open0, acked0 := b.overviewCounts()
+	if open0 == 0 {
+		t.Fatal("no open mutation on the overview")
+	}
+	b.open("/mutations", `[data-testid=acknowledge-link]`)
+	b.run("acknowledge", chromedp.Click(`[data-testid=acknowledge-link]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`[data-testid=ack-form]`, chromedp.ByQuery),
+		chromedp.SendKeys(`#ack-reason`, "canary of the new build, rolled back tomorrow", chromedp.ByQuery),
+		chromedp.Click(`[data-testid=until-resolved]`, chromedp.ByQuery),
+		chromedp.Click(`[data-testid=ack-submit]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`[data-testid=pending-request]`, chromedp.ByQuery))
+	b.page("mutation-requested")
+	if o, a := b.overviewCounts(); o != open0 || a != acked0 {
+		t.Errorf("after the request: %d open, %d acknowledged; want %d, %d", o, a, open0, acked0)
+	}
+	b.run("sign out viewer", chromedp.Click(`[data-testid=sign-out]`, chromedp.ByQuery), chromedp.WaitVisible(`[data-testid=signin-form]`, chromedp.ByQuery))
+
+	// The admin approves it on the acknowledgements page: one open fewer, one more
+	// acknowledged, and the mutation's page says who and why.
+	b.signIn("oncall", adminPW)
+	b.open("/acknowledgements?status=requested", `[data-testid=ack-approve]`)
+	b.page("acknowledgements")
+	b.run("approve", chromedp.Click(`[data-testid=ack-approve]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`[data-testid=flash]`, chromedp.ByQuery))
+	b.clean("approve")
+	if o, a := b.overviewCounts(); o != open0-1 || a != acked0+1 {
+		t.Errorf("after the approval: %d open, %d acknowledged; want %d, %d", o, a, open0-1, acked0+1)
+	}
+	b.open("/mutations?state=acknowledged", `[data-testid=mutation-row]`)
+	b.run("acknowledged mutation", chromedp.Click(`[data-testid=mutation-row] [data-testid=mutation-link]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`[data-testid=acknowledged-by]`, chromedp.ByQuery))
+	if who := b.text(`[data-testid=ack-who]`); !strings.Contains(who, "watcher") {
+		t.Errorf("acknowledged by %q, want the viewer who asked", who)
+	}
+	b.page("mutation-acknowledged")
+}
+
+// overviewCounts opens the overview and reads its open and acknowledged counts.
+func (b *browser) overviewCounts() (open, acknowledged int) {
+	b.t.Helper()
+	b.open("/", `[data-testid=open-total]`)
+	var o, a string
+	var ok bool
+	b.run("overview counts",
+		chromedp.AttributeValue(`[data-testid=open-total]`, "data-count", &o, &ok, chromedp.ByQuery),
+		chromedp.AttributeValue(`[data-testid=acknowledged-total]`, "data-count", &a, &ok, chromedp.ByQuery))
+	if _, err := fmt.Sscan(o+" "+a, &open, &acknowledged); err != nil {
+		b.t.Fatalf("overview counts %q %q: %v", o, a, err)
+	}
+	return open, acknowledged
 }
