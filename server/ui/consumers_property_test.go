@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"testing"
 	"time"
 
@@ -15,7 +16,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/tagdrift/tagdrift/scanner/annotate"
 	"github.com/tagdrift/tagdrift/scanner/attention"
+	"github.com/tagdrift/tagdrift/scanner/detect"
 	"github.com/tagdrift/tagdrift/scanner/inventory"
 	"github.com/tagdrift/tagdrift/server/access"
 	"github.com/tagdrift/tagdrift/server/api"
@@ -26,8 +29,9 @@ import (
 // TestStateConsumersAgree drives random scans, rules, acknowledgements, approvals,
 // revocations and expiry runs through the store, and after each checks that every
 // consumer of the state column says the same: the column itself, the overview's counts
-// read from its HTML with goquery, the API's lists by state, and the metrics
-// (tagdrift_open_mutations and tagdrift_unresolved_mutations). The store's own
+// read from its HTML with goquery, the API's lists by state, the metrics
+// (tagdrift_open_mutations and tagdrift_unresolved_mutations) and the ReplicaSet
+// annotation planned from what the store hands the annotator. The store's own
 // TestStateProperty checks the column against attention.Decide and the outbox.
 func TestStateConsumersAgree(t *testing.T) {
 	t.Parallel()
@@ -159,6 +163,79 @@ func TestStateConsumersAgree(t *testing.T) {
 		return out
 	}
 	at := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
+	lastPods := map[string][]inventory.Pod{}
+	// The ReplicaSet annotation of each cluster's ReplicaSet, planned from what the
+	// store gives the annotator, against the column's states of the mutations with a
+	// place in that cluster.
+	checkAnnotation := func(op string) {
+		t.Helper()
+		for cluster, id := range f.id {
+			if len(lastPods[cluster]) == 0 {
+				continue
+			}
+			touching, err := e.st.OpenMutationsTouching(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			in := annotate.Input{Cluster: cluster, Pods: lastPods[cluster],
+				ReplicaSets: []annotate.ReplicaSet{{Namespace: "shop", Name: "web-1", UID: types.UID("rs-" + cluster)}}}
+			for _, m := range touching {
+				in.Mutations = append(in.Mutations, annotate.Mutation{Key: fmt.Sprint(m.ID), Kind: m.Kind, State: m.State,
+					Container: m.Container, Ref: m.Ref, Digests: m.Digests, Places: m.Places})
+			}
+			var got annotate.MutationsValue
+			for _, p := range annotate.Make(in).Patches {
+				if v := p.Annotations[annotate.AnnotationMutations]; v != nil {
+					if err := json.Unmarshal([]byte(*v), &got); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			// What the column says of the mutations running in this cluster.
+			rows, err := e.st.Pool().Query(ctx, `
+				SELECT kind, state FROM mutations WHERE resolved_at IS NULL
+				AND (cluster = $1 OR places @> jsonb_build_array(jsonb_build_object('cluster', $1::text)))`, cluster)
+			if err != nil {
+				t.Fatal(err)
+			}
+			kinds, allAcked, expectedKinds := map[string]bool{}, map[string]bool{}, map[string]bool{}
+			for rows.Next() {
+				var kind, state string
+				if err := rows.Scan(&kind, &state); err != nil {
+					t.Fatal(err)
+				}
+				switch state {
+				case "open":
+					kinds[kind], allAcked[kind] = true, false
+				case "acknowledged":
+					if !kinds[kind] {
+						allAcked[kind] = true
+					}
+					kinds[kind] = true
+				case "expected":
+					expectedKinds[kind] = true
+				}
+			}
+			rows.Close()
+			want := annotate.MutationsValue{}
+			for _, k := range []string{"workload-divergence", "pin-mismatch", "tag-divergence", "tag-moved", "pod-drift"} {
+				if kinds[k] {
+					want.Kinds = append(want.Kinds, detect.Kind(k))
+					if allAcked[k] {
+						want.Acknowledged = append(want.Acknowledged, detect.Kind(k))
+					}
+				} else if expectedKinds[k] {
+					want.Expected = append(want.Expected, detect.Kind(k))
+				}
+			}
+			for _, ks := range [][]detect.Kind{got.Kinds, got.Acknowledged, got.Expected, want.Kinds, want.Acknowledged, want.Expected} {
+				slices.Sort(ks) // a set, in whatever order
+			}
+			if !slices.Equal(got.Kinds, want.Kinds) || !slices.Equal(got.Acknowledged, want.Acknowledged) || !slices.Equal(got.Expected, want.Expected) {
+				t.Fatalf("after %s: %s's ReplicaSet is annotated %+v, the column says %+v", op, cluster, got, want)
+			}
+		}
+	}
 	check("start")
 	for step := range 80 {
 		op := rng.IntN(8)
@@ -173,7 +250,8 @@ func TestStateConsumersAgree(t *testing.T) {
 					in = append(in, podArg{p.name, p.letter})
 				}
 			}
-			f.scan(cluster, at, podsOf(cluster, in)...)
+			lastPods[cluster] = podsOf(cluster, in)
+			f.scan(cluster, at, lastPods[cluster]...)
 		case op == 3:
 			if _, err := e.st.CreateRule(ctx, admin, store.NewRule{Scope: scopes[rng.IntN(len(scopes))], Reason: "moves", ExpiresAt: expiry()}); err != nil {
 				t.Fatal(err)
@@ -215,6 +293,7 @@ func TestStateConsumersAgree(t *testing.T) {
 			}
 		}
 		check(fmt.Sprintf("step %d (op %d)", step, op))
+		checkAnnotation(fmt.Sprintf("step %d (op %d)", step, op))
 	}
 	t.Logf("at the end: %v", column())
 }
