@@ -88,6 +88,10 @@ func (s *Scheduler) InsertDeliveries(ctx context.Context, tx pgx.Tx, ds []store.
 	return nil
 }
 
+// deliveryOrderWait is how long a delivery waits before it looks again at the earlier
+// delivery of its mutation that it waits behind.
+const deliveryOrderWait = time.Second
+
 type deliverWorker struct {
 	river.WorkerDefaults[DeliverArgs]
 	s *Scheduler
@@ -116,6 +120,13 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 	}
 	if err != nil {
 		return err
+	}
+	// One mutation's events reach a channel in order: wait while an earlier one is
+	// pending (a snooze is not an attempt).
+	if wait, err := st.WaitsBehind(ctx, d.ID); err != nil {
+		return err
+	} else if wait {
+		return river.JobSnooze(deliveryOrderWait)
 	}
 	// Only the job's first attempt gathers its group: a later one (a retry, or a job
 	// rescued from a replica that died after sending) sends what the first gathered,

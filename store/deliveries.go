@@ -312,3 +312,28 @@ func (s *Store) OpenAlerts(ctx context.Context, channelID int64) ([]OpenAlert, e
 	}
 	return out, nil
 }
+
+// WaitsBehind reports whether delivery id must wait for an earlier one: a delivery to
+// its channel about the same mutation, still pending and not carried in another's
+// message, attempted or written within the hour. A receiver then gets one mutation's
+// events in the order they happened: an acknowledgement before its end, so that
+// Alertmanager does not end an alert that opened again, nor PagerDuty acknowledge an
+// incident triggered again. Ids only decrease along a wait, so waits never form a
+// cycle; a delivery quiet for an hour (retrying far apart, or its job lost) is no longer
+// waited for.
+func (s *Store) WaitsBehind(ctx context.Context, id int64) (bool, error) {
+	var waits bool
+	err := s.pool.QueryRow(ctx, `
+		SELECT EXISTS (
+			SELECT 1 FROM notification_deliveries d
+			JOIN notification_events e ON e.id = d.event_id
+			JOIN notification_deliveries d2 ON d2.channel_id = d.channel_id AND d2.id < d.id
+			JOIN notification_events e2 ON e2.id = d2.event_id
+			WHERE d.id = $1 AND e.mutation_id IS NOT NULL AND e2.mutation_id = e.mutation_id
+			  AND d2.status = 'pending' AND d2.merged_into IS NULL AND d2.updated_at > now() - interval '1 hour')`,
+		id).Scan(&waits)
+	if err != nil {
+		return false, fmt.Errorf("deliveries before %d: %w", id, err)
+	}
+	return waits, nil
+}
