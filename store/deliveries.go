@@ -230,6 +230,14 @@ const maxGroup = 100
 // rescued after its replica died may have sent already, without recording it).
 func (s *Store) ClaimGroup(ctx context.Context, id int64, now time.Time, merge bool) (group []Delivery, carried bool, err error) {
 	err = s.tx(ctx, func(tx pgx.Tx) error {
+		// Claims of one channel and group key take turns: otherwise a job holding its
+		// own row while another claims the group is skipped (SKIP LOCKED) and sends
+		// alone, and what was due together goes as two messages.
+		if _, err := tx.Exec(ctx, `
+			SELECT pg_advisory_xact_lock(hashtextextended(d.channel_id::text || '/' || d.group_key, 27))
+			FROM notification_deliveries d WHERE d.id = $1 AND d.group_key <> ''`, id); err != nil {
+			return fmt.Errorf("wait for its group's claims: %w", err)
+		}
 		var status, key string
 		var channel int64
 		var mergedInto *int64
