@@ -77,10 +77,16 @@ func (s *Scheduler) InsertDeliveries(ctx context.Context, tx pgx.Tx, ds []store.
 		return errors.New("scheduler: deliveries are not configured")
 	}
 	params := make([]river.InsertManyParams, len(ds))
+	now := time.Now()
 	for i, d := range ds {
-		params[i] = river.InsertManyParams{Args: DeliverArgs{DeliveryID: d.ID}, InsertOpts: &river.InsertOpts{
-			Queue: notifyQueue, MaxAttempts: s.cfg.Deliveries.MaxAttempts, ScheduledAt: d.NotBefore,
-		}}
+		opts := &river.InsertOpts{Queue: notifyQueue, MaxAttempts: s.cfg.Deliveries.MaxAttempts}
+		// River makes any job with a ScheduledAt "scheduled", which waits for its
+		// scheduler's next round (up to 5 s) even when the time has come: one due now
+		// is inserted available.
+		if d.NotBefore.After(now) {
+			opts.ScheduledAt = d.NotBefore
+		}
+		params[i] = river.InsertManyParams{Args: DeliverArgs{DeliveryID: d.ID}, InsertOpts: opts}
 	}
 	if _, err := s.client.InsertManyTx(ctx, tx, params); err != nil {
 		return fmt.Errorf("insert %d delivery jobs: %w", len(ds), err)
