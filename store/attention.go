@@ -75,6 +75,20 @@ func readInForce(ctx context.Context, tx pgx.Tx) (inForce, error) {
 	return f, nil
 }
 
+// attentionColumns are what attention.Decide reads of a mutation, for scanAttention.
+const attentionColumns = `id, kind, cluster, namespace, workload_kind, workload_name, container, ref, digests, places,
+	cluster_group, resolved_at IS NOT NULL`
+
+// scanAttention reads a row of attentionColumns, and then the extra ones.
+func scanAttention(row pgx.Row, extra ...any) (attention.Mutation, error) {
+	var m attention.Mutation
+	var kind string
+	err := row.Scan(append([]any{&m.ID, &kind, &m.Cluster, &m.Namespace, &m.Workload.Kind, &m.Workload.Name, &m.Container,
+		&m.Ref, &m.Digests, &m.Places, &m.Group, &m.Resolved}, extra...)...)
+	m.Kind = detect.Kind(kind)
+	return m, err
+}
+
 // settled is one mutation whose state settle decided.
 type settled struct {
 	kind        detect.Kind
@@ -102,8 +116,7 @@ func settle(ctx context.Context, tx pgx.Tx, ids []int64) (map[int64]settled, err
 		return nil, err
 	}
 	rows, err := tx.Query(ctx, `
-		SELECT id, kind, cluster, namespace, workload_kind, workload_name, container, ref, digests, places,
-		       cluster_group, resolved_at IS NOT NULL, state, COALESCE(state_rule_id, 0), COALESCE(state_ack_id, 0)
+		SELECT `+attentionColumns+`, state, COALESCE(state_rule_id, 0), COALESCE(state_ack_id, 0)
 		FROM mutations WHERE id = ANY($1) ORDER BY id FOR UPDATE`, ids)
 	if err != nil {
 		return nil, fmt.Errorf("read mutations to settle: %w", err)
@@ -111,15 +124,13 @@ func settle(ctx context.Context, tx pgx.Tx, ids []int64) (map[int64]settled, err
 	var ms []attention.Mutation
 	prev := map[int64]attention.Verdict{}
 	for rows.Next() {
-		var m attention.Mutation
-		var kind, state string
+		var state string
 		var v attention.Verdict
-		if err := rows.Scan(&m.ID, &kind, &m.Cluster, &m.Namespace, &m.Workload.Kind, &m.Workload.Name, &m.Container,
-			&m.Ref, &m.Digests, &m.Places, &m.Group, &m.Resolved, &state, &v.Rule, &v.Ack); err != nil {
+		m, err := scanAttention(rows, &state, &v.Rule, &v.Ack)
+		if err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("read mutations to settle: %w", err)
 		}
-		m.Kind = detect.Kind(kind)
 		v.State = attention.State(state)
 		ms = append(ms, m)
 		prev[m.ID] = v
@@ -326,19 +337,11 @@ func (s *Store) Unmatched(ctx context.Context) ([]Rule, []Ack, error) {
 			return err
 		}
 		rows, err := tx.Query(ctx, `
-			SELECT id, kind, cluster, namespace, workload_kind, workload_name, container, ref, digests, places,
-			       cluster_group FROM mutations WHERE resolved_at IS NULL`)
+			SELECT `+attentionColumns+` FROM mutations WHERE resolved_at IS NULL`)
 		if err != nil {
 			return fmt.Errorf("read unresolved mutations: %w", err)
 		}
-		ms, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (attention.Mutation, error) {
-			var m attention.Mutation
-			var kind string
-			err := r.Scan(&m.ID, &kind, &m.Cluster, &m.Namespace, &m.Workload.Kind, &m.Workload.Name, &m.Container,
-				&m.Ref, &m.Digests, &m.Places, &m.Group)
-			m.Kind = detect.Kind(kind)
-			return m, err
-		})
+		ms, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (attention.Mutation, error) { return scanAttention(r) })
 		if err != nil {
 			return fmt.Errorf("read unresolved mutations: %w", err)
 		}

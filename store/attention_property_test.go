@@ -88,18 +88,9 @@ func TestStateProperty(t *testing.T) {
 		var ms []attention.Mutation
 		if err == nil {
 			var rows pgx.Rows
-			rows, err = tx.Query(ctx, `
-				SELECT id, kind, cluster, namespace, workload_kind, workload_name, container, ref, digests, places,
-				       cluster_group, resolved_at IS NOT NULL FROM mutations WHERE resolved_at IS NULL`)
+			rows, err = tx.Query(ctx, `SELECT `+attentionColumns+` FROM mutations WHERE resolved_at IS NULL`)
 			if err == nil {
-				ms, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (attention.Mutation, error) {
-					var m attention.Mutation
-					var kind string
-					err := r.Scan(&m.ID, &kind, &m.Cluster, &m.Namespace, &m.Workload.Kind, &m.Workload.Name, &m.Container,
-						&m.Ref, &m.Digests, &m.Places, &m.Group, &m.Resolved)
-					m.Kind = detect.Kind(kind)
-					return m, err
-				})
+				ms, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (attention.Mutation, error) { return scanAttention(r) })
 			}
 		}
 		_ = tx.Rollback(ctx)
