@@ -236,9 +236,27 @@ func (b *browser) screenshots(name string) {
 // saves its screenshots.
 func (b *browser) page(name string) {
 	b.t.Helper()
+	b.headings(name)
 	b.audit(name)
 	b.screenshots(name)
 	b.clean(name)
+}
+
+// headings fails the test when a page's heading is not larger than every section
+// heading under it, as the workload page's monospace name once was (.mono's size
+// outranked h1's).
+func (b *browser) headings(name string) {
+	b.t.Helper()
+	var sizes struct{ H1, H2 float64 }
+	b.run("heading sizes of "+name, chromedp.Evaluate(`(() => {
+		const px = el => parseFloat(getComputedStyle(el).fontSize);
+		const h1 = [...document.querySelectorAll('main h1')].map(px);
+		const h2 = [...document.querySelectorAll('main h2')].map(px);
+		return {h1: h1.length ? Math.min(...h1) : 0, h2: h2.length ? Math.max(...h2) : 0};
+	})()`, &sizes))
+	if sizes.H1 != 0 && sizes.H1 <= sizes.H2 {
+		b.t.Errorf("%s: the page heading is %.1f px, a section heading %.1f px", name, sizes.H1, sizes.H2)
+	}
 }
 
 // signIn signs in through the form.
