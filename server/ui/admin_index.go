@@ -109,7 +109,7 @@ func (u *UI) adminIndex(w http.ResponseWriter, r *http.Request) error {
 			Counts: join(web.Plural(len(users), "user", "users"), countOf(admins, "admin", "admins"), countOf(disabled, "disabled", "disabled")),
 			What:   "who signs in to this UI: add users, set their roles, disable or delete them."},
 		{ID: "tokens", Title: "API tokens", URL: web.AdminURL(web.AdminTokens),
-			Counts: join(web.Plural(live, "live token", "live tokens"), countOf(adminToks, "admin", "admin"), countOf(len(toks)-live, "revoked or expired", "revoked or expired")),
+			Counts: join(web.Plural(live, "live token", "live tokens"), countOf(adminToks, "with the admin role", "with the admin role"), countOf(len(toks)-live, "revoked or expired", "revoked or expired")),
 			What:   "bearer tokens of the API, the CLI and scripts: make one (its secret is shown once) or revoke it."},
 		{ID: "clusters", Title: "Clusters", URL: "/clusters",
 			Counts: join(web.Plural(len(clusters), "cluster", "clusters"), countOf(stale, "stale", "stale"), countOf(disabledClusters, "disabled", "disabled")),

@@ -57,7 +57,7 @@ func TestAdminIndex(t *testing.T) {
 	p = e.page("admin", "/admin").want(t, http.StatusOK)
 	c = sections(p)
 	// Tokens of newEnv: admin and viewer live, one expired, one revoked.
-	if c["tokens"] != "2 live tokens, 1 admin, 2 revoked or expired" {
+	if c["tokens"] != "2 live tokens, 1 with the admin role, 2 revoked or expired" {
 		t.Errorf("tokens %q", c["tokens"])
 	}
 	if c["clusters"] != "2 clusters" || c["channels"] != "1 channel, 1 disabled" || !strings.HasPrefix(c["groups"], "1 group") {
