@@ -106,8 +106,8 @@ func TestOverviewRefreshesItself(t *testing.T) {
 		run(js, chromedp.Evaluate(js, &out))
 		return out
 	}
-	state := `(document.querySelector('[data-testid=updated]') || {dataset: {}}).dataset.state || ''`
-	text := `(document.querySelector('[data-testid=updated]') || {}).textContent || ''`
+	state := `((document.querySelector('[data-testid=updated]') || {dataset: {}}).dataset.state || '')`
+	text := `((document.querySelector('[data-testid=updated]') || {}).textContent || '')`
 	// waitFor polls js until it is "true": the page's own timer is what is awaited.
 	waitFor := func(what, js string, within time.Duration) {
 		t.Helper()
@@ -125,7 +125,7 @@ func TestOverviewRefreshesItself(t *testing.T) {
 	run("open the overview", chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(`[data-testid=updated]`, chromedp.ByQuery))
 	first := eval(`document.querySelector('[data-testid=data-time]').getAttribute('datetime')`)
 	eval(`String(window.loadedOnce = "yes")`)
-	waitFor("the line says the age", state+` === 'fresh'`, 5*time.Second)
+	waitFor("the line says the age", `String(`+state+` === 'fresh')`, 5*time.Second)
 	if got := eval(text); !regexp.MustCompile(`^\s*Data as of \d\d:\d\d:\d\d UTC; fetched \d+ s ago, again every 1 s while this tab is visible\.\s*$`).MatchString(got) {
 		t.Errorf("the line says %q", got)
 	}
@@ -155,12 +155,12 @@ func TestOverviewRefreshesItself(t *testing.T) {
 
 	// A failed refresh says so, and how old the data shown is; the next one recovers.
 	fail.Store(true)
-	waitFor("a failure is said", state+` === 'failed'`, 10*time.Second)
+	waitFor("a failure is said", `String(`+state+` === 'failed')`, 10*time.Second)
 	if got := eval(text); !strings.Contains(got, "HTTP 500") || !strings.Contains(got, "fetched") {
 		t.Errorf("after a failed refresh the line says %q", got)
 	}
 	fail.Store(false)
-	waitFor("a refresh after the failure", state+` === 'fresh'`, 10*time.Second)
+	waitFor("a refresh after the failure", `String(`+state+` === 'fresh')`, 10*time.Second)
 
 	// The session ended: the page says to sign in again, and stops fetching.
 	signedOut.Store(true)
