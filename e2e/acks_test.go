@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -77,9 +76,7 @@ func TestAcknowledgements(t *testing.T) {
 		run(prod, p, "c")
 	}
 
-	recv := &webhookReceiver{t: t, byID: map[string]int{}}
-	srv := httptest.NewServer(recv)
-	defer srv.Close()
+	recv, srv := newWebhookReceiver(t)
 	kc := filepath.Join(t.TempDir(), "kubeconfig")
 	if err := kubeenv.WriteKubeconfig(kc, "dev-a", dev.Context("dev-a", dev.AdminToken), prod.Context("prod-b", prod.AdminToken)); err != nil {
 		t.Fatal(err)
@@ -185,8 +182,8 @@ func TestAcknowledgements(t *testing.T) {
 			t.Errorf("sent about the dev cluster, inside the rule: %s %+v", p.Type, p.Mutation)
 		}
 	}
-	if recv.bad != 0 {
-		t.Errorf("%d deliveries failed verification", recv.bad)
+	if c := recv.Counts(); c.Bad != 0 {
+		t.Errorf("%d deliveries failed verification", c.Bad)
 	}
 }
 

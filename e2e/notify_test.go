@@ -3,86 +3,65 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/tagdrift/tagdrift/internal/kubeenv"
+	"github.com/tagdrift/tagdrift/internal/receivers"
 	"github.com/tagdrift/tagdrift/notify"
 	"github.com/tagdrift/tagdrift/store"
 )
 
 const notifySecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
-// webhookReceiver verifies every request's signature with the Standard Webhooks
-// library, counts deliveries by webhook-id, and answers 500 while down says so.
+// webhookReceiver is the shared Standard Webhooks receiver (package receivers), its
+// messages read as tagdrift's payloads.
 type webhookReceiver struct {
-	t    *testing.T
-	mu   sync.Mutex
-	down int // requests still to refuse with 500
-	seen []notify.Payload
-	byID map[string]int
-	bad  int
+	*receivers.Webhook
+	t *testing.T
 }
 
-func (h *webhookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		w.WriteHeader(http.StatusBadRequest)
-		return
-	}
-	wh, err := standardwebhooks.NewWebhook(notifySecret)
-	if err != nil {
-		h.t.Error(err)
-		return
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if err := wh.Verify(body, r.Header); err != nil {
-		h.bad++
-		h.t.Errorf("a delivery whose signature does not verify: %v", err)
-		w.WriteHeader(http.StatusUnauthorized)
-		return
-	}
-	if h.down > 0 {
-		h.down--
-		w.WriteHeader(http.StatusInternalServerError)
-		return
-	}
-	var p notify.Payload
-	if err := json.Unmarshal(body, &p); err != nil {
-		h.t.Errorf("payload: %v", err)
-	}
-	id := r.Header.Get("webhook-id")
-	if p.ID != id {
-		h.t.Errorf("payload id %q under webhook-id %q", p.ID, id)
-	}
-	if h.byID[id] == 0 {
-		h.seen = append(h.seen, p)
-	}
-	h.byID[id]++
+func newWebhookReceiver(t *testing.T) (*webhookReceiver, *httptest.Server) {
+	w, srv := receivers.NewWebhook(t, notifySecret)
+	return &webhookReceiver{Webhook: w, t: t}, srv
 }
 
 // received returns the distinct events received, in order.
 func (h *webhookReceiver) received() []notify.Payload {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return append([]notify.Payload(nil), h.seen...)
+	var out []notify.Payload
+	for _, m := range h.Messages() {
+		var p notify.Payload
+		if err := json.Unmarshal(m.Body, &p); err != nil {
+			h.t.Errorf("payload of %s: %v", m.ID, err)
+		}
+		if p.ID != m.ID {
+			h.t.Errorf("payload id %q under webhook-id %q", p.ID, m.ID)
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
-func (h *webhookReceiver) setDown(n int) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.down = n
+// checkOnce fails the test when an event was taken more than once, or a delivery did
+// not verify.
+func (h *webhookReceiver) checkOnce(t *testing.T) {
+	t.Helper()
+	c := h.Counts()
+	for id, n := range c.Accepted {
+		if n != 1 {
+			t.Errorf("event %s delivered %d times", id, n)
+		}
+	}
+	if c.Bad != 0 {
+		t.Errorf("%d deliveries failed verification", c.Bad)
+	}
 }
 
 // waitEvent waits until the receiver has an event of type typ of mutation kind in
@@ -150,9 +129,7 @@ func TestNotifyWebhook(t *testing.T) {
 		run(name, "a")
 	}
 
-	recv := &webhookReceiver{t: t, byID: map[string]int{}}
-	srv := httptest.NewServer(recv)
-	defer srv.Close()
+	recv, srv := newWebhookReceiver(t)
 
 	kc := filepath.Join(t.TempDir(), "kubeconfig")
 	if err := kubeenv.WriteKubeconfig(kc, "delta", c.Context("delta", c.AdminToken)); err != nil {
@@ -183,7 +160,7 @@ func TestNotifyWebhook(t *testing.T) {
 
 	// A digest joins: the workload-divergence opens, and reaches the receiver through
 	// two 500s.
-	recv.setDown(2)
+	recv.Fail(http.StatusInternalServerError, http.StatusInternalServerError)
 	run("w2", "b")
 	opened := recv.waitEvent(t, 0, notify.MutationOpened, 60*time.Second)
 	if opened.Mutation.Kind != "workload-divergence" || opened.Mutation.Namespace != ns || len(opened.Digests) != 2 ||
@@ -229,16 +206,7 @@ func TestNotifyWebhook(t *testing.T) {
 		t.Errorf("after the restart the receiver got %s, want the pending %s", again.ID, pending.PublicID)
 	}
 
-	recv.mu.Lock()
-	defer recv.mu.Unlock()
-	for id, n := range recv.byID {
-		if n != 1 {
-			t.Errorf("event %s delivered %d times", id, n)
-		}
-	}
-	if recv.bad != 0 {
-		t.Errorf("%d deliveries failed verification", recv.bad)
-	}
+	recv.checkOnce(t)
 	log, err := st.DeliveryLog(ctx, ch.ID, 10)
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tagdrift/tagdrift/internal/receivers"
 )
 
 // amNotification is the part of Alertmanager's webhook notification the test reads.
@@ -70,7 +72,7 @@ func TestAlertmanagerAcknowledged(t *testing.T) {
 	rcv := &amReceiver{}
 	hook := httptest.NewServer(rcv)
 	t.Cleanup(hook.Close)
-	root := startAlertmanagerWith(t, fmt.Sprintf(`route:
+	root := receivers.StartAlertmanager(t, fmt.Sprintf(`route:
   receiver: hook
   group_by: [mutation_id]
   group_wait: 100ms
@@ -131,29 +133,25 @@ receivers:
 // A real Mailpit receives the acknowledgement as one readable message.
 func TestEmailAcknowledged(t *testing.T) {
 	mp := startMailpit(t, "tagdrift", "pa55word")
-	e := &Email{Host: "127.0.0.1", Port: mp.smtpPort, Username: "tagdrift", Password: "pa55word",
+	e := &Email{Host: "127.0.0.1", Port: mp.SMTPPort, Username: "tagdrift", Password: "pa55word",
 		From: "tagdrift@example.com", To: []string{"platform@example.com"}}
-	e.TLSConfig = &tls.Config{ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12, RootCAs: mp.roots}
+	e.TLSConfig = &tls.Config{ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12, RootCAs: mp.Roots}
 	p := acknowledged(PayloadConfig{BaseURL: "https://td.example"})
 	if err := e.Send(context.Background(), p); err != nil {
 		t.Fatalf("send: %v", err)
 	}
-	var list mailpitList
-	getJSON(t, mp.api+"/api/v1/messages", &list)
+	list := mp.Messages(t)
 	if list.Total != 1 || list.Messages[0].Subject != ackTitle || list.Messages[0].MessageID != "evt_ack@tagdrift" {
 		t.Fatalf("mailpit holds %+v", list)
 	}
-	var full struct{ Text string }
-	getJSON(t, mp.api+"/api/v1/message/"+list.Messages[0].ID, &full)
+	text := mp.Text(t, list.Messages[0].ID)
 	for _, want := range []string{ackTitle + "\r\n\r\n" + ackLine, "approved by user:admin", "ticket: https://tickets.example/OPS-7",
 		"UI: https://td.example/workloads/prod/shop/Deployment/web"} {
-		if !strings.Contains(strings.ReplaceAll(full.Text, "\r\n", "\n"), strings.ReplaceAll(want, "\r\n", "\n")) {
-			t.Errorf("body lacks %q:\n%s", want, full.Text)
+		if !strings.Contains(strings.ReplaceAll(text, "\r\n", "\n"), strings.ReplaceAll(want, "\r\n", "\n")) {
+			t.Errorf("body lacks %q:\n%s", want, text)
 		}
 	}
-	var headers map[string][]string
-	getJSON(t, mp.api+"/api/v1/message/"+list.Messages[0].ID+"/headers", &headers)
-	if h := headers["X-Tagdrift-Event"]; len(h) != 1 || h[0] != "mutation.acknowledged" {
+	if h := mp.Headers(t, list.Messages[0].ID)["X-Tagdrift-Event"]; len(h) != 1 || h[0] != "mutation.acknowledged" {
 		t.Errorf("X-Tagdrift-Event %q", h)
 	}
 }

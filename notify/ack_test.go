@@ -140,18 +140,17 @@ func TestWebhookAcknowledged(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	rcv.mu.Lock()
-	defer rcv.mu.Unlock()
-	got, ok := rcv.unique["evt_ack"]
-	if !ok || rcv.bad != 0 || got.Type != MutationAcknowledged || got.Mutation.State != attention.StateAcknowledged {
-		t.Fatalf("receiver kept %+v (bad signatures %d)", rcv.unique, rcv.bad)
+	unique, bad := rcv.unique(t), rcv.Counts().Bad
+	got, ok := unique["evt_ack"]
+	if !ok || bad != 0 || got.Type != MutationAcknowledged || got.Mutation.State != attention.StateAcknowledged {
+		t.Fatalf("receiver kept %+v (bad signatures %d)", unique, bad)
 	}
 	a := got.Acknowledgement
 	if a == nil || a.Actor != "user:viewer" || a.ApprovedBy != "user:admin" || a.Ticket != "https://tickets.example/OPS-7" ||
 		a.Until != attention.UntilResolved || a.ExpiresAt == nil || !a.ExpiresAt.Equal(ackExpires) || a.ID != 9 {
 		t.Errorf("acknowledgement %+v", a)
 	}
-	if again := rcv.unique["evt_again"]; again.Reason != ReasonAcknowledgementEnded || again.Acknowledgement != nil ||
+	if again := unique["evt_again"]; again.Reason != ReasonAcknowledgementEnded || again.Acknowledgement != nil ||
 		again.Mutation.State != attention.StateOpen {
 		t.Errorf("opened again %+v", again)
 	}

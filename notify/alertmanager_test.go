@@ -6,8 +6,6 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,31 +13,9 @@ import (
 	"github.com/prometheus/alertmanager/api/v2/client/alert"
 	"github.com/prometheus/alertmanager/api/v2/models"
 
+	"github.com/tagdrift/tagdrift/internal/receivers"
 	"github.com/tagdrift/tagdrift/scanner/detect"
 )
-
-// startAlertmanager runs a real Alertmanager (one instance, no cluster, one receiver
-// that sends nowhere) and returns its root URL.
-func startAlertmanager(t *testing.T) string {
-	return startAlertmanagerWith(t, "route:\n  receiver: nowhere\nreceivers:\n  - name: nowhere\n")
-}
-
-// startAlertmanagerWith runs a real Alertmanager with config (alertmanager.yml) and
-// returns its root URL.
-func startAlertmanagerWith(t *testing.T, config string) string {
-	bin := receiverBinary(t, "alertmanager")
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "alertmanager.yml")
-	if err := os.WriteFile(cfg, []byte(config), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	port := freePort(t)
-	root := "http://" + addr(port)
-	startProcess(t, bin, root+"/-/ready",
-		"--config.file="+cfg, "--storage.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr(port), "--cluster.listen-address=")
-	return root
-}
 
 // activeAlerts returns the alerts Alertmanager holds active now for mutation id, read
 // with its own client.
@@ -75,7 +51,7 @@ func waitAlerts(t *testing.T, root string, id int64, n int) []*models.GettableAl
 
 func TestAlertmanager(t *testing.T) {
 	t0 := time.Now()
-	root := startAlertmanager(t)
+	root := receivers.StartAlertmanager(t, "")
 	t.Logf("alertmanager ready in %v", time.Since(t0))
 	ctx := context.Background()
 	am := &Alertmanager{URL: root, RepostInterval: 2 * time.Second}
@@ -155,7 +131,7 @@ func TestAlertmanager(t *testing.T) {
 }
 
 func TestAlertmanagerRefusesBadAlert(t *testing.T) {
-	root := startAlertmanager(t)
+	root := receivers.StartAlertmanager(t, "")
 	// An alert whose end is before its start is refused with 400: not retried.
 	am := &Alertmanager{URL: root}
 	m := divergence(1)

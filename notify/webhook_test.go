@@ -4,69 +4,36 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+	"github.com/tagdrift/tagdrift/internal/receivers"
 )
 
-// webhookReceiver is a receiver as the specification means one: it verifies every
-// delivery with the Standard Webhooks library and keeps each webhook-id once.
-type webhookReceiver struct {
-	t        *testing.T
-	verifier *standardwebhooks.Webhook
-	mu       sync.Mutex
-	fail     []int // statuses to answer first, one per delivery
-	attempts int
-	ids      []string // webhook-id of each verified attempt
-	unique   map[string]Payload
-	bad      int
-}
+// webhookReceiver is the shared Standard Webhooks receiver (package receivers), its
+// messages read as payloads.
+type webhookReceiver struct{ *receivers.Webhook }
 
 func newWebhookReceiver(t *testing.T, secret string) (*webhookReceiver, *httptest.Server) {
-	v, err := standardwebhooks.NewWebhook(secret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &webhookReceiver{t: t, verifier: v, unique: map[string]Payload{}}
-	srv := httptest.NewServer(r)
-	t.Cleanup(srv.Close)
-	return r, srv
+	w, srv := receivers.NewWebhook(t, secret)
+	return &webhookReceiver{w}, srv
 }
 
-func (r *webhookReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	body, _ := io.ReadAll(req.Body)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.attempts++
-	if err := r.verifier.Verify(body, req.Header); err != nil {
-		r.bad++
-		http.Error(w, "bad signature", http.StatusUnauthorized)
-		return
+// unique returns each event taken, by id.
+func (r *webhookReceiver) unique(t *testing.T) map[string]Payload {
+	t.Helper()
+	out := map[string]Payload{}
+	for _, m := range r.Messages() {
+		var p Payload
+		if err := json.Unmarshal(m.Body, &p); err != nil {
+			t.Errorf("webhook body does not decode: %v", err)
+		}
+		out[m.ID] = p
 	}
-	id := req.Header.Get("webhook-id")
-	r.ids = append(r.ids, id)
-	if len(r.fail) > 0 {
-		code := r.fail[0]
-		r.fail = r.fail[1:]
-		w.WriteHeader(code)
-		return
-	}
-	if _, dup := r.unique[id]; dup {
-		w.WriteHeader(http.StatusNoContent) // a duplicate is acknowledged and dropped
-		return
-	}
-	var p Payload
-	if err := json.Unmarshal(body, &p); err != nil {
-		r.t.Errorf("webhook body does not decode: %v", err)
-	}
-	r.unique[id] = p
-	w.WriteHeader(http.StatusNoContent)
+	return out
 }
 
 func testSecret() string {
@@ -76,7 +43,7 @@ func testSecret() string {
 func TestWebhookSignedRetriedDeduplicated(t *testing.T) {
 	secret := testSecret()
 	rcv, srv := newWebhookReceiver(t, secret)
-	rcv.fail = []int{http.StatusInternalServerError, http.StatusServiceUnavailable}
+	rcv.Fail(http.StatusInternalServerError, http.StatusServiceUnavailable)
 	wh := &Webhook{URL: srv.URL + "/hook", Secret: secret}
 	p := NewPayload(Event{ID: "evt_0001", Type: MutationOpened, At: at, Mutation: divergence(2)}, PayloadConfig{})
 
@@ -89,19 +56,19 @@ func TestWebhookSignedRetriedDeduplicated(t *testing.T) {
 	if err := wh.Send(ctx, p); err != nil {
 		t.Fatalf("send again: %v", err)
 	}
-	rcv.mu.Lock()
-	defer rcv.mu.Unlock()
-	if rcv.attempts != 4 || rcv.bad != 0 {
-		t.Errorf("attempts %d, bad signatures %d; want 4 and 0", rcv.attempts, rcv.bad)
+	c := rcv.Counts()
+	if c.Attempts != 4 || c.Bad != 0 {
+		t.Errorf("attempts %d, bad signatures %d; want 4 and 0", c.Attempts, c.Bad)
 	}
-	for _, id := range rcv.ids {
+	for _, id := range c.IDs {
 		if id != "evt_0001" {
 			t.Errorf("webhook-id %q on a retry, want evt_0001 on every one", id)
 		}
 	}
-	got, ok := rcv.unique["evt_0001"]
-	if len(rcv.unique) != 1 || !ok || got.Mutation.ID != 42 || len(got.Digests) != 2 {
-		t.Errorf("receiver kept %d events: %+v", len(rcv.unique), rcv.unique)
+	unique := rcv.unique(t)
+	got, ok := unique["evt_0001"]
+	if len(unique) != 1 || !ok || got.Mutation.ID != 42 || len(got.Digests) != 2 {
+		t.Errorf("receiver kept %d events: %+v", len(unique), unique)
 	}
 }
 
@@ -112,26 +79,26 @@ func TestWebhookFailures(t *testing.T) {
 
 	t.Run("4xx is not retried", func(t *testing.T) {
 		rcv, srv := newWebhookReceiver(t, secret)
-		rcv.fail = []int{http.StatusBadRequest}
+		rcv.Fail(http.StatusBadRequest)
 		err := Retry(context.Background(), policy, sending(&Webhook{URL: srv.URL, Secret: secret}, p))
-		if err == nil || Retryable(err) || rcv.attempts != 1 || err.Error() != "deliver to webhook: status-400" {
-			t.Errorf("err %v, attempts %d", err, rcv.attempts)
+		if n := rcv.Counts().Attempts; err == nil || Retryable(err) || n != 1 || err.Error() != "deliver to webhook: status-400" {
+			t.Errorf("err %v, attempts %d", err, n)
 		}
 	})
 	t.Run("429 is retried", func(t *testing.T) {
 		rcv, srv := newWebhookReceiver(t, secret)
-		rcv.fail = []int{http.StatusTooManyRequests}
+		rcv.Fail(http.StatusTooManyRequests)
 		err := Retry(context.Background(), policy, sending(&Webhook{URL: srv.URL, Secret: secret}, p))
-		if err != nil || rcv.attempts != 2 || len(rcv.unique) != 1 {
-			t.Errorf("err %v, attempts %d", err, rcv.attempts)
+		if n := rcv.Counts().Attempts; err != nil || n != 2 || len(rcv.Messages()) != 1 {
+			t.Errorf("err %v, attempts %d", err, n)
 		}
 	})
 	t.Run("a wrong secret is refused by the receiver", func(t *testing.T) {
 		rcv, srv := newWebhookReceiver(t, secret)
 		other := "whsec_" + base64.StdEncoding.EncodeToString([]byte("another-secret-of-32-bytes-long!"))
 		err := (&Webhook{URL: srv.URL, Secret: other}).Send(context.Background(), p)
-		if err == nil || rcv.bad != 1 || len(rcv.unique) != 0 {
-			t.Errorf("err %v, bad %d", err, rcv.bad)
+		if c := rcv.Counts(); err == nil || c.Bad != 1 || len(rcv.Messages()) != 0 {
+			t.Errorf("err %v, bad %d", err, c.Bad)
 		}
 	})
 	t.Run("redirects are not followed", func(t *testing.T) {
@@ -139,8 +106,8 @@ func TestWebhookFailures(t *testing.T) {
 		redirect := httptest.NewServer(http.RedirectHandler(target.URL, http.StatusTemporaryRedirect))
 		defer redirect.Close()
 		err := (&Webhook{URL: redirect.URL, Secret: secret}).Send(context.Background(), p)
-		if err == nil || Retryable(err) || rcv.attempts != 0 {
-			t.Errorf("err %v, attempts at the target %d", err, rcv.attempts)
+		if n := rcv.Counts().Attempts; err == nil || Retryable(err) || n != 0 {
+			t.Errorf("err %v, attempts at the target %d", err, n)
 		}
 	})
 	t.Run("a hanging receiver times out, retryable, no secret in the error", func(t *testing.T) {

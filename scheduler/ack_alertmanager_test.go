@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -13,11 +12,11 @@ import (
 
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/tagdrift/tagdrift/internal/receivers"
 	"github.com/tagdrift/tagdrift/notify"
 	"github.com/tagdrift/tagdrift/scanner/attention"
 	"github.com/tagdrift/tagdrift/scanner/imageref"
 	"github.com/tagdrift/tagdrift/scanner/inventory"
-	"github.com/tagdrift/tagdrift/scanner/kubeconfig"
 	"github.com/tagdrift/tagdrift/store"
 )
 
@@ -26,7 +25,7 @@ import (
 // it back; revoked while the mutation is still there, the alert fires again, saying
 // why.
 func TestAlertmanagerAcknowledgedThenOpenAgain(t *testing.T) {
-	root := startAlertmanager(t)
+	root := receivers.StartAlertmanager(t, "")
 	st := newStore(t)
 	ctx := context.Background()
 	c, err := st.CreateCluster(ctx, store.NewCluster{Name: "prod", Server: "https://prod.example:6443", Context: "prod",
@@ -42,20 +41,8 @@ func TestAlertmanagerAcknowledgedThenOpenAgain(t *testing.T) {
 	if _, err := st.CreateRoute(ctx, store.Route{ChannelID: ch.ID, SendBaseline: true, Enabled: true}); err != nil {
 		t.Fatal(err)
 	}
-	loopback := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 	repost := time.Second
-	s, err := New(Config{
-		Store: st, Dialer: &kubeconfig.Dialer{Allowed: loopback}, Tick: time.Hour,
-		Deliveries: &DeliveryConfig{Client: notify.NewChannelClient(loopback, 2*time.Second), RepostInterval: repost, RetryBase: 200 * time.Millisecond},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st.SetOutbox(store.Outbox{Jobs: s.InsertDeliveries})
-	if err := s.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Stop(ctx)
+	startDelivering(t, st, nil, DeliveryConfig{RepostInterval: repost, RetryBase: 200 * time.Millisecond})
 
 	pod := func(name, uid, letter string) inventory.Pod {
 		ref := imageref.ParseRef("registry.example.com/web:1")

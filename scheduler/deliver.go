@@ -127,6 +127,11 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 	if err != nil {
 		return err
 	}
+	// Carried by another delivery's message (group wait), delivered or failed: nothing
+	// to wait for or claim. Most jobs of a fleet-wide change end here, at one read.
+	if d.Status != store.DeliveryPending || d.MergedInto != 0 {
+		return nil
+	}
 	// One mutation's events reach a channel in order: wait while an earlier one is
 	// pending (a snooze is not an attempt).
 	if wait, err := st.WaitsBehind(ctx, d.ID); err != nil {

@@ -1,18 +1,13 @@
 package scheduler
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -22,8 +17,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
+	"github.com/tagdrift/tagdrift/internal/receivers"
 	"github.com/tagdrift/tagdrift/notify"
 	"github.com/tagdrift/tagdrift/scanner/imageref"
 	"github.com/tagdrift/tagdrift/scanner/inventory"
@@ -33,72 +28,28 @@ import (
 
 const hookSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
-// hookReceiver verifies every delivery's signature with the Standard Webhooks library
-// and counts them by webhook-id; it answers fail (a status) to the first failFor
-// requests.
-type hookReceiver struct {
-	t       *testing.T
-	mu      sync.Mutex
-	byID    map[string]int
-	bodies  map[string]notify.Payload
-	status  int
-	failFor int
-	seen    int
-}
-
-func (h *hookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	wh, err := standardwebhooks.NewWebhook(hookSecret)
-	if err != nil {
-		h.t.Error(err)
-	}
-	if err := wh.Verify(body, r.Header); err != nil {
-		h.t.Errorf("signature: %v", err)
-		w.WriteHeader(http.StatusUnauthorized)
-		return
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.seen++
-	if h.seen <= h.failFor {
-		w.WriteHeader(h.status)
-		fmt.Fprint(w, "secret-looking body the log must not show")
-		return
-	}
-	id := r.Header.Get("webhook-id")
-	h.byID[id]++
-	var p notify.Payload
-	if err := json.Unmarshal(body, &p); err != nil || p.ID != id {
-		h.t.Errorf("payload %s: id %q, %v", body, p.ID, err)
-	}
-	h.bodies[id] = p
-}
-
-func (h *hookReceiver) counts() (map[string]int, map[string]notify.Payload, int) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	byID, bodies := map[string]int{}, map[string]notify.Payload{}
-	for k, v := range h.byID {
-		byID[k] = v
-	}
-	for k, v := range h.bodies {
-		bodies[k] = v
-	}
-	return byID, bodies, h.seen
-}
-
 // newDeliveries starts a scheduler that delivers (and, with a long tick, scans
 // nothing of note) on st.
 func newDeliveries(t *testing.T, st *store.Store, reg prometheus.Registerer) *Scheduler {
 	t.Helper()
+	return startDelivering(t, st, reg, DeliveryConfig{AttemptTimeout: 2 * time.Second,
+		MaxAttempts: 4, RetryBase: 200 * time.Millisecond, Concurrency: 1, RepostInterval: time.Hour})
+}
+
+// startDelivering starts a scheduler that delivers with d (its client, when nil, one
+// that reaches loopback) and scans nothing of note, until the test ends; reg, when not
+// nil, takes its metrics.
+func startDelivering(t testing.TB, st *store.Store, reg prometheus.Registerer, d DeliveryConfig) *Scheduler {
+	t.Helper()
 	loopback := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
-	s, err := New(Config{
-		Store: st, Dialer: &kubeconfig.Dialer{Allowed: loopback}, Tick: time.Hour, Metrics: NewMetrics(reg),
-		Deliveries: &DeliveryConfig{
-			Client: notify.NewChannelClient(loopback, 2*time.Second), AttemptTimeout: 2 * time.Second,
-			MaxAttempts: 4, RetryBase: 200 * time.Millisecond, Concurrency: 1, RepostInterval: time.Hour,
-		},
-	})
+	if d.Client == nil {
+		d.Client = notify.NewChannelClient(loopback, cmp.Or(d.AttemptTimeout, 2*time.Second))
+	}
+	cfg := Config{Store: st, Dialer: &kubeconfig.Dialer{Allowed: loopback}, Tick: time.Hour, Deliveries: &d}
+	if reg != nil {
+		cfg.Metrics = NewMetrics(reg)
+	}
+	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,9 +96,8 @@ func payloadJSON(t *testing.T, typ notify.Type, mutation int64, ref string) json
 func TestDeliveries(t *testing.T) {
 	st := newStore(t)
 	ctx := context.Background()
-	recv := &hookReceiver{t: t, byID: map[string]int{}, bodies: map[string]notify.Payload{}, status: http.StatusInternalServerError, failFor: 2}
-	srv := httptest.NewServer(recv)
-	defer srv.Close()
+	recv, srv := receivers.NewWebhook(t, hookSecret)
+	recv.Fail(http.StatusInternalServerError, http.StatusInternalServerError)
 	ch, err := st.CreateChannel(ctx, store.NewChannel{Name: "hook", Kind: store.ChannelWebhook,
 		Config: json.RawMessage(`{"url":"` + srv.URL + `/hook"}`), Secret: []byte(hookSecret), Enabled: true})
 	if err != nil {
@@ -168,11 +118,10 @@ func TestDeliveries(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "one merged message delivered", 45*time.Second, func() bool {
-		byID, _, _ := recv.counts()
-		return len(byID) == 1
+		return len(recv.Messages()) == 1
 	}, func() {
-		byID, _, seen := recv.counts()
-		t.Logf("receiver: %d requests, by id %v", seen, byID)
+		c := recv.Counts()
+		t.Logf("receiver: %d requests, taken by id %v", c.Attempts, c.Accepted)
 		log, _ := st.DeliveryLog(ctx, ch.ID, 10)
 		for _, d := range log {
 			t.Logf("delivery %d %s attempts %d error %q merged into %d", d.ID, d.Status, d.Attempts, d.LastError, d.MergedInto)
@@ -190,13 +139,17 @@ func TestDeliveries(t *testing.T) {
 		rows.Close()
 	})
 	time.Sleep(500 * time.Millisecond) // anything more would show now
-	byID, bodies, seen := recv.counts()
-	if seen != 3 || len(byID) != 1 {
-		t.Fatalf("receiver saw %d requests, by id %v; want 2 refused and 1 message", seen, byID)
+	c := recv.Counts()
+	if c.Attempts != 3 || c.Bad != 0 || len(c.Accepted) != 1 {
+		t.Fatalf("receiver saw %d requests (%d bad), taken by id %v; want 2 refused and 1 message", c.Attempts, c.Bad, c.Accepted)
 	}
-	for id, p := range bodies {
-		if len(p.Grouped) != 2 || p.Grouped[0].ID == id || p.Grouped[1].Type != notify.MutationResolved {
-			t.Errorf("message %s carries %+v, want the two other events", id, p.Grouped)
+	for _, m := range recv.Messages() {
+		var p notify.Payload
+		if err := json.Unmarshal(m.Body, &p); err != nil || p.ID != m.ID {
+			t.Errorf("payload %s: id %q, %v", m.Body, p.ID, err)
+		}
+		if len(p.Grouped) != 2 || p.Grouped[0].ID == m.ID || p.Grouped[1].Type != notify.MutationResolved {
+			t.Errorf("message %s carries %+v, want the two other events", m.ID, p.Grouped)
 		}
 	}
 	log, err := st.DeliveryLog(ctx, ch.ID, 10)
@@ -216,9 +169,7 @@ func TestDeliveries(t *testing.T) {
 	}
 
 	// A receiver that refuses for good (400): one attempt, failed, nothing of its body.
-	recv.mu.Lock()
-	recv.status, recv.failFor, recv.seen = http.StatusBadRequest, 1, 0
-	recv.mu.Unlock()
+	recv.Fail(http.StatusBadRequest)
 	if _, err := st.EnqueueNotifications(ctx, []store.OutboxEvent{{
 		Type: string(notify.MutationOpened), Payload: payloadJSON(t, notify.MutationOpened, 9, "other:1"), PayloadVersion: notify.PayloadVersion,
 		At: time.Now(), GroupKey: "other:1", Deliveries: []store.OutboxDelivery{{ChannelID: ch.ID, NotBefore: time.Now()}},
@@ -277,91 +228,16 @@ func TestDeliveryGivesUp(t *testing.T) {
 	}
 }
 
-// alertmanagerBinary is the Alertmanager built from its Go module
-// (hack/receiver-binaries.sh) in TAGDRIFT_RECEIVERS_DIR.
-func alertmanagerBinary(t *testing.T) string {
+// activeAlerts lists the active alerts of mutation id in the Alertmanager at root.
+func activeAlerts(t *testing.T, root string, id int64) []receivers.Alert {
 	t.Helper()
-	dir := os.Getenv("TAGDRIFT_RECEIVERS_DIR")
-	path := filepath.Join(dir, "alertmanager")
-	if _, err := os.Stat(path); dir == "" || err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("no alertmanager in TAGDRIFT_RECEIVERS_DIR=%q (hack/receiver-binaries.sh)", dir)
-		}
-		t.Skipf("no alertmanager in TAGDRIFT_RECEIVERS_DIR=%q (hack/receiver-binaries.sh)", dir)
-	}
-	return path
-}
-
-// startAlertmanager runs a real Alertmanager until the test ends and returns its root
-// URL.
-func startAlertmanager(t *testing.T) string {
-	t.Helper()
-	bin := alertmanagerBinary(t)
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "alertmanager.yml")
-	if err := os.WriteFile(cfg, []byte("route:\n  receiver: nowhere\nreceivers:\n  - name: nowhere\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	listen := l.Addr().String()
-	l.Close()
-	cmd := exec.Command(bin, "--config.file="+cfg, "--storage.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+listen, "--cluster.listen-address=")
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("alertmanager:\n%s", out.String())
-		}
-	})
-	root := "http://" + listen
-	waitFor(t, "alertmanager ready", 30*time.Second, func() bool {
-		resp, err := http.Get(root + "/-/ready")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
-	return root
-}
-
-// amAlert is what Alertmanager's API says of an alert.
-type amAlert struct {
-	Labels map[string]string `json:"labels"`
-	EndsAt time.Time         `json:"endsAt"`
-	Status struct {
-		State string `json:"state"`
-	} `json:"status"`
-}
-
-// activeAlerts lists the active alerts of mutation id.
-func activeAlerts(t *testing.T, root string, id int64) []amAlert {
-	t.Helper()
-	resp, err := http.Get(fmt.Sprintf("%s/api/v2/alerts?active=true&filter=%s", root, url.QueryEscape(fmt.Sprintf(`mutation_id="%d"`, id))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out []amAlert
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return receivers.ActiveAlerts(t, root, fmt.Sprintf(`mutation_id="%d"`, id))
 }
 
 // A mutation opened by a scan fires in a real Alertmanager, stays firing past its
 // first endsAt because it is posted again while open, and ends when it resolves.
 func TestAlertmanagerFiringThenResolved(t *testing.T) {
-	root := startAlertmanager(t)
+	root := receivers.StartAlertmanager(t, "")
 	st := newStore(t)
 	ctx := context.Background()
 	c, err := st.CreateCluster(ctx, store.NewCluster{Name: "prod", Server: "https://prod.example:6443", Context: "prod",
@@ -377,19 +253,7 @@ func TestAlertmanagerFiringThenResolved(t *testing.T) {
 	if _, err := st.CreateRoute(ctx, store.Route{ChannelID: ch.ID, SendBaseline: true, Enabled: true}); err != nil {
 		t.Fatal(err)
 	}
-	loopback := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
-	s, err := New(Config{
-		Store: st, Dialer: &kubeconfig.Dialer{Allowed: loopback}, Tick: time.Hour,
-		Deliveries: &DeliveryConfig{Client: notify.NewChannelClient(loopback, 2*time.Second), RepostInterval: time.Second, RetryBase: 200 * time.Millisecond},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st.SetOutbox(store.Outbox{Jobs: s.InsertDeliveries})
-	if err := s.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Stop(ctx)
+	startDelivering(t, st, nil, DeliveryConfig{RepostInterval: time.Second, RetryBase: 200 * time.Millisecond})
 
 	pod := func(name, uid, letter string) inventory.Pod {
 		ref := imageref.ParseRef("registry.example.com/web:1")
