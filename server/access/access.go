@@ -51,8 +51,8 @@ type Config struct {
 	// keys derived for DevicePurpose, so that a browser stays known across restarts
 	// and replicas. None: a random key of this process's own.
 	DeviceKeys [][]byte
-	Now     func() time.Time
-	Logger  *slog.Logger
+	Now        func() time.Time
+	Logger     *slog.Logger
 }
 
 // Gate authenticates requests and limits them. Safe for concurrent use.

@@ -54,7 +54,7 @@ type Sessions struct {
 	// deviceKeys check device cookies, the first signs them: from the key ring, so
 	// that a restart or another replica knows the same browsers (Config.DeviceKeys).
 	deviceKeys [][]byte
-	verifies  chan struct{}
+	verifies   chan struct{}
 	// Verify checks a password against a hash; password.Verify, but tests watch it.
 	Verify func(pw, hash string) (bool, error)
 	// Cookies is how the session cookie is sent (DecideCookies).
@@ -74,12 +74,12 @@ func newSessions(idle, absolute time.Duration, cookies Cookies, deviceKeys [][]b
 			Idle:     cmpOrDuration(idle, defaultSessionIdle),
 			Absolute: cmpOrDuration(absolute, defaultSessionAbsolute),
 		},
-		Accounts:  NewLimiter(rate.Every(AccountFailureEvery), AccountFailures, maxLimitedKeys),
-		Names:     NewLimiter(rate.Every(NameFailureEvery), NameFailures, maxLimitedKeys),
+		Accounts:   NewLimiter(rate.Every(AccountFailureEvery), AccountFailures, maxLimitedKeys),
+		Names:      NewLimiter(rate.Every(NameFailureEvery), NameFailures, maxLimitedKeys),
 		deviceKeys: deviceKeys,
-		Addresses: NewLimiter(rate.Every(AddressFailureEvery), AddressFailures, maxLimitedKeys),
-		verifies:  make(chan struct{}, concurrentVerifies),
-		Verify:    password.Verify,
+		Addresses:  NewLimiter(rate.Every(AddressFailureEvery), AddressFailures, maxLimitedKeys),
+		verifies:   make(chan struct{}, concurrentVerifies),
+		Verify:     password.Verify,
 		dummyHash: sync.OnceValues(func() (string, error) {
 			// A password nobody knows: hashed with the same parameters as real ones.
 			return password.Hash(time.Now().String() + "\x00tagdrift dummy")
