@@ -148,7 +148,7 @@ func TestDeliveries(t *testing.T) {
 	recv := &hookReceiver{t: t, byID: map[string]int{}, bodies: map[string]notify.Payload{}, status: http.StatusInternalServerError, failFor: 2}
 	srv := httptest.NewServer(recv)
 	defer srv.Close()
-	ch, err := st.CreateChannel(ctx, store.NewChannel{Name: "hook", Kind: store.ChannelWebhook,
+	ch, err := st.CreateChannel(ctx, store.Audit{Actor: "test"}, store.NewChannel{Name: "hook", Kind: store.ChannelWebhook,
 		Config: json.RawMessage(`{"url":"` + srv.URL + `/hook"}`), Secret: []byte(hookSecret), Enabled: true})
 	if err != nil {
 		t.Fatal(err)
@@ -253,7 +253,7 @@ func TestDeliveryGivesUp(t *testing.T) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}))
 	defer srv.Close()
-	ch, err := st.CreateChannel(ctx, store.NewChannel{Name: "down", Kind: store.ChannelSlack, Secret: []byte(srv.URL + "/services/x"), Enabled: true})
+	ch, err := st.CreateChannel(ctx, store.Audit{Actor: "test"}, store.NewChannel{Name: "down", Kind: store.ChannelSlack, Secret: []byte(srv.URL + "/services/x"), Enabled: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -369,12 +369,12 @@ func TestAlertmanagerFiringThenResolved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ch, err := st.CreateChannel(ctx, store.NewChannel{Name: "am", Kind: store.ChannelAlertmanager,
+	ch, err := st.CreateChannel(ctx, store.Audit{Actor: "test"}, store.NewChannel{Name: "am", Kind: store.ChannelAlertmanager,
 		Config: json.RawMessage(`{"url":"` + root + `"}`), Enabled: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.CreateRoute(ctx, store.Route{ChannelID: ch.ID, SendBaseline: true, Enabled: true}); err != nil {
+	if _, err := st.CreateRoute(ctx, store.Audit{Actor: "test"}, store.Route{ChannelID: ch.ID, SendBaseline: true, Enabled: true}); err != nil {
 		t.Fatal(err)
 	}
 	loopback := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
@@ -448,7 +448,7 @@ func TestDeliveryTimesOut(t *testing.T) {
 	}))
 	defer srv.Close()
 	defer close(release)
-	ch, err := st.CreateChannel(ctx, store.NewChannel{Name: "hangs", Kind: store.ChannelWebhook,
+	ch, err := st.CreateChannel(ctx, store.Audit{Actor: "test"}, store.NewChannel{Name: "hangs", Kind: store.ChannelWebhook,
 		Config: json.RawMessage(`{"url":"` + srv.URL + `"}`), Secret: []byte(hookSecret), Enabled: true})
 	if err != nil {
 		t.Fatal(err)

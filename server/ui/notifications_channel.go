@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/tagdrift/tagdrift/server/access"
 	"github.com/tagdrift/tagdrift/server/request"
 	"github.com/tagdrift/tagdrift/store"
 	"github.com/tagdrift/tagdrift/web"
@@ -65,10 +66,9 @@ func (u *UI) editChannelForm(w http.ResponseWriter, r *http.Request) error {
 	err = u.notify.CheckChannel(ch.Name, c.Kind, ch.Config, secret)
 	if err == nil {
 		var out store.Channel
-		out, err = u.st.UpdateChannel(r.Context(), c.ID, ch)
+		out, err = u.st.UpdateChannel(r.Context(), access.Audit(r), c.ID, ch)
 		if err == nil {
-			u.audit(r, request.ActionChannelUpdate, c.Name, map[string]any{"id": c.ID, "name": out.Name, "enabled": out.Enabled, "secretReplaced": ch.ReplaceSecret})
-			return seeOther(w, r, web.ChannelURL(c.ID, ""))
+			return seeOther(w, r, web.ChannelURL(out.ID, ""))
 		}
 		if !errors.Is(err, store.ErrConflict) {
 			return request.About(err, "channel %d", c.ID)

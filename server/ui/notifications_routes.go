@@ -2,15 +2,14 @@ package ui
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/tagdrift/tagdrift/server/access"
 	"github.com/tagdrift/tagdrift/server/request"
-	"github.com/tagdrift/tagdrift/store"
 	"github.com/tagdrift/tagdrift/web"
 )
 
@@ -94,10 +93,8 @@ func (u *UI) createRouteForm(w http.ResponseWriter, r *http.Request) error {
 		GroupWait: form.GroupWait, RepeatInterval: form.RepeatInterval, SendBaseline: form.SendBaseline, Enabled: true,
 	}, groups)
 	if err == nil {
-		var out store.Route
-		out, err = u.st.CreateRoute(r.Context(), rt)
+		_, err = u.st.CreateRoute(r.Context(), access.Audit(r), rt)
 		if err == nil {
-			u.audit(r, request.ActionRouteCreate, fmt.Sprintf("route %d", out.ID), map[string]any{"id": out.ID, "channelId": out.ChannelID})
 			return seeOther(w, r, "/admin/notifications/routes")
 		}
 		if request.Classify(r, err, "").Status != http.StatusNotFound {
@@ -119,10 +116,9 @@ func (u *UI) deleteRouteForm(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := u.st.DeleteRoute(r.Context(), id); err != nil {
+	if err := u.st.DeleteRoute(r.Context(), access.Audit(r), id); err != nil {
 		return request.About(err, "route %d", id)
 	}
-	u.audit(r, request.ActionRouteDelete, fmt.Sprintf("route %d", id), map[string]any{"id": id})
 	return seeOther(w, r, "/admin/notifications/routes")
 }
 

@@ -19,7 +19,7 @@ import (
 func seedNotifications(t *testing.T, st *store.Store) map[string]string {
 	ctx := context.Background()
 	mk := func(name, kind, config string) store.Channel {
-		c, err := st.CreateChannel(ctx, store.NewChannel{Name: name, Kind: kind, Config: json.RawMessage(config), Secret: []byte("s3cret"), Enabled: true})
+		c, err := st.CreateChannel(ctx, store.Audit{Actor: "test"}, store.NewChannel{Name: name, Kind: kind, Config: json.RawMessage(config), Secret: []byte("s3cret"), Enabled: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -28,10 +28,10 @@ func seedNotifications(t *testing.T, st *store.Store) map[string]string {
 	loud := mk(`<img src=x onerror=alert(1)> #platform-alerts-eu-west-1-production-payments`, "slack", `{}`)
 	mk("receiver", "webhook", `{"url":"https://receiver.example/hook"}`)
 	quiet := mk("oncall", "pagerduty", `{"severity":"warning"}`)
-	if _, err := st.UpdateChannel(ctx, quiet.ID, store.ChannelChange{Name: quiet.Name, Config: quiet.Config, Enabled: false}); err != nil {
+	if _, err := st.UpdateChannel(ctx, store.Audit{Actor: "test"}, quiet.ID, store.ChannelChange{Name: quiet.Name, Config: quiet.Config, Enabled: false}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.CreateRoute(ctx, store.Route{ChannelID: loud.ID, Kinds: []string{"tag-divergence", "tag-moved", "pin-mismatch"},
+	if _, err := st.CreateRoute(ctx, store.Audit{Actor: "test"}, store.Route{ChannelID: loud.ID, Kinds: []string{"tag-divergence", "tag-moved", "pin-mismatch"},
 		Types: []string{"mutation.opened", "mutation.resolved", "event.recorded"}, Matchers: `cluster=~"eu-west-1-production-.*", namespace!="kube-system"`,
 		GroupWait: time.Minute, RepeatInterval: 4 * time.Hour, Enabled: true}); err != nil {
 		t.Fatal(err)
