@@ -31,6 +31,10 @@ func (u *UI) notificationRoutes(r chi.Router) {
 	r.Post("/notifications/channels/{id}/delete", u.handle(u.deleteChannelForm))
 	r.Get("/notifications/routes", u.handle(u.routesPage))
 	r.Post("/notifications/routes", u.handle(u.createRouteForm))
+	r.Get("/notifications/routes/{id}", u.handle(u.routePage))
+	r.Post("/notifications/routes/{id}", u.handle(u.editRouteForm))
+	r.Post("/notifications/routes/{id}/enable", u.handle(u.enableRouteForm(true)))
+	r.Post("/notifications/routes/{id}/disable", u.handle(u.enableRouteForm(false)))
 	r.Post("/notifications/routes/{id}/delete", u.handle(u.deleteRouteForm))
 }
 

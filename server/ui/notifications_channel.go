@@ -24,8 +24,12 @@ func (u *UI) renderChannel(w http.ResponseWriter, r *http.Request, status int, c
 	}
 	v := web.ChannelView{Channel: channelRow(c, stats[c.ID]), Form: form, Now: u.now()}
 	for _, d := range ds {
+		typ := d.Type
+		if d.Reason != "" {
+			typ += " (" + d.Reason + ")" // a reminder, an acknowledgement ended, why it resolved
+		}
 		v.Deliveries = append(v.Deliveries, web.DeliveryRow{
-			At: d.EventAt, Type: d.Type, Status: d.Status, ErrorClass: d.LastError, EventID: d.PublicID, Attempts: d.Attempts,
+			At: d.EventAt, Type: typ, Status: d.Status, ErrorClass: d.LastError, EventID: d.PublicID, Attempts: d.Attempts,
 		})
 	}
 	return u.render(w, r, status, u.meta(r, "Channel "+c.Name, web.NavAdmin), web.ChannelPage(v))

@@ -163,7 +163,7 @@ func TestUIScreenshots(t *testing.T) {
 	defer srv2.Close()
 	for name, path := range map[string]string{"overview": "/", "clusters": "/clusters", "workloads": "/workloads",
 		"mutations": "/mutations", "timeline": "/images?ref=nginx", "spans": "/images/clusters?ref=nginx", "search": "/search?q=nothing", "users": "/admin/users",
-		"acks": "/acknowledgements"} {
+		"acks": "/acknowledgements", "notifroutes": "/admin/notifications/routes"} {
 		if only != "" && !slices.Contains(strings.Split(only, ","), "empty") {
 			break
 		}
