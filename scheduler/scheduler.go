@@ -182,9 +182,9 @@ func New(cfg Config) (*Scheduler, error) {
 		if err := river.AddWorkerSafely(workers, &repeatWorker{s: s}); err != nil {
 			return nil, err
 		}
-		// Two more workers than deliveries, so that the re-post of open alerts and the
-		// reminders never wait behind them.
-		queues[notifyQueue] = river.QueueConfig{MaxWorkers: d.Concurrency + 2}
+		// One more worker than deliveries, so that the re-post of open alerts and the
+		// look for reminders due (both short) never wait behind them.
+		queues[notifyQueue] = river.QueueConfig{MaxWorkers: d.Concurrency + 1}
 		periodic = append(periodic, river.NewPeriodicJob(
 			river.PeriodicInterval(d.RepostInterval),
 			func() (river.JobArgs, *river.InsertOpts) { return repostArgs{}, nil },
