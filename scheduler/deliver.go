@@ -145,9 +145,14 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 	// rescued from a replica that died after sending) sends what the first gathered,
 	// so that a message under one webhook-id never grows.
 	merge := notify.MergesMessages(d.Channel.Kind) && job.Attempt == 1
-	group, carried, err := st.ClaimGroup(ctx, d.ID, w.s.cfg.Now(), merge)
+	group, carried, dropped, err := st.ClaimGroup(ctx, d.ID, w.s.cfg.Now(), merge)
 	if err != nil {
 		return err
+	}
+	if dropped > 0 {
+		// No route that chose them sends them any more (edited while they waited).
+		log.Info("notifications dropped", "delivery", d.ID, "channel", d.Channel.Name, "dropped", dropped)
+		w.s.cfg.Metrics.delivery(d.Channel.Name, "dropped", dropped)
 	}
 	if !carried {
 		return nil // delivered, failed, or carried by another delivery's message

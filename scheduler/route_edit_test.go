@@ -11,6 +11,9 @@ import (
 
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/tagdrift/tagdrift/notify"
 	"github.com/tagdrift/tagdrift/scanner/imageref"
 	"github.com/tagdrift/tagdrift/scanner/inventory"
@@ -64,7 +67,7 @@ func startNotifier(t *testing.T, st *store.Store, repeatCheck time.Duration) *Sc
 	t.Helper()
 	loopback := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 	s, err := New(Config{
-		Store: st, Dialer: &kubeconfig.Dialer{Allowed: loopback}, Tick: time.Hour,
+		Store: st, Dialer: &kubeconfig.Dialer{Allowed: loopback}, Tick: time.Hour, Metrics: NewMetrics(prometheus.NewRegistry()),
 		Deliveries: &DeliveryConfig{
 			Client: notify.NewChannelClient(loopback, 2*time.Second), AttemptTimeout: 2 * time.Second, MaxAttempts: 3,
 			RetryBase: 200 * time.Millisecond, Concurrency: 2, RepostInterval: time.Hour, RepeatCheck: repeatCheck,
@@ -136,7 +139,7 @@ func TestRouteEditedWhileDeliveryWaits(t *testing.T) {
 		}
 		routes[ch.Name] = rt
 	}
-	startNotifier(t, st, time.Hour)
+	s := startNotifier(t, st, time.Hour)
 	openByScan(t, st)
 	for _, ch := range []store.Channel{kept, disabled, unmatched} {
 		if log := mustLog(t, st, ch); len(log) != 1 || log[0].Status != store.DeliveryPending {
@@ -175,5 +178,10 @@ func TestRouteEditedWhileDeliveryWaits(t *testing.T) {
 	}
 	if n := len(received(disabledRecv)) + len(received(unmatchedRecv)); n != 0 {
 		t.Errorf("%d messages reached the receivers of routes edited away", n)
+	}
+	for name, want := range map[string]float64{"disabled": 1, "unmatched": 1, "kept": 0} {
+		if got := testutil.ToFloat64(s.cfg.Metrics.deliveries.WithLabelValues(name, "dropped")); got != want {
+			t.Errorf("dropped deliveries of %s counted %v, want %v", name, got, want)
+		}
 	}
 }

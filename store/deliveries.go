@@ -242,8 +242,9 @@ const maxGroup = 100
 //
 // A delivery never attempted (id, or one it would claim) is first checked against its
 // routes as they are now (route_check.go): one that no route still sends is dropped,
-// not claimed, not sent; id dropped is not carried.
-func (s *Store) ClaimGroup(ctx context.Context, id int64, now time.Time, merge bool) (group []Delivery, carried bool, err error) {
+// not claimed, not sent; id dropped is not carried. dropped counts the deliveries so
+// dropped (id among them).
+func (s *Store) ClaimGroup(ctx context.Context, id int64, now time.Time, merge bool) (group []Delivery, carried bool, dropped int, err error) {
 	err = s.tx(ctx, func(tx pgx.Tx) error {
 		// Claims of one channel and group key take turns: otherwise a job holding its
 		// own row while another claims the group is skipped (SKIP LOCKED) and sends
@@ -283,6 +284,7 @@ func (s *Store) ClaimGroup(ctx context.Context, id int64, now time.Time, merge b
 				return fmt.Errorf("check the routes of delivery %d: %w", id, err)
 			}
 			if why != "" {
+				dropped = 1
 				return dropDeliveries(ctx, tx, []int64{id}, why, now)
 			}
 		}
@@ -322,6 +324,7 @@ func (s *Store) ClaimGroup(ctx context.Context, id int64, now time.Time, merge b
 					if err := dropDeliveries(ctx, tx, []int64{d.ID}, why, now); err != nil {
 						return err
 					}
+					dropped++
 					continue
 				}
 			}
@@ -330,9 +333,9 @@ func (s *Store) ClaimGroup(ctx context.Context, id int64, now time.Time, merge b
 		return nil
 	})
 	if err != nil {
-		return nil, false, fmt.Errorf("claim the group of delivery %d: %w", id, err)
+		return nil, false, 0, fmt.Errorf("claim the group of delivery %d: %w", id, err)
 	}
-	return group, carried, nil
+	return group, carried, dropped, nil
 }
 
 // OpenAlert is the latest payload delivered to a channel about a mutation still open.

@@ -80,9 +80,9 @@ func TestClaimGroupChecksRoutes(t *testing.T) {
 		}
 	}
 
-	group, carried, err := s.ClaimGroup(ctx, head, time.Now(), true)
-	if err != nil || !carried {
-		t.Fatalf("head: carried %v, %v", carried, err)
+	group, carried, dropped, err := s.ClaimGroup(ctx, head, time.Now(), true)
+	if err != nil || !carried || dropped != 2 {
+		t.Fatalf("head: carried %v, %d dropped, %v", carried, dropped, err)
 	}
 	var ids []int64
 	for _, d := range group {
@@ -97,9 +97,12 @@ func TestClaimGroupChecksRoutes(t *testing.T) {
 		}
 	}
 	for why, id := range alone {
-		_, carried, err := s.ClaimGroup(ctx, id, time.Now(), true)
+		_, carried, dropped, err := s.ClaimGroup(ctx, id, time.Now(), true)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if want := map[bool]int{true: 0, false: 1}[why == ""]; dropped != want {
+			t.Errorf("delivery %d: %d dropped, want %d", id, dropped, want)
 		}
 		d, _ := s.Delivery(ctx, id)
 		switch {
@@ -109,7 +112,7 @@ func TestClaimGroupChecksRoutes(t *testing.T) {
 			t.Errorf("delivery %d: carried %v, %s %q; want dropped, %s", id, carried, d.Status, d.LastError, why)
 		}
 	}
-	if _, carried, err := s.ClaimGroup(ctx, retried, time.Now(), false); err != nil || !carried {
+	if _, carried, _, err := s.ClaimGroup(ctx, retried, time.Now(), false); err != nil || !carried {
 		t.Errorf("an attempted delivery was not carried: %v, %v", carried, err)
 	}
 	// Dropped deliveries are not waited for, and are not failures.

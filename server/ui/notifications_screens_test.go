@@ -71,7 +71,7 @@ func seedNotifications(t *testing.T, st *store.Store) map[string]string {
 	if _, err := st.UpdateRoute(ctx, store.Audit{Actor: "test"}, route); err != nil {
 		t.Fatal(err)
 	}
-	if _, carried, err := st.ClaimGroup(ctx, dropped[0].ID, now, true); err != nil || carried {
+	if _, carried, _, err := st.ClaimGroup(ctx, dropped[0].ID, now, true); err != nil || carried {
 		t.Fatalf("the delivery of a disabled route: carried %v, %v", carried, err)
 	}
 	route.Enabled = true
