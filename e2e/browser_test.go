@@ -236,9 +236,27 @@ func (b *browser) screenshots(name string) {
 // saves its screenshots.
 func (b *browser) page(name string) {
 	b.t.Helper()
+	b.headings(name)
 	b.audit(name)
 	b.screenshots(name)
 	b.clean(name)
+}
+
+// headings fails the test when a page's heading is not larger than every section
+// heading under it, as the workload page's monospace name once was (.mono's size
+// outranked h1's).
+func (b *browser) headings(name string) {
+	b.t.Helper()
+	var sizes struct{ H1, H2 float64 }
+	b.run("heading sizes of "+name, chromedp.Evaluate(`(() => {
+		const px = el => parseFloat(getComputedStyle(el).fontSize);
+		const h1 = [...document.querySelectorAll('main h1')].map(px);
+		const h2 = [...document.querySelectorAll('main h2')].map(px);
+		return {h1: h1.length ? Math.min(...h1) : 0, h2: h2.length ? Math.max(...h2) : 0};
+	})()`, &sizes))
+	if sizes.H1 != 0 && sizes.H1 <= sizes.H2 {
+		b.t.Errorf("%s: the page heading is %.1f px, a section heading %.1f px", name, sizes.H1, sizes.H2)
+	}
 }
 
 // signIn signs in through the form.
@@ -341,6 +359,9 @@ func TestBrowser(t *testing.T) {
 	if loc := b.location(); !strings.HasPrefix(loc, "/signin") {
 		t.Errorf("signed out, / shows %s", loc)
 	}
+	if n := b.count(`[data-testid=nav], [data-testid=search]`); n != 0 {
+		t.Errorf("signed out, the sign-in page shows %d navigation elements", n)
+	}
 	b.page("signin")
 	b.signIn("oncall", adminPW)
 	b.page("overview-empty")
@@ -419,6 +440,10 @@ func TestBrowser(t *testing.T) {
 	if got := b.text(`[data-testid=full-digest]`); !strings.Contains(got, digestB) {
 		t.Errorf("digest page of %q, want %s", got, digestB)
 	}
+	// Both digests came in the first scan: tagdrift saw no move, and says so.
+	if got := b.text(`[data-testid=tag-target] [data-testid=tag-verdict]`); got != "tagdrift never saw this tag move." {
+		t.Errorf("the odd digest's page says %q of its tag", got)
+	}
 	b.page("digest")
 
 	// Search by the 12 hex characters the pages show.
@@ -432,6 +457,11 @@ func TestBrowser(t *testing.T) {
 
 	b.open("/mutations", `[data-testid=mutation-row]`)
 	b.page("mutations")
+	b.open("/admin", `[data-testid=admin-index]`)
+	if n := b.count(`[data-testid=admin-section]`); n != 8 {
+		t.Errorf("the admin index has %d lines, want 8", n)
+	}
+	b.page("admin")
 	b.open("/admin/tokens", `[data-testid=token-form]`)
 	b.page("admin-tokens")
 	b.open("/admin/users", `[data-testid=users]`)
@@ -464,8 +494,12 @@ func TestBrowser(t *testing.T) {
 	}
 	b.clean("routes")
 
-	// Sign out: back to the form, and the pages are closed again.
+	// Sign out: back to the form, which says so, and the pages are closed again.
 	b.run("sign out", chromedp.Click(`[data-testid=sign-out]`, chromedp.ByQuery), chromedp.WaitVisible(`[data-testid=signin-form]`, chromedp.ByQuery))
+	if got := b.text(`[data-testid=signed-out]`); got != "You are signed out." {
+		t.Errorf("after signing out the page says %q", got)
+	}
+	b.page("signed-out")
 	b.open("/clusters/gamma", `[data-testid=signin-form]`)
 	b.clean("sign out")
 

@@ -233,8 +233,8 @@ func TestServe(t *testing.T) {
 		res.Body.Close()
 		metrics = string(b)
 	}
-	if !strings.Contains(metrics, `tagdrift_scans_total{cluster="gamma",status="succeeded"}`) ||
-		!strings.Contains(metrics, `tagdrift_last_successful_scan_timestamp_seconds{cluster="gamma"}`) {
+	if !strings.Contains(metrics, `tagdrift_scans_total{cluster="gamma",group="default",status="succeeded"}`) ||
+		!strings.Contains(metrics, `tagdrift_last_successful_scan_timestamp_seconds{cluster="gamma",group="default"}`) {
 		t.Errorf("metrics lack the scan of gamma:\n%.2000s", metrics)
 	}
 	if strings.Contains(metrics+s.logs.String(), c.AdminToken) {

@@ -23,18 +23,18 @@ type Metrics struct {
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		scans: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "tagdrift_scans_total", Help: "Scans by cluster and status (succeeded, failed, aborted).",
-		}, []string{"cluster", "status"}),
+			Name: "tagdrift_scans_total", Help: "Scans by cluster, cluster group and status (succeeded, failed, aborted).",
+		}, []string{"cluster", "group", "status"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "tagdrift_scan_duration_seconds", Help: "Duration of scans, by cluster.",
+			Name: "tagdrift_scan_duration_seconds", Help: "Duration of scans, by cluster and cluster group.",
 			Buckets: prometheus.ExponentialBuckets(0.05, 2, 12),
-		}, []string{"cluster"}),
+		}, []string{"cluster", "group"}),
 		opened: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "tagdrift_observations_opened_total", Help: "Observation intervals opened, by cluster.",
-		}, []string{"cluster"}),
+			Name: "tagdrift_observations_opened_total", Help: "Observation intervals opened, by cluster and cluster group.",
+		}, []string{"cluster", "group"}),
 		closed: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "tagdrift_observations_closed_total", Help: "Observation intervals closed, by cluster.",
-		}, []string{"cluster"}),
+			Name: "tagdrift_observations_closed_total", Help: "Observation intervals closed, by cluster and cluster group.",
+		}, []string{"cluster", "group"}),
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tagdrift_notification_deliveries_total",
 			Help: "Attempts to deliver notifications, by channel and outcome (delivered, retry, failed: gave up, dropped: no route sends it any more), each delivery a message carried counted.",
@@ -47,15 +47,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-func (m *Metrics) scanEnded(cluster, status string, started time.Time, took time.Duration, opened, closed int) {
+func (m *Metrics) scanEnded(cluster, group, status string, started time.Time, took time.Duration, opened, closed int) {
 	if m == nil {
 		return
 	}
-	m.scans.WithLabelValues(cluster, status).Inc()
-	m.duration.WithLabelValues(cluster).Observe(took.Seconds())
+	m.scans.WithLabelValues(cluster, group, status).Inc()
+	m.duration.WithLabelValues(cluster, group).Observe(took.Seconds())
 	if status == "succeeded" {
-		m.opened.WithLabelValues(cluster).Add(float64(opened))
-		m.closed.WithLabelValues(cluster).Add(float64(closed))
+		m.opened.WithLabelValues(cluster, group).Add(float64(opened))
+		m.closed.WithLabelValues(cluster, group).Add(float64(closed))
 	}
 }
 

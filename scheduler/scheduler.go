@@ -369,7 +369,7 @@ func (w *scanWorker) Work(ctx context.Context, job *river.Job[ScanArgs]) error {
 		}
 		log.Warn("scan "+status, "error_class", why.Class, "status_code", why.Status, "error", err.Error(),
 			"duration_ms", time.Since(started).Milliseconds())
-		cfg.Metrics.scanEnded(cluster.Name, status, started, time.Since(started), 0, 0)
+		cfg.Metrics.scanEnded(cluster.Name, cluster.Group, status, started, time.Since(started), 0, 0)
 		var pe *kubeconfig.PolicyError
 		if errors.As(err, &pe) {
 			// Retrying cannot help; the schedule tries again at the next interval.
@@ -384,10 +384,10 @@ func (w *scanWorker) Work(ctx context.Context, job *river.Job[ScanArgs]) error {
 		if endErr := st.EndScan(context.WithoutCancel(ctx), scanID, store.ScanFailed, why, cfg.Now()); endErr != nil {
 			log.Error("record scan end", "error", endErr.Error())
 		}
-		cfg.Metrics.scanEnded(cluster.Name, store.ScanFailed, started, time.Since(started), 0, 0)
+		cfg.Metrics.scanEnded(cluster.Name, cluster.Group, store.ScanFailed, started, time.Since(started), 0, 0)
 		return err
 	}
-	cfg.Metrics.scanEnded(cluster.Name, store.ScanSucceeded, started, time.Since(started), counts.Opened, counts.Closed)
+	cfg.Metrics.scanEnded(cluster.Name, cluster.Group, store.ScanSucceeded, started, time.Since(started), counts.Opened, counts.Closed)
 	rec, err := w.s.recheck(ctx)
 	if err != nil {
 		// The scan stands and what it queued stays queued: the next recheck, here or

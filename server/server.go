@@ -87,6 +87,9 @@ type Config struct {
 	// configuration (access.DecideCookies), never from a request; the zero value is
 	// Secure.
 	Cookies access.Cookies
+	// DeviceKeys sign and check device cookies (access.Config.DeviceKeys): the key
+	// ring's, derived for access.DevicePurpose; none makes a key per process.
+	DeviceKeys [][]byte
 	// AckMaxDuration is how far ahead a viewer may acknowledge a mutation (admins are
 	// not limited); default 90 days.
 	AckMaxDuration time.Duration
@@ -125,7 +128,7 @@ func New(cfg Config) http.Handler {
 			RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, FailedAuthBurst: cfg.FailedAuthBurst,
 			TrustedProxies: access.NewTrustedProxies(cfg.TrustedProxies),
 			AuthLookups:    cfg.AuthLookups, SessionIdle: cfg.SessionIdle, SessionAbsolute: cfg.SessionAbsolute,
-			Cookies: cfg.Cookies, Now: cfg.Now, Logger: cfg.Logger,
+			Cookies: cfg.Cookies, DeviceKeys: cfg.DeviceKeys, Now: cfg.Now, Logger: cfg.Logger,
 		})
 		vet := request.Vetter{Policy: cfg.Policy}
 		notifier := newNotifier(cfg.ChannelClient)

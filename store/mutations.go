@@ -166,26 +166,28 @@ func jsonEqual(stored string, fresh []byte) bool {
 }
 
 // OpenMutationCount is how many conditions of one kind, not resolved, are in one
-// state in one cluster ("" for those spanning clusters).
+// state in one cluster ("" for those spanning clusters) of one cluster group.
 type OpenMutationCount struct {
 	Kind    string
 	Cluster string
+	Group   string
 	// State is open, acknowledged or expected.
 	State string
 	Count int
 }
 
-// OpenMutationCounts counts the conditions not resolved by kind, cluster and state.
+// OpenMutationCounts counts the conditions not resolved by kind, cluster, group and
+// state.
 func (s *Store) OpenMutationCounts(ctx context.Context) ([]OpenMutationCount, error) {
 	rows, err := s.pool.Query(ctx, `
-		SELECT kind, cluster, state, count(*) FROM mutations WHERE resolved_at IS NULL
-		GROUP BY kind, cluster, state ORDER BY kind, cluster, state`)
+		SELECT kind, cluster, cluster_group, state, count(*) FROM mutations WHERE resolved_at IS NULL
+		GROUP BY kind, cluster, cluster_group, state ORDER BY kind, cluster, cluster_group, state`)
 	if err != nil {
 		return nil, fmt.Errorf("count open mutations: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (OpenMutationCount, error) {
 		var c OpenMutationCount
-		return c, r.Scan(&c.Kind, &c.Cluster, &c.State, &c.Count)
+		return c, r.Scan(&c.Kind, &c.Cluster, &c.Group, &c.State, &c.Count)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("count open mutations: %w", err)

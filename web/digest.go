@@ -16,6 +16,12 @@ type DigestView struct {
 	// RunningMore and HistoryMore count the workloads left out of Running and History
 	// (GroupPlaces); the downloads hold them all.
 	RunningMore, HistoryMore int
+	// Tags say, for each reference seen running it (and cluster group), whether its tag
+	// points to it now; Mutations are the newest mutations and events involving it
+	// (MutationsMore: there are more).
+	Tags          []TagRow
+	Mutations     []MutationRow
+	MutationsMore bool
 }
 
 // PlaceRow is a container of a pod that ran a digest, or (Pods > 1) of several pods of

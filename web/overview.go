@@ -17,6 +17,8 @@ type OverviewView struct {
 	Legend                 *Legend
 	// Watched is what the scans cover, for the no-mutation state.
 	Pods int
+	// Refresh is when the data was read and how often the page refreshes it.
+	Refresh Refresh
 }
 
 // KindCount is how many mutations of one kind are open.

@@ -1,5 +1,7 @@
 package web
 
+import "strings"
+
 // SearchView lists what a search term matched.
 type SearchView struct {
 	Query     string
@@ -17,4 +19,20 @@ type SearchView struct {
 // Empty reports whether nothing matched.
 func (v SearchView) Empty() bool {
 	return len(v.Digests)+len(v.Refs)+len(v.Workloads)+len(v.Clusters)+len(v.Namespaces) == 0
+}
+
+// WorkloadURL is the page of a workload the search matched: when the term is not the
+// beginning of its name, it matched a pod's, and the page marks the pods it names
+// (?pod=, scrolled to #found).
+func (v SearchView) WorkloadURL(w WorkloadRow) string {
+	return FoundPodURL(w, v.Query)
+}
+
+// FoundPodURL is w's page, marking the pods whose names begin with term when w's own
+// name does not.
+func FoundPodURL(w WorkloadRow, term string) string {
+	if term == "" || strings.HasPrefix(w.Name, term) {
+		return w.URL()
+	}
+	return WithQuery(w.URL(), "pod", term) + "#found"
 }

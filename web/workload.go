@@ -20,6 +20,10 @@ type WorkloadView struct {
 	// Open are its mutations not resolved: open, acknowledged or expected.
 	Open, Past []MutationRow
 	Legend     *Legend
+	// FoundPod is the pod-name prefix a search found this workload by ("" for none), and
+	// FoundCount how many of its containers' pod rows it marks.
+	FoundPod   string
+	FoundCount int
 }
 
 // ContainerView is one container of a workload across its pods.
@@ -93,6 +97,9 @@ type PodRow struct {
 	FirstSeen                  time.Time
 	// Odd is set for a pod that runs another digest than the majority of its siblings.
 	Odd bool
+	// Found marks a pod a search found (WorkloadView.FoundPod); FoundFirst is the first
+	// of them, the page's #found.
+	Found, FoundFirst bool
 }
 
 // NewContainerView groups a container's pods and marks the odd ones: pods whose digest

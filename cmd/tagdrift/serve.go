@@ -344,6 +344,7 @@ func (cfg *serveConfig) Run(ctx context.Context, d *deps) error {
 			Store: st, Scans: sched, Policy: policy, AdminToken: cfg.adminToken,
 			RateLimit: cfg.APIRateLimit, RateBurst: int(2 * cfg.APIRateLimit),
 			SessionIdle: cfg.SessionIdle, SessionAbsolute: cfg.SessionAbsolute, Cookies: cookies,
+			DeviceKeys: ring.Derive(access.DevicePurpose),
 			// Test messages reach channels as deliveries do, through the same address policy.
 			ChannelClient:  deliveries.Client,
 			TrustedProxies: cfg.TrustedProxy,

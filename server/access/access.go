@@ -47,6 +47,10 @@ type Config struct {
 	// Cookies is how the session cookie is sent, decided at start (DecideCookies); the
 	// zero value is Secure.
 	Cookies Cookies
+	// DeviceKeys sign device cookies (the first) and check them (any): the key ring's
+	// keys derived for DevicePurpose, so that a browser stays known across restarts
+	// and replicas. None: a random key of this process's own.
+	DeviceKeys [][]byte
 	Now     func() time.Time
 	Logger  *slog.Logger
 }
@@ -102,7 +106,7 @@ func New(cfg Config) *Gate {
 		requests:  NewLimiter(rate.Limit(cfg.RateLimit), cfg.RateBurst, 0),
 		badTokens: NewLimiter(rate.Every(badTokenFailureEvery), cfg.FailedAuthBurst, maxLimitedKeys),
 		lookups:   newLookups(cfg.AuthLookups, LookupWait),
-		Sessions:  newSessions(cfg.SessionIdle, cfg.SessionAbsolute, cfg.Cookies),
+		Sessions:  newSessions(cfg.SessionIdle, cfg.SessionAbsolute, cfg.Cookies, cfg.DeviceKeys),
 	}
 	if cfg.AdminToken != "" {
 		sum := sha256.Sum256([]byte(cfg.AdminToken))

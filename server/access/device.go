@@ -31,8 +31,11 @@ func randomKey() []byte {
 // client's address together.
 func AccountKey(name, client string) string { return name + "\x00" + AddressKey(client) }
 
-func (s *Sessions) deviceMAC(name string) string {
-	m := hmac.New(sha256.New, s.deviceKey)
+// DevicePurpose is what the device cookie's keys are derived for (keyring.Ring.Derive).
+const DevicePurpose = "tagdrift device cookie"
+
+func deviceMAC(key []byte, name string) string {
+	m := hmac.New(sha256.New, key)
 	m.Write([]byte("tagdrift device\x00" + name))
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
@@ -41,7 +44,7 @@ func (s *Sessions) deviceMAC(name string) string {
 // session cookie is, decided at start (DecideCookies).
 func (s *Sessions) SetDeviceCookie(w http.ResponseWriter, name string) {
 	http.SetCookie(w, &http.Cookie{
-		Name: deviceCookie, Value: base64.RawURLEncoding.EncodeToString([]byte(name)) + "." + s.deviceMAC(name),
+		Name: deviceCookie, Value: base64.RawURLEncoding.EncodeToString([]byte(name)) + "." + deviceMAC(s.deviceKeys[0], name),
 		Path: "/signin", MaxAge: int(deviceLifetime / time.Second),
 		Secure: !s.Cookies.Plain, HttpOnly: true, SameSite: http.SameSiteLaxMode,
 	})
@@ -61,5 +64,10 @@ func (s *Sessions) KnownDevice(r *http.Request, name string) bool {
 	if err != nil || string(got) != name {
 		return false
 	}
-	return hmac.Equal([]byte(mac), []byte(s.deviceMAC(name)))
+	for _, k := range s.deviceKeys {
+		if hmac.Equal([]byte(mac), []byte(deviceMAC(k, name))) {
+			return true
+		}
+	}
+	return false
 }

@@ -51,8 +51,9 @@ type Sessions struct {
 	Accounts  *Limiter
 	Names     *Limiter
 	Addresses *Limiter
-	// deviceKey signs device cookies; random per process.
-	deviceKey []byte
+	// deviceKeys check device cookies, the first signs them: from the key ring, so
+	// that a restart or another replica knows the same browsers (Config.DeviceKeys).
+	deviceKeys [][]byte
 	verifies  chan struct{}
 	// Verify checks a password against a hash; password.Verify, but tests watch it.
 	Verify func(pw, hash string) (bool, error)
@@ -63,7 +64,10 @@ type Sessions struct {
 	dummyHash func() (string, error)
 }
 
-func newSessions(idle, absolute time.Duration, cookies Cookies) *Sessions {
+func newSessions(idle, absolute time.Duration, cookies Cookies, deviceKeys [][]byte) *Sessions {
+	if len(deviceKeys) == 0 {
+		deviceKeys = [][]byte{randomKey()}
+	}
 	return &Sessions{
 		Cookies: cookies,
 		Timeouts: store.SessionTimeouts{
@@ -72,7 +76,7 @@ func newSessions(idle, absolute time.Duration, cookies Cookies) *Sessions {
 		},
 		Accounts:  NewLimiter(rate.Every(AccountFailureEvery), AccountFailures, maxLimitedKeys),
 		Names:     NewLimiter(rate.Every(NameFailureEvery), NameFailures, maxLimitedKeys),
-		deviceKey: randomKey(),
+		deviceKeys: deviceKeys,
 		Addresses: NewLimiter(rate.Every(AddressFailureEvery), AddressFailures, maxLimitedKeys),
 		verifies:  make(chan struct{}, concurrentVerifies),
 		Verify:    password.Verify,

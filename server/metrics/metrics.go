@@ -93,13 +93,13 @@ func NewGauges(cfg Config) *Gauges {
 		cfg: cfg,
 		lastScan: prometheus.NewDesc("tagdrift_last_successful_scan_timestamp_seconds",
 			"When the last successful scan of a live cluster started, as a Unix time; absent for a cluster never scanned successfully. Read from the database: the same on every replica.",
-			[]string{"cluster"}, nil),
+			[]string{"cluster", "group"}, nil),
 		open: prometheus.NewDesc("tagdrift_open_mutations",
-			"Open mutations (needing attention: not acknowledged, not expected) by kind and cluster (empty for those spanning clusters).",
-			[]string{"kind", "cluster"}, nil),
+			"Open mutations (needing attention: not acknowledged, not expected) by kind, cluster (empty for those spanning clusters) and cluster group.",
+			[]string{"kind", "cluster", "group"}, nil),
 		unresolved: prometheus.NewDesc("tagdrift_unresolved_mutations",
-			"Mutations not resolved by kind, cluster (empty for those spanning clusters) and state: open (needs attention), acknowledged or expected.",
-			[]string{"kind", "cluster", "state"}, nil),
+			"Mutations not resolved by kind, cluster (empty for those spanning clusters), cluster group and state: open (needs attention), acknowledged or expected.",
+			[]string{"kind", "cluster", "group", "state"}, nil),
 		omitted: prometheus.NewDesc("tagdrift_metrics_clusters_omitted",
 			"Live clusters left out of the per-cluster gauges, past the bound on the clusters they name.", nil, nil),
 		readAt: prometheus.NewDesc("tagdrift_metrics_database_read_timestamp_seconds",
@@ -125,15 +125,15 @@ func (g *Gauges) Collect(ch chan<- prometheus.Metric) {
 	snap, failed := g.current()
 	for _, l := range snap.lastScan {
 		if l.StartedAt != nil {
-			g.send(ch, g.lastScan, prometheus.GaugeValue, float64(l.StartedAt.Unix()), l.Cluster)
+			g.send(ch, g.lastScan, prometheus.GaugeValue, float64(l.StartedAt.Unix()), l.Cluster, l.Group)
 		}
 	}
 	for _, o := range snap.open {
 		// The store counts by state: one row of a kind and cluster is open.
 		if o.State == store.StateOpen {
-			g.send(ch, g.open, prometheus.GaugeValue, float64(o.Count), o.Kind, o.Cluster)
+			g.send(ch, g.open, prometheus.GaugeValue, float64(o.Count), o.Kind, o.Cluster, o.Group)
 		}
-		g.send(ch, g.unresolved, prometheus.GaugeValue, float64(o.Count), o.Kind, o.Cluster, o.State)
+		g.send(ch, g.unresolved, prometheus.GaugeValue, float64(o.Count), o.Kind, o.Cluster, o.Group, o.State)
 	}
 	g.send(ch, g.omitted, prometheus.GaugeValue, float64(snap.omitted))
 	var at float64

@@ -90,7 +90,11 @@ func TestLastScanFromDatabase(t *testing.T) {
 	odd := `team "a"\prod`
 	var ids []int64
 	for _, name := range []string{"eu", odd, "never"} {
-		c, err := st.CreateCluster(ctx, store.NewCluster{Name: name, Server: "https://" + "k.example", Context: name, Credentials: []byte(`{}`), Enabled: true})
+		group := "" // the default group
+		if name == "eu" {
+			group = "tenant-eu"
+		}
+		c, err := st.CreateCluster(ctx, store.NewCluster{Name: name, Group: group, Server: "https://" + "k.example", Context: name, Credentials: []byte(`{}`), Enabled: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -101,8 +105,8 @@ func TestLastScanFromDatabase(t *testing.T) {
 	succeededScan(t, st, ids[1], at.Add(time.Minute))
 
 	want := []string{
-		`tagdrift_last_successful_scan_timestamp_seconds{cluster="eu"} 1.8e+09`,
-		`tagdrift_last_successful_scan_timestamp_seconds{cluster="team \"a\"\\prod"} 1.80000006e+09`,
+		`tagdrift_last_successful_scan_timestamp_seconds{cluster="eu",group="tenant-eu"} 1.8e+09`,
+		`tagdrift_last_successful_scan_timestamp_seconds{cluster="team \"a\"\\prod",group="default"} 1.80000006e+09`,
 	}
 	for i, r := range replicas {
 		body := scrape(t, r)
@@ -184,7 +188,7 @@ func TestOneReadPerInterval(t *testing.T) {
 		t.Errorf("a scrape within the interval read the database (%d reads)", n)
 	}
 	clk.Add(time.Second)
-	if body := scrape(t, srv); !strings.Contains(body, `tagdrift_last_successful_scan_timestamp_seconds{cluster="eu"} 1.8e+09`) {
+	if body := scrape(t, srv); !strings.Contains(body, `tagdrift_last_successful_scan_timestamp_seconds{cluster="eu",group=""} 1.8e+09`) {
 		t.Errorf("scrape:\n%s", body)
 	}
 	if n := src.reads.Load(); n != 2 {
@@ -214,7 +218,7 @@ func TestReadErrorsGoToTheLog(t *testing.T) {
 			t.Errorf("the scraper sees the error:\n%s", body)
 		}
 		for _, want := range []string{
-			`tagdrift_last_successful_scan_timestamp_seconds{cluster="eu"} 1.8e+09`,
+			`tagdrift_last_successful_scan_timestamp_seconds{cluster="eu",group=""} 1.8e+09`,
 			"tagdrift_metrics_database_read_failures_total 1\n",
 			"tagdrift_metrics_database_read_timestamp_seconds 1.8e+09\n",
 		} {
@@ -252,16 +256,16 @@ func TestBoundedClusters(t *testing.T) {
 	t0 := time.Unix(1_800_000_000, 0)
 	src := &countingSource{
 		scans: []store.LastSucceeded{{Cluster: "a", StartedAt: &t0}, {Cluster: "b\xff", StartedAt: &t0}, {Cluster: "c", StartedAt: &t0}},
-		open: []store.OpenMutationCount{{Kind: "tag-divergence", Cluster: "", State: "open", Count: 2},
-			{Kind: "workload-divergence", Cluster: "a", State: "open", Count: 1},
+		open: []store.OpenMutationCount{{Kind: "tag-divergence", Cluster: "", Group: "t", State: "open", Count: 2},
+			{Kind: "workload-divergence", Cluster: "a", Group: "default", State: "open", Count: 1},
 			{Kind: "workload-divergence", Cluster: "c", State: "open", Count: 4}, {Kind: "pin-mismatch", Cluster: "gone", State: "open", Count: 1}},
 	}
 	body := scrape(t, serve(t, NewGauges(Config{Source: src, MaxClusters: 2}), nil))
 	for _, want := range []string{
-		`tagdrift_last_successful_scan_timestamp_seconds{cluster="a"}`,
-		`tagdrift_last_successful_scan_timestamp_seconds{cluster="b` + "\uFFFD" + `"}`,
-		`tagdrift_open_mutations{cluster="",kind="tag-divergence"} 2`,
-		`tagdrift_open_mutations{cluster="a",kind="workload-divergence"} 1`,
+		`tagdrift_last_successful_scan_timestamp_seconds{cluster="a",group=""}`,
+		`tagdrift_last_successful_scan_timestamp_seconds{cluster="b` + "\uFFFD" + `",group=""}`,
+		`tagdrift_open_mutations{cluster="",group="t",kind="tag-divergence"} 2`,
+		`tagdrift_open_mutations{cluster="a",group="default",kind="workload-divergence"} 1`,
 		"tagdrift_metrics_clusters_omitted 1\n",
 	} {
 		if !strings.Contains(body, want) {
@@ -282,17 +286,17 @@ func TestMutationStates(t *testing.T) {
 	src := &countingSource{
 		scans: []store.LastSucceeded{{Cluster: "a"}},
 		open: []store.OpenMutationCount{
-			{Kind: "tag-divergence", Cluster: "", State: "expected", Count: 5},
-			{Kind: "workload-divergence", Cluster: "a", State: "acknowledged", Count: 2},
-			{Kind: "workload-divergence", Cluster: "a", State: "open", Count: 1},
+			{Kind: "tag-divergence", Cluster: "", Group: "g", State: "expected", Count: 5},
+			{Kind: "workload-divergence", Cluster: "a", Group: "g", State: "acknowledged", Count: 2},
+			{Kind: "workload-divergence", Cluster: "a", Group: "g", State: "open", Count: 1},
 		},
 	}
 	body := scrape(t, serve(t, NewGauges(Config{Source: src}), nil))
 	for _, want := range []string{
-		`tagdrift_open_mutations{cluster="a",kind="workload-divergence"} 1` + "\n",
-		`tagdrift_unresolved_mutations{cluster="",kind="tag-divergence",state="expected"} 5`,
-		`tagdrift_unresolved_mutations{cluster="a",kind="workload-divergence",state="acknowledged"} 2`,
-		`tagdrift_unresolved_mutations{cluster="a",kind="workload-divergence",state="open"} 1`,
+		`tagdrift_open_mutations{cluster="a",group="g",kind="workload-divergence"} 1` + "\n",
+		`tagdrift_unresolved_mutations{cluster="",group="g",kind="tag-divergence",state="expected"} 5`,
+		`tagdrift_unresolved_mutations{cluster="a",group="g",kind="workload-divergence",state="acknowledged"} 2`,
+		`tagdrift_unresolved_mutations{cluster="a",group="g",kind="workload-divergence",state="open"} 1`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("scrape lacks %s:\n%s", want, body)

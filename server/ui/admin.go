@@ -36,9 +36,7 @@ const auditPage = 100
 func (u *UI) adminRoutes(r chi.Router) {
 	r.Route("/admin", func(r chi.Router) {
 		r.Use(u.requireAdminUI)
-		r.Get("/", func(w http.ResponseWriter, r *http.Request) {
-			http.Redirect(w, r, web.AdminURL(web.AdminTokens), http.StatusSeeOther)
-		})
+		r.Get("/", u.handle(u.adminIndex))
 		r.Get("/tokens", u.handle(u.tokensPage))
 		r.Post("/tokens", u.handle(u.createTokenForm))
 		r.Post("/tokens/{id}/revoke", u.handle(u.revokeTokenForm))

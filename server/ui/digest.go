@@ -94,6 +94,9 @@ func (u *UI) digest(w http.ResponseWriter, r *http.Request) error {
 	}
 	v.Running, v.RunningMore = web.GroupPlaces(running, digestPageWorkloads)
 	v.History, v.HistoryMore = web.GroupPlaces(history, digestPageWorkloads)
+	if err := u.digestTags(r.Context(), &v); err != nil {
+		return err
+	}
 	return u.render(w, r, http.StatusOK, u.meta(r, "Digest "+web.ShortDigest(d), ""), web.Digest(v, u.now()))
 }
 

@@ -31,6 +31,8 @@ type testConfig struct {
 	access.Config
 	Scans    Scanner
 	Notifier request.Notifier
+	// OverviewRefresh is the UI's (default 30 s).
+	OverviewRefresh time.Duration
 }
 
 // testEnv is the web UI on a fresh, migrated database of its own, with an API token of
@@ -82,7 +84,8 @@ func newEnv(t testing.TB, change func(*testConfig)) *testEnv {
 
 // handler is the UI of cfg, on a router of its own, with a gate of its own.
 func handler(cfg testConfig) (*UI, http.Handler) {
-	u := New(Config{Store: cfg.Store, Scans: cfg.Scans, Notifier: cfg.Notifier, Access: access.New(cfg.Config), Now: cfg.Now})
+	u := New(Config{Store: cfg.Store, Scans: cfg.Scans, Notifier: cfg.Notifier, Access: access.New(cfg.Config), Now: cfg.Now,
+		OverviewRefresh: cfg.OverviewRefresh})
 	r := chi.NewRouter()
 	u.Mount(r)
 	return u, r

@@ -28,7 +28,7 @@ func (u *UI) overview(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return request.About(err, "list recent events")
 	}
-	v := web.OverviewView{Legend: web.NewLegend()}
+	v := web.OverviewView{Legend: web.NewLegend(), Refresh: web.Refresh{At: now, Every: u.overviewRefresh}}
 	for _, cs := range statuses {
 		h := clusterHealth(cs, now)
 		v.Clusters = append(v.Clusters, h)

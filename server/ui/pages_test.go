@@ -430,11 +430,11 @@ func TestUIPages(t *testing.T) {
 		for q, loc := range map[string]string{
 			digestOf("b")[7:19]: "/digests/" + digestOf("b"),
 			"nginx:1.25":        "/images?ref=docker.io%2Flibrary%2Fnginx%3A1.25",
-			"web-c":             "/workloads/prod/shop/Deployment/web",
+			"web-c":             "/workloads/prod/shop/Deployment/web?pod=web-c#found",
 			// Spellings people type: part of a reference, a pod-name prefix, a namespace,
 			// the beginning of a cluster's name.
 			"library/nginx:1.25": "/images?ref=docker.io%2Flibrary%2Fnginx%3A1.25",
-			"odd-":               "/workloads/staging/shop/Deployment/odd",
+			"odd-":               "/workloads/staging/shop/Deployment/odd?pod=odd-#found",
 			"sho":                "/workloads?namespace=shop",
 			"stag":               "/clusters/staging",
 		} {

@@ -95,7 +95,12 @@ func TestUIScreenshots(t *testing.T) {
 		notifPages[name] = path
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.Header.Set("Authorization", "Bearer "+e.tokens["admin"])
+		// Pages under /out/ are a visitor's who is not signed in.
+		if p, ok := strings.CutPrefix(r.URL.Path, "/out"); ok {
+			r.URL.Path = p
+		} else {
+			r.Header.Set("Authorization", "Bearer "+e.tokens["admin"])
+		}
 		e.h.ServeHTTP(w, r)
 	}))
 	defer srv.Close()
@@ -106,7 +111,8 @@ func TestUIScreenshots(t *testing.T) {
 		"tokens":     "/admin/tokens",
 		"users":      "/admin/users",
 		"audit":      "/admin/audit",
-		"signin":     "/signin",
+		"signin":     "/out/signin",
+		"signedout":  "/out/signin?signed-out",
 		"error":      "/workloads?sort=bogus",
 		"overview":   "/",
 		"clusters":   "/clusters",
@@ -122,6 +128,10 @@ func TestUIScreenshots(t *testing.T) {
 		"mutations":  "/mutations?state=all",
 		"search":     "/search?q=web",
 		"notfound":   "/nope",
+		"admin":      "/admin",
+		"digestb":    "/digests/" + digestOf("b"),
+		"found":      "/workloads/prod/shop/Deployment/web?pod=web-c#found",
+		"digestmut":  "/digests/" + digestOf("b") + "#mutations",
 	}
 	for name, path := range notifPages {
 		pages[name] = path
@@ -163,7 +173,8 @@ func TestUIScreenshots(t *testing.T) {
 	defer srv2.Close()
 	for name, path := range map[string]string{"overview": "/", "clusters": "/clusters", "workloads": "/workloads",
 		"mutations": "/mutations", "timeline": "/images?ref=nginx", "spans": "/images/clusters?ref=nginx", "search": "/search?q=nothing", "users": "/admin/users",
-		"acks": "/acknowledgements", "notifroutes": "/admin/notifications/routes"} {
+		"acks": "/acknowledgements", "admin": "/admin", "digest": "/digests/" + digestOf("e"),
+		"notifroutes": "/admin/notifications/routes"} {
 		if only != "" && !slices.Contains(strings.Split(only, ","), "empty") {
 			break
 		}

@@ -70,7 +70,7 @@ func (u *UI) search(w http.ResponseWriter, r *http.Request) error {
 		http.Redirect(w, r, web.TimelineURL(v.Refs[0]), http.StatusSeeOther)
 		return nil
 	case len(v.Digests) == 0 && len(v.Refs) == 0 && len(v.Workloads) == 1:
-		http.Redirect(w, r, v.Workloads[0].URL(), http.StatusSeeOther)
+		http.Redirect(w, r, v.WorkloadURL(v.Workloads[0]), http.StatusSeeOther)
 		return nil
 	}
 	if len(v.Digests) >= store.SearchLimit {

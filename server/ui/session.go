@@ -41,6 +41,25 @@ func (u *UI) requireSession(next http.Handler) http.Handler {
 	})
 }
 
+// maybeSession puts the principal of a session or a token in the request's context
+// when there is one, and lets every request through: for pages anyone may see (not
+// found), whose layout then shows the navigation only to those who can use it.
+func (u *UI) maybeSession(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		var p access.Principal
+		if sess, err := u.access.Session(r); err == nil && sess != nil {
+			p = access.UserPrincipal(sess.User)
+			ctx = access.WithSession(ctx, sess)
+		} else if r.Header.Get("Authorization") != "" {
+			if tp, err := u.access.Principal(r); err == nil {
+				p = tp // a refused token is a visitor without one
+			}
+		}
+		next.ServeHTTP(w, r.WithContext(access.WithPrincipal(ctx, p)))
+	})
+}
+
 // requireAdminUI lets only admins through; a viewer gets a 403 page even for an action
 // the page never offered them.
 func (u *UI) requireAdminUI(next http.Handler) http.Handler {

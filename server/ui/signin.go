@@ -44,8 +44,14 @@ func (u *UI) signInPage(w http.ResponseWriter, r *http.Request) error {
 		http.Redirect(w, r, access.SafeNext(next), http.StatusSeeOther)
 		return nil
 	}
-	return u.renderSignIn(w, r, http.StatusOK, u.signInView(r, "", next))
+	v := u.signInView(r, "", next)
+	v.SignedOut = r.URL.Query().Has(signedOutFlag)
+	return u.renderSignIn(w, r, http.StatusOK, v)
 }
+
+// signedOutFlag is the query flag of the page the sign-out goes to, which then says
+// "You are signed out.": present or not, its value is never shown.
+const signedOutFlag = "signed-out"
 
 func (u *UI) renderSignIn(w http.ResponseWriter, r *http.Request, status int, v web.SignInView) error {
 	return u.render(w, r, status, u.meta(r, "Sign in", ""), web.SignInPage(v))
@@ -208,7 +214,7 @@ func (u *UI) checkCredentials(w http.ResponseWriter, r *http.Request, name, pw, 
 }
 
 // signOut ends the session the cookie names, if any, forgets the cookie, and goes to the
-// sign-in page. It needs no live session: signing out of an ended one still clears the
+// sign-in page, which says so. It needs no live session: signing out of an ended one still clears the
 // cookie.
 func (u *UI) signOut(w http.ResponseWriter, r *http.Request) error {
 	if id := u.access.Sessions.SessionID(r); id != "" {
@@ -217,7 +223,7 @@ func (u *UI) signOut(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	u.access.Sessions.ClearSessionCookie(w)
-	http.Redirect(w, r, "/signin", http.StatusSeeOther)
+	http.Redirect(w, r, "/signin?"+signedOutFlag, http.StatusSeeOther)
 	return nil
 }
 

@@ -254,8 +254,26 @@ func TestSignInAndOut(t *testing.T) {
 	// Sign-out deletes the session: the old cookie no longer works.
 	old := b.cookie
 	p = b.post("/signout", nil)
-	if p.status != http.StatusSeeOther || p.header.Get("Location") != "/signin" || b.cookie != nil {
+	if p.status != http.StatusSeeOther || p.header.Get("Location") != "/signin?signed-out" || b.cookie != nil {
 		t.Fatalf("sign-out: %d to %q, cookie %+v", p.status, p.header.Get("Location"), b.cookie)
+	}
+	// The sign-in page it goes to says so, and shows no navigation but the brand.
+	p = b.get(p.header.Get("Location"))
+	wantStatus(t, p, http.StatusOK)
+	if got := p.text("[data-testid=signed-out]"); got != "You are signed out." {
+		t.Errorf("after sign-out the page says %q", got)
+	}
+	if n := p.find("[data-testid=nav], [data-testid=search], [data-testid=sign-out], [data-testid=viewer]").Length(); n != 0 {
+		t.Errorf("signed out, the page shows %d navigation elements", n)
+	}
+	// The flag shows one fixed sentence: its value is never shown, and a plain visit
+	// says nothing.
+	p = b.get("/signin?signed-out=Your+account+is+locked%2C+call+555")
+	if got := p.text("[data-testid=signed-out]"); got != "You are signed out." || strings.Contains(string(p.body), "555") {
+		t.Errorf("a forged flag shows %q", got)
+	}
+	if p = b.get("/signin"); p.find("[data-testid=signed-out]").Length() != 0 {
+		t.Error("a plain visit to the sign-in page says signed out")
 	}
 	b.cookie = old
 	if p = b.get("/"); p.status != http.StatusSeeOther {

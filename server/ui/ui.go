@@ -52,6 +52,9 @@ type Config struct {
 	// ViewerAckMaxAge is how far ahead a viewer may ask to acknowledge a mutation;
 	// default request.DefaultAckMaxDuration (90 days, the API's). Admins have no limit.
 	ViewerAckMaxAge time.Duration
+	// OverviewRefresh is how often the overview fetches its data again while its tab is
+	// visible; default 30 s.
+	OverviewRefresh time.Duration
 }
 
 // UI serves the web pages. Every page is a view struct built by one handler (one file
@@ -68,6 +71,8 @@ type UI struct {
 	now    func() time.Time
 	// viewerAckMax is Config.ViewerAckMaxAge.
 	viewerAckMax time.Duration
+	// overviewRefresh is Config.OverviewRefresh.
+	overviewRefresh time.Duration
 }
 
 // New returns the UI of cfg.
@@ -82,16 +87,17 @@ func New(cfg Config) *UI {
 		cfg.Access = access.New(access.Config{Store: cfg.Store, Now: cfg.Now, Logger: cfg.Logger})
 	}
 	return &UI{st: cfg.Store, scans: cfg.Scans, vet: cfg.Vetter, notify: cfg.Notifier, access: cfg.Access, assets: web.NewAssets(), log: cfg.Logger, now: cfg.Now,
-		viewerAckMax: cmp.Or(cfg.ViewerAckMaxAge, request.DefaultAckMaxDuration)}
+		viewerAckMax: cmp.Or(cfg.ViewerAckMaxAge, request.DefaultAckMaxDuration), overviewRefresh: cmp.Or(cfg.OverviewRefresh, 30*time.Second)}
 }
 
 // Mount adds the pages to r. The assets need no session (they hold no data); every page
 // does.
 func (u *UI) Mount(r chi.Router) {
-	// Any other path: a page saying so (it tells nothing, so it needs no session).
-	r.NotFound(withNonce(u.securityHeaders(u.handle(func(http.ResponseWriter, *http.Request) error {
+	// Any other path: a page saying so (it tells nothing, so it needs no session; with
+	// one, it keeps the navigation).
+	r.NotFound(withNonce(u.securityHeaders(u.maybeSession(u.handle(func(http.ResponseWriter, *http.Request) error {
 		return request.Errorf(http.StatusNotFound, "no such page")
-	}))).ServeHTTP)
+	})))).ServeHTTP)
 	r.Group(func(r chi.Router) {
 		// Every answer carries the security headers; no form posts across sites.
 		r.Use(withNonce, u.securityHeaders, u.crossOrigin)

@@ -16,7 +16,8 @@ import (
 const workloadMutations = 50
 
 func (u *UI) workload(w http.ResponseWriter, r *http.Request) error {
-	if _, err := request.Parse(r.URL.RawQuery); err != nil {
+	q, err := request.Parse(r.URL.RawQuery, "pod")
+	if err != nil {
 		return err
 	}
 	k := store.WorkloadKey{
@@ -114,6 +115,7 @@ func (u *UI) workload(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 	}
+	markFound(&v, q.Get("pod"))
 	return u.render(w, r, http.StatusOK, u.meta(r, k.Kind+" "+k.Name, web.NavWorkloads), web.Workload(v, u.now()))
 }
 

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -40,6 +41,9 @@ type Ring struct {
 type key struct {
 	id   uint32
 	aead cipher.AEAD
+	// prk is HKDF's pseudorandom key from the key, from which Derive expands keys
+	// for other uses, so that the sealing key itself never signs anything else.
+	prk []byte
 }
 
 // HowToMakeAKey tells an operator how to make a key, for error messages.
@@ -91,8 +95,28 @@ func newKey(raw []byte) (key, error) {
 	if err != nil {
 		return key{}, err
 	}
+	prk, err := hkdf.Extract(sha256.New, raw, []byte("tagdrift keyring"))
+	if err != nil {
+		return key{}, err
+	}
 	sum := sha256.Sum256(raw)
-	return key{id: binary.BigEndian.Uint32(sum[:4]), aead: aead}, nil
+	return key{id: binary.BigEndian.Uint32(sum[:4]), aead: aead, prk: prk}, nil
+}
+
+// Derive returns a 32-byte key for purpose from each key of the ring, the newest
+// first: sign with the first, accept what any of them signed, so that a key rotation
+// leaves what the older key signed valid until that key leaves the ring. Every replica
+// given the same ring derives the same keys, and so does a restart.
+func (r *Ring) Derive(purpose string) [][]byte {
+	out := make([][]byte, 0, len(r.keys))
+	for i := len(r.keys) - 1; i >= 0; i-- {
+		k, err := hkdf.Expand(sha256.New, r.keys[i].prk, purpose, KeySize)
+		if err != nil {
+			panic("keyring: HKDF cannot expand 32 bytes: " + err.Error()) // only past 255 blocks
+		}
+		out = append(out, k)
+	}
+	return out
 }
 
 // Primary is the id of the newest key, the one that seals.

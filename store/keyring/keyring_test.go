@@ -118,3 +118,36 @@ func TestParseErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestDerive: the keys derived for a purpose are the same from every parse of the same
+// ring (a restart, another replica), differ by purpose and from the sealing key, and
+// a rotated ring derives the new key's first and keeps the old key's.
+func TestDerive(t *testing.T) {
+	old, next := newKeyText(t), newKeyText(t)
+	a, b := parse(t, old), parse(t, old)
+	da, db := a.Derive("device"), b.Derive("device")
+	if len(da) != 1 || len(da[0]) != KeySize || !bytes.Equal(da[0], db[0]) {
+		t.Fatalf("the same ring derives %x and %x", da, db)
+	}
+	if other := a.Derive("other"); bytes.Equal(other[0], da[0]) {
+		t.Error("two purposes derive the same key")
+	}
+	raw, _ := base64.StdEncoding.DecodeString(old)
+	if bytes.Equal(raw, da[0]) {
+		t.Error("the derived key is the sealing key")
+	}
+	rotated := parse(t, old+"\n"+next).Derive("device")
+	fresh := parse(t, next).Derive("device")
+	if len(rotated) != 2 || !bytes.Equal(rotated[0], fresh[0]) || !bytes.Equal(rotated[1], da[0]) {
+		t.Errorf("rotated ring derives %x, want the new key's %x then the old key's %x", rotated, fresh[0], da[0])
+	}
+}
+
+func parse(t *testing.T, text string) *Ring {
+	t.Helper()
+	r, err := Parse(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
