@@ -103,21 +103,21 @@ func TestAcknowledgements(t *testing.T) {
 	api := apiClient{t: t, url: s.url, token: adminToken}
 	api.must(http.MethodPost, "/api/v1/rules", map[string]any{
 		"scope": `cluster=~"dev-.*", reference=~".*:nightly"`, "reason": "nightly builds move"}, http.StatusCreated, nil)
-	ch, err := st.CreateChannel(ctx, store.NewChannel{Name: "hook", Kind: store.ChannelWebhook,
+	ch, err := st.CreateChannel(ctx, store.Audit{Actor: "test"}, store.NewChannel{Name: "hook", Kind: store.ChannelWebhook,
 		Config: json.RawMessage(`{"url":"` + srv.URL + `/tagdrift"}`), Secret: []byte(notifySecret), Enabled: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The conditions of the namespace; its pods' own events (pod-drift) would be merged
 	// into the same messages (one reference, one group wait) and are left out.
-	if _, err := st.CreateRoute(ctx, store.Route{ChannelID: ch.ID, Matchers: `namespace="acks"`, Enabled: true,
+	if _, err := st.CreateRoute(ctx, store.Audit{Actor: "test"}, store.Route{ChannelID: ch.ID, Matchers: `namespace="acks"`, Enabled: true,
 		Types: []string{string(notify.MutationOpened), string(notify.MutationChanged), string(notify.MutationAcknowledged),
 			string(notify.MutationResolved)}}); err != nil {
 		t.Fatal(err)
 	}
 	// A tag-moved has no namespace of its own; a second route takes the events of the
 	// reference.
-	if _, err := st.CreateRoute(ctx, store.Route{ChannelID: ch.ID, Matchers: `reference="` + nightly + `"`,
+	if _, err := st.CreateRoute(ctx, store.Audit{Actor: "test"}, store.Route{ChannelID: ch.ID, Matchers: `reference="` + nightly + `"`,
 		Types: []string{string(notify.EventRecorded)}, Enabled: true}); err != nil {
 		t.Fatal(err)
 	}

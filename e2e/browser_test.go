@@ -472,6 +472,28 @@ func TestBrowser(t *testing.T) {
 	}
 	b.page("admin-audit")
 
+	// The notification routes: the list, and one route's edit form, saved in the browser.
+	ch, err := st.CreateChannel(ctx, store.Audit{Actor: "cli:e2e"}, store.NewChannel{Name: "#platform-alerts", Kind: store.ChannelSlack,
+		Secret: []byte("https://hooks.slack.com/services/T0/B0/X"), Enabled: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := st.CreateRoute(ctx, store.Audit{Actor: "cli:e2e"}, store.Route{ChannelID: ch.ID, Matchers: `cluster="gamma"`, GroupWait: 30 * time.Second, Enabled: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.open("/admin/notifications/routes", `[data-testid=route-row]`)
+	b.page("admin-routes")
+	b.run("edit a route", chromedp.Click(`[data-testid=route-edit]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`[data-testid=route-edit-form]`, chromedp.ByQuery))
+	b.page("admin-route")
+	b.run("save a route", chromedp.SetValue(`#route-repeat`, "4h", chromedp.ByQuery),
+		chromedp.Click(`[data-testid=route-save]`, chromedp.ByQuery), chromedp.WaitVisible(`[data-testid=routes]`, chromedp.ByQuery))
+	if got, err := st.Route(ctx, rt.ID); err != nil || got.RepeatInterval != 4*time.Hour || !got.Enabled || got.Matchers != `cluster="gamma"` {
+		t.Errorf("route saved in the browser: %+v, %v", got, err)
+	}
+	b.clean("routes")
+
 	// Sign out: back to the form, which says so, and the pages are closed again.
 	b.run("sign out", chromedp.Click(`[data-testid=sign-out]`, chromedp.ByQuery), chromedp.WaitVisible(`[data-testid=signin-form]`, chromedp.ByQuery))
 	if got := b.text(`[data-testid=signed-out]`); got != "You are signed out." {

@@ -54,11 +54,11 @@ func startReceivers(t *testing.T, st *store.Store, routeFor func(channelID int64
 			`{"host":"127.0.0.1","port":%d,"from":"tagdrift@example.com","to":["platform@example.com"],"plain":true}`, r.mailpit.SMTPPort))},
 	} {
 		c.Enabled = true
-		ch, err := st.CreateChannel(ctx, c)
+		ch, err := st.CreateChannel(ctx, store.Audit{Actor: "test"}, c)
 		if err != nil {
 			t.Fatalf("channel %s: %v", c.Name, err)
 		}
-		if _, err := st.CreateRoute(ctx, routeFor(ch.ID)); err != nil {
+		if _, err := st.CreateRoute(ctx, store.Audit{Actor: "test"}, routeFor(ch.ID)); err != nil {
 			t.Fatalf("route of %s: %v", c.Name, err)
 		}
 	}

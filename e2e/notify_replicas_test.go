@@ -37,12 +37,12 @@ func TestNotifyTwoReplicas(t *testing.T) {
 	services, st, adminToken := serveNotifying(t, 2)
 	one, two := services[0], services[1]
 	recv, srv := newWebhookReceiver(t)
-	ch, err := st.CreateChannel(ctx, store.NewChannel{Name: "hook", Kind: store.ChannelWebhook,
+	ch, err := st.CreateChannel(ctx, store.Audit{Actor: "test"}, store.NewChannel{Name: "hook", Kind: store.ChannelWebhook,
 		Config: json.RawMessage(`{"url":"` + srv.URL + `/tagdrift"}`), Secret: []byte(notifySecret), Enabled: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.CreateRoute(ctx, store.Route{ChannelID: ch.ID, Matchers: `reference=~"registry.example.com/replica-.*"`,
+	if _, err := st.CreateRoute(ctx, store.Audit{Actor: "test"}, store.Route{ChannelID: ch.ID, Matchers: `reference=~"registry.example.com/replica-.*"`,
 		GroupWait: time.Second, Enabled: true}); err != nil {
 		t.Fatal(err)
 	}

@@ -146,13 +146,13 @@ func TestNotifyWebhook(t *testing.T) {
 	if err := pollUntil(60*time.Second, func() bool { return allAtLeast(succeededSince(st, time.Time{}), 1) }); err != nil {
 		t.Fatalf("no first scan: %v\n%s", err, s.logs.String())
 	}
-	ch, err := st.CreateChannel(ctx, store.NewChannel{Name: "hook", Kind: store.ChannelWebhook,
+	ch, err := st.CreateChannel(ctx, store.Audit{Actor: "test"}, store.NewChannel{Name: "hook", Kind: store.ChannelWebhook,
 		Config: json.RawMessage(`{"url":"` + srv.URL + `/tagdrift"}`), Secret: []byte(notifySecret), Enabled: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The pods changing digest are pod-drift events too: this route leaves them out.
-	route, err := st.CreateRoute(ctx, store.Route{ChannelID: ch.ID, Matchers: `namespace="notify"`, Enabled: true,
+	route, err := st.CreateRoute(ctx, store.Audit{Actor: "test"}, store.Route{ChannelID: ch.ID, Matchers: `namespace="notify"`, Enabled: true,
 		Types: []string{string(notify.MutationOpened), string(notify.MutationChanged), string(notify.MutationResolved)}})
 	if err != nil {
 		t.Fatal(err)
@@ -177,7 +177,7 @@ func TestNotifyWebhook(t *testing.T) {
 	// Killed between commit and delivery: the route waits 30 s before sending, serve
 	// is killed once the delivery is written, and the next serve delivers it.
 	route.GroupWait = 30 * time.Second
-	if _, err := st.UpdateRoute(ctx, route); err != nil {
+	if _, err := st.UpdateRoute(ctx, store.Audit{Actor: "test"}, route); err != nil {
 		t.Fatal(err)
 	}
 	run("w2", "c")

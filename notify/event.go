@@ -53,6 +53,11 @@ const (
 	// ReasonAcknowledgementEnded: on MutationOpened, the mutation's acknowledgement
 	// ended (expired, revoked, or a digest joined) while it is still there.
 	ReasonAcknowledgementEnded Reason = "acknowledgement-ended"
+	// ReasonRepeat: on MutationOpened, a reminder that the mutation is still open, sent
+	// by a route with a repeat interval that long after its last message about it. A
+	// receiver that keeps what is open sees it open already; one that pages may page
+	// again.
+	ReasonRepeat Reason = "repeat"
 )
 
 // Mutation is a mutation as the API gives it: its id, the detected mutation, and when it
@@ -76,7 +81,7 @@ type Event struct {
 	// At is when it happened (the scan's time, or the deletion's).
 	At time.Time
 	// Reason is set on MutationResolved, and on a MutationOpened whose acknowledgement
-	// ended (ReasonAcknowledgementEnded).
+	// ended (ReasonAcknowledgementEnded) or that reminds (ReasonRepeat).
 	Reason Reason
 	// Group is the cluster group of the mutation's cluster, "" for none.
 	Group string

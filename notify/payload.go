@@ -41,7 +41,8 @@ type Payload struct {
 	Type      Type      `json:"type"`
 	Timestamp time.Time `json:"timestamp"`
 	// Reason says why a mutation.resolved resolved (converged, cluster-deleted,
-	// expected), or why a mutation.opened opened again (acknowledgement-ended).
+	// expected), or why a mutation.opened is sent again (acknowledgement-ended, or
+	// repeat: a reminder that it is still open).
 	Reason Reason `json:"reason,omitempty"`
 	// Group is the cluster group of the mutation's cluster, when it has one.
 	Group    string          `json:"group,omitempty"`

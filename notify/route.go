@@ -126,10 +126,12 @@ func (r Route) Matches(ev Event, baseline bool) bool {
 }
 
 // Target is one channel an event goes to, and when at the earliest: the shortest group
-// wait of the channel's routes that match.
+// wait of the channel's routes that match. RouteIDs are those routes, which the
+// delivery checks again when it is sent (RouteMatches).
 type Target struct {
 	ChannelID int64
 	NotBefore time.Time
+	RouteIDs  []int64
 }
 
 // Targets returns the channels ev goes to through routes, each once, in the order of
@@ -143,10 +145,26 @@ func Targets(routes []Route, ev Event, baseline bool) []Target {
 		at := ev.At.Add(r.GroupWait)
 		i := slices.IndexFunc(out, func(t Target) bool { return t.ChannelID == r.ChannelID })
 		if i < 0 {
-			out = append(out, Target{ChannelID: r.ChannelID, NotBefore: at})
-		} else if at.Before(out[i].NotBefore) {
+			out = append(out, Target{ChannelID: r.ChannelID, NotBefore: at, RouteIDs: []int64{r.ID}})
+			continue
+		}
+		out[i].RouteIDs = append(out[i].RouteIDs, r.ID)
+		if at.Before(out[i].NotBefore) {
 			out[i].NotBefore = at
 		}
 	}
 	return out
+}
+
+// EventOf is the event a stored payload tells, as far as routes match on it: its type,
+// reason, group and mutation, without places.
+func EventOf(p Payload) Event {
+	m := p.Mutation
+	return Event{
+		ID: p.ID, Type: p.Type, At: p.Timestamp, Reason: p.Reason, Group: p.Group,
+		Mutation: Mutation{ID: m.ID, DetectedAt: m.DetectedAt, ResolvedAt: m.ResolvedAt, State: m.State, Mutation: detect.Mutation{
+			Kind: m.Kind, Cluster: m.Cluster, Namespace: m.Namespace, Workload: m.Workload, Container: m.Container,
+			Ref: m.Ref, Digests: m.Digests,
+		}},
+	}
 }

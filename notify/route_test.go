@@ -1,6 +1,7 @@
 package notify_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -98,12 +99,12 @@ func TestTargets(t *testing.T) {
 		{ID: 4, ChannelID: 30},
 	}
 	got := notify.Targets(routes, ev, false)
-	want := []notify.Target{{ChannelID: 10, NotBefore: ev.At.Add(5 * time.Second)}, {ChannelID: 30, NotBefore: ev.At}}
+	want := []notify.Target{{ChannelID: 10, NotBefore: ev.At.Add(5 * time.Second), RouteIDs: []int64{1, 3}}, {ChannelID: 30, NotBefore: ev.At, RouteIDs: []int64{4}}}
 	if len(got) != len(want) {
 		t.Fatalf("Targets = %v, want %v", got, want)
 	}
 	for i := range want {
-		if got[i] != want[i] {
+		if got[i].ChannelID != want[i].ChannelID || !got[i].NotBefore.Equal(want[i].NotBefore) || !slices.Equal(got[i].RouteIDs, want[i].RouteIDs) {
 			t.Fatalf("Targets = %v, want %v", got, want)
 		}
 	}

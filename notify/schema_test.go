@@ -9,7 +9,7 @@ import (
 	"github.com/pb33f/libopenapi-validator/schema_validation"
 )
 
-// The payloads of an acknowledgement's life match NotificationEvent as the OpenAPI
+// The payloads of an acknowledgement's life, and reminders, match NotificationEvent as the OpenAPI
 // document (server/api/openapi.json) gives it: the document a webhook's author reads.
 func TestAcknowledgementPayloadsMatchSchema(t *testing.T) {
 	raw, err := os.ReadFile(filepath.Join("..", "server", "api", "openapi.json"))
@@ -38,7 +38,8 @@ func TestAcknowledgementPayloadsMatchSchema(t *testing.T) {
 	if len(merged.Grouped) != 1 {
 		t.Fatalf("merged %d more", len(merged.Grouped))
 	}
-	for _, p := range []Payload{acknowledged(PayloadConfig{}), scope, timeless, openedAgain(PayloadConfig{}), expected(PayloadConfig{}), merged} {
+	for _, p := range []Payload{acknowledged(PayloadConfig{}), scope, timeless, openedAgain(PayloadConfig{}), expected(PayloadConfig{}), merged,
+		reminder(PayloadConfig{}), Merge([]Payload{reminder(PayloadConfig{}), openedAgain(PayloadConfig{})})} {
 		body, err := p.Marshal()
 		if err != nil {
 			t.Fatal(err)

@@ -18,8 +18,11 @@ func Title(p Payload) string {
 	switch p.Type {
 	case MutationOpened:
 		what = "Mutation opened"
-		if p.Reason == ReasonAcknowledgementEnded {
+		switch p.Reason {
+		case ReasonAcknowledgementEnded:
 			what = "Mutation open again (acknowledgement ended)"
+		case ReasonRepeat:
+			what = "Mutation still open (reminder)"
 		}
 	case MutationChanged:
 		what = "Mutation changed"
@@ -94,6 +97,9 @@ func StatusLines(p Payload) []string {
 		return []string{"acknowledged"}
 	case p.Type == MutationOpened && p.Reason == ReasonAcknowledgementEnded:
 		return []string{"Its acknowledgement ended (expired, revoked, or a digest joined) while it is still there: it needs attention again."}
+	case p.Type == MutationOpened && p.Reason == ReasonRepeat:
+		return []string{"Still open since " + p.Mutation.DetectedAt.UTC().Format("2006-01-02 15:04 UTC") +
+			": a reminder, sent while nobody acknowledges it and it does not resolve."}
 	case p.Type == MutationResolved && p.Reason == ReasonExpected:
 		return []string{"A rule now declares its tag mutable: it is expected, no longer open, and no longer sent."}
 	}

@@ -33,12 +33,12 @@ func TestAlertmanagerAcknowledgedThenOpenAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ch, err := st.CreateChannel(ctx, store.NewChannel{Name: "am", Kind: store.ChannelAlertmanager,
+	ch, err := st.CreateChannel(ctx, store.Audit{Actor: "test"}, store.NewChannel{Name: "am", Kind: store.ChannelAlertmanager,
 		Config: json.RawMessage(`{"url":"` + root + `"}`), Enabled: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.CreateRoute(ctx, store.Route{ChannelID: ch.ID, SendBaseline: true, Enabled: true}); err != nil {
+	if _, err := st.CreateRoute(ctx, store.Audit{Actor: "test"}, store.Route{ChannelID: ch.ID, SendBaseline: true, Enabled: true}); err != nil {
 		t.Fatal(err)
 	}
 	repost := time.Second

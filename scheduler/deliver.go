@@ -43,6 +43,9 @@ type DeliveryConfig struct {
 	RepostInterval time.Duration
 	// EventTTL is when an event.recorded alert ends by itself. Default 1 h.
 	EventTTL time.Duration
+	// RepeatCheck is how often the reminders of routes with a repeat interval that are
+	// due are written (repeat.go): a reminder is late by up to this. Default 1 min.
+	RepeatCheck time.Duration
 	// Concurrency bounds this replica's parallel deliveries. Default 4.
 	Concurrency int
 }
@@ -52,15 +55,19 @@ func (c *DeliveryConfig) withDefaults() error {
 	c.MaxAttempts = cmp.Or(c.MaxAttempts, 10)
 	c.RepostInterval = cmp.Or(c.RepostInterval, notify.DefaultRepostInterval)
 	c.EventTTL = cmp.Or(c.EventTTL, notify.DefaultEventTTL)
+	c.RepeatCheck = cmp.Or(c.RepeatCheck, DefaultRepeatCheck)
 	c.Concurrency = cmp.Or(c.Concurrency, 4)
 	if c.Client == nil {
 		c.Client = notify.NewChannelClient(nil, c.AttemptTimeout)
 	}
-	if c.AttemptTimeout <= 0 || c.MaxAttempts <= 0 || c.RepostInterval <= 0 || c.EventTTL <= 0 || c.Concurrency <= 0 || c.RetryBase < 0 {
+	if c.AttemptTimeout <= 0 || c.MaxAttempts <= 0 || c.RepostInterval <= 0 || c.EventTTL <= 0 || c.RepeatCheck <= 0 || c.Concurrency <= 0 || c.RetryBase < 0 {
 		return errors.New("scheduler: the delivery durations, attempts and concurrency must be positive")
 	}
 	return nil
 }
+
+// DefaultRepeatCheck is DeliveryConfig.RepeatCheck's default.
+const DefaultRepeatCheck = time.Minute
 
 // DeliverArgs sends one delivery of the outbox.
 type DeliverArgs struct {
@@ -143,9 +150,14 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 	// rescued from a replica that died after sending) sends what the first gathered,
 	// so that a message under one webhook-id never grows.
 	merge := notify.MergesMessages(d.Channel.Kind) && job.Attempt == 1
-	group, carried, err := st.ClaimGroup(ctx, d.ID, w.s.cfg.Now(), merge)
+	group, carried, dropped, err := st.ClaimGroup(ctx, d.ID, w.s.cfg.Now(), merge)
 	if err != nil {
 		return err
+	}
+	if dropped > 0 {
+		// No route that chose them sends them any more (edited while they waited).
+		log.Info("notifications dropped", "delivery", d.ID, "channel", d.Channel.Name, "dropped", dropped)
+		w.s.cfg.Metrics.delivery(d.Channel.Name, "dropped", dropped)
 	}
 	if !carried {
 		return nil // delivered, failed, or carried by another delivery's message

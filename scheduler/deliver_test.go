@@ -98,7 +98,7 @@ func TestDeliveries(t *testing.T) {
 	ctx := context.Background()
 	recv, srv := receivers.NewWebhook(t, hookSecret)
 	recv.Fail(http.StatusInternalServerError, http.StatusInternalServerError)
-	ch, err := st.CreateChannel(ctx, store.NewChannel{Name: "hook", Kind: store.ChannelWebhook,
+	ch, err := st.CreateChannel(ctx, store.Audit{Actor: "test"}, store.NewChannel{Name: "hook", Kind: store.ChannelWebhook,
 		Config: json.RawMessage(`{"url":"` + srv.URL + `/hook"}`), Secret: []byte(hookSecret), Enabled: true})
 	if err != nil {
 		t.Fatal(err)
@@ -204,7 +204,7 @@ func TestDeliveryGivesUp(t *testing.T) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}))
 	defer srv.Close()
-	ch, err := st.CreateChannel(ctx, store.NewChannel{Name: "down", Kind: store.ChannelSlack, Secret: []byte(srv.URL + "/services/x"), Enabled: true})
+	ch, err := st.CreateChannel(ctx, store.Audit{Actor: "test"}, store.NewChannel{Name: "down", Kind: store.ChannelSlack, Secret: []byte(srv.URL + "/services/x"), Enabled: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,12 +245,12 @@ func TestAlertmanagerFiringThenResolved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ch, err := st.CreateChannel(ctx, store.NewChannel{Name: "am", Kind: store.ChannelAlertmanager,
+	ch, err := st.CreateChannel(ctx, store.Audit{Actor: "test"}, store.NewChannel{Name: "am", Kind: store.ChannelAlertmanager,
 		Config: json.RawMessage(`{"url":"` + root + `"}`), Enabled: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.CreateRoute(ctx, store.Route{ChannelID: ch.ID, SendBaseline: true, Enabled: true}); err != nil {
+	if _, err := st.CreateRoute(ctx, store.Audit{Actor: "test"}, store.Route{ChannelID: ch.ID, SendBaseline: true, Enabled: true}); err != nil {
 		t.Fatal(err)
 	}
 	startDelivering(t, st, nil, DeliveryConfig{RepostInterval: time.Second, RetryBase: 200 * time.Millisecond})
@@ -312,7 +312,7 @@ func TestDeliveryTimesOut(t *testing.T) {
 	}))
 	defer srv.Close()
 	defer close(release)
-	ch, err := st.CreateChannel(ctx, store.NewChannel{Name: "hangs", Kind: store.ChannelWebhook,
+	ch, err := st.CreateChannel(ctx, store.Audit{Actor: "test"}, store.NewChannel{Name: "hangs", Kind: store.ChannelWebhook,
 		Config: json.RawMessage(`{"url":"` + srv.URL + `"}`), Secret: []byte(hookSecret), Enabled: true})
 	if err != nil {
 		t.Fatal(err)

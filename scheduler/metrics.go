@@ -37,7 +37,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"cluster", "group"}),
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tagdrift_notification_deliveries_total",
-			Help: "Attempts to deliver notifications, by channel and outcome (delivered, retry, failed: gave up), each delivery a message carried counted.",
+			Help: "Attempts to deliver notifications, by channel and outcome (delivered, retry, failed: gave up, dropped: no route sends it any more), each delivery a message carried counted.",
 		}, []string{"channel", "outcome"}),
 		reposts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tagdrift_alert_reposts_total", Help: "Re-posts of open alerts to Alertmanager channels, by channel and outcome.",

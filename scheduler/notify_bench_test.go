@@ -69,11 +69,11 @@ func benchNotifyFleet(b *testing.B, workloads int, groupWait time.Duration) {
 		{Name: "slack", Kind: store.ChannelSlack, Secret: []byte(slackSrv.URL + "/services/T0/B0/XXXX")},
 	} {
 		c.Enabled = true
-		ch, err := st.CreateChannel(ctx, c)
+		ch, err := st.CreateChannel(ctx, testAudit, c)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := st.CreateRoute(ctx, store.Route{ChannelID: ch.ID, Types: []string{string(notify.MutationOpened)},
+		if _, err := st.CreateRoute(ctx, testAudit, store.Route{ChannelID: ch.ID, Types: []string{string(notify.MutationOpened)},
 			Kinds: []string{"workload-divergence"}, GroupWait: groupWait, Enabled: true}); err != nil {
 			b.Fatal(err)
 		}

@@ -179,14 +179,17 @@ func New(cfg Config) (*Scheduler, error) {
 		if err := river.AddWorkerSafely(workers, &repostWorker{s: s}); err != nil {
 			return nil, err
 		}
-		// One more worker than deliveries, so that the re-post of open alerts never
-		// waits behind them.
+		if err := river.AddWorkerSafely(workers, &repeatWorker{s: s}); err != nil {
+			return nil, err
+		}
+		// One more worker than deliveries, so that the re-post of open alerts and the
+		// look for reminders due (both short) never wait behind them.
 		queues[notifyQueue] = river.QueueConfig{MaxWorkers: d.Concurrency + 1}
 		periodic = append(periodic, river.NewPeriodicJob(
 			river.PeriodicInterval(d.RepostInterval),
 			func() (river.JobArgs, *river.InsertOpts) { return repostArgs{}, nil },
 			nil,
-		))
+		), repeatJob(d))
 	}
 	client, err := river.NewClient(riverpgxv5.New(cfg.Store.Pool()), &river.Config{
 		Logger:  cfg.Logger,

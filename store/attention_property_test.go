@@ -40,7 +40,7 @@ func TestStateProperty(t *testing.T) {
 	ctx := context.Background()
 	s, _ := mustStore(t, mustRing(t, newKey(t)))
 	hook := mustChannel(t, s, "hook", ChannelWebhook, []byte("whsec_c2VjcmV0LXRva2Vu"))
-	if _, err := s.CreateRoute(ctx, Route{ChannelID: hook.ID, SendBaseline: true, Enabled: true}); err != nil {
+	if _, err := s.CreateRoute(ctx, testAudit, Route{ChannelID: hook.ID, SendBaseline: true, Enabled: true}); err != nil {
 		t.Fatal(err)
 	}
 	s.SetOutbox(Outbox{Jobs: func(context.Context, pgx.Tx, []QueuedDelivery) error { return nil }})

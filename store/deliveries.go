@@ -36,6 +36,9 @@ type OutboxEvent struct {
 type OutboxDelivery struct {
 	ChannelID int64
 	NotBefore time.Time
+	// RouteIDs are the routes that chose it: when it is first sent, one of them must
+	// still be there, enabled, and match it (ClaimGroup). None: it is sent regardless.
+	RouteIDs []int64
 }
 
 // QueuedDelivery is a delivery written, for its job: the job's argument is ID, and it
@@ -85,10 +88,11 @@ func enqueueNotifications(ctx context.Context, tx pgx.Tx, events []OutboxEvent, 
 		for _, d := range ev.Deliveries {
 			var q QueuedDelivery
 			err := tx.QueryRow(ctx, `
-				INSERT INTO notification_deliveries (event_id, channel_id, not_before, created_at, updated_at, group_key)
-				VALUES ($1, $2, $3, $4, $4, $5)
-				ON CONFLICT (event_id, channel_id) DO UPDATE SET not_before = LEAST(notification_deliveries.not_before, EXCLUDED.not_before)
-				RETURNING id, not_before`, eventID, d.ChannelID, d.NotBefore, ev.At, ev.GroupKey).Scan(&q.ID, &q.NotBefore)
+				INSERT INTO notification_deliveries (event_id, channel_id, not_before, created_at, updated_at, group_key, route_ids)
+				VALUES ($1, $2, $3, $4, $4, $5, $6)
+				ON CONFLICT (event_id, channel_id) DO UPDATE SET not_before = LEAST(notification_deliveries.not_before, EXCLUDED.not_before),
+				       route_ids = ARRAY(SELECT DISTINCT unnest(notification_deliveries.route_ids || EXCLUDED.route_ids) ORDER BY 1)
+				RETURNING id, not_before`, eventID, d.ChannelID, d.NotBefore, ev.At, ev.GroupKey, nonNilIDs(d.RouteIDs)).Scan(&q.ID, &q.NotBefore)
 			if err != nil {
 				return nil, fmt.Errorf("write delivery of %s event to channel %d: %w", ev.Type, d.ChannelID, foreignKey(err))
 			}
@@ -119,6 +123,10 @@ const (
 	DeliveryPending   = "pending"
 	DeliveryDelivered = "delivered"
 	DeliveryFailed    = "failed"
+	// DeliveryDropped: not sent, because no route that chose it still sends it when its
+	// time came (its last error says why: route-deleted, route-disabled, route-moved,
+	// route-no-longer-matches).
+	DeliveryDropped = "dropped"
 )
 
 // Delivery is what a delivery job sends: the event (its public id is the webhook-id)
@@ -142,18 +150,21 @@ type Delivery struct {
 	// MergedInto is the delivery whose message carries this one (group wait), 0 for
 	// none: this one's own job then leaves it to that one.
 	MergedInto int64
+	// RouteIDs are the routes that chose it; none for one written before they were
+	// remembered.
+	RouteIDs []int64
 }
 
 const deliveryColumns = `d.id, e.id, e.public_id, e.type, e.reason, COALESCE(e.mutation_id, 0), e.payload, e.payload_version,
 	e.created_at, c.id, c.name, c.kind, c.config, c.secret IS NOT NULL, c.enabled, c.created_at, c.updated_at,
-	d.status, d.attempts, d.last_error, d.not_before, d.delivered_at, COALESCE(d.merged_into, 0)`
+	d.status, d.attempts, d.last_error, d.not_before, d.delivered_at, COALESCE(d.merged_into, 0), d.route_ids`
 
 func scanDelivery(row pgx.Row) (Delivery, error) {
 	var d Delivery
 	c := &d.Channel
 	err := row.Scan(&d.ID, &d.EventID, &d.PublicID, &d.Type, &d.Reason, &d.MutationID, &d.Payload, &d.PayloadVersion,
 		&d.EventAt, &c.ID, &c.Name, &c.Kind, &c.Config, &c.HasSecret, &c.Enabled, &c.CreatedAt, &c.UpdatedAt,
-		&d.Status, &d.Attempts, &d.LastError, &d.NotBefore, &d.DeliveredAt, &d.MergedInto)
+		&d.Status, &d.Attempts, &d.LastError, &d.NotBefore, &d.DeliveredAt, &d.MergedInto, &d.RouteIDs)
 	return d, err
 }
 
@@ -228,7 +239,12 @@ const maxGroup = 100
 // has nothing to do. merge false claims nothing new: for a channel whose messages are
 // one per mutation (PagerDuty's), and for any attempt of a job but its first (a job
 // rescued after its replica died may have sent already, without recording it).
-func (s *Store) ClaimGroup(ctx context.Context, id int64, now time.Time, merge bool) (group []Delivery, carried bool, err error) {
+//
+// A delivery never attempted (id, or one it would claim) is first checked against its
+// routes as they are now (route_check.go): one that no route still sends is dropped,
+// not claimed, not sent; id dropped is not carried. dropped counts the deliveries so
+// dropped (id among them).
+func (s *Store) ClaimGroup(ctx context.Context, id int64, now time.Time, merge bool) (group []Delivery, carried bool, dropped int, err error) {
 	err = s.tx(ctx, func(tx pgx.Tx) error {
 		// Claims of one channel and group key take turns: otherwise a job holding its
 		// own row while another claims the group is skipped (SKIP LOCKED) and sends
@@ -242,9 +258,13 @@ func (s *Store) ClaimGroup(ctx context.Context, id int64, now time.Time, merge b
 		var channel int64
 		var mergedInto *int64
 		var attempts int
+		var routeIDs []int64
+		var payload json.RawMessage
 		err := tx.QueryRow(ctx, `
-			SELECT status, channel_id, group_key, merged_into, attempts FROM notification_deliveries WHERE id = $1 FOR UPDATE`, id).
-			Scan(&status, &channel, &key, &mergedInto, &attempts)
+			SELECT d.status, d.channel_id, d.group_key, d.merged_into, d.attempts, d.route_ids, e.payload
+			FROM notification_deliveries d JOIN notification_events e ON e.id = d.event_id
+			WHERE d.id = $1 FOR UPDATE OF d`, id).
+			Scan(&status, &channel, &key, &mergedInto, &attempts, &routeIDs, &payload)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
 		}
@@ -253,6 +273,20 @@ func (s *Store) ClaimGroup(ctx context.Context, id int64, now time.Time, merge b
 		}
 		if status != DeliveryPending || mergedInto != nil {
 			return nil
+		}
+		var routes map[int64]routeNow
+		if attempts == 0 {
+			if routes, err = routesNowInTx(ctx, tx); err != nil {
+				return err
+			}
+			why, err := whyUnrouted(routes, channel, routeIDs, payload)
+			if err != nil {
+				return fmt.Errorf("check the routes of delivery %d: %w", id, err)
+			}
+			if why != "" {
+				dropped = 1
+				return dropDeliveries(ctx, tx, []int64{id}, why, now)
+			}
 		}
 		carried = true
 		if merge && key != "" && attempts == 0 {
@@ -276,13 +310,32 @@ func (s *Store) ClaimGroup(ctx context.Context, id int64, now time.Time, merge b
 		if err != nil {
 			return fmt.Errorf("read its group: %w", err)
 		}
-		group, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Delivery, error) { return scanDelivery(r) })
-		return err
+		claimed, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Delivery, error) { return scanDelivery(r) })
+		if err != nil {
+			return err
+		}
+		for _, d := range claimed {
+			if d.Attempts == 0 && routes != nil {
+				why, err := whyUnrouted(routes, channel, d.RouteIDs, d.Payload)
+				if err != nil {
+					return fmt.Errorf("check the routes of delivery %d: %w", d.ID, err)
+				}
+				if why != "" {
+					if err := dropDeliveries(ctx, tx, []int64{d.ID}, why, now); err != nil {
+						return err
+					}
+					dropped++
+					continue
+				}
+			}
+			group = append(group, d)
+		}
+		return nil
 	})
 	if err != nil {
-		return nil, false, fmt.Errorf("claim the group of delivery %d: %w", id, err)
+		return nil, false, 0, fmt.Errorf("claim the group of delivery %d: %w", id, err)
 	}
-	return group, carried, nil
+	return group, carried, dropped, nil
 }
 
 // OpenAlert is the latest payload delivered to a channel about a mutation still open.

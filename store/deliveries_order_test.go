@@ -20,7 +20,7 @@ func TestDeliveriesOfAMutationInOrder(t *testing.T) {
 	hook := mustChannel(t, s, "hook", ChannelWebhook, []byte("whsec_c2VjcmV0LXRva2Vu"))
 	other := mustChannel(t, s, "other", ChannelWebhook, []byte("whsec_c2VjcmV0LXRva2Vu"))
 	for _, ch := range []Channel{hook, other} {
-		if _, err := s.CreateRoute(ctx, Route{ChannelID: ch.ID, SendBaseline: true, Enabled: true}); err != nil {
+		if _, err := s.CreateRoute(ctx, testAudit, Route{ChannelID: ch.ID, SendBaseline: true, Enabled: true}); err != nil {
 			t.Fatal(err)
 		}
 	}

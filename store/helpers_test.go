@@ -50,3 +50,6 @@ func assertHistory(t *testing.T, what string, got DigestUse, want []DigestPlace)
 		t.Errorf("history of %s:\n got %+v\nwant %+v", what, got.History, want)
 	}
 }
+
+// testAudit is who makes the changes of tests that do not look at the audit trail.
+var testAudit = Audit{Actor: "test"}

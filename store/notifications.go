@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,6 +17,19 @@ import (
 // events and their deliveries. The store knows neither River nor the senders: the
 // caller hands EnqueueNotifications what inserts the delivery jobs inside the same
 // transaction, and sends what Delivery returns.
+
+// Audit actions of notification channels and routes: each is recorded in the
+// transaction that makes the change (a test message changes nothing: its caller
+// records ActionChannelTest with RecordAudit).
+const (
+	ActionChannelCreate = "channel.create"
+	ActionChannelUpdate = "channel.update"
+	ActionChannelDelete = "channel.delete"
+	ActionChannelTest   = "channel.test"
+	ActionRouteCreate   = "route.create"
+	ActionRouteUpdate   = "route.update"
+	ActionRouteDelete   = "route.delete"
+)
 
 // Channel kinds.
 const (
@@ -74,9 +88,9 @@ func conflict(err error, what string) error {
 	return err
 }
 
-// CreateChannel registers a channel, its secret sealed; ErrConflict when the name is
-// taken.
-func (s *Store) CreateChannel(ctx context.Context, nc NewChannel) (Channel, error) {
+// CreateChannel registers a channel, its secret sealed, and audits it (never the
+// secret); ErrConflict when the name is taken.
+func (s *Store) CreateChannel(ctx context.Context, a Audit, nc NewChannel) (Channel, error) {
 	var c Channel
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		var id int64
@@ -92,7 +106,12 @@ func (s *Store) CreateChannel(ctx context.Context, nc NewChannel) (Channel, erro
 			VALUES ($1, $2, $3, COALESCE($4, '{}'::jsonb), $5, $6, $7)
 			RETURNING `+channelColumns,
 			id, nc.Name, nc.Kind, jsonArg(nc.Config), sealed, keyID, nc.Enabled))
-		return conflict(err, fmt.Sprintf("channel %q", nc.Name))
+		if err != nil {
+			return conflict(err, fmt.Sprintf("channel %q", nc.Name))
+		}
+		return recordAudit(ctx, tx, a, ActionChannelCreate, c.Name, map[string]any{
+			"id": c.ID, "kind": c.Kind, "enabled": c.Enabled, "secret": c.HasSecret,
+		})
 	})
 	if err != nil {
 		return Channel{}, fmt.Errorf("create channel: %w", err)
@@ -153,12 +172,17 @@ type ChannelChange struct {
 	Secret        []byte
 }
 
-// UpdateChannel edits a channel; ErrNotFound when it does not exist, ErrConflict when
-// the new name is taken.
-func (s *Store) UpdateChannel(ctx context.Context, id int64, ch ChannelChange) (Channel, error) {
+// UpdateChannel edits a channel and audits the edit (under its name before, never the
+// secret); ErrNotFound when it does not exist, ErrConflict when the new name is taken.
+func (s *Store) UpdateChannel(ctx context.Context, a Audit, id int64, ch ChannelChange) (Channel, error) {
 	var c Channel
 	err := s.tx(ctx, func(tx pgx.Tx) error {
-		var err error
+		var oldName string
+		var oldConfig []byte
+		err := tx.QueryRow(ctx, `SELECT name, config FROM notification_channels WHERE id = $1 FOR UPDATE`, id).Scan(&oldName, &oldConfig)
+		if err != nil {
+			return notFound(err)
+		}
 		if ch.ReplaceSecret {
 			sealed, keyID, err := s.sealChannelSecret(id, ch.Secret)
 			if err != nil {
@@ -171,7 +195,17 @@ func (s *Store) UpdateChannel(ctx context.Context, id int64, ch ChannelChange) (
 		c, err = scanChannel(tx.QueryRow(ctx, `
 			UPDATE notification_channels SET name = $2, config = COALESCE($3, '{}'::jsonb), enabled = $4, updated_at = now()
 			WHERE id = $1 RETURNING `+channelColumns, id, ch.Name, jsonArg(ch.Config), ch.Enabled))
-		return conflict(notFound(err), fmt.Sprintf("channel %q", ch.Name))
+		if err != nil {
+			return conflict(notFound(err), fmt.Sprintf("channel %q", ch.Name))
+		}
+		detail := map[string]any{"id": id, "enabled": c.Enabled, "secretReplaced": ch.ReplaceSecret}
+		if c.Name != oldName {
+			detail["name"] = c.Name
+		}
+		if !bytes.Equal(c.Config, oldConfig) {
+			detail["configChanged"] = true
+		}
+		return recordAudit(ctx, tx, a, ActionChannelUpdate, oldName, detail)
 	})
 	if err != nil {
 		return Channel{}, fmt.Errorf("update channel %d: %w", id, err)
@@ -180,14 +214,17 @@ func (s *Store) UpdateChannel(ctx context.Context, id int64, ch ChannelChange) (
 }
 
 // DeleteChannel deletes a channel, its routes and its deliveries (their jobs then find
-// nothing to send); ErrNotFound when it does not exist.
-func (s *Store) DeleteChannel(ctx context.Context, id int64) error {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM notification_channels WHERE id = $1`, id)
+// nothing to send), and audits it; ErrNotFound when it does not exist.
+func (s *Store) DeleteChannel(ctx context.Context, a Audit, id int64) error {
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		var name, kind string
+		if err := tx.QueryRow(ctx, `DELETE FROM notification_channels WHERE id = $1 RETURNING name, kind`, id).Scan(&name, &kind); err != nil {
+			return notFound(err)
+		}
+		return recordAudit(ctx, tx, a, ActionChannelDelete, name, map[string]any{"id": id, "kind": kind})
+	})
 	if err != nil {
 		return fmt.Errorf("delete channel %d: %w", id, err)
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("delete channel %d: %w", id, ErrNotFound)
 	}
 	return nil
 }
@@ -206,121 +243,6 @@ func (s *Store) ChannelSecret(ctx context.Context, id int64) ([]byte, error) {
 		return nil, fmt.Errorf("secret of channel %d: %w", id, err)
 	}
 	return plain, nil
-}
-
-// Route says which events go to a channel.
-type Route struct {
-	ID        int64
-	ChannelID int64
-	// ClusterGroup limits the route to one cluster group; "" is every cluster.
-	ClusterGroup string
-	// Kinds and Types limit it to those mutation kinds and event types; empty is all.
-	Kinds, Types []string
-	// Matchers are Alertmanager matchers over the label set ({cluster=~"prod-.*"}),
-	// parsed by the service; "" matches all.
-	Matchers string
-	// GroupWait is how long what opens for the route and one reference is gathered
-	// into one message. Default 30 s (NewRoute's zero is 0: no wait).
-	GroupWait time.Duration
-	// RepeatInterval repeats still-open mutations; 0 never.
-	RepeatInterval time.Duration
-	// SendBaseline sends what the first scan of a new cluster opens.
-	SendBaseline bool
-	Enabled      bool
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
-}
-
-const routeColumns = `id, channel_id, COALESCE(cluster_group, ''), kinds, types, matchers, group_wait, repeat_interval,
-	send_baseline, enabled, created_at, updated_at`
-
-func scanRoute(row pgx.Row) (Route, error) {
-	var r Route
-	var repeat *time.Duration
-	err := row.Scan(&r.ID, &r.ChannelID, &r.ClusterGroup, &r.Kinds, &r.Types, &r.Matchers, &r.GroupWait, &repeat,
-		&r.SendBaseline, &r.Enabled, &r.CreatedAt, &r.UpdatedAt)
-	if repeat != nil {
-		r.RepeatInterval = *repeat
-	}
-	return r, err
-}
-
-// routeArgs are r's columns as parameters $2..$10 of routeColumns' order.
-func routeArgs(r Route) []any {
-	var group, repeat any
-	if r.ClusterGroup != "" {
-		group = r.ClusterGroup
-	}
-	if r.RepeatInterval > 0 {
-		repeat = r.RepeatInterval
-	}
-	return []any{r.ChannelID, group, nonNilStrings(r.Kinds), nonNilStrings(r.Types), r.Matchers, r.GroupWait, repeat, r.SendBaseline, r.Enabled}
-}
-
-func nonNilStrings(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
-}
-
-// CreateRoute adds a route; ErrNotFound when its channel does not exist.
-func (s *Store) CreateRoute(ctx context.Context, r Route) (Route, error) {
-	out, err := scanRoute(s.pool.QueryRow(ctx, `
-		INSERT INTO notification_routes (channel_id, cluster_group, kinds, types, matchers, group_wait, repeat_interval, send_baseline, enabled)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-		RETURNING `+routeColumns, routeArgs(r)...))
-	if err != nil {
-		return Route{}, fmt.Errorf("create route of channel %d: %w", r.ChannelID, foreignKey(err))
-	}
-	return out, nil
-}
-
-// foreignKey maps a foreign key violation (a channel that does not exist) to
-// ErrNotFound.
-func foreignKey(err error) error {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "23503" {
-		return ErrNotFound
-	}
-	return err
-}
-
-// UpdateRoute replaces route r.ID with r; ErrNotFound when it does not exist.
-func (s *Store) UpdateRoute(ctx context.Context, r Route) (Route, error) {
-	out, err := scanRoute(s.pool.QueryRow(ctx, `
-		UPDATE notification_routes SET channel_id = $2, cluster_group = $3, kinds = $4, types = $5, matchers = $6,
-		       group_wait = $7, repeat_interval = $8, send_baseline = $9, enabled = $10, updated_at = now()
-		WHERE id = $1 RETURNING `+routeColumns, append([]any{r.ID}, routeArgs(r)...)...))
-	if err != nil {
-		return Route{}, fmt.Errorf("update route %d: %w", r.ID, foreignKey(notFound(err)))
-	}
-	return out, nil
-}
-
-// DeleteRoute deletes a route; ErrNotFound when it does not exist.
-func (s *Store) DeleteRoute(ctx context.Context, id int64) error {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM notification_routes WHERE id = $1`, id)
-	if err != nil {
-		return fmt.Errorf("delete route %d: %w", id, err)
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("delete route %d: %w", id, ErrNotFound)
-	}
-	return nil
-}
-
-// Routes returns every route, enabled or not, of enabled channels or not, by id.
-func (s *Store) Routes(ctx context.Context) ([]Route, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+routeColumns+` FROM notification_routes ORDER BY id`)
-	if err != nil {
-		return nil, fmt.Errorf("list routes: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Route, error) { return scanRoute(r) })
-	if err != nil {
-		return nil, fmt.Errorf("list routes: %w", err)
-	}
-	return out, nil
 }
 
 // CheckChannelSecrets opens every channel's secret, so that a wrong or missing key fails

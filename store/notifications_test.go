@@ -15,7 +15,7 @@ import (
 
 func mustChannel(t *testing.T, s *Store, name, kind string, secret []byte) Channel {
 	t.Helper()
-	c, err := s.CreateChannel(context.Background(), NewChannel{
+	c, err := s.CreateChannel(context.Background(), testAudit, NewChannel{
 		Name: name, Kind: kind, Config: json.RawMessage(`{"url":"http://127.0.0.1:9093"}`), Secret: secret, Enabled: true,
 	})
 	if err != nil {
@@ -32,10 +32,10 @@ func TestChannelsSealSecrets(t *testing.T) {
 	if !hook.HasSecret || am.HasSecret || !hook.Enabled || string(hook.Config) != `{"url": "http://127.0.0.1:9093"}` {
 		t.Errorf("channels %+v %+v", hook, am)
 	}
-	if _, err := s.CreateChannel(ctx, NewChannel{Name: "hook", Kind: ChannelSlack}); !errors.Is(err, ErrConflict) {
+	if _, err := s.CreateChannel(ctx, testAudit, NewChannel{Name: "hook", Kind: ChannelSlack}); !errors.Is(err, ErrConflict) {
 		t.Errorf("a second channel named hook: %v, want ErrConflict", err)
 	}
-	if _, err := s.CreateChannel(ctx, NewChannel{Name: "x", Kind: "carrier-pigeon"}); err == nil {
+	if _, err := s.CreateChannel(ctx, testAudit, NewChannel{Name: "x", Kind: "carrier-pigeon"}); err == nil {
 		t.Error("a channel of an unknown kind was created")
 	}
 
@@ -62,23 +62,23 @@ func TestChannelsSealSecrets(t *testing.T) {
 	}
 
 	// Editing keeps the secret unless told to replace it.
-	edited, err := s.UpdateChannel(ctx, hook.ID, ChannelChange{Name: "hook-2", Config: json.RawMessage(`{"url":"http://127.0.0.1:1"}`)})
+	edited, err := s.UpdateChannel(ctx, testAudit, hook.ID, ChannelChange{Name: "hook-2", Config: json.RawMessage(`{"url":"http://127.0.0.1:1"}`)})
 	if err != nil || edited.Name != "hook-2" || edited.Enabled || !edited.HasSecret {
 		t.Fatalf("update: %+v, %v", edited, err)
 	}
 	if got, _ := s.ChannelSecret(ctx, hook.ID); string(got) != "whsec_c2VjcmV0LXRva2Vu" {
 		t.Errorf("secret after an edit that keeps it: %q", got)
 	}
-	if _, err := s.UpdateChannel(ctx, hook.ID, ChannelChange{Name: "hook-2", ReplaceSecret: true, Secret: []byte("new")}); err != nil {
+	if _, err := s.UpdateChannel(ctx, testAudit, hook.ID, ChannelChange{Name: "hook-2", ReplaceSecret: true, Secret: []byte("new")}); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := s.ChannelSecret(ctx, hook.ID); string(got) != "new" {
 		t.Errorf("secret after replacing it: %q", got)
 	}
-	if _, err := s.UpdateChannel(ctx, hook.ID, ChannelChange{Name: "am"}); !errors.Is(err, ErrConflict) {
+	if _, err := s.UpdateChannel(ctx, testAudit, hook.ID, ChannelChange{Name: "am"}); !errors.Is(err, ErrConflict) {
 		t.Errorf("rename onto a taken name: %v", err)
 	}
-	if _, err := s.UpdateChannel(ctx, 999, ChannelChange{Name: "z"}); !errors.Is(err, ErrNotFound) {
+	if _, err := s.UpdateChannel(ctx, testAudit, 999, ChannelChange{Name: "z"}); !errors.Is(err, ErrNotFound) {
 		t.Errorf("update a missing channel: %v", err)
 	}
 
@@ -86,13 +86,13 @@ func TestChannelsSealSecrets(t *testing.T) {
 	if err != nil || len(list) != 2 || list[0].Name != "am" || list[1].Name != "hook-2" {
 		t.Errorf("channels %+v, %v", list, err)
 	}
-	if err := s.DeleteChannel(ctx, am.ID); err != nil {
+	if err := s.DeleteChannel(ctx, testAudit, am.ID); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Channel(ctx, am.ID); !errors.Is(err, ErrNotFound) {
 		t.Errorf("deleted channel: %v", err)
 	}
-	if err := s.DeleteChannel(ctx, am.ID); !errors.Is(err, ErrNotFound) {
+	if err := s.DeleteChannel(ctx, testAudit, am.ID); !errors.Is(err, ErrNotFound) {
 		t.Errorf("delete twice: %v", err)
 	}
 }
@@ -101,14 +101,14 @@ func TestRoutes(t *testing.T) {
 	ctx := context.Background()
 	s, _ := mustStore(t, mustRing(t, newKey(t)))
 	ch := mustChannel(t, s, "slack", ChannelSlack, []byte("https://hooks.example/T/B/X"))
-	all, err := s.CreateRoute(ctx, Route{ChannelID: ch.ID, GroupWait: 30 * time.Second, Enabled: true})
+	all, err := s.CreateRoute(ctx, testAudit, Route{ChannelID: ch.ID, GroupWait: 30 * time.Second, Enabled: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if all.ClusterGroup != "" || all.Kinds == nil || len(all.Kinds) != 0 || all.RepeatInterval != 0 || all.GroupWait != 30*time.Second {
 		t.Errorf("route %+v", all)
 	}
-	prod, err := s.CreateRoute(ctx, Route{
+	prod, err := s.CreateRoute(ctx, testAudit, Route{
 		ChannelID: ch.ID, ClusterGroup: "prod", Kinds: []string{"tag-divergence"}, Types: []string{"mutation.opened", "event.recorded"},
 		Matchers: `{cluster=~"prod-.*"}`, RepeatInterval: 4 * time.Hour, SendBaseline: true, Enabled: true,
 	})
@@ -119,27 +119,27 @@ func TestRoutes(t *testing.T) {
 		prod.RepeatInterval != 4*time.Hour || prod.GroupWait != 0 || !prod.SendBaseline || prod.Matchers != `{cluster=~"prod-.*"}` {
 		t.Errorf("route %+v", prod)
 	}
-	if _, err := s.CreateRoute(ctx, Route{ChannelID: 999}); !errors.Is(err, ErrNotFound) {
+	if _, err := s.CreateRoute(ctx, testAudit, Route{ChannelID: 999}); !errors.Is(err, ErrNotFound) {
 		t.Errorf("route of a missing channel: %v", err)
 	}
 	prod.Enabled, prod.RepeatInterval, prod.ClusterGroup = false, 0, ""
-	if got, err := s.UpdateRoute(ctx, prod); err != nil || got.Enabled || got.RepeatInterval != 0 || got.ClusterGroup != "" {
+	if got, err := s.UpdateRoute(ctx, testAudit, prod); err != nil || got.Enabled || got.RepeatInterval != 0 || got.ClusterGroup != "" {
 		t.Errorf("update: %+v, %v", got, err)
 	}
-	if _, err := s.UpdateRoute(ctx, Route{ID: 999, ChannelID: ch.ID}); !errors.Is(err, ErrNotFound) {
+	if _, err := s.UpdateRoute(ctx, testAudit, Route{ID: 999, ChannelID: ch.ID}); !errors.Is(err, ErrNotFound) {
 		t.Errorf("update a missing route: %v", err)
 	}
-	if _, err := s.CreateRoute(ctx, Route{ChannelID: ch.ID, GroupWait: -time.Second}); err == nil {
+	if _, err := s.CreateRoute(ctx, testAudit, Route{ChannelID: ch.ID, GroupWait: -time.Second}); err == nil {
 		t.Error("a negative group wait was stored")
 	}
-	if err := s.DeleteRoute(ctx, all.ID); err != nil {
+	if err := s.DeleteRoute(ctx, testAudit, all.ID); err != nil {
 		t.Fatal(err)
 	}
 	if routes, err := s.Routes(ctx); err != nil || len(routes) != 1 || routes[0].ID != prod.ID {
 		t.Errorf("routes %+v, %v", routes, err)
 	}
 	// A channel's routes go with it.
-	if err := s.DeleteChannel(ctx, ch.ID); err != nil {
+	if err := s.DeleteChannel(ctx, testAudit, ch.ID); err != nil {
 		t.Fatal(err)
 	}
 	if routes, err := s.Routes(ctx); err != nil || len(routes) != 0 {
@@ -267,7 +267,7 @@ func TestOutbox(t *testing.T) {
 		t.Errorf("after the purge: %+v, %v", d, err)
 	}
 	// A deleted channel takes its deliveries: their jobs find nothing to send.
-	if err := s.DeleteChannel(ctx, hook.ID); err != nil {
+	if err := s.DeleteChannel(ctx, testAudit, hook.ID); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Delivery(ctx, first.ID); !errors.Is(err, ErrNotFound) {

@@ -168,7 +168,7 @@ func (s *Store) writeOutbox(ctx context.Context, tx pgx.Tx, changes []mutationCh
 			PayloadVersion: notify.PayloadVersion, At: at, GroupKey: m.Ref,
 		}
 		for _, t := range targets {
-			oe.Deliveries = append(oe.Deliveries, OutboxDelivery{ChannelID: t.ChannelID, NotBefore: t.NotBefore})
+			oe.Deliveries = append(oe.Deliveries, OutboxDelivery{ChannelID: t.ChannelID, NotBefore: t.NotBefore, RouteIDs: t.RouteIDs})
 		}
 		events = append(events, oe)
 	}

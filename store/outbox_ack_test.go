@@ -33,7 +33,7 @@ func newAckFixture(t *testing.T, routes map[string][]string) (ackFixture, map[st
 			kind, secret = ChannelWebhook, []byte("whsec_c2VjcmV0LXRva2Vu")
 		}
 		ch := mustChannel(t, s, name, kind, secret)
-		if _, err := s.CreateRoute(ctx, Route{ChannelID: ch.ID, SendBaseline: true, Types: routes[name], Enabled: true}); err != nil {
+		if _, err := s.CreateRoute(ctx, testAudit, Route{ChannelID: ch.ID, SendBaseline: true, Types: routes[name], Enabled: true}); err != nil {
 			t.Fatal(err)
 		}
 		channels[name] = ch

@@ -23,10 +23,10 @@ func TestOutboxFromScans(t *testing.T) {
 	s, _ := mustStore(t, mustRing(t, newKey(t)))
 	hook := mustChannel(t, s, "hook", ChannelWebhook, []byte("whsec_c2VjcmV0LXRva2Vu"))
 	baselineHook := mustChannel(t, s, "baseline", ChannelWebhook, []byte("whsec_c2VjcmV0LXRva2Vu"))
-	if _, err := s.CreateRoute(ctx, Route{ChannelID: hook.ID, GroupWait: 30 * time.Second, Enabled: true}); err != nil {
+	if _, err := s.CreateRoute(ctx, testAudit, Route{ChannelID: hook.ID, GroupWait: 30 * time.Second, Enabled: true}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.CreateRoute(ctx, Route{ChannelID: baselineHook.ID, SendBaseline: true, Kinds: []string{"workload-divergence"}, Enabled: true}); err != nil {
+	if _, err := s.CreateRoute(ctx, testAudit, Route{ChannelID: baselineHook.ID, SendBaseline: true, Kinds: []string{"workload-divergence"}, Enabled: true}); err != nil {
 		t.Fatal(err)
 	}
 	var jobs []QueuedDelivery
@@ -131,7 +131,7 @@ func TestOutboxPurge(t *testing.T) {
 	ctx := context.Background()
 	s, _ := mustStore(t, mustRing(t, newKey(t)))
 	hook := mustChannel(t, s, "hook", ChannelWebhook, []byte("whsec_c2VjcmV0LXRva2Vu"))
-	if _, err := s.CreateRoute(ctx, Route{ChannelID: hook.ID, SendBaseline: true, Enabled: true}); err != nil {
+	if _, err := s.CreateRoute(ctx, testAudit, Route{ChannelID: hook.ID, SendBaseline: true, Enabled: true}); err != nil {
 		t.Fatal(err)
 	}
 	s.SetOutbox(Outbox{Jobs: func(context.Context, pgx.Tx, []QueuedDelivery) error { return nil }})
@@ -178,10 +178,10 @@ func TestOutboxRecheckBaseline(t *testing.T) {
 	s, _ := mustStore(t, mustRing(t, newKey(t)))
 	hook := mustChannel(t, s, "hook", ChannelWebhook, []byte("whsec_c2VjcmV0LXRva2Vu"))
 	all := mustChannel(t, s, "all", ChannelWebhook, []byte("whsec_c2VjcmV0LXRva2Vu"))
-	if _, err := s.CreateRoute(ctx, Route{ChannelID: hook.ID, Kinds: []string{"tag-divergence"}, Enabled: true}); err != nil {
+	if _, err := s.CreateRoute(ctx, testAudit, Route{ChannelID: hook.ID, Kinds: []string{"tag-divergence"}, Enabled: true}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.CreateRoute(ctx, Route{ChannelID: all.ID, Kinds: []string{"tag-divergence"}, SendBaseline: true, Enabled: true}); err != nil {
+	if _, err := s.CreateRoute(ctx, testAudit, Route{ChannelID: all.ID, Kinds: []string{"tag-divergence"}, SendBaseline: true, Enabled: true}); err != nil {
 		t.Fatal(err)
 	}
 	s.SetOutbox(Outbox{Jobs: func(context.Context, pgx.Tx, []QueuedDelivery) error { return nil }})

@@ -73,23 +73,35 @@ type RouteRow struct {
 	SendBaseline, Enabled               bool
 }
 
-// RouteForm is the form that adds a route, as typed, with its refusals.
+// RouteForm is the form that adds or edits a route, as typed, with its refusals.
 type RouteForm struct {
 	ChannelID                                         string
 	ClusterGroup, Matchers, GroupWait, RepeatInterval string
 	Kinds, Types                                      []string
-	SendBaseline                                      bool
+	SendBaseline, Enabled                             bool
 	Errors                                            map[string]string // by field
 }
 
-// RoutesView is the notification routes page.
-type RoutesView struct {
-	Routes   []RouteRow
+// RouteOptions are what a route's form chooses from.
+type RouteOptions struct {
 	Channels []ChannelRow
 	Groups   []string
 	Kinds    []string
 	Types    []string
-	Form     RouteForm
+}
+
+// RoutesView is the notification routes page: the routes, and the form that adds one.
+type RoutesView struct {
+	RouteOptions
+	Routes []RouteRow
+	Form   RouteForm
+}
+
+// RouteView is one route's page: the form that edits it.
+type RouteView struct {
+	RouteOptions
+	Route RouteRow
+	Form  RouteForm
 }
 
 // ChannelURL is a channel's page, or the URL an action on it posts to.
@@ -101,9 +113,16 @@ func ChannelURL(id int64, action string) string {
 	return u
 }
 
-// RouteURL is the URL an action on a route posts to.
+// RoutesURL is the notification routes page.
+const RoutesURL = "/admin/notifications/routes"
+
+// RouteURL is a route's page (action ""), or the URL an action on it posts to.
 func RouteURL(id int64, action string) string {
-	return "/admin/notifications/routes/" + strconv.FormatInt(id, 10) + "/" + action
+	u := RoutesURL + "/" + strconv.FormatInt(id, 10)
+	if action != "" {
+		u += "/" + action
+	}
+	return u
 }
 
 func contains(s []string, x string) bool {

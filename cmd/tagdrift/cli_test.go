@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/alecthomas/kong"
+
+	"github.com/tagdrift/tagdrift/scheduler"
 )
 
 // serveFlags returns serve's flags in the kong model and their variables.
@@ -63,7 +65,7 @@ func TestServeConfig(t *testing.T) {
 	}
 	if c.Listen != ":8080" || c.NoMigrate || c.ScanConcurrency != 4 || c.ScanTimeout != 2*time.Minute ||
 		c.ScanInterval != 5*time.Minute || c.APIRateLimit != 50 || c.LogLevel.String() != "INFO" || c.ClusterKubeconfig != nil ||
-		c.ExpiryInterval != time.Minute {
+		c.ExpiryInterval != time.Minute || c.NotifyRepeatCheck != scheduler.DefaultRepeatCheck {
 		t.Errorf("defaults: %+v", c)
 	}
 	for _, tt := range []struct {
@@ -112,6 +114,7 @@ func TestServeConfigErrors(t *testing.T) {
 		{map[string]string{"TAGDRIFT_SCAN_INTERVAL": "5s"}, nil, "TAGDRIFT_SCAN_INTERVAL must be at least 10s, not 5s"},
 		{map[string]string{"TAGDRIFT_EXPIRY_INTERVAL": "100ms"}, nil, "TAGDRIFT_EXPIRY_INTERVAL must be at least 1s, not 100ms"},
 		{nil, []string{"--expiry-interval", "0"}, "--expiry-interval must be at least 1s, not 0s"},
+		{nil, []string{"--notify-repeat-check", "500ms"}, "--notify-repeat-check must be at least 1s, not 500ms"},
 		{map[string]string{"TAGDRIFT_HISTORY_RETENTION": "30d"}, nil, "TAGDRIFT_HISTORY_RETENTION (for --history-retention)"},
 		{map[string]string{"TAGDRIFT_HISTORY_RETENTION": "-1h"}, nil, "TAGDRIFT_HISTORY_RETENTION must not be negative, not -1h0m0s"},
 		{map[string]string{"TAGDRIFT_SCAN_CONCURRENCY": "four"}, nil, "TAGDRIFT_SCAN_CONCURRENCY (for --scan-concurrency)"},

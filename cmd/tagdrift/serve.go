@@ -64,6 +64,7 @@ type serveConfig struct {
 	NotifyRetryBase      time.Duration  `env:"TAGDRIFT_NOTIFY_RETRY_BASE" default:"0" help:"wait after a failed delivery, doubled after each next one; 0 is the job engine's backoff (attempts^4 seconds: 10 attempts span about four hours)"`
 	NotifyConcurrency    int            `env:"TAGDRIFT_NOTIFY_CONCURRENCY" default:"4" help:"notifications this process delivers at once"`
 	AlertRepostInterval  time.Duration  `name:"alert-repost-interval" env:"TAGDRIFT_ALERT_REPOST_INTERVAL" default:"1m" help:"how often open mutations are posted again to Alertmanager channels"`
+	NotifyRepeatCheck    time.Duration  `name:"notify-repeat-check" env:"TAGDRIFT_NOTIFY_REPEAT_CHECK" default:"1m" help:"how often the reminders that routes with a repeat interval owe are written, by the database's clock (at least 1s): a reminder is late by up to this"`
 	AlertEventTTL        time.Duration  `name:"alert-event-ttl" env:"TAGDRIFT_ALERT_EVENT_TTL" default:"1h" help:"how long an Alertmanager alert of a tag-moved or pod-drift event fires before it ends by itself"`
 
 	// Acknowledgements (issue 27).
@@ -183,6 +184,8 @@ func (c serveConfig) validate(source func(flag string) string) error {
 		return fmt.Errorf("%s must be positive, not %d", source("notify-concurrency"), c.NotifyConcurrency)
 	case c.AlertRepostInterval < time.Second:
 		return fmt.Errorf("%s must be at least 1s, not %s", source("alert-repost-interval"), c.AlertRepostInterval)
+	case c.NotifyRepeatCheck < time.Second:
+		return fmt.Errorf("%s must be at least 1s, not %s", source("notify-repeat-check"), c.NotifyRepeatCheck)
 	case c.AlertEventTTL <= 0:
 		return fmt.Errorf("%s must be positive, not %s", source("alert-event-ttl"), c.AlertEventTTL)
 	case c.AckMaxDuration <= 0:
@@ -243,6 +246,7 @@ func (c serveConfig) deliveries() *scheduler.DeliveryConfig {
 		Client:         notify.NewChannelClient(allowed, c.NotifyAttemptTimeout),
 		AttemptTimeout: c.NotifyAttemptTimeout, MaxAttempts: c.NotifyMaxAttempts, RetryBase: c.NotifyRetryBase,
 		Concurrency: c.NotifyConcurrency, RepostInterval: c.AlertRepostInterval, EventTTL: c.AlertEventTTL,
+		RepeatCheck: c.NotifyRepeatCheck,
 	}
 }
 

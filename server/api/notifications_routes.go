@@ -7,6 +7,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/tagdrift/tagdrift/server/access"
 	"github.com/tagdrift/tagdrift/server/request"
 	"github.com/tagdrift/tagdrift/store"
 )
@@ -79,16 +80,11 @@ func (a *API) routeParam(r *http.Request) (store.Route, error) {
 	if err != nil {
 		return store.Route{}, err
 	}
-	rs, err := a.st.Routes(r.Context())
+	rt, err := a.st.Route(r.Context(), id)
 	if err != nil {
 		return store.Route{}, request.About(err, "route %d", id)
 	}
-	for _, rt := range rs {
-		if rt.ID == id {
-			return rt, nil
-		}
-	}
-	return store.Route{}, request.About(store.ErrNotFound, "route %d", id)
+	return rt, nil
 }
 
 func (a *API) getRoute(w http.ResponseWriter, r *http.Request) error {
@@ -167,13 +163,6 @@ func (a *API) checkRoute(r *http.Request, f request.RouteFields) (store.Route, e
 	return rt, nil
 }
 
-func routeAudit(rt store.Route) map[string]any {
-	return map[string]any{
-		"id": rt.ID, "channelId": rt.ChannelID, "clusterGroup": rt.ClusterGroup, "kinds": nonNil(rt.Kinds),
-		"types": nonNil(rt.Types), "matchers": rt.Matchers, "enabled": rt.Enabled, "sendBaseline": rt.SendBaseline,
-	}
-}
-
 func (a *API) createRoute(w http.ResponseWriter, r *http.Request) error {
 	if _, err := request.Parse(r.URL.RawQuery); err != nil {
 		return err
@@ -188,11 +177,10 @@ func (a *API) createRoute(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out, err := a.st.CreateRoute(r.Context(), rt)
+	out, err := a.st.CreateRoute(r.Context(), access.Audit(r), rt)
 	if err != nil {
 		return request.About(err, "channel %d", rt.ChannelID)
 	}
-	a.audit(r, request.ActionRouteCreate, fmt.Sprintf("route %d", out.ID), routeAudit(out))
 	w.Header().Set("Location", fmt.Sprintf("/api/v1/notifications/routes/%d", out.ID))
 	return request.Respond(w, http.StatusCreated, toRouteJSON(out))
 }
@@ -231,11 +219,10 @@ func (a *API) updateRoute(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	rt.ID = before.ID
-	out, err := a.st.UpdateRoute(r.Context(), rt)
+	out, err := a.st.UpdateRoute(r.Context(), access.Audit(r), rt)
 	if err != nil {
 		return request.About(err, "route %d", before.ID)
 	}
-	a.audit(r, request.ActionRouteUpdate, fmt.Sprintf("route %d", out.ID), routeAudit(out))
 	return request.Respond(w, http.StatusOK, toRouteJSON(out))
 }
 
@@ -250,10 +237,9 @@ func (a *API) deleteRoute(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := a.st.DeleteRoute(r.Context(), rt.ID); err != nil {
+	if err := a.st.DeleteRoute(r.Context(), access.Audit(r), rt.ID); err != nil {
 		return request.About(err, "route %d", rt.ID)
 	}
-	a.audit(r, request.ActionRouteDelete, fmt.Sprintf("route %d", rt.ID), routeAudit(rt))
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

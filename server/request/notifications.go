@@ -297,15 +297,16 @@ func CheckMatchers(s string) error {
 	return nil
 }
 
-// Audit actions on notification channels and routes.
+// Audit actions on notification channels and routes: the store records them with
+// each change, in its transaction; the API and the UI record a test message.
 const (
-	ActionChannelCreate = "channel.create"
-	ActionChannelUpdate = "channel.update"
-	ActionChannelDelete = "channel.delete"
-	ActionChannelTest   = "channel.test"
-	ActionRouteCreate   = "route.create"
-	ActionRouteUpdate   = "route.update"
-	ActionRouteDelete   = "route.delete"
+	ActionChannelCreate = store.ActionChannelCreate
+	ActionChannelUpdate = store.ActionChannelUpdate
+	ActionChannelDelete = store.ActionChannelDelete
+	ActionChannelTest   = store.ActionChannelTest
+	ActionRouteCreate   = store.ActionRouteCreate
+	ActionRouteUpdate   = store.ActionRouteUpdate
+	ActionRouteDelete   = store.ActionRouteDelete
 )
 
 // DeliveryLogLimit is how many deliveries a channel's log shows by default.

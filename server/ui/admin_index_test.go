@@ -51,7 +51,7 @@ func TestAdminIndex(t *testing.T) {
 	// Some of everything: the counts follow.
 	e.addCluster("prod")
 	e.addCluster(`"><script>alert(1)</script>`)
-	if _, err := e.st.CreateChannel(ctx, store.NewChannel{Name: "ops", Kind: "webhook", Config: json.RawMessage(`{"url":"https://x.example/h"}`), Enabled: false}); err != nil {
+	if _, err := e.st.CreateChannel(ctx, store.Audit{Actor: "test"}, store.NewChannel{Name: "ops", Kind: "webhook", Config: json.RawMessage(`{"url":"https://x.example/h"}`), Enabled: false}); err != nil {
 		t.Fatal(err)
 	}
 	p = e.page("admin", "/admin").want(t, http.StatusOK)

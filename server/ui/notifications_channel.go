@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/tagdrift/tagdrift/server/access"
 	"github.com/tagdrift/tagdrift/server/request"
 	"github.com/tagdrift/tagdrift/store"
 	"github.com/tagdrift/tagdrift/web"
@@ -23,8 +24,12 @@ func (u *UI) renderChannel(w http.ResponseWriter, r *http.Request, status int, c
 	}
 	v := web.ChannelView{Channel: channelRow(c, stats[c.ID]), Form: form, Now: u.now()}
 	for _, d := range ds {
+		typ := d.Type
+		if d.Reason != "" {
+			typ += " (" + d.Reason + ")" // a reminder, an acknowledgement ended, why it resolved
+		}
 		v.Deliveries = append(v.Deliveries, web.DeliveryRow{
-			At: d.EventAt, Type: d.Type, Status: d.Status, ErrorClass: d.LastError, EventID: d.PublicID, Attempts: d.Attempts,
+			At: d.EventAt, Type: typ, Status: d.Status, ErrorClass: d.LastError, EventID: d.PublicID, Attempts: d.Attempts,
 		})
 	}
 	return u.render(w, r, status, u.meta(r, "Channel "+c.Name, web.NavAdmin), web.ChannelPage(v))
@@ -65,10 +70,9 @@ func (u *UI) editChannelForm(w http.ResponseWriter, r *http.Request) error {
 	err = u.notify.CheckChannel(ch.Name, c.Kind, ch.Config, secret)
 	if err == nil {
 		var out store.Channel
-		out, err = u.st.UpdateChannel(r.Context(), c.ID, ch)
+		out, err = u.st.UpdateChannel(r.Context(), access.Audit(r), c.ID, ch)
 		if err == nil {
-			u.audit(r, request.ActionChannelUpdate, c.Name, map[string]any{"id": c.ID, "name": out.Name, "enabled": out.Enabled, "secretReplaced": ch.ReplaceSecret})
-			return seeOther(w, r, web.ChannelURL(c.ID, ""))
+			return seeOther(w, r, web.ChannelURL(out.ID, ""))
 		}
 		if !errors.Is(err, store.ErrConflict) {
 			return request.About(err, "channel %d", c.ID)

@@ -173,7 +173,8 @@ func TestUIScreenshots(t *testing.T) {
 	defer srv2.Close()
 	for name, path := range map[string]string{"overview": "/", "clusters": "/clusters", "workloads": "/workloads",
 		"mutations": "/mutations", "timeline": "/images?ref=nginx", "spans": "/images/clusters?ref=nginx", "search": "/search?q=nothing", "users": "/admin/users",
-		"acks": "/acknowledgements", "admin": "/admin", "digest": "/digests/" + digestOf("e")} {
+		"acks": "/acknowledgements", "admin": "/admin", "digest": "/digests/" + digestOf("e"),
+		"notifroutes": "/admin/notifications/routes"} {
 		if only != "" && !slices.Contains(strings.Split(only, ","), "empty") {
 			break
 		}
