@@ -23,6 +23,7 @@ type TimelineView struct {
 // TimelineDigest is one digest the reference ran.
 type TimelineDigest struct {
 	Digest              string
+	Letter              string // its stored letter under the reference
 	FirstSeen, LastSeen time.Time
 	Running             bool
 	Pods                int // ever, by live clusters
@@ -72,7 +73,7 @@ func NewSpansView(ref, query string, ds []TimelineDigest, page int) (v SpansView
 	from, to := (page-1)*SpansPerPage, page*SpansPerPage
 	i := 0
 	for _, d := range ds {
-		v.Legend.Add(d.Digest)
+		v.Legend.Set(ref, d.Digest, d.Letter)
 		for _, s := range d.Spans {
 			if i >= from && i < to {
 				v.Spans = append(v.Spans, SpanRow{Digest: d.Digest, TimelineSpan: s})

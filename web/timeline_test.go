@@ -138,8 +138,9 @@ func TestSpansPages(t *testing.T) {
 	}
 	pages := (total + SpansPerPage - 1) / SpansPerPage
 	legend := NewLegend()
-	for _, d := range ds {
-		legend.Add(d.Digest)
+	for i := range ds {
+		ds[i].Letter = testLetter(i)
+		legend.Set("ghcr.io/acme/api:prod", ds[i].Digest, ds[i].Letter)
 	}
 	seen := map[string]int{}
 	for page := 1; page <= pages; page++ {
