@@ -15,7 +15,9 @@ import (
 
 // TimelineDigest is one digest a reference ran, over all clusters.
 type TimelineDigest struct {
-	Digest    string
+	Digest string
+	// Letter is its letter under the reference ("" when it has none yet).
+	Letter    string
 	FirstSeen time.Time
 	LastSeen  time.Time // for a digest still running, its cluster's latest succeeded scan
 	Running   bool
@@ -72,8 +74,9 @@ func (s *Store) Timeline(ctx context.Context, ref string) ([]TimelineDigest, Sig
 	// a few hundred rows cost less to read than PostgreSQL's ordered aggregates of them.
 	rows, err := s.pool.Query(ctx, `
 		SELECT per.digest, c.name, per.cluster_id, per.pods, per.running, per.first_seen,
-		       GREATEST(per.last_seen, per.first_seen, seen.at), per.running > 0, COALESCE(seen.id, 0)
+		       GREATEST(per.last_seen, per.first_seen, seen.at), per.running > 0, COALESCE(seen.id, 0), l.seq
 		FROM ref_digest_clusters per JOIN clusters c ON c.id = per.cluster_id
+		LEFT JOIN digest_letters l ON l.ref = per.ref AND l.digest = per.digest
 		LEFT JOIN LATERAL (
 			SELECT sc.id, sc.started_at AS at FROM scans sc
 			WHERE per.running > 0 AND sc.cluster_id = per.cluster_id AND sc.status = 'succeeded'
@@ -87,11 +90,12 @@ func (s *Store) Timeline(ctx context.Context, ref string) ([]TimelineDigest, Sig
 		digest    string
 		clusterID int64
 		scan      int64
+		seq       *int
 		TimelineSpan
 	}
 	spans, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (span, error) {
 		var sp span
-		err := r.Scan(&sp.digest, &sp.Cluster, &sp.clusterID, &sp.Pods, &sp.PodsNow, &sp.FirstSeen, &sp.LastSeen, &sp.Running, &sp.scan)
+		err := r.Scan(&sp.digest, &sp.Cluster, &sp.clusterID, &sp.Pods, &sp.PodsNow, &sp.FirstSeen, &sp.LastSeen, &sp.Running, &sp.scan, &sp.seq)
 		return sp, err
 	})
 	if err != nil {
@@ -111,6 +115,9 @@ func (s *Store) Timeline(ctx context.Context, ref string) ([]TimelineDigest, Sig
 		if n == 0 || out[n-1].Digest != sp.digest {
 			out = append(out, TimelineDigest{Digest: sp.digest, FirstSeen: sp.FirstSeen, LastSeen: sp.LastSeen})
 			n++
+			if sp.seq != nil {
+				out[n-1].Letter = LetterName(*sp.seq)
+			}
 		}
 		d := &out[n-1]
 		d.FirstSeen, d.LastSeen = minTime(d.FirstSeen, sp.FirstSeen), maxTime(d.LastSeen, sp.LastSeen)
@@ -141,8 +148,11 @@ func (s *Store) Timeline(ctx context.Context, ref string) ([]TimelineDigest, Sig
 // DigestPlace is a place that ran a digest, and when.
 type DigestPlace struct {
 	detect.Place
-	FirstSeen time.Time
-	LastSeen  time.Time
+	// Ref is the normalized reference the container ran it under, Letter the digest's
+	// letter under Ref ("" when it has none yet).
+	Ref, Letter string
+	FirstSeen   time.Time
+	LastSeen    time.Time
 	// Key orders the history and pages through it.
 	Key HistoryKey
 }
@@ -183,8 +193,9 @@ type DigestUse struct {
 	// History holds a page of the intervals of every place that ran it, newest first.
 	History []DigestPlace
 	// Refs are the normalized references seen running it, sorted; at most RefsLimit,
-	// and only when HistoryPage.Refs asks.
-	Refs []string
+	// and only when HistoryPage.Refs asks. Letters holds its letter under each of them.
+	Refs    []string
+	Letters map[string]string
 	// Sightings are those of the clusters whose open intervals History shows.
 	Sightings Sightings
 }
@@ -261,7 +272,7 @@ func (s *Store) DigestUses(ctx context.Context, digest string, page HistoryPage)
 		ORDER BY c.name COLLATE "C", c.id, `+placeOrder+runLimit, run.args...)
 	b.Queue(`
 		WITH o AS (
-			SELECT id, cluster_id, namespace, workload_kind, workload_name, pod, container, digest, first_seen, last_seen, closed_at
+			SELECT id, cluster_id, namespace, workload_kind, workload_name, pod, container, ref, digest, first_seen, last_seen, closed_at
 			FROM observations`+q.clause()+` ORDER BY first_seen DESC, id DESC LIMIT `+limitArg+`
 		), seen AS (
 			SELECT x.cluster_id, l.id AS scan_id, l.started_at AS at
@@ -272,12 +283,16 @@ func (s *Store) DigestUses(ctx context.Context, digest string, page HistoryPage)
 			) l ON true
 		)
 		SELECT c.name, o.namespace, o.workload_kind, o.workload_name, o.pod, o.container, o.digest, o.first_seen, `+lastSeenSQL+`,
-		       seen.cluster_id, COALESCE(seen.scan_id, 0), o.id
+		       seen.cluster_id, COALESCE(seen.scan_id, 0), o.id, o.ref, l.seq
 		FROM o JOIN clusters c ON c.id = o.cluster_id LEFT JOIN seen ON seen.cluster_id = o.cluster_id
+		LEFT JOIN digest_letters l ON l.ref = o.ref AND l.digest = o.digest
 		ORDER BY o.first_seen DESC, o.id DESC`, q.args...)
 	if page.Refs {
 		// From the reference summary (ref_digest_clusters_digest), not the intervals.
-		b.Queue(`SELECT DISTINCT ref FROM ref_digest_clusters WHERE digest = $1 ORDER BY ref LIMIT $2`, digest, RefsLimit)
+		b.Queue(`
+			SELECT r.ref, l.seq FROM (SELECT DISTINCT ref FROM ref_digest_clusters WHERE digest = $1 ORDER BY ref LIMIT $2) r
+			LEFT JOIN digest_letters l ON l.ref = r.ref AND l.digest = $1
+			ORDER BY r.ref`, digest, RefsLimit)
 	}
 	res := s.pool.SendBatch(ctx, b)
 	defer res.Close()
@@ -309,9 +324,13 @@ func (s *Store) DigestUses(ctx context.Context, digest string, page HistoryPage)
 		var p DigestPlace
 		var sighted *int64
 		var scan int64
+		var seq *int
 		err := r.Scan(&p.Cluster, &p.Namespace, &p.Workload.Kind, &p.Workload.Name, &p.Pod, &p.Container, &p.Digest,
-			&p.FirstSeen, &p.LastSeen, &sighted, &scan, &p.Key.ID)
+			&p.FirstSeen, &p.LastSeen, &sighted, &scan, &p.Key.ID, &p.Ref, &seq)
 		p.Key.FirstSeen = p.FirstSeen
+		if seq != nil {
+			p.Letter = LetterName(*seq)
+		}
 		if sighted != nil {
 			use.Sightings.add(*sighted, scan)
 		}
@@ -327,7 +346,18 @@ func (s *Store) DigestUses(ctx context.Context, digest string, page HistoryPage)
 	if err != nil {
 		return DigestUse{}, fmt.Errorf("references running %s: %w", digest, err)
 	}
-	use.Refs, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	use.Letters = map[string]string{}
+	use.Refs, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (string, error) {
+		var ref string
+		var seq *int
+		if err := r.Scan(&ref, &seq); err != nil {
+			return "", err
+		}
+		if seq != nil {
+			use.Letters[ref] = LetterName(*seq)
+		}
+		return ref, nil
+	})
 	if err != nil {
 		return DigestUse{}, fmt.Errorf("references running %s: %w", digest, err)
 	}

@@ -81,10 +81,14 @@ func (s *Store) CompleteScan(ctx context.Context, scanID int64, pods []inventory
 		if counts.Closed, err = closeIntervals(ctx, tx, sc, d.gone); err != nil {
 			return err
 		}
+		letters, err := assignLetters(ctx, tx, d.fresh)
+		if err != nil {
+			return err
+		}
 		if err := refreshSummaryOf(ctx, tx, d.fresh, d.gone, empty); err != nil {
 			return err
 		}
-		if err := refreshWorkloadsOf(ctx, tx, s.bodies, d.fresh, d.gone, first); err != nil {
+		if err := refreshWorkloadsOf(ctx, tx, s.bodies, d.fresh, letters, d.gone, first); err != nil {
 			return err
 		}
 		recorded, err := recordEvents(ctx, tx, s.bodies, sc, d, at)

@@ -145,9 +145,9 @@ func (c *workloadColumns) add(w Workload, k WorkloadCursor, body []byte) {
 // refreshWorkloadsOf refreshes the running workloads of the intervals a scan opened
 // (fresh, as copied) and closed (gone). When the cluster had no open interval before
 // (its first scan), what its workloads run is the fresh rows: no need to read them back.
-func refreshWorkloadsOf(ctx context.Context, tx pgx.Tx, enc bodies, fresh [][]any, gone []int64, first bool) error {
+func refreshWorkloadsOf(ctx context.Context, tx pgx.Tx, enc bodies, fresh [][]any, letters map[RefDigest]int, gone []int64, first bool) error {
 	if first && len(gone) == 0 {
-		return writeWorkloads(ctx, tx, enc, freshWorkloads(fresh))
+		return writeWorkloads(ctx, tx, enc, freshWorkloads(fresh, letters))
 	}
 	keys := runningKeys{}
 	keys.addFresh(fresh)
@@ -187,8 +187,9 @@ func rebuildWorkloads(ctx context.Context, tx pgx.Tx, enc bodies) error {
 }
 
 // freshWorkloads groups rows about to be copied into observations (intervalColumns
-// order) by workload, as readRunning would read them once copied.
-func freshWorkloads(fresh [][]any) []Workload {
+// order) by workload, as readRunning would read them once copied, with the letters of
+// their digests.
+func freshWorkloads(fresh [][]any, letters map[RefDigest]int) []Workload {
 	page := &workloadPage{}
 	key := func(r []any) runningKey {
 		return runningKey{r[freshClusterID].(int64), r[freshNamespace].(string), r[freshWorkloadKind].(string), r[freshWorkloadName].(string)}
@@ -215,6 +216,9 @@ func freshWorkloads(fresh [][]any) []Workload {
 			Ref: r[16].(string), Pinned: r[17].(bool), Digest: r[18].(string), Kind: imageref.Kind(r[19].(string)),
 			ImageID: r[20].(string), FirstSeen: r[21].(time.Time).UTC(),
 		})
+		if seq, ok := letters[RefDigest{r[16].(string), r[18].(string)}]; ok {
+			page.out[i].Running[len(page.out[i].Running)-1].Letter = LetterName(seq)
+		}
 	}
 	sortRunning(page.out)
 	return page.out

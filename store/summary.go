@@ -167,6 +167,9 @@ func (s *Store) RebuildSummary(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		if err := fillLetters(ctx, tx); err != nil {
+			return err
+		}
 		if err := rebuildWorkloads(ctx, tx, s.bodies); err != nil {
 			return err
 		}

@@ -36,7 +36,7 @@ func TestTimelineSpans(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []TimelineDigest{
-		{Digest: sha("a"), FirstSeen: t0, LastSeen: t3, Running: true, Clusters: []string{"Zeta", "alpha"}, Pods: 3,
+		{Digest: sha("a"), Letter: "A", FirstSeen: t0, LastSeen: t3, Running: true, Clusters: []string{"Zeta", "alpha"}, Pods: 3,
 			PodsNow: 2, ClustersNow: []string{"Zeta", "alpha"}, Spans: []TimelineSpan{
 				{Cluster: "Zeta", FirstSeen: t0, LastSeen: t3, Pods: 2, PodsNow: 1, Running: true},
 				{Cluster: "alpha", FirstSeen: t2, LastSeen: t2, Pods: 1, PodsNow: 1, Running: true},

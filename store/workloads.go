@@ -101,10 +101,11 @@ type WorkloadFilter struct {
 const workloadRowsSQL = `
 	SELECT o.cluster_id, o.namespace, o.workload_kind, o.workload_name, o.pod, o.pod_uid, o.container,
 	       o.container_type, o.image, o.ref, o.pinned, o.digest, o.digest_kind, o.image_id, o.node, o.runtime,
-	       o.first_seen
+	       o.first_seen, l.seq
 	FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) AS p (id, namespace, kind, name)
 	JOIN observations o ON o.cluster_id = p.id AND o.closed_at IS NULL AND o.namespace COLLATE "C" = p.namespace
-	                   AND o.workload_kind COLLATE "C" = p.kind AND o.workload_name COLLATE "C" = p.name`
+	                   AND o.workload_kind COLLATE "C" = p.kind AND o.workload_name COLLATE "C" = p.name
+	LEFT JOIN digest_letters l ON l.ref = o.ref AND l.digest = o.digest`
 
 // Workload is a workload that runs now, and what its containers run: the data the API
 // and the UI shape into their answers.
@@ -148,6 +149,8 @@ type RunningContainer struct {
 	Node      string // the pod's node; "" when unknown
 	Runtime   string // the node's container runtime and version; "" when unknown
 	FirstSeen time.Time
+	// Letter is the digest's letter under Ref ("" when it has none yet).
+	Letter string
 }
 
 // ListWorkloads returns running workloads in f.Sort's order (SortCluster when none),
@@ -295,9 +298,13 @@ func readRunning(ctx context.Context, q querier, page *workloadPage) ([]Workload
 	for rows.Next() {
 		var k runningKey
 		var c RunningContainer
+		var seq *int
 		if err := rows.Scan(&k.clusterID, &k.namespace, &k.kind, &k.name, &c.Pod, &c.PodUID, &c.Container, &c.Type, &c.Image,
-			&c.Ref, &c.Pinned, &c.Digest, &c.Kind, &c.ImageID, &c.Node, &c.Runtime, &c.FirstSeen); err != nil {
+			&c.Ref, &c.Pinned, &c.Digest, &c.Kind, &c.ImageID, &c.Node, &c.Runtime, &c.FirstSeen, &seq); err != nil {
 			return nil, fmt.Errorf("read workloads: %w", err)
+		}
+		if seq != nil {
+			c.Letter = LetterName(*seq)
 		}
 		c.FirstSeen = c.FirstSeen.UTC()
 		if i, ok := at[k]; ok {

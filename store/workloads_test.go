@@ -126,6 +126,7 @@ func TestListWorkloadsPaging(t *testing.T) {
 						c := page[len(page)-1].Cursor()
 						f.After = &c
 					}
+					clearLetters(t, got)
 					if len(got)+len(expected) > 0 && !reflect.DeepEqual(got, expected) {
 						t.Errorf("%s by %s (desc %v), pages of %d: got %d workloads %v\nwant %d %v", tc.name, order, desc, limit,
 							len(got), workloadNames(got), len(expected), workloadNames(expected))
@@ -248,4 +249,27 @@ func expectWorkloads(pods []inventory.Pod, mutations []detect.Mutation, seen tim
 			strings.Compare(a.Kind, b.Kind), strings.Compare(a.Name, b.Name))
 	})
 	return out
+}
+
+// clearLetters checks that every container of ws has its digest's letter, one letter
+// per digest of a reference and one digest per letter, then clears them, for a
+// comparison with expectWorkloads, which knows no letters.
+func clearLetters(t *testing.T, ws []Workload) {
+	t.Helper()
+	letters := map[RefDigest]string{}
+	digests := map[[2]string]string{}
+	for i := range ws {
+		for j := range ws[i].Running {
+			c := &ws[i].Running[j]
+			k := RefDigest{c.Ref, c.Digest}
+			if l, ok := letters[k]; (ok && l != c.Letter) || c.Letter == "" {
+				t.Fatalf("%s runs %s of %s as %q, elsewhere %q", ws[i].Name, c.Digest, c.Ref, c.Letter, l)
+			}
+			if d, ok := digests[[2]string{c.Ref, c.Letter}]; ok && d != c.Digest {
+				t.Fatalf("%s is the letter of both %s and %s of %s", c.Letter, d, c.Digest, c.Ref)
+			}
+			letters[k], digests[[2]string{c.Ref, c.Letter}] = c.Letter, c.Digest
+			c.Letter = ""
+		}
+	}
 }

@@ -23,6 +23,7 @@ type TimelineView struct {
 // TimelineDigest is one digest the reference ran.
 type TimelineDigest struct {
 	Digest              string
+	Letter              string // its stored letter under the reference
 	FirstSeen, LastSeen time.Time
 	Running             bool
 	Pods                int // ever, by live clusters
@@ -72,7 +73,7 @@ func NewSpansView(ref, query string, ds []TimelineDigest, page int) (v SpansView
 	from, to := (page-1)*SpansPerPage, page*SpansPerPage
 	i := 0
 	for _, d := range ds {
-		v.Legend.Add(d.Digest)
+		v.Legend.Set(ref, d.Digest, d.Letter)
 		for _, s := range d.Spans {
 			if i >= from && i < to {
 				v.Spans = append(v.Spans, SpanRow{Digest: d.Digest, TimelineSpan: s})
@@ -242,17 +243,20 @@ const (
 // ManyClusters is the CSS class of a bar that stands for more than maxLaneBars clusters.
 const ManyClusters = "cl-many"
 
-// clusterColours and clusterPatterns combine into the clusters' swatches: 8 colours, then
-// the same colours hatched, dotted and cross-hatched.
-const clusterColours = 8
+// ClusterKey is the CSS class of a cluster's swatch in the legend: a neutral ink that
+// no digest uses, as colour means digests only (UI.md). A bar takes its lane's digest
+// colour (ChipColour), its cluster's pattern over it, and names its cluster in its
+// title; the table below the chart names them all.
+const ClusterKey = "cl-key"
 
 // clusterPatterns returns the pattern ids overlaid on bars, the first none.
 func clusterPatterns() []string { return []string{"", "pat-hatch", "pat-dots", "pat-cross"} }
 
-// Swatch is the colour and pattern of the i-th cluster.
+// Swatch is the colour and pattern of the i-th cluster's key: the neutral ink and a
+// pattern, the patterns taken in turn.
 func Swatch(i int) (colour, pattern string) {
 	p := clusterPatterns()
-	return fmt.Sprintf("cl%d", i%clusterColours), p[(i/clusterColours)%len(p)]
+	return ClusterKey, p[i%len(p)]
 }
 
 // NewChart lays out the timeline of digests (oldest first) between from and to.
@@ -284,11 +288,12 @@ func NewChart(digests []TimelineDigest, moves []TagMove, from, to time.Time) Cha
 	}
 	slices.Sort(names)
 	swatch := map[string]ClusterSwatch{}
+	fills := map[string]bool{} // the ids in c.Fills
 	for i, n := range names {
 		col, pat := Swatch(i)
 		swatch[n] = ClusterSwatch{Name: n, Colour: col, Pattern: pat}
 		if pat != "" {
-			swatch[n] = ClusterSwatch{Name: n, Colour: col, Pattern: pat, Fill: fmt.Sprintf("f%d", i)}
+			swatch[n] = ClusterSwatch{Name: n, Colour: col, Pattern: pat, Fill: "k-" + pat}
 		}
 	}
 	layout := shortTime
@@ -345,9 +350,24 @@ func NewChart(digests []TimelineDigest, moves []TagMove, from, to time.Time) Cha
 			if s.Running {
 				running = ", running"
 			}
+			// The lane's digest colour under the cluster's pattern; the bar of many
+			// clusters keeps its neutral hatch.
+			colour, fill := sw.Colour, sw.Fill
+			if !s.merged {
+				colour = ChipColour(d.Digest)
+				if sw.Pattern != "" {
+					fill = "f-" + colour + "-" + sw.Pattern
+					if !fills[fill] {
+						fills[fill] = true
+						c.Fills = append(c.Fills, Fill{ID: fill, Colour: colour, Pattern: sw.Pattern})
+					}
+				} else {
+					fill = ""
+				}
+			}
 			lane.Bars = append(lane.Bars, Bar{
 				X: round1(x1), Y: round1(y + 2 + float64(i)*row + (row-bh)/2), W: round1(w), H: round1(bh),
-				Colour: sw.Colour, Fill: sw.Fill,
+				Colour: colour, Fill: fill,
 				Title: fmt.Sprintf("%s: %s to %s, %s%s", s.Cluster, s.FirstSeen.UTC().Format(layout), s.LastSeen.UTC().Format(layout), Plural(s.Pods, "pod", "pods"), running),
 			})
 		}
@@ -371,7 +391,8 @@ func NewChart(digests []TimelineDigest, moves []TagMove, from, to time.Time) Cha
 		if used[n] {
 			sw := swatch[n]
 			c.Clusters = append(c.Clusters, sw)
-			if sw.Fill != "" {
+			if sw.Fill != "" && !fills[sw.Fill] {
+				fills[sw.Fill] = true
 				c.Fills = append(c.Fills, Fill{ID: sw.Fill, Colour: sw.Colour, Pattern: sw.Pattern})
 			}
 		}

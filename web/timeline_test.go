@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -95,13 +96,30 @@ func TestChartManyClusters(t *testing.T) {
 		if i < 5 && len(l.Bars) != 9 {
 			t.Errorf("lane %d of 9 clusters: %d bars", i, len(l.Bars))
 		}
+		// Colour means digests only: a cluster's bar takes its lane's digest colour
+		// (its pattern, if any, over it), never a colour of its own.
+		for _, b := range l.Bars {
+			if i < 5 && (b.Colour != ChipColour(l.Digest) || (b.Fill != "" && !strings.HasPrefix(b.Fill, "f-"+ChipColour(l.Digest)+"-"))) {
+				t.Errorf("lane %d (%s): bar coloured %q, fill %q", i, ChipColour(l.Digest), b.Colour, b.Fill)
+			}
+		}
 		if i >= 5 && (len(l.Bars) != 1 || l.Bars[0].Colour != ManyClusters) {
 			t.Errorf("lane %d of 50 clusters: %d bars", i, len(l.Bars))
 		}
 	}
-	// 9 clusters and the merged bar in the legend, once.
+	// 9 clusters and the merged bar in the legend, once, keyed in neutral ink.
 	if len(c.Clusters) != 10 || c.Clusters[9].Colour != ManyClusters {
 		t.Errorf("legend %v", c.Clusters)
+	}
+	for _, s := range c.Clusters[:9] {
+		if s.Colour != ClusterKey {
+			t.Errorf("cluster %s keyed %q", s.Name, s.Colour)
+		}
+	}
+	for _, f := range c.Fills {
+		if strings.HasPrefix(f.Colour, "cl") && f.Colour != ClusterKey && f.Colour != ManyClusters {
+			t.Errorf("fill %s coloured %q", f.ID, f.Colour)
+		}
 	}
 	doc := render(t, TimelineChart(c, NewLegend(), "ghcr.io/acme/api:prod"))
 	if n := doc.Find(`[data-testid="lane"]`).Length(); n != 30 {
@@ -138,8 +156,9 @@ func TestSpansPages(t *testing.T) {
 	}
 	pages := (total + SpansPerPage - 1) / SpansPerPage
 	legend := NewLegend()
-	for _, d := range ds {
-		legend.Add(d.Digest)
+	for i := range ds {
+		ds[i].Letter = testLetter(i)
+		legend.Set("ghcr.io/acme/api:prod", ds[i].Digest, ds[i].Letter)
 	}
 	seen := map[string]int{}
 	for page := 1; page <= pages; page++ {

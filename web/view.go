@@ -85,60 +85,68 @@ func ChipColour(d string) string {
 	return "chip-c" + strconv.Itoa(int(binary.BigEndian.Uint32(sum[:4])%chipColours))
 }
 
-// Legend gives the digests of a page their letters (A, B, … Z, AA, AB …) in the order
-// they are added, so that colour is never the only cue.
+// Legend holds the letters of the digests a page shows, as the store keeps them: one
+// letter per digest of a reference (A for the first digest the reference ran, then B …),
+// so that colour is never the only cue and B means the same image on every page. A
+// page of one reference reads them with Letter; a page of several with Of(ref).Letter.
 type Legend struct {
-	letters map[string]string
-	order   []string
+	ref     string
+	letters map[[2]string]string // by reference and digest
+	// byDigest is a digest's letter when every reference the page shows it under
+	// gives it the same one, "" when they differ.
+	byDigest map[string]string
+	order    *[]string
 }
 
-// NewLegend returns a legend with the digests added in order.
-func NewLegend(digests ...string) *Legend {
-	l := &Legend{letters: map[string]string{}}
-	for _, d := range digests {
-		l.Add(d)
-	}
-	return l
+// NewLegend returns an empty legend.
+func NewLegend() *Legend {
+	return &Legend{letters: map[[2]string]string{}, byDigest: map[string]string{}, order: new([]string)}
 }
 
-// Add gives d the next letter unless it has one.
-func (l *Legend) Add(d string) {
-	if _, ok := l.letters[d]; ok || d == "" {
+// Set records d's letter under ref (nothing for an empty letter: one not given yet).
+func (l *Legend) Set(ref, d, letter string) {
+	if d == "" {
 		return
 	}
-	l.letters[d] = letterName(len(l.order))
-	l.order = append(l.order, d)
+	if _, ok := l.byDigest[d]; !ok {
+		*l.order = append(*l.order, d)
+		l.byDigest[d] = letter
+	} else if l.byDigest[d] != letter {
+		l.byDigest[d] = ""
+	}
+	if letter != "" {
+		l.letters[[2]string{ref, d}] = letter
+	}
 }
 
-// Letter is d's letter; "?" for a digest never added.
+// Of is the legend as the digests of ref read it.
+func (l *Legend) Of(ref string) *Legend {
+	if l == nil {
+		return nil
+	}
+	o := *l
+	o.ref = ref
+	return &o
+}
+
+// Letter is d's letter under the legend's reference; with none (or not found under
+// it), the letter every reference on the page gives d; "" when unknown.
 func (l *Legend) Letter(d string) string {
 	if l == nil {
-		return "?"
+		return ""
 	}
-	if s, ok := l.letters[d]; ok {
+	if s, ok := l.letters[[2]string{l.ref, d}]; ok {
 		return s
 	}
-	return "?"
+	return l.byDigest[d]
 }
 
-// Digests are the digests in the order they were added.
+// Digests are the digests in the order they were set.
 func (l *Legend) Digests() []string {
 	if l == nil {
 		return nil
 	}
-	return l.order
-}
-
-// letterName is A … Z, AA … AZ, BA …
-func letterName(i int) string {
-	s := ""
-	for {
-		s = string(rune('A'+i%26)) + s
-		i = i/26 - 1
-		if i < 0 {
-			return s
-		}
-	}
+	return *l.order
 }
 
 // Ago tells how long before now t was: "just now", "42 s ago", "3 min ago", "5 h ago",

@@ -49,7 +49,7 @@ func attr(s *goquery.Selection, name string) string {
 const dA = "sha256:6417ee1772180000000000000000000000000000000000000000000000000001"
 
 func TestDigestChip(t *testing.T) {
-	l := NewLegend("sha256:00", dA)
+	l := legendOf("sha256:00", dA)
 	doc := render(t, DigestChip(dA, l))
 	chip := one(t, doc.Selection, `[data-testid="digest-chip"]`)
 	if attr(chip, "data-digest") != dA {
@@ -74,7 +74,7 @@ func TestDigestChip(t *testing.T) {
 }
 
 func TestDigestChipCompact(t *testing.T) {
-	doc := render(t, DigestChipCompact(dA, NewLegend(dA)))
+	doc := render(t, DigestChipCompact(dA, legendOf(dA)))
 	chip := one(t, doc.Selection, `[data-testid="digest-chip"]`)
 	if chip.Find(`[data-testid="copy"]`).Length() != 0 || attr(one(t, chip, `[data-testid="chip-link"]`), "title") != dA {
 		t.Error("compact chip")
@@ -93,7 +93,7 @@ func TestCopyButton(t *testing.T) {
 
 func TestDigestChipHostile(t *testing.T) {
 	raw := `"><script>alert(1)</script><img src=x onerror=alert(2)>`
-	doc := render(t, DigestChip(raw, NewLegend(raw)))
+	doc := render(t, DigestChip(raw, legendOf(raw)))
 	if doc.Find("script, img").Length() != 0 {
 		t.Fatal("markup of a digest became elements")
 	}
@@ -124,8 +124,8 @@ func TestDigestChipLinksOnlyDigests(t *testing.T) {
 		{"quay.io/x/y:v1", false},
 	} {
 		for name, c := range map[string]templ.Component{
-			"chip":    DigestChip(tc.d, NewLegend(tc.d)),
-			"compact": DigestChipCompact(tc.d, NewLegend(tc.d)),
+			"chip":    DigestChip(tc.d, legendOf(tc.d)),
+			"compact": DigestChipCompact(tc.d, legendOf(tc.d)),
 			"text":    DigestText(tc.d),
 		} {
 			doc := render(t, c)
@@ -140,22 +140,49 @@ func TestDigestChipLinksOnlyDigests(t *testing.T) {
 	}
 }
 
-func TestLegend(t *testing.T) {
-	l := NewLegend()
-	for i := range 30 {
-		l.Add(strings.Repeat("x", i+1))
-	}
-	l.Add("x") // again: keeps its letter
-	for i, want := range map[int]string{0: "A", 25: "Z", 26: "AA", 29: "AD"} {
-		if got := l.Letter(strings.Repeat("x", i+1)); got != want {
-			t.Errorf("letter %d = %q, want %q", i, got, want)
+// testLetter is the i-th letter, as the store names them.
+func testLetter(i int) string {
+	s := ""
+	for {
+		s = string(rune('A'+i%26)) + s
+		i = i/26 - 1
+		if i < 0 {
+			return s
 		}
 	}
-	if len(l.Digests()) != 30 || l.Letter("never") != "?" {
-		t.Errorf("digests %d, unknown %q", len(l.Digests()), l.Letter("never"))
+}
+
+// legendOf is a legend of one reference ("") that gives ds the letters A, B, … in order.
+func legendOf(ds ...string) *Legend {
+	l := NewLegend()
+	for i, d := range ds {
+		l.Set("", d, testLetter(i))
+	}
+	return l
+}
+
+// TestLegend: a digest reads the letter stored for it under each reference; a page of
+// one reference, or where all its references agree, reads it without naming one.
+func TestLegend(t *testing.T) {
+	l := NewLegend()
+	l.Set("nginx:1.25", "d1", "A")
+	l.Set("nginx:1.25", "d2", "B")
+	l.Set("nginx:latest", "d2", "C") // the same image under another tag
+	l.Set("nginx:latest", "d3", "D")
+	l.Set("app:v1", "d4", "") // no letter yet
+	for _, tc := range []struct{ ref, d, want string }{
+		{"nginx:1.25", "d1", "A"}, {"nginx:1.25", "d2", "B"}, {"nginx:latest", "d2", "C"},
+		{"", "d1", "A"}, {"", "d2", ""}, {"", "d3", "D"}, {"app:v1", "d4", ""}, {"", "never", ""},
+	} {
+		if got := l.Of(tc.ref).Letter(tc.d); got != tc.want {
+			t.Errorf("%q under %q = %q, want %q", tc.d, tc.ref, got, tc.want)
+		}
+	}
+	if got := l.Digests(); strings.Join(got, " ") != "d1 d2 d3 d4" {
+		t.Errorf("digests %q", got)
 	}
 	var nilLegend *Legend
-	if nilLegend.Letter("a") != "?" {
+	if nilLegend.Letter("a") != "" || nilLegend.Of("x").Letter("a") != "" {
 		t.Error("nil legend")
 	}
 }
@@ -389,7 +416,7 @@ func TestRanges(t *testing.T) {
 // with neither arrow nor direction.
 func TestMutationDigests(t *testing.T) {
 	a, b := dA, "sha256:"+strings.Repeat("b", 64)
-	l := NewLegend(a, b)
+	l := legendOf(a, b)
 	moved := render(t, MutationDigests(MutationRow{Kind: "tag-moved", Digests: []string{b, a}}, l))
 	move := one(t, moved.Selection, `[data-testid="digest-move"]`)
 	got := move.Text()

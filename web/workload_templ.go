@@ -329,7 +329,7 @@ func Workload(v WorkloadView, now time.Time) templ.Component {
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				templ_7745c5c3_Err = DigestChip(p.Digest, v.Legend).Render(ctx, templ_7745c5c3_Buffer)
+				templ_7745c5c3_Err = DigestChip(p.Digest, v.Legend.Of(c.Ref)).Render(ctx, templ_7745c5c3_Buffer)
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
@@ -599,7 +599,7 @@ func advice(v WorkloadView, c ContainerView, now time.Time) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = DigestChipCompact(c.TagNow, v.Legend).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = DigestChipCompact(c.TagNow, v.Legend.Of(c.Ref)).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -80,6 +80,7 @@ type WorkloadRow struct {
 	Containers                     []string // container names
 	Refs                           []string // normalized references
 	Digests                        []string // distinct digests, in the order seen
+	DigestRefs                     []string // the reference each of Digests runs under
 	Changed                        time.Time
 }
 

@@ -425,8 +425,8 @@ func Workloads(v WorkloadsView) templ.Component {
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				for _, d := range w.Digests {
-					templ_7745c5c3_Err = DigestChipCompact(d, v.Legend).Render(ctx, templ_7745c5c3_Buffer)
+				for i, d := range w.Digests {
+					templ_7745c5c3_Err = DigestChipCompact(d, v.Legend.Of(w.DigestRefs[i])).Render(ctx, templ_7745c5c3_Buffer)
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}

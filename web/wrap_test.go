@@ -44,7 +44,7 @@ func TestGroupPlaces(t *testing.T) {
 	if w := got[0]; w.Workload != "web" || w.Pods != 2 || !w.FirstSeen.Equal(t0.Add(time.Hour)) || !w.LastSeen.Equal(t0.Add(6*time.Hour)) {
 		t.Errorf("web %+v", w)
 	}
-	doc := render(t, Digest(DigestView{Digest: dA, Legend: NewLegend(dA), Running: got, RunningMore: more}, t0))
+	doc := render(t, Digest(DigestView{Digest: dA, Legend: legendOf(dA), Running: got, RunningMore: more}, t0))
 	if doc.Find(`[data-testid="running"] [data-testid="place-pods"]`).Text() != "2 pods" || doc.Find(`[data-testid="more-workloads"]`).Length() != 1 {
 		t.Error("the grouped rows are not shown as such")
 	}

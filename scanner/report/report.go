@@ -55,7 +55,11 @@ type Container struct {
 type Digest struct {
 	Digest string        `json:"digest"`
 	Kind   imageref.Kind `json:"kind"`
-	Pods   []string      `json:"pods"`
+	// Letter is the digest's letter under the container's reference, as tagdrift's
+	// service stores it (A for the first digest the reference ran, then B …); a
+	// one-shot `tagdrift scan` keeps no history and leaves it out.
+	Letter string   `json:"letter,omitempty"`
+	Pods   []string `json:"pods"`
 }
 
 // ClusterScan is what Build needs of one cluster's scan.

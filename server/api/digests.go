@@ -33,6 +33,7 @@ func (a *API) digest(w http.ResponseWriter, r *http.Request) error {
 	if err := request.DigestRunningPage(q, d, &p); err != nil {
 		return err
 	}
+	p.Refs = true
 	return a.cachedRead(w, r, func(ctx context.Context) (any, store.Sightings, error) {
 		use, next, err := request.DigestUses(ctx, a.st, d, p)
 		if err != nil {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -25,6 +26,9 @@ type mutationJSON struct {
 	RawPlaces  json.RawMessage `json:"places,omitempty"`
 	DetectedAt time.Time       `json:"detectedAt"`
 	ResolvedAt *time.Time      `json:"resolvedAt"`
+	// Letters are the digests' letters under the reference, in the digests' order ("" for
+	// one without).
+	Letters []string `json:"letters"`
 	mutationState
 }
 
@@ -72,12 +76,30 @@ func stateOf(m store.Mutation, rules map[int64]store.Rule, acks map[int64]store.
 	return s
 }
 
-func toMutationJSON(m store.Mutation, rules map[int64]store.Rule, acks map[int64]store.Ack) mutationJSON {
+// mutationLetters reads the letters of the digests of ms.
+func (a *API) mutationLetters(ctx context.Context, ms []store.Mutation) (map[store.RefDigest]string, error) {
+	var keys []store.RefDigest
+	for _, m := range ms {
+		for _, d := range m.Digests {
+			keys = append(keys, store.RefDigest{Ref: m.Ref, Digest: d})
+		}
+	}
+	letters, err := a.st.Letters(ctx, keys)
+	if err != nil {
+		return nil, request.About(err, "letters of the mutations' digests")
+	}
+	return letters, nil
+}
+
+func toMutationJSON(m store.Mutation, rules map[int64]store.Rule, acks map[int64]store.Ack, letters map[store.RefDigest]string) mutationJSON {
 	if m.Digests == nil {
 		m.Digests = []string{}
 	}
 	j := mutationJSON{ID: m.ID, Mutation: m.Mutation, RawPlaces: m.PlacesJSON, DetectedAt: request.UTC(m.DetectedAt),
-		ResolvedAt: request.UTCPtr(m.ResolvedAt), mutationState: stateOf(m, rules, acks)}
+		ResolvedAt: request.UTCPtr(m.ResolvedAt), Letters: make([]string, len(m.Digests)), mutationState: stateOf(m, rules, acks)}
+	for i, d := range m.Digests {
+		j.Letters[i] = letters[store.RefDigest{Ref: m.Ref, Digest: d}]
+	}
 	if j.RawPlaces == nil {
 		places := m.Places
 		if places == nil {
@@ -110,9 +132,13 @@ func (a *API) listMutations(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return request.About(err, "list mutations")
 	}
+	letters, err := a.mutationLetters(r.Context(), ms)
+	if err != nil {
+		return err
+	}
 	items := make([]json.RawMessage, len(ms))
 	for i, m := range ms {
-		if items[i], err = mutationItem(toMutationJSON(m, rules, acks)); err != nil {
+		if items[i], err = mutationItem(toMutationJSON(m, rules, acks, letters)); err != nil {
 			return err
 		}
 	}
@@ -133,6 +159,7 @@ type mutationHead struct {
 type mutationTail struct {
 	DetectedAt time.Time  `json:"detectedAt"`
 	ResolvedAt *time.Time `json:"resolvedAt"`
+	Letters    []string   `json:"letters"`
 	mutationState
 }
 
@@ -144,7 +171,7 @@ func mutationItem(m mutationJSON) (json.RawMessage, error) {
 	if err != nil {
 		return nil, err
 	}
-	tail, err := request.EncodeJSON(mutationTail{DetectedAt: m.DetectedAt, ResolvedAt: m.ResolvedAt, mutationState: m.mutationState})
+	tail, err := request.EncodeJSON(mutationTail{DetectedAt: m.DetectedAt, ResolvedAt: m.ResolvedAt, Letters: m.Letters, mutationState: m.mutationState})
 	if err != nil {
 		return nil, err
 	}
@@ -179,5 +206,9 @@ func (a *API) getMutation(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return request.About(err, "mutation %d", id)
 	}
-	return request.Respond(w, http.StatusOK, toMutationJSON(m, rules, acks))
+	letters, err := a.mutationLetters(r.Context(), []store.Mutation{m})
+	if err != nil {
+		return err
+	}
+	return request.Respond(w, http.StatusOK, toMutationJSON(m, rules, acks, letters))
 }

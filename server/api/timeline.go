@@ -24,7 +24,9 @@ type timelineJSON struct {
 const maxSuggestions = 5
 
 type timelineDigestJSON struct {
-	Digest    string    `json:"digest"`
+	Digest string `json:"digest"`
+	// Letter is the digest's letter under the reference: A for the first it ran, then B …
+	Letter    string    `json:"letter"`
 	FirstSeen time.Time `json:"firstSeen"`
 	LastSeen  time.Time `json:"lastSeen"`
 	Running   bool      `json:"running"`
@@ -53,7 +55,7 @@ func (a *API) timeline(w http.ResponseWriter, r *http.Request) error {
 		out := timelineJSON{Ref: ref, Digests: make([]timelineDigestJSON, len(ds))}
 		for i, d := range ds {
 			out.Digests[i] = timelineDigestJSON{
-				Digest: d.Digest, FirstSeen: request.UTC(d.FirstSeen), LastSeen: request.UTC(d.LastSeen),
+				Digest: d.Digest, Letter: d.Letter, FirstSeen: request.UTC(d.FirstSeen), LastSeen: request.UTC(d.LastSeen),
 				Running: d.Running, Clusters: orEmpty(d.Clusters), Pods: d.Pods,
 				ClustersNow: orEmpty(d.ClustersNow), PodsNow: d.PodsNow,
 			}

@@ -24,8 +24,8 @@ import (
 // JSON names or order, how ReportOf groups): the store then serves none of the bodies
 // written before, renders them as it reads them, and `tagdrift serve` writes them again
 // at start (store.RefillBodies). The bodies written before store migration 000029 are
-// version 1.
-const Version = 1
+// version 1; version 2 gave each digest its letter (migration 000044).
+const Version = 2
 
 // Encoder encodes the stored bodies; the zero value is ready to use, from any
 // goroutine.
@@ -86,6 +86,18 @@ func ReportOf(w store.Workload, parser *imageref.Parser) report.Workload {
 	wl.Mutant = w.Mutant
 	if wl.Containers == nil {
 		wl.Containers = []report.Container{}
+	}
+	letters := map[store.RefDigest]string{}
+	for _, c := range w.Running {
+		if c.Letter != "" {
+			letters[store.RefDigest{Ref: c.Ref, Digest: c.Digest}] = c.Letter
+		}
+	}
+	for i := range wl.Containers {
+		c := &wl.Containers[i]
+		for j := range c.Digests {
+			c.Digests[j].Letter = letters[store.RefDigest{Ref: c.Ref, Digest: c.Digests[j].Digest}]
+		}
 	}
 	return wl
 }

@@ -187,7 +187,10 @@ func TimelineRef(raw string) (string, error) {
 // clients of the time when the history stopped at 1,000 intervals, says the same as a
 // cursor that is not "".
 type DigestJSON struct {
-	Digest            string            `json:"digest"`
+	Digest string `json:"digest"`
+	// Refs are the references that ran it (at most store.RefsLimit), each with the
+	// digest's letter under it.
+	Refs              []DigestRefJSON   `json:"refs"`
 	Running           []detect.Place    `json:"running"`
 	RunningNextCursor string            `json:"runningNextCursor"`
 	History           []DigestPlaceJSON `json:"history"`
@@ -197,8 +200,17 @@ type DigestJSON struct {
 
 type DigestPlaceJSON struct {
 	detect.Place
+	// Ref is the reference the container ran it under, Letter its letter there.
+	Ref       string    `json:"ref"`
+	Letter    string    `json:"letter"`
 	FirstSeen time.Time `json:"firstSeen"`
 	LastSeen  time.Time `json:"lastSeen"`
+}
+
+// DigestRefJSON is a reference that ran a digest, and the digest's letter under it.
+type DigestRefJSON struct {
+	Ref    string `json:"ref"`
+	Letter string `json:"letter"`
 }
 
 // ToDigestJSON shapes a page of a digest's uses, next its history's next cursor.
@@ -213,7 +225,11 @@ func ToDigestJSON(d string, use store.DigestUse, next string) DigestJSON {
 		out.Running = []detect.Place{}
 	}
 	for i, p := range use.History {
-		out.History[i] = DigestPlaceJSON{Place: p.Place, FirstSeen: UTC(p.FirstSeen), LastSeen: UTC(p.LastSeen)}
+		out.History[i] = DigestPlaceJSON{Place: p.Place, Ref: p.Ref, Letter: p.Letter, FirstSeen: UTC(p.FirstSeen), LastSeen: UTC(p.LastSeen)}
+	}
+	out.Refs = make([]DigestRefJSON, len(use.Refs))
+	for i, ref := range use.Refs {
+		out.Refs[i] = DigestRefJSON{Ref: ref, Letter: use.Letters[ref]}
 	}
 	return out
 }

@@ -60,14 +60,14 @@ func (u *UI) digest(w http.ResponseWriter, r *http.Request) error {
 	case "csv":
 		var buf bytes.Buffer
 		cw := csv.NewWriter(&buf)
-		cw.Write([]string{"digest", "cluster", "namespace", "workload_kind", "workload", "pod", "container", "first_seen", "last_seen", "running"})
+		cw.Write([]string{"digest", "ref", "letter", "cluster", "namespace", "workload_kind", "workload", "pod", "container", "first_seen", "last_seen", "running"})
 		running := map[string]bool{}
 		for _, p := range use.Running {
 			running[p.Cluster+"\x00"+p.Namespace+"\x00"+p.Pod+"\x00"+p.Container] = true
 		}
 		for _, p := range use.History {
 			now := running[p.Cluster+"\x00"+p.Namespace+"\x00"+p.Pod+"\x00"+p.Container]
-			cw.Write(csvSafe(d, p.Cluster, p.Namespace, p.Workload.Kind, p.Workload.Name, p.Pod, p.Container,
+			cw.Write(csvSafe(d, p.Ref, p.Letter, p.Cluster, p.Namespace, p.Workload.Kind, p.Workload.Name, p.Pod, p.Container,
 				p.FirstSeen.UTC().Format(time.RFC3339), p.LastSeen.UTC().Format(time.RFC3339), boolWord(now)))
 		}
 		cw.Flush()
@@ -82,7 +82,10 @@ func (u *UI) digest(w http.ResponseWriter, r *http.Request) error {
 		w.Write(buf.Bytes())
 		return nil
 	}
-	v := web.DigestView{Digest: d, Refs: use.Refs, Legend: web.NewLegend(d), Older: next, Paged: q.Get("cursor") != ""}
+	v := web.DigestView{Digest: d, Refs: use.Refs, Legend: web.NewLegend(), Older: next, Paged: q.Get("cursor") != ""}
+	for _, ref := range use.Refs {
+		v.Legend.Set(ref, d, use.Letters[ref])
+	}
 	var running, history []web.PlaceRow
 	for _, p := range use.Running {
 		running = append(running, web.PlaceRow{Cluster: p.Cluster, Namespace: p.Namespace, Kind: p.Workload.Kind,

@@ -56,8 +56,8 @@ func (u *UI) renderMutation(w http.ResponseWriter, r *http.Request, status int, 
 		Form: form, Legend: web.NewLegend(), Now: now,
 		Ackable: m.ResolvedAt == nil && !m.Kind.IsEvent() && m.State == attention.StateOpen,
 	}
-	for _, d := range row.Digests {
-		v.Legend.Add(d)
+	if err := u.letters(ctx, v.Legend, []web.MutationRow{row}); err != nil {
+		return err
 	}
 	rules, acks, err := u.st.Reasons(ctx, []store.Mutation{m})
 	if err != nil {

@@ -47,9 +47,9 @@ func (u *UI) mutations(w http.ResponseWriter, r *http.Request) error {
 	for _, m := range ms {
 		row := mutationRow(m)
 		v.Rows = append(v.Rows, row)
-		for _, d := range row.Digests {
-			v.Legend.Add(d)
-		}
+	}
+	if err := u.letters(r.Context(), v.Legend, v.Rows); err != nil {
+		return err
 	}
 	if err := u.explain(r.Context(), ms, v.Rows); err != nil {
 		return err

@@ -56,10 +56,12 @@ func (u *UI) overview(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	v.Events = events(recent)
+	var rows []web.MutationRow
 	for _, e := range v.Events {
-		for _, d := range e.Mutation.Digests {
-			v.Legend.Add(d)
-		}
+		rows = append(rows, e.Mutation)
+	}
+	if err := u.letters(ctx, v.Legend, rows); err != nil {
+		return err
 	}
 	return u.render(w, r, http.StatusOK, u.meta(r, "Overview", web.NavOverview), web.Overview(v, now))
 }

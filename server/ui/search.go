@@ -41,7 +41,7 @@ func (u *UI) search(w http.ResponseWriter, r *http.Request) error {
 		v.Workloads = append(v.Workloads, workloadKeyOf(k))
 	}
 	for _, d := range v.Digests {
-		v.Legend.Add(d)
+		v.Legend.Set("", d, "")
 	}
 	if v.Empty() {
 		known, err := u.st.KnownRefs(r.Context(), suggestFrom)

@@ -40,7 +40,7 @@ func (u *UI) timeline(w http.ResponseWriter, r *http.Request) error {
 	first := now
 	for _, d := range ds {
 		v.Digests = append(v.Digests, d)
-		v.Legend.Add(d.Digest)
+		v.Legend.Set(ref, d.Digest, d.Letter)
 		if d.FirstSeen.Before(first) {
 			first = d.FirstSeen
 		}
@@ -52,8 +52,6 @@ func (u *UI) timeline(w http.ResponseWriter, r *http.Request) error {
 			continue
 		}
 		v.Moves = append(v.Moves, web.TagMove{At: m.DetectedAt, From: m.Digests[0], To: m.Digests[1], Cluster: m.Cluster})
-		v.Legend.Add(m.Digests[0])
-		v.Legend.Add(m.Digests[1])
 	}
 	from := first
 	if d := web.RangeDuration(rng); d > 0 {
@@ -75,7 +73,7 @@ func (u *UI) timelineDigests(r *http.Request, ref string) ([]web.TimelineDigest,
 	}
 	out := make([]web.TimelineDigest, 0, len(ds))
 	for _, d := range ds {
-		td := web.TimelineDigest{Digest: d.Digest, FirstSeen: d.FirstSeen, LastSeen: d.LastSeen, Running: d.Running, Pods: d.Pods, PodsNow: d.PodsNow}
+		td := web.TimelineDigest{Digest: d.Digest, Letter: d.Letter, FirstSeen: d.FirstSeen, LastSeen: d.LastSeen, Running: d.Running, Pods: d.Pods, PodsNow: d.PodsNow}
 		for _, s := range d.Spans {
 			td.Spans = append(td.Spans, web.TimelineSpan{Cluster: s.Cluster, FirstSeen: s.FirstSeen, LastSeen: s.LastSeen, Pods: s.Pods, PodsNow: s.PodsNow, Running: s.Running})
 		}

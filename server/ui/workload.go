@@ -70,12 +70,15 @@ func (u *UI) workload(w http.ResponseWriter, r *http.Request) error {
 			v.Containers[i].TagNow, v.Containers[i].TagMovedAt = moves[0].Digests[1], &at
 		}
 	}
-	for _, c := range v.Containers {
-		for _, p := range c.Pods {
-			v.Legend.Add(p.Digest)
+	if len(items) == 1 {
+		for _, c := range items[0].Running {
+			v.Legend.Set(c.Ref, c.Digest, c.Letter)
 		}
+	}
+	var tagNow []web.MutationRow
+	for _, c := range v.Containers {
 		if c.TagNow != "" {
-			v.Legend.Add(c.TagNow)
+			tagNow = append(tagNow, web.MutationRow{Ref: c.Ref, Digests: []string{c.TagNow}})
 		}
 	}
 	for _, m := range open {
@@ -108,12 +111,8 @@ func (u *UI) workload(w http.ResponseWriter, r *http.Request) error {
 	if err := u.explain(ctx, past, v.Past); err != nil {
 		return err
 	}
-	for _, rows := range [][]web.MutationRow{v.Open, v.Past} {
-		for _, m := range rows {
-			for _, d := range m.Digests {
-				v.Legend.Add(d)
-			}
-		}
+	if err := u.letters(ctx, v.Legend, slices.Concat(tagNow, v.Open, v.Past)); err != nil {
+		return err
 	}
 	markFound(&v, q.Get("pod"))
 	return u.render(w, r, http.StatusOK, u.meta(r, k.Kind+" "+k.Name, web.NavWorkloads), web.Workload(v, u.now()))

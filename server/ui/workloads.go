@@ -53,9 +53,9 @@ func (u *UI) workloads(w http.ResponseWriter, r *http.Request) error {
 				row.Refs = append(row.Refs, c.Ref)
 			}
 			if !slices.Contains(row.Digests, c.Digest) {
-				row.Digests = append(row.Digests, c.Digest)
-				v.Legend.Add(c.Digest)
+				row.Digests, row.DigestRefs = append(row.Digests, c.Digest), append(row.DigestRefs, c.Ref)
 			}
+			v.Legend.Set(c.Ref, c.Digest, c.Letter)
 		}
 		row.Pods = len(pods)
 		slices.Sort(row.Containers)
