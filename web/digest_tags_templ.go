@@ -178,7 +178,7 @@ func digestTags(v DigestView, now time.Time) templ.Component {
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = DigestChipCompact(t.From, v.Legend).Render(ctx, templ_7745c5c3_Buffer)
+					templ_7745c5c3_Err = DigestChipCompact(t.From, v.Legend.Of(t.Ref)).Render(ctx, templ_7745c5c3_Buffer)
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
@@ -189,7 +189,7 @@ func digestTags(v DigestView, now time.Time) templ.Component {
 					var templ_7745c5c3_Var10 string
 					templ_7745c5c3_Var10, templ_7745c5c3_Err = templ.JoinStringErrs(" ")
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/digest_tags.templ`, Line: 23, Col: 195}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/digest_tags.templ`, Line: 23, Col: 205}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var10))
 					if templ_7745c5c3_Err != nil {
@@ -234,7 +234,7 @@ func digestTags(v DigestView, now time.Time) templ.Component {
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = DigestChipCompact(t.Now, v.Legend).Render(ctx, templ_7745c5c3_Buffer)
+					templ_7745c5c3_Err = DigestChipCompact(t.Now, v.Legend.Of(t.Ref)).Render(ctx, templ_7745c5c3_Buffer)
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
@@ -245,7 +245,7 @@ func digestTags(v DigestView, now time.Time) templ.Component {
 					var templ_7745c5c3_Var13 string
 					templ_7745c5c3_Var13, templ_7745c5c3_Err = templ.JoinStringErrs(" ")
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/digest_tags.templ`, Line: 25, Col: 194}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/digest_tags.templ`, Line: 25, Col: 204}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var13))
 					if templ_7745c5c3_Err != nil {

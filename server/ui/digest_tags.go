@@ -58,16 +58,19 @@ func (u *UI) digestTags(ctx context.Context, v *web.DigestView) error {
 	slices.SortStableFunc(v.Tags, func(a, b web.TagRow) int {
 		return cmp.Or(strings.Compare(a.Ref, b.Ref), strings.Compare(a.Group, b.Group))
 	})
+	// The stored letters, each digest's under its reference (store.Letters).
+	var keys []store.RefDigest
 	for _, t := range v.Tags {
 		if t.Moved {
-			v.Legend.Add(t.From)
-			v.Legend.Add(t.Now)
+			keys = append(keys, store.RefDigest{Ref: t.Ref, Digest: t.From}, store.RefDigest{Ref: t.Ref, Digest: t.Now})
 		}
 	}
-	for _, m := range v.Mutations {
-		for _, d := range m.Digests {
-			v.Legend.Add(d)
-		}
+	letters, err := u.st.Letters(ctx, keys)
+	if err != nil {
+		return request.About(err, "letters of %s's tags", v.Digest)
 	}
-	return nil
+	for _, k := range keys {
+		v.Legend.Set(k.Ref, k.Digest, letters[k])
+	}
+	return u.letters(ctx, v.Legend, v.Mutations)
 }
