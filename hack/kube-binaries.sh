@@ -58,7 +58,7 @@ go get "${pkgs[@]/%/@$version}" >/dev/null 2>&1 || go get "${pkgs[@]/%/@$version
 # whole dependency set, that is the progress printed every minute.
 total=$(CGO_ENABLED=0 go list -deps "${pkgs[@]}" | wc -l)
 cores=$(nproc)
-log "building ${missing[*]} $version: about $((10 / cores + 1)) to $((24 / cores)) minutes on $cores cores the first time (5 min measured on 2), cached afterwards (skip it: KUBEBUILDER_ASSETS=<a directory with etcd, kube-apiserver, kube-controller-manager, kubelet>)"
+log "building ${missing[*]} $version: about $((16 / cores + 1)) to $((36 / cores)) minutes on $cores cores the first time (17.5 min measured on 2 from an empty Go cache, other work running), cached afterwards (skip it: KUBEBUILDER_ASSETS=<a directory with etcd, kube-apiserver, kube-controller-manager, kubelet>)"
 mkdir -p "$work/out"
 start=$SECONDS
 CGO_ENABLED=0 go build -v -trimpath -ldflags="-s -X k8s.io/component-base/version.gitVersion=$version" \

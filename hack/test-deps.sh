@@ -50,10 +50,11 @@ apt_install() {
 }
 
 # The first run installs and builds what is missing: say so, with how long it takes on
-# this machine's cores, before starting. Parts measured on a shared 2-core machine: the
-# Kubernetes binaries 4 min 56 s, the registry 5 min 19 s, and, from a cold Go build
-# cache, tagdrift and tagdrift-demo 8 min 18 s (under load 11-17; counted as 6 below);
-# apt a minute or two; the demo itself under a minute.
+# this machine's cores, before starting. Parts of one whole cold run of make demo on a
+# shared 2-core machine (2026-12-06, empty Go caches, load 3-10; 26 min 7 s in all):
+# the Kubernetes binaries 17 min 28 s, the registry 2 min 11 s, tagdrift and
+# tagdrift-demo 5 min 32 s (counted as 6 below); apt a minute or two; the demo itself
+# under a minute.
 first_run() {
 	local cores parts=() minutes=0
 	cores=$(nproc)
@@ -63,7 +64,7 @@ first_run() {
 			for b in kube-apiserver kube-controller-manager kubelet; do
 				if [ ! -x "$cache/kubebuilder/$kube_version/$b" ]; then
 					parts+=("the Kubernetes binaries")
-					minutes=$((minutes + 10 / cores))
+					minutes=$((minutes + 32 / cores))
 					break
 				fi
 			done
