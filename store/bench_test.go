@@ -38,7 +38,7 @@ func benchPods(n int) []inventory.Pod {
 // Targets: first-scan writes under 1 s; steady state writes no row and takes under
 // 100 ms.
 func BenchmarkScanWrites(b *testing.B) {
-	s, _ := mustStore(b, mustRing(b, newKey(b)))
+	s := benchStore(b)
 	ctx := context.Background()
 	pods := benchPods(5000)
 	var first, steady time.Duration
@@ -84,7 +84,7 @@ func BenchmarkScanWrites(b *testing.B) {
 // service scans it all day, without the garbage of a first scan just before each one
 // (whose collection that figure partly holds).
 func BenchmarkSteadyScans(b *testing.B) {
-	s, _ := mustStore(b, mustRing(b, newKey(b)))
+	s := benchStore(b)
 	ctx := context.Background()
 	pods := benchPods(5000)
 	c := mustCluster(b, s, "bench", "t")
