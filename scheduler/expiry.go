@@ -88,7 +88,7 @@ func (s *Scheduler) Reannotate(ctx context.Context, clusters []int64) error {
 		if !c.Enabled || c.Annotate != "on" {
 			continue
 		}
-		if err := s.enqueueNow(ctx, id); err != nil {
+		if _, err := s.ScanNow(ctx, id, store.Audit{}); err != nil {
 			errs = append(errs, fmt.Errorf("reannotate cluster %s: %w", c.Name, err))
 			continue
 		}

@@ -97,10 +97,11 @@ const lockWait = 2 * time.Second
 // ScanArgs asks for one scan of one cluster.
 type ScanArgs struct {
 	ClusterID int64 `json:"cluster_id"`
-	// After is set on a scan asked for while another (this job id) ran: its own
-	// arguments keep it from being merged with the running one, and repeated asks
-	// during one scan merge into one follow-up.
-	After int64 `json:"after,omitempty"`
+	// Scan is set on a scan asked for while the cluster's job waited for later or ran:
+	// the queued scan record it was asked for (asks before it starts share the record,
+	// so they merge into one job; an ask after it started queues another record, so it
+	// never merges into a job that already listed).
+	Scan int64 `json:"scan,omitempty"`
 }
 
 // Kind names the job.
@@ -237,7 +238,7 @@ func (s *Scheduler) Stop(ctx context.Context) error { return s.client.StopAndCan
 // ScanNow asks for a scan of a cluster now and returns the id of its scan record, queued
 // until a worker starts it (asks made before it starts share it). When the cluster's scan
 // job is scheduled for later or running (it may have listed before what the caller wants
-// seen), another is queued to run now.
+// seen), another, named after the queued record, is queued to run now.
 //
 // When a names an actor, the ask is audited in the transaction that queues the scan.
 func (s *Scheduler) ScanNow(ctx context.Context, clusterID int64, a store.Audit) (int64, error) {
@@ -245,7 +246,7 @@ func (s *Scheduler) ScanNow(ctx context.Context, clusterID int64, a store.Audit)
 	if err != nil {
 		return 0, err
 	}
-	if err := s.enqueueNow(ctx, clusterID); err != nil {
+	if err := s.enqueueNow(ctx, clusterID, scanID); err != nil {
 		if created {
 			if dropErr := s.cfg.Store.DropQueuedScan(context.WithoutCancel(ctx), scanID); dropErr != nil {
 				s.cfg.Logger.Error("drop queued scan", "scan_id", scanID, "error", dropErr.Error())
@@ -256,31 +257,29 @@ func (s *Scheduler) ScanNow(ctx context.Context, clusterID int64, a store.Audit)
 	return scanID, nil
 }
 
-// enqueueNow makes sure a scan job of the cluster is available to run now. When one is
-// already scheduled for later or running, a follow-up job named after it is inserted
-// instead: it runs now (the lock keeps it from overlapping a running scan), and repeated
-// asks merge into that one follow-up. The follow-up may itself be a duplicate of one
-// still marked running (River records completions asynchronously, so a job whose scan
-// has just finished can still read running): then the chain goes one step further.
-func (s *Scheduler) enqueueNow(ctx context.Context, clusterID int64) error {
-	args := ScanArgs{ClusterID: clusterID}
-	for range maxFollowUps {
-		res, err := s.client.Insert(ctx, args, nil)
-		if err != nil {
-			return fmt.Errorf("ask for a scan of cluster %d: %w", clusterID, err)
-		}
-		waiting := res.Job.State == rivertype.JobStateRunning || res.Job.ScheduledAt.After(s.cfg.Now())
-		if !res.UniqueSkippedAsDuplicate || !waiting {
-			return nil
-		}
-		args.After = res.Job.ID
+// enqueueNow makes sure a scan job of the cluster is available to run now for the queued
+// scan record scanID. When the cluster's job is already scheduled for later or running,
+// a follow-up job named after the record is inserted instead: it runs now (the lock
+// keeps it from overlapping a running scan), and asks sharing the record merge into it.
+// A job that reads running may have finished its scan already (River records
+// completions asynchronously, and under load several can wait to be recorded): naming
+// the follow-up after the record, not after the running job, keeps that from mattering,
+// because a job that finished took its record out of the queue and the next ask queues
+// a new one.
+func (s *Scheduler) enqueueNow(ctx context.Context, clusterID, scanID int64) error {
+	res, err := s.client.Insert(ctx, ScanArgs{ClusterID: clusterID}, nil)
+	if err != nil {
+		return fmt.Errorf("ask for a scan of cluster %d: %w", clusterID, err)
 	}
-	return fmt.Errorf("ask for a scan of cluster %d: more than %d scans are already waiting", clusterID, maxFollowUps)
+	waiting := res.Job.State == rivertype.JobStateRunning || res.Job.ScheduledAt.After(s.cfg.Now())
+	if !res.UniqueSkippedAsDuplicate || !waiting {
+		return nil
+	}
+	if _, err := s.client.Insert(ctx, ScanArgs{ClusterID: clusterID, Scan: scanID}, nil); err != nil {
+		return fmt.Errorf("ask for a scan of cluster %d: %w", clusterID, err)
+	}
+	return nil
 }
-
-// maxFollowUps bounds the chain of follow-up jobs one ask walks: a scheduled job, a
-// running one and one whose completion is not yet recorded leave room to spare.
-const maxFollowUps = 5
 
 type scheduleWorker struct {
 	river.WorkerDefaults[scheduleArgs]

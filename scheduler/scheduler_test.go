@@ -140,8 +140,8 @@ func (h *harness) waitScans(t *testing.T, clusterID int64, n int) store.Scan {
 
 // TestScanNowFollowsUnrecordedCompletion asks for scans while the cluster's jobs read
 // running, as a job does between the end of its scan and River's asynchronous record of
-// its completion: each ask must leave a job that runs now, never merge into one that
-// already listed.
+// its completion (under load several can wait at once: CI saw a chain of five), each
+// ask must leave a job that runs now, never merge into one that already listed.
 func TestScanNowFollowsUnrecordedCompletion(t *testing.T) {
 	st := newStore(t)
 	ctx := context.Background()
@@ -155,21 +155,35 @@ func TestScanNowFollowsUnrecordedCompletion(t *testing.T) {
 		t.Fatal(err)
 	}
 	// River has no call that marks a job running without working it: this plays the
-	// state a job is in between the end of its scan and the record of its completion.
-	markRunning := func(id int64) {
+	// state a job is in between the end of its scan (which took the queued record) and
+	// the record of its completion.
+	scanned := func(id int64) {
 		if _, err := st.Pool().Exec(ctx, `UPDATE river_job SET state = 'running', attempt = 1, attempted_at = now() WHERE id = $1`, id); err != nil {
+			t.Fatal(err)
+		}
+		scanID, err := st.StartScan(ctx, c.ID, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		// How it ended does not matter here: the record left the queue.
+		if err := st.EndScan(ctx, scanID, store.ScanAborted, store.ScanError{Message: "test"}, time.Now()); err != nil {
 			t.Fatal(err)
 		}
 	}
 	driver := riverpgxv5.New(st.Pool())
 	var expected []rivertest.ExpectedJob
-	for round := range 4 {
-		if _, err := s.ScanNow(ctx, c.ID, store.Audit{}); err != nil {
+	for round := range 8 {
+		first, err := s.ScanNow(ctx, c.ID, store.Audit{})
+		if err != nil {
 			t.Fatalf("round %d: %v", round, err)
 		}
-		// A second ask before anything starts merges into the same job.
-		if _, err := s.ScanNow(ctx, c.ID, store.Audit{}); err != nil {
+		// A second ask before anything starts merges into the same job and record.
+		second, err := s.ScanNow(ctx, c.ID, store.Audit{})
+		if err != nil {
 			t.Fatalf("round %d: %v", round, err)
+		}
+		if first != second {
+			t.Errorf("round %d: two asks before a start queued scans %d and %d", round, first, second)
 		}
 		// Exactly one scan job more each round, available now; the earlier ones still
 		// read running.
@@ -181,10 +195,10 @@ func TestScanNowFollowsUnrecordedCompletion(t *testing.T) {
 		if err := json.Unmarshal(last.EncodedArgs, &args); err != nil || args.ClusterID != c.ID {
 			t.Fatalf("round %d: job args %s, %v", round, last.EncodedArgs, err)
 		}
-		if round > 0 && args.After != jobs[len(jobs)-2].ID {
-			t.Errorf("round %d: follow-up of job %d, want of the running %d", round, args.After, jobs[len(jobs)-2].ID)
+		if round > 0 && args.Scan != first {
+			t.Errorf("round %d: follow-up of scan %d, want of the queued %d", round, args.Scan, first)
 		}
-		markRunning(last.ID)
+		scanned(last.ID)
 		expected[len(expected)-1].Opts.State = rivertype.JobStateRunning
 	}
 }
