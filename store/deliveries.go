@@ -25,6 +25,10 @@ type OutboxEvent struct {
 	Payload        json.RawMessage
 	PayloadVersion int
 	At             time.Time
+	// Baseline is set on an event of the first scan of a newly registered cluster:
+	// only routes that send the baseline send it, when it is written and when it is
+	// first sent.
+	Baseline bool
 	// GroupKey gathers, per channel, the deliveries that may go as one message when
 	// due together (the mutation's reference); "" gathers none.
 	GroupKey string
@@ -80,9 +84,9 @@ func enqueueNotifications(ctx context.Context, tx pgx.Tx, events []OutboxEvent, 
 		}
 		var eventID int64
 		if err := tx.QueryRow(ctx, `
-			INSERT INTO notification_events (type, mutation_id, reason, payload, payload_version, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
-			ev.Type, mutation, ev.Reason, string(ev.Payload), ev.PayloadVersion, ev.At).Scan(&eventID); err != nil {
+			INSERT INTO notification_events (type, mutation_id, reason, payload, payload_version, created_at, baseline)
+			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
+			ev.Type, mutation, ev.Reason, string(ev.Payload), ev.PayloadVersion, ev.At, ev.Baseline).Scan(&eventID); err != nil {
 			return nil, fmt.Errorf("write %s event of mutation %d: %w", ev.Type, ev.MutationID, err)
 		}
 		for _, d := range ev.Deliveries {
@@ -153,18 +157,20 @@ type Delivery struct {
 	// RouteIDs are the routes that chose it; none for one written before they were
 	// remembered.
 	RouteIDs []int64
+	// Baseline is its event's OutboxEvent.Baseline.
+	Baseline bool
 }
 
 const deliveryColumns = `d.id, e.id, e.public_id, e.type, e.reason, COALESCE(e.mutation_id, 0), e.payload, e.payload_version,
 	e.created_at, c.id, c.name, c.kind, c.config, c.secret IS NOT NULL, c.enabled, c.created_at, c.updated_at,
-	d.status, d.attempts, d.last_error, d.not_before, d.delivered_at, COALESCE(d.merged_into, 0), d.route_ids`
+	d.status, d.attempts, d.last_error, d.not_before, d.delivered_at, COALESCE(d.merged_into, 0), d.route_ids, e.baseline`
 
 func scanDelivery(row pgx.Row) (Delivery, error) {
 	var d Delivery
 	c := &d.Channel
 	err := row.Scan(&d.ID, &d.EventID, &d.PublicID, &d.Type, &d.Reason, &d.MutationID, &d.Payload, &d.PayloadVersion,
 		&d.EventAt, &c.ID, &c.Name, &c.Kind, &c.Config, &c.HasSecret, &c.Enabled, &c.CreatedAt, &c.UpdatedAt,
-		&d.Status, &d.Attempts, &d.LastError, &d.NotBefore, &d.DeliveredAt, &d.MergedInto, &d.RouteIDs)
+		&d.Status, &d.Attempts, &d.LastError, &d.NotBefore, &d.DeliveredAt, &d.MergedInto, &d.RouteIDs, &d.Baseline)
 	return d, err
 }
 
@@ -260,11 +266,12 @@ func (s *Store) ClaimGroup(ctx context.Context, id int64, now time.Time, merge b
 		var attempts int
 		var routeIDs []int64
 		var payload json.RawMessage
+		var baseline bool
 		err := tx.QueryRow(ctx, `
-			SELECT d.status, d.channel_id, d.group_key, d.merged_into, d.attempts, d.route_ids, e.payload
+			SELECT d.status, d.channel_id, d.group_key, d.merged_into, d.attempts, d.route_ids, e.payload, e.baseline
 			FROM notification_deliveries d JOIN notification_events e ON e.id = d.event_id
 			WHERE d.id = $1 FOR UPDATE OF d`, id).
-			Scan(&status, &channel, &key, &mergedInto, &attempts, &routeIDs, &payload)
+			Scan(&status, &channel, &key, &mergedInto, &attempts, &routeIDs, &payload, &baseline)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
 		}
@@ -279,7 +286,7 @@ func (s *Store) ClaimGroup(ctx context.Context, id int64, now time.Time, merge b
 			if routes, err = routesNowInTx(ctx, tx); err != nil {
 				return err
 			}
-			why, err := whyUnrouted(routes, channel, routeIDs, payload)
+			why, err := whyUnrouted(routes, channel, routeIDs, payload, baseline)
 			if err != nil {
 				return fmt.Errorf("check the routes of delivery %d: %w", id, err)
 			}
@@ -316,7 +323,7 @@ func (s *Store) ClaimGroup(ctx context.Context, id int64, now time.Time, merge b
 		}
 		for _, d := range claimed {
 			if d.Attempts == 0 && routes != nil {
-				why, err := whyUnrouted(routes, channel, d.RouteIDs, d.Payload)
+				why, err := whyUnrouted(routes, channel, d.RouteIDs, d.Payload, d.Baseline)
 				if err != nil {
 					return fmt.Errorf("check the routes of delivery %d: %w", d.ID, err)
 				}

@@ -165,7 +165,7 @@ func (s *Store) writeOutbox(ctx context.Context, tx pgx.Tx, changes []mutationCh
 		}
 		oe := OutboxEvent{
 			Type: string(typ), Reason: string(ev.Reason), MutationID: m.ID, Payload: body,
-			PayloadVersion: notify.PayloadVersion, At: at, GroupKey: m.Ref,
+			PayloadVersion: notify.PayloadVersion, At: at, GroupKey: m.Ref, Baseline: isBaseline,
 		}
 		for _, t := range targets {
 			oe.Deliveries = append(oe.Deliveries, OutboxDelivery{ChannelID: t.ChannelID, NotBefore: t.NotBefore, RouteIDs: t.RouteIDs})

@@ -61,11 +61,11 @@ func routesNowInTx(ctx context.Context, tx pgx.Tx) (map[int64]routeNow, error) {
 	return out, nil
 }
 
-// whyUnrouted says why a delivery to channel of payload, chosen by routeIDs, is no
-// longer sent; "" when one of those routes still sends it, or when it has none (written
+// whyUnrouted says why a delivery to channel of payload (of a baseline scan when
+// baseline is set), chosen by routeIDs, is no longer sent; "" when one of those routes still sends it, or when it has none (written
 // before routes were remembered). Of several routes, the reason told is the one
 // nearest to sending: no longer matching, then disabled, moved, deleted.
-func whyUnrouted(routes map[int64]routeNow, channel int64, routeIDs []int64, payload json.RawMessage) (string, error) {
+func whyUnrouted(routes map[int64]routeNow, channel int64, routeIDs []int64, payload json.RawMessage, baseline bool) (string, error) {
 	if len(routeIDs) == 0 {
 		return "", nil
 	}
@@ -86,7 +86,7 @@ func whyUnrouted(routes map[int64]routeNow, channel int64, routeIDs []int64, pay
 			w, k = DropRouteMoved, 1
 		case !r.enabled:
 			w, k = DropRouteDisabled, 2
-		case !r.parsed || !r.Matches(ev, false):
+		case !r.parsed || !r.Matches(ev, baseline):
 			w, k = DropRouteNoMatch, 3
 		default:
 			return "", nil

@@ -40,14 +40,18 @@ func TestClaimGroupChecksRoutes(t *testing.T) {
 		}
 		return b
 	}
-	write := func(key, cluster string, routes ...int64) int64 {
+	writeEvent := func(key, cluster string, baseline bool, routes ...int64) int64 {
 		t.Helper()
 		q, err := s.EnqueueNotifications(ctx, []OutboxEvent{{Type: "mutation.opened", Payload: payload(1, cluster), PayloadVersion: notify.PayloadVersion,
-			At: at, GroupKey: key, Deliveries: []OutboxDelivery{{ChannelID: hook.ID, NotBefore: at, RouteIDs: routes}}}}, nil)
+			At: at, GroupKey: key, Baseline: baseline, Deliveries: []OutboxDelivery{{ChannelID: hook.ID, NotBefore: at, RouteIDs: routes}}}}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return q[0].ID
+	}
+	write := func(key, cluster string, routes ...int64) int64 {
+		t.Helper()
+		return writeEvent(key, cluster, false, routes...)
 	}
 	// A group of one reference: prod and staging, both chosen by the wide route, and
 	// staging by a route deleted since.
@@ -62,6 +66,20 @@ func TestClaimGroupChecksRoutes(t *testing.T) {
 		DropRouteNoMatch:  write("d", "staging", prodOnly.ID),
 		"":                write("e", "prod", off.ID, prodOnly.ID), // one of two still sends it
 	}
+	// A first scan's event, chosen by two routes that sent the baseline: one stops
+	// sending it (dropped), the other keeps on (sent); and one chosen by the first only.
+	baselineRoute := func() Route {
+		t.Helper()
+		r, err := s.CreateRoute(ctx, testAudit, Route{ChannelID: hook.ID, Enabled: true, SendBaseline: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	stops, keeps := baselineRoute(), baselineRoute()
+	baselineKept := writeEvent("g", "prod", true, stops.ID, keeps.ID)
+	baselineDropped := writeEvent("h", "prod", true, stops.ID)
+	notBaseline := write("i", "prod", stops.ID) // the same route still sends what is not a baseline
 	retried := write("f", "staging", prodOnly.ID)
 	if err := s.RecordAttempt(ctx, retried, at, "status-503", false); err != nil {
 		t.Fatal(err)
@@ -74,7 +92,8 @@ func TestClaimGroupChecksRoutes(t *testing.T) {
 	moved.ChannelID = other.ID
 	off.Enabled = false
 	wide.Matchers = `cluster="prod"`
-	for _, r := range []Route{moved, off, wide} {
+	stops.SendBaseline = false
+	for _, r := range []Route{moved, off, wide, stops} {
 		if _, err := s.UpdateRoute(ctx, testAudit, r); err != nil {
 			t.Fatal(err)
 		}
@@ -110,6 +129,16 @@ func TestClaimGroupChecksRoutes(t *testing.T) {
 			t.Errorf("delivery %d still routed: carried %v, %s %q", id, carried, d.Status, d.LastError)
 		case why != "" && (carried || d.Status != DeliveryDropped || d.LastError != why):
 			t.Errorf("delivery %d: carried %v, %s %q; want dropped, %s", id, carried, d.Status, d.LastError, why)
+		}
+	}
+	for id, want := range map[int64]bool{baselineKept: true, notBaseline: true, baselineDropped: false} {
+		_, carried, _, err := s.ClaimGroup(ctx, id, time.Now(), true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, _ := s.Delivery(ctx, id)
+		if carried != want || (!want && (d.Status != DeliveryDropped || d.LastError != DropRouteNoMatch)) || d.Baseline != (id != notBaseline) {
+			t.Errorf("delivery %d: carried %v (want %v), %s %q, baseline %v", id, carried, want, d.Status, d.LastError, d.Baseline)
 		}
 	}
 	if _, carried, _, err := s.ClaimGroup(ctx, retried, time.Now(), false); err != nil || !carried {
