@@ -90,6 +90,7 @@ type WorkloadFilter struct {
 	Name                     string // a workload's exact name; "" for all
 	Ref                      string // only workloads running this normalized reference; "" for all
 	MutantOnly               bool   // only places of open mutations
+	BehindOnly               bool   // only workloads behind a tag (not with MutantOnly)
 	Sort                     WorkloadSort
 	Desc                     bool // the sort's order reversed
 	After                    *WorkloadCursor
@@ -117,6 +118,8 @@ type Workload struct {
 	Mutant bool
 	// Running holds one entry per open observation, by pod name, pod UID and container.
 	Running []RunningContainer
+	// Behind are the references it runs behind their tags (behind.go), by reference.
+	Behind []BehindRef
 }
 
 // Cursor is where the page after w starts, in any order.
@@ -166,6 +169,9 @@ func (s *Store) ListWorkloads(ctx context.Context, f WorkloadFilter) ([]Workload
 	if len(page.ids) == 0 {
 		return []Workload{}, nil
 	}
+	if err := s.fillBehind(ctx, page); err != nil {
+		return nil, fmt.Errorf("list workloads: %w", err)
+	}
 	return s.workloads(ctx, page)
 }
 
@@ -179,6 +185,8 @@ type WorkloadBody struct {
 	Ref        string    // the least reference it runs
 	Changed    time.Time // when what it runs last changed
 	Containers []byte
+	// Behind are the references it runs behind their tags (behind.go), by reference.
+	Behind []BehindRef
 }
 
 // Cursor is where the page after b starts, in any order.
@@ -198,12 +206,15 @@ func (s *Store) ListWorkloadBodies(ctx context.Context, f WorkloadFilter) ([]Wor
 	if err != nil {
 		return nil, fmt.Errorf("list workloads: %w", err)
 	}
+	if err := s.fillBehind(ctx, page); err != nil {
+		return nil, fmt.Errorf("list workloads: %w", err)
+	}
 	out := make([]WorkloadBody, len(page.out))
 	// The page's own query read the bodies when it read running_workloads (the places of
 	// open mutations, the orders that walk it); the rest are read by key.
 	unread, unreadAt := &workloadPage{}, []int{}
 	for i, w := range page.out {
-		out[i] = WorkloadBody{WorkloadKey: w.WorkloadKey, ClusterID: w.ClusterID, Mutant: w.Mutant}
+		out[i] = WorkloadBody{WorkloadKey: w.WorkloadKey, ClusterID: w.ClusterID, Mutant: w.Mutant, Behind: w.Behind}
 		if b := page.bodies[i]; b.read {
 			out[i].Ref, out[i].Changed, out[i].Containers = b.Ref, b.Changed.UTC(), s.bodies.ofVersion(b.Containers, b.Version)
 		} else {

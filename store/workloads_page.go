@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -117,6 +118,10 @@ func (s *Store) workloadPage(ctx context.Context, f WorkloadFilter, bodies bool)
 	page.grow(limit)
 	var err error
 	switch {
+	case f.MutantOnly && f.BehindOnly:
+		return nil, errors.New("the mutant workloads or those behind their tags, not both at once")
+	case f.BehindOnly:
+		err = s.behindPage(ctx, page, f, order, limit)
 	case f.MutantOnly:
 		err = s.mutantPage(ctx, page, f, order, f.After, limit)
 	case f.Sort == SortCluster:

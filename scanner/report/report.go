@@ -7,6 +7,7 @@ import (
 	"cmp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/tagdrift/tagdrift/scanner/detect"
 	"github.com/tagdrift/tagdrift/scanner/imageref"
@@ -36,8 +37,22 @@ type Workload struct {
 	Kind      string `json:"kind"`
 	Name      string `json:"name"`
 	// Mutant is true when the workload is a place of any mutation.
-	Mutant     bool        `json:"mutant"`
+	Mutant bool `json:"mutant"`
+	// Behind are the references it runs behind their tags (the service's history knows
+	// them; a scan of its own has none), by reference.
+	Behind     []BehindRef `json:"behind,omitempty"`
 	Containers []Container `json:"containers"`
+}
+
+// BehindRef is a reference a workload runs behind its tag: only digests the tag moved
+// away from in the workload's cluster group (DESIGN section 3).
+type BehindRef struct {
+	Ref string `json:"ref"`
+	// Digests are the digests of Ref it runs, sorted.
+	Digests []string `json:"digests"`
+	// Tag is the digest the tag points to now there (its newest move), since MovedAt.
+	Tag     string    `json:"tag"`
+	MovedAt time.Time `json:"movedAt"`
 }
 
 // Container is one container of a workload as written in its pod template. During a

@@ -484,6 +484,30 @@ func TestHistoryReads(t *testing.T) {
 	var firstPage request.List[report.Workload]
 	first.decode(t, &firstPage)
 	want(t, viewer.get("/api/v1/workloads?mutant=true&limit=1&cursor="+firstPage.NextCursor), http.StatusBadRequest)
+	// Behind the tag: nginx:1.25 moved a→b (in prod); staging's web runs only a.
+	var behind request.List[struct {
+		Cluster, Name string
+		Mutant        bool
+		Behind        []struct {
+			Ref, Tag string
+			Digests  []string
+			MovedAt  time.Time
+		}
+	}]
+	res = viewer.get("/api/v1/workloads?behind=true")
+	want(t, res, http.StatusOK)
+	res.decode(t, &behind)
+	if len(behind.Items) != 1 || behind.Items[0].Cluster != "staging" || behind.Items[0].Name != "web" || len(behind.Items[0].Behind) != 1 {
+		t.Fatalf("workloads behind: %s", res.body)
+	}
+	if b := behind.Items[0].Behind[0]; b.Ref != "docker.io/library/nginx:1.25" || !slices.Equal(b.Digests, []string{"sha256:" + strings.Repeat("a", 64)}) ||
+		b.Tag != "sha256:"+strings.Repeat("b", 64) || b.MovedAt.Before(t1) || b.MovedAt.After(t1.Add(time.Second)) {
+		t.Errorf("behind: %s", res.body)
+	}
+	if res = viewer.get("/api/v1/workloads?cluster=prod"); strings.Contains(string(res.body), `"behind"`) {
+		t.Errorf("prod's web runs the tag's digest too, and is not behind: %s", res.body)
+	}
+	want(t, viewer.get("/api/v1/workloads?behind=true&mutant=true"), http.StatusBadRequest)
 	// A built-in kind in any case, as pages print it in lower case.
 	for _, kind := range []string{"Deployment", "deployment", "DEPLOYMENT"} {
 		res = viewer.get("/api/v1/workloads?cluster=staging&namespace=shop&kind=" + kind)

@@ -1,17 +1,19 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
 
+	"github.com/tagdrift/tagdrift/server/apibody"
 	"github.com/tagdrift/tagdrift/server/request"
 	"github.com/tagdrift/tagdrift/store"
 )
 
 func (a *API) listWorkloads(w http.ResponseWriter, r *http.Request) error {
-	q, err := request.Parse(r.URL.RawQuery, "cluster", "namespace", "kind", "ref", "mutant", "sort", "order", "limit", "cursor")
+	q, err := request.Parse(r.URL.RawQuery, "cluster", "namespace", "kind", "ref", "mutant", "behind", "sort", "order", "limit", "cursor")
 	if err != nil {
 		return err
 	}
@@ -49,9 +51,20 @@ func workloadItems(ws []store.WorkloadBody) []json.RawMessage {
 		b = s.append(b, w.Name)
 		b = append(b, `,"mutant":`...)
 		b = strconv.AppendBool(b, w.Mutant)
+		if len(w.Behind) > 0 {
+			b = append(b, `,"behind":`...)
+			b = appendBehind(b, w.Behind)
+		}
 		b = append(b, `,"containers":`...)
 		b = append(b, w.Containers...)
 		out[i] = append(b, '}')
 	}
 	return out
+}
+
+// appendBehind appends bs as the API's behind array, encoded as every answer is.
+func appendBehind(b []byte, bs []store.BehindRef) []byte {
+	// Strings and times: nothing that fails to encode.
+	j, _ := request.EncodeJSON(apibody.BehindOf(bs))
+	return append(b, bytes.TrimSuffix(j, []byte("\n"))...)
 }

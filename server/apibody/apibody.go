@@ -84,6 +84,7 @@ func ReportOf(w store.Workload, parser *imageref.Parser) report.Workload {
 		wl = built[0]
 	}
 	wl.Mutant = w.Mutant
+	wl.Behind = BehindOf(w.Behind)
 	if wl.Containers == nil {
 		wl.Containers = []report.Container{}
 	}
@@ -112,4 +113,17 @@ func Marshal(v any) ([]byte, error) {
 		return nil, err
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// BehindOf is the references a workload runs behind their tags, as the API gives them;
+// nil for none.
+func BehindOf(bs []store.BehindRef) []report.BehindRef {
+	if len(bs) == 0 {
+		return nil
+	}
+	out := make([]report.BehindRef, len(bs))
+	for i, b := range bs {
+		out[i] = report.BehindRef{Ref: b.Ref, Digests: b.Digests, Tag: b.Tag, MovedAt: b.MovedAt.UTC()}
+	}
+	return out
 }

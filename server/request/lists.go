@@ -51,6 +51,13 @@ func WorkloadFilter(q Query) (store.WorkloadFilter, string, error) {
 	if err != nil {
 		return store.WorkloadFilter{}, "", err
 	}
+	behind, err := q.Boolean("behind")
+	if err != nil {
+		return store.WorkloadFilter{}, "", err
+	}
+	if mutant && behind {
+		return store.WorkloadFilter{}, "", BadRequest("mutant and behind: list one or the other (a workload both mutant and behind is in each list)")
+	}
 	limit, err := q.Limit()
 	if err != nil {
 		return store.WorkloadFilter{}, "", err
@@ -70,17 +77,20 @@ func WorkloadFilter(q Query) (store.WorkloadFilter, string, error) {
 			return store.WorkloadFilter{}, "", err
 		}
 	}
-	mutantKey := ""
+	mutantKey, behindKey := "", ""
 	if mutant {
 		mutantKey = "true"
 	}
+	if behind {
+		behindKey = "true"
+	}
 	filter := FilterKey("cluster", cluster, "namespace", namespace, "kind", kind, "ref", ref, "mutant", mutantKey,
-		"sort", sort, "order", order)
+		"behind", behindKey, "sort", sort, "order", order)
 	c, err := q.Cursor("workloads", filter)
 	if err != nil {
 		return store.WorkloadFilter{}, "", err
 	}
-	f := store.WorkloadFilter{Cluster: cluster, Namespace: namespace, Kind: kind, Ref: ref, MutantOnly: mutant,
+	f := store.WorkloadFilter{Cluster: cluster, Namespace: namespace, Kind: kind, Ref: ref, MutantOnly: mutant, BehindOnly: behind,
 		Sort: store.WorkloadSort(sort), Desc: order == "desc", Limit: limit + 1}
 	if c.Workload != nil {
 		f.After = &store.WorkloadCursor{

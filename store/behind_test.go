@@ -1,0 +1,116 @@
+package store
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tagdrift/tagdrift/scanner/inventory"
+)
+
+// TestBehindTheTag checks DESIGN section 3's "behind the tag" as the store answers it:
+// a workload of a live cluster that runs, for a reference, only digests its tag moved
+// away from in the workload's cluster group. Not one in another group where the tag
+// never moved, not one that runs the tag's digest too (mixed: a mutation, not behind),
+// not one of another reference or a pinned one, not one of a deleted cluster; the list,
+// its filter, the count and each workload's detail agree.
+func TestBehindTheTag(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := mustStore(t, mustRing(t, newKey(t)))
+	f := fleet{t, s}
+	register := func(name, group string) Cluster {
+		t.Helper()
+		c, err := s.RegisterCluster(ctx, NewCluster{Name: name, Server: "https://" + name + ":6443", Context: name,
+			Credentials: []byte(`{}`), Enabled: true, Group: group}, Audit{Actor: "test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	eu, eu2, us := register("eu", "team-a"), register("eu2", "team-a"), register("us", "team-b")
+	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	pinned := "web=nginx@" + sha("a") + "|" + digest("a")
+	other := "web=nginx:1.26|" + digest("a")
+	eu2Pods := func(api string) []inventory.Pod {
+		return []inventory.Pod{
+			wpod("shop", "api", "api-1", "e1", nginx(api)),
+			wpod("shop", "mixed", "mixed-1", "e2", nginx("a")),
+			wpod("shop", "pinned", "pinned-1", "e4", pinned),
+			wpod("shop", "older", "older-1", "e5", other),
+		}
+	}
+	f.scan(eu, t0, wpod("shop", "web", "web-1", "u1", nginx("a")))
+	f.scan(eu2, t0, eu2Pods("a")...)
+	f.scan(us, t0, wpod("shop", "web", "web-1", "u2", nginx("a")))
+	// In eu the tag moves a→b; eu2's mixed workload starts a pod on b beside its a.
+	f.scan(eu, t0.Add(time.Hour), wpod("shop", "web", "web-2", "u3", nginx("b")))
+	f.scan(eu2, t0.Add(time.Hour), append(eu2Pods("a"), wpod("shop", "mixed", "mixed-2", "e3", nginx("b")))...)
+	f.recheck(t0.Add(time.Hour))
+
+	type row struct {
+		cluster, name, digests, tag string
+	}
+	list := func(filter WorkloadFilter) []row {
+		t.Helper()
+		ws, err := s.ListWorkloads(ctx, filter)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []row
+		for _, w := range ws {
+			for _, b := range w.Behind {
+				if b.Ref != nginxRef {
+					t.Errorf("%s/%s behind %s", w.Cluster, w.Name, b.Ref)
+				}
+				var ds []string
+				for _, d := range b.Digests {
+					ds = append(ds, d[7:8])
+				}
+				out = append(out, row{w.Cluster, w.Name, strings.Join(ds, ","), b.Tag[7:8]})
+			}
+			if filter.BehindOnly && len(w.Behind) == 0 {
+				t.Errorf("the behind filter lists %s/%s, which is not behind", w.Cluster, w.Name)
+			}
+		}
+		return out
+	}
+	check := func(when string, want []row) {
+		t.Helper()
+		if got := list(WorkloadFilter{}); !slices.Equal(got, want) {
+			t.Errorf("%s: behind in the whole list\n got  %v\n want %v", when, got, want)
+		}
+		if got := list(WorkloadFilter{BehindOnly: true}); !slices.Equal(got, want) {
+			t.Errorf("%s: the behind filter\n got  %v\n want %v", when, got, want)
+		}
+		n, err := s.CountBehind(ctx)
+		if err != nil || n != len(want) {
+			t.Errorf("%s: count %d, %v; want %d", when, n, err, len(want))
+		}
+		bodies, err := s.ListWorkloadBodies(ctx, WorkloadFilter{BehindOnly: true})
+		if err != nil || len(bodies) != len(want) {
+			t.Fatalf("%s: %d bodies behind, %v; want %d", when, len(bodies), err, len(want))
+		}
+		for i, b := range bodies {
+			if b.Cluster != want[i].cluster || b.Name != want[i].name || len(b.Behind) != 1 || b.Behind[0].Tag != sha(want[i].tag) {
+				t.Errorf("%s: body %d: %s/%s behind %+v, want %v", when, i, b.Cluster, b.Name, b.Behind, want[i])
+			}
+		}
+	}
+	// eu2's api runs a, which the tag left for b in team-a; us is team-b, where it
+	// never moved; mixed runs b too.
+	check("after a→b", []row{{"eu2", "api", "a", "b"}})
+
+	// The tag moves on to c in eu2's own api; eu's web, on b, is now behind c.
+	f.scan(eu2, t0.Add(2*time.Hour), append(eu2Pods("c"), wpod("shop", "mixed", "mixed-2", "e3", nginx("b")))...)
+	f.recheck(t0.Add(2 * time.Hour))
+	check("after b→c", []row{{"eu", "web", "b", "c"}, {"eu2", "mixed", "a,b", "c"}})
+
+	// A deleted cluster's workloads are behind nothing.
+	if _, err := s.DeleteCluster(ctx, "eu", false, Audit{Actor: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	check("eu deleted", []row{{"eu2", "mixed", "a,b", "c"}})
+}
