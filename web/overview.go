@@ -13,8 +13,10 @@ type OverviewView struct {
 	// Acknowledged and Expected count the conditions not resolved that do not need
 	// attention, beside the open ones, never added to them.
 	Acknowledged, Expected int
-	Events                 []Event
-	Legend                 *Legend
+	// Behind counts the workloads behind their tags: not mutations, never added to them.
+	Behind int
+	Events []Event
+	Legend *Legend
 	// Watched is what the scans cover, for the no-mutation state.
 	Pods int
 	// Refresh is when the data was read and how often the page refreshes it.

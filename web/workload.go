@@ -24,6 +24,19 @@ type WorkloadView struct {
 	// FoundCount how many of its containers' pod rows it marks.
 	FoundPod   string
 	FoundCount int
+	// Behind are the references it runs behind their tags: its next restart is likely
+	// to change its code.
+	Behind []BehindView
+}
+
+// BehindView is a reference a workload runs behind its tag: the digests it runs, each
+// one the tag moved away from, and where the tag points now in the workload's cluster
+// group (its newest move there, at MovedAt).
+type BehindView struct {
+	Ref     string
+	Digests []string
+	Tag     string
+	MovedAt time.Time
 }
 
 // ContainerView is one container of a workload across its pods.

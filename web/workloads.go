@@ -17,6 +17,7 @@ type WorkloadsView struct {
 type WorkloadFilter struct {
 	Cluster, Namespace, Kind, Ref string
 	Mutant                        bool
+	Behind                        bool // only workloads behind their tags
 	// Sort orders the list on the server: "" or "cluster" (by cluster, namespace, kind,
 	// name), "namespace", "name", "kind", "ref", "changed" or "mutant"; Desc reverses it.
 	Sort   string
@@ -26,15 +27,18 @@ type WorkloadFilter struct {
 
 // URL is the list with the filter and sort, and cursor for a page ("" for the first).
 func (f WorkloadFilter) URL(cursor string) string {
-	mutant, order := "", ""
+	mutant, behind, order := "", "", ""
 	if f.Mutant {
 		mutant = "true"
+	}
+	if f.Behind {
+		behind = "true"
 	}
 	if f.Desc {
 		order = "desc"
 	}
 	return WithQuery("/workloads", "cluster", f.Cluster, "namespace", f.Namespace, "kind", f.Kind, "ref", f.Ref,
-		"mutant", mutant, "sort", f.Sort, "order", order, "cursor", cursor)
+		"mutant", mutant, "behind", behind, "sort", f.Sort, "order", order, "cursor", cursor)
 }
 
 // sortKey is the sort in effect.
@@ -76,6 +80,7 @@ func (f WorkloadFilter) AriaSort(key string) string {
 type WorkloadRow struct {
 	Cluster, Namespace, Kind, Name string
 	Mutant                         bool
+	Behind                         bool // behind a tag (shown when not mutant)
 	Pods                           int
 	Containers                     []string // container names
 	Refs                           []string // normalized references

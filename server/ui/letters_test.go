@@ -39,7 +39,8 @@ func TestDigestLettersSameOnEveryPage(t *testing.T) {
 			}
 			seen[d] = true
 		})
-		if !seen[digestOf("a")] && path != "/digests/"+digestOf("c") && path != "/workloads/zulu/shop/Deployment/web" {
+		// zulu runs c, behind the tag, which moved to a: its page shows a too.
+		if !seen[digestOf("a")] && path != "/digests/"+digestOf("c") {
 			t.Errorf("%s shows no chip of a: the test proves nothing there", path)
 		}
 	}

@@ -24,11 +24,15 @@ func (u *UI) overview(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return request.About(err, "count open mutations")
 	}
+	behind, err := u.st.CountBehind(ctx)
+	if err != nil {
+		return request.About(err, "count the workloads behind their tags")
+	}
 	recent, err := u.st.RecentEvents(ctx, recentEvents)
 	if err != nil {
 		return request.About(err, "list recent events")
 	}
-	v := web.OverviewView{Legend: web.NewLegend(), Refresh: web.Refresh{At: now, Every: u.overviewRefresh}}
+	v := web.OverviewView{Legend: web.NewLegend(), Refresh: web.Refresh{At: now, Every: u.overviewRefresh}, Behind: behind}
 	for _, cs := range statuses {
 		h := clusterHealth(cs, now)
 		v.Clusters = append(v.Clusters, h)

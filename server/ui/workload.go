@@ -2,11 +2,12 @@ package ui
 
 import (
 	"cmp"
+	"context"
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
 
-	"github.com/tagdrift/tagdrift/scanner/detect"
 	"github.com/tagdrift/tagdrift/server/request"
 	"github.com/tagdrift/tagdrift/store"
 	"github.com/tagdrift/tagdrift/web"
@@ -55,20 +56,13 @@ func (u *UI) workload(w http.ResponseWriter, r *http.Request) error {
 		v.Mutant = items[0].Mutant
 		v.Containers = containerViews(items[0].Running)
 	}
-	for i, c := range v.Containers {
-		if c.Pinned {
-			continue
-		}
-		// Where the tag points now, as far as tagdrift saw: its newest move (events are
-		// listed newest first).
-		moves, err := u.st.ListMutations(ctx, store.MutationFilter{Kind: string(detect.TagMoved), Ref: c.Ref, State: store.StateClosed, Limit: 1})
-		if err != nil {
-			return request.About(err, "moves of %s", c.Ref)
-		}
-		if len(moves) == 1 && len(moves[0].Digests) == 2 {
-			at := moves[0].DetectedAt
-			v.Containers[i].TagNow, v.Containers[i].TagMovedAt = moves[0].Digests[1], &at
-		}
+	// Where each tag points now in the workload's cluster group, as far as tagdrift saw:
+	// its newest move there (store.TagTargets, the rule behind the tag reads too).
+	if err := u.tagsNow(ctx, k.Cluster, v.Containers); err != nil {
+		return err
+	}
+	if len(items) == 1 {
+		v.Behind = behindViews(items[0].Behind)
 	}
 	if len(items) == 1 {
 		for _, c := range items[0].Running {
@@ -144,6 +138,53 @@ func containerViews(running []store.RunningContainer) []web.ContainerView {
 	out := make([]web.ContainerView, 0, len(keys))
 	for _, k := range keys {
 		out = append(out, web.NewContainerView(k.name, k.typ, k.image, k.ref, pinned[k], byKey[k]))
+	}
+	return out
+}
+
+// tagsNow sets each unpinned container's TagNow: the digest of its reference's newest
+// move in the cluster group of cluster (none when tagdrift never saw it move there).
+func (u *UI) tagsNow(ctx context.Context, cluster string, cs []web.ContainerView) error {
+	var refs []string
+	for _, c := range cs {
+		if !c.Pinned {
+			refs = append(refs, c.Ref)
+		}
+	}
+	if len(refs) == 0 {
+		return nil
+	}
+	cl, err := u.st.ClusterByName(ctx, cluster)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil // deleted: its group is gone with it
+	}
+	if err != nil {
+		return request.About(err, "cluster %s", cluster)
+	}
+	targets, err := u.st.TagTargets(ctx, refs)
+	if err != nil {
+		return request.About(err, "where the tags of %s point", cluster)
+	}
+	for _, t := range targets {
+		if t.Group != cl.Group {
+			continue
+		}
+		for i := range cs {
+			if cs[i].Ref == t.Ref && !cs[i].Pinned {
+				at := t.MovedAt
+				cs[i].TagNow, cs[i].TagMovedAt = t.Digest, &at
+			}
+		}
+	}
+	return nil
+}
+
+// behindViews is what a workload's page says of the references it runs behind their
+// tags.
+func behindViews(bs []store.BehindRef) []web.BehindView {
+	var out []web.BehindView
+	for _, b := range bs {
+		out = append(out, web.BehindView{Ref: b.Ref, Digests: b.Digests, Tag: b.Tag, MovedAt: b.MovedAt})
 	}
 	return out
 }

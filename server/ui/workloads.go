@@ -14,7 +14,7 @@ import (
 const uiWorkloadPage = 50
 
 func (u *UI) workloads(w http.ResponseWriter, r *http.Request) error {
-	q, err := request.Parse(r.URL.RawQuery, "cluster", "namespace", "kind", "ref", "mutant", "sort", "order", "cursor")
+	q, err := request.Parse(r.URL.RawQuery, "cluster", "namespace", "kind", "ref", "mutant", "behind", "sort", "order", "cursor")
 	if err != nil {
 		return err
 	}
@@ -26,7 +26,7 @@ func (u *UI) workloads(w http.ResponseWriter, r *http.Request) error {
 	}
 	v := web.WorkloadsView{
 		Filter: web.WorkloadFilter{Cluster: f.Cluster, Namespace: f.Namespace, Kind: f.Kind, Ref: q.Get("ref"),
-			Mutant: f.MutantOnly, Sort: q.Get("sort"), Desc: f.Desc, Cursor: q.Get("cursor")},
+			Mutant: f.MutantOnly, Behind: f.BehindOnly, Sort: q.Get("sort"), Desc: f.Desc, Cursor: q.Get("cursor")},
 		Legend: web.NewLegend(), Now: u.now(),
 	}
 	if v.Clusters, err = u.clusterNames(r); err != nil {
@@ -42,7 +42,7 @@ func (u *UI) workloads(w http.ResponseWriter, r *http.Request) error {
 	}
 	for _, wl := range items {
 		row := web.WorkloadRow{Cluster: wl.Cluster, Namespace: wl.Namespace, Kind: wl.Kind, Name: wl.Name, Mutant: wl.Mutant,
-			Changed: wl.Cursor().Changed}
+			Behind: len(wl.Behind) > 0, Changed: wl.Cursor().Changed}
 		pods := map[string]bool{}
 		for _, c := range wl.Running {
 			pods[c.PodUID] = true
