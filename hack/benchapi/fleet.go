@@ -349,6 +349,34 @@ func (f *fleet) mutations() []storedMutation {
 // rolled out until the next rollout replaced its pods. They are the history that
 // GET /mutations?state=open must not read: about 100 a week, 9,000 in the
 // 10,000,000-row fleet.
+// tagMoves are the tag-moved events of the sidecars' tags: one each time a tag was
+// pushed anew (every sidecar.moves from origin), from its digest before to the new one,
+// recorded when first seen (a scan after the push) in the first cluster, resolved as
+// events are born. Behind the tag (issue 25) reads them.
+func (f *fleet) tagMoves() []storedMutation {
+	var out []storedMutation
+	seen := map[string]bool{}
+	for _, sc := range f.sidecars {
+		if seen[sc.image] {
+			continue
+		}
+		seen[sc.image] = true
+		ref := f.parser.Ref(sc.image)
+		for k := 1; f.origin.Add(time.Duration(k) * sc.moves).Before(f.now); k++ {
+			from, to := digestOf(sc.image, strconv.Itoa(k-1)), digestOf(sc.image, strconv.Itoa(k))
+			detected := f.origin.Add(time.Duration(k)*sc.moves + scanInterval)
+			m := detect.Mutation{
+				Kind: detect.TagMoved, Cluster: f.clusters[0], Ref: ref.Normalized, Digests: []string{from, to},
+				Places:   []detect.Place{{Cluster: f.clusters[0], Digest: to}},
+				Identity: strings.Join([]string{string(detect.TagMoved), ref.Normalized, from, to}, "|"),
+			}
+			resolved := detected
+			out = append(out, storedMutation{Mutation: m, clusterID: f.clusterIDs[0], detected: detected, resolved: &resolved})
+		}
+	}
+	return out
+}
+
 func (f *fleet) pastMutations() []storedMutation {
 	var out []storedMutation
 	for g := range f.generations - 1 {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -78,7 +79,7 @@ func populate(ctx context.Context, st *store.Store, f *fleet, stdout io.Writer) 
 	// serves them. The resolved ones of past rollouts come first, as they were detected.
 	var mrows [][]any
 	open := 0
-	for _, m := range append(f.pastMutations(), f.mutations()...) {
+	for _, m := range slices.Concat(f.tagMoves(), f.pastMutations(), f.mutations()) {
 		if m.resolved == nil {
 			open++
 		}

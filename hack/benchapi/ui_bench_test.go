@@ -76,6 +76,8 @@ func BenchmarkUIPages(b *testing.B) {
 		{"overview", "/"},
 		{"workloads", "/workloads"},
 		{"workloads-mutant", "/workloads?mutant=true"},
+		// Behind the tag (issue 25): the filter's page; the overview counts them too.
+		{"workloads-behind", "/workloads?behind=true"},
 		{"workload", web.WorkloadURL(k.Cluster, k.Namespace, k.Kind, k.Name)},
 		{"timeline", "/images?ref=" + url.QueryEscape(popularImage)},
 		{"timeline-clusters", "/images/clusters?ref=" + url.QueryEscape(popularImage)},
