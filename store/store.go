@@ -29,8 +29,8 @@ type Store struct {
 	bodies bodies
 	// outbox writes notifications beside the changes of mutations (SetOutbox).
 	outbox Outbox
-	// behind is the last count of the workloads behind their tags (CountBehind).
-	behind behindCount
+	// behind is the last judgement of the workloads behind their tags (behind.go).
+	behind behindCache
 }
 
 // Open connects to the database at url. keys seals and opens cluster credentials; enc
