@@ -232,13 +232,11 @@ func (s *Store) DeliveryLog(ctx context.Context, channelID int64, limit int) ([]
 	return out, nil
 }
 
-// maxGroup bounds how many deliveries one message carries.
-const maxGroup = 100
-
 // ClaimGroup makes delivery id the message of its group: on its first attempt, the
 // other pending deliveries to its channel with its group key (the same reference),
-// due by now and never attempted, are claimed for it (at most 100), so that what
-// opened for one reference within the group wait goes as one message; on a retry, the
+// due by now and never attempted, are claimed for it, however many (the channel's
+// sender keeps its message within its receiver's limits: notify.SendGroup), so that
+// what opened for one reference within the group wait goes as one message; on a retry, the
 // same ones it claimed then, so that the retried message is the same, under the same
 // id. It returns them, in event order, without id itself. carried is false when id is
 // no longer its own to send (claimed by another, delivered, failed, or gone): its job
@@ -304,8 +302,7 @@ func (s *Store) ClaimGroup(ctx context.Context, id int64, now time.Time, merge b
 					WHERE d.channel_id = $2 AND d.group_key = $3 AND d.status = 'pending' AND d.merged_into IS NULL
 					  AND d.id <> $1 AND d.attempts = 0 AND d.not_before <= $4
 					  AND NOT EXISTS (SELECT 1 FROM notification_deliveries x WHERE x.merged_into = d.id)
-					ORDER BY d.id LIMIT $5
-					FOR UPDATE SKIP LOCKED)`, id, channel, key, now, maxGroup-1); err != nil {
+					FOR UPDATE SKIP LOCKED)`, id, channel, key, now); err != nil {
 				return fmt.Errorf("claim its group: %w", err)
 			}
 		}
@@ -321,6 +318,8 @@ func (s *Store) ClaimGroup(ctx context.Context, id int64, now time.Time, merge b
 		if err != nil {
 			return err
 		}
+		// Those no route still sends are dropped, one statement a reason.
+		drop := map[string][]int64{}
 		for _, d := range claimed {
 			if d.Attempts == 0 && routes != nil {
 				why, err := whyUnrouted(routes, channel, d.RouteIDs, d.Payload, d.Baseline)
@@ -328,14 +327,17 @@ func (s *Store) ClaimGroup(ctx context.Context, id int64, now time.Time, merge b
 					return fmt.Errorf("check the routes of delivery %d: %w", d.ID, err)
 				}
 				if why != "" {
-					if err := dropDeliveries(ctx, tx, []int64{d.ID}, why, now); err != nil {
-						return err
-					}
+					drop[why] = append(drop[why], d.ID)
 					dropped++
 					continue
 				}
 			}
 			group = append(group, d)
+		}
+		for why, ids := range drop {
+			if err := dropDeliveries(ctx, tx, ids, why, now); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
