@@ -50,6 +50,14 @@ type OutboxDelivery struct {
 type QueuedDelivery struct {
 	ID        int64
 	NotBefore time.Time
+	// Lead is true for the first delivery the transaction wrote of its channel and
+	// group key, and for one of no group: the one whose job will most likely send the
+	// group's message. The others' jobs mostly find their delivery carried by it, at
+	// one read each, so they may run after other work (a lower priority, which orders
+	// only the jobs that are due): the 1,998 such jobs of a fleet-wide change take
+	// River seconds to run through, and another reference's message is not to wait
+	// behind them.
+	Lead bool
 }
 
 // DeliveryJobs inserts the jobs of deliveries inside tx, the transaction that wrote
@@ -77,6 +85,11 @@ func (s *Store) EnqueueNotifications(ctx context.Context, events []OutboxEvent, 
 // scan, re-check and cluster deletion transactions call it beside their changes.
 func enqueueNotifications(ctx context.Context, tx pgx.Tx, events []OutboxEvent, jobs DeliveryJobs) ([]QueuedDelivery, error) {
 	var queued []QueuedDelivery
+	type group struct {
+		channel int64
+		key     string
+	}
+	led := map[group]bool{}
 	for _, ev := range events {
 		var mutation *int64
 		if ev.MutationID != 0 {
@@ -100,6 +113,9 @@ func enqueueNotifications(ctx context.Context, tx pgx.Tx, events []OutboxEvent, 
 			if err != nil {
 				return nil, fmt.Errorf("write delivery of %s event to channel %d: %w", ev.Type, d.ChannelID, foreignKey(err))
 			}
+			k := group{d.ChannelID, ev.GroupKey}
+			q.Lead = ev.GroupKey == "" || !led[k]
+			led[k] = true
 			queued = upsertQueued(queued, q)
 		}
 	}
@@ -115,6 +131,7 @@ func enqueueNotifications(ctx context.Context, tx pgx.Tx, events []OutboxEvent, 
 func upsertQueued(qs []QueuedDelivery, q QueuedDelivery) []QueuedDelivery {
 	for i := range qs {
 		if qs[i].ID == q.ID {
+			q.Lead = q.Lead || qs[i].Lead
 			qs[i] = q
 			return qs
 		}

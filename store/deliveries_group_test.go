@@ -125,3 +125,37 @@ func BenchmarkClaimGroup(b *testing.B) {
 		}
 	}
 }
+
+// The first delivery a transaction writes of each channel and group key leads its
+// group (its job runs first); one of no group leads itself.
+func TestEnqueueMarksLeads(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := mustStore(t, mustRing(t, newKey(t)))
+	hook := mustChannel(t, s, "hook", ChannelWebhook, []byte("whsec_c2VjcmV0LXRva2Vu"))
+	other := mustChannel(t, s, "other", ChannelWebhook, []byte("whsec_c2VjcmV0LXRva2Vu"))
+	at := time.Now().Truncate(time.Second)
+	later := at.Add(30 * time.Second)
+	event := func(key string, ds ...OutboxDelivery) OutboxEvent {
+		return OutboxEvent{Type: string(notify.MutationOpened), Payload: []byte(`{}`), PayloadVersion: notify.PayloadVersion,
+			At: at, GroupKey: key, Deliveries: ds}
+	}
+	q, err := s.EnqueueNotifications(ctx, []OutboxEvent{
+		event("web:1", OutboxDelivery{ChannelID: hook.ID, NotBefore: at}, OutboxDelivery{ChannelID: other.ID, NotBefore: at}), // leads, both
+		event("web:1", OutboxDelivery{ChannelID: hook.ID, NotBefore: at}, OutboxDelivery{ChannelID: other.ID, NotBefore: at}), // follows, both
+		event("web:1", OutboxDelivery{ChannelID: hook.ID, NotBefore: later}),                                                  // leads: due later
+		event("web:2", OutboxDelivery{ChannelID: hook.ID, NotBefore: at}),                                                     // leads: another reference
+		event("", OutboxDelivery{ChannelID: hook.ID, NotBefore: at}),                                                          // leads: no group
+		event("", OutboxDelivery{ChannelID: hook.ID, NotBefore: at}),                                                          // leads: no group
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []bool
+	for _, d := range q {
+		got = append(got, d.Lead)
+	}
+	if want := []bool{true, true, false, false, false, true, true, true}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("leads %v, want %v", got, want)
+	}
+}
