@@ -177,15 +177,15 @@ func DigestLines(p Payload) []string {
 }
 
 // GroupedLines are the other events a merged message carries (Grouped), as text: a
-// line that counts them, then one line each (its Title), at most max of them, then a
+// line that counts them, then one line each (its Title), at most limit of them, then a
 // line that counts by type those not listed, so that every event is named or counted.
 // None for a message of one event.
-func GroupedLines(p Payload, max int) []string {
+func GroupedLines(p Payload, limit int) []string {
 	if len(p.Grouped) == 0 {
 		return nil
 	}
 	lines := []string{fmt.Sprintf("and %d more of this reference:", len(p.Grouped))}
-	n := min(max, len(p.Grouped))
+	n := min(limit, len(p.Grouped))
 	for _, g := range p.Grouped[:n] {
 		lines = append(lines, GroupedTitle(g))
 	}

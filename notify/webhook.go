@@ -88,11 +88,11 @@ func (w *Webhook) SendGroup(ctx context.Context, ps []Payload) error {
 	return nil
 }
 
-// splitGroup cuts ps, in order, into runs whose merged body is at most max bytes: each
+// splitGroup cuts ps, in order, into runs whose merged body is at most limit bytes: each
 // run as long as it may be. A payload's size as a grouped event is its own encoding's,
 // so the sizes add up exactly: the head's body without grouped, then
 // ,"grouped":[…] with a comma between events.
-func splitGroup(ps []Payload, max int) ([][]Payload, error) {
+func splitGroup(ps []Payload, limit int) ([][]Payload, error) {
 	const groupedField = len(`,"grouped":[]`)
 	var parts [][]Payload
 	start, size := 0, 0
@@ -109,7 +109,7 @@ func splitGroup(ps []Payload, max int) ([][]Payload, error) {
 			if i == start+1 {
 				add += groupedField
 			}
-			if size+add <= max {
+			if size+add <= limit {
 				size += add
 				continue
 			}
