@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -128,9 +129,9 @@ func (a *Alertmanager) Send(ctx context.Context, p Payload) error {
 	return a.post(ctx, models.PostableAlerts{a.AlertOf(p)})
 }
 
-// Repost posts the alerts of the open mutations again, in one request, so that they
-// keep firing: the caller calls it every RepostInterval with the latest payload of
-// each mutation still open.
+// Repost posts the alerts of the open mutations again, in requests of 256 at most
+// (post), so that they keep firing: the caller calls it every RepostInterval with the
+// latest payload of each mutation still open. SendGroup posts a group with it too.
 func (a *Alertmanager) Repost(ctx context.Context, open []Payload) error {
 	alerts := make(models.PostableAlerts, len(open))
 	for i, p := range open {
@@ -139,6 +140,14 @@ func (a *Alertmanager) Repost(ctx context.Context, open []Payload) error {
 	return a.post(ctx, alerts)
 }
 
+// alertmanagerMaxBatch is how many alerts one request carries at most: Prometheus's
+// batch (its notifier's maxBatchSize), so that a fleet-wide change or the repost of
+// thousands of open alerts is requests of a size Alertmanager is used to.
+const alertmanagerMaxBatch = 256
+
+// post posts alerts, in requests of at most alertmanagerMaxBatch. The first failure
+// ends it: its retry posts them all again, which Alertmanager takes as the same
+// alerts (it knows one by its labels).
 func (a *Alertmanager) post(ctx context.Context, alerts models.PostableAlerts) error {
 	if len(alerts) == 0 {
 		return nil
@@ -147,8 +156,12 @@ func (a *Alertmanager) post(ctx context.Context, alerts models.PostableAlerts) e
 	if err != nil {
 		return err
 	}
-	_, err = api.Alert.PostAlerts(alert.NewPostAlertsParamsWithContext(ctx).WithAlerts(alerts))
-	return alertmanagerError(ctx, err)
+	for batch := range slices.Chunk(alerts, alertmanagerMaxBatch) {
+		if _, err := api.Alert.PostAlerts(alert.NewPostAlertsParamsWithContext(ctx).WithAlerts(batch)); err != nil {
+			return alertmanagerError(ctx, err)
+		}
+	}
+	return nil
 }
 
 // api is Alertmanager's own client (go-openapi) over a.Client, with the credentials of

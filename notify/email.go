@@ -48,7 +48,7 @@ func (e *Email) Send(ctx context.Context, p Payload) error {
 	if err := msg.To(e.To...); err != nil {
 		return &Error{Channel: "email", Class: "bad-to"}
 	}
-	msg.Subject(Title(p))
+	msg.Subject(Subject(p))
 	msg.SetMessageIDWithValue(p.ID + "@tagdrift")
 	msg.SetDateWithValue(p.Timestamp)
 	msg.SetGenHeader("X-Tagdrift-Event", string(p.Type))

@@ -195,11 +195,20 @@ func stateOf(ev Event) attention.State {
 // Marshal encodes p as the webhook body: JSON as the API writes it, without HTML
 // escaping (a link's & stays &).
 func (p Payload) Marshal() ([]byte, error) {
+	b, err := marshalJSON(p)
+	if err != nil {
+		return nil, fmt.Errorf("encode payload of event %s: %w", p.ID, err)
+	}
+	return b, nil
+}
+
+// marshalJSON encodes v as Marshal does: without HTML escaping, no newline after.
+func marshalJSON(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(p); err != nil {
-		return nil, fmt.Errorf("encode payload of event %s: %w", p.ID, err)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
@@ -277,4 +286,13 @@ func links(base string, m Mutation) Links {
 	}
 	l.UI = base + "/mutations?" + q.Encode()
 	return l
+}
+
+// ReferenceLink is the UI page of every mutation of p's reference, open or not: the
+// link of a merged message, whose events are many mutations of it. Its root is the one
+// of p's links.
+func ReferenceLink(p Payload) string {
+	base, _, _ := strings.Cut(p.Links.API, "/api/v1/mutations/")
+	q := url.Values{"ref": {p.Mutation.Ref}, "state": {"all"}}
+	return base + "/mutations?" + q.Encode()
 }

@@ -38,11 +38,18 @@ func (s *Slack) Send(ctx context.Context, p Payload) error {
 	return post(ctx, clientOr(s.Client), "slack", s.URL, nil, body)
 }
 
+// slackMaxGrouped is how many of a merged message's other events Slack lists, one a
+// line; the rest are counted by type (MoreLine), so that a fleet-wide change is one
+// readable message rather than a thousand lines.
+const slackMaxGrouped = 20
+
 // SlackMessage is p as a Slack message, within Block Kit's limits whatever its size:
 // digest lines are packed into sections of at most 3,000 characters, and what does not
-// fit in 50 blocks is counted in the last one.
+// fit in 50 blocks is counted in the last one. The other events a merged message
+// carries have a section of their own, kept whatever the digests take: the first 20
+// listed, the rest counted, with a link to all of the reference's mutations.
 func SlackMessage(p Payload) *slack.WebhookMessage {
-	title := Title(p)
+	title := Subject(p)
 	blocks := []slack.Block{
 		slack.NewHeaderBlock(slack.NewTextBlockObject(slack.PlainTextType, truncate(title, slackMaxHeader), false, false)),
 	}
@@ -55,8 +62,16 @@ func SlackMessage(p Payload) *slack.WebhookMessage {
 		text := truncate(strings.Join(status, "\n"), slackMaxSection)
 		blocks = append(blocks, slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, text, false, false), nil, nil))
 	}
-	// The last block is the links; one more is kept for "and N lines more".
+	var grouped slack.Block
+	if len(p.Grouped) > 0 {
+		grouped = slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, slackGrouped(p.Grouped), false, false), nil, nil)
+	}
+	// The last block is the links; one more is kept for "and N lines more", and one
+	// for the grouped events.
 	room := slackMaxBlocks - len(blocks) - 2
+	if grouped != nil {
+		room--
+	}
 	var section strings.Builder
 	lines := DigestLines(p)
 	flush := func() {
@@ -83,9 +98,39 @@ func SlackMessage(p Payload) *slack.WebhookMessage {
 		section.WriteString(line)
 	}
 	flush()
+	if grouped != nil {
+		blocks = append(blocks, grouped)
+	}
 	link := fmt.Sprintf("<%s|Open in tagdrift> · <%s|API>", slackEscape(p.Links.UI), slackEscape(p.Links.API))
+	if len(p.Grouped) > 0 {
+		link += fmt.Sprintf(" · <%s|All of %s>", slackEscape(ReferenceLink(p)), slackEscape(truncate(p.Mutation.Ref, 200)))
+	}
 	blocks = append(blocks, slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType, link, false, false)))
 	return &slack.WebhookMessage{Text: title, Blocks: &slack.Blocks{BlockSet: blocks}}
+}
+
+// slackGrouped is the section of a merged message's other events: a count, at most
+// slackMaxGrouped titles, as many as fit in 3,000 characters with the line that counts
+// the rest by type.
+func slackGrouped(gs []GroupedEvent) string {
+	head := fmt.Sprintf("*and %d more of this reference:*", len(gs))
+	text, listed := head, 0
+	for _, g := range gs[:min(len(gs), slackMaxGrouped)] {
+		line := "\n• " + slackEscape(truncate(GroupedTitle(g), 300))
+		tail := ""
+		if rest := gs[listed+1:]; len(rest) > 0 {
+			tail = "\n" + slackEscape(MoreLine(rest))
+		}
+		if utf8.RuneCountInString(text+line+tail) > slackMaxSection {
+			break
+		}
+		text += line
+		listed++
+	}
+	if listed < len(gs) {
+		text += "\n" + slackEscape(MoreLine(gs[listed:]))
+	}
+	return truncate(text, slackMaxSection)
 }
 
 // slackEscape escapes the three characters Slack's text formatting reserves.

@@ -147,7 +147,8 @@ func UntilText(a *Acknowledgement) string {
 
 // DigestLines are the payload's digests as lines of text, as the kind means them: from
 // → to, each digest with its places, or the pin and what runs; then what joined or
-// left on a change. Places are capped as in the payload, "and N more" after them.
+// left on a change. Places are capped as in the payload, "and N more" after them. The
+// events it carries besides (Grouped) are GroupedLines'.
 func DigestLines(p Payload) []string {
 	var lines []string
 	switch {
@@ -172,13 +173,64 @@ func DigestLines(p Payload) []string {
 	if len(p.Removed) > 0 {
 		lines = append(lines, "left: "+strings.Join(p.Removed, ", "))
 	}
-	if len(p.Grouped) > 0 {
-		lines = append(lines, fmt.Sprintf("and %d more of this reference:", len(p.Grouped)))
-		for _, g := range p.Grouped {
-			lines = append(lines, Title(Payload{Type: g.Type, Reason: g.Reason, Mutation: g.Mutation, Acknowledgement: g.Acknowledgement}))
-		}
+	return lines
+}
+
+// GroupedLines are the other events a merged message carries (Grouped), as text: a
+// line that counts them, then one line each (its Title), at most limit of them, then a
+// line that counts by type those not listed, so that every event is named or counted.
+// None for a message of one event.
+func GroupedLines(p Payload, limit int) []string {
+	if len(p.Grouped) == 0 {
+		return nil
+	}
+	lines := []string{fmt.Sprintf("and %d more of this reference:", len(p.Grouped))}
+	n := min(limit, len(p.Grouped))
+	for _, g := range p.Grouped[:n] {
+		lines = append(lines, GroupedTitle(g))
+	}
+	if rest := p.Grouped[n:]; len(rest) > 0 {
+		lines = append(lines, MoreLine(rest))
 	}
 	return lines
+}
+
+// GroupedTitle is a grouped event's Title.
+func GroupedTitle(g GroupedEvent) string {
+	return Title(Payload{Type: g.Type, Reason: g.Reason, Mutation: g.Mutation, Acknowledgement: g.Acknowledgement})
+}
+
+// MoreLine counts events not listed, by type and kind in the order they first come:
+// "and 979 more: 950 mutation.opened (workload-divergence), 29 mutation.resolved
+// (workload-divergence); see tagdrift".
+func MoreLine(rest []GroupedEvent) string {
+	type what struct {
+		typ  Type
+		kind string
+	}
+	var order []what
+	count := map[what]int{}
+	for _, g := range rest {
+		w := what{g.Type, string(g.Mutation.Kind)}
+		if count[w] == 0 {
+			order = append(order, w)
+		}
+		count[w]++
+	}
+	parts := make([]string, len(order))
+	for i, w := range order {
+		parts[i] = fmt.Sprintf("%d %s (%s)", count[w], w.typ, w.kind)
+	}
+	return fmt.Sprintf("and %d more: %s; see tagdrift", len(rest), strings.Join(parts, ", "))
+}
+
+// Subject is Title, and how many more events the message carries: the subject of an
+// email, the header of a Slack message.
+func Subject(p Payload) string {
+	if len(p.Grouped) == 0 {
+		return Title(p)
+	}
+	return fmt.Sprintf("%s, and %d more of this reference", Title(p), len(p.Grouped))
 }
 
 // places lists pods as cluster/namespace/pod (container), then "and N more".
@@ -196,11 +248,16 @@ func places(ps []Place, more int) string {
 	return strings.Join(names, ", ")
 }
 
-// Text is the whole message as plain text: the title, the status lines, the digest
-// lines and the links.
+// textMaxGrouped is how many grouped events Text lists one a line, the rest counted:
+// 2,000 lines of about 130 bytes keep an email near 300 KB, far under what mail
+// servers take (Postfix's default limit is 10 MB).
+const textMaxGrouped = 2000
+
+// Text is the whole message as plain text: the subject, the status lines, the digest
+// lines, the grouped events (at most 2,000 listed, the rest counted) and the links.
 func Text(p Payload) string {
 	var b strings.Builder
-	b.WriteString(Title(p))
+	b.WriteString(Subject(p))
 	b.WriteString("\n\n")
 	if status := StatusLines(p); len(status) > 0 {
 		for _, l := range status {
@@ -209,10 +266,13 @@ func Text(p Payload) string {
 		}
 		b.WriteByte('\n')
 	}
-	for _, l := range DigestLines(p) {
+	for _, l := range append(DigestLines(p), GroupedLines(p, textMaxGrouped)...) {
 		b.WriteString(l)
 		b.WriteByte('\n')
 	}
 	fmt.Fprintf(&b, "\nUI: %s\nAPI: %s\n", p.Links.UI, p.Links.API)
+	if len(p.Grouped) > 0 {
+		fmt.Fprintf(&b, "All of %s: %s\n", p.Mutation.Ref, ReferenceLink(p))
+	}
 	return b.String()
 }

@@ -87,6 +87,11 @@ func (s *Scheduler) InsertDeliveries(ctx context.Context, tx pgx.Tx, ds []store.
 	now := time.Now()
 	for i, d := range ds {
 		opts := &river.InsertOpts{Queue: notifyQueue, MaxAttempts: s.cfg.Deliveries.MaxAttempts}
+		if !d.Lead {
+			// Most likely carried by its group's lead, it ends at one read: it runs
+			// after the leads of later groups (River fetches by priority first).
+			opts.Priority = followerPriority
+		}
 		// River makes any job with a ScheduledAt "scheduled", which waits for its
 		// scheduler's next round (up to 5 s) even when the time has come: one due now
 		// is inserted available.
@@ -100,6 +105,10 @@ func (s *Scheduler) InsertDeliveries(ctx context.Context, tx pgx.Tx, ds []store.
 	}
 	return nil
 }
+
+// followerPriority is the River priority of a delivery job that is not its group's
+// lead (store.QueuedDelivery.Lead); the others have River's default, 1, the highest.
+const followerPriority = 2
 
 // deliveryOrderWait is how long a delivery waits before it looks again at the earlier
 // delivery of its mutation that it waits behind.

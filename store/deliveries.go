@@ -50,6 +50,14 @@ type OutboxDelivery struct {
 type QueuedDelivery struct {
 	ID        int64
 	NotBefore time.Time
+	// Lead is true for the first delivery the transaction wrote of its channel and
+	// group key, and for one of no group: the one whose job will most likely send the
+	// group's message. The others' jobs mostly find their delivery carried by it, at
+	// one read each, so they may run after other work (a lower priority, which orders
+	// only the jobs that are due): the 1,998 such jobs of a fleet-wide change take
+	// River seconds to run through, and another reference's message is not to wait
+	// behind them.
+	Lead bool
 }
 
 // DeliveryJobs inserts the jobs of deliveries inside tx, the transaction that wrote
@@ -77,6 +85,11 @@ func (s *Store) EnqueueNotifications(ctx context.Context, events []OutboxEvent, 
 // scan, re-check and cluster deletion transactions call it beside their changes.
 func enqueueNotifications(ctx context.Context, tx pgx.Tx, events []OutboxEvent, jobs DeliveryJobs) ([]QueuedDelivery, error) {
 	var queued []QueuedDelivery
+	type group struct {
+		channel int64
+		key     string
+	}
+	led := map[group]bool{}
 	for _, ev := range events {
 		var mutation *int64
 		if ev.MutationID != 0 {
@@ -100,6 +113,9 @@ func enqueueNotifications(ctx context.Context, tx pgx.Tx, events []OutboxEvent, 
 			if err != nil {
 				return nil, fmt.Errorf("write delivery of %s event to channel %d: %w", ev.Type, d.ChannelID, foreignKey(err))
 			}
+			k := group{d.ChannelID, ev.GroupKey}
+			q.Lead = ev.GroupKey == "" || !led[k]
+			led[k] = true
 			queued = upsertQueued(queued, q)
 		}
 	}
@@ -115,6 +131,7 @@ func enqueueNotifications(ctx context.Context, tx pgx.Tx, events []OutboxEvent, 
 func upsertQueued(qs []QueuedDelivery, q QueuedDelivery) []QueuedDelivery {
 	for i := range qs {
 		if qs[i].ID == q.ID {
+			q.Lead = q.Lead || qs[i].Lead
 			qs[i] = q
 			return qs
 		}
@@ -232,13 +249,11 @@ func (s *Store) DeliveryLog(ctx context.Context, channelID int64, limit int) ([]
 	return out, nil
 }
 
-// maxGroup bounds how many deliveries one message carries.
-const maxGroup = 100
-
 // ClaimGroup makes delivery id the message of its group: on its first attempt, the
 // other pending deliveries to its channel with its group key (the same reference),
-// due by now and never attempted, are claimed for it (at most 100), so that what
-// opened for one reference within the group wait goes as one message; on a retry, the
+// due by now and never attempted, are claimed for it, however many (the channel's
+// sender keeps its message within its receiver's limits: notify.SendGroup), so that
+// what opened for one reference within the group wait goes as one message; on a retry, the
 // same ones it claimed then, so that the retried message is the same, under the same
 // id. It returns them, in event order, without id itself. carried is false when id is
 // no longer its own to send (claimed by another, delivered, failed, or gone): its job
@@ -304,8 +319,7 @@ func (s *Store) ClaimGroup(ctx context.Context, id int64, now time.Time, merge b
 					WHERE d.channel_id = $2 AND d.group_key = $3 AND d.status = 'pending' AND d.merged_into IS NULL
 					  AND d.id <> $1 AND d.attempts = 0 AND d.not_before <= $4
 					  AND NOT EXISTS (SELECT 1 FROM notification_deliveries x WHERE x.merged_into = d.id)
-					ORDER BY d.id LIMIT $5
-					FOR UPDATE SKIP LOCKED)`, id, channel, key, now, maxGroup-1); err != nil {
+					FOR UPDATE SKIP LOCKED)`, id, channel, key, now); err != nil {
 				return fmt.Errorf("claim its group: %w", err)
 			}
 		}
@@ -321,6 +335,8 @@ func (s *Store) ClaimGroup(ctx context.Context, id int64, now time.Time, merge b
 		if err != nil {
 			return err
 		}
+		// Those no route still sends are dropped, one statement a reason.
+		drop := map[string][]int64{}
 		for _, d := range claimed {
 			if d.Attempts == 0 && routes != nil {
 				why, err := whyUnrouted(routes, channel, d.RouteIDs, d.Payload, d.Baseline)
@@ -328,14 +344,17 @@ func (s *Store) ClaimGroup(ctx context.Context, id int64, now time.Time, merge b
 					return fmt.Errorf("check the routes of delivery %d: %w", d.ID, err)
 				}
 				if why != "" {
-					if err := dropDeliveries(ctx, tx, []int64{d.ID}, why, now); err != nil {
-						return err
-					}
+					drop[why] = append(drop[why], d.ID)
 					dropped++
 					continue
 				}
 			}
 			group = append(group, d)
+		}
+		for why, ids := range drop {
+			if err := dropDeliveries(ctx, tx, ids, why, now); err != nil {
+				return err
+			}
 		}
 		return nil
 	})

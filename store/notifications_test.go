@@ -13,7 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-func mustChannel(t *testing.T, s *Store, name, kind string, secret []byte) Channel {
+func mustChannel(t testing.TB, s *Store, name, kind string, secret []byte) Channel {
 	t.Helper()
 	c, err := s.CreateChannel(context.Background(), testAudit, NewChannel{
 		Name: name, Kind: kind, Config: json.RawMessage(`{"url":"http://127.0.0.1:9093"}`), Secret: secret, Enabled: true,
