@@ -19,8 +19,13 @@ import (
 // moved references (on the benchmark fleet, where every workload runs one, 50,000
 // rows at 1M: about 150 ms), which a page must not pay each time.
 
-// BehindRef is one reference a workload runs behind its tag.
-type BehindRef = detect.BehindRef
+// BehindRef is one reference a workload runs behind its tag: the rule's answer, and
+// the live clusters of its group that run what the tag points to now (TagClusters,
+// sorted; none when no pod runs it any more).
+type BehindRef struct {
+	detect.BehindRef
+	TagClusters []string
+}
 
 // behindMovesSQL reads the tag moves.
 const behindMovesSQL = `
@@ -34,7 +39,7 @@ const behindMovesSQL = `
 // and cluster (the reference is a filter, not a key, or the planner walks the index of
 // every interval by reference and digest), one row a workload, reference and digest.
 const behindRowsSQL = `
-	SELECT DISTINCT o.cluster_id, g.name, o.namespace COLLATE "C", o.workload_kind COLLATE "C", o.workload_name COLLATE "C",
+	SELECT DISTINCT o.cluster_id, c.name, g.name, o.namespace COLLATE "C", o.workload_kind COLLATE "C", o.workload_name COLLATE "C",
 	       o.ref, o.digest
 	FROM ref_digest_clusters r
 	JOIN clusters c ON c.id = r.cluster_id AND c.deleted_at IS NULL
@@ -121,9 +126,15 @@ func (s *Store) judgeBehind(ctx context.Context) (*behindState, error) {
 		runs  map[string][]string
 	}
 	byWorkload := map[runningKey]*judged{}
+	// Where each tag's digest runs now, by reference and group.
+	tagClusters := map[detect.RefGroup][]string{}
 	var k runningKey
-	var group, ref, digest string
-	_, err = pgx.ForEachRow(rows, []any{&k.clusterID, &group, &k.namespace, &k.kind, &k.name, &ref, &digest}, func() error {
+	var cluster, group, ref, digest string
+	_, err = pgx.ForEachRow(rows, []any{&k.clusterID, &cluster, &group, &k.namespace, &k.kind, &k.name, &ref, &digest}, func() error {
+		rg := detect.RefGroup{Ref: ref, Group: group}
+		if t, ok := targets[rg]; ok && t.Digest == digest && !slices.Contains(tagClusters[rg], cluster) {
+			tagClusters[rg] = append(tagClusters[rg], cluster)
+		}
 		j := byWorkload[k]
 		if j == nil {
 			j = &judged{group: group, runs: map[string][]string{}}
@@ -135,12 +146,17 @@ func (s *Store) judgeBehind(ctx context.Context) (*behindState, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read what runs the moved tags: %w", err)
 	}
+	for _, cs := range tagClusters {
+		slices.Sort(cs)
+	}
 	for k, j := range byWorkload {
 		if bs := detect.Behind(j.group, j.runs, targets); len(bs) > 0 {
-			for i := range bs {
-				bs[i].MovedAt = bs[i].MovedAt.UTC()
+			out := make([]BehindRef, len(bs))
+			for i, b := range bs {
+				b.MovedAt = b.MovedAt.UTC()
+				out[i] = BehindRef{BehindRef: b, TagClusters: tagClusters[detect.RefGroup{Ref: b.Ref, Group: j.group}]}
 			}
-			st.workloads[k] = bs
+			st.workloads[k] = out
 			st.ids, st.namespaces, st.kinds, st.names = append(st.ids, k.clusterID), append(st.namespaces, k.namespace),
 				append(st.kinds, k.kind), append(st.names, k.name)
 		}

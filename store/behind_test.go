@@ -51,7 +51,7 @@ func TestBehindTheTag(t *testing.T) {
 	f.recheck(t0.Add(time.Hour))
 
 	type row struct {
-		cluster, name, digests, tag string
+		cluster, name, digests, tag, where string
 	}
 	list := func(filter WorkloadFilter) []row {
 		t.Helper()
@@ -69,7 +69,7 @@ func TestBehindTheTag(t *testing.T) {
 				for _, d := range b.Digests {
 					ds = append(ds, d[7:8])
 				}
-				out = append(out, row{w.Cluster, w.Name, strings.Join(ds, ","), b.Tag[7:8]})
+				out = append(out, row{w.Cluster, w.Name, strings.Join(ds, ","), b.Tag[7:8], strings.Join(b.TagClusters, ",")})
 			}
 			if filter.BehindOnly && len(w.Behind) == 0 {
 				t.Errorf("the behind filter lists %s/%s, which is not behind", w.Cluster, w.Name)
@@ -101,16 +101,16 @@ func TestBehindTheTag(t *testing.T) {
 	}
 	// eu2's api runs a, which the tag left for b in team-a; us is team-b, where it
 	// never moved; mixed runs b too.
-	check("after a→b", []row{{"eu2", "api", "a", "b"}})
+	check("after a→b", []row{{"eu2", "api", "a", "b", "eu,eu2"}})
 
 	// The tag moves on to c in eu2's own api; eu's web, on b, is now behind c.
 	f.scan(eu2, t0.Add(2*time.Hour), append(eu2Pods("c"), wpod("shop", "mixed", "mixed-2", "e3", nginx("b")))...)
 	f.recheck(t0.Add(2 * time.Hour))
-	check("after b→c", []row{{"eu", "web", "b", "c"}, {"eu2", "mixed", "a,b", "c"}})
+	check("after b→c", []row{{"eu", "web", "b", "c", "eu2"}, {"eu2", "mixed", "a,b", "c", "eu2"}})
 
 	// A deleted cluster's workloads are behind nothing.
 	if _, err := s.DeleteCluster(ctx, "eu", false, Audit{Actor: "test"}); err != nil {
 		t.Fatal(err)
 	}
-	check("eu deleted", []row{{"eu2", "mixed", "a,b", "c"}})
+	check("eu deleted", []row{{"eu2", "mixed", "a,b", "c", "eu2"}})
 }

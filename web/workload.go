@@ -37,6 +37,8 @@ type BehindView struct {
 	Digests []string
 	Tag     string
 	MovedAt time.Time
+	// TagClusters are the clusters of its group that run Tag now.
+	TagClusters []string
 }
 
 // ContainerView is one container of a workload across its pods.

@@ -56,15 +56,24 @@ func run(args []string) error {
 	if c.token == "" {
 		return errors.New("no token: give -token or set TAGDRIFT_TOKEN (the demo prints one)")
 	}
-	w, err := mutantWorkload(c)
+	w, err := firstWorkload(c, "mutant")
 	if err != nil {
 		return err
 	}
+	if w.Name == "" {
+		return errors.New("no mutant workload yet: wait until the demo says its mutation is found")
+	}
 	pages := []struct{ name, path string }{
 		{"overview", "/"},
-		{"workload", "/workloads/" + url.PathEscape(w.Cluster) + "/" + url.PathEscape(w.Namespace) + "/" +
-			url.PathEscape(w.Kind) + "/" + url.PathEscape(w.Name)},
+		{"workload", w.path()},
 		{"timeline", "/images?ref=" + url.QueryEscape(w.Ref)},
+		{"workloads", "/workloads"},
+	}
+	// The demo's other cluster still runs the digest its tag left: behind the tag.
+	if b, err := firstWorkload(c, "behind"); err != nil {
+		return err
+	} else if b.Name != "" {
+		pages = append(pages, struct{ name, path string }{"behind", b.path()})
 	}
 	if err := os.MkdirAll(c.out, 0o755); err != nil {
 		return err
@@ -78,25 +87,31 @@ type workload struct {
 	Ref                            string
 }
 
-// mutantWorkload returns the first mutant workload the API lists, and its first
-// container's reference.
-func mutantWorkload(c config) (workload, error) {
-	req, err := http.NewRequest(http.MethodGet, c.base+"/api/v1/workloads?mutant=true&limit=1", nil)
+// path is the workload's page.
+func (w workload) path() string {
+	return "/workloads/" + url.PathEscape(w.Cluster) + "/" + url.PathEscape(w.Namespace) + "/" +
+		url.PathEscape(w.Kind) + "/" + url.PathEscape(w.Name)
+}
+
+// firstWorkload returns the first workload the API lists with filter (mutant or behind)
+// true, and its first container's reference; none (a zero workload) when it lists none.
+func firstWorkload(c config, filter string) (workload, error) {
+	req, err := http.NewRequest(http.MethodGet, c.base+"/api/v1/workloads?"+filter+"=true&limit=1", nil)
 	if err != nil {
 		return workload{}, err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return workload{}, fmt.Errorf("list mutant workloads: %w", err)
+		return workload{}, fmt.Errorf("list "+filter+" workloads: %w", err)
 	}
 	defer res.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(res.Body, 4<<20))
 	if err != nil {
-		return workload{}, fmt.Errorf("list mutant workloads: %w", err)
+		return workload{}, fmt.Errorf("list "+filter+" workloads: %w", err)
 	}
 	if res.StatusCode != http.StatusOK {
-		return workload{}, fmt.Errorf("list mutant workloads: %s: %.200s", res.Status, body)
+		return workload{}, fmt.Errorf("list "+filter+" workloads: %s: %.200s", res.Status, body)
 	}
 	var list struct {
 		Items []struct {
@@ -105,10 +120,10 @@ func mutantWorkload(c config) (workload, error) {
 		}
 	}
 	if err := json.Unmarshal(body, &list); err != nil {
-		return workload{}, fmt.Errorf("list mutant workloads: %w", err)
+		return workload{}, fmt.Errorf("list "+filter+" workloads: %w", err)
 	}
 	if len(list.Items) == 0 || len(list.Items[0].Containers) == 0 {
-		return workload{}, errors.New("no mutant workload yet: wait until the demo says its mutation is found")
+		return workload{}, nil
 	}
 	i := list.Items[0]
 	return workload{Cluster: i.Cluster, Namespace: i.Namespace, Kind: i.Kind, Name: i.Name, Ref: i.Containers[0].Ref}, nil

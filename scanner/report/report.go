@@ -53,6 +53,8 @@ type BehindRef struct {
 	// Tag is the digest the tag points to now there (its newest move), since MovedAt.
 	Tag     string    `json:"tag"`
 	MovedAt time.Time `json:"movedAt"`
+	// TagClusters are the clusters of the workload's group that run Tag now, sorted.
+	TagClusters []string `json:"tagClusters"`
 }
 
 // Container is one container of a workload as written in its pod template. During a

@@ -489,9 +489,10 @@ func TestHistoryReads(t *testing.T) {
 		Cluster, Name string
 		Mutant        bool
 		Behind        []struct {
-			Ref, Tag string
-			Digests  []string
-			MovedAt  time.Time
+			Ref, Tag    string
+			Digests     []string
+			MovedAt     time.Time
+			TagClusters []string
 		}
 	}]
 	res = viewer.get("/api/v1/workloads?behind=true")
@@ -501,7 +502,8 @@ func TestHistoryReads(t *testing.T) {
 		t.Fatalf("workloads behind: %s", res.body)
 	}
 	if b := behind.Items[0].Behind[0]; b.Ref != "docker.io/library/nginx:1.25" || !slices.Equal(b.Digests, []string{"sha256:" + strings.Repeat("a", 64)}) ||
-		b.Tag != "sha256:"+strings.Repeat("b", 64) || b.MovedAt.Before(t1) || b.MovedAt.After(t1.Add(time.Second)) {
+		b.Tag != "sha256:"+strings.Repeat("b", 64) || b.MovedAt.Before(t1) || b.MovedAt.After(t1.Add(time.Second)) ||
+		!slices.Equal(b.TagClusters, []string{"prod"}) {
 		t.Errorf("behind: %s", res.body)
 	}
 	if res = viewer.get("/api/v1/workloads?cluster=prod"); strings.Contains(string(res.body), `"behind"`) {

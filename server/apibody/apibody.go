@@ -123,7 +123,11 @@ func BehindOf(bs []store.BehindRef) []report.BehindRef {
 	}
 	out := make([]report.BehindRef, len(bs))
 	for i, b := range bs {
-		out[i] = report.BehindRef{Ref: b.Ref, Digests: b.Digests, Tag: b.Tag, MovedAt: b.MovedAt.UTC()}
+		clusters := b.TagClusters
+		if clusters == nil {
+			clusters = []string{}
+		}
+		out[i] = report.BehindRef{Ref: b.Ref, Digests: b.Digests, Tag: b.Tag, MovedAt: b.MovedAt.UTC(), TagClusters: clusters}
 	}
 	return out
 }

@@ -59,6 +59,9 @@ func TestBehindTheTagPages(t *testing.T) {
 	if tag := p.one(t, "behind-tag"); tag.AttrOr("data-digest", "") != digestOf("b") {
 		t.Errorf("the tag points to %q, want b", tag.AttrOr("data-digest", ""))
 	}
+	if where := strings.Join(strings.Fields(p.one(t, "behind-where").Text()), " "); where != "; it runs in prod" {
+		t.Errorf("where the tag's digest runs: %q", where)
+	}
 	if chips := ref.Find(`[data-testid="chip-link"]`); chips.First().AttrOr("title", "") != digestOf("a") {
 		t.Errorf("staging's web runs %q, want a", chips.First().AttrOr("title", ""))
 	}

@@ -184,7 +184,7 @@ func (u *UI) tagsNow(ctx context.Context, cluster string, cs []web.ContainerView
 func behindViews(bs []store.BehindRef) []web.BehindView {
 	var out []web.BehindView
 	for _, b := range bs {
-		out = append(out, web.BehindView{Ref: b.Ref, Digests: b.Digests, Tag: b.Tag, MovedAt: b.MovedAt})
+		out = append(out, web.BehindView{Ref: b.Ref, Digests: b.Digests, Tag: b.Tag, MovedAt: b.MovedAt, TagClusters: b.TagClusters})
 	}
 	return out
 }
