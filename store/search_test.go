@@ -141,3 +141,92 @@ func TestSearchNames(t *testing.T) {
 		t.Errorf("a deleted cluster is found: %v, %v", got.Clusters, err)
 	}
 }
+
+// TestSearchPods finds a workload by the beginning of a pod's name while the pod runs,
+// and not once a scan no longer sees it, nor once its cluster is deleted or purged: pods
+// named after their workload (found through it) and pods that are not (running_pods,
+// checked against the open intervals at every step).
+func TestSearchPods(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := mustStore(t, mustRing(t, newKey(t)))
+	f := fleet{t, s}
+	prod, stage, dev := mustCluster(t, s, "prod", "t"), mustCluster(t, s, "stage", "t"), mustCluster(t, s, "dev", "t")
+	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	key := func(cluster, name string) WorkloadKey { return WorkloadKey{cluster, "shop", "Deployment", name} }
+	search := func(step, term string, want ...WorkloadKey) {
+		t.Helper()
+		assertSummary(t, s, step)
+		got, err := s.Search(ctx, "", "", "", "", term)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got.Workloads, want) {
+			t.Errorf("after %s: search %q: %v, want %v", step, term, got.Workloads, want)
+		}
+	}
+
+	// prod's pods are named after their workload; stage's and dev's are not.
+	f.scan(prod, t0,
+		wpod("shop", "api", "api-7f9c-x1", "u1", nginx("a"), "side=nginx:1.25|"+digest("a")),
+		wpod("shop", "api", "api-7f9c-x2", "u2", nginx("a")))
+	f.scan(stage, t0, wpod("shop", "etl", "api-7f9c-x1", "u3", nginx("a")))
+	f.scan(dev, t0, wpod("shop", "etl", "api-7f9c-x1", "u4", nginx("a")))
+	search("the first scans", "api-7f9c", key("dev", "etl"), key("prod", "api"), key("stage", "etl"))
+	search("the first scans", "api-", key("dev", "etl"), key("prod", "api"), key("stage", "etl"))
+	search("the first scans", "api-7f9c-x2", key("prod", "api"))
+	search("the first scans", "api-7f9c-x3")
+
+	// x2 stops; x1 restarts with another digest (its interval closes, another opens).
+	f.scan(prod, t0.Add(time.Minute), wpod("shop", "api", "api-7f9c-x1", "u1", nginx("b")))
+	search("x2 stopped", "api-7f9c-x2")
+	search("x2 stopped", "api-7f9c-x1", key("dev", "etl"), key("prod", "api"), key("stage", "etl"))
+
+	// A pod of another workload takes x1's name in prod (a StatefulSet's pods keep theirs).
+	f.scan(prod, t0.Add(2*time.Minute), wpod("shop", "db", "api-7f9c-x1", "u5", nginx("b")))
+	search("another workload took the name", "api-7f9c-x1", key("dev", "etl"), key("prod", "db"), key("stage", "etl"))
+
+	if _, err := s.DeleteCluster(ctx, "stage", false, admin); err != nil {
+		t.Fatal(err)
+	}
+	search("stage deleted", "api-7f9c", key("dev", "etl"), key("prod", "db"))
+	if _, err := s.DeleteCluster(ctx, "dev", true, admin); err != nil {
+		t.Fatal(err)
+	}
+	search("dev purged", "api-7f9c", key("prod", "db"))
+	var left int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM running_pods WHERE cluster_id <> $1`, prod.ID).Scan(&left); err != nil || left != 0 {
+		t.Errorf("running pods of the deleted clusters: %d, %v", left, err)
+	}
+	if err := s.RebuildSummary(ctx); err != nil {
+		t.Fatal(err)
+	}
+	search("the rebuild", "api-7f9c", key("prod", "db"))
+	f.scan(prod, t0.Add(3*time.Minute))
+	search("prod runs nothing", "api-7f9c")
+}
+
+func TestOddPod(t *testing.T) {
+	for _, tc := range []struct {
+		pod, workload string
+		odd           bool
+	}{
+		{"web", "web", false},
+		{"web-0", "web", false},
+		{"web-7d4b9c-x2x9k", "web", false},
+		{"web2-0", "web", true},
+		{"webapp", "web", true},
+		{"driver-1", "etl", true},
+		{"we", "web", true},
+	} {
+		if got := oddPod(tc.pod, tc.workload); got != tc.odd {
+			t.Errorf("oddPod(%q, %q) = %v, want %v", tc.pod, tc.workload, got, tc.odd)
+		}
+	}
+	if got, want := dashPrefixes("web-7d4b-x"), []string{"web", "web-7d4b"}; !slices.Equal(got, want) {
+		t.Errorf("dashPrefixes: %q, want %q", got, want)
+	}
+	if got := dashPrefixes("-web"); len(got) != 0 {
+		t.Errorf("dashPrefixes(-web): %q", got)
+	}
+}
