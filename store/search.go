@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -45,10 +46,10 @@ func dashPrefixes(term string) []string {
 
 // Search looks up a search box's term. digestPrefix is "sha256:" and at least a few hex
 // characters ("" to skip), ref the term normalized as a reference and repo its
-// repository ("" to skip), refPattern a regular expression references may match ("" to
-// skip), name the term as a prefix of workload, pod, cluster and namespace names ("" to
-// skip).
-func (s *Store) Search(ctx context.Context, digestPrefix, ref, repo, refPattern, name string) (SearchResult, error) {
+// repository ("" to skip), refPart what references may hold as whole path segments at
+// their end or before their tag ("" to skip), name the term as a prefix of workload,
+// pod, cluster and namespace names ("" to skip).
+func (s *Store) Search(ctx context.Context, digestPrefix, ref, repo, refPart, name string) (SearchResult, error) {
 	var out SearchResult
 	b := &pgx.Batch{}
 	if digestPrefix != "" {
@@ -74,12 +75,16 @@ func (s *Store) Search(ctx context.Context, digestPrefix, ref, repo, refPattern,
 			return err
 		})
 	}
-	if refPattern != "" {
+	if refPart != "" {
 		// A reference written in part ("team/app:stable", "app:stable", "team"): the
 		// known references with those whole path segments at their end or before a tag.
-		// The summary holds a row a reference, digest and cluster: a scan of it is small.
-		b.Queue(`SELECT DISTINCT ref FROM ref_digest_clusters WHERE ref ~ $1 ORDER BY ref LIMIT $2`,
-			refPattern, SearchLimit).Query(func(rows pgx.Rows) error {
+		// The summary holds a row a reference, digest and cluster: a scan of it is small,
+		// if the regular expression runs only on the references that hold the part at all
+		// (CASE keeps that order: the planner would run the expression first, ten times
+		// slower, 40-50 ms at 1M intervals).
+		b.Queue(`SELECT DISTINCT ref FROM ref_digest_clusters
+			WHERE CASE WHEN strpos(ref, $1) > 0 THEN ref ~ $2 END ORDER BY ref LIMIT $3`,
+			refPart, `(^|/)`+regexp.QuoteMeta(refPart)+`($|[:@/])`, SearchLimit).Query(func(rows pgx.Rows) error {
 			more, err := pgx.CollectRows(rows, pgx.RowTo[string])
 			out.Refs = append(out.Refs, more...)
 			return err
