@@ -2,9 +2,13 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/tagdrift/tagdrift/scanner/inventory"
 )
 
 // TestSearchRefs looks up references as the search box does: one reference exactly, and
@@ -230,5 +234,59 @@ func TestOddPod(t *testing.T) {
 	}
 	if got := dashPrefixes("-web"); len(got) != 0 {
 		t.Errorf("dashPrefixes(-web): %q", got)
+	}
+}
+
+// TestSearchDigests looks up digests by a prefix: each once however many intervals ran
+// it, sorted, at most SearchLimit, and none past the prefix.
+func TestSearchDigests(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := mustStore(t, mustRing(t, newKey(t)))
+	f := fleet{t, s}
+	prod, stage := mustCluster(t, s, "prod", "t"), mustCluster(t, s, "stage", "t")
+	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	hex := func(i int) string { return fmt.Sprintf("ab%062x", i) }
+	var pods []inventory.Pod
+	for i := range SearchLimit + 5 {
+		// Two pods, two clusters and a restart for each: several intervals a digest.
+		for _, n := range []int{0, 1} {
+			pods = append(pods, wpod("shop", fmt.Sprintf("w%d", i), fmt.Sprintf("w%d-%d", i, n), fmt.Sprintf("u%d-%d", i, n),
+				"web=nginx:1.25|docker.io/library/nginx@sha256:"+hex(i)))
+		}
+	}
+	pods = append(pods, wpod("shop", "other", "other-0", "o0", "web=nginx:1.25|docker.io/library/nginx@sha256:"+strings.Repeat("ac", 32)))
+	f.scan(prod, t0, pods...)
+	f.scan(prod, t0.Add(time.Minute), pods[2:]...)
+	f.scan(prod, t0.Add(2*time.Minute), pods...)
+	f.scan(stage, t0, pods...)
+	for _, tc := range []struct {
+		prefix string
+		want   []string
+	}{
+		{"sha256:" + hex(3), []string{"sha256:" + hex(3)}},
+		{"sha256:" + hex(0x18)[:63], []string{"sha256:" + hex(0x10), "sha256:" + hex(0x11), "sha256:" + hex(0x12),
+			"sha256:" + hex(0x13), "sha256:" + hex(0x14), "sha256:" + hex(0x15), "sha256:" + hex(0x16), "sha256:" + hex(0x17), "sha256:" + hex(0x18)}},
+		{"sha256:ac", []string{"sha256:" + strings.Repeat("ac", 32)}},
+		{"sha256:ad", nil},
+	} {
+		got, err := s.Search(ctx, tc.prefix, "", "", "", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got.Digests, tc.want) {
+			t.Errorf("search %s: %v, want %v", tc.prefix, got.Digests, tc.want)
+		}
+	}
+	got, err := s.Search(ctx, "sha256:ab", "", "", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for i := range SearchLimit {
+		want = append(want, "sha256:"+hex(i))
+	}
+	if !slices.Equal(got.Digests, want) {
+		t.Errorf("search sha256:ab: %v, want the first %d", got.Digests, SearchLimit)
 	}
 }
