@@ -184,7 +184,8 @@ func (s *Store) refillWorkloads(ctx context.Context, after runningKey, batch int
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		return refreshWorkloads(ctx, tx, s.bodies, keys)
+		_, err = refreshWorkloads(ctx, tx, s.bodies, keys)
+		return err
 	})
 	// A short batch is the end: SKIP LOCKED fills a batch from the rows past a locked
 	// one, so fewer than batch rows means no more free ones.

@@ -47,6 +47,9 @@ func (s *Store) DeleteCluster(ctx context.Context, name string, purge bool, a Au
 			if err := s.resolveBeforePurge(ctx, tx, id, now); err != nil {
 				return err
 			}
+			if _, err := tx.Exec(ctx, `DELETE FROM running_pods WHERE cluster_id = $1`, id); err != nil {
+				return fmt.Errorf("forget the running pods: %w", err)
+			}
 			// Scans, observations and the cluster's own mutations cascade.
 			if _, err := tx.Exec(ctx, `DELETE FROM clusters WHERE id = $1`, id); err != nil {
 				return fmt.Errorf("purge: %w", err)
@@ -75,6 +78,9 @@ func (s *Store) DeleteCluster(ctx context.Context, name string, purge bool, a Au
 			}
 			if _, err := tx.Exec(ctx, `DELETE FROM running_workloads WHERE cluster_id = $1`, id); err != nil {
 				return fmt.Errorf("forget the running workloads: %w", err)
+			}
+			if _, err := tx.Exec(ctx, `DELETE FROM running_pods WHERE cluster_id = $1`, id); err != nil {
+				return fmt.Errorf("forget the running pods: %w", err)
 			}
 			if _, err := tx.Exec(ctx, `
 				UPDATE clusters SET deleted_at = now(), kubeconfig = NULL, enabled = false WHERE id = $1`, id); err != nil {

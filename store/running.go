@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -23,6 +24,7 @@ type runningKeys map[runningKey]struct{}
 // Columns of the rows CompleteScan copies into observations, for their workload.
 const (
 	freshNamespace    = 1
+	freshPod          = 2
 	freshWorkloadKind = 7
 	freshWorkloadName = 8
 )
@@ -34,28 +36,36 @@ func (k runningKeys) addFresh(fresh [][]any) {
 	}
 }
 
-// addIntervals adds the workloads of the intervals with the given ids.
-func (k runningKeys) addIntervals(ctx context.Context, tx pgx.Tx, ids []int64) error {
+// addIntervals adds the workloads of the intervals with the given ids, and returns
+// those of their pods that running_pods keeps (oddPod).
+func (k runningKeys) addIntervals(ctx context.Context, tx pgx.Tx, ids []int64) ([]podKey, error) {
 	if len(ids) == 0 {
-		return nil
+		return nil, nil
 	}
+	// The pod only when odd: a rollout's intervals are one row a workload.
 	rows, err := tx.Query(ctx, `
-		SELECT DISTINCT cluster_id, namespace, workload_kind, workload_name FROM observations WHERE id = ANY($1)`, ids)
+		SELECT DISTINCT cluster_id, namespace, workload_kind, workload_name, CASE WHEN `+oddPodSQL+` THEN pod END
+		FROM observations o WHERE id = ANY($1)`, ids)
 	if err != nil {
-		return fmt.Errorf("workloads of intervals: %w", err)
+		return nil, fmt.Errorf("workloads of intervals: %w", err)
 	}
 	defer rows.Close()
+	var pods []podKey
 	for rows.Next() {
 		var r runningKey
-		if err := rows.Scan(&r.clusterID, &r.namespace, &r.kind, &r.name); err != nil {
-			return fmt.Errorf("workloads of intervals: %w", err)
+		var pod *string
+		if err := rows.Scan(&r.clusterID, &r.namespace, &r.kind, &r.name, &pod); err != nil {
+			return nil, fmt.Errorf("workloads of intervals: %w", err)
 		}
 		k[r] = struct{}{}
+		if pod != nil {
+			pods = append(pods, podKey{r, *pod})
+		}
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("workloads of intervals: %w", err)
+		return nil, fmt.Errorf("workloads of intervals: %w", err)
 	}
-	return nil
+	return pods, nil
 }
 
 // refreshWorkloads sets the running_workloads rows keys names to what their open
@@ -63,9 +73,10 @@ func (k runningKeys) addIntervals(ctx context.Context, tx pgx.Tx, ids []int64) e
 // keys (Workload.Cursor) and its containers as the API shows them (enc); a
 // workload that runs nothing any more goes. A cluster's rows change only in the
 // transactions that change its intervals, which its scan lock orders.
-func refreshWorkloads(ctx context.Context, tx pgx.Tx, enc bodies, keys runningKeys) error {
+// It returns the workloads as read.
+func refreshWorkloads(ctx context.Context, tx pgx.Tx, enc bodies, keys runningKeys) ([]Workload, error) {
 	if len(keys) == 0 {
-		return nil
+		return nil, nil
 	}
 	page := &workloadPage{}
 	for k := range keys {
@@ -73,9 +84,9 @@ func refreshWorkloads(ctx context.Context, tx pgx.Tx, enc bodies, keys runningKe
 	}
 	ws, err := readRunning(ctx, tx, page)
 	if err != nil {
-		return fmt.Errorf("refresh the running workloads: %w", err)
+		return nil, fmt.Errorf("refresh the running workloads: %w", err)
 	}
-	return writeWorkloads(ctx, tx, enc, ws)
+	return ws, writeWorkloads(ctx, tx, enc, ws)
 }
 
 // writeWorkloads writes the running_workloads rows of ws, as read by readRunning:
@@ -142,19 +153,121 @@ func (c *workloadColumns) add(w Workload, k WorkloadCursor, body []byte) {
 	c.refs, c.changed, c.bodies = append(c.refs, k.Ref), append(c.changed, k.Changed), append(c.bodies, b)
 }
 
-// refreshWorkloadsOf refreshes the running workloads of the intervals a scan opened
-// (fresh, as copied) and closed (gone). When the cluster had no open interval before
-// (its first scan), what its workloads run is the fresh rows: no need to read them back.
+// refreshWorkloadsOf refreshes the running workloads, and the odd running pods, of the
+// intervals a scan opened (fresh, as copied) and closed (gone). When the cluster had no
+// open interval before (its first scan), what its workloads run is the fresh rows: no
+// need to read them back.
 func refreshWorkloadsOf(ctx context.Context, tx pgx.Tx, enc bodies, fresh [][]any, letters map[RefDigest]int, gone []int64, first bool) error {
 	if first && len(gone) == 0 {
-		return writeWorkloads(ctx, tx, enc, freshWorkloads(fresh, letters))
+		if err := writeWorkloads(ctx, tx, enc, freshWorkloads(fresh, letters)); err != nil {
+			return err
+		}
+		return writePods(ctx, tx, fresh, nil)
 	}
 	keys := runningKeys{}
 	keys.addFresh(fresh)
-	if err := keys.addIntervals(ctx, tx, gone); err != nil {
+	closed, err := keys.addIntervals(ctx, tx, gone)
+	if err != nil {
 		return err
 	}
-	return refreshWorkloads(ctx, tx, enc, keys)
+	ws, err := refreshWorkloads(ctx, tx, enc, keys)
+	if err != nil {
+		return err
+	}
+	// A pod of a closed interval stopped unless its workload, which is among ws, still
+	// runs it.
+	if len(closed) == 0 {
+		return writePods(ctx, tx, fresh, nil)
+	}
+	running := map[podKey]struct{}{}
+	for _, w := range ws {
+		for _, c := range w.Running {
+			running[podKey{runningKey{w.ClusterID, w.Namespace, w.Kind, w.Name}, c.Pod}] = struct{}{}
+		}
+	}
+	var stopped []podKey
+	for _, p := range closed {
+		if _, ok := running[p]; !ok {
+			stopped = append(stopped, p)
+		}
+	}
+	return writePods(ctx, tx, fresh, stopped)
+}
+
+// oddPod says whether a pod's name is not its workload's, nor begins with it and a '-'
+// as the pods of Deployments, StatefulSets, DaemonSets, Jobs and CronJobs do: only such
+// pods have a running_pods row. The search finds the others from their workload's name
+// (Search), so that a scan writes a row for hardly any pod: a row for every pod made
+// first scans about 10 % slower.
+func oddPod(pod, workload string) bool {
+	rest, ok := strings.CutPrefix(pod, workload)
+	return !ok || (rest != "" && rest[0] != '-')
+}
+
+// oddPodSQL is oddPod on an interval o.
+const oddPodSQL = `NOT (o.pod = o.workload_name OR starts_with(o.pod, o.workload_name || '-'))`
+
+// podKey is a running_pods row: a pod of a workload.
+type podKey struct {
+	runningKey
+	pod string
+}
+
+// writePods deletes the running_pods rows of the pods that stopped (odd ones) and adds
+// those of the odd pods of fresh intervals (as copied).
+func writePods(ctx context.Context, tx pgx.Tx, fresh [][]any, stopped []podKey) error {
+	if len(stopped) > 0 {
+		var c podColumns
+		for _, p := range stopped {
+			c.add(p)
+		}
+		_, err := tx.Exec(ctx, `
+			DELETE FROM running_pods p
+			USING unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[]) AS k (pod, namespace, cluster_id, kind, name)
+			WHERE p.pod = k.pod AND p.namespace = k.namespace AND p.cluster_id = k.cluster_id AND p.kind = k.kind AND p.name = k.name`,
+			c.pods, c.namespaces, c.ids, c.kinds, c.names)
+		if err != nil {
+			return fmt.Errorf("forget pods that stopped: %w", err)
+		}
+	}
+	// A pod has a fresh row a container: each pod once.
+	var c podColumns
+	seen := map[podKey]struct{}{}
+	for _, r := range fresh {
+		pod, name := r[freshPod].(string), r[freshWorkloadName].(string)
+		if !oddPod(pod, name) {
+			continue
+		}
+		p := podKey{runningKey{r[freshClusterID].(int64), r[freshNamespace].(string), r[freshWorkloadKind].(string), name}, pod}
+		if _, ok := seen[p]; ok {
+			continue
+		}
+		seen[p] = struct{}{}
+		c.add(p)
+	}
+	if len(c.pods) == 0 {
+		return nil
+	}
+	_, err := tx.Exec(ctx, `
+		INSERT INTO running_pods (pod, namespace, cluster_id, kind, name)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[])
+		ON CONFLICT DO NOTHING`,
+		c.pods, c.namespaces, c.ids, c.kinds, c.names)
+	if err != nil {
+		return fmt.Errorf("write the running pods: %w", err)
+	}
+	return nil
+}
+
+// podColumns are rows of running_pods, as the arrays the statements unnest.
+type podColumns struct {
+	ids                            []int64
+	pods, namespaces, kinds, names []string
+}
+
+func (c *podColumns) add(p podKey) {
+	c.ids, c.namespaces, c.pods = append(c.ids, p.clusterID), append(c.namespaces, p.namespace), append(c.pods, p.pod)
+	c.kinds, c.names = append(c.kinds, p.kind), append(c.names, p.name)
 }
 
 // rebuildWorkloads sets the whole of running_workloads from the open intervals.
@@ -183,7 +296,30 @@ func rebuildWorkloads(ctx context.Context, tx pgx.Tx, enc bodies) error {
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("rebuild the running workloads: %w", err)
 	}
-	return refreshWorkloads(ctx, tx, enc, keys)
+	if _, err := refreshWorkloads(ctx, tx, enc, keys); err != nil {
+		return err
+	}
+	return rebuildPods(ctx, tx)
+}
+
+// rebuildPods sets the whole of running_pods from the open intervals of live clusters,
+// as migration 000047 fills it: their odd pods (oddPod).
+func rebuildPods(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, `LOCK TABLE running_pods IN EXCLUSIVE MODE`); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM running_pods`); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `
+		INSERT INTO running_pods (pod, namespace, cluster_id, kind, name)
+		SELECT DISTINCT o.pod, o.namespace, o.cluster_id, o.workload_kind, o.workload_name
+		FROM observations o JOIN clusters c ON c.id = o.cluster_id AND c.deleted_at IS NULL
+		WHERE o.closed_at IS NULL AND `+oddPodSQL)
+	if err != nil {
+		return fmt.Errorf("rebuild the running pods: %w", err)
+	}
+	return nil
 }
 
 // freshWorkloads groups rows about to be copied into observations (intervalColumns

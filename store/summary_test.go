@@ -84,6 +84,16 @@ func assertSummary(t *testing.T, s *Store, step string) {
 	if !reflect.DeepEqual(gotRunning, wantRunning) {
 		t.Fatalf("after %s: running workloads\n%q\nwant (from the open intervals of live clusters)\n%q", step, gotRunning, wantRunning)
 	}
+	// running_pods (migration 000047): the pods with an open interval in a live cluster
+	// that are not named after their workload.
+	gotPods := running(`SELECT concat_ws(' ', pod, namespace, cluster_id, kind, name) FROM running_pods ORDER BY 1`)
+	wantPods := running(`
+		SELECT DISTINCT concat_ws(' ', o.pod, o.namespace, o.cluster_id, o.workload_kind, o.workload_name)
+		FROM observations o JOIN clusters c ON c.id = o.cluster_id
+		WHERE o.closed_at IS NULL AND c.deleted_at IS NULL AND ` + oddPodSQL + ` ORDER BY 1`)
+	if !reflect.DeepEqual(gotPods, wantPods) {
+		t.Fatalf("after %s: running pods\n%q\nwant (from the open intervals of live clusters)\n%q", step, gotPods, wantPods)
+	}
 	gotMarks := running(`SELECT concat_ws(' ', mutation_id, owner_id, cluster, namespace, kind, name) FROM mutation_marks ORDER BY 1`)
 	wantMarks := running(`
 		SELECT DISTINCT concat_ws(' ', m.id, m.cluster_id, p->>'cluster', p->>'namespace', p->'workload'->>'kind', p->'workload'->>'name')

@@ -73,10 +73,10 @@ func (a *API) timeline(w http.ResponseWriter, r *http.Request) error {
 // whole path segments at their end or before their tag, at most maxSuggestions.
 func (a *API) refsEndingAs(ctx context.Context, written, normalized string) ([]string, error) {
 	t := request.ParseSearchTerm(strings.TrimSpace(written))
-	if t.RefPattern == "" {
+	if t.RefPart == "" {
 		return nil, nil
 	}
-	res, err := a.st.Search(ctx, "", "", "", t.RefPattern, "")
+	res, err := a.st.Search(ctx, "", "", "", t.RefPart, "")
 	if err != nil {
 		return nil, request.About(err, "references ending as %s", request.Clip(written, 80))
 	}

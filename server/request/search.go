@@ -22,10 +22,10 @@ type SearchTerm struct {
 	DigestPrefix string
 	// Ref and Repo are the term normalized as a reference and its repository, or "".
 	Ref, Repo string
-	// RefPattern is a PostgreSQL regular expression for references that hold the term
-	// as whole path segments, ending them or before their tag or digest ("team/app:1",
-	// "app:1", "team"), or "".
-	RefPattern string
+	// RefPart is the term in lower case when it may be part of a reference, as whole
+	// path segments ending it or before its tag or digest ("team/app:1", "app:1",
+	// "team"), or "".
+	RefPart string
 }
 
 // ParseSearchTerm reads term (trimmed by the caller) as every kind of thing it may name.
@@ -39,7 +39,7 @@ func ParseSearchTerm(term string) SearchTerm {
 		t.Ref, t.Repo = pr.Normalized, pr.Repository
 	}
 	if refPart.MatchString(lower) {
-		t.RefPattern = `(^|/)` + regexp.QuoteMeta(lower) + `($|[:@/])`
+		t.RefPart = lower
 	}
 	return t
 }

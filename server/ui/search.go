@@ -32,7 +32,7 @@ func (u *UI) search(w http.ResponseWriter, r *http.Request) error {
 	st := request.ParseSearchTerm(term)
 	digestPrefix, ref := st.DigestPrefix, st.Ref
 	lower := strings.ToLower(term)
-	res, err := u.st.Search(r.Context(), digestPrefix, ref, st.Repo, st.RefPattern, term)
+	res, err := u.st.Search(r.Context(), digestPrefix, ref, st.Repo, st.RefPart, term)
 	if err != nil {
 		return request.About(err, "search %q", request.Clip(term, 80))
 	}

@@ -1,0 +1,1 @@
+DROP TABLE running_pods;
