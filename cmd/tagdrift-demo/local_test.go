@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -166,6 +167,10 @@ wait:
 		t.Errorf("the API shows %+v, want an open workload-divergence in east and a tag-moved", page.Items)
 	}
 
+	// Behind the tag: west still runs the digest the tag left in east; the tag's new
+	// digest runs in east.
+	checkDemoBehind(t, base, token, page.Items)
+
 	// The UI: sign in with the printed password; the overview counts the divergence.
 	jar, _ := cookiejar.New(nil)
 	ui := &http.Client{Jar: jar}
@@ -177,6 +182,9 @@ wait:
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `data-kind="workload-divergence"`) {
 		t.Errorf("signed in, the overview (%s) shows no workload-divergence:\n%.2000s", resp.Status, body)
+	}
+	if !strings.Contains(string(body), `data-testid="behind-total" data-count="1"`) {
+		t.Errorf("the overview does not count west's workload behind the tag:\n%.2000s", body)
 	}
 	// The tokens page lists the printed token.
 	resp, err = ui.Get(base + "/admin/tokens")
@@ -381,4 +389,41 @@ func alive(pid int, start string) bool {
 	}
 	f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
 	return len(f) >= 20 && f[0] != "Z" && f[19] == start
+}
+
+// checkDemoBehind checks, through the API with the demo's token, that west's workload
+// is behind the tag (it runs the digest the tag moved away from in east) and the only
+// one, and that the tag's digest is the one the demo's tag-moved event moved to,
+// running in east.
+func checkDemoBehind(t *testing.T, base, token string, mutations []apiMutation) {
+	t.Helper()
+	var moved string
+	for _, m := range mutations {
+		if m.Kind == "tag-moved" && len(m.Digests) == 2 {
+			moved = m.Digests[1]
+		}
+	}
+	req, _ := http.NewRequest(http.MethodGet, base+"/api/v1/workloads?behind=true", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var page struct {
+		Items []struct {
+			Cluster, Name string
+			Behind        []struct {
+				Tag         string
+				TagClusters []string
+			}
+		}
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&page); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /api/v1/workloads?behind=true: %s %v", resp.Status, err)
+	}
+	if len(page.Items) != 1 || page.Items[0].Cluster != "west" || len(page.Items[0].Behind) != 1 ||
+		page.Items[0].Behind[0].Tag != moved || moved == "" || !slices.Equal(page.Items[0].Behind[0].TagClusters, []string{"east"}) {
+		t.Errorf("workloads behind the tag: %+v, want west's, behind %s, which runs in east", page.Items, moved)
+	}
 }
