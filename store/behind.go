@@ -206,17 +206,25 @@ const behindPageSQL = `
 	ORDER BY {{order}}
 	LIMIT {{limit}}`
 
-// behindPage reads the workloads behind a tag in an order.
+// behindPage reads the workloads behind a tag in an order: the behind filter's page.
 func (s *Store) behindPage(ctx context.Context, page *workloadPage, f WorkloadFilter, order []string, limit int) error {
+	return s.behindPart(ctx, page, f, order, f.After, limit, false)
+}
+
+// behindPart reads the workloads behind a tag in an order after a cursor; notMutant
+// leaves out the places of open mutations (SortMutant's part of them comes first).
+func (s *Store) behindPart(ctx context.Context, page *workloadPage, f WorkloadFilter, order []string, after *WorkloadCursor, limit int, notMutant bool) error {
 	st, err := s.behindNow(ctx)
 	if err != nil {
 		return err
 	}
 	q := query{args: []any{st.ids, st.namespaces, st.kinds, st.names}}
-	var cond string
-	cond = pageFilterSQL(&q, f, "k.cluster", "k.id", "k.namespace", "k.kind", "k.name")
-	if f.After != nil {
-		cond += " AND " + afterSQL(&q, order, markColumns, *f.After, f.Desc, false)
+	cond := pageFilterSQL(&q, f, "k.cluster", "k.id", "k.namespace", "k.kind", "k.name")
+	if notMutant {
+		cond += " AND NOT place_of_open_mutation(k.id, k.cluster, k.namespace, k.kind, k.name)"
+	}
+	if after != nil {
+		cond += " AND " + afterSQL(&q, order, markColumns, *after, f.Desc, false)
 	}
 	sqlText := fill(behindPageSQL, holes{"bodies": page.bodyColumns("a"), "where": cond,
 		"order": orderSQL(order, markColumns, f.Desc), "limit": q.arg(limit)})
@@ -225,3 +233,9 @@ func (s *Store) behindPage(ctx context.Context, page *workloadPage, f WorkloadFi
 	}
 	return nil
 }
+
+// notBehindSQL is the condition that a workload (its cluster's id, namespace, kind and
+// name, as the holes name them) is not behind a tag: the judged ones are the arrays
+// (ids, namespaces, kinds, names), one hashed list.
+const notBehindSQL = ` AND ({{id}}, {{namespace}}, {{kind}}, {{name}}) NOT IN
+	(SELECT * FROM unnest({{ids}}::bigint[], {{namespaces}}::text[], {{kinds}}::text[], {{names}}::text[]))`

@@ -114,3 +114,59 @@ func TestBehindTheTag(t *testing.T) {
 	}
 	check("eu deleted", []row{{"eu2", "mixed", "a,b", "c", "eu2"}})
 }
+
+// TestSortMutantRanksBehind: the mutant order lists the places of open mutations, then
+// the workloads behind a tag, then the rest, and reversed the other way round, page by
+// page through its cursors, each workload once.
+func TestSortMutantRanksBehind(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := mustStore(t, mustRing(t, newKey(t)))
+	f := fleet{t, s}
+	register := func(name string) Cluster {
+		t.Helper()
+		c, err := s.RegisterCluster(ctx, NewCluster{Name: name, Server: "https://" + name + ":6443", Context: name,
+			Credentials: []byte(`{}`), Enabled: true}, Audit{Actor: "test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	p, st := register("p"), register("s")
+	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	// cli sorts before web (namespace apps before shop): only the parts put web first.
+	cli := wpod("apps", "cli", "cli-1", "c1", "web=nginx:1.26|"+digest("c"))
+	f.scan(st, t0, wpod("shop", "web", "web-s", "s1", nginx("a")), cli)
+	f.scan(p, t0, wpod("shop", "web", "web-a", "p1", nginx("a")))
+	// p's web goes mixed (a and b): a mutation, and the tag moved a→b; s's web is
+	// behind; s's cli is neither.
+	f.scan(p, t0.Add(time.Hour), wpod("shop", "web", "web-a", "p1", nginx("a")), wpod("shop", "web", "web-b", "p2", nginx("b")))
+	f.recheck(t0.Add(time.Hour))
+
+	walk := func(desc bool) []string {
+		t.Helper()
+		var out []string
+		var after *WorkloadCursor
+		for range 10 {
+			ws, err := s.ListWorkloads(ctx, WorkloadFilter{Sort: SortMutant, Desc: desc, Limit: 1, After: after})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ws) == 0 {
+				return out
+			}
+			w := ws[0]
+			out = append(out, w.Cluster+"/"+w.Name)
+			c := w.Cursor()
+			after = &c
+		}
+		t.Fatalf("more pages than workloads: %v", out)
+		return nil
+	}
+	if got, want := walk(false), []string{"p/web", "s/web", "s/cli"}; !slices.Equal(got, want) {
+		t.Errorf("mutant order: %v, want %v", got, want)
+	}
+	if got, want := walk(true), []string{"s/cli", "s/web", "p/web"}; !slices.Equal(got, want) {
+		t.Errorf("mutant order reversed: %v, want %v", got, want)
+	}
+}

@@ -33,7 +33,7 @@ const (
 	SortKind      WorkloadSort = "kind"      // kind, namespace, name, the cluster's id
 	SortRef       WorkloadSort = "ref"       // the least reference it runs, then namespace, name, kind, the cluster's id
 	SortChanged   WorkloadSort = "changed"   // when what it runs last changed, then namespace, name, kind, the cluster's id
-	SortMutant    WorkloadSort = "mutant"    // places of open mutations first, each part by cluster, namespace, kind, name
+	SortMutant    WorkloadSort = "mutant"    // places of open mutations first, then workloads behind a tag, then the rest, each part by cluster, namespace, kind, name
 )
 
 // WorkloadSorts are the orders ListWorkloads takes, the default first.
@@ -59,9 +59,30 @@ var workloadOrder = map[WorkloadSort][]string{
 type WorkloadCursor struct {
 	WorkloadKey
 	ClusterID int64
-	Mutant    bool      // SortMutant: which part it is in
+	Mutant    bool      // SortMutant: which part it is in: places of open mutations,
+	Behind    bool      // other workloads behind a tag, or the rest
 	Ref       string    // SortRef: the least reference the workload ran
 	Changed   time.Time // SortChanged: when what it ran last changed
+}
+
+// workloadPart is a part of the SortMutant order.
+type workloadPart int
+
+const (
+	partMutant workloadPart = iota
+	partBehind
+	partOther
+)
+
+// part is the part of the SortMutant order the cursor is in.
+func (c WorkloadCursor) part() workloadPart {
+	switch {
+	case c.Mutant:
+		return partMutant
+	case c.Behind:
+		return partBehind
+	}
+	return partOther
 }
 
 // value is the cursor's value of an order's column, as workloadOrder names them.
@@ -124,7 +145,7 @@ type Workload struct {
 
 // Cursor is where the page after w starts, in any order.
 func (w Workload) Cursor() WorkloadCursor {
-	c := WorkloadCursor{WorkloadKey: w.WorkloadKey, ClusterID: w.ClusterID, Mutant: w.Mutant}
+	c := WorkloadCursor{WorkloadKey: w.WorkloadKey, ClusterID: w.ClusterID, Mutant: w.Mutant, Behind: !w.Mutant && len(w.Behind) > 0}
 	for i, r := range w.Running {
 		if i == 0 || strings.Compare(r.Ref, c.Ref) < 0 {
 			c.Ref = r.Ref
@@ -191,7 +212,8 @@ type WorkloadBody struct {
 
 // Cursor is where the page after b starts, in any order.
 func (b WorkloadBody) Cursor() WorkloadCursor {
-	return WorkloadCursor{WorkloadKey: b.WorkloadKey, ClusterID: b.ClusterID, Mutant: b.Mutant, Ref: b.Ref, Changed: b.Changed}
+	return WorkloadCursor{WorkloadKey: b.WorkloadKey, ClusterID: b.ClusterID, Mutant: b.Mutant, Behind: !b.Mutant && len(b.Behind) > 0,
+		Ref: b.Ref, Changed: b.Changed}
 }
 
 // ListWorkloadBodies is ListWorkloads, with each workload's containers as kept

@@ -127,24 +127,28 @@ func (s *Store) workloadPage(ctx context.Context, f WorkloadFilter, bodies bool)
 	case f.Sort == SortCluster:
 		err = s.clusterPage(ctx, page, f, f.After, limit, false)
 	case f.Sort == SortMutant:
-		// Two parts: the places of open mutations (few, read from the mutations), and
-		// the other workloads; reversed, the others come first.
-		parts := []bool{true, false}
+		// Three parts: the places of open mutations (few, read from the mutations), the
+		// other workloads behind a tag (behind.go), and the rest; reversed, the rest
+		// come first. A cursor says which part it is in.
+		parts := []workloadPart{partMutant, partBehind, partOther}
 		if f.Desc {
-			parts = []bool{false, true}
+			slices.Reverse(parts)
 		}
 		after := f.After
-		if after != nil && after.Mutant != parts[0] {
-			parts = parts[1:]
+		if after != nil {
+			parts = parts[slices.Index(parts, after.part()):]
 		}
-		for i, mutant := range parts {
+		for i, part := range parts {
 			if i > 0 {
 				after = nil
 			}
 			if n := limit - len(page.out); n > 0 && err == nil {
-				if mutant {
+				switch part {
+				case partMutant:
 					err = s.mutantPage(ctx, page, f, order, after, n)
-				} else {
+				case partBehind:
+					err = s.behindPart(ctx, page, f, order, after, n, true)
+				default:
 					err = s.clusterPage(ctx, page, f, after, n, true)
 				}
 			}
@@ -228,6 +232,18 @@ func (s *Store) clusterPage(ctx context.Context, page *workloadPage, f WorkloadF
 		obsCond.WriteString(` AND (c.id, o.namespace COLLATE "C", o.workload_kind COLLATE "C", o.workload_name COLLATE "C") NOT IN
 			(SELECT k.id, k.namespace, k.kind, k.name FROM marks k
 			 WHERE k.namespace IS NOT NULL AND k.kind IS NOT NULL AND k.name IS NOT NULL)`)
+	}
+	if others {
+		// Nor those behind a tag: SortMutant's part of them comes before.
+		st, err := s.behindNow(ctx)
+		if err != nil {
+			return err
+		}
+		if len(st.ids) > 0 {
+			obsCond.WriteString(fill(notBehindSQL, holes{"id": "c.id", "namespace": `o.namespace COLLATE "C"`,
+				"kind": `o.workload_kind COLLATE "C"`, "name": `o.workload_name COLLATE "C"`,
+				"ids": q.arg(st.ids), "namespaces": q.arg(st.namespaces), "kinds": q.arg(st.kinds), "names": q.arg(st.names)}))
+		}
 	}
 	if a := after; a != nil {
 		cl := q.arg(a.Cluster)

@@ -95,7 +95,7 @@ func WorkloadFilter(q Query) (store.WorkloadFilter, string, error) {
 	if c.Workload != nil {
 		f.After = &store.WorkloadCursor{
 			WorkloadKey: store.WorkloadKey{Cluster: c.Workload[0], Namespace: c.Workload[1], Kind: c.Workload[2], Name: c.Workload[3]},
-			ClusterID:   c.ClusterID, Mutant: c.Mutant, Ref: c.Ref,
+			ClusterID:   c.ClusterID, Mutant: c.Mutant, Behind: c.Behind, Ref: c.Ref,
 		}
 		if c.Changed != nil {
 			f.After.Changed = *c.Changed
@@ -107,7 +107,7 @@ func WorkloadFilter(q Query) (store.WorkloadFilter, string, error) {
 // WorkloadCursor is the cursor of the page after w.
 func WorkloadCursor(filter string, k store.WorkloadCursor) Cursor {
 	c := Cursor{List: "workloads", Filter: filter, Workload: []string{k.Cluster, k.Namespace, k.Kind, k.Name},
-		ClusterID: k.ClusterID, Mutant: k.Mutant, Ref: k.Ref}
+		ClusterID: k.ClusterID, Mutant: k.Mutant, Behind: k.Behind, Ref: k.Ref}
 	if !k.Changed.IsZero() {
 		c.Changed = &k.Changed
 	}

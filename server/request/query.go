@@ -123,6 +123,7 @@ type Cursor struct {
 	// The rest of a workload's sort key (store.WorkloadCursor).
 	ClusterID int64      `json:"wc,omitempty"`
 	Mutant    bool       `json:"wm,omitempty"`
+	Behind    bool       `json:"wb,omitempty"`
 	Ref       string     `json:"wr,omitempty"`
 	Changed   *time.Time `json:"wt,omitempty"`
 	// At is, with ID, an interval's place in a digest's history (store.HistoryKey).
@@ -174,7 +175,7 @@ func (q Query) CursorIn(param, list, filter string) (Cursor, error) {
 	default:
 		valid = c.ID > 0 && c.At == nil && c.Name == "" && c.Workload == nil
 	}
-	if list != "workloads" && (c.Mutant || c.Ref != "" || c.Changed != nil) || list != "workloads" && list != "digest-running" && c.ClusterID != 0 {
+	if list != "workloads" && (c.Mutant || c.Behind || c.Ref != "" || c.Changed != nil) || list != "workloads" && list != "digest-running" && c.ClusterID != 0 {
 		valid = false
 	}
 	if !valid {
