@@ -21,16 +21,7 @@ func TestBehindTheTag(t *testing.T) {
 	ctx := context.Background()
 	s, _ := mustStore(t, mustRing(t, newKey(t)))
 	f := fleet{t, s}
-	register := func(name, group string) Cluster {
-		t.Helper()
-		c, err := s.RegisterCluster(ctx, NewCluster{Name: name, Server: "https://" + name + ":6443", Context: name,
-			Credentials: []byte(`{}`), Enabled: true, Group: group}, Audit{Actor: "test"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
-	eu, eu2, us := register("eu", "team-a"), register("eu2", "team-a"), register("us", "team-b")
+	eu, eu2, us := f.register("eu", "team-a"), f.register("eu2", "team-a"), f.register("us", "team-b")
 	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
 	pinned := "web=nginx@" + sha("a") + "|" + digest("a")
 	other := "web=nginx:1.26|" + digest("a")
@@ -123,16 +114,7 @@ func TestSortMutantRanksBehind(t *testing.T) {
 	ctx := context.Background()
 	s, _ := mustStore(t, mustRing(t, newKey(t)))
 	f := fleet{t, s}
-	register := func(name string) Cluster {
-		t.Helper()
-		c, err := s.RegisterCluster(ctx, NewCluster{Name: name, Server: "https://" + name + ":6443", Context: name,
-			Credentials: []byte(`{}`), Enabled: true}, Audit{Actor: "test"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
-	p, st := register("p"), register("s")
+	p, st := f.register("p", ""), f.register("s", "")
 	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
 	// cli sorts before web (namespace apps before shop): only the parts put web first.
 	cli := wpod("apps", "cli", "cli-1", "c1", "web=nginx:1.26|"+digest("c"))

@@ -15,16 +15,7 @@ func TestDigestMutations(t *testing.T) {
 	ctx := context.Background()
 	s, _ := mustStore(t, mustRing(t, newKey(t)))
 	f := fleet{t, s}
-	register := func(name, group string) Cluster {
-		t.Helper()
-		c, err := s.RegisterCluster(ctx, NewCluster{Name: name, Server: "https://" + name + ":6443", Context: name,
-			Credentials: []byte(`{}`), Enabled: true, Group: group}, Audit{Actor: "test"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
-	eu, us := register("eu", "team-a"), register("us", "team-b")
+	eu, us := f.register("eu", "team-a"), f.register("us", "team-b")
 	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
 	// eu: a, then b beside it (a move a→b and a divergence), then c everywhere (b→c).
 	f.scan(eu, t0, wpod("shop", "web", "web-1", "u1", nginx("a")))

@@ -312,16 +312,7 @@ func TestGroupsTagMoved(t *testing.T) {
 	ctx := context.Background()
 	s, _ := mustStore(t, mustRing(t, newKey(t)))
 	f := fleet{t, s}
-	register := func(name, group string) Cluster {
-		t.Helper()
-		c, err := s.RegisterCluster(ctx, NewCluster{Name: name, Server: "https://" + name + ":6443", Context: name,
-			Credentials: []byte(`{}`), Enabled: true, Group: group}, Audit{Actor: "test"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
-	eu, us, ap := register("eu", "team-a"), register("us", "team-b"), register("ap", "team-a")
+	eu, us, ap := f.register("eu", "team-a"), f.register("us", "team-b"), f.register("ap", "team-a")
 	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
 	moves := func() []string {
 		t.Helper()

@@ -60,6 +60,18 @@ func (f fleet) recheck(at time.Time) {
 
 // wpod is a pod of a Deployment's ReplicaSet (revision 1) with one container per image
 // given as "container=image@imageID" (imageID may be a bare digest letter for nginx).
+// register registers an enabled cluster name in group ("" for the default group),
+// with credentials no test reads.
+func (f fleet) register(name, group string) Cluster {
+	f.t.Helper()
+	c, err := f.s.RegisterCluster(context.Background(), NewCluster{Name: name, Server: "https://" + name + ":6443", Context: name,
+		Credentials: []byte(`{}`), Enabled: true, Group: group}, Audit{Actor: "test"})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return c
+}
+
 func wpod(ns, workload, name, uid string, containers ...string) inventory.Pod {
 	p := inventory.Pod{Namespace: ns, Name: name, UID: types.UID(uid), Node: "node-1", Arch: "amd64",
 		Workload:   inventory.Workload{Kind: "Deployment", Name: workload},
