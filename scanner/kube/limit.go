@@ -18,8 +18,8 @@ const MaxResponseBytes = 4 << 20
 // its cap, or a scan past its Budget. The message is tagdrift's own: it quotes nothing
 // the cluster sent.
 type TooLargeError struct {
-	// What was exceeded: "response", "objects", "bytes", "kept bytes", "requests",
-	// "containers".
+	// What was exceeded: "response", "event" (one event of a watch), "objects",
+	// "bytes", "kept bytes", "requests", "containers".
 	What  string
 	Limit int64
 }
@@ -30,6 +30,8 @@ func (e *TooLargeError) Error() string {
 		return fmt.Sprintf("an answer of the API server was longer than %d bytes", e.Limit)
 	case "objects":
 		return fmt.Sprintf("the cluster holds more than %d objects (items and containers) a scan may read", e.Limit)
+	case "event":
+		return fmt.Sprintf("one watch event of the API server was longer than %d bytes", e.Limit)
 	case "containers":
 		return fmt.Sprintf("a pod has more than %d containers of one kind", e.Limit)
 	case "requests":

@@ -1,0 +1,208 @@
+package watch
+
+import (
+	"slices"
+	"unique"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/tagdrift/tagdrift/scanner/inventory"
+)
+
+// str is a string shared by every object that holds the same value (a namespace, a
+// node, an image, an imageID): unique.Handle keeps one copy while any holds it, and
+// takes 8 bytes where a string header takes 16. The zero str is "".
+type str unique.Handle[string]
+
+func mk(s string) str {
+	if s == "" {
+		return str{}
+	}
+	return str(unique.Make(s))
+}
+
+func (s str) String() string {
+	if s == (str{}) {
+		return ""
+	}
+	return unique.Handle[string](s).Value()
+}
+
+// Pod is what the cache keeps of a pod: what package inventory reads of it (names,
+// UID, the controller owner reference, the node, the revision labels, each
+// container's image from the spec and the imageID and state of its status), nothing
+// else. A zero corev1.Pod alone takes 1,168 bytes; a Pod of two containers takes about
+// 250 with its strings (BenchmarkPodMemory).
+type Pod struct {
+	namespace str
+	name      string
+	uid       types.UID
+	node      str
+	// ctl is the controller owner reference; zero for none.
+	ctlKind, ctlName, ctlUID str
+	// templateHash and revisionHash are the pod-template-hash and
+	// controller-revision-hash labels.
+	templateHash, revisionHash str
+	containers                 []container
+}
+
+// container is one container of a Pod: its spec's image and its status's imageID.
+type container struct {
+	name    str
+	typ     uint8 // index in containerTypes
+	image   str
+	imageID str
+	// status tells that a status of the container's name was found; waiting that it
+	// said waiting (its imageID is then not an observation).
+	status, waiting bool
+}
+
+var containerTypes = [...]inventory.ContainerType{inventory.Init, inventory.Regular, inventory.Ephemeral}
+
+// GetObjectMeta gives the informer's key functions the pod's namespace and name.
+func (p *Pod) GetObjectMeta() metav1.Object {
+	return &metav1.ObjectMeta{Namespace: p.namespace.String(), Name: p.name, UID: p.uid}
+}
+
+// equal tells whether two Pods keep the same fields.
+func (p *Pod) equal(q *Pod) bool {
+	return p.namespace == q.namespace && p.name == q.name && p.uid == q.uid && p.node == q.node &&
+		p.ctlKind == q.ctlKind && p.ctlName == q.ctlName && p.ctlUID == q.ctlUID &&
+		p.templateHash == q.templateHash && p.revisionHash == q.revisionHash && slices.Equal(p.containers, q.containers)
+}
+
+// compactPod keeps of p what inventory.Builder reads.
+func compactPod(p *corev1.Pod) *Pod {
+	out := &Pod{
+		namespace:    mk(p.Namespace),
+		name:         p.Name,
+		uid:          p.UID,
+		node:         mk(p.Spec.NodeName),
+		templateHash: mk(p.Labels["pod-template-hash"]),
+		revisionHash: mk(p.Labels["controller-revision-hash"]),
+	}
+	if ref := metav1.GetControllerOfNoCopy(p); ref != nil {
+		out.ctlKind, out.ctlName, out.ctlUID = mk(ref.Kind), mk(ref.Name), mk(string(ref.UID))
+	}
+	out.containers = make([]container, 0, len(p.Spec.InitContainers)+len(p.Spec.Containers)+len(p.Spec.EphemeralContainers))
+	for i := range p.Spec.InitContainers {
+		c := &p.Spec.InitContainers[i]
+		out.containers = append(out.containers, compactContainer(c.Name, 0, c.Image, p.Status.InitContainerStatuses))
+	}
+	for i := range p.Spec.Containers {
+		c := &p.Spec.Containers[i]
+		out.containers = append(out.containers, compactContainer(c.Name, 1, c.Image, p.Status.ContainerStatuses))
+	}
+	for i := range p.Spec.EphemeralContainers {
+		c := &p.Spec.EphemeralContainers[i]
+		out.containers = append(out.containers, compactContainer(c.Name, 2, c.Image, p.Status.EphemeralContainerStatuses))
+	}
+	return out
+}
+
+// compactContainer matches the status as inventory.Builder does: the first of the
+// container's name.
+func compactContainer(name string, typ uint8, image string, statuses []corev1.ContainerStatus) container {
+	c := container{name: mk(name), typ: typ, image: mk(image)}
+	for i := range statuses {
+		s := &statuses[i]
+		if s.Name != name {
+			continue
+		}
+		c.status, c.waiting = true, s.State.Waiting != nil
+		if !c.waiting {
+			c.imageID = mk(s.ImageID)
+		}
+		break
+	}
+	return c
+}
+
+// pod rebuilds the few fields of a corev1.Pod that inventory.Builder reads, so that a
+// watched pod becomes an inventory.Pod through the very code a scan's pod goes
+// through.
+func (p *Pod) pod() *corev1.Pod {
+	out := &corev1.Pod{}
+	out.Namespace, out.Name, out.UID = p.namespace.String(), p.name, p.uid
+	out.Spec.NodeName = p.node.String()
+	if p.templateHash != (str{}) || p.revisionHash != (str{}) {
+		out.Labels = map[string]string{}
+		if p.templateHash != (str{}) {
+			out.Labels["pod-template-hash"] = p.templateHash.String()
+		}
+		if p.revisionHash != (str{}) {
+			out.Labels["controller-revision-hash"] = p.revisionHash.String()
+		}
+	}
+	if p.ctlKind != (str{}) || p.ctlName != (str{}) {
+		yes := true
+		out.OwnerReferences = []metav1.OwnerReference{{Kind: p.ctlKind.String(), Name: p.ctlName.String(),
+			UID: types.UID(p.ctlUID.String()), Controller: &yes}}
+	}
+	for _, c := range p.containers {
+		var st []corev1.ContainerStatus
+		if c.status {
+			s := corev1.ContainerStatus{Name: c.name.String(), ImageID: c.imageID.String()}
+			if c.waiting {
+				s.State.Waiting = &corev1.ContainerStateWaiting{}
+			}
+			st = []corev1.ContainerStatus{s}
+		}
+		switch containerTypes[c.typ] {
+		case inventory.Init:
+			out.Spec.InitContainers = append(out.Spec.InitContainers, corev1.Container{Name: c.name.String(), Image: c.image.String()})
+			out.Status.InitContainerStatuses = append(out.Status.InitContainerStatuses, st...)
+		case inventory.Regular:
+			out.Spec.Containers = append(out.Spec.Containers, corev1.Container{Name: c.name.String(), Image: c.image.String()})
+			out.Status.ContainerStatuses = append(out.Status.ContainerStatuses, st...)
+		default:
+			out.Spec.EphemeralContainers = append(out.Spec.EphemeralContainers,
+				corev1.EphemeralContainer{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: c.name.String(), Image: c.image.String()}})
+			out.Status.EphemeralContainerStatuses = append(out.Status.EphemeralContainerStatuses, st...)
+		}
+	}
+	return out
+}
+
+// Owned is what the cache keeps of a ReplicaSet or a Job: its name and its own
+// controller, for resolving a pod's workload.
+type Owned struct {
+	namespace str
+	name      string
+	uid       types.UID
+	ctlKind   str
+	ctlName   str
+}
+
+// GetObjectMeta gives the informer's key functions the object's namespace and name.
+func (o *Owned) GetObjectMeta() metav1.Object {
+	return &metav1.ObjectMeta{Namespace: o.namespace.String(), Name: o.name, UID: o.uid}
+}
+
+func compactOwned(m metav1.Object) *Owned {
+	o := &Owned{namespace: mk(m.GetNamespace()), name: m.GetName(), uid: m.GetUID()}
+	if ref := metav1.GetControllerOfNoCopy(m); ref != nil {
+		o.ctlKind, o.ctlName = mk(ref.Kind), mk(ref.Name)
+	}
+	return o
+}
+
+// Node is what the cache keeps of a node.
+type Node struct {
+	name    string
+	arch    str
+	runtime str
+}
+
+// GetObjectMeta gives the informer's key functions the node's name.
+func (n *Node) GetObjectMeta() metav1.Object { return &metav1.ObjectMeta{Name: n.name} }
+
+func compactNode(n *corev1.Node) *Node {
+	arch := n.Status.NodeInfo.Architecture
+	if arch == "" {
+		arch = n.Labels[corev1.LabelArchStable]
+	}
+	return &Node{name: n.Name, arch: mk(arch), runtime: mk(n.Status.NodeInfo.ContainerRuntimeVersion)}
+}
