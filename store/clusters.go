@@ -22,7 +22,16 @@ type Cluster struct {
 	CreatedAt    time.Time
 	// Group is the cluster group it correlates in (DefaultGroup unless set).
 	Group string
+	// ScanMode is how its changes are found: ScanModePoll (a listing every interval)
+	// or ScanModeWatch (a watch, with a full listing as a safety net).
+	ScanMode string
 }
+
+// Scan modes of a cluster.
+const (
+	ScanModePoll  = "poll"
+	ScanModeWatch = "watch"
+)
 
 // NewCluster is a cluster to register. Credentials are sealed before they are stored
 // (the vetted, reduced kubeconfig, as the caller encodes it).
@@ -37,14 +46,16 @@ type NewCluster struct {
 	// Group is the group to put it in, created when there is none of that name; ""
 	// for the default group.
 	Group string
+	// ScanMode is ScanModePoll (default) or ScanModeWatch.
+	ScanMode string
 }
 
 const clusterColumns = `id, name, server, context, scan_interval, annotate, enabled, created_at,
-	(SELECT g.name FROM cluster_groups g WHERE g.id = group_id)`
+	(SELECT g.name FROM cluster_groups g WHERE g.id = group_id), scan_mode`
 
 func scanCluster(row pgx.Row) (Cluster, error) {
 	var c Cluster
-	err := row.Scan(&c.ID, &c.Name, &c.Server, &c.Context, &c.ScanInterval, &c.Annotate, &c.Enabled, &c.CreatedAt, &c.Group)
+	err := row.Scan(&c.ID, &c.Name, &c.Server, &c.Context, &c.ScanInterval, &c.Annotate, &c.Enabled, &c.CreatedAt, &c.Group, &c.ScanMode)
 	return c, err
 }
 
@@ -77,6 +88,9 @@ func (s *Store) createCluster(ctx context.Context, tx pgx.Tx, nc NewCluster, a A
 	if nc.Annotate == "" {
 		nc.Annotate = "off"
 	}
+	if nc.ScanMode == "" {
+		nc.ScanMode = ScanModePoll
+	}
 	group, err := groupID(ctx, tx, nc.Group, a)
 	if err != nil {
 		return Cluster{}, err
@@ -90,10 +104,10 @@ func (s *Store) createCluster(ctx context.Context, tx pgx.Tx, nc NewCluster, a A
 		return Cluster{}, fmt.Errorf("seal credentials: %w", err)
 	}
 	c, err := scanCluster(tx.QueryRow(ctx, `
-		INSERT INTO clusters (id, name, server, context, kubeconfig, key_id, scan_interval, annotate, enabled, group_id)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+		INSERT INTO clusters (id, name, server, context, kubeconfig, key_id, scan_interval, annotate, enabled, group_id, scan_mode)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 		RETURNING `+clusterColumns,
-		id, nc.Name, nc.Server, nc.Context, sealed, int64(s.keys.Primary()), nc.ScanInterval, nc.Annotate, nc.Enabled, group))
+		id, nc.Name, nc.Server, nc.Context, sealed, int64(s.keys.Primary()), nc.ScanInterval, nc.Annotate, nc.Enabled, group, nc.ScanMode))
 	// The name is unique among live clusters only (clusters_name_live).
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
@@ -139,21 +153,28 @@ type Due struct {
 	ClusterID int64
 	Interval  time.Duration
 	// LastStarted is when its latest scan started, whatever its status; nil when it was
-	// never scanned.
+	// never scanned. For a watched cluster, when its latest listing (poll) started.
 	LastStarted *time.Time
+	// Mode is the cluster's scan mode: a watched cluster is still listed, as a safety
+	// net, at a longer interval.
+	Mode string
 }
 
 // ScanSchedule returns every enabled live cluster with its interval and latest scan start.
 func (s *Store) ScanSchedule(ctx context.Context) ([]Due, error) {
 	rows, err := s.pool.Query(ctx, `
-		SELECT c.id, c.scan_interval, (SELECT max(started_at) FROM scans WHERE cluster_id = c.id)
+		SELECT c.id, c.scan_interval,
+		       CASE WHEN c.scan_mode = 'watch'
+		            THEN (SELECT max(started_at) FROM scans WHERE cluster_id = c.id AND kind = 'poll')
+		            ELSE (SELECT max(started_at) FROM scans WHERE cluster_id = c.id) END,
+		       c.scan_mode
 		FROM clusters c WHERE c.enabled AND c.deleted_at IS NULL ORDER BY c.id`)
 	if err != nil {
 		return nil, fmt.Errorf("scan schedule: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Due, error) {
 		var d Due
-		return d, r.Scan(&d.ClusterID, &d.Interval, &d.LastStarted)
+		return d, r.Scan(&d.ClusterID, &d.Interval, &d.LastStarted, &d.Mode)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("scan schedule: %w", err)
@@ -181,9 +202,9 @@ const touchesSQL = `(m.cluster_id = c.id OR (m.cluster_id IS NULL AND
 // the open mutations that touch them (those that need attention), counted once each.
 const clusterStatusSQL = `
 	SELECT c.id, c.name, c.server, c.context, c.scan_interval, c.annotate, c.enabled, c.created_at,
-	       (SELECT g.name FROM cluster_groups g WHERE g.id = c.group_id),
+	       (SELECT g.name FROM cluster_groups g WHERE g.id = c.group_id), c.scan_mode,
 	       s.id, s.status, s.queued_at, s.started_at, s.finished_at, s.pods, s.containers, s.opened, s.closed, s.error_class, s.error,
-	       s.annotate_writes, s.annotate_error,
+	       s.annotate_writes, s.annotate_error, s.kind, s.snapshots,
 	       (SELECT count(*) FROM mutations m WHERE m.resolved_at IS NULL AND m.state = 'open' AND ` + touchesSQL + `),
 	       (SELECT ok.finished_at FROM scans ok WHERE ok.cluster_id = c.id AND ok.status = 'succeeded'
 	        ORDER BY ok.id DESC LIMIT 1)
@@ -198,19 +219,21 @@ func scanClusterStatus(row pgx.Row) (ClusterStatus, error) {
 		status, errClass, errText, annotateErr *string
 		queued                                 *time.Time
 		pods, containers, opened, closedN      *int
+		kind                                   *string
+		snapshots                              *int
 		sc                                     Scan
 	)
 	c := &cs.Cluster
-	err := row.Scan(&c.ID, &c.Name, &c.Server, &c.Context, &c.ScanInterval, &c.Annotate, &c.Enabled, &c.CreatedAt, &c.Group,
+	err := row.Scan(&c.ID, &c.Name, &c.Server, &c.Context, &c.ScanInterval, &c.Annotate, &c.Enabled, &c.CreatedAt, &c.Group, &c.ScanMode,
 		&id, &status, &queued, &sc.StartedAt, &sc.FinishedAt, &pods, &containers, &opened, &closedN, &errClass, &errText,
-		&sc.AnnotateWrites, &annotateErr, &cs.OpenMutations, &cs.LastSucceeded)
+		&sc.AnnotateWrites, &annotateErr, &kind, &snapshots, &cs.OpenMutations, &cs.LastSucceeded)
 	if err != nil {
 		return cs, err
 	}
 	if id != nil {
 		sc.ID, sc.ClusterID, sc.Status, sc.QueuedAt = *id, c.ID, *status, *queued
 		sc.Pods, sc.Containers, sc.Opened, sc.Closed, sc.ErrorClass, sc.Error = *pods, *containers, *opened, *closedN, *errClass, *errText
-		sc.AnnotateError = *annotateErr
+		sc.AnnotateError, sc.Kind, sc.Snapshots = *annotateErr, *kind, *snapshots
 		cs.LastScan = &sc
 	}
 	return cs, nil
@@ -250,6 +273,10 @@ func (s *Store) RegisterCluster(ctx context.Context, nc NewCluster, a Audit) (Cl
 			"server": c.Server, "context": c.Context, "scanInterval": c.ScanInterval.String(),
 			"annotate": c.Annotate, "enabled": c.Enabled,
 		}
+		// Named when not the default: a trail reads as it did before watches.
+		if c.ScanMode != ScanModePoll {
+			detail["scanMode"] = c.ScanMode
+		}
 		// Named when set: a single team's trail reads as it did before groups.
 		if c.Group != DefaultGroup {
 			detail["group"] = c.Group
@@ -276,6 +303,8 @@ type ClusterChange struct {
 	// Group moves the cluster to that group, created when there is none of that name
 	// ("" for the default group).
 	Group *string
+	// ScanMode is ScanModePoll or ScanModeWatch.
+	ScanMode *string
 }
 
 // UpdateCluster changes a live cluster (cluster.update, naming the fields changed but
@@ -334,6 +363,10 @@ func (s *Store) UpdateClusterRefs(ctx context.Context, name string, ch ClusterCh
 			next.Enabled = *ch.Enabled
 			change("enabled", next.Enabled != old.Enabled, next.Enabled)
 		}
+		if ch.ScanMode != nil {
+			next.ScanMode = *ch.ScanMode
+			change("scanMode", next.ScanMode != old.ScanMode, next.ScanMode)
+		}
 		var group int64
 		if ch.Group != nil {
 			next.Group = *ch.Group
@@ -360,11 +393,11 @@ func (s *Store) UpdateClusterRefs(ctx context.Context, name string, ch ClusterCh
 		c, err = scanCluster(tx.QueryRow(ctx, `
 			UPDATE clusters SET server = $2, context = $3, scan_interval = $4, annotate = $5, enabled = $6,
 			       kubeconfig = COALESCE($7, kubeconfig), key_id = CASE WHEN $7::bytea IS NULL THEN key_id ELSE $8 END,
-			       group_id = COALESCE($9, group_id)
+			       group_id = COALESCE($9, group_id), scan_mode = $10
 			WHERE id = $1
 			RETURNING `+clusterColumns,
 			old.ID, next.Server, next.Context, next.ScanInterval, next.Annotate, next.Enabled, sealed, int64(s.keys.Primary()),
-			nilIfZero(group)))
+			nilIfZero(group), next.ScanMode))
 		if err != nil {
 			return fmt.Errorf("update the row: %w", err)
 		}

@@ -56,6 +56,21 @@ func (s *Store) CompleteScan(ctx context.Context, scanID int64, pods []inventory
 	own := ownConditions(pods) // pure: before the transaction
 	var counts ScanCounts
 	err := s.tx(ctx, func(tx pgx.Tx) error {
+		var err error
+		counts, err = s.completeScan(ctx, tx, scanID, own, pods, containers, at)
+		return err
+	})
+	if err != nil {
+		return ScanCounts{}, fmt.Errorf("complete scan %d: %w", scanID, err)
+	}
+	return counts, nil
+}
+
+// completeScan is CompleteScan inside tx.
+func (s *Store) completeScan(ctx context.Context, tx pgx.Tx, scanID int64, own []detect.Mutation, pods []inventory.Pod,
+	containers int, at time.Time) (ScanCounts, error) {
+	var counts ScanCounts
+	err := func() error {
 		sc, err := runningScan(ctx, tx, scanID)
 		if err != nil {
 			return err
@@ -131,11 +146,8 @@ func (s *Store) CompleteScan(ctx context.Context, scanID int64, pods []inventory
 			return nil
 		}
 		return bumpDataVersion(ctx, tx)
-	})
-	if err != nil {
-		return ScanCounts{}, fmt.Errorf("complete scan %d: %w", scanID, err)
-	}
-	return counts, nil
+	}()
+	return counts, err
 }
 
 // scanState is a running scan as CompleteScan records it.

@@ -40,7 +40,18 @@ type Scan struct {
 	// itself still succeeded.
 	AnnotateWrites *int
 	AnnotateError  string
+	// Kind is how the scan was made: ScanKindPoll (a listing) or ScanKindWatch (a
+	// snapshot of a watch's cache). Snapshots counts the watch snapshots the record
+	// stands for: one that changed nothing replaces the unchanged record before it.
+	Kind      string
+	Snapshots int
 }
+
+// Scan kinds.
+const (
+	ScanKindPoll  = "poll"
+	ScanKindWatch = "watch"
+)
 
 // ScanError is why a scan failed: Class is one of a few short words (unreachable, tls,
 // unauthorized, forbidden, timeout, redirect refused, not found, policy, ...), Message a
@@ -51,7 +62,7 @@ type ScanError struct {
 }
 
 const scanColumns = `id, cluster_id, status, queued_at, started_at, finished_at, pods, containers, opened, closed, error_class, error,
-	annotate_writes, annotate_error`
+	annotate_writes, annotate_error, kind, snapshots`
 
 // QueueScan records that a scan of a cluster was asked for at, and returns its id. When
 // one is already queued, that one is returned: one scan answers every ask made before
@@ -144,7 +155,7 @@ func (s *Store) ScansOfCluster(ctx context.Context, clusterID int64) ([]Scan, er
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Scan, error) {
 		var sc Scan
 		err := r.Scan(&sc.ID, &sc.ClusterID, &sc.Status, &sc.QueuedAt, &sc.StartedAt, &sc.FinishedAt,
-			&sc.Pods, &sc.Containers, &sc.Opened, &sc.Closed, &sc.ErrorClass, &sc.Error, &sc.AnnotateWrites, &sc.AnnotateError)
+			&sc.Pods, &sc.Containers, &sc.Opened, &sc.Closed, &sc.ErrorClass, &sc.Error, &sc.AnnotateWrites, &sc.AnnotateError, &sc.Kind, &sc.Snapshots)
 		return sc, err
 	})
 	if err != nil {
@@ -200,14 +211,14 @@ type ScanRecord struct {
 
 const scanRecordSQL = `
 	SELECT s.id, s.cluster_id, s.status, s.queued_at, s.started_at, s.finished_at, s.pods, s.containers,
-	       s.opened, s.closed, s.error_class, s.error, s.annotate_writes, s.annotate_error, c.name
+	       s.opened, s.closed, s.error_class, s.error, s.annotate_writes, s.annotate_error, s.kind, s.snapshots, c.name
 	FROM scans s JOIN clusters c ON c.id = s.cluster_id`
 
 func scanScanRecord(row pgx.Row) (ScanRecord, error) {
 	var r ScanRecord
 	sc := &r.Scan
 	err := row.Scan(&sc.ID, &sc.ClusterID, &sc.Status, &sc.QueuedAt, &sc.StartedAt, &sc.FinishedAt,
-		&sc.Pods, &sc.Containers, &sc.Opened, &sc.Closed, &sc.ErrorClass, &sc.Error, &sc.AnnotateWrites, &sc.AnnotateError, &r.Cluster)
+		&sc.Pods, &sc.Containers, &sc.Opened, &sc.Closed, &sc.ErrorClass, &sc.Error, &sc.AnnotateWrites, &sc.AnnotateError, &sc.Kind, &sc.Snapshots, &r.Cluster)
 	return r, err
 }
 
