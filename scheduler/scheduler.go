@@ -53,6 +53,8 @@ type Config struct {
 	// Deliveries, when set, has this replica send the notifications of the outbox (in
 	// the notifications queue) and re-post open alerts to Alertmanager channels.
 	Deliveries *DeliveryConfig
+	// Watch configures the watches of the clusters in scan mode watch.
+	Watch WatchConfig
 	// Metrics, when set, counts scans and deliveries.
 	Metrics *Metrics
 	Logger  *slog.Logger
@@ -77,6 +79,9 @@ func (c *Config) withDefaults() error {
 	if c.ScanTimeout <= 0 || c.Concurrency <= 0 || c.Tick <= 0 || c.ExpiryInterval <= 0 {
 		return errors.New("scheduler: ScanTimeout, Concurrency, Tick and ExpiryInterval must be positive")
 	}
+	if err := c.Watch.withDefaults(); err != nil {
+		return err
+	}
 	if c.Deliveries != nil {
 		return c.Deliveries.withDefaults()
 	}
@@ -87,6 +92,10 @@ func (c *Config) withDefaults() error {
 type Scheduler struct {
 	cfg    Config
 	client *river.Client[pgx.Tx]
+	// stopWatches ends the watches and watchesDone closes once they stopped; nil when
+	// none run.
+	stopWatches context.CancelFunc
+	watchesDone chan struct{}
 }
 
 const scanQueue = "scans"
@@ -228,12 +237,36 @@ func New(cfg Config) (*Scheduler, error) {
 	return s, nil
 }
 
-// Start starts working scans and, on the leader, the schedule.
-func (s *Scheduler) Start(ctx context.Context) error { return s.client.Start(ctx) }
+// Start starts working scans, on the leader the schedule, and the watches of the
+// clusters in scan mode watch whose lease this replica takes.
+func (s *Scheduler) Start(ctx context.Context) error {
+	if err := s.client.Start(ctx); err != nil {
+		return err
+	}
+	if !s.cfg.Watch.Disabled {
+		wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		s.stopWatches, s.watchesDone = cancel, make(chan struct{})
+		go func() {
+			defer close(s.watchesDone)
+			newWatches(s).run(wctx)
+		}()
+	}
+	return nil
+}
 
-// Stop cancels the scans in flight (they are recorded aborted and retried later, here
-// or by another replica) and waits for the workers, at most until ctx ends.
-func (s *Scheduler) Stop(ctx context.Context) error { return s.client.StopAndCancel(ctx) }
+// Stop stops the watches (giving up their leases), cancels the scans in flight (they
+// are recorded aborted and retried later, here or by another replica) and waits for
+// the workers, at most until ctx ends.
+func (s *Scheduler) Stop(ctx context.Context) error {
+	if s.stopWatches != nil {
+		s.stopWatches()
+		select {
+		case <-s.watchesDone:
+		case <-ctx.Done():
+		}
+	}
+	return s.client.StopAndCancel(ctx)
+}
 
 // ScanNow asks for a scan of a cluster now and returns the id of its scan record, queued
 // until a worker starts it (asks made before it starts share it). When the cluster's scan
@@ -298,9 +331,14 @@ func (w *scheduleWorker) Work(ctx context.Context, _ *river.Job[scheduleArgs]) e
 	var params []river.InsertManyParams
 	for _, c := range due {
 		at := now
+		interval := c.Interval
+		if c.Watched {
+			// The watch finds the changes; a full list is the safety net.
+			interval = max(interval, w.s.cfg.Watch.FullList)
+		}
 		if c.LastStarted != nil {
-			jitter := time.Duration(rand.Int64N(int64(c.Interval)/10 + 1))
-			if next := c.LastStarted.Add(c.Interval + jitter); next.After(now) {
+			jitter := time.Duration(rand.Int64N(int64(interval)/10 + 1))
+			if next := c.LastStarted.Add(interval + jitter); next.After(now) {
 				at = next
 			}
 		}
@@ -513,13 +551,18 @@ func (w *scanWorker) list(ctx context.Context, c store.Cluster) (*rest.Config, k
 // restConfig opens a cluster's credentials, checked against the current policy, as a
 // client configuration.
 func (s *Scheduler) restConfig(ctx context.Context, c store.Cluster) (*rest.Config, error) {
-	creds, err := s.credentials(ctx, c)
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := creds.RESTConfig(s.cfg.Dialer, s.cfg.Policy)
+	cfg, err := s.rawRESTConfig(ctx, c)
 	if err != nil {
 		return nil, err
 	}
 	return kube.Configure(cfg, s.cfg.UserAgent), nil
+}
+
+// rawRESTConfig is restConfig before kube.Configure: a watch configures it its way.
+func (s *Scheduler) rawRESTConfig(ctx context.Context, c store.Cluster) (*rest.Config, error) {
+	creds, err := s.credentials(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	return creds.RESTConfig(s.cfg.Dialer, s.cfg.Policy)
 }

@@ -155,9 +155,10 @@ type Due struct {
 	// LastStarted is when its latest scan started, whatever its status; nil when it was
 	// never scanned. For a watched cluster, when its latest listing (poll) started.
 	LastStarted *time.Time
-	// Mode is the cluster's scan mode: a watched cluster is still listed, as a safety
-	// net, at a longer interval.
-	Mode string
+	// Watched tells a cluster in scan mode watch whose watch a replica holds (its
+	// lease has not expired) and has not fallen back to polling: it is still listed,
+	// as a safety net, at a longer interval.
+	Watched bool
 }
 
 // ScanSchedule returns every enabled live cluster with its interval and latest scan start.
@@ -167,14 +168,15 @@ func (s *Store) ScanSchedule(ctx context.Context) ([]Due, error) {
 		       CASE WHEN c.scan_mode = 'watch'
 		            THEN (SELECT max(started_at) FROM scans WHERE cluster_id = c.id AND kind = 'poll')
 		            ELSE (SELECT max(started_at) FROM scans WHERE cluster_id = c.id) END,
-		       c.scan_mode
+		       c.scan_mode = 'watch' AND EXISTS (SELECT 1 FROM cluster_watches w
+		           WHERE w.cluster_id = c.id AND w.expires_at > now() AND w.state <> 'polling')
 		FROM clusters c WHERE c.enabled AND c.deleted_at IS NULL ORDER BY c.id`)
 	if err != nil {
 		return nil, fmt.Errorf("scan schedule: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Due, error) {
 		var d Due
-		return d, r.Scan(&d.ClusterID, &d.Interval, &d.LastStarted, &d.Mode)
+		return d, r.Scan(&d.ClusterID, &d.Interval, &d.LastStarted, &d.Watched)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("scan schedule: %w", err)

@@ -2,6 +2,7 @@ package watch
 
 import (
 	"bufio"
+	"errors"
 	"encoding/binary"
 	"io"
 	"net/http"
@@ -53,7 +54,8 @@ func (t *eventLimit) RoundTrip(r *http.Request) (*http.Response, error) {
 		return t.list.RoundTrip(r)
 	}
 	resp, err := t.next.RoundTrip(r)
-	if err != nil || resp.Body == nil {
+	// An error's answer is a Status, not a stream: client-go reads it, bounded.
+	if err != nil || resp.Body == nil || resp.StatusCode != http.StatusOK {
 		return resp, err
 	}
 	ct := resp.Header.Get("Content-Type")
@@ -127,3 +129,42 @@ func (l *lines) Read(p []byte) (int, error) {
 }
 
 func (l *lines) Close() error { return l.rc.Close() }
+
+// tripWire tells the watch when an answer's body failed with a *kube.TooLargeError:
+// client-go takes a broken stream for a closed one and watches again, where the watch
+// must stop.
+type tripWire struct {
+	next http.RoundTripper
+	trip func(error)
+}
+
+func (t *tripWire) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(r)
+	if err != nil {
+		var tl *kube.TooLargeError
+		if errors.As(err, &tl) {
+			t.trip(err)
+		}
+		return resp, err
+	}
+	if resp.Body != nil {
+		resp.Body = &tripBody{rc: resp.Body, trip: t.trip}
+	}
+	return resp, nil
+}
+
+type tripBody struct {
+	rc   io.ReadCloser
+	trip func(error)
+}
+
+func (b *tripBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	var tl *kube.TooLargeError
+	if err != nil && errors.As(err, &tl) {
+		b.trip(err)
+	}
+	return n, err
+}
+
+func (b *tripBody) Close() error { return b.rc.Close() }

@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -112,6 +113,10 @@ func New(cfg Config, nodes bool) (*Watch, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	w := &Watch{cfg: cfg, changed: make(chan struct{}, 1)}
+	cfg.REST = rest.CopyConfig(cfg.REST)
+	cfg.REST.Wrap(func(rt http.RoundTripper) http.RoundTripper { return &tripWire{next: rt, trip: w.fail} })
+	w.cfg.REST = cfg.REST
 	cs, err := kubernetes.NewForConfig(cfg.REST)
 	if err != nil {
 		return nil, fmt.Errorf("client for %s: %w", cfg.Cluster, err)
@@ -120,7 +125,6 @@ func New(cfg Config, nodes bool) (*Watch, error) {
 	if err != nil {
 		return nil, fmt.Errorf("metadata client for %s: %w", cfg.Cluster, err)
 	}
-	w := &Watch{cfg: cfg, changed: make(chan struct{}, 1)}
 	w.pods = w.informer("pods", kube.PodPageSize, &corev1.Pod{},
 		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			return cs.CoreV1().Pods("").List(ctx, o)
