@@ -2,8 +2,8 @@ package watch
 
 import (
 	"bufio"
-	"errors"
 	"encoding/binary"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
