@@ -1,0 +1,169 @@
+package scheduler
+
+import (
+	"context"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/tagdrift/tagdrift/internal/kubeenv"
+	"github.com/tagdrift/tagdrift/scanner/kubeconfig"
+	"github.com/tagdrift/tagdrift/store"
+)
+
+func TestDebounceDue(t *testing.T) {
+	t0 := time.Unix(0, 0)
+	for _, c := range []struct {
+		first, last time.Duration
+		want        time.Duration
+	}{
+		{0, 0, time.Second},                                 // one change: quiet after it
+		{0, 300 * time.Millisecond, 1300 * time.Millisecond}, // a second one moves it
+		{0, 900 * time.Millisecond, 1500 * time.Millisecond}, // constant churn: at most max after the first
+	} {
+		if got := DebounceDue(t0.Add(c.first), t0.Add(c.last), time.Second, 1500*time.Millisecond); !got.Equal(t0.Add(c.want)) {
+			t.Errorf("first %s last %s: due %s, want %s", c.first, c.last, got.Sub(t0), c.want)
+		}
+	}
+}
+
+// watchScheduler is a scheduler of the harness's store whose watches run with short
+// leases, named holder.
+func (h *harness) watchScheduler(t *testing.T, holder string) *Scheduler {
+	t.Helper()
+	allowLoopback := &kubeconfig.Dialer{Allowed: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
+	s, err := New(Config{Store: h.store, Dialer: allowLoopback, ScanTimeout: 20 * time.Second, Tick: 200 * time.Millisecond,
+		Watch: WatchConfig{Holder: holder, Heartbeat: 200 * time.Millisecond, LeaseTTL: time.Second, StaleAfter: 2 * time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestWatchDetects runs serve's scheduler on a real API server and PostgreSQL with a
+// cluster in scan mode watch: the kubelet patching a pod's imageID to a moved digest
+// opens the workload-divergence within seconds, without a scan asked for, and
+// patching it back resolves it; the scans table holds the changes, not the churn.
+// Then the replica stops and another takes its lease and goes on detecting.
+func TestWatchDetects(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	c := h.cluster
+	if err := c.Namespace(ctx, "shop"); err != nil {
+		t.Fatal(err)
+	}
+	yes := true
+	set := func(pod, d string) {
+		t.Helper()
+		if err := c.SetContainerStatuses(ctx, "shop", pod, kubeenv.PodStatus{Containers: []kubeenv.ContainerStatus{
+			{Name: "app", ImageID: "registry.example.com/web@sha256:" + strings.Repeat(d, 64)}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"w1", "w2"} {
+		_, err := c.Admin.CoreV1().Pods("shop").Create(ctx, &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"pod-template-hash": "abc"},
+				OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "web-abc",
+					UID: "00000000-0000-0000-0000-00000000000a", Controller: &yes}}},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.example.com/web:1"}}},
+		}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		set(name, "c")
+	}
+	cl := h.register(t, "live", c.Host)
+	mode := store.ScanModeWatch
+	if _, err := h.store.UpdateCluster(ctx, "live", store.ClusterChange{ScanMode: &mode}, store.Audit{Actor: "test"}); err != nil {
+		t.Fatal(err)
+	}
+
+	s1 := h.watchScheduler(t, "r1")
+	stopped1 := false
+	defer func() {
+		if !stopped1 {
+			s1.Stop(ctx)
+		}
+	}()
+	waitState := func(holder, state string) {
+		t.Helper()
+		eventually(t, "watch "+state+" by "+holder, func() bool {
+			w, err := h.store.WatchStateOf(ctx, cl.ID)
+			return err == nil && w.Holder == holder && w.State == state
+		})
+	}
+	waitState("r1", store.WatchLive)
+	// The watch's first snapshot (or the first poll scan) records the two pods.
+	eventually(t, "the pods recorded", func() bool {
+		obs, err := h.store.ObservationsOfCluster(ctx, cl.ID)
+		return err == nil && len(obs) == 2
+	})
+	divergence := func() *store.Mutation {
+		ms, err := h.store.ListMutations(ctx, store.MutationFilter{State: store.StateAll, Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range ms {
+			if ms[i].Kind == "workload-divergence" {
+				return &ms[i]
+			}
+		}
+		return nil
+	}
+	// within waits for cond at most d (the 2 s target, with a margin for a loaded
+	// machine) and says how long it took.
+	within := func(what string, d time.Duration, cond func() bool) {
+		t.Helper()
+		start := time.Now()
+		for !cond() {
+			if time.Since(start) > d {
+				t.Fatalf("%s: not within %s", what, d)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		t.Logf("%s after %s", what, time.Since(start).Round(time.Millisecond))
+	}
+	set("w2", "d")
+	within("opened", 6*time.Second, func() bool { m := divergence(); return m != nil && m.ResolvedAt == nil })
+	set("w2", "c")
+	within("resolved", 6*time.Second, func() bool { m := divergence(); return m != nil && m.ResolvedAt != nil })
+	w, err := h.store.WatchStateOf(ctx, cl.ID)
+	if err != nil || w.LastChange == nil || w.LastDetected == nil || w.LastDetected.Before(*w.LastChange) {
+		t.Errorf("watch state: %+v %v", w, err)
+	}
+	scans, err := h.store.ScansOfCluster(ctx, cl.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	watchScans := 0
+	for _, sc := range scans {
+		if sc.Kind == store.ScanKindWatch {
+			watchScans++
+		}
+	}
+	// The first snapshot, the move, the move back, and at most one unchanged trailing record.
+	if watchScans < 2 || watchScans > 4 {
+		t.Errorf("%d watch scans, want 2 to 4: %+v", watchScans, scans)
+	}
+
+	// The replica stops: the other takes the lease and detects on.
+	s2 := h.watchScheduler(t, "r2")
+	defer s2.Stop(ctx)
+	if err := s1.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stopped1 = true
+	waitState("r2", store.WatchLive)
+	set("w1", "e")
+	within("opened by the second replica", 6*time.Second, func() bool {
+		ms, err := h.store.ListMutations(ctx, store.MutationFilter{State: store.StateOpen, Limit: 100})
+		return err == nil && len(ms) > 0
+	})
+}
