@@ -21,7 +21,7 @@ func TestDebounceDue(t *testing.T) {
 		first, last time.Duration
 		want        time.Duration
 	}{
-		{0, 0, time.Second},                                 // one change: quiet after it
+		{0, 0, time.Second}, // one change: quiet after it
 		{0, 300 * time.Millisecond, 1300 * time.Millisecond}, // a second one moves it
 		{0, 900 * time.Millisecond, 1500 * time.Millisecond}, // constant churn: at most max after the first
 	} {
