@@ -192,6 +192,20 @@ type ClusterStatus struct {
 	// LastSucceeded is when the cluster's latest succeeded scan finished; nil when none
 	// has.
 	LastSucceeded *time.Time
+	// Watch is how the cluster's watch stands, for a cluster in scan mode watch; nil
+	// for one polled.
+	Watch *ClusterWatch
+}
+
+// ClusterWatch is how a watched cluster is watched: State is WatchLive, WatchResyncing,
+// WatchStale (StaleSince says since when) or WatchPolling (Note says why: the
+// credentials may not watch, a cap was reached, or no replica holds its lease).
+type ClusterWatch struct {
+	State        string
+	StaleSince   *time.Time
+	Note         string
+	LastChange   *time.Time
+	LastDetected *time.Time
 }
 
 // touchesSQL holds when mutation m bears on live cluster c: it is c's own (cluster_id),
@@ -209,9 +223,11 @@ const clusterStatusSQL = `
 	       s.annotate_writes, s.annotate_error, s.kind, s.snapshots,
 	       (SELECT count(*) FROM mutations m WHERE m.resolved_at IS NULL AND m.state = 'open' AND ` + touchesSQL + `),
 	       (SELECT ok.finished_at FROM scans ok WHERE ok.cluster_id = c.id AND ok.status = 'succeeded'
-	        ORDER BY ok.id DESC LIMIT 1)
+	        ORDER BY ok.id DESC LIMIT 1),
+	       w.state, w.stale_since, w.note, w.last_change, w.last_detected, w.expires_at > now()
 	FROM clusters c
 	LEFT JOIN LATERAL (SELECT * FROM scans WHERE cluster_id = c.id ORDER BY id DESC LIMIT 1) s ON true
+	LEFT JOIN cluster_watches w ON w.cluster_id = c.id
 	WHERE c.deleted_at IS NULL`
 
 func scanClusterStatus(row pgx.Row) (ClusterStatus, error) {
@@ -223,12 +239,16 @@ func scanClusterStatus(row pgx.Row) (ClusterStatus, error) {
 		pods, containers, opened, closedN      *int
 		kind                                   *string
 		snapshots                              *int
+		wState, wNote                          *string
+		wLive                                  *bool
+		cw                                     ClusterWatch
 		sc                                     Scan
 	)
 	c := &cs.Cluster
 	err := row.Scan(&c.ID, &c.Name, &c.Server, &c.Context, &c.ScanInterval, &c.Annotate, &c.Enabled, &c.CreatedAt, &c.Group, &c.ScanMode,
 		&id, &status, &queued, &sc.StartedAt, &sc.FinishedAt, &pods, &containers, &opened, &closedN, &errClass, &errText,
-		&sc.AnnotateWrites, &annotateErr, &kind, &snapshots, &cs.OpenMutations, &cs.LastSucceeded)
+		&sc.AnnotateWrites, &annotateErr, &kind, &snapshots, &cs.OpenMutations, &cs.LastSucceeded,
+		&wState, &cw.StaleSince, &wNote, &cw.LastChange, &cw.LastDetected, &wLive)
 	if err != nil {
 		return cs, err
 	}
@@ -237,6 +257,16 @@ func scanClusterStatus(row pgx.Row) (ClusterStatus, error) {
 		sc.Pods, sc.Containers, sc.Opened, sc.Closed, sc.ErrorClass, sc.Error = *pods, *containers, *opened, *closedN, *errClass, *errText
 		sc.AnnotateError, sc.Kind, sc.Snapshots = *annotateErr, *kind, *snapshots
 		cs.LastScan = &sc
+	}
+	if c.ScanMode == ScanModeWatch {
+		switch {
+		case wState == nil || wLive == nil || !*wLive:
+			cw = ClusterWatch{State: WatchPolling, LastChange: cw.LastChange, LastDetected: cw.LastDetected,
+				Note: "no replica holds its watch: it is listed at its interval"}
+		default:
+			cw.State, cw.Note = *wState, *wNote
+		}
+		cs.Watch = &cw
 	}
 	return cs, nil
 }

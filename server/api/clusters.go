@@ -15,16 +15,27 @@ import (
 
 // clusterJSON is a cluster as the API shows it: never its kubeconfig or credentials.
 type clusterJSON struct {
-	Name          string    `json:"name"`
-	Server        string    `json:"server"`
-	Context       string    `json:"context"`
-	Group         string    `json:"group"`
-	ScanInterval  string    `json:"scanInterval"`
-	Annotate      string    `json:"annotate"`
-	Enabled       bool      `json:"enabled"`
-	CreatedAt     time.Time `json:"createdAt"`
-	LastScan      *scanJSON `json:"lastScan"`
-	OpenMutations int       `json:"openMutations"`
+	Name          string            `json:"name"`
+	Server        string            `json:"server"`
+	Context       string            `json:"context"`
+	Group         string            `json:"group"`
+	ScanInterval  string            `json:"scanInterval"`
+	ScanMode      string            `json:"scanMode"`
+	Annotate      string            `json:"annotate"`
+	Enabled       bool              `json:"enabled"`
+	CreatedAt     time.Time         `json:"createdAt"`
+	LastScan      *scanJSON         `json:"lastScan"`
+	OpenMutations int               `json:"openMutations"`
+	Watch         *clusterWatchJSON `json:"watch"`
+}
+
+// clusterWatchJSON is how a cluster in scan mode watch is watched.
+type clusterWatchJSON struct {
+	State        string     `json:"state"`
+	StaleSince   *time.Time `json:"staleSince"`
+	Note         string     `json:"note"`
+	LastChange   *time.Time `json:"lastChange"`
+	LastDetected *time.Time `json:"lastDetected"`
 }
 
 func toClusterJSON(c store.ClusterStatus) clusterJSON {
@@ -34,6 +45,7 @@ func toClusterJSON(c store.ClusterStatus) clusterJSON {
 		Context:       c.Context,
 		Group:         c.Group,
 		ScanInterval:  request.FormatDuration(c.ScanInterval),
+		ScanMode:      c.ScanMode,
 		Annotate:      c.Annotate,
 		Enabled:       c.Enabled,
 		CreatedAt:     request.UTC(c.CreatedAt),
@@ -42,6 +54,10 @@ func toClusterJSON(c store.ClusterStatus) clusterJSON {
 	if c.LastScan != nil {
 		s := toScanJSON(store.ScanRecord{Scan: *c.LastScan, Cluster: c.Name})
 		out.LastScan = &s
+	}
+	if w := c.Watch; w != nil {
+		out.Watch = &clusterWatchJSON{State: w.State, StaleSince: request.UTCPtr(w.StaleSince), Note: w.Note,
+			LastChange: request.UTCPtr(w.LastChange), LastDetected: request.UTCPtr(w.LastDetected)}
 	}
 	return out
 }
@@ -90,8 +106,17 @@ type clusterRequest struct {
 	Context      string `json:"context"`
 	Group        string `json:"group"`
 	ScanInterval string `json:"scanInterval"`
+	ScanMode     string `json:"scanMode"`
 	Annotate     string `json:"annotate"`
 	Enabled      *bool  `json:"enabled"`
+}
+
+// checkScanMode refuses a scan mode other than poll and watch.
+func checkScanMode(mode string) error {
+	if mode != store.ScanModePoll && mode != store.ScanModeWatch {
+		return request.BadRequest("scanMode must be poll or watch, not %q", mode)
+	}
+	return nil
 }
 
 func (a *API) createCluster(w http.ResponseWriter, r *http.Request) error {
@@ -122,6 +147,12 @@ func (a *API) createCluster(w http.ResponseWriter, r *http.Request) error {
 	if req.Enabled != nil {
 		nc.Enabled = *req.Enabled
 	}
+	if req.ScanMode != "" {
+		if err := checkScanMode(req.ScanMode); err != nil {
+			return err
+		}
+		nc.ScanMode = req.ScanMode
+	}
 	if req.Kubeconfig == "" {
 		return request.BadRequest("kubeconfig is required: the kubeconfig file's content, as a string")
 	}
@@ -146,6 +177,7 @@ type clusterChange struct {
 	Context      *string `json:"context"`
 	Group        *string `json:"group"`
 	ScanInterval *string `json:"scanInterval"`
+	ScanMode     *string `json:"scanMode"`
 	Annotate     *string `json:"annotate"`
 	Enabled      *bool   `json:"enabled"`
 }
@@ -187,10 +219,16 @@ func (a *API) updateCluster(w http.ResponseWriter, r *http.Request) error {
 		}
 		ch.Annotate = req.Annotate
 	}
+	if req.ScanMode != nil {
+		if err := checkScanMode(*req.ScanMode); err != nil {
+			return err
+		}
+		ch.ScanMode = req.ScanMode
+	}
 	ch.Enabled = req.Enabled
 	ch.Group = req.Group
-	if ch.Credentials == nil && ch.ScanInterval == nil && ch.Annotate == nil && ch.Enabled == nil && ch.Group == nil {
-		return request.BadRequest("nothing to change: send any of kubeconfig (with context), group, scanInterval, annotate, enabled")
+	if ch.Credentials == nil && ch.ScanInterval == nil && ch.Annotate == nil && ch.Enabled == nil && ch.Group == nil && ch.ScanMode == nil {
+		return request.BadRequest("nothing to change: send any of kubeconfig (with context), group, scanInterval, scanMode, annotate, enabled")
 	}
 	before, err := a.st.ClusterStatusByName(r.Context(), name)
 	if err != nil {

@@ -30,6 +30,10 @@ type scanJSON struct {
 	// run); AnnotateError why it failed ("" when it did not).
 	AnnotateWrites *int   `json:"annotateWrites"`
 	AnnotateError  string `json:"annotateError"`
+	// Kind is poll (a listing) or watch (a snapshot of a watch's cache); Snapshots how
+	// many unchanged watch snapshots the record stands for.
+	Kind      string `json:"kind"`
+	Snapshots int    `json:"snapshots"`
 }
 
 func toScanJSON(s store.ScanRecord) scanJSON {
@@ -39,6 +43,7 @@ func toScanJSON(s store.ScanRecord) scanJSON {
 		Pods: s.Pods, Containers: s.Containers, Opened: s.Opened, Closed: s.Closed,
 		ErrorClass: s.ErrorClass, Error: s.Error,
 		AnnotateWrites: s.AnnotateWrites, AnnotateError: s.AnnotateError,
+		Kind: s.Kind, Snapshots: s.Snapshots,
 	}
 }
 
