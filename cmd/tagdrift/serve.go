@@ -42,6 +42,10 @@ type serveConfig struct {
 	ScanConcurrency     int            `env:"TAGDRIFT_SCAN_CONCURRENCY" default:"4" help:"scans this process runs at once"`
 	ScanTimeout         time.Duration  `env:"TAGDRIFT_SCAN_TIMEOUT" default:"2m" help:"time limit of one scan"`
 	ScanInterval        time.Duration  `env:"TAGDRIFT_SCAN_INTERVAL" default:"5m" help:"interval of clusters registered with --cluster-kubeconfig (at least 10s)"`
+	NoWatch             bool           `env:"TAGDRIFT_NO_WATCH" help:"run no watch on this replica: clusters in scan mode watch are watched by other replicas, or listed at their interval when none does"`
+	WatchFullList       time.Duration  `env:"TAGDRIFT_WATCH_FULL_LIST" default:"30m" help:"interval of a watched cluster's full listing, the safety net under its watch (at least 1m)"`
+	WatchStaleAfter     time.Duration  `env:"TAGDRIFT_WATCH_STALE_AFTER" default:"1m" help:"a watch broken this long shows its cluster stale (at least 1s)"`
+	WatchStarts         int            `env:"TAGDRIFT_WATCH_STARTS" default:"4" help:"watches this process lists at once when they start"`
 	ClusterKubeconfig   []string       `env:"TAGDRIFT_CLUSTER_KUBECONFIG" sep:"none" placeholder:"FILE[:CONTEXT]" help:"register a cluster at start, named after its context, unless one of that name exists; repeatable"`
 	ClusterGroup        []string       `env:"TAGDRIFT_CLUSTER_GROUP" sep:"none" placeholder:"CLUSTER=GROUP" help:"register the --cluster-kubeconfig cluster of that name in GROUP (made when missing) rather than the default group; repeatable"`
 	AllowClusterNetwork []netip.Prefix `env:"TAGDRIFT_ALLOW_CLUSTER_NETWORK" sep:"none" placeholder:"CIDR" help:"internal network clusters may be reached on (loopback, private ranges); repeatable"`
@@ -160,6 +164,12 @@ func (c serveConfig) validate(source func(flag string) string) error {
 		return fmt.Errorf("%s must not be negative, not %s", source("history-retention"), c.HistoryRetention)
 	case c.ExpiryInterval < time.Second:
 		return fmt.Errorf("%s must be at least 1s, not %s", source("expiry-interval"), c.ExpiryInterval)
+	case c.WatchFullList < time.Minute:
+		return fmt.Errorf("%s must be at least 1m, not %s", source("watch-full-list"), c.WatchFullList)
+	case c.WatchStaleAfter < time.Second:
+		return fmt.Errorf("%s must be at least 1s, not %s", source("watch-stale-after"), c.WatchStaleAfter)
+	case c.WatchStarts <= 0:
+		return fmt.Errorf("%s must be positive, not %d", source("watch-starts"), c.WatchStarts)
 	case c.ScanInterval < 10*time.Second:
 		return fmt.Errorf("%s must be at least 10s, not %s", source("scan-interval"), c.ScanInterval)
 	case c.APIRateLimit <= 0 || math.IsInf(c.APIRateLimit, 0) || math.IsNaN(c.APIRateLimit):
@@ -320,6 +330,8 @@ func (cfg *serveConfig) Run(ctx context.Context, d *deps) error {
 		Store: st, Dialer: dialer, Policy: policy, ScanTimeout: cfg.ScanTimeout, Concurrency: cfg.ScanConcurrency,
 		UserAgent: "tagdrift/" + version, Metrics: scheduler.NewMetrics(reg), Logger: log, ExternalURL: cfg.ExternalURL,
 		Deliveries: deliveries, ExpiryInterval: cfg.ExpiryInterval,
+		Watch: scheduler.WatchConfig{Disabled: cfg.NoWatch, FullList: cfg.WatchFullList, StaleAfter: cfg.WatchStaleAfter,
+			Starts: cfg.WatchStarts},
 	})
 	if err != nil {
 		return err
