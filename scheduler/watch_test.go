@@ -2,8 +2,13 @@ package scheduler
 
 import (
 	"context"
+	"errors"
+	"io"
+	"net"
 	"net/netip"
+	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -166,4 +171,137 @@ func TestWatchDetects(t *testing.T) {
 		ms, err := h.store.ListMutations(ctx, store.MutationFilter{State: store.StateOpen, Limit: 100})
 		return err == nil && len(ms) > 0
 	})
+}
+
+// cutProxy forwards TCP connections to an address until cut, which closes them and
+// refuses new ones until restore: a network cut between tagdrift and an API server.
+type cutProxy struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	cut    bool
+	conns  []net.Conn
+}
+
+func newCutProxy(t *testing.T, target string) *cutProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &cutProxy{ln: ln, target: target}
+	t.Cleanup(func() { ln.Close(); p.setCut(true) })
+	go func() {
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			p.mu.Lock()
+			if p.cut {
+				p.mu.Unlock()
+				in.Close()
+				continue
+			}
+			out, err := net.Dial("tcp", target)
+			if err != nil {
+				p.mu.Unlock()
+				in.Close()
+				continue
+			}
+			p.conns = append(p.conns, in, out)
+			p.mu.Unlock()
+			go func() { io.Copy(out, in); out.Close() }()
+			go func() { io.Copy(in, out); in.Close() }()
+		}
+	}()
+	return p
+}
+
+func (p *cutProxy) setCut(cut bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cut = cut
+	if cut {
+		for _, c := range p.conns {
+			c.Close()
+		}
+		p.conns = nil
+	}
+}
+
+// TestWatchCutStale cuts the network between a watch and its API server: the cluster
+// shows stale after StaleAfter, a pod deleted meanwhile closes nothing while it is,
+// and once the network is back the watch is live again and records the deletion.
+func TestWatchCutStale(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	c := h.cluster
+	if err := c.Namespace(ctx, "shop"); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"a", "b"} {
+		if _, err := c.Admin.CoreV1().Pods("shop").Create(ctx, &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "nginx:1.25"}}},
+		}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.SetContainerStatuses(ctx, "shop", name, kubeenv.PodStatus{Containers: []kubeenv.ContainerStatus{
+			{Name: "app", ImageID: "docker.io/library/nginx@sha256:" + strings.Repeat("a", 64)}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	u, err := url.Parse(c.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := newCutProxy(t, u.Host)
+	cl := h.register(t, "cut", "https://"+proxy.ln.Addr().String())
+	mode := store.ScanModeWatch
+	if _, err := h.store.UpdateCluster(ctx, "cut", store.ClusterChange{ScanMode: &mode}, store.Audit{Actor: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	s := h.watchScheduler(t, "r1")
+	defer s.Stop(ctx)
+	state := func() store.WatchState {
+		w, err := h.store.WatchStateOf(ctx, cl.ID)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			t.Fatal(err)
+		}
+		return w
+	}
+	openOf := func() int {
+		obs, err := h.store.ObservationsOfCluster(ctx, cl.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, o := range obs {
+			if o.ClosedAt == nil {
+				n++
+			}
+		}
+		return n
+	}
+	eventually(t, "live with both pods recorded", func() bool { return state().State == store.WatchLive && openOf() == 2 })
+
+	proxy.setCut(true)
+	if err := c.Admin.CoreV1().Pods("shop").Delete(ctx, "b", metav1.DeleteOptions{GracePeriodSeconds: new(int64)}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "stale", func() bool { return state().State == store.WatchStale })
+	if w := state(); w.StaleSince == nil {
+		t.Errorf("stale without a time: %+v", w)
+	}
+	cs, err := h.store.ClusterStatusByName(ctx, "cut")
+	if err != nil || cs.Watch == nil || cs.Watch.State != store.WatchStale {
+		t.Errorf("the cluster's status while cut: %+v %v", cs.Watch, err)
+	}
+	if n := openOf(); n != 2 {
+		t.Fatalf("%d open intervals while stale, want 2: nothing is closed", n)
+	}
+
+	proxy.setCut(false)
+	eventually(t, "live again, the deleted pod closed", func() bool { return state().State == store.WatchLive && openOf() == 1 })
 }

@@ -130,39 +130,57 @@ func (l *lines) Read(p []byte) (int, error) {
 
 func (l *lines) Close() error { return l.rc.Close() }
 
-// tripWire tells the watch when an answer's body failed with a *kube.TooLargeError:
-// client-go takes a broken stream for a closed one and watches again, where the watch
-// must stop.
+// tripWire tells the watch what client-go keeps to itself: an answer's body that
+// failed with a *kube.TooLargeError (client-go takes a broken stream for a closed one
+// and watches again, where the watch must stop), a request that failed or a stream
+// that broke (client-go retries a failed request for about ten seconds before its
+// informer hears of it), and a watch that connected.
 type tripWire struct {
-	next http.RoundTripper
-	trip func(error)
+	next    http.RoundTripper
+	trip    func(error)
+	broken  func(error)
+	healthy func()
 }
 
 func (t *tripWire) RoundTrip(r *http.Request) (*http.Response, error) {
 	resp, err := t.next.RoundTrip(r)
 	if err != nil {
 		var tl *kube.TooLargeError
-		if errors.As(err, &tl) {
+		switch {
+		case errors.As(err, &tl):
 			t.trip(err)
+		case r.Context().Err() == nil:
+			t.broken(err)
 		}
 		return resp, err
 	}
+	if resp.StatusCode >= 500 {
+		t.broken(errors.New(resp.Status))
+	}
+	if resp.StatusCode == http.StatusOK && isWatch(r) {
+		t.healthy()
+	}
 	if resp.Body != nil {
-		resp.Body = &tripBody{rc: resp.Body, trip: t.trip}
+		resp.Body = &tripBody{rc: resp.Body, t: t, ctx: r.Context().Err}
 	}
 	return resp, nil
 }
 
 type tripBody struct {
-	rc   io.ReadCloser
-	trip func(error)
+	rc  io.ReadCloser
+	t   *tripWire
+	ctx func() error
 }
 
 func (b *tripBody) Read(p []byte) (int, error) {
 	n, err := b.rc.Read(p)
 	var tl *kube.TooLargeError
-	if err != nil && errors.As(err, &tl) {
-		b.trip(err)
+	switch {
+	case err == nil || err == io.EOF || b.ctx() != nil:
+	case errors.As(err, &tl):
+		b.t.trip(err)
+	default:
+		b.t.broken(err)
 	}
 	return n, err
 }

@@ -61,7 +61,8 @@ type Config struct {
 	MaxObjects int64
 	// MaxEventBytes bounds one watch event. Default DefaultMaxEventBytes.
 	MaxEventBytes int64
-	Logger        *slog.Logger
+	// Logger receives what fails; it should name the cluster.
+	Logger *slog.Logger
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -115,7 +116,10 @@ func New(cfg Config, nodes bool) (*Watch, error) {
 	}
 	w := &Watch{cfg: cfg, changed: make(chan struct{}, 1)}
 	cfg.REST = rest.CopyConfig(cfg.REST)
-	cfg.REST.Wrap(func(rt http.RoundTripper) http.RoundTripper { return &tripWire{next: rt, trip: w.fail} })
+	cfg.REST.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return &tripWire{next: rt, trip: w.fail, healthy: w.healthy,
+			broken: func(err error) { w.failed("the API server", err) }}
+	})
 	w.cfg.REST = cfg.REST
 	cs, err := kubernetes.NewForConfig(cfg.REST)
 	if err != nil {
@@ -340,7 +344,7 @@ func (w *Watch) failed(what string, err error) {
 		w.brokenSince = w.cfg.Now()
 	}
 	w.mu.Unlock()
-	w.cfg.Logger.Debug("watch failed", "cluster", w.cfg.Cluster, "resource", what, "error", err.Error())
+	w.cfg.Logger.Debug("watch failed", "resource", what, "error", err.Error())
 }
 
 func (w *Watch) healthy() {
