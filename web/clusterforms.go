@@ -23,7 +23,12 @@ type ClusterEdit struct {
 	Group, Interval, Annotate                string
 	Enabled                                  bool
 	GroupError, IntervalError, AnnotateError string
+	// ScanMode is poll or watch.
+	ScanMode, ScanModeError string
 }
+
+// ScanModes are the scan modes a cluster may have, with their words.
+var ScanModes = [][2]string{{"poll", "poll: list it every interval"}, {"watch", "watch: find changes within seconds"}}
 
 // ClusterActions are an admin's controls on a cluster's page: the scan being followed,
 // scan now, delete, and the settings.

@@ -18,8 +18,39 @@ type ClusterHealth struct {
 	LastSucceeded *time.Time
 	OpenMutations int
 	// Stale is set when no scan succeeded for more than twice the interval (or none
-	// ever did, for a cluster older than that).
+	// ever did, for a cluster older than that), or its watch is stale.
 	Stale bool
+	// ScanMode is poll or watch; Watch says how a cluster in scan mode watch is
+	// watched (nil for one polled).
+	ScanMode string
+	Watch    *WatchView
+}
+
+// WatchView is how a cluster is watched: State is live, resyncing, stale or polling.
+type WatchView struct {
+	State        string
+	StaleSince   *time.Time
+	Note         string
+	LastChange   *time.Time
+	LastDetected *time.Time
+}
+
+// Watching says how the cluster's changes are found: "polled", or "watched: " and how
+// its watch stands.
+func (c ClusterHealth) Watching() string {
+	if c.Watch == nil {
+		return "polled"
+	}
+	return "watched: " + c.Watch.State
+}
+
+// DetectedIn is the time from the watch's last change to its detection; "" when none
+// was recorded.
+func (c ClusterHealth) DetectedIn() string {
+	if c.Watch == nil || c.Watch.LastChange == nil || c.Watch.LastDetected == nil {
+		return ""
+	}
+	return Took(c.Watch.LastDetected.Sub(*c.Watch.LastChange))
 }
 
 // ScanRow is one scan of a cluster.
@@ -83,6 +114,9 @@ func (c ClusterHealth) State() string {
 
 // StaleFor says how long the cluster went without a successful scan.
 func (c ClusterHealth) StaleFor(now time.Time) string {
+	if c.Watch != nil && c.Watch.State == "stale" && c.Watch.StaleSince != nil {
+		return "its watch has been broken for " + trimAgo(Ago(*c.Watch.StaleSince, now)) + "; nothing is closed until it is back"
+	}
 	if c.LastSucceeded == nil {
 		return "no scan ever succeeded"
 	}

@@ -67,7 +67,8 @@ func (u *UI) clusterActions(r *http.Request, cs store.ClusterStatus, f clusterFo
 	}
 	a := web.ClusterActions{
 		Name:      cs.Name,
-		Edit:      web.ClusterEdit{Group: cs.Group, Interval: request.FormatDuration(cs.ScanInterval), Annotate: cs.Annotate, Enabled: cs.Enabled},
+		Edit:      web.ClusterEdit{Group: cs.Group, Interval: request.FormatDuration(cs.ScanInterval), Annotate: cs.Annotate, Enabled: cs.Enabled,
+			ScanMode: cs.ScanMode},
 		ScanError: f.scanError,
 	}
 	if f.edit != nil {
@@ -270,7 +271,7 @@ func (u *UI) editClusterForm(w http.ResponseWriter, r *http.Request) error {
 	}
 	name := request.PathParam(r, "name")
 	e := web.ClusterEdit{Group: strings.TrimSpace(r.PostForm.Get("group")), Interval: strings.TrimSpace(r.PostForm.Get("interval")),
-		Annotate: r.PostForm.Get("annotate"), Enabled: r.PostForm.Get("enabled") == "true"}
+		Annotate: r.PostForm.Get("annotate"), Enabled: r.PostForm.Get("enabled") == "true", ScanMode: r.PostForm.Get("mode")}
 	var ch store.ClusterChange
 	switch {
 	case e.Group == "":
@@ -294,8 +295,16 @@ func (u *UI) editClusterForm(w http.ResponseWriter, r *http.Request) error {
 	} else {
 		ch.Annotate = &e.Annotate
 	}
+	switch e.ScanMode {
+	case "":
+		// Not sent: the mode stays.
+	case store.ScanModePoll, store.ScanModeWatch:
+		ch.ScanMode = &e.ScanMode
+	default:
+		e.ScanModeError = "Choose poll or watch."
+	}
 	ch.Enabled = &e.Enabled
-	if e.GroupError != "" || e.IntervalError != "" || e.AnnotateError != "" {
+	if e.GroupError != "" || e.IntervalError != "" || e.AnnotateError != "" || e.ScanModeError != "" {
 		return u.renderCluster(w, r, http.StatusUnprocessableEntity, name, clusterForms{edit: &e})
 	}
 	if _, err := u.st.UpdateCluster(r.Context(), name, ch, access.Audit(r)); err != nil {

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/PuerkitoBio/goquery"
 
@@ -276,5 +277,60 @@ func TestClusterPageForms(t *testing.T) {
 		if p := b.get(path); p.status != http.StatusMethodNotAllowed && p.status != http.StatusNotFound {
 			t.Errorf("GET %s: %d", path, p.status)
 		}
+	}
+}
+
+// TestClusterWatchMode switches a cluster to scan mode watch from its settings: its
+// page and the clusters list say how it is watched (polled with the reason while no
+// replica holds its watch, live, stale since, with the time from the last change to
+// its detection), and a stale watch makes the cluster stale.
+func TestClusterWatchMode(t *testing.T) {
+	t.Parallel()
+	e := newUIEnv(t, nil)
+	e.addUser("root", store.RoleAdmin)
+	b := e.browser()
+	b.signIn("root")
+	ctx := context.Background()
+	wantStatus(t, b.post("/clusters", url.Values{"kubeconfig": {testKubeconfig("", "")}, "name": {"prod"}, "interval": {"5m"},
+		"enabled": {"true"}}), http.StatusSeeOther)
+	if got := b.get("/clusters/prod").text("[data-testid=watch-state]"); got != "polled" {
+		t.Errorf("a polled cluster's page says %q", got)
+	}
+	wantStatus(t, b.post("/clusters/prod", url.Values{"interval": {"5m"}, "annotate": {"off"}, "enabled": {"true"}, "mode": {"push"}}),
+		http.StatusUnprocessableEntity)
+	wantStatus(t, b.post("/clusters/prod", url.Values{"interval": {"5m"}, "annotate": {"off"}, "enabled": {"true"}, "mode": {"watch"}}),
+		http.StatusSeeOther)
+	c, err := e.st.ClusterStatusByName(ctx, "prod")
+	if err != nil || c.ScanMode != store.ScanModeWatch {
+		t.Fatalf("after the edit: %+v %v", c.Cluster, err)
+	}
+	p := b.get("/clusters/prod")
+	if got := p.text("[data-testid=watch-state]"); got != "watched: polling" || !strings.Contains(p.text("[data-testid=watch-note]"), "no replica") {
+		t.Errorf("no replica watches it: %q, note %q", got, p.text("[data-testid=watch-note]"))
+	}
+	if p.find("select#mode option[selected]").AttrOr("value", "") != "watch" {
+		t.Error("the settings do not show the mode")
+	}
+	if ok, err := e.st.AcquireWatch(ctx, c.ID, "r1", time.Minute); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	changed, detected := time.Now().Add(-2*time.Second), time.Now().Add(-800*time.Millisecond)
+	if err := e.st.ReportWatch(ctx, c.ID, "r1", store.WatchReport{State: store.WatchLive, LastChange: &changed, LastDetected: &detected}); err != nil {
+		t.Fatal(err)
+	}
+	p = b.get("/clusters/prod")
+	if got := p.text("[data-testid=watch-state]"); got != "watched: live" || !strings.Contains(p.text(".sub"), "last change detected in 1.2 s") {
+		t.Errorf("a live watch: %q / %q", got, p.text(".sub"))
+	}
+	since := time.Now().Add(-3 * time.Minute)
+	if err := e.st.ReportWatch(ctx, c.ID, "r1", store.WatchReport{State: store.WatchStale, StaleSince: &since}); err != nil {
+		t.Fatal(err)
+	}
+	p = b.get("/clusters/prod")
+	if !strings.Contains(p.text("[data-testid=stale-warning]"), "its watch has been broken for") {
+		t.Errorf("a stale watch's warning: %q", p.text("[data-testid=stale-warning]"))
+	}
+	if got := b.get("/clusters").text("[data-testid=cluster-row] [data-testid=watch-state]"); got != "watched: stale" {
+		t.Errorf("the clusters list says %q", got)
 	}
 }

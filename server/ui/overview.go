@@ -123,6 +123,11 @@ func clusterHealth(cs store.ClusterStatus, now time.Time) web.ClusterHealth {
 		since = *cs.LastSucceeded
 	}
 	h.Stale = cs.Enabled && now.Sub(since) > 2*cs.ScanInterval
+	h.ScanMode = cs.ScanMode
+	if w := cs.Watch; w != nil {
+		h.Watch = &web.WatchView{State: w.State, StaleSince: w.StaleSince, Note: w.Note, LastChange: w.LastChange, LastDetected: w.LastDetected}
+		h.Stale = h.Stale || cs.Enabled && w.State == store.WatchStale
+	}
 	return h
 }
 
