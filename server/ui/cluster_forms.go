@@ -66,8 +66,8 @@ func (u *UI) clusterActions(r *http.Request, cs store.ClusterStatus, f clusterFo
 		return nil, nil
 	}
 	a := web.ClusterActions{
-		Name:      cs.Name,
-		Edit:      web.ClusterEdit{Group: cs.Group, Interval: request.FormatDuration(cs.ScanInterval), Annotate: cs.Annotate, Enabled: cs.Enabled,
+		Name: cs.Name,
+		Edit: web.ClusterEdit{Group: cs.Group, Interval: request.FormatDuration(cs.ScanInterval), Annotate: cs.Annotate, Enabled: cs.Enabled,
 			ScanMode: cs.ScanMode},
 		ScanError: f.scanError,
 	}
