@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,6 +18,10 @@ type Metrics struct {
 	// deliveries and reposts are what this process sent to notification channels.
 	deliveries *prometheus.CounterVec
 	reposts    *prometheus.CounterVec
+	// watchState, detection and snapshots are this process's watches.
+	watchState *prometheus.GaugeVec
+	detection  *prometheus.HistogramVec
+	snapshots  *prometheus.CounterVec
 }
 
 // NewMetrics registers the scheduler's metrics with reg.
@@ -42,8 +47,19 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		reposts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tagdrift_alert_reposts_total", Help: "Re-posts of open alerts to Alertmanager channels, by channel and outcome.",
 		}, []string{"channel", "outcome"}),
+		watchState: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "tagdrift_watch_state",
+			Help: "1 for the state (live, resyncing, stale, polling) of each watch this process holds, by cluster and cluster group; absent for a watch it does not hold.",
+		}, []string{"cluster", "group", "state"}),
+		detection: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "tagdrift_watch_detection_seconds", Help: "Time from a watch's last change to its record (the mutations opened or resolved), by cluster and cluster group.",
+			Buckets: []float64{0.25, 0.5, 1, 1.25, 1.5, 1.75, 2, 2.5, 3, 5, 10, 30},
+		}, []string{"cluster", "group"}),
+		snapshots: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tagdrift_watch_snapshots_total", Help: "Snapshots of watches recorded, by cluster, cluster group and whether they changed something (an unchanged one adds no scan).",
+		}, []string{"cluster", "group", "changed"}),
 	}
-	reg.MustRegister(m.scans, m.duration, m.opened, m.closed, m.deliveries, m.reposts)
+	reg.MustRegister(m.scans, m.duration, m.opened, m.closed, m.deliveries, m.reposts, m.watchState, m.detection, m.snapshots)
 	return m
 }
 
@@ -71,4 +87,29 @@ func (m *Metrics) repost(channel, outcome string) {
 		return
 	}
 	m.reposts.WithLabelValues(channel, outcome).Inc()
+}
+
+// watchStateIs records the state of a watch this process holds; "" when it no longer
+// holds it.
+func (m *Metrics) watchStateIs(cluster, group, state string) {
+	if m == nil {
+		return
+	}
+	for _, s := range []string{"live", "resyncing", "stale", "polling"} {
+		if s == state {
+			m.watchState.WithLabelValues(cluster, group, s).Set(1)
+		} else {
+			m.watchState.DeleteLabelValues(cluster, group, s)
+		}
+	}
+}
+
+func (m *Metrics) watchSnapshot(cluster, group string, changed bool, detection time.Duration) {
+	if m == nil {
+		return
+	}
+	m.snapshots.WithLabelValues(cluster, group, strconv.FormatBool(changed)).Inc()
+	if detection > 0 {
+		m.detection.WithLabelValues(cluster, group).Observe(detection.Seconds())
+	}
 }

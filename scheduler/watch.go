@@ -210,6 +210,7 @@ func (m *watches) watch(ctx context.Context, c store.Cluster) {
 		}
 		log.Warn("watch stopped", "error_class", why.Class, "error", err.Error())
 		m.report(ctx, c, store.WatchReport{State: store.WatchPolling, Note: note})
+		m.s.cfg.Metrics.watchStateIs(c.Name, c.Group, store.WatchPolling)
 	}
 	// At most Starts watches list at once.
 	select {
@@ -226,6 +227,8 @@ func (m *watches) watch(ctx context.Context, c store.Cluster) {
 	}
 	defer release()
 	m.report(ctx, c, store.WatchReport{State: store.WatchResyncing})
+	m.s.cfg.Metrics.watchStateIs(c.Name, c.Group, store.WatchResyncing)
+	defer m.s.cfg.Metrics.watchStateIs(c.Name, c.Group, "")
 	raw, err := m.s.rawRESTConfig(ctx, c)
 	if err != nil {
 		stopped(err)
@@ -287,6 +290,7 @@ func (m *watches) watch(ctx context.Context, c store.Cluster) {
 			}
 			state = next.State
 			m.report(ctx, c, next)
+			m.s.cfg.Metrics.watchStateIs(c.Name, c.Group, state)
 		}
 		now := m.s.cfg.Now()
 		due := pending && !now.Before(DebounceDue(first, last, m.cfg.Quiet, m.cfg.MaxDelay))
@@ -297,7 +301,8 @@ func (m *watches) watch(ctx context.Context, c store.Cluster) {
 			continue
 		}
 		lastChange := last
-		if err := m.record(ctx, c, w, log); err != nil {
+		changed, err := m.record(ctx, c, w, log)
+		if err != nil {
 			if ctx.Err() == nil && !errors.Is(err, errBusy) {
 				log.Warn("record watch", "error", err.Error())
 			}
@@ -305,6 +310,11 @@ func (m *watches) watch(ctx context.Context, c store.Cluster) {
 		}
 		detected := m.s.cfg.Now()
 		confirmed, pending = detected, false
+		var took time.Duration
+		if changed && !lastChange.IsZero() {
+			took = detected.Sub(lastChange)
+		}
+		m.s.cfg.Metrics.watchSnapshot(c.Name, c.Group, changed, took)
 		if !lastChange.IsZero() {
 			m.report(ctx, c, store.WatchReport{State: state, LastChange: &lastChange, LastDetected: &detected})
 		}
@@ -327,27 +337,27 @@ var errBusy = errors.New("the cluster's scan runs")
 // record records a snapshot of the watch's cache as a scan does its listing: under
 // the cluster's lock, through store.RecordWatch (CompleteScan's diff), then the
 // recheck of the references it queued and, when it changed something, the annotation.
-func (m *watches) record(ctx context.Context, c store.Cluster, w *watch.Watch, log *slog.Logger) error {
+func (m *watches) record(ctx context.Context, c store.Cluster, w *watch.Watch, log *slog.Logger) (changed bool, err error) {
 	cfg := m.s.cfg
 	snap, err := w.Snapshot()
 	if err != nil {
-		return err
+		return false, err
 	}
 	unlock, ok, err := cfg.Store.LockCluster(ctx, c.ID)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if !ok {
-		return errBusy
+		return false, errBusy
 	}
 	defer unlock()
 	started := cfg.Now()
 	rec, err := cfg.Store.RecordWatch(ctx, c.ID, snap.Pods, snap.Containers, started)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if !rec.Changed {
-		return nil
+		return false, nil
 	}
 	cfg.Metrics.scanEnded(c.Name, c.Group, store.ScanSucceeded, started, time.Since(started), rec.Counts.Opened, rec.Counts.Closed)
 	r, err := m.s.recheck(ctx)
@@ -361,7 +371,7 @@ func (m *watches) record(ctx context.Context, c store.Cluster, w *watch.Watch, l
 	log.Info("watch recorded", "pods", len(snap.Pods), "opened", rec.Counts.Opened, "closed", rec.Counts.Closed,
 		"events", rec.Counts.Events, "mutations_opened", rec.Counts.Mutations.Opened+r.Opened,
 		"mutations_resolved", rec.Counts.Mutations.Resolved+r.Resolved, "duration_ms", time.Since(started).Milliseconds())
-	return nil
+	return true, nil
 }
 
 // annotate writes the verdict onto the cluster's ReplicaSets, as a scan does, with the

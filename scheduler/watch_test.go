@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -42,7 +44,8 @@ func (h *harness) watchScheduler(t *testing.T, holder string) *Scheduler {
 	t.Helper()
 	allowLoopback := &kubeconfig.Dialer{Allowed: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
 	s, err := New(Config{Store: h.store, Dialer: allowLoopback, ScanTimeout: 20 * time.Second, Tick: 200 * time.Millisecond,
-		Watch: WatchConfig{Holder: holder, Heartbeat: 200 * time.Millisecond, LeaseTTL: time.Second, StaleAfter: 2 * time.Second}})
+		Metrics: NewMetrics(prometheus.NewRegistry()),
+		Watch:   WatchConfig{Holder: holder, Heartbeat: 200 * time.Millisecond, LeaseTTL: time.Second, StaleAfter: 2 * time.Second}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,6 +145,12 @@ func TestWatchDetects(t *testing.T) {
 	w, err := h.store.WatchStateOf(ctx, cl.ID)
 	if err != nil || w.LastChange == nil || w.LastDetected == nil || w.LastDetected.Before(*w.LastChange) {
 		t.Errorf("watch state: %+v %v", w, err)
+	}
+	if got := testutil.ToFloat64(s1.cfg.Metrics.watchState.WithLabelValues("live", "default", "live")); got != 1 {
+		t.Errorf("tagdrift_watch_state{state=live} = %g", got)
+	}
+	if got := testutil.CollectAndCount(s1.cfg.Metrics.detection); got != 1 {
+		t.Errorf("tagdrift_watch_detection_seconds: %d series", got)
 	}
 	scans, err := h.store.ScansOfCluster(ctx, cl.ID)
 	if err != nil {
