@@ -302,6 +302,9 @@ func (m *watches) watch(ctx context.Context, c store.Cluster) {
 		}
 		lastChange := last
 		changed, err := m.record(ctx, c, w, log)
+		if errors.Is(err, store.ErrNotFound) {
+			return // deleted or disabled: the next heartbeat stops the watch
+		}
 		if err != nil {
 			if ctx.Err() == nil && !errors.Is(err, errBusy) {
 				log.Warn("record watch", "error", err.Error())

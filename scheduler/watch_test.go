@@ -180,6 +180,25 @@ func TestWatchDetects(t *testing.T) {
 		ms, err := h.store.ListMutations(ctx, store.MutationFilter{State: store.StateOpen, Limit: 100})
 		return err == nil && len(ms) > 0
 	})
+
+	// The cluster is deleted while its watch runs: nothing of it is recorded after.
+	if _, err := h.store.DeleteCluster(ctx, "live", false, store.Audit{Actor: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	var before int
+	if err := h.store.Pool().QueryRow(ctx, `SELECT count(*) FROM scans WHERE cluster_id = $1`, cl.ID).Scan(&before); err != nil {
+		t.Fatal(err)
+	}
+	set("w1", "c")
+	set("w2", "f")
+	time.Sleep(3 * time.Second)
+	var after int
+	if err := h.store.Pool().QueryRow(ctx, `SELECT count(*) FROM scans WHERE cluster_id = $1`, cl.ID).Scan(&after); err != nil {
+		t.Fatal(err)
+	}
+	if after != before {
+		t.Errorf("a deleted cluster's watch recorded %d scans", after-before)
+	}
 }
 
 // cutProxy forwards TCP connections to an address until cut, which closes them and

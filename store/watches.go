@@ -32,6 +32,16 @@ func (s *Store) RecordWatch(ctx context.Context, clusterID int64, pods []invento
 	own := ownConditions(pods)
 	var rec WatchRecord
 	err := s.tx(ctx, func(tx pgx.Tx) error {
+		// A cluster deleted or disabled meanwhile records nothing: the row is held
+		// until commit, so a deletion waits for this record or this sees it.
+		var live bool
+		if err := tx.QueryRow(ctx, `SELECT deleted_at IS NULL AND enabled FROM clusters WHERE id = $1 FOR SHARE`,
+			clusterID).Scan(&live); err != nil {
+			return fmt.Errorf("the cluster: %w", notFound(err))
+		}
+		if !live {
+			return fmt.Errorf("the cluster is deleted or disabled: %w", ErrNotFound)
+		}
 		// The cluster's latest succeeded scan, before this one.
 		var prevID int64
 		var prevKind string

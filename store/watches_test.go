@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -83,6 +84,13 @@ func TestRecordWatch(t *testing.T) {
 	}
 	if got, want := kinds(), []string{"watch×1", "watch×2", "poll", "watch×1", "watch×2", "watch×1"}; !equalStrings(got, want) {
 		t.Fatalf("scans: %v, want %v", got, want)
+	}
+	// A deleted cluster's watch records nothing more.
+	if _, err := s.DeleteCluster(ctx, "prod", false, testAudit); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RecordWatch(ctx, c.ID, nil, 0, t0.Add(8*time.Second)); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("a deleted cluster's snapshot: %v, want ErrNotFound", err)
 	}
 }
 
