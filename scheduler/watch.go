@@ -43,6 +43,10 @@ type WatchConfig struct {
 	FullList time.Duration
 	// Starts bounds how many watches list at once. Default 4.
 	Starts int
+	// Records bounds how many snapshots this replica records at once: each holds two
+	// database connections (the cluster's lock and the transaction), and the pool is
+	// shared with the scans, the job engine and the API. Default 2.
+	Records int
 	// MaxObjects and MaxEventBytes bound one cluster's cache (watch.Config).
 	MaxObjects, MaxEventBytes int64
 }
@@ -61,8 +65,9 @@ func (c *WatchConfig) withDefaults() error {
 	c.StaleAfter = cmp.Or(c.StaleAfter, time.Minute)
 	c.FullList = cmp.Or(c.FullList, 30*time.Minute)
 	c.Starts = cmp.Or(c.Starts, 4)
+	c.Records = cmp.Or(c.Records, 2)
 	if c.Heartbeat <= 0 || c.LeaseTTL <= c.Heartbeat || c.Quiet <= 0 || c.MaxDelay < c.Quiet || c.StaleAfter <= 0 ||
-		c.FullList <= 0 || c.Starts <= 0 {
+		c.FullList <= 0 || c.Starts <= 0 || c.Records <= 0 {
 		return errors.New("scheduler: watch durations must be positive, LeaseTTL longer than Heartbeat, MaxDelay at least Quiet")
 	}
 	return nil
@@ -77,6 +82,7 @@ type watches struct {
 	cfg     WatchConfig
 	log     *slog.Logger
 	starts  chan struct{} // the semaphore of starting watches
+	records chan struct{} // the semaphore of snapshots being recorded
 	running map[int64]*watched
 	wg      sync.WaitGroup
 }
@@ -86,11 +92,16 @@ type watched struct {
 	target store.WatchTarget
 	cancel context.CancelFunc
 	done   chan struct{}
+	// Set when the watch ended by itself: lasting tells an end that only a change of
+	// the cluster can mend (credentials that may not watch, a cap reached); another
+	// (an unreachable API server) is tried again after StaleAfter.
+	lasting bool
+	ended   time.Time
 }
 
 func newWatches(s *Scheduler) *watches {
 	return &watches{s: s, cfg: s.cfg.Watch, log: s.cfg.Logger, starts: make(chan struct{}, s.cfg.Watch.Starts),
-		running: map[int64]*watched{}}
+		records: make(chan struct{}, s.cfg.Watch.Records), running: map[int64]*watched{}}
 }
 
 // run manages the watches until ctx ends, then stops them all and gives up their
@@ -128,9 +139,11 @@ func (m *watches) pass(ctx context.Context) error {
 		t, ok := want[id]
 		select {
 		case <-w.done:
-			// Ended by itself (a cap, credentials that may not watch): started again
-			// when its cluster changes.
-			if ok && t.CredentialsDigest == w.target.CredentialsDigest && t.Group == w.target.Group {
+			// Ended by itself: a lasting end is started again when its cluster
+			// changes, another after StaleAfter. The lease is kept meanwhile: the
+			// cluster is polled, and no other replica tries in vain.
+			retry := !w.lasting && m.s.cfg.Now().Sub(w.ended) >= m.cfg.StaleAfter
+			if ok && !retry && t.CredentialsDigest == w.target.CredentialsDigest && t.Group == w.target.Group {
 				if _, err := m.s.cfg.Store.AcquireWatch(ctx, id, m.cfg.Holder, m.cfg.LeaseTTL); err != nil {
 					return err
 				}
@@ -184,7 +197,8 @@ func (m *watches) start(ctx context.Context, t store.WatchTarget) {
 	go func() {
 		defer m.wg.Done()
 		defer close(w.done)
-		m.watch(ctx, t.Cluster)
+		w.lasting = m.watch(ctx, t.Cluster)
+		w.ended = m.s.cfg.Now()
 	}()
 }
 
@@ -195,18 +209,24 @@ func (m *watches) report(ctx context.Context, c store.Cluster, r store.WatchRepo
 	}
 }
 
-// watch runs one cluster's watch until ctx ends or it fails for good, recording each
-// change once the cache has been quiet for Quiet (at most MaxDelay after the first),
-// and every ScanInterval a snapshot that confirms what runs (one that changed nothing
-// replaces the one before: store.RecordWatch).
-func (m *watches) watch(ctx context.Context, c store.Cluster) {
+// watch runs one cluster's watch until ctx ends or it fails, recording each change
+// once the cache has been quiet for Quiet (at most MaxDelay after the first), and
+// every ScanInterval a snapshot that confirms what runs (one that changed nothing
+// replaces the one before: store.RecordWatch). It reports whether it ended for a
+// lasting reason: credentials that may not watch, a cap reached, a refused
+// configuration.
+func (m *watches) watch(ctx context.Context, c store.Cluster) (lasting bool) {
 	log := m.log.With("cluster", c.Name)
 	stopped := func(err error) {
 		why := scanerr.Classify(err)
 		var fe *watch.ForbiddenError
-		note := why.Class + ": " + why.Message
-		if errors.As(err, &fe) {
+		note := why.Class + ": " + why.Message + "; the cluster is polled at its interval"
+		switch {
+		case errors.As(err, &fe):
 			note = "the credentials may list but not watch (" + fe.What + "): the cluster is polled at its interval"
+			lasting = true
+		case why.Class == scanerr.TooLarge || why.Class == scanerr.Policy || why.Class == scanerr.Forbidden:
+			lasting = true
 		}
 		log.Warn("watch stopped", "error_class", why.Class, "error", err.Error())
 		m.report(ctx, c, store.WatchReport{State: store.WatchPolling, Note: note})
@@ -281,7 +301,9 @@ func (m *watches) watch(ctx context.Context, c store.Cluster) {
 		case !st.Synced:
 			next.State = store.WatchResyncing
 		}
-		if st.Synced {
+		// The start is over once synced, or broken (an unreachable cluster must not
+		// hold up the others' starts).
+		if st.Synced || !st.BrokenSince.IsZero() {
 			release()
 		}
 		if next.State != state {
@@ -342,6 +364,12 @@ var errBusy = errors.New("the cluster's scan runs")
 // recheck of the references it queued and, when it changed something, the annotation.
 func (m *watches) record(ctx context.Context, c store.Cluster, w *watch.Watch, log *slog.Logger) (changed bool, err error) {
 	cfg := m.s.cfg
+	select {
+	case m.records <- struct{}{}:
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	defer func() { <-m.records }()
 	snap, err := w.Snapshot()
 	if err != nil {
 		return false, err

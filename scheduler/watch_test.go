@@ -258,8 +258,9 @@ func (p *cutProxy) setCut(cut bool) {
 	}
 }
 
-// TestWatchCutStale cuts the network between a watch and its API server: the cluster
-// shows stale after StaleAfter, a pod deleted meanwhile closes nothing while it is,
+// TestWatchCutStale cuts the network between a watch and its API server. Cut at start,
+// the cluster is polled, saying why, and watched once the network is back. Cut later,
+// the cluster shows stale after StaleAfter, a pod deleted meanwhile closes nothing while it is,
 // and once the network is back the watch is live again and records the deletion.
 func TestWatchCutStale(t *testing.T) {
 	h := newHarness(t)
@@ -290,6 +291,8 @@ func TestWatchCutStale(t *testing.T) {
 	if _, err := h.store.UpdateCluster(ctx, "cut", store.ClusterChange{ScanMode: &mode}, store.Audit{Actor: "test"}); err != nil {
 		t.Fatal(err)
 	}
+	// Unreachable at start: polled, saying why, and tried again after StaleAfter.
+	proxy.setCut(true)
 	s := h.watchScheduler(t, "r1")
 	defer s.Stop(ctx)
 	state := func() store.WatchState {
@@ -312,6 +315,11 @@ func TestWatchCutStale(t *testing.T) {
 		}
 		return n
 	}
+	eventually(t, "polled while unreachable", func() bool { return state().State == store.WatchPolling })
+	if w := state(); !strings.Contains(w.Note, "unreachable") {
+		t.Errorf("the note of an unreachable cluster: %q", w.Note)
+	}
+	proxy.setCut(false)
 	eventually(t, "live with both pods recorded", func() bool { return state().State == store.WatchLive && openOf() == 2 })
 
 	proxy.setCut(true)
