@@ -303,6 +303,7 @@ func TestServeEnvIsRead(t *testing.T) {
 		"TAGDRIFT_NOTIFY_MAX_ATTEMPTS": "3", "TAGDRIFT_NOTIFY_RETRY_BASE": "1s", "TAGDRIFT_NOTIFY_CONCURRENCY": "2",
 		"TAGDRIFT_ALERT_REPOST_INTERVAL": "5s", "TAGDRIFT_NOTIFY_REPEAT_CHECK": "10s", "TAGDRIFT_ALERT_EVENT_TTL": "10m",
 		"TAGDRIFT_TRUSTED_PROXIES": "10.0.0.0/8, 192.168.0.0/16", "TAGDRIFT_ACK_MAX_DURATION": "720h",
+		"TAGDRIFT_NO_WATCH": "true", "TAGDRIFT_WATCH_FULL_LIST": "1h", "TAGDRIFT_WATCH_STALE_AFTER": "2m", "TAGDRIFT_WATCH_STARTS": "8",
 	}
 	get := func(env map[string]string) func(string) string { return func(k string) string { return env[k] } }
 	before, err := parseServe(nil, get(base))
