@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -122,7 +123,9 @@ func envInt(b *testing.B, name string, def int) int {
 // watches (until each is live and recorded), then over TAGDRIFT_WATCH_BENCH_ROUNDS
 // rounds (default 10) the time from the kubelet's patch of one pod's imageID to the
 // workload-divergence being open in each cluster (a burst: every watch sees the change
-// at once), and from the patch back to each being resolved, as p50 and p95.
+// at once), and from the patch back to each being resolved, as p50 and p95. Beside
+// them, this process's CPU while idle without watches and with them, and the CPU of
+// one poll scan of every cluster, as CPU seconds per hour at the default interval.
 func BenchmarkWatchDetection(b *testing.B) {
 	clusters := envInt(b, "TAGDRIFT_WATCH_BENCH_CLUSTERS", 20)
 	rounds := envInt(b, "TAGDRIFT_WATCH_BENCH_ROUNDS", 10)
@@ -184,8 +187,27 @@ func BenchmarkWatchDetection(b *testing.B) {
 		}
 		return at
 	}
+	dialer := &kubeconfig.Dialer{Allowed: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
+	// The baseline: the same scheduler without watches, idle once its first scans are
+	// done (the job engine's own polling and the schedule's look for due scans).
+	base, err := New(Config{Store: h.store, Dialer: dialer, Watch: WatchConfig{Disabled: true}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := base.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	waitCount("first scans", `SELECT count(DISTINCT cluster_id) FROM scans WHERE status = 'succeeded'`, clusters, time.Now())
+	time.Sleep(2 * time.Second)
+	baseFrom, baseCPU := time.Now(), cpuTime(b)
+	time.Sleep(5 * time.Second)
+	baseline := (cpuTime(b) - baseCPU).Seconds() / time.Since(baseFrom).Seconds()
+	if err := base.Stop(ctx); err != nil {
+		b.Fatal(err)
+	}
+
 	start := time.Now()
-	s, err := New(Config{Store: h.store, Dialer: &kubeconfig.Dialer{Allowed: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}})
+	s, err := New(Config{Store: h.store, Dialer: dialer})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -194,10 +216,15 @@ func BenchmarkWatchDetection(b *testing.B) {
 	}
 	defer s.Stop(ctx)
 	waitCount("watches live", `SELECT count(*) FROM cluster_watches WHERE state = 'live'`, clusters, start)
-	waitCount("clusters recorded", `SELECT count(DISTINCT cluster_id) FROM scans WHERE status = 'succeeded'`, clusters, start)
+	waitCount("clusters recorded", `SELECT count(DISTINCT cluster_id) FROM scans WHERE status = 'succeeded' AND kind = 'watch'`, clusters, start)
 	startup := time.Since(start)
 	// Let the first listings (the schedule's, at start) end.
 	time.Sleep(2 * time.Second)
+	// CPU of this process (the scheduler and its watches; the API server and
+	// PostgreSQL are others) while nothing changes.
+	idleFrom, idleCPU := time.Now(), cpuTime(b)
+	time.Sleep(5 * time.Second)
+	idle := (cpuTime(b) - idleCPU).Seconds() / time.Since(idleFrom).Seconds()
 
 	set := func(d string) {
 		if err := c.SetContainerStatuses(ctx, "bench", "p-001", kubeenv.PodStatus{Containers: []kubeenv.ContainerStatus{
@@ -222,6 +249,22 @@ func BenchmarkWatchDetection(b *testing.B) {
 		}
 	}
 	b.StopTimer()
+	// Polling for comparison: one scan of every cluster, asked at once, and the CPU it
+	// took this process.
+	pollFrom, pollCPU := time.Now(), cpuTime(b)
+	ids := make([]int64, 0, clusters)
+	cls, err := h.store.Clusters(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, cl := range cls {
+		ids = append(ids, cl.ID)
+		if _, err := s.ScanNow(ctx, cl.ID, store.Audit{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	waitRound(b, h.store, ids, pollFrom)
+	perScan := (cpuTime(b) - pollCPU).Seconds() / float64(clusters)
 	pct := func(d []time.Duration, p float64) float64 {
 		slices.Sort(d)
 		return d[min(len(d)-1, int(float64(len(d))*p))].Seconds()
@@ -232,4 +275,19 @@ func BenchmarkWatchDetection(b *testing.B) {
 	b.ReportMetric(pct(resolved, 0.5), "s-resolve-p50")
 	b.ReportMetric(pct(resolved, 0.95), "s-resolve-p95")
 	b.ReportMetric(float64(clusters), "clusters")
+	b.ReportMetric(baseline*100, "%cpu-idle-without-watches")
+	b.ReportMetric(idle*100, "%cpu-idle-with-watches")
+	// A replica's CPU per hour: what its watches add while idle, against polling
+	// every 5 minutes.
+	b.ReportMetric(max(idle-baseline, 0)*3600, "cpu-s/h-watch-idle")
+	b.ReportMetric(perScan*12*float64(clusters), "cpu-s/h-poll-5m")
+}
+
+// cpuTime is the CPU time this process has used, user and system.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
