@@ -269,8 +269,13 @@ func (m *watches) watch(ctx context.Context, c store.Cluster) (lasting bool) {
 	ended := make(chan error, 1)
 	go func() { ended <- w.Run(ctx) }()
 
-	tick := time.NewTicker(min(m.cfg.Heartbeat, 250*time.Millisecond))
+	// The state is looked at every second (or Heartbeat, when shorter), a change when
+	// its debounce is due: an idle watch wakes once a second.
+	tick := time.NewTicker(min(m.cfg.Heartbeat, time.Second))
 	defer tick.Stop()
+	due := time.NewTimer(time.Hour)
+	due.Stop()
+	defer due.Stop()
 	var (
 		first, last time.Time // of the changes not recorded yet
 		pending     bool
@@ -290,6 +295,9 @@ func (m *watches) watch(ctx context.Context, c store.Cluster) (lasting bool) {
 				first, pending = now, true
 			}
 			last = now
+			due.Reset(DebounceDue(first, last, m.cfg.Quiet, m.cfg.MaxDelay).Sub(now))
+			continue
+		case <-due.C:
 		case <-tick.C:
 		}
 		st := w.State()
@@ -315,11 +323,12 @@ func (m *watches) watch(ctx context.Context, c store.Cluster) (lasting bool) {
 			m.s.cfg.Metrics.watchStateIs(c.Name, c.Group, state)
 		}
 		now := m.s.cfg.Now()
-		due := pending && !now.Before(DebounceDue(first, last, m.cfg.Quiet, m.cfg.MaxDelay))
+		ripe := pending && !now.Before(DebounceDue(first, last, m.cfg.Quiet, m.cfg.MaxDelay))
 		confirm := !pending && now.Sub(confirmed) >= c.ScanInterval
 		// Nothing is recorded from a cache that is not synced or a watch that is
-		// broken: it may miss what changed.
-		if (!due && !confirm) || !st.Synced || !st.BrokenSince.IsZero() {
+		// broken: it may miss what changed. What is not recorded now is tried again
+		// at the next tick.
+		if (!ripe && !confirm) || !st.Synced || !st.BrokenSince.IsZero() {
 			continue
 		}
 		lastChange := last
