@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/tagdrift/tagdrift/internal/kubeenv"
@@ -340,4 +341,48 @@ func TestWatchCutStale(t *testing.T) {
 
 	proxy.setCut(false)
 	eventually(t, "live again, the deleted pod closed", func() bool { return state().State == store.WatchLive && openOf() == 1 })
+}
+
+// TestWatchListOnlyPolls registers a cluster in scan mode watch with credentials that
+// may list but not watch: it is polled, the cluster's watch says why, and the schedule
+// lists it at its interval rather than the safety net's.
+func TestWatchListOnlyPolls(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	c := h.cluster
+	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "list-only"}, Rules: []rbacv1.PolicyRule{
+		{APIGroups: []string{""}, Resources: []string{"pods", "nodes"}, Verbs: []string{"list"}},
+		{APIGroups: []string{"apps", "batch"}, Resources: []string{"replicasets", "jobs"}, Verbs: []string{"list"}},
+	}}
+	if _, err := c.Admin.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Admin.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "list-only"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "list-only"},
+		Subjects:   []rbacv1.Subject{{Kind: "User", Name: kubeenv.ScannerUser}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	creds := credentials(t, kubeenv.Context{Name: "lister", Server: c.Host, CAData: c.CAData, Token: c.ScannerToken})
+	cl, err := h.store.CreateCluster(ctx, store.NewCluster{Name: "lister", Server: c.Host, Context: "lister", Credentials: creds,
+		ScanInterval: time.Hour, Enabled: true, ScanMode: store.ScanModeWatch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := h.watchScheduler(t, "r1")
+	defer s.Stop(ctx)
+	eventually(t, "polled, saying why", func() bool {
+		w, err := h.store.WatchStateOf(ctx, cl.ID)
+		return err == nil && w.State == store.WatchPolling && strings.Contains(w.Note, "may list but not watch")
+	})
+	due, err := h.store.ScanSchedule(ctx)
+	if err != nil || len(due) != 1 || due[0].Watched {
+		t.Fatalf("schedule: %+v %v: want the cluster polled at its interval", due, err)
+	}
+	// The schedule's first listing runs with the same credentials.
+	sc := h.waitScans(t, cl.ID, 1)
+	if sc.Status != store.ScanSucceeded || sc.Kind != store.ScanKindPoll {
+		t.Errorf("the listing of a list-only cluster: %+v", sc)
+	}
 }
