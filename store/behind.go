@@ -29,11 +29,13 @@ type BehindRef struct {
 	TagClusters []string
 }
 
-// behindMovesSQL reads the tag moves.
+// behindMovesSQL reads the tag moves (detect.Move): the tag-moved events, and the
+// pod-drifts of unpinned references (a pinned one's normalized form names its digest),
+// which show a tag's return to a digest it had before.
 const behindMovesSQL = `
 	SELECT m.ref, m.cluster_group, m.digests[1], m.digests[2], m.detected_at, m.id
 	FROM mutations m
-	WHERE m.kind = 'tag-moved' AND cardinality(m.digests) = 2`
+	WHERE (m.kind = 'tag-moved' OR (m.kind = 'pod-drift' AND strpos(m.ref, '@') = 0)) AND cardinality(m.digests) = 2`
 
 // behindRowsSQL reads, for the moved references ($1), what each workload of a live
 // cluster runs of them: from the summary's running rows (a row a reference, digest and

@@ -252,3 +252,51 @@ func TestBehindPagesInRuns(t *testing.T) {
 		t.Errorf("mutant order paged by 9:\n got  %v\n want %v and moved/shop/web", got, want)
 	}
 }
+
+// TestBehindAfterReturn: a tag that goes back to a digest it had is no tag-moved, but a
+// running container that restarts onto it (a pod-drift) shows where the tag points
+// now: the workloads on the digest it returned to are no longer behind, those still on
+// the one it left are. A pinned reference's drift moves no tag.
+func TestBehindAfterReturn(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := mustStore(t, mustRing(t, newKey(t)))
+	f := fleet{t, s}
+	eu, us := f.register("eu", ""), f.register("us", "")
+	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	pinned := func(l string) string { return "web=nginx@" + sha("e") + "|" + digest(l) }
+	usPods := func(api, pin string) []inventory.Pod {
+		return []inventory.Pod{
+			wpod("shop", "api", "api-1", "u1", nginx(api)),
+			wpod("shop", "cron", "cron-1", "u2", pinned(pin)),
+			wpod("shop", "batch", "batch-1", "u3", pinned("a")),
+		}
+	}
+	f.scan(eu, t0, wpod("shop", "web", "web-1", "e1", nginx("a")))
+	f.scan(us, t0, usPods("a", "a")...)
+	// The tag moves a→b in eu: us's api is behind b.
+	f.scan(eu, t0.Add(time.Hour), wpod("shop", "web", "web-2", "e2", nginx("b")))
+	f.recheck(t0.Add(time.Hour))
+	behind := func(when string, want ...string) {
+		t.Helper()
+		ws, err := s.ListWorkloads(ctx, WorkloadFilter{BehindOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, w := range ws {
+			got = append(got, w.Cluster+"/"+w.Name+"@"+w.Behind[0].Tag[7:8])
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: behind %v, want %v", when, got, want)
+		}
+	}
+	behind("after a→b", "us/api@b")
+
+	// eu's web-2 restarts onto a (the tag went back); us's cron, pinned, drifts too,
+	// which leaves batch, on the pin's a, behind nothing.
+	f.scan(eu, t0.Add(2*time.Hour), wpod("shop", "web", "web-2", "e2", nginx("a")), wpod("shop", "old", "old-1", "e3", nginx("b")))
+	f.scan(us, t0.Add(2*time.Hour), usPods("a", "b")...)
+	f.recheck(t0.Add(2 * time.Hour))
+	behind("after the return to a", "eu/old@a")
+}
