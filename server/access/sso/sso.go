@@ -366,12 +366,17 @@ func (p *Provider) identity(idt *oidc.IDToken) (Identity, error) {
 	if err := idt.Claims(&claims); err != nil {
 		return Identity{}, &Error{Kind: BadToken, Err: fmt.Errorf("ID token claims: %w", err)}
 	}
+	return p.identityFromClaims(idt.Subject, claims)
+}
+
+// identityFromClaims reads the name and the groups from a verified token's claims.
+func (p *Provider) identityFromClaims(subject string, claims map[string]json.RawMessage) (Identity, error) {
 	str := func(name string) string {
 		var s string
 		json.Unmarshal(claims[name], &s)
 		return s
 	}
-	id := Identity{Subject: idt.Subject, Name: cmp.Or(str("preferred_username"), str("email"), idt.Subject)}
+	id := Identity{Subject: subject, Name: cmp.Or(str("preferred_username"), str("email"), subject)}
 	if rawGroups, ok := claims[p.cfg.GroupsClaim]; ok {
 		if err := json.Unmarshal(rawGroups, &id.Groups); err != nil {
 			var one string // a single group as a string
