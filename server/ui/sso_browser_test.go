@@ -6,10 +6,13 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
@@ -330,4 +333,48 @@ func TestSSOLocalSignInOff(t *testing.T) {
 		t.Fatalf("local sign-in with it off: %d", res.StatusCode)
 	}
 	res.Body.Close()
+}
+
+// TestSSOSessionEndsAtMaximum checks that a session started through the provider ends
+// --oidc-session-max (8 h by default) after sign-in however used, where the idle and
+// absolute limits (12 h, 7 days) would let it go on.
+func TestSSOSessionEndsAtMaximum(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	e := newSSOEnv(t, nil, func(c *testConfig) { c.Now = clock })
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return nil }}
+	get := func(u string) *http.Response {
+		t.Helper()
+		res, err := c.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		return res
+	}
+	res := get(e.srv.URL + "/signin/sso")
+	res, err := c.PostForm(e.idp.URL+"/login", url.Values{"id": {res.Request.URL.Query().Get("authRequestID")}, "login": {"vic"}, "do": {"allow"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.Request.URL.String() != e.srv.URL+"/" || res.StatusCode != http.StatusOK {
+		t.Fatalf("sign-in ended at %s (%d)", res.Request.URL, res.StatusCode)
+	}
+	// Used all along, it lasts 8 hours.
+	for h := 1; h <= 7; h++ {
+		advance(time.Hour)
+		if res := get(e.srv.URL + "/clusters"); res.Request.URL.Path != "/clusters" {
+			t.Fatalf("%d h after sign-in: sent to %s", h, res.Request.URL)
+		}
+	}
+	advance(time.Hour)
+	if res := get(e.srv.URL + "/clusters"); res.Request.URL.Path != "/signin" {
+		t.Fatalf("8 h after sign-in: still at %s", res.Request.URL)
+	}
 }
