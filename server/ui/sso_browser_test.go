@@ -9,12 +9,14 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/tagdrift/tagdrift/internal/oidctest"
@@ -157,11 +159,14 @@ func TestSSOSignInBrowser(t *testing.T) {
 			chromedp.WaitVisible(`[data-testid=signin-sso]`, chromedp.ByQuery))
 	}
 
+	audit := axeAudit(t, ctx)
+
 	// The sign-in page offers the provider's button and the local form.
 	run("sign-in page", chromedp.Navigate(e.srv.URL+"/signin"), chromedp.WaitVisible(`[data-testid=signin-form]`, chromedp.ByQuery))
 	if got := text(`[data-testid=signin-sso]`); got != "Sign in with Test IdP" {
 		t.Fatalf("provider button says %q", got)
 	}
+	audit("sign-in page")
 
 	// An admin group's user: signed in, sent on to where they were going, admin.
 	signIn("ada", "allow")
@@ -183,6 +188,7 @@ func TestSSOSignInBrowser(t *testing.T) {
 	if got := text(`[data-user=ada] [data-testid=user-last-signin]`); got == "never" || got == "" {
 		t.Errorf("users list: ada's last sign-in %q", got)
 	}
+	audit("users list")
 	// Sign-out as for a local user.
 	run("sign out", chromedp.Click(`form[action="/signout"] button`, chromedp.ByQuery),
 		chromedp.WaitVisible(`[data-testid=signed-out]`, chromedp.ByQuery))
@@ -214,6 +220,7 @@ func TestSSOSignInBrowser(t *testing.T) {
 	// No mapped group: refused with a page, no session, audited.
 	fresh()
 	signIn("nora", "allow")
+	audit("no access page")
 	failed("no_role")
 	if evs, _ := e.st.FindAuditEvents(bg, store.AuditFilter{Action: store.ActionUserSignInRefused, Limit: 5}); len(evs) != 1 || evs[0].Detail["subject"] != "sub-nora" {
 		t.Errorf("refused sign-in audit: %+v", evs)
@@ -279,6 +286,37 @@ func TestSSOSignInBrowser(t *testing.T) {
 	for _, p := range problems() {
 		if !strings.Contains(p, "Failed to load resource: the server responded with a status of") {
 			t.Errorf("browser problem: %s", p)
+		}
+	}
+}
+
+// axeAudit returns a function that runs axe-core ($TAGDRIFT_AXE_JS) on the page and
+// fails the test for each serious or critical violation; without the script it does
+// nothing, except under CI=true, where it fails.
+func axeAudit(t *testing.T, ctx context.Context) func(name string) {
+	t.Helper()
+	path := os.Getenv("TAGDRIFT_AXE_JS")
+	script, err := os.ReadFile(path)
+	if path == "" || err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("axe-core: TAGDRIFT_AXE_JS=%q: %v (hack/test-deps.sh installs it)", path, err)
+		}
+		t.Logf("no axe-core (TAGDRIFT_AXE_JS): pages not audited")
+		return func(string) {}
+	}
+	return func(name string) {
+		t.Helper()
+		var loaded bool
+		if err := chromedp.Run(ctx, chromedp.Evaluate(string(script)+";typeof axe === 'object'", &loaded)); err != nil || !loaded {
+			t.Fatalf("load axe-core: %v", err)
+		}
+		var res []struct{ ID, Impact, Help string }
+		if err := chromedp.Run(ctx, chromedp.Evaluate(`axe.run(document, {resultTypes: ['violations']}).then(r => r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical').map(v => ({id: v.id, impact: v.impact, help: v.help})))`,
+			&res, func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) })); err != nil {
+			t.Fatalf("axe on %s: %v", name, err)
+		}
+		for _, v := range res {
+			t.Errorf("axe on %s: %s %s (%s)", name, v.Impact, v.ID, v.Help)
 		}
 	}
 }
