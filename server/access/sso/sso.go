@@ -23,6 +23,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
@@ -376,7 +378,13 @@ func (p *Provider) identityFromClaims(subject string, claims map[string]json.Raw
 		json.Unmarshal(claims[name], &s)
 		return s
 	}
-	id := Identity{Subject: subject, Name: cmp.Or(str("preferred_username"), str("email"), subject)}
+	id := Identity{Subject: subject, Name: subject}
+	for _, n := range []string{str("preferred_username"), str("email")} {
+		if usableName(n) {
+			id.Name = n
+			break
+		}
+	}
 	if rawGroups, ok := claims[p.cfg.GroupsClaim]; ok {
 		if err := json.Unmarshal(rawGroups, &id.Groups); err != nil {
 			var one string // a single group as a string
@@ -390,6 +398,23 @@ func (p *Provider) identityFromClaims(subject string, claims map[string]json.Raw
 	}
 	id.Role, id.Matched = p.Role(id.Groups)
 	return id, nil
+}
+
+// maxNameLen bounds a user name taken from a token.
+const maxNameLen = 128
+
+// usableName reports whether a claim can be a user's name: not empty, not too long,
+// printable, without a slash (names are path segments of the admin pages).
+func usableName(n string) bool {
+	if n == "" || len(n) > maxNameLen || strings.ContainsAny(n, "/\\") || !utf8.ValidString(n) {
+		return false
+	}
+	for _, r := range n {
+		if !unicode.IsPrint(r) || unicode.IsSpace(r) {
+			return false
+		}
+	}
+	return true
 }
 
 // overflow reports whether the token says its groups are elsewhere (Entra ID's group

@@ -197,3 +197,25 @@ func TestGroupsClaim(t *testing.T) {
 		}
 	}
 }
+
+func TestIdentityName(t *testing.T) {
+	p := testProvider(t, nil)
+	for claims, want := range map[string]string{ // claims → name
+		`{"preferred_username":"ada","email":"ada@example.com"}`: "ada",
+		`{"email":"ada@example.com"}`:                            "ada@example.com",
+		`{}`:                                                     "sub-1",
+		`{"preferred_username":"a/b","email":"ada@example.com"}`:    "ada@example.com",
+		`{"preferred_username":"two words"}`:                        "sub-1",
+		`{"preferred_username":"` + strings.Repeat("x", 129) + `"}`: "sub-1",
+		`{"preferred_username":"ctl\u0007"}`:                        "sub-1",
+	} {
+		var c map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(claims), &c); err != nil {
+			t.Fatal(err)
+		}
+		id, err := p.identityFromClaims("sub-1", c)
+		if err != nil || id.Name != want {
+			t.Errorf("%s: name %q, %v; want %q", claims, id.Name, err, want)
+		}
+	}
+}
