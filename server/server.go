@@ -28,6 +28,7 @@ import (
 	"github.com/tagdrift/tagdrift/notify"
 	"github.com/tagdrift/tagdrift/scanner/kubeconfig"
 	"github.com/tagdrift/tagdrift/server/access"
+	"github.com/tagdrift/tagdrift/server/access/sso"
 	"github.com/tagdrift/tagdrift/server/api"
 	"github.com/tagdrift/tagdrift/server/request"
 	"github.com/tagdrift/tagdrift/server/ui"
@@ -93,6 +94,11 @@ type Config struct {
 	// AckMaxDuration is how far ahead a viewer may acknowledge a mutation (admins are
 	// not limited); default 90 days.
 	AckMaxDuration time.Duration
+	// SSO signs users of the web UI in through an OpenID Connect provider
+	// (docs/sso.md); nil for none.
+	SSO *sso.Provider
+	// NoLocalSignIn turns local sign-in (name and password) off; only with SSO.
+	NoLocalSignIn bool
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -140,7 +146,7 @@ func New(cfg Config) http.Handler {
 			scans = cfg.Scans
 		}
 		ui.New(ui.Config{Store: cfg.Store, Scans: scans, Vetter: vet, Notifier: notifier, Access: gate,
-			ViewerAckMaxAge: cfg.AckMaxDuration, Now: cfg.Now, Logger: cfg.Logger}).Mount(r)
+			ViewerAckMaxAge: cfg.AckMaxDuration, SSO: cfg.SSO, NoLocalSignIn: cfg.NoLocalSignIn, Now: cfg.Now, Logger: cfg.Logger}).Mount(r)
 	}
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

@@ -14,7 +14,8 @@ import (
 // API manages takes one and records the change in the same transaction.
 type Audit struct {
 	// Actor names who acts: "token:<id>:<name>" (token names are not unique),
-	// "admin-token", "cli:<user>", "user:<name>" for a user signed in to the web UI, or
+	// "admin-token", "cli:<user>", "user:<name>" for a user signed in to the web UI,
+	// "sso:<subject>" for a sign-in through an OpenID Connect provider, or
 	// "serve:--cluster-kubeconfig".
 	Actor      string
 	RemoteAddr string

@@ -1,7 +1,9 @@
 package store
 
 import (
+	"cmp"
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -151,4 +153,150 @@ func TestSortMutantRanksBehind(t *testing.T) {
 	if got, want := walk(true), []string{"s/cli", "s/web", "p/web"}; !slices.Equal(got, want) {
 		t.Errorf("mutant order reversed: %v, want %v", got, want)
 	}
+}
+
+// TestBehindPagesInRuns pages through many workloads behind a tag in the cluster order,
+// which passes the judged keys after the cursor a run at a time: forwards and back, with
+// a filter that thins the runs out and in the mutant order, every workload comes once
+// and in the order the full list gives.
+func TestBehindPagesInRuns(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := mustStore(t, mustRing(t, newKey(t)))
+	f := fleet{t, s}
+	moved, a, b := f.register("moved", ""), f.register("a", ""), f.register("b-cluster", "")
+	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	// 150 workloads in a and 40 in b-cluster run the digest the tag leaves; names and
+	// namespaces chosen so that byte order differs from a locale's (upper case first).
+	var inA, inB []inventory.Pod
+	for i := range 150 {
+		ns := []string{"shop", "Shop", "apps"}[i%3]
+		name := fmt.Sprintf("w%03d", 149-i)
+		inA = append(inA, wpod(ns, name, name+"-1", fmt.Sprintf("a%d", i), nginx("a")))
+	}
+	for i := range 40 {
+		name := fmt.Sprintf("W%02d", i)
+		inB = append(inB, wpod("shop", name, name+"-1", fmt.Sprintf("b%d", i), nginx("a")))
+	}
+	f.scan(a, t0, inA...)
+	f.scan(b, t0, inB...)
+	f.scan(moved, t0, wpod("shop", "web", "web-1", "m1", nginx("a")))
+	f.scan(moved, t0.Add(time.Hour), wpod("shop", "web", "web-2", "m2", nginx("b")))
+	f.recheck(t0.Add(time.Hour))
+
+	key := func(w Workload) string { return w.Cluster + "/" + w.Namespace + "/" + w.Name }
+	all, err := s.ListWorkloads(ctx, WorkloadFilter{BehindOnly: true, Limit: 500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, w := range all {
+		want = append(want, key(w))
+	}
+	if len(want) != 190 || !slices.IsSortedFunc(all, func(x, y Workload) int {
+		return cmp.Or(cmp.Compare(x.Cluster, y.Cluster), cmp.Compare(x.Namespace, y.Namespace), cmp.Compare(x.Name, y.Name))
+	}) {
+		t.Fatalf("behind in one page: %d, in byte order: %v", len(want), want)
+	}
+	walk := func(filter WorkloadFilter) []string {
+		t.Helper()
+		var out []string
+		for range 200 {
+			ws, err := s.ListWorkloads(ctx, filter)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range ws {
+				out = append(out, key(w))
+			}
+			if len(ws) < filter.Limit {
+				return out
+			}
+			c := ws[len(ws)-1].Cursor()
+			filter.After = &c
+		}
+		t.Fatalf("more pages than workloads: %d", len(out))
+		return nil
+	}
+	if got := walk(WorkloadFilter{BehindOnly: true, Limit: 7}); !slices.Equal(got, want) {
+		t.Errorf("paged by 7:\n got  %v\n want %v", got, want)
+	}
+	rev := slices.Clone(want)
+	slices.Reverse(rev)
+	if got := walk(WorkloadFilter{BehindOnly: true, Limit: 7, Desc: true}); !slices.Equal(got, rev) {
+		t.Errorf("paged by 7 reversed:\n got  %v\n want %v", got, rev)
+	}
+	// One namespace of three: the runs come back a third full.
+	var apps []string
+	for _, k := range want {
+		if strings.Contains(k, "/apps/") {
+			apps = append(apps, k)
+		}
+	}
+	if got := walk(WorkloadFilter{BehindOnly: true, Limit: 30, Namespace: "apps"}); !slices.Equal(got, apps) {
+		t.Errorf("namespace apps paged by 30:\n got  %v\n want %v", got, apps)
+	}
+	// Another cluster, sorted after a's 150: the first run holds none of it.
+	var inBCluster []string
+	for _, k := range want {
+		if strings.HasPrefix(k, "b-cluster/") {
+			inBCluster = append(inBCluster, k)
+		}
+	}
+	if got := walk(WorkloadFilter{BehindOnly: true, Limit: 30, Cluster: "b-cluster"}); len(got) != 40 || !slices.Equal(got, inBCluster) {
+		t.Errorf("cluster b-cluster paged by 30:\n got  %v\n want %v", got, inBCluster)
+	}
+	// The mutant order: moved's web is not behind (it runs the tag's digest), the
+	// behind ones follow in the same order.
+	if got := walk(WorkloadFilter{Sort: SortMutant, Limit: 9}); !slices.Equal(got, append(slices.Clone(want), "moved/shop/web")) {
+		t.Errorf("mutant order paged by 9:\n got  %v\n want %v and moved/shop/web", got, want)
+	}
+}
+
+// TestBehindAfterReturn: a tag that goes back to a digest it had is no tag-moved, but a
+// running container that restarts onto it (a pod-drift) shows where the tag points
+// now: the workloads on the digest it returned to are no longer behind, those still on
+// the one it left are. A pinned reference's drift moves no tag.
+func TestBehindAfterReturn(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := mustStore(t, mustRing(t, newKey(t)))
+	f := fleet{t, s}
+	eu, us := f.register("eu", ""), f.register("us", "")
+	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	pinned := func(l string) string { return "web=nginx@" + sha("e") + "|" + digest(l) }
+	usPods := func(api, pin string) []inventory.Pod {
+		return []inventory.Pod{
+			wpod("shop", "api", "api-1", "u1", nginx(api)),
+			wpod("shop", "cron", "cron-1", "u2", pinned(pin)),
+			wpod("shop", "batch", "batch-1", "u3", pinned("a")),
+		}
+	}
+	f.scan(eu, t0, wpod("shop", "web", "web-1", "e1", nginx("a")))
+	f.scan(us, t0, usPods("a", "a")...)
+	// The tag moves a→b in eu: us's api is behind b.
+	f.scan(eu, t0.Add(time.Hour), wpod("shop", "web", "web-2", "e2", nginx("b")))
+	f.recheck(t0.Add(time.Hour))
+	behind := func(when string, want ...string) {
+		t.Helper()
+		ws, err := s.ListWorkloads(ctx, WorkloadFilter{BehindOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, w := range ws {
+			got = append(got, w.Cluster+"/"+w.Name+"@"+w.Behind[0].Tag[7:8])
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: behind %v, want %v", when, got, want)
+		}
+	}
+	behind("after a→b", "us/api@b")
+
+	// eu's web-2 restarts onto a (the tag went back); us's cron, pinned, drifts too,
+	// which leaves batch, on the pin's a, behind nothing.
+	f.scan(eu, t0.Add(2*time.Hour), wpod("shop", "web", "web-2", "e2", nginx("a")), wpod("shop", "old", "old-1", "e3", nginx("b")))
+	f.scan(us, t0.Add(2*time.Hour), usPods("a", "b")...)
+	f.recheck(t0.Add(2 * time.Hour))
+	behind("after the return to a", "eu/old@a")
 }

@@ -16,6 +16,9 @@ type Session struct {
 	User       User
 	CreatedAt  time.Time
 	LastSeenAt time.Time // exact to the minute: see Session
+	// EndsAt is when the session ends whatever its use, before the absolute timeout:
+	// set for a sign-in through a provider (its session maximum); nil otherwise.
+	EndsAt *time.Time
 }
 
 // SessionTimeouts end sessions: one unused for Idle, and any older than Absolute.
@@ -36,20 +39,21 @@ const touchSessionEvery = time.Minute
 // planted before the sign-in (session fixation) is worth nothing. ErrNotFound when the
 // user does not exist or is disabled. The sign-in is recorded in the audit trail.
 func (s *Store) CreateSession(ctx context.Context, userID int64, now time.Time, a Audit) (string, Session, error) {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
+	id, err := newSessionID()
+	if err != nil {
 		return "", Session{}, fmt.Errorf("create session: %w", err)
 	}
-	id := base64.RawURLEncoding.EncodeToString(b)
 	var sess Session
-	err := s.tx(ctx, func(tx pgx.Tx) error {
+	err = s.tx(ctx, func(tx pgx.Tx) error {
 		u, err := scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1 AND disabled_at IS NULL FOR SHARE`, userID))
 		if err != nil {
 			return notFound(err)
 		}
-		if _, err := tx.Exec(ctx, `
-			INSERT INTO sessions (hash, user_id, created_at, last_seen_at, remote_addr) VALUES ($1, $2, $3, $3, $4)`,
-			hashSecret(id), userID, now, a.RemoteAddr); err != nil {
+		if u.Provider != "" {
+			// Only SignInWithProvider starts the session of a provider's user.
+			return ErrNotFound
+		}
+		if err := insertSession(ctx, tx, id, &u, now, nil, a); err != nil {
 			return err
 		}
 		sess = Session{User: u, CreatedAt: now, LastSeenAt: now}
@@ -59,6 +63,30 @@ func (s *Store) CreateSession(ctx context.Context, userID int64, now time.Time, 
 		return "", Session{}, fmt.Errorf("create session for user %d: %w", userID, err)
 	}
 	return id, sess, nil
+}
+
+// insertSession stores the session id of user u, started at now and ending at endsAt
+// (nil: by the timeouts only), and records the sign-in on u's row.
+func insertSession(ctx context.Context, tx pgx.Tx, id string, u *User, now time.Time, endsAt *time.Time, a Audit) error {
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO sessions (hash, user_id, created_at, last_seen_at, remote_addr, ends_at) VALUES ($1, $2, $3, $3, $4, $5)`,
+		hashSecret(id), u.ID, now, a.RemoteAddr, endsAt); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE users SET last_sign_in_at = $2 WHERE id = $1`, u.ID, now); err != nil {
+		return err
+	}
+	u.LastSignInAt = &now
+	return nil
+}
+
+// newSessionID is a new session id: 32 random bytes in unpadded base64url.
+func newSessionID() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
 }
 
 // Session returns the live session an id names at now, and records its use: ErrNotFound
@@ -75,10 +103,12 @@ func (s *Store) Session(ctx context.Context, id string, now time.Time, to Sessio
 	hash := hashSecret(id)
 	var sess Session
 	u, err := scanUser(s.pool.QueryRow(ctx, `
-		SELECT u.id, u.name, u.role, u.created_at, u.disabled_at, s.created_at, s.last_seen_at
+		SELECT u.id, u.name, u.role, u.created_at, u.disabled_at, coalesce(u.provider, ''), coalesce(u.subject, ''),
+			u.last_sign_in_at, s.created_at, s.last_seen_at, s.ends_at
 		FROM sessions s JOIN users u ON u.id = s.user_id
-		WHERE s.hash = $1 AND u.disabled_at IS NULL AND s.last_seen_at > $2 AND s.created_at > $3`,
-		hash, now.Add(-to.Idle), now.Add(-to.Absolute)), &sess.CreatedAt, &sess.LastSeenAt)
+		WHERE s.hash = $1 AND u.disabled_at IS NULL AND s.last_seen_at > $2 AND s.created_at > $3
+		  AND (s.ends_at IS NULL OR s.ends_at > $4)`,
+		hash, now.Add(-to.Idle), now.Add(-to.Absolute), now), &sess.CreatedAt, &sess.LastSeenAt, &sess.EndsAt)
 	if err != nil {
 		return Session{}, fmt.Errorf("session: %w", notFound(err))
 	}
@@ -122,8 +152,8 @@ func (s *Store) DeleteSession(ctx context.Context, id string, a Audit) error {
 // DeleteExpiredSessions deletes the sessions the timeouts ended at now and returns how
 // many; reads already refuse them, this only keeps the table small.
 func (s *Store) DeleteExpiredSessions(ctx context.Context, now time.Time, to SessionTimeouts) (int64, error) {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM sessions WHERE last_seen_at <= $1 OR created_at <= $2`,
-		now.Add(-to.Idle), now.Add(-to.Absolute))
+	tag, err := s.pool.Exec(ctx, `DELETE FROM sessions WHERE last_seen_at <= $1 OR created_at <= $2 OR ends_at <= $3`,
+		now.Add(-to.Idle), now.Add(-to.Absolute), now)
 	if err != nil {
 		return 0, fmt.Errorf("delete expired sessions: %w", err)
 	}

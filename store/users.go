@@ -22,13 +22,20 @@ type User struct {
 	// Tokens counts the user's live API tokens (unrevoked, unexpired); only Users
 	// fills it.
 	Tokens int
+	// Provider is the issuer URL of the OpenID Connect provider the user signs in
+	// through, and Subject the provider's id of the user; both empty for a local user
+	// (one with a password).
+	Provider, Subject string
+	// LastSignInAt is when the user last signed in; nil for never (or before it was
+	// recorded).
+	LastSignInAt *time.Time
 }
 
-const userColumns = `id, name, role, created_at, disabled_at`
+const userColumns = `id, name, role, created_at, disabled_at, coalesce(provider, ''), coalesce(subject, ''), last_sign_in_at`
 
 func scanUser(row pgx.Row, more ...any) (User, error) {
 	var u User
-	err := row.Scan(append([]any{&u.ID, &u.Name, &u.Role, &u.CreatedAt, &u.DisabledAt}, more...)...)
+	err := row.Scan(append([]any{&u.ID, &u.Name, &u.Role, &u.CreatedAt, &u.DisabledAt, &u.Provider, &u.Subject, &u.LastSignInAt}, more...)...)
 	return u, err
 }
 
@@ -75,10 +82,11 @@ func (s *Store) AddUser(ctx context.Context, nu NewUser, a Audit) (User, error) 
 // UserPasswordHash returns a user and the stored hash of its password, for a login;
 // ErrNotFound when no user has that name. A disabled user is returned too, with
 // DisabledAt set: the caller checks the password first, so that a disabled account
-// answers in the same time as any other.
+// answers in the same time as any other. A user of a provider has no password: its
+// hash is "".
 func (s *Store) UserPasswordHash(ctx context.Context, name string) (User, string, error) {
 	var hash string
-	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+`, password_hash FROM users WHERE name = $1`, name), &hash)
+	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+`, coalesce(password_hash, '') FROM users WHERE name = $1`, name), &hash)
 	if err != nil {
 		return User{}, "", fmt.Errorf("user %q: %w", name, notFound(err))
 	}

@@ -116,6 +116,9 @@ type WorkloadFilter struct {
 	Desc                     bool // the sort's order reversed
 	After                    *WorkloadCursor
 	Limit                    int
+	// Scope keeps the workloads of the clusters the reader's role covers; the zero
+	// value covers every cluster.
+	Scope Scope
 }
 
 // workloadRowsSQL reads the open observations of a page of workloads: $1 to $4 are

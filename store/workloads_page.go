@@ -215,6 +215,7 @@ func (s *Store) mutantPage(ctx context.Context, page *workloadPage, f WorkloadFi
 func (s *Store) clusterPage(ctx context.Context, page *workloadPage, f WorkloadFilter, after *WorkloadCursor, limit int, others bool) error {
 	var q query
 	var clusterCond, obsCond strings.Builder
+	clusterCond.WriteString(f.Scope.clusterSQL(&q, "c.id"))
 	if f.Cluster != "" {
 		clusterCond.WriteString(" AND c.name = " + q.arg(f.Cluster))
 	}
@@ -317,6 +318,7 @@ const runsRefSQL = ` AND EXISTS (SELECT 1 FROM observations r
 // observations runs it.
 func pageFilterSQL(q *query, f WorkloadFilter, cluster, id, namespace, kind, name string) string {
 	var cond strings.Builder
+	cond.WriteString(f.Scope.clusterSQL(q, id))
 	if f.Cluster != "" {
 		cond.WriteString(" AND " + cluster + " = " + q.arg(f.Cluster))
 	}

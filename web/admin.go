@@ -61,6 +61,11 @@ type UserRow struct {
 	Self       bool // the viewer
 	// Tokens counts the live API tokens acting for the user.
 	Tokens int
+	// Provider is the host of the OpenID Connect provider the user signs in through;
+	// empty for a local user (a password).
+	Provider string
+	// LastSignIn is when the user last signed in; nil for never.
+	LastSignIn *time.Time
 }
 
 // UserForm is the form that adds a user, as typed (never the password), with refusals.

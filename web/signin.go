@@ -13,6 +13,20 @@ type SignInView struct {
 	// SignedOut says the visitor just signed out: the page says so. It is a fixed flag
 	// of the URL the sign-out redirects to, so a link can show no other message.
 	SignedOut bool
+	// Provider is the OpenID Connect provider's name on its button, and ProviderURL
+	// where the button starts its sign-in; empty when none is configured.
+	Provider, ProviderURL string
+	// NoLocal hides the name and password form: local sign-in is turned off.
+	NoLocal bool
+}
+
+// SignInFailedView is the page a sign-in through the provider ends on when it fails:
+// what happened in words, what to do, and the way back to the sign-in page (never an
+// automatic redirect, so a failure cannot loop).
+type SignInFailedView struct {
+	Title, Detail, Hint string
+	// Reason is the failure's kind, for tests (data-reason).
+	Reason string
 }
 
 // SignedIn reports whether the page is for someone signed in (a session or a token):

@@ -259,6 +259,16 @@ func Swatch(i int) (colour, pattern string) {
 	return ClusterKey, p[i%len(p)]
 }
 
+// end is where a span's bar ends on a chart that ends at to: a digest that still runs
+// runs until now, not until the last scan saw it (a tag that has just moved would
+// otherwise show its new digest as a sliver).
+func (s TimelineSpan) end(to time.Time) time.Time {
+	if s.Running && to.After(s.LastSeen) {
+		return to
+	}
+	return s.LastSeen
+}
+
 // NewChart lays out the timeline of digests (oldest first) between from and to.
 func NewChart(digests []TimelineDigest, moves []TagMove, from, to time.Time) Chart {
 	c := Chart{Width: chartWidth, LabelWidth: labelWidth, From: from, To: to}
@@ -313,7 +323,7 @@ func NewChart(digests []TimelineDigest, moves []TagMove, from, to time.Time) Cha
 	for _, d := range digests {
 		var in []TimelineSpan
 		for _, s := range d.Spans {
-			if !s.LastSeen.Before(from) && !s.FirstSeen.After(to) {
+			if !s.end(to).Before(from) && !s.FirstSeen.After(to) {
 				in = append(in, s)
 			}
 		}
@@ -328,7 +338,7 @@ func NewChart(digests []TimelineDigest, moves []TagMove, from, to time.Time) Cha
 		row := (h - 4) / float64(len(in))
 		lane := Lane{Digest: d.Digest, Y: y, H: h}
 		for i, s := range in {
-			x1, x2 := xOf(s.FirstSeen), xOf(s.LastSeen)
+			x1, x2 := xOf(s.FirstSeen), xOf(s.end(to))
 			w := max(x2-x1, minBarWidth)
 			if x1+w > float64(chartWidth-10) {
 				x1 = float64(chartWidth-10) - w

@@ -63,6 +63,25 @@ func TestChartShortBar(t *testing.T) {
 	}
 }
 
+// TestChartRunningBarReachesNow: a digest first and last seen by the latest scan, a few
+// seconds ago, that still runs is a bar to the chart's end (now), not a sliver; one that
+// stopped ends where it was last seen.
+func TestChartRunningBarReachesNow(t *testing.T) {
+	to := time.Date(2026, 12, 2, 5, 13, 0, 0, time.UTC)
+	seen := to.Add(-5 * time.Second)
+	span := func(running bool) TimelineDigest {
+		return TimelineDigest{Digest: dA, Spans: []TimelineSpan{{Cluster: "a", FirstSeen: seen.Add(-10 * time.Second), LastSeen: seen, Pods: 1, Running: running}}}
+	}
+	running := NewChart([]TimelineDigest{span(true)}, nil, to.Add(-time.Minute), to).Lanes[0].Bars[0]
+	if end := running.X + running.W; end != float64(chartWidth-10) {
+		t.Errorf("a running digest's bar ends at %.1f, want the chart's end %d", end, chartWidth-10)
+	}
+	stopped := NewChart([]TimelineDigest{span(false)}, nil, to.Add(-time.Minute), to).Lanes[0].Bars[0]
+	if end := stopped.X + stopped.W; end >= running.X+running.W-10 {
+		t.Errorf("a stopped digest's bar ends at %.1f, as late as a running one's", end)
+	}
+}
+
 // TestChartManyClusters: a tag with 30 digests over a year in 50 clusters stays
 // readable (lanes no thinner than a label line, at most maxLaneBars bars a lane) and its
 // chart small.

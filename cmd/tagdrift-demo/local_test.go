@@ -169,7 +169,7 @@ wait:
 
 	// Behind the tag: west still runs the digest the tag left in east; the tag's new
 	// digest runs in east.
-	checkDemoBehind(t, base, token, page.Items)
+	moved := checkDemoBehind(t, base, token, page.Items)
 
 	// The UI: sign in with the printed password; the overview counts the divergence.
 	jar, _ := cookiejar.New(nil)
@@ -196,6 +196,9 @@ wait:
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `data-token="`+demoTokenName+`"`) {
 		t.Errorf("the tokens page (%s) does not list %q:\n%.2000s", resp.Status, demoTokenName, body)
 	}
+
+	// The pages a newcomer reads, in Chromium, on the demo's data.
+	checkDemoInBrowser(t, base, password, moved)
 
 	// Ctrl-C: everything the demo started ends with it.
 	procs := demoProcesses(t, cmd.Process.Pid, tmp)
@@ -394,10 +397,9 @@ func alive(pid int, start string) bool {
 // checkDemoBehind checks, through the API with the demo's token, that west's workload
 // is behind the tag (it runs the digest the tag moved away from in east) and the only
 // one, and that the tag's digest is the one the demo's tag-moved event moved to,
-// running in east.
-func checkDemoBehind(t *testing.T, base, token string, mutations []apiMutation) {
+// running in east. It returns that digest.
+func checkDemoBehind(t *testing.T, base, token string, mutations []apiMutation) (moved string) {
 	t.Helper()
-	var moved string
 	for _, m := range mutations {
 		if m.Kind == "tag-moved" && len(m.Digests) == 2 {
 			moved = m.Digests[1]
@@ -426,4 +428,5 @@ func checkDemoBehind(t *testing.T, base, token string, mutations []apiMutation) 
 		page.Items[0].Behind[0].Tag != moved || moved == "" || !slices.Equal(page.Items[0].Behind[0].TagClusters, []string{"east"}) {
 		t.Errorf("workloads behind the tag: %+v, want west's, behind %s, which runs in east", page.Items, moved)
 	}
+	return moved
 }

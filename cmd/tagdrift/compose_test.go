@@ -304,9 +304,21 @@ func TestServeEnvIsRead(t *testing.T) {
 		"TAGDRIFT_ALERT_REPOST_INTERVAL": "5s", "TAGDRIFT_NOTIFY_REPEAT_CHECK": "10s", "TAGDRIFT_ALERT_EVENT_TTL": "10m",
 		"TAGDRIFT_TRUSTED_PROXIES": "10.0.0.0/8, 192.168.0.0/16", "TAGDRIFT_ACK_MAX_DURATION": "720h",
 		"TAGDRIFT_NO_WATCH": "true", "TAGDRIFT_WATCH_FULL_LIST": "1h", "TAGDRIFT_WATCH_STALE_AFTER": "2m", "TAGDRIFT_WATCH_STARTS": "8",
+		"TAGDRIFT_OIDC_ISSUER": "https://login.example.org", "TAGDRIFT_OIDC_CLIENT_ID": "other-id",
+		"TAGDRIFT_OIDC_CLIENT_SECRET_FILE": "/secret", "TAGDRIFT_OIDC_CLIENT_SECRET": "other-secret",
+		"TAGDRIFT_OIDC_ROLES": "ops=admin,devs=viewer", "TAGDRIFT_OIDC_GROUPS_CLAIM": "roles", "TAGDRIFT_OIDC_SCOPES": "profile,groups",
+		"TAGDRIFT_OIDC_NAME": "Okta", "TAGDRIFT_OIDC_SESSION_MAX": "1h", "TAGDRIFT_NO_LOCAL_SIGNIN": "true",
 	}
+	// The provider's variables are each tried on a configuration that has a provider.
+	oidcBase := maps.Clone(base)
+	maps.Copy(oidcBase, map[string]string{"TAGDRIFT_OIDC_ISSUER": "https://idp.example.com", "TAGDRIFT_OIDC_CLIENT_ID": "tagdrift",
+		"TAGDRIFT_OIDC_CLIENT_SECRET": "s", "TAGDRIFT_OIDC_ROLES": "admins=admin", "TAGDRIFT_EXTERNAL_URL": "https://tagdrift.example.com"})
 	get := func(env map[string]string) func(string) string { return func(k string) string { return env[k] } }
 	before, err := parseServe(nil, get(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	beforeOIDC, err := parseServe(nil, get(oidcBase))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,7 +328,10 @@ func TestServeEnvIsRead(t *testing.T) {
 			t.Errorf("no test value for %s", name)
 			continue
 		}
-		env := maps.Clone(base)
+		env, before := maps.Clone(base), before
+		if strings.HasPrefix(name, "TAGDRIFT_OIDC_") || name == "TAGDRIFT_NO_LOCAL_SIGNIN" {
+			env, before = maps.Clone(oidcBase), beforeOIDC
+		}
 		env[name] = v
 		after, err := parseServe(nil, get(env))
 		if err != nil {

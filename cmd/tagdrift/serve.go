@@ -24,6 +24,7 @@ import (
 	"github.com/tagdrift/tagdrift/scheduler"
 	"github.com/tagdrift/tagdrift/server"
 	"github.com/tagdrift/tagdrift/server/access"
+	"github.com/tagdrift/tagdrift/server/access/sso"
 	"github.com/tagdrift/tagdrift/server/apibody"
 	"github.com/tagdrift/tagdrift/server/metrics"
 	"github.com/tagdrift/tagdrift/store"
@@ -74,9 +75,21 @@ type serveConfig struct {
 	// Acknowledgements (issue 27).
 	AckMaxDuration time.Duration `name:"ack-max-duration" env:"TAGDRIFT_ACK_MAX_DURATION" default:"2160h" help:"how far ahead a viewer may acknowledge a mutation (admins are not limited)"`
 
+	// Sign-in through an OpenID Connect provider (issue 29, docs/sso.md).
+	OIDCIssuer           string        `name:"oidc-issuer" env:"TAGDRIFT_OIDC_ISSUER" placeholder:"URL" help:"issuer URL of the OpenID Connect provider users sign in through (https, or http on loopback); needs --external-url, whose /signin/sso/callback is the redirect URL to register"`
+	OIDCClientID         string        `name:"oidc-client-id" env:"TAGDRIFT_OIDC_CLIENT_ID" placeholder:"ID" help:"tagdrift's client id at the provider"`
+	OIDCClientSecretFile string        `name:"oidc-client-secret-file" env:"TAGDRIFT_OIDC_CLIENT_SECRET_FILE" placeholder:"FILE" help:"file holding the client secret (or the secret itself in $$TAGDRIFT_OIDC_CLIENT_SECRET)"`
+	OIDCRole             []string      `name:"oidc-role" env:"TAGDRIFT_OIDC_ROLES" sep:"none" placeholder:"GROUP=ROLE" help:"give members of the provider's GROUP the role admin or viewer (the highest wins; a user in no such group is refused); repeatable"`
+	OIDCGroupsClaim      string        `name:"oidc-groups-claim" env:"TAGDRIFT_OIDC_GROUPS_CLAIM" default:"groups" help:"ID token claim that lists the user's groups"`
+	OIDCScope            []string      `name:"oidc-scope" env:"TAGDRIFT_OIDC_SCOPES" sep:"none" placeholder:"SCOPE" help:"scope to ask for besides openid; repeatable; none given asks for profile, email and groups"`
+	OIDCName             string        `name:"oidc-name" env:"TAGDRIFT_OIDC_NAME" default:"single sign-on" help:"the provider's name on the sign-in button (Sign in with NAME)"`
+	OIDCSessionMax       time.Duration `name:"oidc-session-max" env:"TAGDRIFT_OIDC_SESSION_MAX" default:"8h" help:"a session started through the provider ends this long after sign-in, however used, so that leaving a group takes effect within it (at least 1m)"`
+	NoLocalSignIn        bool          `name:"no-local-signin" env:"TAGDRIFT_NO_LOCAL_SIGNIN" help:"turn sign-in with a local user's name and password off (needs --oidc-issuer)"`
+
 	// Read from the environment only, by Run (serveEnvOnly).
 	keyText    string
 	adminToken string
+	oidcSecret string
 }
 
 // serveEnvOnly are the variables serve reads that have no flag: secrets, which a flag
@@ -84,6 +97,7 @@ type serveConfig struct {
 var serveEnvOnly = []struct{ name, help string }{
 	{"TAGDRIFT_ENCRYPTION_KEY", "the keys themselves, comma-separated, newest last (instead of --encryption-key-file)"},
 	{"TAGDRIFT_ADMIN_TOKEN", "accepted as an admin API token (at least 16 characters)"},
+	{"TAGDRIFT_OIDC_CLIENT_SECRET", "the OpenID Connect client secret (instead of --oidc-client-secret-file)"},
 }
 
 // Help is the long help of tagdrift serve: it lists the variables that have no flag.
@@ -147,6 +161,7 @@ func parseServe(args []string, getenv func(string) string) (serveConfig, error) 
 func (c *serveConfig) readEnv(getenv func(string) string) {
 	c.keyText = getenv("TAGDRIFT_ENCRYPTION_KEY")
 	c.adminToken = getenv("TAGDRIFT_ADMIN_TOKEN")
+	c.oidcSecret = getenv("TAGDRIFT_OIDC_CLIENT_SECRET")
 }
 
 // validate checks what the types do not; source names a flag as the user gave it.
@@ -200,11 +215,109 @@ func (c serveConfig) validate(source func(flag string) string) error {
 		return fmt.Errorf("%s must be positive, not %s", source("alert-event-ttl"), c.AlertEventTTL)
 	case c.AckMaxDuration <= 0:
 		return fmt.Errorf("%s must be positive, not %s", source("ack-max-duration"), c.AckMaxDuration)
+	case oidcErr(c, source) != nil:
+		return oidcErr(c, source)
 	case c.adminToken != "" && len(c.adminToken) < 16:
 		// A short shared secret is guessable; the rate limit does not stop a patient guess.
 		return errors.New("TAGDRIFT_ADMIN_TOKEN must be at least 16 characters")
 	}
 	return nil
+}
+
+// oidcErr checks the sign-in through a provider: all of it or none of it.
+func oidcErr(c serveConfig, source func(string) string) error {
+	if c.OIDCIssuer == "" {
+		switch {
+		case c.NoLocalSignIn:
+			return fmt.Errorf("%s needs --oidc-issuer: nobody could sign in", source("no-local-signin"))
+		case c.OIDCClientID != "" || c.OIDCClientSecretFile != "" || len(c.OIDCRole) > 0:
+			return errors.New("--oidc-client-id, --oidc-client-secret-file and --oidc-role need --oidc-issuer")
+		}
+		return nil
+	}
+	u, err := url.Parse(c.OIDCIssuer)
+	switch {
+	case err != nil || !absoluteHTTP(c.OIDCIssuer):
+		return fmt.Errorf("%s must be an absolute https URL, not %q", source("oidc-issuer"), c.OIDCIssuer)
+	case u.Scheme != "https" && !loopbackHost(u.Hostname()):
+		return fmt.Errorf("%s must be https (plain http only on loopback), not %q", source("oidc-issuer"), c.OIDCIssuer)
+	case c.OIDCClientID == "":
+		return errors.New("--oidc-issuer needs --oidc-client-id")
+	case c.OIDCClientSecretFile == "" && c.oidcSecret == "":
+		return errors.New("--oidc-issuer needs the client secret: --oidc-client-secret-file or TAGDRIFT_OIDC_CLIENT_SECRET")
+	case c.ExternalURL == "":
+		return errors.New("--oidc-issuer needs --external-url: the provider sends browsers back to its /signin/sso/callback")
+	case c.OIDCSessionMax < time.Minute:
+		return fmt.Errorf("%s must be at least 1m, not %s", source("oidc-session-max"), c.OIDCSessionMax)
+	case c.OIDCGroupsClaim == "":
+		return fmt.Errorf("%s must not be empty", source("oidc-groups-claim"))
+	}
+	roles, err := oidcRoles(c.OIDCRole)
+	if err != nil {
+		return fmt.Errorf("%s: %w", source("oidc-role"), err)
+	}
+	if len(roles) == 0 {
+		return errors.New("--oidc-issuer needs at least one --oidc-role GROUP=ROLE: nobody could sign in")
+	}
+	return nil
+}
+
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// oidcRoles reads --oidc-role GROUP=ROLE values.
+func oidcRoles(specs []string) (map[string]string, error) {
+	out := make(map[string]string, len(specs))
+	for _, spec := range specs {
+		i := strings.LastIndexByte(spec, '=')
+		if i <= 0 {
+			return nil, fmt.Errorf("want GROUP=ROLE, not %q", spec)
+		}
+		group, role := spec[:i], spec[i+1:]
+		if role != store.RoleAdmin && role != store.RoleViewer {
+			return nil, fmt.Errorf("%q: role must be admin or viewer, not %q", spec, role)
+		}
+		if r, ok := out[group]; ok && r != role {
+			return nil, fmt.Errorf("group %q is given two roles, %s and %s", group, r, role)
+		}
+		out[group] = role
+	}
+	return out, nil
+}
+
+// sso is the provider users sign in through, or nil without --oidc-issuer; the client
+// secret is read from its file here, so that it never sits in a flag.
+func (c serveConfig) sso(ring *keyring.Ring, cookies access.Cookies, log *slog.Logger) (*sso.Provider, error) {
+	if c.OIDCIssuer == "" {
+		return nil, nil
+	}
+	secret := c.oidcSecret
+	if c.OIDCClientSecretFile != "" {
+		b, err := os.ReadFile(c.OIDCClientSecretFile)
+		if err != nil {
+			return nil, fmt.Errorf("--oidc-client-secret-file: %w", err)
+		}
+		secret = strings.TrimSpace(string(b))
+		if secret == "" {
+			return nil, fmt.Errorf("--oidc-client-secret-file %s is empty", c.OIDCClientSecretFile)
+		}
+	}
+	roles, _ := oidcRoles(c.OIDCRole) // validated
+	p, err := sso.New(sso.Config{
+		Issuer: c.OIDCIssuer, ClientID: c.OIDCClientID, ClientSecret: secret,
+		RedirectURL: strings.TrimSuffix(c.ExternalURL, "/") + sso.CallbackPath,
+		Scopes:      c.OIDCScope, GroupsClaim: c.OIDCGroupsClaim, Roles: roles, Name: c.OIDCName,
+		SessionMax: c.OIDCSessionMax, FlowKeys: ring.Derive(sso.FlowPurpose), PlainCookie: cookies.Plain, Logger: log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("--oidc-issuer: %w", err)
+	}
+	return p, nil
 }
 
 // absoluteHTTP reports whether s is an absolute http(s) URL with a host and nothing
@@ -349,6 +462,14 @@ func (cfg *serveConfig) Run(ctx context.Context, d *deps) error {
 	}
 	cookies, _ := cfg.cookies() // validated
 	log.Info("session cookie", "secure", !cookies.Plain, "name", cookies.Name(), "because", cookies.Why)
+	provider, err := cfg.sso(ring, cookies, log)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	if provider != nil {
+		log.Info("sign-in through provider", "issuer", cfg.OIDCIssuer, "client_id", cfg.OIDCClientID,
+			"redirect_url", strings.TrimSuffix(cfg.ExternalURL, "/")+sso.CallbackPath, "local_signin", !cfg.NoLocalSignIn)
+	}
 	httpSrv := &http.Server{
 		Addr: cfg.Listen,
 		Handler: server.New(server.Config{
@@ -361,6 +482,7 @@ func (cfg *serveConfig) Run(ctx context.Context, d *deps) error {
 			ChannelClient:  deliveries.Client,
 			TrustedProxies: cfg.TrustedProxy,
 			AckMaxDuration: cfg.AckMaxDuration,
+			SSO:            provider, NoLocalSignIn: cfg.NoLocalSignIn,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,

@@ -129,4 +129,23 @@ func BenchmarkUIPages(b *testing.B) {
 			}
 		})
 	}
+	// Behind the tag is judged once a change of the data, by the first reader after
+	// it: each round moves the data version, as a scan does, and counts again.
+	b.Run("behind-judgement", func(b *testing.B) {
+		var took []time.Duration
+		for b.Loop() {
+			if _, err := st.Pool().Exec(ctx, `UPDATE data_version SET version = version + 1`); err != nil {
+				b.Fatal(err)
+			}
+			start := time.Now()
+			n, err := st.CountBehind(ctx)
+			took = append(took, time.Since(start))
+			if err != nil || n == 0 {
+				b.Fatalf("behind: %d, %v", n, err)
+			}
+		}
+		slices.Sort(took)
+		b.ReportMetric(float64(took[len(took)/2].Microseconds())/1000, "p50-ms")
+		b.ReportMetric(float64(took[min(len(took)-1, len(took)*95/100)].Microseconds())/1000, "p95-ms")
+	})
 }

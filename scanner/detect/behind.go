@@ -10,15 +10,17 @@ import (
 // unpinned reference, only digests the reference's tag has since moved away from in the
 // workload's cluster group. Its next restart is likely to change its code.
 //
-// Where a tag points is the digest of its newest tag-moved event in the group: the
-// newest digest tagdrift saw the reference move to. The digests it moved away from are
-// the other digests of its moves there, all comparable with it (TagMovedEvent records a
-// move only between comparable digests), so a digest of another class (an image ID kept
-// raw, a local import) is never judged. A tag that went back to a digest it had before
-// is no move (only the registry could tell that from a node's cached copy): its
-// workloads read behind until it moves again.
+// Where a tag points is the digest of its newest move in the group: the newest digest
+// tagdrift saw the reference move to, by a tag-moved event or a pod-drift (a running
+// container of an unpinned reference restarted onto another digest: its tag resolved
+// to that one then, which is how a tag that went back to a digest it had before shows,
+// since a return is no tag-moved). The digests it moved away from are the other digests
+// of its moves there, all comparable with it (both events are recorded only between
+// comparable digests), so a digest of another class (an image ID kept raw, a local
+// import) is never judged. A return that no running container pulled is not seen
+// (only the registry could tell it from a node's cached copy).
 
-// Move is a tag-moved event as Targets reads it.
+// Move is a tag-moved or pod-drift event as Targets reads it.
 type Move struct {
 	Ref, Group string
 	From, To   string

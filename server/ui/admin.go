@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -168,7 +169,15 @@ func (u *UI) usersView(r *http.Request, form web.UserForm) (web.UsersView, error
 		self = s.User.Name
 	}
 	for _, us := range users {
-		v.Users = append(v.Users, web.UserRow{Name: us.Name, Role: us.Role, CreatedAt: us.CreatedAt, DisabledAt: us.DisabledAt, Self: us.Name == self, Tokens: us.Tokens})
+		row := web.UserRow{Name: us.Name, Role: us.Role, CreatedAt: us.CreatedAt, DisabledAt: us.DisabledAt, Self: us.Name == self,
+			Tokens: us.Tokens, LastSignIn: us.LastSignInAt}
+		if us.Provider != "" {
+			row.Provider = us.Provider
+			if pu, err := url.Parse(us.Provider); err == nil && pu.Host != "" {
+				row.Provider = pu.Host
+			}
+		}
+		v.Users = append(v.Users, row)
 	}
 	return v, nil
 }

@@ -62,6 +62,11 @@ func TestBehindTheTagPages(t *testing.T) {
 	if where := strings.Join(strings.Fields(p.one(t, "behind-where").Text()), " "); where != "; it runs in prod" {
 		t.Errorf("where the tag's digest runs: %q", where)
 	}
+	// Punctuation follows its word, as the sentence is read (a newline in the template
+	// once put a space before each).
+	if text := strings.Join(strings.Fields(ref.Text()), " "); strings.Contains(text, " ;") || strings.Contains(text, " .") || strings.Contains(text, " ,") {
+		t.Errorf("the behind note reads %q", text)
+	}
 	if chips := ref.Find(`[data-testid="chip-link"]`); chips.First().AttrOr("title", "") != digestOf("a") {
 		t.Errorf("staging's web runs %q, want a", chips.First().AttrOr("title", ""))
 	}

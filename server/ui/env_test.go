@@ -18,6 +18,7 @@ import (
 	"github.com/tagdrift/tagdrift/scanner/kubeconfig"
 	"github.com/tagdrift/tagdrift/scheduler"
 	"github.com/tagdrift/tagdrift/server/access"
+	"github.com/tagdrift/tagdrift/server/access/sso"
 	"github.com/tagdrift/tagdrift/server/request"
 	"github.com/tagdrift/tagdrift/store"
 )
@@ -33,6 +34,9 @@ type testConfig struct {
 	Notifier request.Notifier
 	// OverviewRefresh is the UI's (default 30 s).
 	OverviewRefresh time.Duration
+	// SSO and NoLocalSignIn are the UI's (sign-in through a provider).
+	SSO           *sso.Provider
+	NoLocalSignIn bool
 }
 
 // testEnv is the web UI on a fresh, migrated database of its own, with an API token of
@@ -85,7 +89,7 @@ func newEnv(t testing.TB, change func(*testConfig)) *testEnv {
 // handler is the UI of cfg, on a router of its own, with a gate of its own.
 func handler(cfg testConfig) (*UI, http.Handler) {
 	u := New(Config{Store: cfg.Store, Scans: cfg.Scans, Notifier: cfg.Notifier, Access: access.New(cfg.Config), Now: cfg.Now,
-		OverviewRefresh: cfg.OverviewRefresh})
+		OverviewRefresh: cfg.OverviewRefresh, SSO: cfg.SSO, NoLocalSignIn: cfg.NoLocalSignIn, Logger: cfg.Logger})
 	r := chi.NewRouter()
 	u.Mount(r)
 	return u, r

@@ -33,13 +33,29 @@ func chromium(t *testing.T) (ctx context.Context, problems func() []string) {
 		}
 		t.Skipf("chromium: %v", err)
 	}
+	// Not t.TempDir: Chromium may still write its profile for a moment after it is
+	// told to quit, which fails TempDir's removal; this one is removed with retries.
+	profile, err := os.MkdirTemp("", "tagdrift-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), chromedp.ExecPath(path),
 		chromedp.Flag("headless", true), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
 		chromedp.NoDefaultBrowserCheck, chromedp.Flag("disable-background-networking", true),
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900))
+		chromedp.UserDataDir(profile), chromedp.WindowSize(1280, 900))
 	ctx, cancelC := chromedp.NewContext(actx)
 	ctx, cancelT := context.WithTimeout(ctx, 2*time.Minute)
-	t.Cleanup(func() { cancelT(); cancelC(); cancelA() })
+	t.Cleanup(func() {
+		cancelT()
+		cancelC()
+		cancelA()
+		for range 40 {
+			if os.RemoveAll(profile) == nil {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
 	var mu sync.Mutex
 	var seen []string
 	chromedp.ListenTarget(ctx, func(ev any) {

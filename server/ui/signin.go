@@ -4,12 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/tagdrift/tagdrift/server/access"
+	"github.com/tagdrift/tagdrift/server/access/sso"
 	"github.com/tagdrift/tagdrift/server/request"
 	"github.com/tagdrift/tagdrift/store"
 	"github.com/tagdrift/tagdrift/web"
@@ -26,11 +28,20 @@ const maxNameLen = 256
 const wrongCredentials = "Wrong user name or password."
 
 func (u *UI) signInView(r *http.Request, name, next string) web.SignInView {
-	return web.SignInView{
+	v := web.SignInView{
 		Name: name, Next: access.SafeNext(next),
 		// Decided by the configuration and the connection, never by a header.
 		Insecure: u.access.Sessions.Cookies.WarnPlainHTTP(r),
+		NoLocal:  u.noLocal,
 	}
+	if u.sso != nil {
+		v.Provider = u.sso.Name()
+		v.ProviderURL = ssoStartPath
+		if v.Next != "/" {
+			v.ProviderURL += "?next=" + url.QueryEscape(v.Next)
+		}
+	}
+	return v
 }
 
 // signInPage shows the sign-in form, or sends a signed-in user on.
@@ -68,6 +79,11 @@ func (u *UI) signIn(w http.ResponseWriter, r *http.Request) error {
 	}
 	name, pw := r.PostForm.Get("name"), r.PostForm.Get("password")
 	v := u.signInView(r, name, r.PostForm.Get("next"))
+	if u.noLocal {
+		u.log.Info("sign-in refused", "user", logName(name), "reason", "local sign-in is off", "client", u.access.Client(r))
+		v.Error = "Local sign-in is turned off: sign in with " + u.sso.Name() + "."
+		return u.renderSignIn(w, r, http.StatusForbidden, v)
+	}
 	if name == "" {
 		v.NameError = "Enter your user name."
 	}
@@ -159,6 +175,9 @@ func (u *UI) checkCredentials(w http.ResponseWriter, r *http.Request, name, pw, 
 		uu, h, err := u.st.UserPasswordHash(ctx, name)
 		release()
 		switch {
+		case err == nil && h == "":
+			// A provider's user has no password: checked against the dummy, refused.
+			user = uu
 		case err == nil:
 			user, hash = uu, h
 		case !errors.Is(err, store.ErrNotFound):
@@ -175,11 +194,13 @@ func (u *UI) checkCredentials(w http.ResponseWriter, r *http.Request, name, pw, 
 		u.log.Error("sign in: stored password hash unreadable", "user", name, "error", err.Error())
 		ok = false
 	}
-	if !ok || user.ID == 0 || user.DisabledAt != nil {
+	if !ok || user.ID == 0 || user.DisabledAt != nil || user.Provider != "" {
 		reason := "wrong password"
 		switch {
 		case user.ID == 0:
 			reason = "unknown user"
+		case user.Provider != "":
+			reason = "signs in through the provider"
 		case user.DisabledAt != nil && ok:
 			reason = "disabled"
 		}
@@ -232,4 +253,8 @@ func (u *UI) signInRoutes(r chi.Router) {
 	r.Get("/signin", u.handle(u.signInPage))
 	r.Post("/signin", u.handle(u.signIn))
 	r.Post("/signout", u.handle(u.signOut))
+	if u.sso != nil {
+		r.Get(ssoStartPath, u.handle(u.ssoStart))
+		r.Get(sso.CallbackPath, u.handle(u.ssoCallback))
+	}
 }

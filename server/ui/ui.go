@@ -23,6 +23,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/tagdrift/tagdrift/server/access"
+	"github.com/tagdrift/tagdrift/server/access/sso"
 	"github.com/tagdrift/tagdrift/server/request"
 	"github.com/tagdrift/tagdrift/store"
 	"github.com/tagdrift/tagdrift/web"
@@ -55,6 +56,10 @@ type Config struct {
 	// OverviewRefresh is how often the overview fetches its data again while its tab is
 	// visible; default 30 s.
 	OverviewRefresh time.Duration
+	// SSO signs users in through an OpenID Connect provider; nil for none.
+	SSO *sso.Provider
+	// NoLocalSignIn turns the name and password form off (with SSO set).
+	NoLocalSignIn bool
 }
 
 // UI serves the web pages. Every page is a view struct built by one handler (one file
@@ -73,6 +78,8 @@ type UI struct {
 	viewerAckMax time.Duration
 	// overviewRefresh is Config.OverviewRefresh.
 	overviewRefresh time.Duration
+	sso             *sso.Provider
+	noLocal         bool
 }
 
 // New returns the UI of cfg.
@@ -87,7 +94,8 @@ func New(cfg Config) *UI {
 		cfg.Access = access.New(access.Config{Store: cfg.Store, Now: cfg.Now, Logger: cfg.Logger})
 	}
 	return &UI{st: cfg.Store, scans: cfg.Scans, vet: cfg.Vetter, notify: cfg.Notifier, access: cfg.Access, assets: web.NewAssets(), log: cfg.Logger, now: cfg.Now,
-		viewerAckMax: cmp.Or(cfg.ViewerAckMaxAge, request.DefaultAckMaxDuration), overviewRefresh: cmp.Or(cfg.OverviewRefresh, 30*time.Second)}
+		viewerAckMax: cmp.Or(cfg.ViewerAckMaxAge, request.DefaultAckMaxDuration), overviewRefresh: cmp.Or(cfg.OverviewRefresh, 30*time.Second),
+		sso: cfg.SSO, noLocal: cfg.NoLocalSignIn && cfg.SSO != nil}
 }
 
 // Mount adds the pages to r. The assets need no session (they hold no data); every page
