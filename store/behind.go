@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"sync"
@@ -52,20 +53,33 @@ const behindRowsSQL = `
 	JOIN observations o ON o.digest = r.digest AND o.cluster_id = r.cluster_id AND o.closed_at IS NULL
 	WHERE r.running > 0 AND r.ref = ANY($1) AND r.cluster_id = ANY($2) AND o.ref || '' = r.ref`
 
-// behindClustersSQL reads the live clusters with their groups.
+// behindClustersSQL reads the live clusters with their groups, and the data version at
+// which what each runs last changed.
 const behindClustersSQL = `
-	SELECT c.id, c.name, g.name FROM clusters c JOIN cluster_groups g ON g.id = c.group_id WHERE c.deleted_at IS NULL`
+	SELECT c.id, c.name, g.name, c.runs_version FROM clusters c JOIN cluster_groups g ON g.id = c.group_id
+	WHERE c.deleted_at IS NULL`
 
 // behindState is every workload behind a tag, judged at a data version.
 type behindState struct {
 	version   int64
 	workloads map[runningKey][]BehindRef
+	// What the judgement was made from, so that the next one can keep what did not
+	// change: the tags' targets, the live clusters, and by cluster the references
+	// (in groups) whose tag's digest it runs.
+	targets map[detect.RefGroup]detect.TagTarget
+	live    map[int64]liveCluster
+	tagRuns map[int64][]detect.RefGroup
+	// read is how many clusters this judgement read and judged (the rest it kept).
+	read int
 	// keys are workloads' keys in arrays, as behindPageSQL takes them, in the order
 	// SortCluster's columns compare (cluster name, namespace, kind, name, by bytes), so
 	// that a page in that order passes only the keys after its cursor (behindPart).
 	ids                                []int64
 	clusters, namespaces, kinds, names []string
 }
+
+// liveCluster is a live cluster's name and group.
+type liveCluster struct{ name, group string }
 
 // behindKey is a judged workload's key with its cluster's name.
 type behindKey struct {
@@ -109,7 +123,7 @@ func (s *Store) behindNow(ctx context.Context) (*behindState, error) {
 	if st := s.behind.state; st != nil && st.version >= version {
 		return st, nil
 	}
-	st, err := s.judgeBehind(ctx)
+	st, err := s.judgeBehind(ctx, s.behind.state)
 	if err != nil {
 		return nil, fmt.Errorf("workloads behind their tags: %w", err)
 	}
@@ -119,15 +133,19 @@ func (s *Store) behindNow(ctx context.Context) (*behindState, error) {
 	return st, nil
 }
 
-// judgeBehind reads the moves, the open rows of the moved references and the data
-// version in one snapshot, and judges every workload.
-func (s *Store) judgeBehind(ctx context.Context) (*behindState, error) {
+// judgeBehind reads the moves, the live clusters and the data version in one snapshot,
+// and judges the workloads. After old (nil for none), with the same tag targets and
+// the same live clusters in the same groups, only the clusters whose runs moved since
+// old's version (runs_version, set by the scan that opened or closed their intervals)
+// are read and judged again; the others keep old's verdicts. Anything else judges
+// every workload.
+func (s *Store) judgeBehind(ctx context.Context, old *behindState) (*behindState, error) {
 	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return nil, err
 	}
 	defer tx.Rollback(ctx)
-	st := &behindState{workloads: map[runningKey][]BehindRef{}}
+	st := &behindState{workloads: map[runningKey][]BehindRef{}, live: map[int64]liveCluster{}, tagRuns: map[int64][]detect.RefGroup{}}
 	if err := tx.QueryRow(ctx, `SELECT version FROM data_version`).Scan(&st.version); err != nil {
 		return nil, err
 	}
@@ -142,80 +160,127 @@ func (s *Store) judgeBehind(ctx context.Context) (*behindState, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read the tag moves: %w", err)
 	}
-	targets := detect.Targets(moves)
-	if len(targets) == 0 {
-		return st, nil
-	}
-	var refs []string
-	for k := range targets {
-		if !slices.Contains(refs, k.Ref) {
-			refs = append(refs, k.Ref)
-		}
-	}
-	type live struct{ name, group string }
-	clusters := map[int64]live{}
-	var ids []int64
+	st.targets = detect.Targets(moves)
 	var id int64
-	var c live
+	var c liveCluster
+	runsVersion := map[int64]int64{}
+	var runsAt int64
 	rows, err = tx.Query(ctx, behindClustersSQL)
 	if err != nil {
 		return nil, fmt.Errorf("read the clusters: %w", err)
 	}
-	if _, err := pgx.ForEachRow(rows, []any{&id, &c.name, &c.group}, func() error {
-		clusters[id], ids = c, append(ids, id)
+	if _, err := pgx.ForEachRow(rows, []any{&id, &c.name, &c.group, &runsAt}, func() error {
+		st.live[id], runsVersion[id] = c, runsAt
 		return nil
 	}); err != nil {
 		return nil, fmt.Errorf("read the clusters: %w", err)
 	}
-	rows, err = tx.Query(ctx, behindRowsSQL, refs, ids)
+	if len(st.targets) == 0 {
+		return st, nil
+	}
+	again := old == nil || !maps.Equal(old.live, st.live) || !sameTargets(old.targets, st.targets)
+	var ids []int64 // the clusters judged again
+	for id := range st.live {
+		if again || runsVersion[id] > old.version {
+			ids = append(ids, id)
+		}
+	}
+	if !again {
+		// The verdicts and tag runs of the clusters that did not change stand.
+		for k, bs := range old.workloads {
+			if !slices.Contains(ids, k.clusterID) {
+				st.workloads[k] = bs
+			}
+		}
+		for id, rgs := range old.tagRuns {
+			if !slices.Contains(ids, id) {
+				st.tagRuns[id] = rgs
+			}
+		}
+	}
+	st.read = len(ids)
+	if len(ids) > 0 {
+		if err := st.judge(ctx, tx, ids); err != nil {
+			return nil, err
+		}
+	}
+	st.finish()
+	return st, nil
+}
+
+// judge judges the workloads of the clusters ids, reading what they run of the moved
+// references.
+func (st *behindState) judge(ctx context.Context, tx pgx.Tx, ids []int64) error {
+	var refs []string
+	for k := range st.targets {
+		if !slices.Contains(refs, k.Ref) {
+			refs = append(refs, k.Ref)
+		}
+	}
+	rows, err := tx.Query(ctx, behindRowsSQL, refs, ids)
 	if err != nil {
-		return nil, fmt.Errorf("read what runs the moved tags: %w", err)
+		return fmt.Errorf("read what runs the moved tags: %w", err)
 	}
-	type judged struct {
-		cluster, group string
-		runs           map[string][]string
-	}
-	byWorkload := map[runningKey]*judged{}
-	// Where each tag's digest runs now, by reference and group.
-	tagClusters := map[detect.RefGroup][]string{}
+	runs := map[runningKey]map[string][]string{}
 	var k runningKey
 	var ref, digest string
 	_, err = pgx.ForEachRow(rows, []any{&k.clusterID, &k.namespace, &k.kind, &k.name, &ref, &digest}, func() error {
-		c, ok := clusters[k.clusterID]
+		c, ok := st.live[k.clusterID]
 		if !ok {
 			return nil
 		}
 		rg := detect.RefGroup{Ref: ref, Group: c.group}
-		if t, ok := targets[rg]; ok && t.Digest == digest && !slices.Contains(tagClusters[rg], c.name) {
-			tagClusters[rg] = append(tagClusters[rg], c.name)
+		if t, ok := st.targets[rg]; ok && t.Digest == digest && !slices.Contains(st.tagRuns[k.clusterID], rg) {
+			st.tagRuns[k.clusterID] = append(st.tagRuns[k.clusterID], rg)
 		}
-		j := byWorkload[k]
-		if j == nil {
-			j = &judged{cluster: c.name, group: c.group, runs: map[string][]string{}}
-			byWorkload[k] = j
+		r := runs[k]
+		if r == nil {
+			r = map[string][]string{}
+			runs[k] = r
 		}
-		if !slices.Contains(j.runs[ref], digest) {
-			j.runs[ref] = append(j.runs[ref], digest)
+		if !slices.Contains(r[ref], digest) {
+			r[ref] = append(r[ref], digest)
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read what runs the moved tags: %w", err)
+		return fmt.Errorf("read what runs the moved tags: %w", err)
+	}
+	for k, r := range runs {
+		if bs := detect.Behind(st.live[k.clusterID].group, r, st.targets); len(bs) > 0 {
+			out := make([]BehindRef, len(bs))
+			for i, b := range bs {
+				b.MovedAt = b.MovedAt.UTC()
+				out[i] = BehindRef{BehindRef: b}
+			}
+			st.workloads[k] = out
+		}
+	}
+	return nil
+}
+
+// finish sets where each tag's digest runs on every verdict (a verdict kept from an
+// earlier judgement is copied, never changed: readers may hold it) and sorts the keys.
+func (st *behindState) finish() {
+	tagClusters := map[detect.RefGroup][]string{}
+	for id, rgs := range st.tagRuns {
+		for _, rg := range rgs {
+			tagClusters[rg] = append(tagClusters[rg], st.live[id].name)
+		}
 	}
 	for _, cs := range tagClusters {
 		slices.Sort(cs)
 	}
-	var keys []behindKey
-	for k, j := range byWorkload {
-		if bs := detect.Behind(j.group, j.runs, targets); len(bs) > 0 {
-			out := make([]BehindRef, len(bs))
-			for i, b := range bs {
-				b.MovedAt = b.MovedAt.UTC()
-				out[i] = BehindRef{BehindRef: b, TagClusters: tagClusters[detect.RefGroup{Ref: b.Ref, Group: j.group}]}
-			}
-			st.workloads[k] = out
-			keys = append(keys, behindKey{k.clusterID, j.cluster, k.namespace, k.kind, k.name})
+	keys := make([]behindKey, 0, len(st.workloads))
+	for k, bs := range st.workloads {
+		group := st.live[k.clusterID].group
+		out := make([]BehindRef, len(bs))
+		for i, b := range bs {
+			b.TagClusters = tagClusters[detect.RefGroup{Ref: b.Ref, Group: group}]
+			out[i] = b
 		}
+		st.workloads[k] = out
+		keys = append(keys, behindKey{k.clusterID, st.live[k.clusterID].name, k.namespace, k.kind, k.name})
 	}
 	slices.SortFunc(keys, func(a, b behindKey) int {
 		return cmp.Or(cmp.Compare(a.cluster, b.cluster), cmp.Compare(a.namespace, b.namespace),
@@ -225,7 +290,14 @@ func (s *Store) judgeBehind(ctx context.Context) (*behindState, error) {
 		st.ids, st.clusters, st.namespaces, st.kinds, st.names = append(st.ids, k.id), append(st.clusters, k.cluster),
 			append(st.namespaces, k.namespace), append(st.kinds, k.kind), append(st.names, k.name)
 	}
-	return st, nil
+}
+
+// sameTargets reports whether two judgements' tags point to the same digests, moved
+// at the same times, away from the same ones.
+func sameTargets(a, b map[detect.RefGroup]detect.TagTarget) bool {
+	return maps.EqualFunc(a, b, func(x, y detect.TagTarget) bool {
+		return x.Digest == y.Digest && x.MovedAt.Equal(y.MovedAt) && slices.Equal(x.Left, y.Left)
+	})
 }
 
 // fillBehind sets the Behind of each workload of page (page.out) that is behind a tag.

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -299,4 +300,72 @@ func TestBehindAfterReturn(t *testing.T) {
 	f.scan(us, t0.Add(2*time.Hour), usPods("a", "b")...)
 	f.recheck(t0.Add(2 * time.Hour))
 	behind("after the return to a", "eu/old@a")
+}
+
+// TestBehindJudgedAgainOnlyWhereRunsMoved: after a change, the judgement reads again
+// only the clusters whose runs moved (a scan that opened or closed intervals), and
+// keeps the others' verdicts; a tag's new target, a cluster deleted or moved to
+// another group judges every one. At every step its answer equals a judgement made
+// from nothing.
+func TestBehindJudgedAgainOnlyWhereRunsMoved(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := mustStore(t, mustRing(t, newKey(t)))
+	f := fleet{t, s}
+	eu, us, ap, other := f.register("eu", "team-a"), f.register("us", "team-a"), f.register("ap", "team-a"), f.register("other", "team-b")
+	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	for _, c := range []Cluster{eu, us, ap, other} {
+		f.scan(c, t0, wpod("shop", "web", "web-1", c.Name+"1", nginx("a")), wpod("shop", "api", "api-1", c.Name+"2", nginx("a")))
+	}
+	step := 0
+	check := func(when string, read int) {
+		t.Helper()
+		step++
+		got, err := s.behindNow(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		full, err := s.judgeBehind(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got.workloads, full.workloads) || !slices.Equal(got.ids, full.ids) ||
+			!slices.Equal(got.clusters, full.clusters) || !slices.Equal(got.names, full.names) {
+			t.Errorf("%d %s: kept %v %v, judged from nothing %v %v", step, when, got.workloads, got.names, full.workloads, full.names)
+		}
+		if read >= 0 && got.read != read {
+			t.Errorf("%d %s: read %d clusters again, want %d", step, when, got.read, read)
+		}
+	}
+	check("first", -1)
+	// The tag moves a→b in eu: every cluster is judged again.
+	f.scan(eu, t0.Add(time.Hour), wpod("shop", "web", "web-2", "eu3", nginx("b")), wpod("shop", "api", "api-1", "eu2", nginx("a")))
+	f.recheck(t0.Add(time.Hour))
+	check("a→b", 4)
+	// us rolls its web onto b: only us is read again; its web is no longer behind.
+	f.scan(us, t0.Add(2*time.Hour), wpod("shop", "web", "web-2", "us3", nginx("b")), wpod("shop", "api", "api-1", "us2", nginx("a")))
+	check("us's web onto b", 1)
+	// A scan that changes nothing of what runs; then one of ap that only scales api up.
+	f.scan(ap, t0.Add(3*time.Hour), wpod("shop", "web", "web-1", "ap1", nginx("a")), wpod("shop", "api", "api-1", "ap2", nginx("a")))
+	check("ap unchanged (no judgement: the data version did not move)", -1)
+	f.scan(ap, t0.Add(4*time.Hour), wpod("shop", "web", "web-1", "ap1", nginx("a")), wpod("shop", "api", "api-1", "ap2", nginx("a")),
+		wpod("shop", "api", "api-2", "ap4", nginx("a")))
+	check("ap's api scaled up", 1)
+	// Where the tag's digest runs changes with us's pods: ap's verdicts, kept, must
+	// still name us among those clusters; us rolls back to a.
+	f.scan(us, t0.Add(5*time.Hour), wpod("shop", "web", "web-1", "us1", nginx("a")), wpod("shop", "api", "api-1", "us2", nginx("a")))
+	check("us back on a", 1)
+	// us moves to team-b: every cluster again.
+	if _, err := s.UpdateCluster(ctx, "us", ClusterChange{Group: ptr("team-b")}, Audit{Actor: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	check("us to team-b", 4)
+	// ap deleted: every cluster again (of three left).
+	if _, err := s.DeleteCluster(ctx, "ap", false, Audit{Actor: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	check("ap deleted", 3)
+	// A scan of other, in team-b with us now: only other.
+	f.scan(other, t0.Add(6*time.Hour), wpod("shop", "web", "web-9", "ot9", nginx("b")))
+	check("other onto b", 1)
 }

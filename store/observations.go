@@ -145,6 +145,9 @@ func (s *Store) completeScan(ctx context.Context, tx pgx.Tx, scanID int64, own [
 			// no sighting of this cluster stay true.
 			return nil
 		}
+		if counts.Opened > 0 || counts.Closed > 0 {
+			return bumpRunsVersion(ctx, tx, sc.clusterID)
+		}
 		return bumpDataVersion(ctx, tx)
 	}()
 	return counts, err

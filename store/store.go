@@ -119,6 +119,25 @@ func bumpDataVersion(ctx context.Context, tx pgx.Tx) error {
 	return nil
 }
 
+// bumpRunsVersion is bumpDataVersion for a change of what a cluster runs (intervals
+// opened or closed): the cluster keeps the new version as its runs version, so that
+// behind the tag is judged again for the clusters whose runs moved only. The cluster's
+// row is locked before the counter, in the order every transaction that edits a
+// cluster takes them.
+func bumpRunsVersion(ctx context.Context, tx pgx.Tx, clusterID int64) error {
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM clusters WHERE id = $1 FOR NO KEY UPDATE`, clusterID); err != nil {
+		return fmt.Errorf("bump data version: %w", err)
+	}
+	var v int64
+	if err := tx.QueryRow(ctx, `UPDATE data_version SET version = version + 1 RETURNING version`).Scan(&v); err != nil {
+		return fmt.Errorf("bump data version: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE clusters SET runs_version = $2 WHERE id = $1`, clusterID, v); err != nil {
+		return fmt.Errorf("bump data version: %w", err)
+	}
+	return nil
+}
+
 // Sightings names the clusters whose last sighting (their latest succeeded scan) an
 // answer shows, each with the id of the scan it was read from (0: none yet). Reads
 // return it from the statement that read the sightings, so that it is exactly what
