@@ -350,18 +350,10 @@ func TestWatchListOnlyPolls(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
 	c := h.cluster
-	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "list-only"}, Rules: []rbacv1.PolicyRule{
+	if err := c.GrantScanner(ctx, "list-only", []rbacv1.PolicyRule{
 		{APIGroups: []string{""}, Resources: []string{"pods", "nodes"}, Verbs: []string{"list"}},
 		{APIGroups: []string{"apps", "batch"}, Resources: []string{"replicasets", "jobs"}, Verbs: []string{"list"}},
-	}}
-	if _, err := c.Admin.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Admin.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: "list-only"},
-		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "list-only"},
-		Subjects:   []rbacv1.Subject{{Kind: "User", Name: kubeenv.ScannerUser}},
-	}, metav1.CreateOptions{}); err != nil {
+	}); err != nil {
 		t.Fatal(err)
 	}
 	creds := credentials(t, kubeenv.Context{Name: "lister", Server: c.Host, CAData: c.CAData, Token: c.ScannerToken})

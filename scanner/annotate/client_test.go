@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
-	"os"
 	"strings"
 	"testing"
 
@@ -20,18 +19,7 @@ import (
 
 // startCluster is a real API server (with etcd) of the test's own; no
 // controller-manager runs, so the ReplicaSets made here never make pods themselves.
-func startCluster(t *testing.T) *kubeenv.Cluster {
-	t.Helper()
-	env, err := kubeenv.Start(context.Background(), kubeenv.Options{Clusters: []kubeenv.ClusterOptions{{Name: "one"}}})
-	if err != nil {
-		if os.Getenv("CI") != "true" && os.Getenv("KUBEBUILDER_ASSETS") == "" {
-			t.Skipf("no Kubernetes binaries (run make test): %v", err)
-		}
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { env.Stop() })
-	return env.Clusters[0]
-}
+func startCluster(t *testing.T) *kubeenv.Cluster { return kubeenv.StartOne(t, "one") }
 
 // replicaSet makes a ReplicaSet of no replicas and, as its controller would, one pod
 // per imageID it runs.

@@ -21,18 +21,7 @@ import (
 )
 
 // startCluster is a real API server (with etcd) of the test's own.
-func startCluster(t *testing.T) *kubeenv.Cluster {
-	t.Helper()
-	env, err := kubeenv.Start(context.Background(), kubeenv.Options{Clusters: []kubeenv.ClusterOptions{{Name: "big"}}})
-	if err != nil {
-		if os.Getenv("CI") != "true" && os.Getenv("KUBEBUILDER_ASSETS") == "" {
-			t.Skipf("no Kubernetes binaries (run make test): %v", err)
-		}
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { env.Stop() })
-	return env.Clusters[0]
-}
+func startCluster(t *testing.T) *kubeenv.Cluster { return kubeenv.StartOne(t, "big") }
 
 // createPods creates n pods named prefix-i in namespace, each with an argument of pad
 // bytes: what a user who may only create pods in one namespace can do (they stay

@@ -3,7 +3,6 @@ package watch_test
 import (
 	"context"
 	"errors"
-	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -20,18 +19,7 @@ import (
 	"github.com/tagdrift/tagdrift/scanner/watch"
 )
 
-func startCluster(t *testing.T) *kubeenv.Cluster {
-	t.Helper()
-	env, err := kubeenv.Start(context.Background(), kubeenv.Options{Clusters: []kubeenv.ClusterOptions{{Name: "w"}}})
-	if err != nil {
-		if os.Getenv("CI") != "true" && os.Getenv("KUBEBUILDER_ASSETS") == "" {
-			t.Skipf("no Kubernetes binaries (run make test): %v", err)
-		}
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { env.Stop() })
-	return env.Clusters[0]
-}
+func startCluster(t *testing.T) *kubeenv.Cluster { return kubeenv.StartOne(t, "w") }
 
 func digest(c string) string { return "docker.io/library/nginx@sha256:" + strings.Repeat(c, 64) }
 
@@ -249,18 +237,10 @@ func TestWatchBounds(t *testing.T) {
 		}
 	})
 	t.Run("list only", func(t *testing.T) {
-		role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "list-only"}, Rules: []rbacv1.PolicyRule{
+		if err := c.GrantScanner(ctx, "list-only", []rbacv1.PolicyRule{
 			{APIGroups: []string{""}, Resources: []string{"pods", "nodes"}, Verbs: []string{"list"}},
 			{APIGroups: []string{"apps", "batch"}, Resources: []string{"replicasets", "jobs"}, Verbs: []string{"list"}},
-		}}
-		if _, err := c.Admin.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := c.Admin.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
-			ObjectMeta: metav1.ObjectMeta{Name: "list-only"},
-			RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "list-only"},
-			Subjects:   []rbacv1.Subject{{Kind: "User", Name: kubeenv.ScannerUser}},
-		}, metav1.CreateOptions{}); err != nil {
+		}); err != nil {
 			t.Fatal(err)
 		}
 		_, ch := run(t, c, c.ScannerToken, watch.Config{})
