@@ -437,6 +437,7 @@ func (w *scanWorker) Work(ctx context.Context, job *river.Job[ScanArgs]) error {
 		// on another replica, works it off.
 		log.Warn("recheck references", "error", err.Error())
 	}
+	w.s.judgeBehind(ctx, log)
 	w.annotate(ctx, cluster, scanID, restCfg, res, log)
 	log.Info("scan succeeded", "pods", len(pods), "opened", counts.Opened, "closed", counts.Closed, "events", counts.Events,
 		"mutations_opened", counts.Mutations.Opened+rec.Opened, "mutations_resolved", counts.Mutations.Resolved+rec.Resolved,
@@ -474,8 +475,18 @@ func (w *recheckWorker) Work(ctx context.Context, _ *river.Job[recheckArgs]) err
 	if rec.Refs > 0 {
 		w.s.cfg.Logger.Info("rechecked references", "refs", rec.Refs, "mutations_opened", rec.Opened,
 			"mutations_updated", rec.Updated, "mutations_resolved", rec.Resolved)
+		w.s.judgeBehind(ctx, w.s.cfg.Logger)
 	}
 	return err
+}
+
+// judgeBehind has the workloads behind their tags judged after a change (a tag's move
+// or what a cluster runs), so that the next page that shows them finds the judgement
+// made (store.JudgeBehind); when it fails, the next reader judges.
+func (s *Scheduler) judgeBehind(ctx context.Context, log *slog.Logger) {
+	if err := s.cfg.Store.JudgeBehind(ctx); err != nil {
+		log.Warn("judge the workloads behind their tags", "error", err.Error())
+	}
 }
 
 // Recheck asks for the queued references (a deleted cluster's) to be rechecked now.

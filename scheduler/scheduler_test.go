@@ -327,6 +327,16 @@ func TestScheduler(t *testing.T) {
 		}
 	}
 	waitKinds("after the move", want)
+	// The scan has the workloads behind their tags judged, not the next page.
+	judged := false
+	for deadline := time.Now().Add(10 * time.Second); !judged && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if judged, err = h.store.BehindJudged(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !judged {
+		t.Error("after the scan that moved the tag, the workloads behind it are not judged")
+	}
 	// What the open-mutations gauge reports (server/metrics reads it).
 	if counts, err := h.store.OpenMutationCounts(ctx); err != nil ||
 		fmt.Sprint(counts) != "[{tag-divergence good default open 1} {workload-divergence good default open 1}]" {

@@ -143,6 +143,14 @@ func TestWatchDetects(t *testing.T) {
 	within("opened", 6*time.Second, func() bool { m := divergence(); return m != nil && m.ResolvedAt == nil })
 	set("w2", "c")
 	within("resolved", 6*time.Second, func() bool { m := divergence(); return m != nil && m.ResolvedAt != nil })
+	// The watch's record has the workloads behind their tags judged, as a scan does.
+	within("behind judged", 6*time.Second, func() bool {
+		judged, err := h.store.BehindJudged(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return judged
+	})
 	w, err := h.store.WatchStateOf(ctx, cl.ID)
 	if err != nil || w.LastChange == nil || w.LastDetected == nil || w.LastDetected.Before(*w.LastChange) {
 		t.Errorf("watch state: %+v %v", w, err)

@@ -20,7 +20,9 @@ import (
 // data version it was read at, so that a list's page, the count and the filter read it
 // from memory until the data changes. A judgement reads every open observation of the
 // moved references (on the benchmark fleet, where every workload runs one, 50,000
-// rows at 1M: about 150 ms), which a page must not pay each time.
+// rows at 1M: about 150 ms), which a page must not pay: after a change it reads only
+// the clusters whose runs moved, and the scan that made the change judges
+// (JudgeBehind), so that the next page finds the judgement made.
 
 // BehindRef is one reference a workload runs behind its tag: the rule's answer, and
 // the live clusters of its group that run what the tag points to now (TagClusters,
@@ -69,6 +71,8 @@ type behindState struct {
 	targets map[detect.RefGroup]detect.TagTarget
 	live    map[int64]liveCluster
 	tagRuns map[int64][]detect.RefGroup
+	// tagClusters are the live clusters (names, sorted) that run each tag's digest.
+	tagClusters map[detect.RefGroup][]string
 	// read is how many clusters this judgement read and judged (the rest it kept).
 	read int
 	// keys are workloads' keys in arrays, as behindPageSQL takes them, in the order
@@ -114,8 +118,8 @@ type behindCache struct {
 
 // behindNow returns the judgement of the data as it is now.
 func (s *Store) behindNow(ctx context.Context) (*behindState, error) {
-	var version int64
-	if err := s.pool.QueryRow(ctx, `SELECT version FROM data_version`).Scan(&version); err != nil {
+	version, err := s.dataVersion(ctx)
+	if err != nil {
 		return nil, fmt.Errorf("workloads behind their tags: %w", err)
 	}
 	s.behind.mu.Lock()
@@ -131,6 +135,27 @@ func (s *Store) behindNow(ctx context.Context) (*behindState, error) {
 		s.behind.state = st
 	}
 	return st, nil
+}
+
+// JudgeBehind judges the workloads behind their tags now, when the data changed since
+// the last judgement, so that the next page or count finds it made: the scan (or
+// recheck) that changed what runs calls it, rather than the first reader after it
+// paying for it. A reader that comes while it judges waits for that judgement.
+func (s *Store) JudgeBehind(ctx context.Context) error {
+	_, err := s.behindNow(ctx)
+	return err
+}
+
+// BehindJudged reports whether the last judgement is of the data as it is now, so
+// that a read would not judge again.
+func (s *Store) BehindJudged(ctx context.Context) (bool, error) {
+	version, err := s.dataVersion(ctx)
+	if err != nil {
+		return false, fmt.Errorf("workloads behind their tags: %w", err)
+	}
+	s.behind.mu.Lock()
+	defer s.behind.mu.Unlock()
+	return s.behind.state != nil && s.behind.state.version >= version, nil
 }
 
 // judgeBehind reads the moves, the live clusters and the data version in one snapshot,
@@ -204,7 +229,10 @@ func (s *Store) judgeBehind(ctx context.Context, old *behindState) (*behindState
 			return nil, err
 		}
 	}
-	st.finish()
+	if again {
+		old = nil
+	}
+	st.finish(old, ids)
 	return st, nil
 }
 
@@ -259,37 +287,74 @@ func (st *behindState) judge(ctx context.Context, tx pgx.Tx, ids []int64) error 
 	return nil
 }
 
-// finish sets where each tag's digest runs on every verdict (a verdict kept from an
-// earlier judgement is copied, never changed: readers may hold it) and sorts the keys.
-func (st *behindState) finish() {
-	tagClusters := map[detect.RefGroup][]string{}
+// finish sets where each tag's digest runs on every verdict and puts the keys in order.
+// What it keeps of old (nil when it judged everything), the verdicts and keys of the
+// clusters it did not judge again (judged), it neither copies nor sorts again: a kept
+// verdict is copied only when where its tag's digest runs changed (never changed in
+// place: readers may hold it), and the kept keys, in order already, are merged with the
+// new ones sorted. After one cluster's change of ten, a sort and a copy of every
+// workload behind were most of the judgement.
+func (st *behindState) finish(old *behindState, judged []int64) {
+	st.tagClusters = map[detect.RefGroup][]string{}
 	for id, rgs := range st.tagRuns {
 		for _, rg := range rgs {
-			tagClusters[rg] = append(tagClusters[rg], st.live[id].name)
+			st.tagClusters[rg] = append(st.tagClusters[rg], st.live[id].name)
 		}
 	}
-	for _, cs := range tagClusters {
+	for _, cs := range st.tagClusters {
 		slices.Sort(cs)
 	}
-	keys := make([]behindKey, 0, len(st.workloads))
+	kept := func(id int64) bool { return old != nil && !slices.Contains(judged, id) }
+	var fresh []behindKey
 	for k, bs := range st.workloads {
 		group := st.live[k.clusterID].group
+		if kept(k.clusterID) && !slices.ContainsFunc(bs, func(b BehindRef) bool {
+			rg := detect.RefGroup{Ref: b.Ref, Group: group}
+			return !slices.Equal(st.tagClusters[rg], old.tagClusters[rg])
+		}) {
+			continue
+		}
 		out := make([]BehindRef, len(bs))
 		for i, b := range bs {
-			b.TagClusters = tagClusters[detect.RefGroup{Ref: b.Ref, Group: group}]
+			b.TagClusters = st.tagClusters[detect.RefGroup{Ref: b.Ref, Group: group}]
 			out[i] = b
 		}
 		st.workloads[k] = out
-		keys = append(keys, behindKey{k.clusterID, st.live[k.clusterID].name, k.namespace, k.kind, k.name})
+		if !kept(k.clusterID) {
+			fresh = append(fresh, behindKey{k.clusterID, st.live[k.clusterID].name, k.namespace, k.kind, k.name})
+		}
 	}
-	slices.SortFunc(keys, func(a, b behindKey) int {
-		return cmp.Or(cmp.Compare(a.cluster, b.cluster), cmp.Compare(a.namespace, b.namespace),
-			cmp.Compare(a.kind, b.kind), cmp.Compare(a.name, b.name))
-	})
-	for _, k := range keys {
+	slices.SortFunc(fresh, compareBehindKeys)
+	n := len(st.workloads)
+	st.ids, st.clusters, st.namespaces, st.kinds, st.names = make([]int64, 0, n), make([]string, 0, n),
+		make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
+	add := func(k behindKey) {
 		st.ids, st.clusters, st.namespaces, st.kinds, st.names = append(st.ids, k.id), append(st.clusters, k.cluster),
 			append(st.namespaces, k.namespace), append(st.kinds, k.kind), append(st.names, k.name)
 	}
+	i := 0
+	if old != nil {
+		for j, id := range old.ids {
+			if !kept(id) {
+				continue
+			}
+			k := behindKey{id, old.clusters[j], old.namespaces[j], old.kinds[j], old.names[j]}
+			for ; i < len(fresh) && compareBehindKeys(fresh[i], k) < 0; i++ {
+				add(fresh[i])
+			}
+			add(k)
+		}
+	}
+	for _, k := range fresh[i:] {
+		add(k)
+	}
+}
+
+// compareBehindKeys orders keys as SortCluster's columns compare: cluster name,
+// namespace, kind, name, by bytes.
+func compareBehindKeys(a, b behindKey) int {
+	return cmp.Or(cmp.Compare(a.cluster, b.cluster), cmp.Compare(a.namespace, b.namespace),
+		cmp.Compare(a.kind, b.kind), cmp.Compare(a.name, b.name))
 }
 
 // sameTargets reports whether two judgements' tags point to the same digests, moved

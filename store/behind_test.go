@@ -330,7 +330,8 @@ func TestBehindJudgedAgainOnlyWhereRunsMoved(t *testing.T) {
 			t.Fatal(err)
 		}
 		if !reflect.DeepEqual(got.workloads, full.workloads) || !slices.Equal(got.ids, full.ids) ||
-			!slices.Equal(got.clusters, full.clusters) || !slices.Equal(got.names, full.names) {
+			!slices.Equal(got.clusters, full.clusters) || !slices.Equal(got.namespaces, full.namespaces) ||
+			!slices.Equal(got.kinds, full.kinds) || !slices.Equal(got.names, full.names) {
 			t.Errorf("%d %s: kept %v %v, judged from nothing %v %v", step, when, got.workloads, got.names, full.workloads, full.names)
 		}
 		if read >= 0 && got.read != read {

@@ -138,6 +138,15 @@ func bumpRunsVersion(ctx context.Context, tx pgx.Tx, clusterID int64) error {
 	return nil
 }
 
+// dataVersion reads the data version.
+func (s *Store) dataVersion(ctx context.Context) (int64, error) {
+	var v int64
+	if err := s.pool.QueryRow(ctx, `SELECT version FROM data_version`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("data version: %w", err)
+	}
+	return v, nil
+}
+
 // Sightings names the clusters whose last sighting (their latest succeeded scan) an
 // answer shows, each with the id of the scan it was read from (0: none yet). Reads
 // return it from the statement that read the sightings, so that it is exactly what
