@@ -96,6 +96,11 @@ type Scheduler struct {
 	// none run.
 	stopWatches context.CancelFunc
 	watchesDone chan struct{}
+	// behindDue asks judgeLoop for a judgement of behind the tag (a full buffer: one is
+	// asked for already); stopJudge ends the loop and judgeDone closes once it ended.
+	behindDue chan struct{}
+	stopJudge context.CancelFunc
+	judgeDone chan struct{}
 }
 
 const scanQueue = "scans"
@@ -163,7 +168,7 @@ func New(cfg Config) (*Scheduler, error) {
 	if err := cfg.withDefaults(); err != nil {
 		return nil, err
 	}
-	s := &Scheduler{cfg: cfg}
+	s := &Scheduler{cfg: cfg, behindDue: make(chan struct{}, 1)}
 	workers := river.NewWorkers()
 	if err := river.AddWorkerSafely(workers, &scanWorker{s: s}); err != nil {
 		return nil, err
@@ -243,6 +248,12 @@ func (s *Scheduler) Start(ctx context.Context) error {
 	if err := s.client.Start(ctx); err != nil {
 		return err
 	}
+	jctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.stopJudge, s.judgeDone = cancel, make(chan struct{})
+	go func() {
+		defer close(s.judgeDone)
+		s.judgeLoop(jctx)
+	}()
 	if !s.cfg.Watch.Disabled {
 		wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		s.stopWatches, s.watchesDone = cancel, make(chan struct{})
@@ -262,6 +273,13 @@ func (s *Scheduler) Stop(ctx context.Context) error {
 		s.stopWatches()
 		select {
 		case <-s.watchesDone:
+		case <-ctx.Done():
+		}
+	}
+	if s.stopJudge != nil {
+		s.stopJudge()
+		select {
+		case <-s.judgeDone:
 		case <-ctx.Done():
 		}
 	}
@@ -437,7 +455,7 @@ func (w *scanWorker) Work(ctx context.Context, job *river.Job[ScanArgs]) error {
 		// on another replica, works it off.
 		log.Warn("recheck references", "error", err.Error())
 	}
-	w.s.judgeBehind(ctx, log)
+	w.s.judgeSoon()
 	w.annotate(ctx, cluster, scanID, restCfg, res, log)
 	log.Info("scan succeeded", "pods", len(pods), "opened", counts.Opened, "closed", counts.Closed, "events", counts.Events,
 		"mutations_opened", counts.Mutations.Opened+rec.Opened, "mutations_resolved", counts.Mutations.Resolved+rec.Resolved,
@@ -475,17 +493,35 @@ func (w *recheckWorker) Work(ctx context.Context, _ *river.Job[recheckArgs]) err
 	if rec.Refs > 0 {
 		w.s.cfg.Logger.Info("rechecked references", "refs", rec.Refs, "mutations_opened", rec.Opened,
 			"mutations_updated", rec.Updated, "mutations_resolved", rec.Resolved)
-		w.s.judgeBehind(ctx, w.s.cfg.Logger)
+		w.s.judgeSoon()
 	}
 	return err
 }
 
-// judgeBehind has the workloads behind their tags judged after a change (a tag's move
-// or what a cluster runs), so that the next page that shows them finds the judgement
-// made (store.JudgeBehind); when it fails, the next reader judges.
-func (s *Scheduler) judgeBehind(ctx context.Context, log *slog.Logger) {
-	if err := s.cfg.Store.JudgeBehind(ctx); err != nil {
-		log.Warn("judge the workloads behind their tags", "error", err.Error())
+// judgeSoon asks for the workloads behind their tags to be judged after a change (a
+// tag's move or what a cluster runs), so that the next page that shows them finds the
+// judgement made (store.JudgeBehind).
+func (s *Scheduler) judgeSoon() {
+	select {
+	case s.behindDue <- struct{}{}:
+	default:
+	}
+}
+
+// judgeLoop judges behind the tag each time a change asked for it, one judgement at a
+// time and never in a scan's or a watch record's way: a burst of records across
+// clusters asks many times and is judged once or twice. When a judgement fails, the
+// next reader judges.
+func (s *Scheduler) judgeLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.behindDue:
+		}
+		if err := s.cfg.Store.JudgeBehind(ctx); err != nil && ctx.Err() == nil {
+			s.cfg.Logger.Warn("judge the workloads behind their tags", "error", err.Error())
+		}
 	}
 }
 

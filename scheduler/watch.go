@@ -404,7 +404,7 @@ func (m *watches) record(ctx context.Context, c store.Cluster, w *watch.Watch, l
 	if err != nil {
 		log.Warn("recheck references", "error", err.Error())
 	}
-	m.s.judgeBehind(ctx, log)
+	m.s.judgeSoon()
 	log = log.With("scan_id", rec.ScanID)
 	if c.Annotate == "on" {
 		m.annotate(ctx, c, rec.ScanID, snap, log)

@@ -138,9 +138,9 @@ func (s *Store) behindNow(ctx context.Context) (*behindState, error) {
 }
 
 // JudgeBehind judges the workloads behind their tags now, when the data changed since
-// the last judgement, so that the next page or count finds it made: the scan (or
-// recheck) that changed what runs calls it, rather than the first reader after it
-// paying for it. A reader that comes while it judges waits for that judgement.
+// the last judgement, so that the next page or count finds it made: the scheduler
+// calls it after a scan, watch record or recheck that changed the data, rather than
+// the first reader after it paying for it. A reader that comes while it judges waits for that judgement.
 func (s *Store) JudgeBehind(ctx context.Context) error {
 	_, err := s.behindNow(ctx)
 	return err
