@@ -104,7 +104,11 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		say("stopping tagdrift serve")
 		err = errors.Join(err, srv.stop())
 	}()
-	say("tagdrift serve is up at %s, scanning clusters %s and %s every 10s; its log: %s", srv.url, eastCluster, westCluster, srv.log)
+	// East is watched (a change is recorded within seconds), west polled.
+	if err := srv.watch(ctx, eastCluster, cfg.wait); err != nil {
+		return err
+	}
+	say("tagdrift serve is up at %s, watching cluster %s and scanning %s every 10s; its log: %s", srv.url, eastCluster, westCluster, srv.log)
 	say("the clusters' kubeconfigs: %s (kubectl --kubeconfig %s get pods -n demo)", strings.Join(srv.kubeconfigs, " and "), srv.kubeconfigs[0])
 
 	// Play the kubelet where no real node runs.
@@ -125,7 +129,8 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		}
 	}()
 
-	if err := playLocal(ctx, env, srv, cfg, log, say); err != nil {
+	ran, err := playLocal(ctx, env, srv, cfg, log, say)
+	if err != nil {
 		return err
 	}
 	ms, err := srv.waitMutations(ctx, cfg.wait)
@@ -135,6 +140,7 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	for _, m := range ms {
 		say("tagdrift found %s in %s: %s runs %s", m.Kind, cmpOr(m.Cluster, "several clusters"), m.Ref, strings.Join(shortAll(m.Digests), " and "))
 	}
+	say("the watch of %s found them %.1f s after the new pod ran, without waiting for a scan", eastCluster, time.Since(ran).Seconds())
 	node := "a real kubelet and containerd"
 	if !real {
 		node = "a played kubelet"
@@ -196,8 +202,9 @@ func startClusters(ctx context.Context, cfg localConfig, log *slog.Logger, say f
 }
 
 // playLocal pushes the first content, runs it in three pods in each cluster, has
-// tagdrift scan both, moves the tag, and replaces one pod of east.
-func playLocal(ctx context.Context, env *kubeenv.Env, srv *served, cfg localConfig, log *slog.Logger, say func(string, ...any)) error {
+// tagdrift scan both, moves the tag, and replaces one pod of east; it returns when
+// east's new pod was seen running.
+func playLocal(ctx context.Context, env *kubeenv.Env, srv *served, cfg localConfig, log *slog.Logger, say func(string, ...any)) (time.Time, error) {
 	reg := env.Registry
 	push := func(ctx context.Context, content string) (string, error) {
 		return reg.Push(ctx, repository, tag, content)
@@ -210,53 +217,54 @@ func playLocal(ctx context.Context, env *kubeenv.Env, srv *served, cfg localConf
 		}
 		players[c.Name] = p
 		if err := p.reset(ctx); err != nil {
-			return err
+			return time.Time{}, err
 		}
 	}
 	east, west := players[eastCluster], players[westCluster]
 	first, err := push(ctx, "first content")
 	if err != nil {
-		return err
+		return time.Time{}, err
 	}
 	say("pushed %s (%s); running it in three pods in each cluster", east.ref(), short(first))
 	for _, p := range []*player{east, west} {
 		if err := p.deploy(ctx, 3); err != nil {
-			return err
+			return time.Time{}, err
 		}
 	}
 	for _, p := range []*player{east, west} {
 		if _, err := p.waitRunning(ctx, 3); err != nil {
-			return err
+			return time.Time{}, err
 		}
 	}
 	// tagdrift records what runs before the tag moves, so that it can tell it moved.
 	for _, c := range env.Clusters {
 		if err := srv.scan(ctx, c.Name, cfg.wait); err != nil {
-			return err
+			return time.Time{}, err
 		}
 	}
 	say("tagdrift has scanned both clusters running %s", short(first))
 	second, err := push(ctx, "second content")
 	if err != nil {
-		return err
+		return time.Time{}, err
 	}
 	say("moved the tag %s to other content (%s) under the running pods; replacing one pod in east", east.ref(), short(second))
 	if err := east.replaceOne(ctx); err != nil {
-		return err
+		return time.Time{}, err
 	}
 	got, err := east.waitRunning(ctx, 3)
 	if err != nil {
-		return err
+		return time.Time{}, err
 	}
+	ran := time.Now()
 	if got[first] != 2 || got[second] != 1 {
-		return fmt.Errorf("east runs %v, want two pods of %s and one of %s", got, first, second)
+		return time.Time{}, fmt.Errorf("east runs %v, want two pods of %s and one of %s", got, first, second)
 	}
 	w, err := west.waitRunning(ctx, 3)
 	if err != nil {
-		return err
+		return time.Time{}, err
 	}
 	say("east runs %s in two pods and %s in one; west runs %s in %d", short(first), short(second), short(first), w[first])
-	return nil
+	return ran, nil
 }
 
 // keepLog removes the demo's directory but serve's log, and returns the log's path;
@@ -403,11 +411,27 @@ type apiMutation struct {
 
 // call makes one REST API request as the admin and decodes the answer into out.
 func (s *served) call(ctx context.Context, method, path string, want int, out any) error {
-	req, err := http.NewRequestWithContext(ctx, method, s.url+path, nil)
+	return s.send(ctx, method, path, nil, want, out)
+}
+
+// send is call with a JSON body (nil for none).
+func (s *served) send(ctx context.Context, method, path string, body any, want int, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, s.url+path, rd)
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Authorization", "Bearer "+s.token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return err
@@ -446,6 +470,34 @@ type apiCluster struct {
 		Status string `json:"status"`
 		Pods   int    `json:"pods"`
 	} `json:"lastScan"`
+	Watch *struct {
+		State string `json:"state"`
+		Note  string `json:"note"`
+	} `json:"watch"`
+}
+
+// watch switches a cluster to scan mode watch through the API and waits until its
+// watch is live: its changes are recorded within seconds, not at the next scan.
+func (s *served) watch(ctx context.Context, cluster string, limit time.Duration) error {
+	if err := s.send(ctx, http.MethodPatch, "/api/v1/clusters/"+cluster, map[string]string{"scanMode": "watch"}, http.StatusOK, nil); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		var c apiCluster
+		err := s.call(ctx, http.MethodGet, "/api/v1/clusters/"+cluster, http.StatusOK, &c)
+		if err == nil && c.Watch != nil && c.Watch.State == "live" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("watch of %s not live (%+v, error %v): %w", cluster, c.Watch, err, ctx.Err())
+		case <-tick.C:
+		}
+	}
 }
 
 // scan asks tagdrift for a scan of the cluster through the API and waits until a scan
@@ -485,7 +537,7 @@ func (s *served) scan(ctx context.Context, cluster string, limit time.Duration) 
 func (s *served) waitMutations(ctx context.Context, limit time.Duration) ([]apiMutation, error) {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	tick := time.NewTicker(time.Second)
+	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	var last []apiMutation
 	var lastErr error
