@@ -96,11 +96,11 @@ type Scheduler struct {
 	// none run.
 	stopWatches context.CancelFunc
 	watchesDone chan struct{}
-	// behindDue asks judgeLoop for a judgement of behind the tag (a full buffer: one is
-	// asked for already); stopJudge ends the loop and judgeDone closes once it ended.
-	behindDue chan struct{}
-	stopJudge context.CancelFunc
-	judgeDone chan struct{}
+	// followDue asks followLoop for a pass (a full buffer: one is asked for already);
+	// stopFollow ends the loop and followDone closes once it ended.
+	followDue  chan struct{}
+	stopFollow context.CancelFunc
+	followDone chan struct{}
 }
 
 const scanQueue = "scans"
@@ -168,7 +168,7 @@ func New(cfg Config) (*Scheduler, error) {
 	if err := cfg.withDefaults(); err != nil {
 		return nil, err
 	}
-	s := &Scheduler{cfg: cfg, behindDue: make(chan struct{}, 1)}
+	s := &Scheduler{cfg: cfg, followDue: make(chan struct{}, 1)}
 	workers := river.NewWorkers()
 	if err := river.AddWorkerSafely(workers, &scanWorker{s: s}); err != nil {
 		return nil, err
@@ -248,11 +248,11 @@ func (s *Scheduler) Start(ctx context.Context) error {
 	if err := s.client.Start(ctx); err != nil {
 		return err
 	}
-	jctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	s.stopJudge, s.judgeDone = cancel, make(chan struct{})
+	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.stopFollow, s.followDone = cancel, make(chan struct{})
 	go func() {
-		defer close(s.judgeDone)
-		s.judgeLoop(jctx)
+		defer close(s.followDone)
+		s.followLoop(fctx)
 	}()
 	if !s.cfg.Watch.Disabled {
 		wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -276,10 +276,10 @@ func (s *Scheduler) Stop(ctx context.Context) error {
 		case <-ctx.Done():
 		}
 	}
-	if s.stopJudge != nil {
-		s.stopJudge()
+	if s.stopFollow != nil {
+		s.stopFollow()
 		select {
-		case <-s.judgeDone:
+		case <-s.followDone:
 		case <-ctx.Done():
 		}
 	}
@@ -455,7 +455,7 @@ func (w *scanWorker) Work(ctx context.Context, job *river.Job[ScanArgs]) error {
 		// on another replica, works it off.
 		log.Warn("recheck references", "error", err.Error())
 	}
-	w.s.judgeSoon()
+	w.s.followUp()
 	w.annotate(ctx, cluster, scanID, restCfg, res, log)
 	log.Info("scan succeeded", "pods", len(pods), "opened", counts.Opened, "closed", counts.Closed, "events", counts.Events,
 		"mutations_opened", counts.Mutations.Opened+rec.Opened, "mutations_resolved", counts.Mutations.Resolved+rec.Resolved,
@@ -493,31 +493,42 @@ func (w *recheckWorker) Work(ctx context.Context, _ *river.Job[recheckArgs]) err
 	if rec.Refs > 0 {
 		w.s.cfg.Logger.Info("rechecked references", "refs", rec.Refs, "mutations_opened", rec.Opened,
 			"mutations_updated", rec.Updated, "mutations_resolved", rec.Resolved)
-		w.s.judgeSoon()
+		w.s.followUp()
 	}
 	return err
 }
 
-// judgeSoon asks for the workloads behind their tags to be judged after a change (a
-// tag's move or what a cluster runs), so that the next page that shows them finds the
-// judgement made (store.JudgeBehind).
-func (s *Scheduler) judgeSoon() {
+// followUp asks followLoop for what follows a change (a tag's move or what a cluster
+// runs): the recheck of the references it queued across clusters, and the judgement
+// of the workloads behind their tags, so that the next page that shows them finds it
+// made (store.JudgeBehind).
+func (s *Scheduler) followUp() {
 	select {
-	case s.behindDue <- struct{}{}:
+	case s.followDue <- struct{}{}:
 	default:
 	}
 }
 
-// judgeLoop judges behind the tag each time a change asked for it, one judgement at a
-// time and never in a scan's or a watch record's way: a burst of records across
-// clusters asks many times and is judged once or twice. When a judgement fails, the
-// next reader judges.
-func (s *Scheduler) judgeLoop(ctx context.Context) {
+// followLoop rechecks the queued references and judges behind the tag each time a
+// change asked for it, one pass at a time and never in a scan's or a watch record's
+// way: a burst of watch records across clusters asks many times and is followed up
+// once or twice, where a recheck in each record rechecked the same reference across
+// every cluster once a record. When a pass fails, the next change's pass, the recheck
+// job or the next reader does it.
+func (s *Scheduler) followLoop(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-s.behindDue:
+		case <-s.followDue:
+		}
+		rec, err := s.recheck(ctx)
+		if err != nil && ctx.Err() == nil {
+			s.cfg.Logger.Warn("recheck references", "error", err.Error())
+		}
+		if rec.Refs > 0 {
+			s.cfg.Logger.Info("rechecked references", "refs", rec.Refs, "mutations_opened", rec.Opened,
+				"mutations_updated", rec.Updated, "mutations_resolved", rec.Resolved)
 		}
 		if err := s.cfg.Store.JudgeBehind(ctx); err != nil && ctx.Err() == nil {
 			s.cfg.Logger.Warn("judge the workloads behind their tags", "error", err.Error())

@@ -369,8 +369,9 @@ func DebounceDue(first, last time.Time, quiet, max time.Duration) time.Time {
 var errBusy = errors.New("the cluster's scan runs")
 
 // record records a snapshot of the watch's cache as a scan does its listing: under
-// the cluster's lock, through store.RecordWatch (CompleteScan's diff), then the
-// recheck of the references it queued and, when it changed something, the annotation.
+// the cluster's lock, through store.RecordWatch (CompleteScan's diff); when it changed
+// something, the recheck of the references it queued (by the follow-up loop, or here
+// before the annotation when the cluster is annotated) and the annotation.
 func (m *watches) record(ctx context.Context, c store.Cluster, w *watch.Watch, log *slog.Logger) (changed bool, err error) {
 	cfg := m.s.cfg
 	select {
@@ -400,11 +401,15 @@ func (m *watches) record(ctx context.Context, c store.Cluster, w *watch.Watch, l
 		return false, nil
 	}
 	cfg.Metrics.scanEnded(c.Name, c.Group, store.ScanSucceeded, started, time.Since(started), rec.Counts.Opened, rec.Counts.Closed)
-	r, err := m.s.recheck(ctx)
-	if err != nil {
-		log.Warn("recheck references", "error", err.Error())
+	// The annotation writes the verdict across clusters: it needs the recheck first.
+	// Otherwise the follow-up loop rechecks, once for a burst of records.
+	var r store.Rechecked
+	if c.Annotate == "on" {
+		if r, err = m.s.recheck(ctx); err != nil {
+			log.Warn("recheck references", "error", err.Error())
+		}
 	}
-	m.s.judgeSoon()
+	m.s.followUp()
 	log = log.With("scan_id", rec.ScanID)
 	if c.Annotate == "on" {
 		m.annotate(ctx, c, rec.ScanID, snap, log)
