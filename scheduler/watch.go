@@ -6,8 +6,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
+	"maps"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -119,18 +122,33 @@ func (m *watches) run(ctx context.Context) {
 				m.stop(id)
 			}
 			m.wg.Wait()
+			lctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := m.s.cfg.Store.LeaveReplicas(lctx, m.cfg.Holder); err != nil {
+				m.log.Warn("leave the watch replicas", "error", err.Error())
+			}
 			return
 		case <-t.C:
 		}
 	}
 }
 
-// pass is one heartbeat.
+// pass is one heartbeat. This replica takes at most its share of the watched
+// clusters (their number divided by the replicas', rounded up) and hands over what it
+// holds beyond it, so that clusters spread over the replicas: a replica that starts
+// beside one that holds them all gets its share within a heartbeat or two, and one
+// that stops leaves its share to the others.
 func (m *watches) pass(ctx context.Context) error {
-	targets, err := m.s.cfg.Store.WatchTargets(ctx)
+	st := m.s.cfg.Store
+	replicas, err := st.ReplicaHeartbeat(ctx, m.cfg.Holder, m.cfg.LeaseTTL)
 	if err != nil {
 		return err
 	}
+	targets, err := st.WatchTargets(ctx)
+	if err != nil {
+		return err
+	}
+	share := (len(targets) + replicas - 1) / replicas
 	want := map[int64]store.WatchTarget{}
 	for _, t := range targets {
 		want[t.ID] = t
@@ -159,12 +177,25 @@ func (m *watches) pass(ctx context.Context) error {
 			m.stop(id)
 		}
 	}
-	for id, t := range want {
-		held, err := m.s.cfg.Store.AcquireWatch(ctx, id, m.cfg.Holder, m.cfg.LeaseTTL)
+	// Beyond its share: hand over the watches of the highest cluster ids.
+	for _, id := range slices.Backward(slices.Sorted(maps.Keys(m.running))) {
+		if len(m.running) <= share {
+			break
+		}
+		m.log.Info("watch handed over", "cluster", m.running[id].target.Name, "because", fmt.Sprintf("clusters spread over %d replicas", replicas))
+		m.stop(id)
+		delete(want, id)
+	}
+	for _, id := range slices.Sorted(maps.Keys(want)) {
+		t := want[id]
+		_, running := m.running[id]
+		if !running && len(m.running) >= share {
+			continue // its share is full: another replica takes it
+		}
+		held, err := st.AcquireWatch(ctx, id, m.cfg.Holder, m.cfg.LeaseTTL)
 		if err != nil {
 			return err
 		}
-		_, running := m.running[id]
 		switch {
 		case held && !running:
 			m.start(ctx, t)

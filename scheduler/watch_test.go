@@ -386,3 +386,54 @@ func TestWatchListOnlyPolls(t *testing.T) {
 		t.Errorf("the listing of a list-only cluster: %+v", sc)
 	}
 }
+
+// TestWatchSpread: the watched clusters spread over the replicas. One replica takes
+// all four; a second one that starts beside it gets two of them within a few
+// heartbeats, and none is held by both or by neither; once the second stops, the
+// first takes its share back.
+func TestWatchSpread(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	var ids []int64
+	for _, name := range []string{"s1", "s2", "s3", "s4"} {
+		cl := h.register(t, name, h.cluster.Host)
+		mode := store.ScanModeWatch
+		if _, err := h.store.UpdateCluster(ctx, name, store.ClusterChange{ScanMode: &mode}, store.Audit{Actor: "test"}); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, cl.ID)
+	}
+	// held counts the live leases by holder; no cluster may lack a live holder once
+	// spread.
+	held := func() map[string]int {
+		out := map[string]int{}
+		for _, id := range ids {
+			w, err := h.store.WatchStateOf(ctx, id)
+			if err == nil && w.ExpiresAt.After(time.Now()) && w.State == store.WatchLive {
+				out[w.Holder]++
+			}
+		}
+		return out
+	}
+	r1 := h.watchScheduler(t, "r1")
+	defer r1.Stop(ctx)
+	eventually(t, "r1 holds all four", func() bool { return held()["r1"] == 4 })
+	r2 := h.watchScheduler(t, "r2")
+	stopped2 := false
+	defer func() {
+		if !stopped2 {
+			r2.Stop(ctx)
+		}
+	}()
+	eventually(t, "two each", func() bool { got := held(); return got["r1"] == 2 && got["r2"] == 2 })
+	// A few heartbeats on, it stays spread.
+	time.Sleep(time.Second)
+	if got := held(); got["r1"] != 2 || got["r2"] != 2 {
+		t.Errorf("after a second of heartbeats: %v, want two each", got)
+	}
+	if err := r2.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stopped2 = true
+	eventually(t, "r1 holds all four again", func() bool { return held()["r1"] == 4 })
+}

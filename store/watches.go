@@ -122,6 +122,31 @@ func (s *Store) AcquireWatch(ctx context.Context, clusterID int64, holder string
 	return tag.RowsAffected() == 1, nil
 }
 
+// ReplicaHeartbeat records that holder runs watches, for ttl by the database's clock,
+// forgets the replicas whose rows expired, and returns how many replicas run watches
+// (holder among them), so that each takes its share of the watched clusters.
+func (s *Store) ReplicaHeartbeat(ctx context.Context, holder string, ttl time.Duration) (int, error) {
+	var n int
+	err := s.pool.QueryRow(ctx, `
+		WITH gone AS (DELETE FROM watch_replicas WHERE expires_at < now() AND holder <> $1),
+		     me AS (INSERT INTO watch_replicas (holder, expires_at) VALUES ($1, now() + $2::interval)
+		            ON CONFLICT (holder) DO UPDATE SET expires_at = EXCLUDED.expires_at)
+		SELECT count(*) + 1 FROM watch_replicas WHERE holder <> $1 AND expires_at >= now()`, holder, ttl).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("heartbeat of watch replica %s: %w", holder, err)
+	}
+	return n, nil
+}
+
+// LeaveReplicas removes holder from the replicas that run watches (it stops), so that
+// the others take its share at their next heartbeat.
+func (s *Store) LeaveReplicas(ctx context.Context, holder string) error {
+	if _, err := s.pool.Exec(ctx, `DELETE FROM watch_replicas WHERE holder = $1`, holder); err != nil {
+		return fmt.Errorf("leave the watch replicas (%s): %w", holder, err)
+	}
+	return nil
+}
+
 // ReleaseWatch gives up holder's lease on a cluster's watch, so that another replica
 // may take it at once.
 func (s *Store) ReleaseWatch(ctx context.Context, clusterID int64, holder string) error {
