@@ -377,7 +377,7 @@ func TestClusterWatchMode(t *testing.T) {
 		t.Fatal(err)
 	}
 	p = b.get("/clusters/prod")
-	if got := p.text("[data-testid=watch-state]"); got != "watched: live" || !strings.Contains(p.text(".sub"), "last change detected in 1.2 s") {
+	if got := p.text("[data-testid=watch-state]"); got != "watched: live" || !strings.Contains(p.text(".sub"), "detected in 1.2 s)") {
 		t.Errorf("a live watch: %q / %q", got, p.text(".sub"))
 	}
 	since := time.Now().Add(-3 * time.Minute)
