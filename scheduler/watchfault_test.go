@@ -312,10 +312,12 @@ func TestWatchCompacted410(t *testing.T) {
 	before := podLists(t, c)
 
 	proxy.setDown(t, false)
+	up := time.Now()
 	eventually(t, "live again with both changes", func() bool {
 		open, _ := f.divergences()
 		return f.state().State == store.WatchLive && len(f.open()) == 2 && open == 1
 	})
+	t.Logf("both changes recorded %s after the port was back", time.Since(up).Round(time.Millisecond))
 	if after := podLists(t, c); after <= before {
 		t.Errorf("pods not listed again after the compaction (%g lists before, %g after): the watch must list again", before, after)
 	} else {
