@@ -136,3 +136,34 @@ func TestServeWatch(t *testing.T) {
 		t.Error("the cluster's token leaked into the logs")
 	}
 }
+
+// TestServeScanModeFlag starts `tagdrift serve --cluster-kubeconfig … --scan-mode
+// watch`: the cluster it registers is in scan mode watch, and its watch goes live,
+// with no scan mode set through the API.
+func TestServeScanModeFlag(t *testing.T) {
+	db := newDatabase(t)
+	admin := "e2e-admin-" + newKeyText()[:16]
+	env := []string{"TAGDRIFT_DATABASE_URL=" + db.URL, "TAGDRIFT_ENCRYPTION_KEY=" + newKeyText(), "TAGDRIFT_ADMIN_TOKEN=" + admin}
+	c := setup.env.Cluster("delta")
+	kc := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := kubeenv.WriteKubeconfig(kc, "delta", c.Context("delta", c.AdminToken)); err != nil {
+		t.Fatal(err)
+	}
+	s := startServe(t, env, "--cluster-kubeconfig", kc+":delta", "--scan-mode", "watch", "--allow-cluster-network", "127.0.0.0/8")
+	root := apiClient{t: t, url: s.url, token: admin}
+	var cw struct {
+		ScanMode string `json:"scanMode"`
+		Watch    *struct {
+			State string `json:"state"`
+		} `json:"watch"`
+	}
+	if err := pollUntil(60*time.Second, func() bool {
+		root.must(http.MethodGet, "/api/v1/clusters/delta", nil, http.StatusOK, &cw)
+		return cw.Watch != nil && cw.Watch.State == "live"
+	}); err != nil {
+		t.Fatalf("the watch of the cluster --scan-mode watch registered is not live: %+v %+v", cw, cw.Watch)
+	}
+	if cw.ScanMode != "watch" {
+		t.Errorf("scan mode %q, want watch", cw.ScanMode)
+	}
+}

@@ -45,8 +45,14 @@ type harness struct {
 
 func newHarness(t testing.TB) *harness {
 	t.Helper()
+	return newHarnessWith(t, kubeenv.ClusterOptions{Name: "one"})
+}
+
+// newHarnessWith is a harness whose API server is started with co.
+func newHarnessWith(t testing.TB, co kubeenv.ClusterOptions) *harness {
+	t.Helper()
 	st := newStore(t)
-	env, err := kubeenv.Start(context.Background(), kubeenv.Options{Clusters: []kubeenv.ClusterOptions{{Name: "one"}}})
+	env, err := kubeenv.Start(context.Background(), kubeenv.Options{Clusters: []kubeenv.ClusterOptions{co}})
 	if err != nil {
 		if os.Getenv("CI") != "true" && os.Getenv("KUBEBUILDER_ASSETS") == "" {
 			t.Skipf("no Kubernetes binaries (run make test): %v", err)

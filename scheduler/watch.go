@@ -443,7 +443,7 @@ func (m *watches) record(ctx context.Context, c store.Cluster, w *watch.Watch, l
 	m.s.followUp()
 	log = log.With("scan_id", rec.ScanID)
 	if c.Annotate == "on" {
-		m.annotate(ctx, c, rec.ScanID, snap, log)
+		m.annotate(ctx, c, rec.ScanID, snap, w, log)
 	}
 	log.Info("watch recorded", "pods", len(snap.Pods), "opened", rec.Counts.Opened, "closed", rec.Counts.Closed,
 		"events", rec.Counts.Events, "mutations_opened", rec.Counts.Mutations.Opened+r.Opened,
@@ -452,21 +452,17 @@ func (m *watches) record(ctx context.Context, c store.Cluster, w *watch.Watch, l
 }
 
 // annotate writes the verdict onto the cluster's ReplicaSets, as a scan does, with the
-// ReplicaSets listed now (the cache keeps of them only what owners need).
-func (m *watches) annotate(ctx context.Context, c store.Cluster, scanID int64, snap watch.Snapshot, log *slog.Logger) {
+// ReplicaSets of the watch's cache (which keeps of them what the annotation reads):
+// nothing is listed again.
+func (m *watches) annotate(ctx context.Context, c store.Cluster, scanID int64, snap watch.Snapshot, w *watch.Watch, log *slog.Logger) {
 	restCfg, err := m.s.restConfig(ctx, c)
 	if err != nil {
 		log.Warn("annotate", "error", err.Error())
 		return
 	}
-	client, err := kube.NewClient(c.Name, restCfg)
+	rss, err := w.ReplicaSets()
 	if err != nil {
-		log.Warn("annotate", "error", err.Error())
-		return
-	}
-	rss, err := client.ReplicaSets(ctx, "", "")
-	if err != nil {
-		log.Warn("annotate: list replicasets", "error", err.Error())
+		log.Warn("annotate: replicasets of the cache", "error", err.Error())
 		return
 	}
 	(&scanWorker{s: m.s}).annotate(ctx, c, scanID, restCfg,

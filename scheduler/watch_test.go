@@ -212,8 +212,11 @@ func TestWatchDetects(t *testing.T) {
 
 // cutProxy forwards TCP connections to an address until cut, which closes them and
 // refuses new ones until restore: a network cut between tagdrift and an API server.
+// Down instead closes its port too, so that connecting is refused, as to an API
+// server that is down.
 type cutProxy struct {
 	ln     net.Listener
+	addr   string
 	target string
 	mu     sync.Mutex
 	cut    bool
@@ -226,33 +229,40 @@ func newCutProxy(t *testing.T, target string) *cutProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &cutProxy{ln: ln, target: target}
-	t.Cleanup(func() { ln.Close(); p.setCut(true) })
-	go func() {
-		for {
-			in, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			p.mu.Lock()
-			if p.cut {
-				p.mu.Unlock()
-				in.Close()
-				continue
-			}
-			out, err := net.Dial("tcp", target)
-			if err != nil {
-				p.mu.Unlock()
-				in.Close()
-				continue
-			}
-			p.conns = append(p.conns, in, out)
-			p.mu.Unlock()
-			go func() { io.Copy(out, in); out.Close() }()
-			go func() { io.Copy(in, out); in.Close() }()
-		}
-	}()
+	p := &cutProxy{ln: ln, addr: ln.Addr().String(), target: target}
+	t.Cleanup(func() {
+		p.mu.Lock()
+		p.ln.Close()
+		p.mu.Unlock()
+		p.setCut(true)
+	})
+	go p.serve(ln)
 	return p
+}
+
+func (p *cutProxy) serve(ln net.Listener) {
+	for {
+		in, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		if p.cut {
+			p.mu.Unlock()
+			in.Close()
+			continue
+		}
+		out, err := net.Dial("tcp", p.target)
+		if err != nil {
+			p.mu.Unlock()
+			in.Close()
+			continue
+		}
+		p.conns = append(p.conns, in, out)
+		p.mu.Unlock()
+		go func() { io.Copy(out, in); out.Close() }()
+		go func() { io.Copy(in, out); in.Close() }()
+	}
 }
 
 func (p *cutProxy) setCut(cut bool) {
@@ -265,6 +275,28 @@ func (p *cutProxy) setCut(cut bool) {
 		}
 		p.conns = nil
 	}
+}
+
+// setDown closes the connections and the port (connecting is refused) or, when
+// up again, listens on the same port.
+func (p *cutProxy) setDown(t *testing.T, down bool) {
+	t.Helper()
+	if down {
+		p.mu.Lock()
+		p.ln.Close()
+		p.mu.Unlock()
+		p.setCut(true)
+		return
+	}
+	ln, err := net.Listen("tcp", p.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.mu.Lock()
+	p.ln = ln
+	p.mu.Unlock()
+	p.setCut(false)
+	go p.serve(ln)
 }
 
 // TestWatchCutStale cuts the network between a watch and its API server. Cut at start,
@@ -295,7 +327,7 @@ func TestWatchCutStale(t *testing.T) {
 		t.Fatal(err)
 	}
 	proxy := newCutProxy(t, u.Host)
-	cl := h.register(t, "cut", "https://"+proxy.ln.Addr().String())
+	cl := h.register(t, "cut", "https://"+proxy.addr)
 	mode := store.ScanModeWatch
 	if _, err := h.store.UpdateCluster(ctx, "cut", store.ClusterChange{ScanMode: &mode}, store.Audit{Actor: "test"}); err != nil {
 		t.Fatal(err)

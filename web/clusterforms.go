@@ -11,6 +11,8 @@ var AnnotateModes = [][2]string{{"off", "off: only read the cluster"}, {"on", "o
 type ClusterForm struct {
 	Name, Kubeconfig, Context, Group, Interval, Annotate string
 	Enabled                                              bool
+	// ScanMode is poll (the default) or watch.
+	ScanMode, ScanModeError string
 	// Contexts are the kubeconfig's contexts, offered once it was read.
 	Contexts                                                                           []string
 	NameError, KubeconfigError, ContextError, GroupError, IntervalError, AnnotateError string

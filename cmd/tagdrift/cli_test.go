@@ -65,7 +65,7 @@ func TestServeConfig(t *testing.T) {
 	}
 	if c.Listen != ":8080" || c.NoMigrate || c.ScanConcurrency != 4 || c.ScanTimeout != 2*time.Minute ||
 		c.ScanInterval != 5*time.Minute || c.APIRateLimit != 50 || c.LogLevel.String() != "INFO" || c.ClusterKubeconfig != nil ||
-		c.ExpiryInterval != time.Minute || c.NotifyRepeatCheck != scheduler.DefaultRepeatCheck {
+		c.ExpiryInterval != time.Minute || c.NotifyRepeatCheck != scheduler.DefaultRepeatCheck || c.ScanMode != "poll" {
 		t.Errorf("defaults: %+v", c)
 	}
 	for _, tt := range []struct {
@@ -94,6 +94,16 @@ func TestServeConfig(t *testing.T) {
 	}
 	if c.ScanTimeout != time.Minute || !slices.Equal(c.ClusterKubeconfig, []string{"/c,d", "/e"}) || !c.NoMigrate {
 		t.Errorf("flags over variables: %+v", c)
+	}
+	for _, tt := range []struct {
+		args []string
+		env  string
+		want string
+	}{{nil, "watch", "watch"}, {[]string{"--scan-mode", "watch"}, "", "watch"}, {[]string{"--scan-mode=poll"}, "watch", "poll"}} {
+		c, err := parseServe(tt.args, with("TAGDRIFT_SCAN_MODE", tt.env))
+		if err != nil || c.ScanMode != tt.want {
+			t.Errorf("%v TAGDRIFT_SCAN_MODE=%q: scan mode %q, %v; want %q", tt.args, tt.env, c.ScanMode, err, tt.want)
+		}
 	}
 }
 
@@ -136,6 +146,8 @@ func TestServeConfigErrors(t *testing.T) {
 		{nil, []string{"--scan-timeout", "90"}, `--scan-timeout: expected duration but got "90"`},
 		{nil, []string{"--scan-timeout=0s"}, "--scan-timeout must be positive, not 0s"},
 		{nil, []string{"--scan-interval", "1s"}, "--scan-interval must be at least 10s, not 1s"},
+		{nil, []string{"--scan-mode", "push"}, `--scan-mode must be poll or watch, not "push"`},
+		{map[string]string{"TAGDRIFT_SCAN_MODE": "Watch"}, nil, `TAGDRIFT_SCAN_MODE must be poll or watch, not "Watch"`},
 		{nil, []string{"--scan-concurrency", "many"}, "--scan-concurrency"},
 		{nil, []string{"--scan-concurrency=-2"}, "--scan-concurrency must be positive, not -2"},
 		{nil, []string{"--api-rate-limit", "0"}, "--api-rate-limit must be a positive number, not 0"},

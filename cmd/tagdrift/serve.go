@@ -43,6 +43,7 @@ type serveConfig struct {
 	ScanConcurrency     int            `env:"TAGDRIFT_SCAN_CONCURRENCY" default:"4" help:"scans this process runs at once"`
 	ScanTimeout         time.Duration  `env:"TAGDRIFT_SCAN_TIMEOUT" default:"2m" help:"time limit of one scan"`
 	ScanInterval        time.Duration  `env:"TAGDRIFT_SCAN_INTERVAL" default:"5m" help:"interval of clusters registered with --cluster-kubeconfig (at least 10s)"`
+	ScanMode            string         `env:"TAGDRIFT_SCAN_MODE" default:"poll" placeholder:"MODE" help:"scan mode of clusters registered with --cluster-kubeconfig: poll (listed every --scan-interval) or watch (changes found within seconds; docs/watches.md)"`
 	NoWatch             bool           `env:"TAGDRIFT_NO_WATCH" help:"run no watch on this replica: clusters in scan mode watch are watched by other replicas, or listed at their interval when none does"`
 	WatchFullList       time.Duration  `env:"TAGDRIFT_WATCH_FULL_LIST" default:"30m" help:"interval of a watched cluster's full listing, the safety net under its watch (at least 1m)"`
 	WatchStaleAfter     time.Duration  `env:"TAGDRIFT_WATCH_STALE_AFTER" default:"1m" help:"a watch broken this long shows its cluster stale (at least 1s)"`
@@ -187,6 +188,8 @@ func (c serveConfig) validate(source func(flag string) string) error {
 		return fmt.Errorf("%s must be positive, not %d", source("watch-starts"), c.WatchStarts)
 	case c.ScanInterval < 10*time.Second:
 		return fmt.Errorf("%s must be at least 10s, not %s", source("scan-interval"), c.ScanInterval)
+	case c.ScanMode != store.ScanModePoll && c.ScanMode != store.ScanModeWatch:
+		return fmt.Errorf("%s must be poll or watch, not %q", source("scan-mode"), c.ScanMode)
 	case c.APIRateLimit <= 0 || math.IsInf(c.APIRateLimit, 0) || math.IsNaN(c.APIRateLimit):
 		return fmt.Errorf("%s must be a positive number, not %g", source("api-rate-limit"), c.APIRateLimit)
 	case c.SessionIdle < time.Minute:
@@ -425,7 +428,7 @@ func (cfg *serveConfig) Run(ctx context.Context, d *deps) error {
 	}
 	groups, _ := clusterGroups(cfg.ClusterGroup) // validated
 	for _, spec := range cfg.ClusterKubeconfig {
-		name, err := registerCluster(ctx, st, spec, groups, policy, cfg.ScanInterval, log)
+		name, err := registerCluster(ctx, st, spec, groups, policy, cfg.ScanInterval, cfg.ScanMode, log)
 		if err != nil {
 			return err
 		}
@@ -594,10 +597,11 @@ func clusterGroupsErr(specs []string) error {
 }
 
 // registerCluster registers FILE[:CONTEXT] as a cluster named after its context, in
-// the group groups gives that name (the default group when none), unless a cluster of
-// that name exists; the registration is audited. It returns the cluster's name.
+// the group groups gives that name (the default group when none), scanned every
+// interval or watched (mode), unless a cluster of that name exists; the registration
+// is audited. It returns the cluster's name.
 func registerCluster(ctx context.Context, st *store.Store, spec string, groups map[string]string, policy kubeconfig.Policy,
-	interval time.Duration, log *slog.Logger) (string, error) {
+	interval time.Duration, mode string, log *slog.Logger) (string, error) {
 	file, contextName := spec, ""
 	if i := strings.LastIndexByte(spec, ':'); i > 0 {
 		if _, err := os.Stat(spec); err != nil {
@@ -619,21 +623,27 @@ func registerCluster(ctx context.Context, st *store.Store, spec string, groups m
 	group := groups[reduced.Context]
 	registered, err := st.RegisterCluster(ctx, store.NewCluster{
 		Name: reduced.Context, Server: reduced.Server, Context: reduced.Context,
-		Credentials: creds, ScanInterval: interval, Enabled: true, Group: group,
+		Credentials: creds, ScanInterval: interval, Enabled: true, Group: group, ScanMode: mode,
 	}, store.Audit{Actor: "serve:--cluster-kubeconfig"})
 	if errors.Is(err, store.ErrConflict) {
 		log.Info("cluster already registered", "cluster", reduced.Context)
 		// A registered cluster is changed through the API, never by a restart: say
-		// when the flag asks for another group than it is in.
-		if c, err := st.ClusterByName(ctx, reduced.Context); err == nil && group != "" && c.Group != group {
-			log.Warn("cluster already registered in another group; --cluster-group changes only a new registration",
-				"cluster", c.Name, "group", c.Group, "flag", group)
+		// when the flags ask for another group or scan mode than it has.
+		if c, err := st.ClusterByName(ctx, reduced.Context); err == nil {
+			if group != "" && c.Group != group {
+				log.Warn("cluster already registered in another group; --cluster-group changes only a new registration",
+					"cluster", c.Name, "group", c.Group, "flag", group)
+			}
+			if c.ScanMode != mode {
+				log.Warn("cluster already registered in another scan mode; --scan-mode changes only a new registration",
+					"cluster", c.Name, "scan_mode", c.ScanMode, "flag", mode)
+			}
 		}
 		return reduced.Context, nil
 	}
 	if err != nil {
 		return "", fmt.Errorf("--cluster-kubeconfig %s: %w", spec, err)
 	}
-	log.Info("cluster registered", "cluster", reduced.Context, "server", reduced.Server, "group", registered.Group)
+	log.Info("cluster registered", "cluster", reduced.Context, "server", reduced.Server, "group", registered.Group, "scan_mode", registered.ScanMode)
 	return reduced.Context, nil
 }

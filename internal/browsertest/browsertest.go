@@ -76,6 +76,13 @@ func New(t *testing.T, base, axe string) *Browser {
 		}
 		t.Skipf("chromium: %v", err)
 	}
+	// The profile is removed once Chromium is stopped, tried again for a while: a
+	// Chromium helper may still write into it as the browser exits, which made
+	// t.TempDir's removal fail the test now and then.
+	profile, err := os.MkdirTemp("", "browsertest-profile-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromiumPath()),
 		chromedp.Flag("headless", true),
@@ -86,13 +93,20 @@ func New(t *testing.T, base, axe string) *Browser {
 		chromedp.Flag("disable-sync", true),
 		chromedp.NoFirstRun,
 		chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profile),
 		chromedp.WindowSize(1280, 900),
 	}
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelC := chromedp.NewContext(actx)
 	ctx, cancelT := context.WithTimeout(ctx, 8*time.Minute)
-	t.Cleanup(func() { cancelT(); cancelC(); cancelA() })
+	t.Cleanup(func() {
+		cancelT()
+		cancelC()
+		cancelA()
+		for i := 0; os.RemoveAll(profile) != nil && i < 20; i++ {
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
 	dir := os.Getenv("TAGDRIFT_SCREENSHOTS")
 	if dir == "" {
 		dir = filepath.Join("testdata", "screenshots")

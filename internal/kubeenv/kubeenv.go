@@ -67,6 +67,11 @@ type ClusterOptions struct {
 	// Node, when set, runs a real node for the cluster (at most one in an
 	// environment); it implies the registry.
 	Node *NodeOptions
+	// NoWatchCache runs the API server with --watch-cache=false: watches are then
+	// served from etcd, so that a compaction of etcd (Cluster.CompactEtcd) reaches a
+	// watch that resumes from an older revision as 410 Gone, which the watch cache
+	// would otherwise answer from memory.
+	NoWatchCache bool
 }
 
 // Options describes the environment.
@@ -110,6 +115,14 @@ type Cluster struct {
 	Node *Node
 	// nodeToken is the kubelet's credential (system:node:NAME in system:masters).
 	nodeToken string
+	// env, apiServer and apiServerArgs restart the API server (StartAPIServer);
+	// etcdURL and etcdPrefix reach its objects in etcd (etcd.go).
+	env           *Env
+	apiServer     *process
+	apiServerArgs []string
+	certDir       string
+	etcdURL       string
+	etcdPrefix    string
 }
 
 // ScannerUser is the user name of Cluster.ScannerToken.
@@ -268,7 +281,8 @@ func freePort() (int, error) {
 
 func (e *Env) start(ctx context.Context, name, bin string, args ...string) (*process, error) {
 	logPath := filepath.Join(e.dir, name+".log")
-	logFile, err := os.Create(logPath)
+	// Appended: a process started again (StartAPIServer) keeps its first run's log.
+	logFile, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
 	}
@@ -433,9 +447,10 @@ func (e *Env) startCluster(ctx context.Context, assets, etcdURL, saKey string, i
 	if err := os.WriteFile(tokens, []byte(csv), 0o600); err != nil {
 		return nil, err
 	}
-	p, err := e.start(ctx, "kube-apiserver-"+co.Name, filepath.Join(assets, "kube-apiserver"),
+	c.env, c.certDir, c.etcdURL, c.etcdPrefix = e, certDir, etcdURL, fmt.Sprintf("/cluster-%d", i)
+	c.apiServerArgs = []string{filepath.Join(assets, "kube-apiserver"),
 		"--etcd-servers", etcdURL,
-		"--etcd-prefix", fmt.Sprintf("/cluster-%d", i),
+		"--etcd-prefix", c.etcdPrefix,
 		"--bind-address", "127.0.0.1",
 		"--secure-port", strconv.Itoa(port),
 		"--cert-dir", certDir,
@@ -447,35 +462,11 @@ func (e *Env) startCluster(ctx context.Context, assets, etcdURL, saKey string, i
 		"--service-cluster-ip-range", "10.0.0.0/24",
 		"--allow-privileged",
 		"--enable-priority-and-fairness=false",
-	)
-	if err != nil {
-		return nil, err
 	}
-	err = p.waitReady(ctx, func() error {
-		if c.CAData == nil {
-			ca, err := os.ReadFile(filepath.Join(certDir, "apiserver.crt"))
-			if err != nil {
-				return err
-			}
-			c.CAData = ca
-		}
-		client, err := rest.HTTPClientFor(c.RESTConfig(c.AdminToken))
-		if err != nil {
-			return err
-		}
-		resp, err := client.Get(c.Host + "/readyz")
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			var b bytes.Buffer
-			b.ReadFrom(resp.Body)
-			return fmt.Errorf("readyz: %s %s", resp.Status, b.String())
-		}
-		return nil
-	})
-	if err != nil {
+	if co.NoWatchCache {
+		c.apiServerArgs = append(c.apiServerArgs, "--watch-cache=false")
+	}
+	if err := c.StartAPIServer(ctx); err != nil {
 		return nil, err
 	}
 	c.Admin, err = kubernetes.NewForConfig(c.RESTConfig(c.AdminToken))
@@ -518,6 +509,56 @@ func (e *Env) startControllerManager(ctx context.Context, assets, dir, saKey str
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// StopAPIServer stops the cluster's API server (SIGTERM, then SIGKILL after 10 s) and
+// leaves etcd and the rest running: a test starts it again with StartAPIServer, on the
+// same port, certificates and etcd prefix, as a control plane restarts in place.
+func (c *Cluster) StopAPIServer() {
+	if c.apiServer != nil {
+		c.apiServer.stop()
+	}
+}
+
+// StartAPIServer starts the cluster's API server (at Start, or again after
+// StopAPIServer) and waits until it is ready.
+func (c *Cluster) StartAPIServer(ctx context.Context) error {
+	if c.apiServer != nil {
+		select {
+		case <-c.apiServer.done:
+		default:
+			return errors.New("the API server of " + c.Name + " runs")
+		}
+	}
+	p, err := c.env.start(ctx, "kube-apiserver-"+c.Name, c.apiServerArgs[0], c.apiServerArgs[1:]...)
+	if err != nil {
+		return err
+	}
+	c.apiServer = p
+	return p.waitReady(ctx, func() error {
+		if c.CAData == nil {
+			ca, err := os.ReadFile(filepath.Join(c.certDir, "apiserver.crt"))
+			if err != nil {
+				return err
+			}
+			c.CAData = ca
+		}
+		client, err := rest.HTTPClientFor(c.RESTConfig(c.AdminToken))
+		if err != nil {
+			return err
+		}
+		resp, err := client.Get(c.Host + "/readyz")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			var b bytes.Buffer
+			b.ReadFrom(resp.Body)
+			return fmt.Errorf("readyz: %s %s", resp.Status, b.String())
+		}
+		return nil
+	})
 }
 
 // RESTConfig returns a client configuration for the cluster with the given token.

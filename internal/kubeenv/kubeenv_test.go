@@ -3,6 +3,7 @@ package kubeenv
 import (
 	"context"
 	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -97,4 +98,61 @@ func TestEnv(t *testing.T) {
 	if _, err := scanner.CoreV1().Pods("").List(ctx, metav1.ListOptions{}); !apierrors.IsForbidden(err) {
 		t.Errorf("scanner without rights listed pods: %v", err)
 	}
+}
+
+// TestRestartAndEtcd stops a cluster's API server, deletes a pod in etcd meanwhile and
+// starts it again: the same port and certificates answer, the pod is gone and the
+// other is there; then etcd is compacted at a revision no older than the last change.
+func TestRestartAndEtcd(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c := StartOne(t, "restart")
+	if err := c.Namespace(ctx, "app"); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"kept", "gone"} {
+		if _, err := c.Admin.CoreV1().Pods("app").Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "nginx:1.25"}}}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.StopAPIServer()
+	if _, err := c.Admin.CoreV1().Pods("app").Get(ctx, "kept", metav1.GetOptions{}); err == nil {
+		t.Error("the API server answers while stopped")
+	}
+	if err := c.DeleteFromEtcd(ctx, "pods", "app", "gone"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DeleteFromEtcd(ctx, "pods", "app", "gone"); err == nil {
+		t.Error("deleting a missing key: no error")
+	}
+	if err := c.StartAPIServer(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.StartAPIServer(ctx); err == nil {
+		t.Error("a second start of a running API server: no error")
+	}
+	kept, err := c.Admin.CoreV1().Pods("app").Get(ctx, "kept", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Admin.CoreV1().Pods("app").Get(ctx, "gone", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the pod deleted in etcd: %v", err)
+	}
+	rev, err := c.CompactEtcd(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kept.ResourceVersion == "" || rev < mustAtoi(t, kept.ResourceVersion) {
+		t.Errorf("compacted at %d, older than the pod's %s", rev, kept.ResourceVersion)
+	}
+}
+
+func mustAtoi(t *testing.T, s string) int64 {
+	t.Helper()
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/tagdrift/tagdrift/internal/kubeenv"
+	"github.com/tagdrift/tagdrift/scanner/annotate"
 	"github.com/tagdrift/tagdrift/scanner/kube"
 	"github.com/tagdrift/tagdrift/scanner/watch"
 )
@@ -249,4 +250,94 @@ func TestWatchBounds(t *testing.T) {
 			t.Fatalf("credentials that may not watch: %v", err)
 		}
 	})
+}
+
+// TestWatchReplicaSetsForAnnotation checks that the cache's ReplicaSets read, for the
+// annotation, as a listing does: tagdrift's label and annotations written by its
+// client (and its field manager's ownership of them) show in the cache, another
+// manager's labels do not matter, and tagdrift's own write wakes nothing.
+func TestWatchReplicaSetsForAnnotation(t *testing.T) {
+	c := startCluster(t)
+	ctx := context.Background()
+	if err := c.Namespace(ctx, "shop"); err != nil {
+		t.Fatal(err)
+	}
+	rs, err := c.Admin.AppsV1().ReplicaSets("shop").Create(ctx, &appsRS, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := appsRS.DeepCopy()
+	plain.Name, plain.Labels = "plain", map[string]string{"app": "plain", "team": "payments"}
+	if _, err := c.Admin.AppsV1().ReplicaSets("shop").Create(ctx, plain, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	w, _ := run(t, c, c.AdminToken, watch.Config{})
+	waitFor(t, "sync", 10*time.Second, w.Synced)
+	lister, err := kube.NewClient("w", kube.Configure(c.RESTConfig(c.AdminToken), "test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// same waits until the cache's ReplicaSets read as the listing's.
+	same := func(when string) []annotate.ReplicaSet {
+		t.Helper()
+		var got, want []annotate.ReplicaSet
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			cached, err := w.ReplicaSets()
+			if err != nil {
+				t.Fatal(err)
+			}
+			listed, err := lister.ReplicaSets(ctx, "", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, want = nil, nil
+			for i := range cached {
+				got = append(got, annotate.FromMetadata(&cached[i].ObjectMeta))
+			}
+			for i := range listed {
+				want = append(want, annotate.FromMetadata(&listed[i].ObjectMeta))
+			}
+			if reflect.DeepEqual(got, want) {
+				return got
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the cache's ReplicaSets are not the listing's:\n got %+v\nwant %+v", when, got, want)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	if got := same("before the annotation"); len(got) != 2 || got[1].Name != "web-abc" || got[1].UID != rs.UID {
+		t.Fatalf("the cache's ReplicaSets: %+v", got)
+	}
+
+	time.Sleep(300 * time.Millisecond)
+	drain(w)
+	dropped := w.State().Dropped
+	client, err := annotate.NewClient(kube.Configure(c.RESTConfig(c.AdminToken), "test"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	yes, status := "true", `{"containers":[]}`
+	if _, err := client.Apply(ctx, annotate.Plan{Patches: []annotate.Patch{{Namespace: "shop", Name: rs.Name, UID: rs.UID,
+		Labels: map[string]*string{annotate.LabelMutant: &yes}, Annotations: map[string]*string{annotate.AnnotationStatus: &status}}}}); err != nil {
+		t.Fatal(err)
+	}
+	got := same("after the annotation")
+	web := got[1]
+	if web.Labels[annotate.LabelMutant] != "true" || web.Annotations[annotate.AnnotationStatus] != status ||
+		!reflect.DeepEqual(web.OwnedLabels, []string{annotate.LabelMutant}) || !reflect.DeepEqual(web.OwnedAnnotations, []string{annotate.AnnotationStatus}) {
+		t.Errorf("the annotated ReplicaSet in the cache: %+v", web)
+	}
+	if got[0].Labels != nil || got[0].OwnedLabels != nil {
+		t.Errorf("the other ReplicaSet keeps another manager's labels: %+v", got[0])
+	}
+	select {
+	case <-w.Changed():
+		t.Error("tagdrift's own annotation signalled a change")
+	case <-time.After(500 * time.Millisecond):
+	}
+	if w.State().Dropped <= dropped {
+		t.Error("the annotation's update was not dropped")
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/tagdrift/tagdrift/scanner/inventory"
+	"github.com/tagdrift/tagdrift/scanner/kube"
 )
 
 // str is a string shared by every object that holds the same value (a namespace, a
@@ -167,13 +168,23 @@ func (p *Pod) pod() *corev1.Pod {
 }
 
 // Owned is what the cache keeps of a ReplicaSet or a Job: its name and its own
-// controller, for resolving a pod's workload.
+// controller, for resolving a pod's workload; and of a ReplicaSet what tagdrift wrote
+// on it, for the annotation.
 type Owned struct {
 	namespace str
 	name      string
 	uid       types.UID
 	ctlKind   str
 	ctlName   str
+	// written is what tagdrift's annotation reads of a ReplicaSet: its labels and
+	// annotations of tagdrift's keys and its field manager's managedFields entries;
+	// nil when it holds none (most ReplicaSets, and every Job).
+	written *written
+}
+
+type written struct {
+	labels, annotations map[string]string
+	managed             []metav1.ManagedFieldsEntry
 }
 
 // GetObjectMeta gives the informer's key functions the object's namespace and name.
@@ -181,12 +192,63 @@ func (o *Owned) GetObjectMeta() metav1.Object {
 	return &metav1.ObjectMeta{Namespace: o.namespace.String(), Name: o.name, UID: o.uid}
 }
 
-func compactOwned(m metav1.Object) *Owned {
+// sameOwner tells whether two Owned resolve pods alike: what tagdrift wrote on a
+// ReplicaSet is kept up to date but wakes nothing (the annotation's own writes would
+// otherwise wake the watch).
+func (o *Owned) sameOwner(p *Owned) bool {
+	return o.namespace == p.namespace && o.name == p.name && o.uid == p.uid && o.ctlKind == p.ctlKind && o.ctlName == p.ctlName
+}
+
+// compactOwned keeps of m its names and controller and, when keepWritten (a
+// ReplicaSet), what tagdrift wrote on it (kube.ReplicaSetKeys).
+func compactOwned(m metav1.Object, keepWritten bool) *Owned {
 	o := &Owned{namespace: mk(m.GetNamespace()), name: m.GetName(), uid: m.GetUID()}
 	if ref := metav1.GetControllerOfNoCopy(m); ref != nil {
 		o.ctlKind, o.ctlName = mk(ref.Kind), mk(ref.Name)
 	}
+	if !keepWritten {
+		return o
+	}
+	labels, annotations, manager := kube.ReplicaSetKeys()
+	w := &written{labels: subset(m.GetLabels(), labels), annotations: subset(m.GetAnnotations(), annotations)}
+	for _, f := range m.GetManagedFields() {
+		if f.Manager == manager {
+			w.managed = append(w.managed, f)
+		}
+	}
+	if w.labels != nil || w.annotations != nil || w.managed != nil {
+		o.written = w
+	}
 	return o
+}
+
+// subset is the entries of m under keys; nil for none.
+func subset(m map[string]string, keys []string) map[string]string {
+	var out map[string]string
+	for _, k := range keys {
+		if v, ok := m[k]; ok {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// replicaSet is the metadata of a ReplicaSet as kube.Client.ReplicaSets lists it for
+// the annotation: names, UID, controller, and what tagdrift wrote.
+func (o *Owned) replicaSet() metav1.PartialObjectMetadata {
+	m := metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "apps/v1", Kind: "ReplicaSet"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: o.namespace.String(), Name: o.name, UID: o.uid}}
+	if o.ctlKind != (str{}) || o.ctlName != (str{}) {
+		yes := true
+		m.OwnerReferences = []metav1.OwnerReference{{Kind: o.ctlKind.String(), Name: o.ctlName.String(), Controller: &yes}}
+	}
+	if w := o.written; w != nil {
+		m.Labels, m.Annotations, m.ManagedFields = w.labels, w.annotations, w.managed
+	}
+	return m
 }
 
 // Node is what the cache keeps of a node.

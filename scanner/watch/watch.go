@@ -150,11 +150,11 @@ func New(cfg Config, nodes bool) (*Watch, error) {
 			func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return r.Watch(ctx, o) },
 			func(obj any) (any, error) {
 				if m, ok := obj.(*metav1.PartialObjectMetadata); ok {
-					return compactOwned(m), nil
+					return compactOwned(m, gvr == replicaSets), nil
 				}
 				return obj, nil
 			},
-			func(a, b any) bool { return *a.(*Owned) == *b.(*Owned) }))
+			func(a, b any) bool { return a.(*Owned).sameOwner(b.(*Owned)) }))
 	}
 	if nodes {
 		w.nodes = w.informer("nodes", kube.NodePageSize, &corev1.Node{},
@@ -431,6 +431,25 @@ func (w *Watch) State() State {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return State{Synced: synced, BrokenSince: w.brokenSince, LastChange: w.lastChange, Objects: w.objects.Load(), Dropped: w.dropped}
+}
+
+// ReplicaSets returns the cache's ReplicaSets as kube.Client.ReplicaSets lists them
+// for the annotation (names, UID, controller, and tagdrift's own labels, annotations
+// and managedFields entries), so that a watched cluster's annotation lists nothing.
+// It fails with ErrNotSynced before every informer has synced.
+func (w *Watch) ReplicaSets() ([]metav1.PartialObjectMetadata, error) {
+	if !w.Synced() {
+		return nil, ErrNotSynced
+	}
+	objs := w.owners[0].GetStore().List()
+	out := make([]metav1.PartialObjectMetadata, 0, len(objs))
+	for _, obj := range objs {
+		out = append(out, obj.(*Owned).replicaSet())
+	}
+	slices.SortFunc(out, func(a, b metav1.PartialObjectMetadata) int {
+		return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name))
+	})
+	return out, nil
 }
 
 // Snapshot is a synced cache's inventory, as a scan's kube.Result gives it.

@@ -45,7 +45,8 @@ func (u *UI) addClusterActions(r *http.Request, form *web.ClusterForm, clusters 
 		return nil
 	}
 	if form == nil {
-		form = &web.ClusterForm{Interval: request.FormatDuration(request.DefaultScanInterval), Annotate: "off", Enabled: true}
+		form = &web.ClusterForm{Interval: request.FormatDuration(request.DefaultScanInterval), Annotate: "off", Enabled: true,
+			ScanMode: store.ScanModePoll}
 	}
 	return web.ClusterAdd(*form, clusters)
 }
@@ -120,6 +121,7 @@ func readClusterForm(w http.ResponseWriter, r *http.Request) (web.ClusterForm, e
 		Interval:   strings.TrimSpace(r.PostFormValue("interval")),
 		Annotate:   r.PostFormValue("annotate"),
 		Enabled:    r.PostFormValue("enabled") == "true",
+		ScanMode:   r.PostFormValue("mode"),
 	}
 	if r.MultipartForm != nil {
 		if fhs := r.MultipartForm.File["file"]; len(fhs) > 0 && fhs[0].Size > 0 {
@@ -201,6 +203,14 @@ func (u *UI) checkClusterForm(f *web.ClusterForm) (store.NewCluster, bool) {
 			nc.Annotate = f.Annotate
 		}
 	}
+	switch f.ScanMode {
+	case "":
+		// Not sent: polled, the default.
+	case store.ScanModePoll, store.ScanModeWatch:
+		nc.ScanMode = f.ScanMode
+	default:
+		f.ScanModeError = "Choose poll or watch."
+	}
 	if f.Group != "" {
 		if store.ValidGroupName(f.Group) != nil {
 			f.GroupError = groupNameHint
@@ -258,7 +268,7 @@ func (u *UI) checkClusterForm(f *web.ClusterForm) (store.NewCluster, bool) {
 			f.Name = vetted.Context
 		}
 	}
-	if f.NameError != "" || f.GroupError != "" || f.IntervalError != "" || f.AnnotateError != "" {
+	if f.NameError != "" || f.GroupError != "" || f.IntervalError != "" || f.AnnotateError != "" || f.ScanModeError != "" {
 		return nc, false
 	}
 	nc.Name, nc.Server, nc.Context, nc.Credentials = f.Name, vetted.Server, vetted.Context, vetted.Sealed

@@ -284,6 +284,64 @@ func TestClusterPageForms(t *testing.T) {
 // page and the clusters list say how it is watched (polled with the reason while no
 // replica holds its watch, live, stale since, with the time from the last change to
 // its detection), and a stale watch makes the cluster stale.
+// TestAddClusterScanMode chooses the scan mode where a cluster is added: the form offers
+// poll (chosen) and watch, a mode it does not know is refused next to its field, and
+// the mode chosen is the cluster's.
+func TestAddClusterScanMode(t *testing.T) {
+	t.Parallel()
+	e := newUIEnv(t, nil)
+	e.addUser("root", store.RoleAdmin)
+	b := e.browser()
+	b.signIn("root")
+	ctx := context.Background()
+
+	p := b.get("/clusters")
+	var offered []string
+	p.find("[data-testid=cluster-form] select#mode option").Each(func(_ int, s *goquery.Selection) {
+		offered = append(offered, s.AttrOr("value", ""))
+	})
+	if strings.Join(offered, ",") != "poll,watch" || p.find("[data-testid=cluster-form] select#mode option[selected]").AttrOr("value", "") != "poll" {
+		t.Errorf("the add form offers %v, chosen %q; want poll chosen, and watch", offered,
+			p.find("[data-testid=cluster-form] select#mode option[selected]").AttrOr("value", ""))
+	}
+
+	p = b.post("/clusters", url.Values{"kubeconfig": {testKubeconfig("", "")}, "name": {"refused"}, "interval": {"5m"}, "mode": {"push"}})
+	wantStatus(t, p, http.StatusUnprocessableEntity)
+	if msg := p.text("[data-testid=error-mode]"); msg != "Choose poll or watch." {
+		t.Errorf("the message next to the mode: %q", msg)
+	}
+	if p.find("select#mode").AttrOr("aria-invalid", "") != "true" || p.find("select#mode").AttrOr("aria-describedby", "") != "mode-hint mode-error" {
+		t.Errorf("the refused select: aria-invalid %q, aria-describedby %q", p.find("select#mode").AttrOr("aria-invalid", ""),
+			p.find("select#mode").AttrOr("aria-describedby", ""))
+	}
+	if cs, _ := e.st.ClusterStatuses(ctx); len(cs) != 0 {
+		t.Fatalf("a refused mode stored clusters: %+v", cs)
+	}
+
+	for _, c := range []struct{ name, mode, want, state string }{
+		{"watched", "watch", store.ScanModeWatch, "watched: polling"}, // no replica holds its watch here
+		{"polled", "poll", store.ScanModePoll, "polled"},
+		{"unsaid", "", store.ScanModePoll, "polled"},
+	} {
+		form := url.Values{"kubeconfig": {testKubeconfig("", "")}, "name": {c.name}, "interval": {"5m"}, "enabled": {"true"}}
+		if c.mode != "" {
+			form.Set("mode", c.mode)
+		}
+		wantStatus(t, b.post("/clusters", form), http.StatusSeeOther)
+		got, err := e.st.ClusterStatusByName(ctx, c.name)
+		if err != nil || got.ScanMode != c.want {
+			t.Errorf("%s: stored scan mode %q, %v; want %q", c.name, got.ScanMode, err, c.want)
+		}
+		p := b.get("/clusters/" + c.name)
+		if s := p.text("[data-testid=watch-state]"); s != c.state {
+			t.Errorf("%s: its page says %q, want %q", c.name, s, c.state)
+		}
+		if sel := p.find("select#mode option[selected]").AttrOr("value", ""); sel != c.want {
+			t.Errorf("%s: its settings show mode %q", c.name, sel)
+		}
+	}
+}
+
 func TestClusterWatchMode(t *testing.T) {
 	t.Parallel()
 	e := newUIEnv(t, nil)
@@ -319,7 +377,7 @@ func TestClusterWatchMode(t *testing.T) {
 		t.Fatal(err)
 	}
 	p = b.get("/clusters/prod")
-	if got := p.text("[data-testid=watch-state]"); got != "watched: live" || !strings.Contains(p.text(".sub"), "last change detected in 1.2 s") {
+	if got := p.text("[data-testid=watch-state]"); got != "watched: live" || !strings.Contains(p.text(".sub"), "detected in 1.2 s)") {
 		t.Errorf("a live watch: %q / %q", got, p.text(".sub"))
 	}
 	since := time.Now().Add(-3 * time.Minute)
