@@ -135,6 +135,32 @@ func TestServeWatch(t *testing.T) {
 	if strings.Contains(s.logs.String(), c.AdminToken) {
 		t.Error("the cluster's token leaked into the logs")
 	}
+
+	// A second replica starts; the first is killed (no lease given up) and a pod moves
+	// while nobody watches: the second takes the lease once it expires (15 s by the
+	// database's clock), lists, and records the move. Nothing is lost, and the
+	// cluster's scan interval (1 h) is not what found it.
+	s2 := startServe(t, env, "--allow-cluster-network", "127.0.0.0/8")
+	other := apiClient{t: t, url: s2.url, token: admin}
+	if err := s.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	s.wait(t, 10*time.Second)
+	killed := time.Now()
+	set("w2", "e")
+	if err := pollUntil(45*time.Second, func() bool {
+		var page struct{ Items []apiMutation }
+		other.must(http.MethodGet, "/api/v1/mutations?cluster=gamma&namespace="+ns+"&kind=workload-divergence&state=open", nil,
+			http.StatusOK, &page)
+		return len(page.Items) > 0
+	}); err != nil {
+		t.Fatalf("after the first replica was killed, the move was not recorded within 45 s")
+	}
+	t.Logf("recorded by the second replica %s after the first was killed", time.Since(killed).Round(time.Millisecond))
+	other.must(http.MethodGet, "/api/v1/clusters/gamma", nil, http.StatusOK, &cw)
+	if cw.Watch == nil || cw.Watch.State != "live" {
+		t.Errorf("after the takeover, the cluster's watch: %+v", cw.Watch)
+	}
 }
 
 // TestServeScanModeFlag starts `tagdrift serve --cluster-kubeconfig … --scan-mode

@@ -48,7 +48,7 @@ type WatchConfig struct {
 	Starts int
 	// Records bounds how many snapshots this replica records at once: each holds two
 	// database connections (the cluster's lock and the transaction), and the pool is
-	// shared with the scans, the job engine and the API. Default 2.
+	// shared with the scans, the job engine and the API. Default 4.
 	Records int
 	// MaxObjects and MaxEventBytes bound one cluster's cache (watch.Config).
 	MaxObjects, MaxEventBytes int64
@@ -68,7 +68,7 @@ func (c *WatchConfig) withDefaults() error {
 	c.StaleAfter = cmp.Or(c.StaleAfter, time.Minute)
 	c.FullList = cmp.Or(c.FullList, 30*time.Minute)
 	c.Starts = cmp.Or(c.Starts, 4)
-	c.Records = cmp.Or(c.Records, 2)
+	c.Records = cmp.Or(c.Records, 4)
 	if c.Heartbeat <= 0 || c.LeaseTTL <= c.Heartbeat || c.Quiet <= 0 || c.MaxDelay < c.Quiet || c.StaleAfter <= 0 ||
 		c.FullList <= 0 || c.Starts <= 0 || c.Records <= 0 {
 		return errors.New("scheduler: watch durations must be positive, LeaseTTL longer than Heartbeat, MaxDelay at least Quiet")
