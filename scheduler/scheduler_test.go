@@ -328,7 +328,7 @@ func TestScheduler(t *testing.T) {
 	}
 	waitKinds("after the move", want)
 	// What the open-mutations gauge reports (server/metrics reads it).
-	if counts, err := h.store.OpenMutationCounts(ctx); err != nil ||
+	if counts, err := h.store.OpenMutationCounts(ctx, store.Scope{}); err != nil ||
 		fmt.Sprint(counts) != "[{tag-divergence good default open 1} {workload-divergence good default open 1}]" {
 		t.Errorf("open mutation counts: %v, %v", counts, err)
 	}

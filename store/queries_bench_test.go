@@ -279,11 +279,11 @@ func benchQueries(b *testing.B, s *Store, url string) {
 			return len(ws), err
 		}},
 		{"timeline-popular", func(s *Store) (int, error) {
-			tl, _, err := s.Timeline(ctx, "docker.io/envoyproxy/envoy:v1.3")
+			tl, _, err := s.Timeline(ctx, "docker.io/envoyproxy/envoy:v1.3", Scope{})
 			return len(tl), err
 		}},
 		{"timeline-service", func(s *Store) (int, error) {
-			tl, _, err := s.Timeline(ctx, "registry.example/svc-0042:prod")
+			tl, _, err := s.Timeline(ctx, "registry.example/svc-0042:prod", Scope{})
 			return len(tl), err
 		}},
 		{"digest-popular", func(s *Store) (int, error) {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -50,17 +52,96 @@ func (sc Scope) covers(other Scope) bool {
 	return true
 }
 
+// Intersect is what both sc and other cover: a token's scope bounded by its owner's.
+func (sc Scope) Intersect(other Scope) Scope {
+	switch {
+	case !sc.Limited:
+		return other.clone()
+	case !other.Limited:
+		return sc.clone()
+	}
+	out := Scope{Limited: true, GroupIDs: []int64{}}
+	for _, g := range sc.GroupIDs {
+		if slices.Contains(other.GroupIDs, g) && !slices.Contains(out.GroupIDs, g) {
+			out.GroupIDs = append(out.GroupIDs, g)
+		}
+	}
+	slices.Sort(out.GroupIDs)
+	return out
+}
+
+func (sc Scope) clone() Scope {
+	if !sc.Limited {
+		return Scope{}
+	}
+	return Scope{Limited: true, GroupIDs: append([]int64{}, sc.GroupIDs...)}
+}
+
+// Covers reports whether sc covers all that other covers.
+func (sc Scope) Covers(other Scope) bool { return sc.covers(other) }
+
+// HasGroup reports whether sc covers the clusters of group id.
+func (sc Scope) HasGroup(id int64) bool { return !sc.Limited || slices.Contains(sc.GroupIDs, id) }
+
+// Key names sc for a cache key: "" for every cluster, "g" and the sorted group ids
+// otherwise ("g" alone for none), so that two principals of one scope share answers
+// and no answer crosses scopes.
+func (sc Scope) Key() string {
+	if !sc.Limited {
+		return ""
+	}
+	ids := slices.Clone(sc.GroupIDs)
+	slices.Sort(ids)
+	var b strings.Builder
+	b.WriteString("g")
+	for i, id := range slices.Compact(ids) {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.FormatInt(id, 10))
+	}
+	return b.String()
+}
+
+// ids are the group ids as a query argument: never NULL, so that none matches none.
+func (sc Scope) ids() []int64 {
+	if sc.GroupIDs == nil {
+		return []int64{}
+	}
+	return sc.GroupIDs
+}
+
+// groupSQL is the condition that the cluster group whose id the SQL expression id
+// names is in sc: "" for every group.
+func (sc Scope) groupSQL(q *query, id string) string {
+	if !sc.Limited {
+		return ""
+	}
+	return " AND " + id + " = ANY(" + q.arg(sc.ids()) + "::bigint[])"
+}
+
+// mutationSQL is the condition that the mutation m (the SQL alias) is in sc: a
+// cluster's own condition (cluster_id set) by its cluster's group, one spanning
+// clusters (a tag-divergence, which never crosses a group) by the group it was
+// detected in (cluster_group, a name: kept on open mutations when a group is renamed,
+// so that a resolved one of a group renamed since is out of every limited scope).
+func (sc Scope) mutationSQL(q *query, m string) string {
+	if !sc.Limited {
+		return ""
+	}
+	ids := q.arg(sc.ids())
+	return " AND (CASE WHEN " + m + ".cluster_id IS NOT NULL THEN " + m + ".cluster_id IN (SELECT sc.id FROM clusters sc WHERE sc.group_id = ANY(" + ids + "::bigint[]))" +
+		" ELSE " + m + ".cluster_group IN (SELECT sg.name FROM cluster_groups sg WHERE sg.id = ANY(" + ids + "::bigint[])) END)"
+}
+
 // clusterSQL is the condition that the cluster whose id the SQL expression id names is
 // in sc: "" for every cluster.
 func (sc Scope) clusterSQL(q *query, id string) string {
 	if !sc.Limited {
 		return ""
 	}
-	ids := sc.GroupIDs
-	if ids == nil {
-		ids = []int64{} // none: no cluster, never NULL's surprises
-	}
-	return " AND " + id + " IN (SELECT sc.id FROM clusters sc WHERE sc.group_id = ANY(" + q.arg(ids) + "::bigint[]))"
+	// none: no cluster, never NULL's surprises (ids)
+	return " AND " + id + " IN (SELECT sc.id FROM clusters sc WHERE sc.group_id = ANY(" + q.arg(sc.ids()) + "::bigint[]))"
 }
 
 // scopeGroupIDs are the ids of the named groups, locked against a deletion until tx
@@ -245,4 +326,26 @@ func scopeLabel(groups []string) any {
 	out := slices.Clone(groups)
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// whereScope adds cond, a condition of Scope's (" AND ..." or ""), to q's.
+func (q *query) whereScope(cond string) {
+	if cond != "" {
+		q.where(strings.TrimPrefix(cond, " AND "))
+	}
+}
+
+// matchersSQL is the condition that a rule's or an acknowledgement's matchers (the
+// text column col, attention.ParseScope's syntax) are confined to sc: they name a group
+// of sc with an equality matcher (group="name"), and so match nothing outside it (the
+// matchers of a scope all hold at once). "" for every cluster. Others may name any
+// cluster, and a limited scope does not see them. Group names hold only lowercase
+// letters, digits, '.' and '-' (ValidGroupName): only '.' needs escaping.
+func (sc Scope) matchersSQL(q *query, col string) string {
+	if !sc.Limited {
+		return ""
+	}
+	return " AND " + col + ` ~ (SELECT '(^|[{,[:space:]])group[[:space:]]*=[[:space:]]*"(' ||
+		string_agg(replace(sg.name, '.', '\.'), '|') || ')"' FROM cluster_groups sg WHERE sg.id = ANY(` +
+		q.arg(sc.ids()) + "::bigint[]))"
 }

@@ -81,7 +81,7 @@ func (a *API) listAcks(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ks, err := a.st.Acks(r.Context(), store.AckFilter{Status: status, MutationID: mutation, BeforeID: c.ID, Limit: limit + 1})
+	ks, err := a.st.Acks(r.Context(), store.AckFilter{Status: status, MutationID: mutation, BeforeID: c.ID, Limit: limit + 1, Scope: scopeOf(r.Context())})
 	if err != nil {
 		return request.About(err, "list acknowledgements")
 	}
@@ -107,7 +107,7 @@ func (a *API) getAck(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	k, err := a.st.AckByID(r.Context(), id)
+	k, err := a.st.AckByID(r.Context(), id, scopeOf(r.Context()))
 	if err != nil {
 		return request.About(err, "acknowledgement %d", id)
 	}
@@ -193,7 +193,7 @@ func (a *API) revokeAck(w http.ResponseWriter, r *http.Request) error {
 	}
 	p := access.PrincipalOf(r.Context())
 	if !p.IsAdmin() {
-		k, err := a.st.AckByID(r.Context(), id)
+		k, err := a.st.AckByID(r.Context(), id, scopeOf(r.Context()))
 		if err != nil {
 			return request.About(err, "acknowledgement %d", id)
 		}

@@ -214,3 +214,7 @@ func (a *API) requireAdmin(next http.Handler) http.Handler {
 		return nil
 	})
 }
+
+// scopeOf is the scope of the request's principal (access.PrincipalOf), which every
+// read passes to the store.
+func scopeOf(ctx context.Context) store.Scope { return access.PrincipalOf(ctx).Scope }

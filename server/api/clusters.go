@@ -67,7 +67,7 @@ func (a *API) listClusters(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	all, err := a.st.ClusterStatuses(r.Context())
+	all, err := a.st.ClusterStatuses(r.Context(), scopeOf(r.Context()))
 	if err != nil {
 		return request.About(err, "list clusters")
 	}
@@ -92,7 +92,7 @@ func (a *API) getCluster(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	name := chi.URLParam(r, "name")
-	c, err := a.st.ClusterStatusByName(r.Context(), name)
+	c, err := a.st.ClusterStatusByName(r.Context(), name, scopeOf(r.Context()))
 	if err != nil {
 		return request.About(err, "cluster %q", name)
 	}
@@ -230,7 +230,7 @@ func (a *API) updateCluster(w http.ResponseWriter, r *http.Request) error {
 	if ch.Credentials == nil && ch.ScanInterval == nil && ch.Annotate == nil && ch.Enabled == nil && ch.Group == nil && ch.ScanMode == nil {
 		return request.BadRequest("nothing to change: send any of kubeconfig (with context), group, scanInterval, scanMode, annotate, enabled")
 	}
-	before, err := a.st.ClusterStatusByName(r.Context(), name)
+	before, err := a.st.ClusterStatusByName(r.Context(), name, scopeOf(r.Context()))
 	if err != nil {
 		return request.About(err, "cluster %q", name)
 	}
@@ -243,7 +243,7 @@ func (a *API) updateCluster(w http.ResponseWriter, r *http.Request) error {
 			a.log.Error("remove tagdrift's annotations", "cluster", name, "error", err.Error())
 		}
 	}
-	c, err := a.st.ClusterStatusByName(r.Context(), name)
+	c, err := a.st.ClusterStatusByName(r.Context(), name, scopeOf(r.Context()))
 	if err != nil {
 		return request.About(err, "cluster %q", name)
 	}
@@ -265,7 +265,7 @@ func (a *API) deleteCluster(w http.ResponseWriter, r *http.Request) error {
 	name := chi.URLParam(r, "name")
 	// tagdrift's keys leave the cluster's ReplicaSets first, while its credentials are
 	// still at hand; the deletion goes ahead if that fails.
-	if c, err := a.st.ClusterStatusByName(r.Context(), name); err == nil && a.scans != nil {
+	if c, err := a.st.ClusterStatusByName(r.Context(), name, scopeOf(r.Context())); err == nil && a.scans != nil {
 		if err := a.scans.Unannotate(context.WithoutCancel(r.Context()), c.ID); err != nil {
 			a.log.Error("remove tagdrift's annotations", "cluster", name, "error", err.Error())
 		}
@@ -295,7 +295,7 @@ func (a *API) requestScan(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	name := chi.URLParam(r, "name")
-	c, err := a.st.ClusterStatusByName(r.Context(), name)
+	c, err := a.st.ClusterStatusByName(r.Context(), name, scopeOf(r.Context()))
 	if err != nil {
 		return request.About(err, "cluster %q", name)
 	}

@@ -142,7 +142,7 @@ func (req routeRequest) apply(f *request.RouteFields) {
 
 // checkRoute checks f against the groups and channels there are.
 func (a *API) checkRoute(r *http.Request, f request.RouteFields) (store.Route, error) {
-	gs, err := a.st.Groups(r.Context())
+	gs, err := a.st.Groups(r.Context(), scopeOf(r.Context()))
 	if err != nil {
 		return store.Route{}, request.About(err, "route")
 	}

@@ -311,7 +311,7 @@ func (u *UI) auditPage(w http.ResponseWriter, r *http.Request) error {
 	}
 	now := u.now()
 	f := web.AuditFilterForm{Actor: q.Get("actor"), Action: q.Get("action"), Target: q.Get("target"), Since: q.Get("since"), Until: q.Get("until")}
-	sf := store.AuditFilter{Actor: f.Actor, Action: f.Action, Target: f.Target, Limit: auditPage + 1}
+	sf := store.AuditFilter{Actor: f.Actor, Action: f.Action, Target: f.Target, Limit: auditPage + 1, Scope: scopeOf(r.Context())}
 	if sf.Since, err = request.AuditTime(f.Since, now); err != nil {
 		f.SinceError = err.Error()
 	}

@@ -79,7 +79,7 @@ func (u *UI) clusterActions(r *http.Request, cs store.ClusterStatus, f clusterFo
 		if err != nil {
 			return nil, err
 		}
-		rec, err := u.st.ScanRecordByID(r.Context(), id)
+		rec, err := u.st.ScanRecordByID(r.Context(), id, scopeOf(r.Context()))
 		if err == nil && rec.ClusterID != cs.ID {
 			err = store.ErrNotFound
 		}
@@ -319,7 +319,7 @@ func (u *UI) scanNowForm(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	name := request.PathParam(r, "name")
-	cs, err := u.st.ClusterStatusByName(r.Context(), name)
+	cs, err := u.st.ClusterStatusByName(r.Context(), name, scopeOf(r.Context()))
 	if err != nil {
 		return request.About(err, "cluster %q", name)
 	}
@@ -338,7 +338,7 @@ func (u *UI) scanNowForm(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (u *UI) deleteClusterView(r *http.Request, name string) (web.ConfirmView, error) {
-	cs, err := u.st.ClusterStatusByName(r.Context(), name)
+	cs, err := u.st.ClusterStatusByName(r.Context(), name, scopeOf(r.Context()))
 	if err != nil {
 		return web.ConfirmView{}, request.About(err, "cluster %q", name)
 	}

@@ -75,7 +75,7 @@ func orAll(s []string) string {
 }
 
 func (u *UI) groupNames(r *http.Request) ([]string, error) {
-	gs, err := u.st.Groups(r.Context())
+	gs, err := u.st.Groups(r.Context(), scopeOf(r.Context()))
 	if err != nil {
 		return nil, request.About(err, "list groups")
 	}
