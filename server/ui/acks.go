@@ -32,7 +32,7 @@ func (u *UI) ackRoutes(r chi.Router) {
 	r.Get("/mutations/{id}", u.handle(u.mutationPage))
 	r.Post("/mutations/{id}/acknowledge", u.handle(u.acknowledgeForm))
 	r.Group(func(r chi.Router) {
-		r.Use(u.requireAdminUI)
+		r.Use(u.requireGlobalAdminUI)
 		r.Post("/acknowledgements/rules", u.handle(u.createRuleForm))
 		r.Post("/acknowledgements/rules/{id}/revoke", u.handle(u.revokeRuleForm))
 		r.Post("/acknowledgements/{id}/approve", u.handle(u.decideAckForm(true)))

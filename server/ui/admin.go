@@ -36,7 +36,9 @@ const auditPage = 100
 // adminRoutes are the admin pages: every one needs the admin role.
 func (u *UI) adminRoutes(r chi.Router) {
 	r.Route("/admin", func(r chi.Router) {
-		r.Use(u.requireAdminUI)
+		// Global settings: an admin of some cluster groups manages their clusters on
+		// the clusters' pages, and their routes and audit trail through the API.
+		r.Use(u.requireGlobalAdminUI)
 		r.Get("/", u.handle(u.adminIndex))
 		r.Get("/tokens", u.handle(u.tokensPage))
 		r.Post("/tokens", u.handle(u.createTokenForm))

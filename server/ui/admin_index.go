@@ -39,7 +39,7 @@ func (u *UI) adminIndex(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return request.About(err, "list channels")
 	}
-	routes, err := u.st.Routes(ctx)
+	routes, err := u.st.Routes(ctx, scopeOf(ctx))
 	if err != nil {
 		return request.About(err, "list routes")
 	}

@@ -160,7 +160,7 @@ func (u *UI) addClusterForm(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	f.Open = true
-	nc, ok := u.checkClusterForm(&f)
+	nc, ok := u.checkClusterForm(r, &f)
 	if ok {
 		c, err := u.st.RegisterCluster(r.Context(), nc, access.Audit(r))
 		switch {
@@ -179,9 +179,9 @@ func (u *UI) addClusterForm(w http.ResponseWriter, r *http.Request) error {
 // groupNameHint says what a group name may be.
 const groupNameHint = "1 to 63 lowercase letters, digits, '-' or '.', starting and ending with a letter or digit."
 
-// checkClusterForm validates the add form and vets its kubeconfig, setting the errors
+// checkClusterForm validates the add form of request r and vets its kubeconfig, setting the errors
 // on f; it returns the cluster to register when all is well.
-func (u *UI) checkClusterForm(f *web.ClusterForm) (store.NewCluster, bool) {
+func (u *UI) checkClusterForm(r *http.Request, f *web.ClusterForm) (store.NewCluster, bool) {
 	nc := store.NewCluster{ScanInterval: request.DefaultScanInterval, Annotate: "off", Enabled: f.Enabled}
 	if f.Interval != "" {
 		d, err := time.ParseDuration(f.Interval)
@@ -207,6 +207,9 @@ func (u *UI) checkClusterForm(f *web.ClusterForm) (store.NewCluster, bool) {
 		} else {
 			nc.Group = f.Group
 		}
+	}
+	if f.GroupError == "" && !u.groupInScope(r, f.Group) {
+		f.GroupError = scopedGroupHint
 	}
 	if f.Name != "" && !request.ClusterName.MatchString(f.Name) {
 		f.NameError = "1 to 63 lowercase letters, digits, '-' or '.', starting and ending with a letter or digit."
@@ -278,6 +281,8 @@ func (u *UI) editClusterForm(w http.ResponseWriter, r *http.Request) error {
 		// Left empty: the group stays.
 	case store.ValidGroupName(e.Group) != nil:
 		e.GroupError = groupNameHint
+	case !u.groupInScope(r, e.Group):
+		e.GroupError = scopedGroupHint
 	default:
 		ch.Group = &e.Group
 	}
@@ -306,6 +311,10 @@ func (u *UI) editClusterForm(w http.ResponseWriter, r *http.Request) error {
 	ch.Enabled = &e.Enabled
 	if e.GroupError != "" || e.IntervalError != "" || e.AnnotateError != "" || e.ScanModeError != "" {
 		return u.renderCluster(w, r, http.StatusUnprocessableEntity, name, clusterForms{edit: &e})
+	}
+	// Outside the principal's scope, the cluster does not exist.
+	if _, err := u.st.ClusterStatusByName(r.Context(), name, scopeOf(r.Context())); err != nil {
+		return request.About(err, "cluster %q", name)
 	}
 	if _, err := u.st.UpdateCluster(r.Context(), name, ch, access.Audit(r)); err != nil {
 		return request.About(err, "cluster %q", name)
@@ -378,6 +387,9 @@ func (u *UI) deleteClusterForm(w http.ResponseWriter, r *http.Request) error {
 		return u.render(w, r, http.StatusUnprocessableEntity, u.meta(r, v.Title, web.NavClusters), web.ConfirmPage(v))
 	}
 	purge := r.PostForm.Get("purge") == "true"
+	if _, err := u.st.ClusterStatusByName(r.Context(), name, scopeOf(r.Context())); err != nil {
+		return request.About(err, "cluster %q", name)
+	}
 	deleted, err := u.st.DeleteCluster(r.Context(), name, purge, access.Audit(r))
 	if err != nil {
 		return request.About(err, "cluster %q", name)
@@ -391,4 +403,30 @@ func (u *UI) deleteClusterForm(w http.ResponseWriter, r *http.Request) error {
 	}
 	u.log.Info("cluster deleted", "cluster", name, "purge", purge, "actor", access.PrincipalOf(r.Context()).Actor)
 	return seeOther(w, r, "/clusters")
+}
+
+// scopedGroupHint is the error of a group outside a scoped admin's groups.
+const scopedGroupHint = "Choose one of your cluster groups: an admin of some groups adds and moves clusters within them."
+
+// groupInScope reports whether a cluster may go to group ("" the default group) by
+// the principal's scope: any group for an admin of every cluster, one of their own for
+// a scoped admin. A failed look-up answers no.
+func (u *UI) groupInScope(r *http.Request, group string) bool {
+	sc := scopeOf(r.Context())
+	if !sc.Limited {
+		return true
+	}
+	if group == "" {
+		group = store.DefaultGroup
+	}
+	gs, err := u.st.Groups(r.Context(), sc)
+	if err != nil {
+		return false
+	}
+	for _, g := range gs {
+		if g.Name == group {
+			return true
+		}
+	}
+	return false
 }
