@@ -143,6 +143,16 @@ func (a *API) createAck(w http.ResponseWriter, r *http.Request) error {
 	if na.MutationID != 0 {
 		subject = fmt.Sprintf("mutation %d", na.MutationID)
 	}
+	// A scoped principal acknowledges the mutations of its scope, one at a time: one
+	// outside it does not exist, and matchers may cover any cluster.
+	if sc := scopeOf(r.Context()); sc.Limited {
+		if na.MutationID == 0 {
+			return request.Errorf(http.StatusForbidden, "a role scoped to cluster groups acknowledges mutations by id, not by matchers")
+		}
+		if _, err := a.st.MutationByID(r.Context(), na.MutationID, sc); err != nil {
+			return request.About(err, "%s", subject)
+		}
+	}
 	k, err := a.st.CreateAck(r.Context(), access.Audit(r), na)
 	if err != nil {
 		return request.About(err, "%s", subject)

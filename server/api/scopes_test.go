@@ -382,3 +382,31 @@ func documentedQuery(op json.RawMessage, q string) bool {
 	}
 	return true
 }
+
+// TestScopedAcknowledgement checks that team-a's viewer cannot acknowledge beta's
+// mutation (404, as one that does not exist) nor acknowledge by matchers (403), and
+// can acknowledge alpha's.
+func TestScopedAcknowledgement(t *testing.T) {
+	t.Parallel()
+	w := newScopedWorld(t)
+	e := w.e
+	ctx := context.Background()
+	body := func(id int64) string {
+		return fmt.Sprintf(`{"mutation":%d,"reason":"known","until":"changed"}`, id)
+	}
+	res := e.call(apiRequest{method: "POST", path: "/api/v1/acknowledgements", token: w.viewerA, body: body(w.betaMutation)})
+	ghost := e.call(apiRequest{method: "POST", path: "/api/v1/acknowledgements", token: w.viewerA, body: body(999999)})
+	if res.status != http.StatusNotFound || ghost.status != http.StatusNotFound {
+		t.Errorf("acknowledging beta's mutation: %d %s; a mutation that does not exist: %d", res.status, res.body, ghost.status)
+	}
+	res = e.call(apiRequest{method: "POST", path: "/api/v1/acknowledgements", token: w.viewerA,
+		body: `{"scope":"cluster=\"beta-us\"","reason":"x","until":"time","expiresAt":"` + time.Now().Add(time.Hour).UTC().Format(time.RFC3339) + `"}`})
+	if res.status != http.StatusForbidden {
+		t.Errorf("acknowledging by matchers as team-a: %d %s", res.status, res.body)
+	}
+	ms, err := e.st.ListMutations(ctx, store.MutationFilter{State: store.StateOpen, Group: "team-a", Limit: 1})
+	if err != nil || len(ms) == 0 {
+		t.Fatalf("alpha's open mutations: %v, %v", ms, err)
+	}
+	want(t, e.call(apiRequest{method: "POST", path: "/api/v1/acknowledgements", token: w.viewerA, body: body(ms[0].ID)}), http.StatusCreated)
+}
