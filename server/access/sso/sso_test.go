@@ -226,7 +226,7 @@ func TestIdentityName(t *testing.T) {
 func TestScope(t *testing.T) {
 	p, err := New(Config{Issuer: "https://idp.example.com", ClientID: "c", ClientSecret: "s",
 		RedirectURL: "https://t.example.com" + CallbackPath, FlowKeys: [][]byte{bytes.Repeat([]byte{1}, 32)},
-		Roles: map[string]string{"ops": store.RoleAdmin, "eu-ops": store.RoleAdmin, "us-ops": store.RoleAdmin, "devs": store.RoleViewer, "eu-devs": store.RoleViewer},
+		Roles:      map[string]string{"ops": store.RoleAdmin, "eu-ops": store.RoleAdmin, "us-ops": store.RoleAdmin, "devs": store.RoleViewer, "eu-devs": store.RoleViewer},
 		RoleScopes: map[string][]string{"eu-ops": {"eu"}, "us-ops": {"us", "us-east"}, "eu-devs": {"eu"}}})
 	if err != nil {
 		t.Fatal(err)
