@@ -11,14 +11,23 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// Access scopes (migration 000051): a user's or an API token's role covers every
-// cluster, or only the clusters of some cluster groups. Reads take the Scope of the
-// principal and filter in their query, not after it.
+// Access scopes (migrations 000051, 000053; docs/access.md): a user's or an API
+// token's role covers every cluster, or only the clusters of some cluster groups. Reads
+// take the Scope of the principal and filter in their query, not after it.
 //
-// Built so far: the data model, setting and reading users' and tokens' scopes, and the
-// workloads list (ListWorkloads, ListWorkloadBodies) filtered by WorkloadFilter.Scope.
-// Not yet: the other reads, the API and the UI passing the principal's scope, the read
-// cache's key, scoped provider role mappings.
+// Built: the data model; setting and reading users' and tokens' scopes (a token's is
+// bounded by its owner's at use: TokenBySecret; a scoped owner's new token starts with
+// the owner's; a provider's user gets theirs at every sign-in: SignInWithProvider); the
+// scope read with a session or a token; and every read of the API and UI filtered by
+// it: clusters, groups, scans, workloads, mutations and their counts and recent
+// events, search and its suggestions (a scoped digest prefix walks
+// ref_digest_clusters), timelines, digests, tag targets, behind counts (the one
+// judgement's verdicts filtered by cluster), the audit trail, rules and
+// acknowledgements (those of the scope's mutations, or whose matchers pin one of its
+// groups: matchersSQL), and notification routes (a scoped admin's route keeps the
+// admin's scope, checked at routing and sending: routeInScopeSQL). Not scoped: digest
+// letters (given across all clusters), the metrics, and what only admins of every
+// cluster read (users, tokens, channels, deliveries).
 
 // ActionUserScope and ActionTokenScope record a change of a scope.
 const (
@@ -199,7 +208,7 @@ func (s *Store) UserScope(ctx context.Context, id int64) (Scope, error) {
 // SetUserScope scopes user name's role to the clusters of groups, or, with none, to
 // every cluster again; recorded as user.scope (from, to, by group name). ErrNotFound
 // for an unknown user or group. The user's tokens keep their own scopes: a scope
-// narrower than a token's is enforced when the token is used (not built yet).
+// narrower than a token's bounds it when the token is used (TokenBySecret).
 func (s *Store) SetUserScope(ctx context.Context, name string, groups []string, a Audit) error {
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		var id int64

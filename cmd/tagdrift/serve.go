@@ -79,7 +79,7 @@ type serveConfig struct {
 	OIDCIssuer           string        `name:"oidc-issuer" env:"TAGDRIFT_OIDC_ISSUER" placeholder:"URL" help:"issuer URL of the OpenID Connect provider users sign in through (https, or http on loopback); needs --external-url, whose /signin/sso/callback is the redirect URL to register"`
 	OIDCClientID         string        `name:"oidc-client-id" env:"TAGDRIFT_OIDC_CLIENT_ID" placeholder:"ID" help:"tagdrift's client id at the provider"`
 	OIDCClientSecretFile string        `name:"oidc-client-secret-file" env:"TAGDRIFT_OIDC_CLIENT_SECRET_FILE" placeholder:"FILE" help:"file holding the client secret (or the secret itself in $$TAGDRIFT_OIDC_CLIENT_SECRET)"`
-	OIDCRole             []string      `name:"oidc-role" env:"TAGDRIFT_OIDC_ROLES" sep:"none" placeholder:"GROUP=ROLE" help:"give members of the provider's GROUP the role admin or viewer on every cluster, or with :CLUSTER-GROUP,... on those cluster groups' clusters only (the highest role wins; a user in no such group is refused); repeatable"`
+	OIDCRole             []string      `name:"oidc-role" env:"TAGDRIFT_OIDC_ROLES" sep:"none" placeholder:"GROUP=ROLE" help:"give members of the provider's GROUP the role admin or viewer on every cluster, or with :CLUSTER-GROUP+... on those cluster groups' clusters only (the highest role wins; a user in no such group is refused); repeatable"`
 	OIDCGroupsClaim      string        `name:"oidc-groups-claim" env:"TAGDRIFT_OIDC_GROUPS_CLAIM" default:"groups" help:"ID token claim that lists the user's groups"`
 	OIDCScope            []string      `name:"oidc-scope" env:"TAGDRIFT_OIDC_SCOPES" sep:"none" placeholder:"SCOPE" help:"scope to ask for besides openid; repeatable; none given asks for profile, email and groups"`
 	OIDCName             string        `name:"oidc-name" env:"TAGDRIFT_OIDC_NAME" default:"single sign-on" help:"the provider's name on the sign-in button (Sign in with NAME)"`
@@ -277,7 +277,7 @@ func oidcRoles(specs []string) (map[string]string, error) {
 	return roles, err
 }
 
-// oidcRoleScopes are the cluster groups of the --oidc-role GROUP=ROLE:CG1,CG2 values,
+// oidcRoleScopes are the cluster groups of the --oidc-role GROUP=ROLE:CG1+CG2 values,
 // by provider group; a GROUP=ROLE value is on every cluster and absent here.
 func oidcRoleScopes(specs []string) map[string][]string {
 	_, scopes, _ := oidcGrants(specs)
@@ -285,14 +285,15 @@ func oidcRoleScopes(specs []string) map[string][]string {
 }
 
 // oidcGrants reads --oidc-role values: GROUP=ROLE grants ROLE on every cluster,
-// GROUP=ROLE:CG1,CG2 on the clusters of those cluster groups only.
+// GROUP=ROLE:CG1+CG2 on the clusters of those cluster groups only ('+', which no
+// cluster group name holds, since TAGDRIFT_OIDC_ROLES splits at commas).
 func oidcGrants(specs []string) (map[string]string, map[string][]string, error) {
 	out := make(map[string]string, len(specs))
 	scopes := map[string][]string{}
 	for _, spec := range specs {
 		i := strings.LastIndexByte(spec, '=')
 		if i <= 0 {
-			return nil, nil, fmt.Errorf("want GROUP=ROLE or GROUP=ROLE:CLUSTER-GROUP,..., not %q", spec)
+			return nil, nil, fmt.Errorf("want GROUP=ROLE or GROUP=ROLE:CLUSTER-GROUP+..., not %q", spec)
 		}
 		group, role := spec[:i], spec[i+1:]
 		role, cgs, scoped := strings.Cut(role, ":")
@@ -300,7 +301,7 @@ func oidcGrants(specs []string) (map[string]string, map[string][]string, error) 
 			if _, ok := scopes[group]; !ok && out[group] != "" {
 				return nil, nil, fmt.Errorf("group %q is given a role on every cluster and on cluster groups", group)
 			}
-			for _, cg := range strings.Split(cgs, ",") {
+			for _, cg := range strings.Split(cgs, "+") {
 				if err := store.ValidGroupName(cg); err != nil {
 					return nil, nil, fmt.Errorf("%q: %w", spec, err)
 				}

@@ -88,9 +88,9 @@ func TestServeOIDCConfig(t *testing.T) {
 }
 
 // TestOIDCGrants checks --oidc-role values with scopes: GROUP=ROLE on every cluster,
-// GROUP=ROLE:CG1,CG2 on cluster groups, a provider group holding = and : kept whole.
+// GROUP=ROLE:CG1+CG2 on cluster groups, a provider group holding = and : kept whole.
 func TestOIDCGrants(t *testing.T) {
-	roles, scopes, err := oidcGrants([]string{"ops=admin", "eu-ops=admin:eu,eu-west", "a:b=c=viewer:us"})
+	roles, scopes, err := oidcGrants([]string{"ops=admin", "eu-ops=admin:eu+eu-west", "a:b=c=viewer:us"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +100,7 @@ func TestOIDCGrants(t *testing.T) {
 	if _, ok := scopes["ops"]; ok || fmt.Sprint(scopes["eu-ops"]) != "[eu eu-west]" || fmt.Sprint(scopes["a:b=c"]) != "[us]" {
 		t.Errorf("scopes = %v", scopes)
 	}
-	for _, bad := range [][]string{{"x=admin:"}, {"x=admin:Bad_Group"}, {"x=admin", "x=admin:eu"}, {"x=admin:eu", "x=admin"}, {"x=owner:eu"}} {
+	for _, bad := range [][]string{{"x=admin:"}, {"x=admin:Bad_Group"}, {"x=admin", "x=admin:eu"}, {"x=admin:eu", "x=admin"}, {"x=owner:eu"}, {"x=admin:eu,us"}} {
 		if _, _, err := oidcGrants(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
