@@ -251,6 +251,12 @@ func TestScopedAPI(t *testing.T) {
 			t.Errorf("team-a's admin GET %s: %d, want 403", path, res.status)
 		}
 	}
+	// The token list says each token's scope.
+	res0 := e.as("admin").get("/api/v1/tokens")
+	want(t, res0, http.StatusOK)
+	if !strings.Contains(string(res0.body), `"name":"viewer-a"`) || !strings.Contains(string(res0.body), `"scope":{"all":false,"groups":["team-a"]}`) {
+		t.Errorf("the token list does not show viewer-a's scope: %s", res0.body)
+	}
 	// Its audit trail: alpha's entries only.
 	res := e.call(apiRequest{method: "GET", path: "/api/v1/audit", token: w.adminA})
 	want(t, res, http.StatusOK)
