@@ -244,7 +244,7 @@ func TestBrowser(t *testing.T) {
 	b.Page("admin-route")
 	b.Run("save a route", chromedp.SetValue(`#route-repeat`, "4h", chromedp.ByQuery),
 		chromedp.Click(`[data-testid=route-save]`, chromedp.ByQuery), chromedp.WaitVisible(`[data-testid=routes]`, chromedp.ByQuery))
-	if got, err := st.Route(ctx, rt.ID); err != nil || got.RepeatInterval != 4*time.Hour || !got.Enabled || got.Matchers != `cluster="gamma"` {
+	if got, err := st.Route(ctx, rt.ID, store.Scope{}); err != nil || got.RepeatInterval != 4*time.Hour || !got.Enabled || got.Matchers != `cluster="gamma"` {
 		t.Errorf("route saved in the browser: %+v, %v", got, err)
 	}
 	b.Clean("routes")

@@ -97,7 +97,7 @@ func TestExpiryJob(t *testing.T) {
 		}
 	}
 	eventually(t, "the workload-divergences open again", func() bool { return divergences(store.StateOpen) == 2 })
-	if got, err := st.AckByID(ctx, ack.ID); err != nil || got.Status != store.AckEnded || got.EndReason != "expired" {
+	if got, err := st.AckByID(ctx, ack.ID, store.Scope{}); err != nil || got.Status != store.AckEnded || got.EndReason != "expired" {
 		t.Fatalf("acknowledgement after its time: %+v, %v", got, err)
 	}
 	eventually(t, "a scan of the annotated cluster asked for now", func() bool { return dueScans(on) > 0 })

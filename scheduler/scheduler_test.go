@@ -344,7 +344,7 @@ func TestScheduler(t *testing.T) {
 		t.Error("after the scan that moved the tag, the workloads behind it are not judged")
 	}
 	// What the open-mutations gauge reports (server/metrics reads it).
-	if counts, err := h.store.OpenMutationCounts(ctx); err != nil ||
+	if counts, err := h.store.OpenMutationCounts(ctx, store.Scope{}); err != nil ||
 		fmt.Sprint(counts) != "[{tag-divergence good default open 1} {workload-divergence good default open 1}]" {
 		t.Errorf("open mutation counts: %v, %v", counts, err)
 	}

@@ -371,7 +371,7 @@ func TestWatchCutStale(t *testing.T) {
 	if w := state(); w.StaleSince == nil {
 		t.Errorf("stale without a time: %+v", w)
 	}
-	cs, err := h.store.ClusterStatusByName(ctx, "cut")
+	cs, err := h.store.ClusterStatusByName(ctx, "cut", store.Scope{})
 	if err != nil || cs.Watch == nil || cs.Watch.State != store.WatchStale {
 		t.Errorf("the cluster's status while cut: %+v %v", cs.Watch, err)
 	}

@@ -263,7 +263,7 @@ func (e *floodEnv) run(tb testing.TB, d time.Duration, flood bool) floodResult {
 func waitScan(tb testing.TB, st *store.Store, id int64) store.ScanRecord {
 	deadline := time.Now().Add(time.Minute)
 	for time.Now().Before(deadline) {
-		sc, err := st.ScanRecordByID(context.Background(), id)
+		sc, err := st.ScanRecordByID(context.Background(), id, store.Scope{})
 		if err != nil {
 			tb.Errorf("scan %d: %v", id, err)
 			return sc

@@ -232,14 +232,28 @@ type AckFilter struct {
 	MutationID int64
 	BeforeID   int64
 	Limit      int
+	// Scope keeps the acknowledgements the reader's role covers (ackScopeSQL).
+	Scope Scope
+}
+
+// ackScopeSQL is the condition that an acknowledgement (of acknowledgements, not
+// aliased) is in sc: one of a mutation in sc, or one of matchers confined to sc's
+// groups (Scope.matchersSQL).
+func ackScopeSQL(q *query, sc Scope) string {
+	if !sc.Limited {
+		return ""
+	}
+	return " AND (CASE WHEN mutation_id IS NOT NULL THEN mutation_id IN (SELECT m.id FROM mutations m WHERE true" +
+		sc.mutationSQL(q, "m") + ") ELSE true" + sc.matchersSQL(q, "scope") + " END)"
 }
 
 // Acks returns the acknowledgements f selects.
 func (s *Store) Acks(ctx context.Context, f AckFilter) ([]Ack, error) {
+	q := query{args: []any{f.Status, f.MutationID, f.BeforeID, limitOf(f.Limit)}}
 	rows, err := s.pool.Query(ctx, `
 		SELECT `+ackColumns+` FROM acknowledgements
-		WHERE ($1 = '' OR status = $1) AND ($2 = 0 OR mutation_id = $2) AND ($3 = 0 OR id < $3)
-		ORDER BY id DESC LIMIT $4`, f.Status, f.MutationID, f.BeforeID, limitOf(f.Limit))
+		WHERE ($1 = '' OR status = $1) AND ($2 = 0 OR mutation_id = $2) AND ($3 = 0 OR id < $3)`+ackScopeSQL(&q, f.Scope)+`
+		ORDER BY id DESC LIMIT $4`, q.args...)
 	if err != nil {
 		return nil, fmt.Errorf("list acknowledgements: %w", err)
 	}
@@ -250,9 +264,11 @@ func (s *Store) Acks(ctx context.Context, f AckFilter) ([]Ack, error) {
 	return out, nil
 }
 
-// AckByID returns one acknowledgement; ErrNotFound when there is none.
-func (s *Store) AckByID(ctx context.Context, id int64) (Ack, error) {
-	a, err := scanAck(s.pool.QueryRow(ctx, `SELECT `+ackColumns+` FROM acknowledgements WHERE id = $1`, id))
+// AckByID returns one acknowledgement in scope sc; ErrNotFound when there is none, or
+// it is outside sc.
+func (s *Store) AckByID(ctx context.Context, id int64, sc Scope) (Ack, error) {
+	q := query{args: []any{id}}
+	a, err := scanAck(s.pool.QueryRow(ctx, `SELECT `+ackColumns+` FROM acknowledgements WHERE id = $1`+ackScopeSQL(&q, sc), q.args...))
 	if err != nil {
 		return Ack{}, fmt.Errorf("acknowledgement %d: %w", id, notFound(err))
 	}

@@ -120,7 +120,7 @@ func TestAcknowledgementsAndRules(t *testing.T) {
 	if got := stateOf("workload-divergence"); got.State != attention.StateOpen {
 		t.Fatalf("after a digest joined: %q", got.State)
 	}
-	if got, err := s.AckByID(ctx, req.ID); err != nil || got.Status != AckEnded || got.EndReason != "changed" {
+	if got, err := s.AckByID(ctx, req.ID, Scope{}); err != nil || got.Status != AckEnded || got.EndReason != "changed" {
 		t.Fatalf("acknowledgement after the change: %+v, %v", got, err)
 	}
 	if got := sent(); !slices.Equal(got, []string{"mutation.opened/acknowledgement-ended"}) {
@@ -182,7 +182,7 @@ func TestAcknowledgementsAndRules(t *testing.T) {
 	if got := stateOf("tag-divergence"); got.State != attention.StateOpen {
 		t.Fatalf("after revoking the scope: %q", got.State)
 	}
-	counts, err := s.OpenMutationCounts(ctx)
+	counts, err := s.OpenMutationCounts(ctx, Scope{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -73,14 +73,14 @@ func TestAnnotationRecords(t *testing.T) {
 	if got, _ := s.AnnotationWarnings(ctx, x.ID); len(got) != 0 {
 		t.Errorf("an ended warning is still open: %+v", got)
 	}
-	sc, err := s.ScanRecordByID(ctx, scanID)
+	sc, err := s.ScanRecordByID(ctx, scanID, Scope{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if sc.AnnotateWrites == nil || *sc.AnnotateWrites != 0 || sc.AnnotateError != "annotation refused" {
 		t.Errorf("scan %+v", sc.Scan)
 	}
-	st, err := s.ClusterStatusByName(ctx, "x")
+	st, err := s.ClusterStatusByName(ctx, "x", Scope{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -283,8 +283,9 @@ func unresolvedIDs(ctx context.Context, tx pgx.Tx) ([]int64, error) {
 }
 
 // Reasons returns the rules and acknowledgements that ms's states name (Mutation.Rule,
-// Mutation.Ack), by id: why each is not open.
-func (s *Store) Reasons(ctx context.Context, ms []Mutation) (map[int64]Rule, map[int64]Ack, error) {
+// Mutation.Ack), by id: why each is not open; only those in scope sc (Rules, Acks): a
+// rule that may name clusters outside it is left out, its id alone shown.
+func (s *Store) Reasons(ctx context.Context, ms []Mutation, sc Scope) (map[int64]Rule, map[int64]Ack, error) {
 	var ruleIDs, ackIDs []int64
 	for _, m := range ms {
 		if m.Rule != 0 {
@@ -296,7 +297,8 @@ func (s *Store) Reasons(ctx context.Context, ms []Mutation) (map[int64]Rule, map
 	}
 	rules, acks := map[int64]Rule{}, map[int64]Ack{}
 	if len(ruleIDs) > 0 {
-		rows, err := s.pool.Query(ctx, `SELECT `+ruleColumns+` FROM mutable_tag_rules WHERE id = ANY($1)`, ruleIDs)
+		q := query{args: []any{ruleIDs}}
+		rows, err := s.pool.Query(ctx, `SELECT `+ruleColumns+` FROM mutable_tag_rules WHERE id = ANY($1)`+sc.matchersSQL(&q, "scope"), q.args...)
 		if err != nil {
 			return nil, nil, fmt.Errorf("read rules: %w", err)
 		}
@@ -309,7 +311,8 @@ func (s *Store) Reasons(ctx context.Context, ms []Mutation) (map[int64]Rule, map
 		}
 	}
 	if len(ackIDs) > 0 {
-		rows, err := s.pool.Query(ctx, `SELECT `+ackColumns+` FROM acknowledgements WHERE id = ANY($1)`, ackIDs)
+		q := query{args: []any{ackIDs}}
+		rows, err := s.pool.Query(ctx, `SELECT `+ackColumns+` FROM acknowledgements WHERE id = ANY($1)`+ackScopeSQL(&q, sc), q.args...)
 		if err != nil {
 			return nil, nil, fmt.Errorf("read acknowledgements: %w", err)
 		}

@@ -116,7 +116,7 @@ func TestStateProperty(t *testing.T) {
 		if err != nil || len(listed) != open {
 			t.Fatalf("after %s: state=open lists %d, the column has %d open (%v)", op, len(listed), open, err)
 		}
-		counts, err := s.OpenMutationCounts(ctx)
+		counts, err := s.OpenMutationCounts(ctx, Scope{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -131,7 +131,7 @@ func TestStateProperty(t *testing.T) {
 		}
 		// Each cluster's count of open mutations touching it (the clusters page, the
 		// API's openMutations) counts what the column says is open.
-		statuses, err := s.ClusterStatuses(ctx)
+		statuses, err := s.ClusterStatuses(ctx, Scope{})
 		if err != nil {
 			t.Fatal(err)
 		}

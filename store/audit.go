@@ -87,6 +87,10 @@ type AuditFilter struct {
 	// BeforeID pages: only events with smaller ids (0: from the newest).
 	BeforeID int64
 	Limit    int
+	// Scope, when limited, keeps only the events about clusters (cluster.*, scan.*)
+	// whose target names a cluster of the scope: a scoped admin sees what was done to
+	// their clusters, nothing about users, tokens or settings.
+	Scope Scope
 }
 
 // FindAuditEvents returns up to f.Limit events that f picks, newest first.
@@ -105,16 +109,22 @@ func (s *Store) FindAuditEvents(ctx context.Context, f AuditFilter) ([]AuditEven
 	if strings.HasSuffix(action, ".") {
 		action, family = "", strings.TrimSuffix(action, ".")
 	}
+	q := query{args: []any{f.BeforeID, f.Limit, f.Actor, action, family, f.Target, since, until}}
+	scope := ""
+	if f.Scope.Limited {
+		scope = ` AND split_part(action, '.', 1) IN ('cluster', 'scan') AND target IN (SELECT c.name FROM clusters c WHERE true` +
+			f.Scope.groupSQL(&q, "c.group_id") + `)`
+	}
 	rows, err := s.pool.Query(ctx, `
 		SELECT id, at, actor, action, target, detail, remote_addr FROM audit_events
-		WHERE id < $1
+		WHERE id < $1`+scope+`
 		  AND ($3 = '' OR actor = $3)
 		  AND ($4 = '' OR action = $4)
 		  AND ($5 = '' OR split_part(action, '.', 1) = $5)
 		  AND ($6 = '' OR target = $6)
 		  AND ($7::timestamptz IS NULL OR at >= $7)
 		  AND ($8::timestamptz IS NULL OR at < $8)
-		ORDER BY id DESC LIMIT $2`, f.BeforeID, f.Limit, f.Actor, action, family, f.Target, since, until)
+		ORDER BY id DESC LIMIT $2`, q.args...)
 	if err != nil {
 		return nil, fmt.Errorf("list audit events: %w", err)
 	}

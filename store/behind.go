@@ -380,14 +380,33 @@ func (s *Store) fillBehind(ctx context.Context, page *workloadPage) error {
 	return nil
 }
 
-// CountBehind counts the workloads of live clusters behind a tag (each once, however
-// many of its references are).
-func (s *Store) CountBehind(ctx context.Context) (int, error) {
+// CountBehind counts the workloads of live clusters in scope sc behind a tag (each
+// once, however many of its references are). The judgement is the one of every
+// cluster (a tag's target is its group's); a limited scope counts its clusters' verdicts.
+func (s *Store) CountBehind(ctx context.Context, sc Scope) (int, error) {
 	st, err := s.behindNow(ctx)
 	if err != nil {
 		return 0, err
 	}
-	return len(st.workloads), nil
+	if !sc.Limited {
+		return len(st.workloads), nil
+	}
+	var q query
+	rows, err := s.pool.Query(ctx, `SELECT id FROM clusters WHERE deleted_at IS NULL`+sc.groupSQL(&q, "group_id"), q.args...)
+	if err != nil {
+		return 0, fmt.Errorf("workloads behind their tags: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return 0, fmt.Errorf("workloads behind their tags: %w", err)
+	}
+	n := 0
+	for k := range st.workloads {
+		if slices.Contains(ids, k.clusterID) {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // behindPageSQL pages through the workloads behind a tag ($1 to $4: their cluster ids,

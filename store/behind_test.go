@@ -79,7 +79,7 @@ func TestBehindTheTag(t *testing.T) {
 		if got := list(WorkloadFilter{BehindOnly: true}); !slices.Equal(got, want) {
 			t.Errorf("%s: the behind filter\n got  %v\n want %v", when, got, want)
 		}
-		n, err := s.CountBehind(ctx)
+		n, err := s.CountBehind(ctx, Scope{})
 		if err != nil || n != len(want) {
 			t.Errorf("%s: count %d, %v; want %d", when, n, err, len(want))
 		}

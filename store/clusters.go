@@ -118,7 +118,15 @@ func (s *Store) createCluster(ctx context.Context, tx pgx.Tx, nc NewCluster, a A
 
 // ClusterByName returns the live cluster of that name.
 func (s *Store) ClusterByName(ctx context.Context, name string) (Cluster, error) {
-	c, err := scanCluster(s.pool.QueryRow(ctx, `SELECT `+clusterColumns+` FROM clusters WHERE name = $1 AND deleted_at IS NULL`, name))
+	return s.ClusterByNameIn(ctx, name, Scope{})
+}
+
+// ClusterByNameIn returns the live cluster of that name in scope sc; ErrNotFound for
+// one outside it, as for one that does not exist.
+func (s *Store) ClusterByNameIn(ctx context.Context, name string, sc Scope) (Cluster, error) {
+	q := query{args: []any{name}}
+	c, err := scanCluster(s.pool.QueryRow(ctx, `SELECT `+clusterColumns+` FROM clusters WHERE name = $1 AND deleted_at IS NULL`+
+		sc.groupSQL(&q, "group_id"), q.args...))
 	if err != nil {
 		return Cluster{}, fmt.Errorf("cluster %q: %w", name, notFound(err))
 	}
@@ -271,9 +279,10 @@ func scanClusterStatus(row pgx.Row) (ClusterStatus, error) {
 	return cs, nil
 }
 
-// ClusterStatuses returns every live (not deleted) cluster, by name.
-func (s *Store) ClusterStatuses(ctx context.Context) ([]ClusterStatus, error) {
-	rows, err := s.pool.Query(ctx, clusterStatusSQL+` ORDER BY c.name COLLATE "C"`)
+// ClusterStatuses returns every live (not deleted) cluster in scope sc, by name.
+func (s *Store) ClusterStatuses(ctx context.Context, sc Scope) ([]ClusterStatus, error) {
+	var q query
+	rows, err := s.pool.Query(ctx, clusterStatusSQL+sc.groupSQL(&q, "c.group_id")+` ORDER BY c.name COLLATE "C"`, q.args...)
 	if err != nil {
 		return nil, fmt.Errorf("cluster statuses: %w", err)
 	}
@@ -284,9 +293,11 @@ func (s *Store) ClusterStatuses(ctx context.Context) ([]ClusterStatus, error) {
 	return out, nil
 }
 
-// ClusterStatusByName returns a live cluster; ErrNotFound when none has that name.
-func (s *Store) ClusterStatusByName(ctx context.Context, name string) (ClusterStatus, error) {
-	cs, err := scanClusterStatus(s.pool.QueryRow(ctx, clusterStatusSQL+` AND c.name = $1`, name))
+// ClusterStatusByName returns a live cluster in scope sc; ErrNotFound when none has
+// that name, or the one that has is outside sc.
+func (s *Store) ClusterStatusByName(ctx context.Context, name string, sc Scope) (ClusterStatus, error) {
+	q := query{args: []any{name}}
+	cs, err := scanClusterStatus(s.pool.QueryRow(ctx, clusterStatusSQL+` AND c.name = $1`+sc.groupSQL(&q, "c.group_id"), q.args...))
 	if err != nil {
 		return ClusterStatus{}, fmt.Errorf("cluster %q: %w", name, notFound(err))
 	}

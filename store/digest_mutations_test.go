@@ -28,7 +28,7 @@ func TestDigestMutations(t *testing.T) {
 
 	kinds := func(d string, refs []string) []string {
 		t.Helper()
-		ms, err := s.DigestMutations(ctx, sha(d), refs, 0)
+		ms, err := s.DigestMutations(ctx, sha(d), refs, 0, Scope{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -61,15 +61,15 @@ func TestDigestMutations(t *testing.T) {
 	if got := kinds("d", []string{nginxRef}); !slices.Equal(got, []string{"13 us tag-moved", "13 us pod-drift"}) {
 		t.Errorf("mutations of d: %v", got)
 	}
-	if got, err := s.DigestMutations(ctx, sha("b"), nil, 0); err != nil || len(got) != 0 {
+	if got, err := s.DigestMutations(ctx, sha("b"), nil, 0, Scope{}); err != nil || len(got) != 0 {
 		t.Errorf("no reference: %v, %v", got, err)
 	}
-	if ms, err := s.DigestMutations(ctx, sha("b"), []string{nginxRef}, 2); err != nil || len(ms) != 2 {
+	if ms, err := s.DigestMutations(ctx, sha("b"), []string{nginxRef}, 2, Scope{}); err != nil || len(ms) != 2 {
 		t.Errorf("limit 2: %d, %v", len(ms), err)
 	}
 
 	// Where the tag points: c in team-a (moved from b at t0+4h), d in team-b.
-	targets, err := s.TagTargets(ctx, []string{nginxRef, "docker.io/library/nginx:1.26"})
+	targets, err := s.TagTargets(ctx, []string{nginxRef, "docker.io/library/nginx:1.26"}, Scope{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,7 +33,7 @@ func TestRecentEvents(t *testing.T) {
 	}
 	open := insert("wd open", "workload-divergence", now.Add(-90*time.Minute), nil)
 
-	got, err := s.RecentEvents(ctx, 20)
+	got, err := s.RecentEvents(ctx, 20, Scope{})
 	if err != nil {
 		t.Fatal(err)
 	}

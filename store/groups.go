@@ -65,9 +65,10 @@ func scanGroup(row pgx.Row) (Group, error) {
 	return g, row.Scan(&g.ID, &g.Name, &g.CreatedAt, &g.Clusters)
 }
 
-// Groups returns every group, by name.
-func (s *Store) Groups(ctx context.Context) ([]Group, error) {
-	rows, err := s.pool.Query(ctx, groupSQL+` ORDER BY g.name COLLATE "C"`)
+// Groups returns every group in scope sc, by name.
+func (s *Store) Groups(ctx context.Context, sc Scope) ([]Group, error) {
+	var q query
+	rows, err := s.pool.Query(ctx, groupSQL+` WHERE true`+sc.groupSQL(&q, "g.id")+` ORDER BY g.name COLLATE "C"`, q.args...)
 	if err != nil {
 		return nil, fmt.Errorf("list groups: %w", err)
 	}

@@ -136,7 +136,7 @@ func TestGroupsCorrelate(t *testing.T) {
 		t.Errorf("after a scan, ap's workload-divergence in %q, want default", g)
 	}
 
-	groups, err := s.Groups(ctx)
+	groups, err := s.Groups(ctx, Scope{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +231,7 @@ func TestGroupRenameKeepsOpen(t *testing.T) {
 	if err := s.DeleteGroup(ctx, "shop", a); err != nil {
 		t.Fatalf("delete the emptied group: %v", err)
 	}
-	if groups, err := s.Groups(ctx); err != nil || len(groups) != 1 || groups[0].Name != DefaultGroup {
+	if groups, err := s.Groups(ctx, Scope{}); err != nil || len(groups) != 1 || groups[0].Name != DefaultGroup {
 		t.Errorf("groups left: %+v, %v", groups, err)
 	}
 }

@@ -64,8 +64,10 @@ const lastSeenSQL = `COALESCE(o.last_seen, seen.at, o.first_seen)`
 // Timeline returns the digests a normalized reference ran, oldest first, across the
 // live clusters (a deleted cluster leaves the timeline: its pods count neither now nor
 // ever); an empty slice when it never ran. The sightings are
-// those of the clusters still running one of them, whose last sighting it shows.
-func (s *Store) Timeline(ctx context.Context, ref string) ([]TimelineDigest, Sightings, error) {
+// those of the clusters still running one of them, whose last sighting it shows. Only
+// the clusters in scope sc count: a digest only others ran is not in it.
+func (s *Store) Timeline(ctx context.Context, ref string, sc Scope) ([]TimelineDigest, Sightings, error) {
+	q := query{args: []any{ref}}
 	// Read from the summary, one row per digest and cluster (ref_digest_clusters, kept
 	// in the transactions that change the intervals), not from the tens of thousands of
 	// intervals of a popular reference. A running digest's last sighting is looked up
@@ -82,7 +84,7 @@ func (s *Store) Timeline(ctx context.Context, ref string) ([]TimelineDigest, Sig
 			WHERE per.running > 0 AND sc.cluster_id = per.cluster_id AND sc.status = 'succeeded'
 			ORDER BY sc.id DESC LIMIT 1
 		) seen ON true
-		WHERE per.ref = $1 AND c.deleted_at IS NULL`, ref)
+		WHERE per.ref = $1 AND c.deleted_at IS NULL`+sc.groupSQL(&q, "c.group_id"), q.args...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("timeline of %s: %w", ref, err)
 	}
@@ -175,6 +177,9 @@ type HistoryPage struct {
 	RunningAfter *RunningKey
 	// Refs asks for DigestUse.Refs too.
 	Refs bool
+	// Scope keeps the places of the clusters the reader's role covers: a digest that
+	// ran only outside it has empty lists, as one never seen.
+	Scope Scope
 }
 
 // RunningKey is a running place's position in a digest's Running list: the place, its
@@ -222,8 +227,8 @@ const runningAfterSQL = ` AND (c.id <> {{cluster_id}} OR (o.namespace COLLATE "C
 	o.workload_name COLLATE "C", o.pod COLLATE "C", o.container COLLATE "C", o.id) > ({{namespace}}, {{kind}}, {{name}}, {{pod}},
 	{{container}}, {{id}}))`
 
-// DigestUses returns where a digest runs and ran, across all clusters, deleted ones
-// included: what runs now, and a page of the history. Running is sorted by cluster
+// DigestUses returns where a digest runs and ran, across all clusters in page.Scope,
+// deleted ones included: what runs now, and a page of the history. Running is sorted by cluster
 // (name, then registration), namespace, workload, pod and container, names by bytes;
 // an interval still open is in both lists,
 // last seen by its cluster's latest succeeded scan. A digest never seen has empty
@@ -235,6 +240,7 @@ func (s *Store) DigestUses(ctx context.Context, digest string, page HistoryPage)
 	}
 	var q query
 	q.where("digest = " + q.arg(digest))
+	q.whereScope(page.Scope.clusterSQL(&q, "cluster_id"))
 	if b := page.Before; b != nil {
 		q.where(fill(historyBeforeSQL, holes{"first_seen": q.arg(b.FirstSeen), "id": q.arg(b.ID)}))
 	}
@@ -257,6 +263,12 @@ func (s *Store) DigestUses(ctx context.Context, digest string, page HistoryPage)
 			inner += fill(runningAfterSQL, holes{"cluster_id": id, "namespace": run.arg(a.Namespace), "kind": run.arg(a.Workload.Kind),
 				"name": run.arg(a.Workload.Name), "pod": run.arg(a.Pod), "container": run.arg(a.Container), "id": run.arg(a.ID)})
 		}
+	}
+	if page.Scope.Limited {
+		if clusterCond == "" {
+			clusterCond = " WHERE true"
+		}
+		clusterCond += page.Scope.groupSQL(&run, "group_id")
 	}
 	placeOrder := `o.namespace COLLATE "C", o.workload_kind COLLATE "C", o.workload_name COLLATE "C", o.pod COLLATE "C", o.container COLLATE "C", o.id`
 	// (The clusters sorted in a subquery, so that the plan reads them in order and stops
@@ -289,10 +301,11 @@ func (s *Store) DigestUses(ctx context.Context, digest string, page HistoryPage)
 		ORDER BY o.first_seen DESC, o.id DESC`, q.args...)
 	if page.Refs {
 		// From the reference summary (ref_digest_clusters_digest), not the intervals.
+		rq := query{args: []any{digest, RefsLimit}}
 		b.Queue(`
-			SELECT r.ref, l.seq FROM (SELECT DISTINCT ref FROM ref_digest_clusters WHERE digest = $1 ORDER BY ref LIMIT $2) r
+			SELECT r.ref, l.seq FROM (SELECT DISTINCT ref FROM ref_digest_clusters WHERE digest = $1`+page.Scope.clusterSQL(&rq, "cluster_id")+` ORDER BY ref LIMIT $2) r
 			LEFT JOIN digest_letters l ON l.ref = r.ref AND l.digest = $1
-			ORDER BY r.ref`, digest, RefsLimit)
+			ORDER BY r.ref`, rq.args...)
 	}
 	res := s.pool.SendBatch(ctx, b)
 	defer res.Close()

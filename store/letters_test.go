@@ -67,7 +67,7 @@ func TestLettersSurviveRetention(t *testing.T) {
 		if len(letters) != len(want) {
 			t.Errorf("%s: Letters gave %d letters, want %d (none for a reference that never ran the digest)", when, len(letters), len(want))
 		}
-		tl, _, err := s.Timeline(ctx, ref)
+		tl, _, err := s.Timeline(ctx, ref, Scope{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -177,11 +177,12 @@ type OpenMutationCount struct {
 }
 
 // OpenMutationCounts counts the conditions not resolved by kind, cluster, group and
-// state.
-func (s *Store) OpenMutationCounts(ctx context.Context) ([]OpenMutationCount, error) {
+// state, of the clusters in scope sc.
+func (s *Store) OpenMutationCounts(ctx context.Context, sc Scope) ([]OpenMutationCount, error) {
+	var q query
 	rows, err := s.pool.Query(ctx, `
-		SELECT kind, cluster, cluster_group, state, count(*) FROM mutations WHERE resolved_at IS NULL
-		GROUP BY kind, cluster, cluster_group, state ORDER BY kind, cluster, cluster_group, state`)
+		SELECT kind, cluster, cluster_group, state, count(*) FROM mutations m WHERE resolved_at IS NULL`+sc.mutationSQL(&q, "m")+`
+		GROUP BY kind, cluster, cluster_group, state ORDER BY kind, cluster, cluster_group, state`, q.args...)
 	if err != nil {
 		return nil, fmt.Errorf("count open mutations: %w", err)
 	}
@@ -217,6 +218,9 @@ type MutationFilter struct {
 	// them again: decoding them is most of the cost of a list. A store without an
 	// encoder gives Places.
 	RawPlaces bool
+	// Scope keeps the mutations of the clusters the reader's role covers
+	// (Scope.mutationSQL).
+	Scope Scope
 }
 
 // Mutation states of MutationFilter, read from the state column (attention.Decide's):
@@ -355,6 +359,7 @@ func (s *Store) ListMutations(ctx context.Context, f MutationFilter) ([]Mutation
 	if f.BeforeID > 0 {
 		q.where("m.id < " + q.arg(f.BeforeID))
 	}
+	q.whereScope(f.Scope.mutationSQL(&q, "m"))
 	sqlText, enc := mutationSQL, bodies{}
 	if f.RawPlaces && s.bodies.enc != nil {
 		enc = s.bodies
@@ -387,19 +392,21 @@ type MutationEvent struct {
 const recentEventsSQL = `
 	SELECT * FROM (
 		(SELECT ` + mutationColumns + ownPlaces + `, m.detected_at AS at, false AS resolved FROM mutations m
+		 WHERE true {{scope}}
 		 ORDER BY m.detected_at DESC, m.id DESC LIMIT $1)
 		UNION ALL
 		(SELECT ` + mutationColumns + ownPlaces + `, m.resolved_at, true FROM mutations m
-		 WHERE m.resolved_at IS NOT NULL AND m.kind NOT IN ('tag-moved', 'pod-drift')
+		 WHERE m.resolved_at IS NOT NULL AND m.kind NOT IN ('tag-moved', 'pod-drift') {{scope}}
 		 ORDER BY m.resolved_at DESC, m.id DESC LIMIT $1)
 	) e
 	ORDER BY e.at DESC, e.resolved DESC, e.id DESC
 	LIMIT $1`
 
 // RecentEvents returns the newest limit openings and resolutions of mutations, newest
-// first by the time each happened.
-func (s *Store) RecentEvents(ctx context.Context, limit int) ([]MutationEvent, error) {
-	rows, err := s.pool.Query(ctx, recentEventsSQL, limitOf(limit))
+// first by the time each happened, of the clusters in scope sc.
+func (s *Store) RecentEvents(ctx context.Context, limit int, sc Scope) ([]MutationEvent, error) {
+	q := query{args: []any{limitOf(limit)}}
+	rows, err := s.pool.Query(ctx, fill(recentEventsSQL, holes{"scope": sc.mutationSQL(&q, "m")}), q.args...)
 	if err != nil {
 		return nil, fmt.Errorf("list recent events: %w", err)
 	}
@@ -415,9 +422,11 @@ func (s *Store) RecentEvents(ctx context.Context, limit int) ([]MutationEvent, e
 	return out, nil
 }
 
-// MutationByID returns one mutation; ErrNotFound when there is none.
-func (s *Store) MutationByID(ctx context.Context, id int64) (Mutation, error) {
-	m, err := scanMutation(s.pool.QueryRow(ctx, mutationSQL+" WHERE m.id = $1", id))
+// MutationByID returns one mutation in scope sc; ErrNotFound when there is none, or
+// it is outside sc.
+func (s *Store) MutationByID(ctx context.Context, id int64, sc Scope) (Mutation, error) {
+	q := query{args: []any{id}}
+	m, err := scanMutation(s.pool.QueryRow(ctx, mutationSQL+" WHERE m.id = $1"+sc.mutationSQL(&q, "m"), q.args...))
 	if err != nil {
 		return Mutation{}, fmt.Errorf("mutation %d: %w", id, notFound(err))
 	}

@@ -68,7 +68,7 @@ func TestNotificationChangesAuditedInTheirTransaction(t *testing.T) {
 	if _, err := s.UpdateRoute(ctx, refused, edit); err == nil {
 		t.Fatal("a route was updated though its audit failed")
 	}
-	if got, _ := s.Route(ctx, rt.ID); !got.Enabled || got.Matchers != `cluster="prod"` {
+	if got, _ := s.Route(ctx, rt.ID, Scope{}); !got.Enabled || got.Matchers != `cluster="prod"` {
 		t.Errorf("route after an update whose audit failed: %+v", got)
 	}
 	if err := s.DeleteRoute(ctx, refused, rt.ID); err == nil {

@@ -135,14 +135,14 @@ func TestRoutes(t *testing.T) {
 	if err := s.DeleteRoute(ctx, testAudit, all.ID); err != nil {
 		t.Fatal(err)
 	}
-	if routes, err := s.Routes(ctx); err != nil || len(routes) != 1 || routes[0].ID != prod.ID {
+	if routes, err := s.Routes(ctx, Scope{}); err != nil || len(routes) != 1 || routes[0].ID != prod.ID {
 		t.Errorf("routes %+v, %v", routes, err)
 	}
 	// A channel's routes go with it.
 	if err := s.DeleteChannel(ctx, testAudit, ch.ID); err != nil {
 		t.Fatal(err)
 	}
-	if routes, err := s.Routes(ctx); err != nil || len(routes) != 0 {
+	if routes, err := s.Routes(ctx, Scope{}); err != nil || len(routes) != 0 {
 		t.Errorf("routes after their channel was deleted: %+v, %v", routes, err)
 	}
 }

@@ -52,7 +52,7 @@ func routesInTx(ctx context.Context, tx pgx.Tx) ([]notify.Route, error) {
 		SELECT r.id, r.channel_id, c.kind, COALESCE(r.cluster_group, ''), r.kinds, r.types, r.matchers, r.group_wait,
 		       r.send_baseline
 		FROM notification_routes r JOIN notification_channels c ON c.id = r.channel_id
-		WHERE r.enabled AND c.enabled ORDER BY r.id`)
+		WHERE r.enabled AND c.enabled AND `+routeInScopeSQL+` ORDER BY r.id`)
 	if err != nil {
 		return nil, fmt.Errorf("read routes: %w", err)
 	}

@@ -265,6 +265,16 @@ func BenchmarkRefillBodies(b *testing.B) {
 // benchQueries runs the read benchmarks on a populated store s at url.
 func benchQueries(b *testing.B, s *Store, url string) {
 	ctx := context.Background()
+	// The -scoped cases read as a role scoped to a group of half the clusters
+	// (cluster-00 to cluster-04): the cost of the scope in the query.
+	g, err := s.CreateGroup(ctx, "bench-a", Audit{Actor: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := s.pool.Exec(ctx, `UPDATE clusters SET group_id = $1 WHERE name < 'cluster-05'`, g.ID); err != nil {
+		b.Fatal(err)
+	}
+	sc := Scope{Limited: true, GroupIDs: []int64{g.ID}}
 	cases := []struct {
 		name string
 		call func(*Store) (int, error)
@@ -279,11 +289,11 @@ func benchQueries(b *testing.B, s *Store, url string) {
 			return len(ws), err
 		}},
 		{"timeline-popular", func(s *Store) (int, error) {
-			tl, _, err := s.Timeline(ctx, "docker.io/envoyproxy/envoy:v1.3")
+			tl, _, err := s.Timeline(ctx, "docker.io/envoyproxy/envoy:v1.3", Scope{})
 			return len(tl), err
 		}},
 		{"timeline-service", func(s *Store) (int, error) {
-			tl, _, err := s.Timeline(ctx, "registry.example/svc-0042:prod")
+			tl, _, err := s.Timeline(ctx, "registry.example/svc-0042:prod", Scope{})
 			return len(tl), err
 		}},
 		{"digest-popular", func(s *Store) (int, error) {
@@ -293,6 +303,35 @@ func benchQueries(b *testing.B, s *Store, url string) {
 		{"digest-service", func(s *Store) (int, error) {
 			u, err := s.DigestUses(ctx, benchDigest("app", 42, 4), HistoryPage{})
 			return len(u.Running) + len(u.History), err
+		}},
+		{"workloads-mutant-scoped", func(s *Store) (int, error) {
+			ws, err := s.ListWorkloads(ctx, WorkloadFilter{MutantOnly: true, Limit: 100, Scope: sc})
+			return len(ws), err
+		}},
+		{"workloads-after-scoped", func(s *Store) (int, error) {
+			ws, err := s.ListWorkloads(ctx, WorkloadFilter{Limit: 100, Scope: sc,
+				After: &WorkloadCursor{WorkloadKey: WorkloadKey{"cluster-02", "team-07", "Deployment", "svc-0507"}}})
+			return len(ws), err
+		}},
+		{"timeline-popular-scoped", func(s *Store) (int, error) {
+			tl, _, err := s.Timeline(ctx, "docker.io/envoyproxy/envoy:v1.3", sc)
+			return len(tl), err
+		}},
+		{"digest-popular-scoped", func(s *Store) (int, error) {
+			u, err := s.DigestUses(ctx, benchDigest("envoy", 3, benchGenerations-1), HistoryPage{Scope: sc})
+			return len(u.Running) + len(u.History), err
+		}},
+		{"digest-service-scoped", func(s *Store) (int, error) {
+			u, err := s.DigestUses(ctx, benchDigest("app", 42, 4), HistoryPage{Scope: sc})
+			return len(u.Running) + len(u.History), err
+		}},
+		{"mutations-scoped", func(s *Store) (int, error) {
+			ms, err := s.ListMutations(ctx, MutationFilter{State: StateAll, Limit: 100, Scope: sc})
+			return len(ms), err
+		}},
+		{"search-digest-prefix-scoped", func(s *Store) (int, error) {
+			r, err := s.Search(ctx, "sha256:0000000000000003", "", "", "", "svc-00", sc)
+			return len(r.Digests) + len(r.Workloads), err
 		}},
 	}
 	// Each sort of the workloads list, both ways, at its middle: the page after the

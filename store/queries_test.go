@@ -124,7 +124,7 @@ func TestClusterLifecycle(t *testing.T) {
 	t1, t2 := t0.Add(5*time.Minute), t0.Add(10*time.Minute)
 
 	// Never scanned: no last scan. A queued scan counts as the last one.
-	st, err := s.ClusterStatusByName(ctx, "prod")
+	st, err := s.ClusterStatusByName(ctx, "prod", Scope{})
 	if err != nil || st.LastScan != nil || st.OpenMutations != 0 || st.Cluster != prod {
 		t.Fatalf("fresh prod: %+v, %v", st, err)
 	}
@@ -132,7 +132,7 @@ func TestClusterLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st, err := s.ClusterStatusByName(ctx, "stage"); err != nil || st.LastScan == nil || st.LastScan.ID != queued || st.LastScan.Status != ScanQueued {
+	if st, err := s.ClusterStatusByName(ctx, "stage", Scope{}); err != nil || st.LastScan == nil || st.LastScan.ID != queued || st.LastScan.Status != ScanQueued {
 		t.Fatalf("stage with a queued scan: %+v, %v", st, err)
 	}
 
@@ -163,7 +163,7 @@ func TestClusterLifecycle(t *testing.T) {
 		t.Fatalf("open mutations: %v, want %v", got, want)
 	}
 
-	statuses, err := s.ClusterStatuses(ctx)
+	statuses, err := s.ClusterStatuses(ctx, Scope{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +220,7 @@ func TestClusterLifecycle(t *testing.T) {
 	if _, err := s.ListMutations(ctx, MutationFilter{State: "maybe"}); err == nil {
 		t.Error("unknown state: no error")
 	}
-	m, err := s.MutationByID(ctx, open[0].ID)
+	m, err := s.MutationByID(ctx, open[0].ID, Scope{})
 	if err != nil || !reflect.DeepEqual(m, open[0]) {
 		t.Errorf("MutationByID = %+v, %v, want %+v", m, err, open[0])
 	}
@@ -250,7 +250,7 @@ func TestClusterLifecycle(t *testing.T) {
 	}
 
 	// The timeline of the tag that moved, and where A runs.
-	tl, _, err := s.Timeline(ctx, nginxRef)
+	tl, _, err := s.Timeline(ctx, nginxRef, Scope{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,7 +259,7 @@ func TestClusterLifecycle(t *testing.T) {
 		{Digest: sha("b"), FirstSeen: t1, LastSeen: t1, Running: true, Clusters: []string{"prod"}, Pods: 2},
 	}
 	assertTimeline(t, "after t1", tl, wantTL)
-	if tl, _, err := s.Timeline(ctx, "docker.io/library/never:seen"); err != nil || tl == nil || len(tl) != 0 {
+	if tl, _, err := s.Timeline(ctx, "docker.io/library/never:seen", Scope{}); err != nil || tl == nil || len(tl) != 0 {
 		t.Errorf("timeline of an unknown reference: %#v, %v, want an empty slice", tl, err)
 	}
 	use, err := s.DigestUses(ctx, sha("a"), HistoryPage{})
@@ -353,14 +353,14 @@ func TestClusterLifecycle(t *testing.T) {
 	if _, err := s.CompleteScan(ctx, running, []inventory.Pod{wpod("shop", "web", "sweb-9", "s9", nginx("a"))}, 1, t2); err == nil {
 		t.Error("a scan of a deleted cluster completed")
 	}
-	if sc, err := s.ScanRecordByID(ctx, running); err != nil || sc.Status != ScanAborted || sc.Cluster != "stage" || sc.Error != "cluster deleted" {
+	if sc, err := s.ScanRecordByID(ctx, running, Scope{}); err != nil || sc.Status != ScanAborted || sc.Cluster != "stage" || sc.Error != "cluster deleted" {
 		t.Errorf("the scan running at deletion: %+v, %v", sc, err)
 	}
 	for name, err := range map[string]error{
 		"Credentials":   second(s.Credentials(ctx, stage.ID)),
 		"ClusterByID":   second(s.ClusterByID(ctx, stage.ID)),
 		"ClusterByName": second(s.ClusterByName(ctx, "stage")),
-		"status":        second(s.ClusterStatusByName(ctx, "stage")),
+		"status":        second(s.ClusterStatusByName(ctx, "stage", Scope{})),
 		"delete again":  second(s.DeleteCluster(ctx, "stage", false, admin)),
 		"update":        second(s.UpdateCluster(ctx, "stage", ClusterChange{Enabled: &disabled}, admin)),
 	} {
@@ -399,7 +399,7 @@ func TestClusterLifecycle(t *testing.T) {
 	if err != nil || len(scans) != 2 || scans[0].ID != running || scans[1].ID != queued || scans[1].Cluster != "stage" || scans[1].ClusterID != stage.ID {
 		t.Errorf("stage's scans after its deletion: %+v, %v", scans, err)
 	}
-	tl, _, err = s.Timeline(ctx, nginxRef)
+	tl, _, err = s.Timeline(ctx, nginxRef, Scope{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -419,7 +419,7 @@ func TestClusterLifecycle(t *testing.T) {
 
 	// t2: the tag settles on B in prod: A runs no more, its last sighting was at t1.
 	f.scan(prod, t2, wpod("shop", "web", "web-2", "p2", nginx("b")), wpod("shop", "web", "web-4", "p4", nginx("b")))
-	tl, _, err = s.Timeline(ctx, nginxRef)
+	tl, _, err = s.Timeline(ctx, nginxRef, Scope{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -427,7 +427,7 @@ func TestClusterLifecycle(t *testing.T) {
 		{Digest: sha("a"), FirstSeen: t0, LastSeen: t1, Running: false, Clusters: []string{"prod"}, Pods: 2},
 		{Digest: sha("b"), FirstSeen: t1, LastSeen: t2, Running: true, Clusters: []string{"prod"}, Pods: 3},
 	})
-	if st, err := s.ClusterStatusByName(ctx, "prod"); err != nil || st.OpenMutations != 0 || !st.LastScan.StartedAt.Equal(t2) {
+	if st, err := s.ClusterStatusByName(ctx, "prod", Scope{}); err != nil || st.OpenMutations != 0 || !st.LastScan.StartedAt.Equal(t2) {
 		t.Errorf("prod at t2: %+v, %v", st, err)
 	}
 
@@ -448,7 +448,7 @@ func TestClusterLifecycle(t *testing.T) {
 		!slices.Equal(kinds(ms), []string{"tag-divergence@"}) || ms[0].ResolvedAt == nil {
 		t.Errorf("prod's mutations after the purge: %v, %v", kinds(ms), err)
 	}
-	tl, _, err = s.Timeline(ctx, nginxRef)
+	tl, _, err = s.Timeline(ctx, nginxRef, Scope{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -458,13 +458,13 @@ func TestClusterLifecycle(t *testing.T) {
 	if err != nil || len(use.Running) != 0 || len(use.History) != 0 || use.Running == nil || use.History == nil {
 		t.Errorf("B after the purge: %+v, %v", use, err)
 	}
-	if sc, err := s.ScanRecordByID(ctx, queued); err != nil || sc.Cluster != "stage" {
+	if sc, err := s.ScanRecordByID(ctx, queued, Scope{}); err != nil || sc.Cluster != "stage" {
 		t.Errorf("the old stage's scan after the purge: %+v, %v", sc, err)
 	}
 	for name, err := range map[string]error{
-		"scan":     second(s.ScanRecordByID(ctx, 1<<40)),
-		"mutation": second(s.MutationByID(ctx, 1<<40)),
-		"status":   second(s.ClusterStatusByName(ctx, "prod")),
+		"scan":     second(s.ScanRecordByID(ctx, 1<<40, Scope{})),
+		"mutation": second(s.MutationByID(ctx, 1<<40, Scope{})),
+		"status":   second(s.ClusterStatusByName(ctx, "prod", Scope{})),
 		"delete":   second(s.DeleteCluster(ctx, "prod", true, admin)),
 	} {
 		if !errors.Is(err, ErrNotFound) {

@@ -37,7 +37,7 @@ type routeNow struct {
 func routesNowInTx(ctx context.Context, tx pgx.Tx) (map[int64]routeNow, error) {
 	rows, err := tx.Query(ctx, `
 		SELECT r.id, r.channel_id, c.kind, COALESCE(r.cluster_group, ''), r.kinds, r.types, r.matchers, r.group_wait,
-		       r.send_baseline, r.enabled
+		       r.send_baseline, r.enabled AND `+routeInScopeSQL+`
 		FROM notification_routes r JOIN notification_channels c ON c.id = r.channel_id`)
 	if err != nil {
 		return nil, fmt.Errorf("read routes: %w", err)

@@ -35,20 +35,44 @@ type Route struct {
 	Enabled      bool
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
+	// Scope is the scope of the admin who made or last changed it (migration 000053):
+	// limited, it delivers only events of its groups, checked at routing and again at
+	// sending; its ClusterGroup must then be one of them. A global admin's change
+	// keeps the scope a scoped admin left.
+	Scope Scope
 }
 
 const routeColumns = `id, channel_id, COALESCE(cluster_group, ''), kinds, types, matchers, group_wait, repeat_interval,
-	send_baseline, enabled, created_at, updated_at`
+	send_baseline, enabled, created_at, updated_at, scope_groups IS NOT NULL, COALESCE(scope_groups, '{}')`
+
+// routeInScopeSQL holds when route r may deliver: a route of a global admin, or one
+// whose group is among its scope's groups (by id, so that a renamed or deleted group
+// is followed).
+const routeInScopeSQL = `(r.scope_groups IS NULL OR COALESCE(r.cluster_group, '') IN
+	(SELECT sg.name FROM cluster_groups sg WHERE sg.id = ANY(r.scope_groups)))`
 
 func scanRoute(row pgx.Row) (Route, error) {
 	var r Route
 	var repeat *time.Duration
+	var groups []int64
 	err := row.Scan(&r.ID, &r.ChannelID, &r.ClusterGroup, &r.Kinds, &r.Types, &r.Matchers, &r.GroupWait, &repeat,
-		&r.SendBaseline, &r.Enabled, &r.CreatedAt, &r.UpdatedAt)
+		&r.SendBaseline, &r.Enabled, &r.CreatedAt, &r.UpdatedAt, &r.Scope.Limited, &groups)
 	if repeat != nil {
 		r.RepeatInterval = *repeat
 	}
+	if r.Scope.Limited {
+		r.Scope.GroupIDs = append([]int64{}, groups...)
+	}
 	return r, err
+}
+
+// routeScopeArg is r's scope as the scope_groups column holds it: NULL for every
+// cluster.
+func routeScopeArg(r Route) any {
+	if !r.Scope.Limited {
+		return nil
+	}
+	return r.Scope.ids()
 }
 
 // routeArgs are r's columns as parameters $2..$10 of routeColumns' order.
@@ -92,9 +116,10 @@ func (s *Store) CreateRoute(ctx context.Context, a Audit, r Route) (Route, error
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		var err error
 		out, err = scanRoute(tx.QueryRow(ctx, `
-			INSERT INTO notification_routes (channel_id, cluster_group, kinds, types, matchers, group_wait, repeat_interval, send_baseline, enabled)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-			RETURNING `+routeColumns, routeArgs(r)...))
+			INSERT INTO notification_routes (channel_id, cluster_group, kinds, types, matchers, group_wait, repeat_interval, send_baseline, enabled,
+			                                 scope_groups)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+			RETURNING `+routeColumns, append(routeArgs(r), routeScopeArg(r))...))
 		if err != nil {
 			return foreignKey(err)
 		}
@@ -125,8 +150,9 @@ func (s *Store) UpdateRoute(ctx context.Context, a Audit, r Route) (Route, error
 		var err error
 		out, err = scanRoute(tx.QueryRow(ctx, `
 			UPDATE notification_routes SET channel_id = $2, cluster_group = $3, kinds = $4, types = $5, matchers = $6,
-			       group_wait = $7, repeat_interval = $8, send_baseline = $9, enabled = $10, updated_at = now()
-			WHERE id = $1 RETURNING `+routeColumns, append([]any{r.ID}, routeArgs(r)...)...))
+			       group_wait = $7, repeat_interval = $8, send_baseline = $9, enabled = $10, updated_at = now(),
+			       scope_groups = COALESCE($11, scope_groups)
+			WHERE id = $1 RETURNING `+routeColumns, append(append([]any{r.ID}, routeArgs(r)...), routeScopeArg(r))...))
 		if err != nil {
 			return foreignKey(notFound(err))
 		}
@@ -154,18 +180,30 @@ func (s *Store) DeleteRoute(ctx context.Context, a Audit, id int64) error {
 	return nil
 }
 
-// Route returns one route; ErrNotFound when there is none.
-func (s *Store) Route(ctx context.Context, id int64) (Route, error) {
-	r, err := scanRoute(s.pool.QueryRow(ctx, `SELECT `+routeColumns+` FROM notification_routes WHERE id = $1`, id))
+// routeVisibleSQL is the condition that a route is in scope sc: one of a group of sc.
+func routeVisibleSQL(q *query, sc Scope) string {
+	if !sc.Limited {
+		return ""
+	}
+	return " AND cluster_group IN (SELECT sg.name FROM cluster_groups sg WHERE true" + sc.groupSQL(q, "sg.id") + ")"
+}
+
+// Route returns one route in scope sc (one of a group of sc, for a limited scope);
+// ErrNotFound when there is none, or it is outside sc.
+func (s *Store) Route(ctx context.Context, id int64, sc Scope) (Route, error) {
+	q := query{args: []any{id}}
+	r, err := scanRoute(s.pool.QueryRow(ctx, `SELECT `+routeColumns+` FROM notification_routes WHERE id = $1`+routeVisibleSQL(&q, sc), q.args...))
 	if err != nil {
 		return Route{}, fmt.Errorf("route %d: %w", id, notFound(err))
 	}
 	return r, nil
 }
 
-// Routes returns every route, enabled or not, of enabled channels or not, by id.
-func (s *Store) Routes(ctx context.Context) ([]Route, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+routeColumns+` FROM notification_routes ORDER BY id`)
+// Routes returns every route in scope sc, enabled or not, of enabled channels or not,
+// by id.
+func (s *Store) Routes(ctx context.Context, sc Scope) ([]Route, error) {
+	var q query
+	rows, err := s.pool.Query(ctx, `SELECT `+routeColumns+` FROM notification_routes WHERE true`+routeVisibleSQL(&q, sc)+` ORDER BY id`, q.args...)
 	if err != nil {
 		return nil, fmt.Errorf("list routes: %w", err)
 	}

@@ -107,10 +107,12 @@ func (s *Store) RevokeRule(ctx context.Context, a Audit, id int64) (Rule, error)
 	return r, nil
 }
 
-// Rules returns every rule, newest first, or only those not ended.
-func (s *Store) Rules(ctx context.Context, live bool) ([]Rule, error) {
+// Rules returns every rule in scope sc (one whose matchers are confined to sc's groups:
+// Scope.matchersSQL), newest first, or only those not ended.
+func (s *Store) Rules(ctx context.Context, live bool, sc Scope) ([]Rule, error) {
+	q := query{args: []any{live}}
 	rows, err := s.pool.Query(ctx, `
-		SELECT `+ruleColumns+` FROM mutable_tag_rules WHERE NOT $1 OR ended_at IS NULL ORDER BY id DESC`, live)
+		SELECT `+ruleColumns+` FROM mutable_tag_rules WHERE (NOT $1 OR ended_at IS NULL)`+sc.matchersSQL(&q, "scope")+` ORDER BY id DESC`, q.args...)
 	if err != nil {
 		return nil, fmt.Errorf("list rules: %w", err)
 	}
@@ -121,9 +123,10 @@ func (s *Store) Rules(ctx context.Context, live bool) ([]Rule, error) {
 	return out, nil
 }
 
-// Rule returns one rule; ErrNotFound when there is none.
-func (s *Store) Rule(ctx context.Context, id int64) (Rule, error) {
-	r, err := scanRule(s.pool.QueryRow(ctx, `SELECT `+ruleColumns+` FROM mutable_tag_rules WHERE id = $1`, id))
+// Rule returns one rule in scope sc; ErrNotFound when there is none, or it is outside sc.
+func (s *Store) Rule(ctx context.Context, id int64, sc Scope) (Rule, error) {
+	q := query{args: []any{id}}
+	r, err := scanRule(s.pool.QueryRow(ctx, `SELECT `+ruleColumns+` FROM mutable_tag_rules WHERE id = $1`+sc.matchersSQL(&q, "scope"), q.args...))
 	if err != nil {
 		return Rule{}, fmt.Errorf("rule %d: %w", id, notFound(err))
 	}

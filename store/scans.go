@@ -201,6 +201,8 @@ type ScanFilter struct {
 	Cluster  string // a cluster name; "" for all
 	BeforeID int64  // ids below this one; 0 from the newest
 	Limit    int
+	// Scope keeps the scans of the clusters the reader's role covers.
+	Scope Scope
 }
 
 // ScanRecord is a scan with its cluster's name.
@@ -230,6 +232,7 @@ func (s *Store) ListScans(ctx context.Context, f ScanFilter) ([]ScanRecord, erro
 	if f.Cluster != "" {
 		q.where("c.name = " + q.arg(f.Cluster))
 	}
+	q.whereScope(f.Scope.groupSQL(&q, "c.group_id"))
 	rows, err := s.pool.Query(ctx, scanRecordSQL+q.clause()+` ORDER BY s.id DESC LIMIT `+q.arg(limitOf(f.Limit)), q.args...)
 	if err != nil {
 		return nil, fmt.Errorf("list scans: %w", err)
@@ -241,9 +244,11 @@ func (s *Store) ListScans(ctx context.Context, f ScanFilter) ([]ScanRecord, erro
 	return out, nil
 }
 
-// ScanRecordByID returns one scan; ErrNotFound when there is none.
-func (s *Store) ScanRecordByID(ctx context.Context, id int64) (ScanRecord, error) {
-	r, err := scanScanRecord(s.pool.QueryRow(ctx, scanRecordSQL+` WHERE s.id = $1`, id))
+// ScanRecordByID returns one scan of a cluster in scope sc; ErrNotFound when there is
+// none, or its cluster is outside sc.
+func (s *Store) ScanRecordByID(ctx context.Context, id int64, sc Scope) (ScanRecord, error) {
+	q := query{args: []any{id}}
+	r, err := scanScanRecord(s.pool.QueryRow(ctx, scanRecordSQL+` WHERE s.id = $1`+sc.groupSQL(&q, "c.group_id"), q.args...))
 	if err != nil {
 		return ScanRecord{}, fmt.Errorf("scan %d: %w", id, notFound(err))
 	}

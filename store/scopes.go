@@ -5,18 +5,29 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 )
 
-// Access scopes (migration 000051): a user's or an API token's role covers every
-// cluster, or only the clusters of some cluster groups. Reads take the Scope of the
-// principal and filter in their query, not after it.
+// Access scopes (migrations 000051, 000053; docs/access.md): a user's or an API
+// token's role covers every cluster, or only the clusters of some cluster groups. Reads
+// take the Scope of the principal and filter in their query, not after it.
 //
-// Built so far: the data model, setting and reading users' and tokens' scopes, and the
-// workloads list (ListWorkloads, ListWorkloadBodies) filtered by WorkloadFilter.Scope.
-// Not yet: the other reads, the API and the UI passing the principal's scope, the read
-// cache's key, scoped provider role mappings.
+// Built: the data model; setting and reading users' and tokens' scopes (a token's is
+// bounded by its owner's at use: TokenBySecret; a scoped owner's new token starts with
+// the owner's; a provider's user gets theirs at every sign-in: SignInWithProvider); the
+// scope read with a session or a token; and every read of the API and UI filtered by
+// it: clusters, groups, scans, workloads, mutations and their counts and recent
+// events, search and its suggestions (a scoped digest prefix walks
+// ref_digest_clusters), timelines, digests, tag targets, behind counts (the one
+// judgement's verdicts filtered by cluster), the audit trail, rules and
+// acknowledgements (those of the scope's mutations, or whose matchers pin one of its
+// groups: matchersSQL), and notification routes (a scoped admin's route keeps the
+// admin's scope, checked at routing and sending: routeInScopeSQL). Not scoped: digest
+// letters (given across all clusters), the metrics, and what only admins of every
+// cluster read (users, tokens, channels, deliveries).
 
 // ActionUserScope and ActionTokenScope record a change of a scope.
 const (
@@ -50,17 +61,96 @@ func (sc Scope) covers(other Scope) bool {
 	return true
 }
 
+// Intersect is what both sc and other cover: a token's scope bounded by its owner's.
+func (sc Scope) Intersect(other Scope) Scope {
+	switch {
+	case !sc.Limited:
+		return other.clone()
+	case !other.Limited:
+		return sc.clone()
+	}
+	out := Scope{Limited: true, GroupIDs: []int64{}}
+	for _, g := range sc.GroupIDs {
+		if slices.Contains(other.GroupIDs, g) && !slices.Contains(out.GroupIDs, g) {
+			out.GroupIDs = append(out.GroupIDs, g)
+		}
+	}
+	slices.Sort(out.GroupIDs)
+	return out
+}
+
+func (sc Scope) clone() Scope {
+	if !sc.Limited {
+		return Scope{}
+	}
+	return Scope{Limited: true, GroupIDs: append([]int64{}, sc.GroupIDs...)}
+}
+
+// Covers reports whether sc covers all that other covers.
+func (sc Scope) Covers(other Scope) bool { return sc.covers(other) }
+
+// HasGroup reports whether sc covers the clusters of group id.
+func (sc Scope) HasGroup(id int64) bool { return !sc.Limited || slices.Contains(sc.GroupIDs, id) }
+
+// Key names sc for a cache key: "" for every cluster, "g" and the sorted group ids
+// otherwise ("g" alone for none), so that two principals of one scope share answers
+// and no answer crosses scopes.
+func (sc Scope) Key() string {
+	if !sc.Limited {
+		return ""
+	}
+	ids := slices.Clone(sc.GroupIDs)
+	slices.Sort(ids)
+	var b strings.Builder
+	b.WriteString("g")
+	for i, id := range slices.Compact(ids) {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.FormatInt(id, 10))
+	}
+	return b.String()
+}
+
+// ids are the group ids as a query argument: never NULL, so that none matches none.
+func (sc Scope) ids() []int64 {
+	if sc.GroupIDs == nil {
+		return []int64{}
+	}
+	return sc.GroupIDs
+}
+
+// groupSQL is the condition that the cluster group whose id the SQL expression id
+// names is in sc: "" for every group.
+func (sc Scope) groupSQL(q *query, id string) string {
+	if !sc.Limited {
+		return ""
+	}
+	return " AND " + id + " = ANY(" + q.arg(sc.ids()) + "::bigint[])"
+}
+
+// mutationSQL is the condition that the mutation m (the SQL alias) is in sc: a
+// cluster's own condition (cluster_id set) by its cluster's group, one spanning
+// clusters (a tag-divergence, which never crosses a group) by the group it was
+// detected in (cluster_group, a name: kept on open mutations when a group is renamed,
+// so that a resolved one of a group renamed since is out of every limited scope).
+func (sc Scope) mutationSQL(q *query, m string) string {
+	if !sc.Limited {
+		return ""
+	}
+	ids := q.arg(sc.ids())
+	return " AND (CASE WHEN " + m + ".cluster_id IS NOT NULL THEN " + m + ".cluster_id IN (SELECT sc.id FROM clusters sc WHERE sc.group_id = ANY(" + ids + "::bigint[]))" +
+		" ELSE " + m + ".cluster_group IN (SELECT sg.name FROM cluster_groups sg WHERE sg.id = ANY(" + ids + "::bigint[])) END)"
+}
+
 // clusterSQL is the condition that the cluster whose id the SQL expression id names is
 // in sc: "" for every cluster.
 func (sc Scope) clusterSQL(q *query, id string) string {
 	if !sc.Limited {
 		return ""
 	}
-	ids := sc.GroupIDs
-	if ids == nil {
-		ids = []int64{} // none: no cluster, never NULL's surprises
-	}
-	return " AND " + id + " IN (SELECT sc.id FROM clusters sc WHERE sc.group_id = ANY(" + q.arg(ids) + "::bigint[]))"
+	// none: no cluster, never NULL's surprises (ids)
+	return " AND " + id + " IN (SELECT sc.id FROM clusters sc WHERE sc.group_id = ANY(" + q.arg(sc.ids()) + "::bigint[]))"
 }
 
 // scopeGroupIDs are the ids of the named groups, locked against a deletion until tx
@@ -118,7 +208,7 @@ func (s *Store) UserScope(ctx context.Context, id int64) (Scope, error) {
 // SetUserScope scopes user name's role to the clusters of groups, or, with none, to
 // every cluster again; recorded as user.scope (from, to, by group name). ErrNotFound
 // for an unknown user or group. The user's tokens keep their own scopes: a scope
-// narrower than a token's is enforced when the token is used (not built yet).
+// narrower than a token's bounds it when the token is used (TokenBySecret).
 func (s *Store) SetUserScope(ctx context.Context, name string, groups []string, a Audit) error {
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		var id int64
@@ -245,4 +335,26 @@ func scopeLabel(groups []string) any {
 	out := slices.Clone(groups)
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// whereScope adds cond, a condition of Scope's (" AND ..." or ""), to q's.
+func (q *query) whereScope(cond string) {
+	if cond != "" {
+		q.where(strings.TrimPrefix(cond, " AND "))
+	}
+}
+
+// matchersSQL is the condition that a rule's or an acknowledgement's matchers (the
+// text column col, attention.ParseScope's syntax) are confined to sc: they name a group
+// of sc with an equality matcher (group="name"), and so match nothing outside it (the
+// matchers of a scope all hold at once). "" for every cluster. Others may name any
+// cluster, and a limited scope does not see them. Group names hold only lowercase
+// letters, digits, '.' and '-' (ValidGroupName): only '.' needs escaping.
+func (sc Scope) matchersSQL(q *query, col string) string {
+	if !sc.Limited {
+		return ""
+	}
+	return " AND " + col + ` ~ (SELECT '(^|[{,[:space:]])group[[:space:]]*=[[:space:]]*"(' ||
+		string_agg(replace(sg.name, '.', '\.'), '|') || ')"' FROM cluster_groups sg WHERE sg.id = ANY(` +
+		q.arg(sc.ids()) + "::bigint[]))"
 }

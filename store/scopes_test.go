@@ -30,7 +30,7 @@ func TestWorkloadsScope(t *testing.T) {
 			wpod("shop", "old", "old-1", c.Name+"3", nginx("a")), wpod("ops", "quiet", "quiet-1", c.Name+"4", "app=busybox:1|"+digest("c")))
 	}
 	f.recheck(t0.Add(time.Hour))
-	groups, err := s.Groups(ctx)
+	groups, err := s.Groups(ctx, Scope{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -48,8 +48,9 @@ func dashPrefixes(term string) []string {
 // characters ("" to skip), ref the term normalized as a reference and repo its
 // repository ("" to skip), refPart what references may hold as whole path segments at
 // their end or before their tag ("" to skip), name the term as a prefix of workload,
-// pod, cluster and namespace names ("" to skip).
-func (s *Store) Search(ctx context.Context, digestPrefix, ref, repo, refPart, name string) (SearchResult, error) {
+// pod, cluster and namespace names ("" to skip). Everything it finds is of the clusters
+// in scope sc: what is outside it is not found.
+func (s *Store) Search(ctx context.Context, digestPrefix, ref, repo, refPart, name string, sc Scope) (SearchResult, error) {
 	var out SearchResult
 	b := &pgx.Batch{}
 	if digestPrefix != "" {
@@ -57,13 +58,21 @@ func (s *Store) Search(ctx context.Context, digestPrefix, ref, repo, refPart, na
 		// prefix followed by the character after 'f'. The walk skips from a digest to the
 		// next, at most SearchLimit times: a digest that runs in many pods has thousands
 		// of intervals, which DISTINCT read one by one (10,000 entries, 13 ms).
-		b.Queue(`WITH RECURSIVE d (digest, n) AS (
-				(SELECT digest, 1 FROM observations WHERE digest >= $1 AND digest < $2 ORDER BY digest LIMIT 1)
+		// A limited scope walks the reference summary's digest index instead, a row a
+		// digest, reference and cluster, skipping the clusters outside the scope: an
+		// ambiguous prefix counts only the digests the scope runs or ran.
+		table, cond := "observations", ""
+		q := query{args: []any{digestPrefix, digestPrefix + "g", SearchLimit}}
+		if sc.Limited {
+			table, cond = "ref_digest_clusters", sc.clusterSQL(&q, "o.cluster_id")
+		}
+		b.Queue(fill(`WITH RECURSIVE d (digest, n) AS (
+				(SELECT o.digest, 1 FROM {{table}} o WHERE o.digest >= $1 AND o.digest < $2 {{scope}} ORDER BY o.digest LIMIT 1)
 				UNION ALL
-				SELECT (SELECT o.digest FROM observations o WHERE o.digest > d.digest AND o.digest < $2 ORDER BY o.digest LIMIT 1), d.n + 1
+				SELECT (SELECT o.digest FROM {{table}} o WHERE o.digest > d.digest AND o.digest < $2 {{scope}} ORDER BY o.digest LIMIT 1), d.n + 1
 				FROM d WHERE d.digest IS NOT NULL AND d.n < $3)
-			SELECT digest FROM d WHERE starts_with(digest, $1) ORDER BY digest`,
-			digestPrefix, digestPrefix+"g", SearchLimit).Query(func(rows pgx.Rows) error {
+			SELECT digest FROM d WHERE starts_with(digest, $1) ORDER BY digest`, holes{"table": table, "scope": cond}),
+			q.args...).Query(func(rows pgx.Rows) error {
 			var err error
 			out.Digests, err = pgx.CollectRows(rows, pgx.RowTo[string])
 			return err
@@ -73,10 +82,12 @@ func (s *Store) Search(ctx context.Context, digestPrefix, ref, repo, refPart, na
 		// From the reference summary, which holds the references of the intervals one row
 		// a digest and cluster: the intervals' own index would be walked through every
 		// interval of every tag of the repository.
-		b.Queue(`(SELECT ref FROM ref_digest_clusters WHERE ref = $1 LIMIT 1)
+		q := query{args: []any{ref, repo + ":", repo + ";", SearchLimit}}
+		cond := sc.clusterSQL(&q, "cluster_id")
+		b.Queue(`(SELECT ref FROM ref_digest_clusters WHERE ref = $1`+cond+` LIMIT 1)
 			UNION
-			(SELECT DISTINCT ref FROM ref_digest_clusters WHERE ref > $2 AND ref < $3 AND starts_with(ref, $2) ORDER BY ref LIMIT $4)
-			ORDER BY 1`, ref, repo+":", repo+";", SearchLimit).Query(func(rows pgx.Rows) error {
+			(SELECT DISTINCT ref FROM ref_digest_clusters WHERE ref > $2 AND ref < $3 AND starts_with(ref, $2)`+cond+` ORDER BY ref LIMIT $4)
+			ORDER BY 1`, q.args...).Query(func(rows pgx.Rows) error {
 			var err error
 			out.Refs, err = pgx.CollectRows(rows, pgx.RowTo[string])
 			return err
@@ -89,9 +100,10 @@ func (s *Store) Search(ctx context.Context, digestPrefix, ref, repo, refPart, na
 		// if the regular expression runs only on the references that hold the part at all
 		// (CASE keeps that order: the planner would run the expression first, ten times
 		// slower, 40-50 ms at 1M intervals).
+		q := query{args: []any{refPart, `(^|/)` + regexp.QuoteMeta(refPart) + `($|[:@/])`, SearchLimit}}
 		b.Queue(`SELECT DISTINCT ref FROM ref_digest_clusters
-			WHERE CASE WHEN strpos(ref, $1) > 0 THEN ref ~ $2 END ORDER BY ref LIMIT $3`,
-			refPart, `(^|/)`+regexp.QuoteMeta(refPart)+`($|[:@/])`, SearchLimit).Query(func(rows pgx.Rows) error {
+			WHERE CASE WHEN strpos(ref, $1) > 0 THEN ref ~ $2 END`+sc.clusterSQL(&q, "cluster_id")+` ORDER BY ref LIMIT $3`,
+			q.args...).Query(func(rows pgx.Rows) error {
 			more, err := pgx.CollectRows(rows, pgx.RowTo[string])
 			out.Refs = append(out.Refs, more...)
 			return err
@@ -105,13 +117,15 @@ func (s *Store) Search(ctx context.Context, digestPrefix, ref, repo, refPart, na
 		// name, a '-' and more: those workloads by name, and the open intervals of each
 		// for a pod; the other pods (oddPod) from running_pods' key. Index look-ups all:
 		// reading every open interval's pod took 70-120 ms at 1M intervals.
+		q := query{args: []any{name, upTo(name), SearchLimit, dashPrefixes(name)}}
+		inScope := sc.groupSQL(&q, "c.group_id")
 		b.Queue(`SELECT * FROM (
 				SELECT c.name COLLATE "C" AS cluster, w.namespace, w.kind, w.name FROM running_workloads w
-					JOIN clusters c ON c.id = w.cluster_id AND c.deleted_at IS NULL
+					JOIN clusters c ON c.id = w.cluster_id AND c.deleted_at IS NULL`+inScope+`
 					WHERE w.name >= $1 AND w.name < $2 AND starts_with(w.name, $1)
 				UNION
 				SELECT c.name COLLATE "C", w.namespace, w.kind, w.name FROM running_workloads w
-					JOIN clusters c ON c.id = w.cluster_id AND c.deleted_at IS NULL
+					JOIN clusters c ON c.id = w.cluster_id AND c.deleted_at IS NULL`+inScope+`
 					WHERE w.name = ANY($4::text[]) AND EXISTS (
 						SELECT 1 FROM observations o
 						WHERE o.cluster_id = w.cluster_id AND o.namespace COLLATE "C" = w.namespace
@@ -119,10 +133,10 @@ func (s *Store) Search(ctx context.Context, digestPrefix, ref, repo, refPart, na
 						  AND o.closed_at IS NULL AND starts_with(o.pod, $1))
 				UNION
 				SELECT c.name COLLATE "C", p.namespace, p.kind, p.name FROM running_pods p
-					JOIN clusters c ON c.id = p.cluster_id AND c.deleted_at IS NULL
+					JOIN clusters c ON c.id = p.cluster_id AND c.deleted_at IS NULL`+inScope+`
 					WHERE p.pod >= $1 AND p.pod < $2 AND starts_with(p.pod, $1)) m
 			ORDER BY 1, 2, 3, 4 LIMIT $3`,
-			name, upTo(name), SearchLimit, dashPrefixes(name)).Query(func(rows pgx.Rows) error {
+			q.args...).Query(func(rows pgx.Rows) error {
 			var err error
 			out.Workloads, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (WorkloadKey, error) {
 				var k WorkloadKey
@@ -130,15 +144,17 @@ func (s *Store) Search(ctx context.Context, digestPrefix, ref, repo, refPart, na
 			})
 			return err
 		})
-		b.Queue(`SELECT name FROM clusters WHERE deleted_at IS NULL AND starts_with(name, $1)
-			ORDER BY name COLLATE "C" LIMIT $2`, name, SearchLimit).Query(func(rows pgx.Rows) error {
+		q = query{args: []any{name, SearchLimit}}
+		b.Queue(`SELECT name FROM clusters WHERE deleted_at IS NULL AND starts_with(name, $1)`+sc.groupSQL(&q, "group_id")+`
+			ORDER BY name COLLATE "C" LIMIT $2`, q.args...).Query(func(rows pgx.Rows) error {
 			var err error
 			out.Clusters, err = pgx.CollectRows(rows, pgx.RowTo[string])
 			return err
 		})
+		q = query{args: []any{name, upTo(name), SearchLimit}}
 		b.Queue(`SELECT DISTINCT namespace FROM running_workloads
-			WHERE namespace >= $1 AND namespace < $2 AND starts_with(namespace, $1)
-			ORDER BY namespace LIMIT $3`, name, upTo(name), SearchLimit).Query(func(rows pgx.Rows) error {
+			WHERE namespace >= $1 AND namespace < $2 AND starts_with(namespace, $1)`+sc.clusterSQL(&q, "cluster_id")+`
+			ORDER BY namespace LIMIT $3`, q.args...).Query(func(rows pgx.Rows) error {
 			var err error
 			out.Namespaces, err = pgx.CollectRows(rows, pgx.RowTo[string])
 			return err
@@ -156,9 +172,10 @@ func (s *Store) Search(ctx context.Context, digestPrefix, ref, repo, refPart, na
 }
 
 // KnownRefs lists the references tagdrift has seen, at most limit, sorted: what a search
-// that matched nothing offers the nearest of.
-func (s *Store) KnownRefs(ctx context.Context, limit int) ([]string, error) {
-	rows, err := s.pool.Query(ctx, `SELECT DISTINCT ref FROM ref_digest_clusters ORDER BY ref LIMIT $1`, limit)
+// that matched nothing offers the nearest of; those of the clusters in scope sc.
+func (s *Store) KnownRefs(ctx context.Context, limit int, sc Scope) ([]string, error) {
+	q := query{args: []any{limit}}
+	rows, err := s.pool.Query(ctx, `SELECT DISTINCT ref FROM ref_digest_clusters WHERE true`+sc.clusterSQL(&q, "cluster_id")+` ORDER BY ref LIMIT $1`, q.args...)
 	if err != nil {
 		return nil, fmt.Errorf("known references: %w", err)
 	}

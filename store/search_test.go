@@ -37,7 +37,7 @@ func TestSearchRefs(t *testing.T) {
 		{repo + "-extra:1.25", repo + "-extra", []string{repo + "-extra:1.25"}},
 		{"docker.io/library/redis:7", "docker.io/library/redis", nil},
 	} {
-		got, err := s.Search(ctx, "", tc.ref, tc.repo, "", "")
+		got, err := s.Search(ctx, "", tc.ref, tc.repo, "", "", Scope{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -57,7 +57,7 @@ func TestSearchRefs(t *testing.T) {
 		{"nginx:1x25", nil}, // a '.' is a dot, not any character
 		{"ginx", nil},
 	} {
-		got, err := s.Search(ctx, "", "", "", tc.part, "")
+		got, err := s.Search(ctx, "", "", "", tc.part, "", Scope{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -65,7 +65,7 @@ func TestSearchRefs(t *testing.T) {
 			t.Errorf("search %s: %v, want %v", tc.part, got.Refs, tc.want)
 		}
 	}
-	known, err := s.KnownRefs(ctx, 10)
+	known, err := s.KnownRefs(ctx, 10, Scope{})
 	if err != nil || len(known) != 5 || !slices.IsSorted(known) {
 		t.Errorf("known references: %v, %v", known, err)
 	}
@@ -121,7 +121,7 @@ func TestSearchNames(t *testing.T) {
 		{"gone-1", nil},
 		{"nothing", nil},
 	} {
-		got, err := s.Search(ctx, "", "", "", "", tc.name)
+		got, err := s.Search(ctx, "", "", "", "", tc.name, Scope{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -130,20 +130,20 @@ func TestSearchNames(t *testing.T) {
 		}
 	}
 	// Beginnings of names: pods, workloads, namespaces and live clusters.
-	got, err := s.Search(ctx, "", "", "", "", "cro")
+	got, err := s.Search(ctx, "", "", "", "", "cro", Scope{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := []WorkloadKey{key("prod", "tools", "cron")}; !slices.Equal(got.Workloads, want) {
 		t.Errorf("search cro: %v", got.Workloads)
 	}
-	if got, err = s.Search(ctx, "", "", "", "", "sho"); err != nil || !slices.Equal(got.Namespaces, []string{"shop"}) {
+	if got, err = s.Search(ctx, "", "", "", "", "sho", Scope{}); err != nil || !slices.Equal(got.Namespaces, []string{"shop"}) {
 		t.Errorf("namespaces of sho: %v, %v", got.Namespaces, err)
 	}
-	if got, err = s.Search(ctx, "", "", "", "", "pro"); err != nil || !slices.Equal(got.Clusters, []string{"prod"}) {
+	if got, err = s.Search(ctx, "", "", "", "", "pro", Scope{}); err != nil || !slices.Equal(got.Clusters, []string{"prod"}) {
 		t.Errorf("clusters of pro: %v, %v", got.Clusters, err)
 	}
-	if got, err = s.Search(ctx, "", "", "", "", "ol"); err != nil || len(got.Clusters) != 0 {
+	if got, err = s.Search(ctx, "", "", "", "", "ol", Scope{}); err != nil || len(got.Clusters) != 0 {
 		t.Errorf("a deleted cluster is found: %v, %v", got.Clusters, err)
 	}
 }
@@ -163,7 +163,7 @@ func TestSearchPods(t *testing.T) {
 	search := func(step, term string, want ...WorkloadKey) {
 		t.Helper()
 		assertSummary(t, s, step)
-		got, err := s.Search(ctx, "", "", "", "", term)
+		got, err := s.Search(ctx, "", "", "", "", term, Scope{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -270,7 +270,7 @@ func TestSearchDigests(t *testing.T) {
 		{"sha256:ac", []string{"sha256:" + strings.Repeat("ac", 32)}},
 		{"sha256:ad", nil},
 	} {
-		got, err := s.Search(ctx, tc.prefix, "", "", "", "")
+		got, err := s.Search(ctx, tc.prefix, "", "", "", "", Scope{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -278,7 +278,7 @@ func TestSearchDigests(t *testing.T) {
 			t.Errorf("search %s: %v, want %v", tc.prefix, got.Digests, tc.want)
 		}
 	}
-	got, err := s.Search(ctx, "sha256:ab", "", "", "", "")
+	got, err := s.Search(ctx, "sha256:ab", "", "", "", "", Scope{})
 	if err != nil {
 		t.Fatal(err)
 	}

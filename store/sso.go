@@ -39,6 +39,11 @@ type ProviderSignIn struct {
 	Role string
 	// Groups are the user's groups that map to a role, for the audit trail.
 	Groups []string
+	// Scoped limits Role to the clusters of the cluster groups ClusterGroups (those
+	// that exist: a mapping may name a group not made yet); not scoped, every
+	// cluster. Set again at every sign-in.
+	Scoped        bool
+	ClusterGroups []string
 	// EndsAt is when the session ends, whatever its use (the provider session maximum).
 	EndsAt time.Time
 }
@@ -104,6 +109,9 @@ func (s *Store) SignInWithProvider(ctx context.Context, p ProviderSignIn, now ti
 				return err
 			}
 		}
+		if err := signInScope(ctx, tx, &u, p, a); err != nil {
+			return err
+		}
 		ends := p.EndsAt
 		if err := insertSession(ctx, tx, id, &u, now, &ends, a); err != nil {
 			return err
@@ -152,4 +160,44 @@ func addProviderUser(ctx context.Context, tx pgx.Tx, p ProviderSignIn) (User, er
 		return u, err
 	}
 	return User{}, fmt.Errorf("add user %q: name taken: %w", name+suffix, ErrConflict)
+}
+
+// signInScope sets the scope of provider user u to p's, inside tx, recording a change
+// as user.scope with the provider's subject.
+func signInScope(ctx context.Context, tx pgx.Tx, u *User, p ProviderSignIn, a Audit) error {
+	want := Scope{}
+	if p.Scoped {
+		rows, err := tx.Query(ctx, `SELECT id FROM cluster_groups WHERE name = ANY($1) ORDER BY id FOR SHARE`, nonNilStrings(p.ClusterGroups))
+		if err != nil {
+			return fmt.Errorf("scope: %w", err)
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return fmt.Errorf("scope: %w", err)
+		}
+		want = Scope{Limited: true, GroupIDs: append([]int64{}, ids...)}
+	}
+	if want.Limited == u.Scope.Limited && want.Key() == u.Scope.Key() {
+		return nil
+	}
+	old, err := scopeNames(ctx, tx, u.Scope.Limited, "user_scope_groups", "user_id", u.ID)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM user_scope_groups WHERE user_id = $1`, u.ID); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO user_scope_groups (user_id, group_id) SELECT $1, unnest($2::bigint[])`, u.ID, want.ids()); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE users SET scoped = $2 WHERE id = $1`, u.ID, want.Limited); err != nil {
+		return err
+	}
+	u.Scope = want
+	to, err := scopeNames(ctx, tx, want.Limited, "user_scope_groups", "user_id", u.ID)
+	if err != nil {
+		return err
+	}
+	return recordAudit(ctx, tx, a, ActionUserScope, u.Name, map[string]any{"id": u.ID, "from": old, "to": to,
+		"provider": p.Provider, "subject": p.Subject, "groups": p.Groups})
 }

@@ -96,3 +96,48 @@ func TestSignInWithProvider(t *testing.T) {
 		t.Fatalf("refused sign-ins audited = %+v, %v", refused, err)
 	}
 }
+
+// TestSignInScope checks that a provider's user's scope is set again at every
+// sign-in, from the scoped mappings, and audited with the subject; a mapping naming a
+// cluster group that does not exist grants nothing of it.
+func TestSignInScope(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := mustStore(t, nil)
+	for _, g := range []string{"eu", "us"} {
+		if _, err := s.CreateGroup(ctx, g, cliAudit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	a := Audit{Actor: "sso:sub-bo", RemoteAddr: "192.0.2.9"}
+	in := ProviderSignIn{Provider: "https://idp.example.com", Subject: "sub-bo", Name: "bo", Role: RoleAdmin, Groups: []string{"eu-ops"},
+		EndsAt: t0.Add(8 * time.Hour), Scoped: true, ClusterGroups: []string{"eu", "not-yet"}}
+	_, sess, err := s.SignInWithProvider(ctx, in, t0, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sess.User.Scope.Limited || len(sess.User.Scope.GroupIDs) != 1 {
+		t.Fatalf("first sign-in scope: %+v", sess.User.Scope)
+	}
+	// Moved to the global ops group: every cluster.
+	in.Scoped, in.ClusterGroups, in.Groups = false, nil, []string{"ops"}
+	_, sess, err = s.SignInWithProvider(ctx, in, t0.Add(time.Hour), a)
+	if err != nil || sess.User.Scope.Limited {
+		t.Fatalf("second sign-in scope: %+v, %v", sess.User.Scope, err)
+	}
+	if sc, _ := s.UserScope(ctx, sess.User.ID); sc.Limited {
+		t.Errorf("stored scope after the second sign-in: %+v", sc)
+	}
+	evs, err := s.FindAuditEvents(ctx, AuditFilter{Action: ActionUserScope, Limit: 10})
+	if err != nil || len(evs) != 2 || evs[0].Detail["subject"] != "sub-bo" || evs[0].Detail["to"] != "all" {
+		t.Fatalf("scope audit: %+v, %v", evs, err)
+	}
+	// The same again: no change, no entry.
+	if _, _, err := s.SignInWithProvider(ctx, in, t0.Add(2*time.Hour), a); err != nil {
+		t.Fatal(err)
+	}
+	if evs, _ := s.FindAuditEvents(ctx, AuditFilter{Action: ActionUserScope, Limit: 10}); len(evs) != 2 {
+		t.Errorf("an unchanged scope was audited: %d entries", len(evs))
+	}
+}

@@ -201,7 +201,7 @@ func TestQueuedScans(t *testing.T) {
 	if q2, created, err := s.QueueScan(ctx, c.ID, at.Add(time.Second), Audit{}); err != nil || created || q2 != q1 {
 		t.Errorf("second ask: %d %v %v, want %d", q2, created, err, q1)
 	}
-	if sc, _ := s.ScanRecordByID(ctx, q1); sc.Status != ScanQueued || sc.StartedAt != nil || !sc.QueuedAt.Equal(at) {
+	if sc, _ := s.ScanRecordByID(ctx, q1, Scope{}); sc.Status != ScanQueued || sc.StartedAt != nil || !sc.QueuedAt.Equal(at) {
 		t.Errorf("queued scan: %+v", sc)
 	}
 	// The next scan to start is the one asked for.
@@ -209,7 +209,7 @@ func TestQueuedScans(t *testing.T) {
 	if err != nil || started != q1 {
 		t.Fatalf("StartScan = %d, %v; want the queued %d", started, err, q1)
 	}
-	if sc, _ := s.ScanRecordByID(ctx, q1); sc.Status != ScanRunning || sc.StartedAt == nil || !sc.StartedAt.Equal(at.Add(time.Minute)) {
+	if sc, _ := s.ScanRecordByID(ctx, q1, Scope{}); sc.Status != ScanRunning || sc.StartedAt == nil || !sc.StartedAt.Equal(at.Add(time.Minute)) {
 		t.Errorf("started scan: %+v", sc)
 	}
 	// Asked for while it runs: a new one.
@@ -226,7 +226,7 @@ func TestQueuedScans(t *testing.T) {
 	if err := s.DropQueuedScan(ctx, again); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.ScanRecordByID(ctx, again); err != nil {
+	if _, err := s.ScanRecordByID(ctx, again, Scope{}); err != nil {
 		t.Errorf("a running scan was dropped: %v", err)
 	}
 }
@@ -265,7 +265,7 @@ func TestObservationIntervals(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sc, err := s.ScanRecordByID(ctx, id)
+		sc, err := s.ScanRecordByID(ctx, id, Scope{})
 		if err != nil || sc.Status != ScanSucceeded || sc.Opened != counts.Opened || sc.Closed != counts.Closed || sc.Pods != len(pods) {
 			t.Errorf("scan record: %+v, %v", sc, err)
 		}
@@ -303,7 +303,7 @@ func TestObservationIntervals(t *testing.T) {
 	if _, err := s.CompleteScan(ctx, failed, nil, 0, t0.Add(92*time.Second)); err == nil {
 		t.Error("a failed scan was completed")
 	}
-	if rec, err := s.ScanRecordByID(ctx, failed); err != nil || rec.ErrorClass != "unreachable" || rec.Error != "list pods: connection refused" {
+	if rec, err := s.ScanRecordByID(ctx, failed, Scope{}); err != nil || rec.ErrorClass != "unreachable" || rec.Error != "list pods: connection refused" {
 		t.Errorf("failed scan: %+v, %v", rec, err)
 	}
 

@@ -31,7 +31,7 @@ func TestTimelineSpans(t *testing.T) {
 	f.scan(again, t2, wpod("shop", "web", "web-5", "u5", nginx("a")))
 	f.scan(zeta, t3, wpod("shop", "web", "web-1", "u3", nginx("a")))
 
-	got, seen, err := s.Timeline(ctx, nginxRef)
+	got, seen, err := s.Timeline(ctx, nginxRef, Scope{})
 	if err != nil {
 		t.Fatal(err)
 	}

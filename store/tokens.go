@@ -36,6 +36,9 @@ type Token struct {
 	// for a token with no owner.
 	OwnerID int64
 	Owner   string
+	// Scope is the clusters the token covers: its own scope, and, as TokenBySecret
+	// returns it, bounded by its owner's current scope too.
+	Scope Scope
 }
 
 // NewToken is a token to make.
@@ -68,12 +71,17 @@ func hashSecret(secret string) []byte {
 
 // tokenColumns are a token's columns, of api_tokens named t.
 const tokenColumns = `t.id, t.name, t.role, t.created_by, t.created_at, t.last_used_at, t.expires_at, t.revoked_at,
-	coalesce(t.owner_id, 0), coalesce(t.owner_name, '')`
+	coalesce(t.owner_id, 0), coalesce(t.owner_name, ''),
+	t.scoped, ARRAY(SELECT tg.group_id FROM token_scope_groups tg WHERE tg.token_id = t.id ORDER BY 1)`
 
 func scanToken(row pgx.Row, more ...any) (Token, error) {
 	var t Token
+	var groups []int64
 	err := row.Scan(append([]any{&t.ID, &t.Name, &t.Role, &t.CreatedBy, &t.CreatedAt, &t.LastUsedAt, &t.ExpiresAt, &t.RevokedAt,
-		&t.OwnerID, &t.Owner}, more...)...)
+		&t.OwnerID, &t.Owner, &t.Scope.Limited, &groups}, more...)...)
+	if t.Scope.Limited {
+		t.Scope.GroupIDs = append([]int64{}, groups...)
+	}
 	return t, err
 }
 
@@ -177,6 +185,22 @@ func (s *Store) CreateToken(ctx context.Context, nt NewToken, a Audit) (Token, s
 		if err != nil {
 			return err
 		}
+		if ownerID != nil {
+			// A scoped owner's token starts with the owner's scope, never wider.
+			if err := tx.QueryRow(ctx, `
+				WITH o AS (SELECT scoped FROM users WHERE id = $2),
+				     g AS (INSERT INTO token_scope_groups (token_id, group_id)
+				           SELECT $1, ug.group_id FROM user_scope_groups ug, o WHERE ug.user_id = $2 AND o.scoped
+				           RETURNING group_id),
+				     u AS (UPDATE api_tokens SET scoped = (SELECT scoped FROM o) WHERE id = $1)
+				SELECT (SELECT scoped FROM o), ARRAY(SELECT group_id FROM g ORDER BY 1)`,
+				t.ID, *ownerID).Scan(&t.Scope.Limited, &t.Scope.GroupIDs); err != nil {
+				return fmt.Errorf("owner's scope: %w", err)
+			}
+			if !t.Scope.Limited {
+				t.Scope = Scope{}
+			}
+		}
 		detail := map[string]any{"id": t.ID, "role": t.Role, "expiresAt": timeDetail(t.ExpiresAt)}
 		if t.Owner != "" {
 			detail["owner"] = t.Owner
@@ -199,11 +223,14 @@ func (s *Store) TokenBySecret(ctx context.Context, secret string, now time.Time)
 	}
 	var o ownerState
 	var role *string
+	var owner Scope
+	var ownerGroups []int64
 	t, err := scanToken(s.pool.QueryRow(ctx, `
-		SELECT `+tokenColumns+`, u.id IS NOT NULL, u.disabled_at IS NOT NULL, u.role
+		SELECT `+tokenColumns+`, u.id IS NOT NULL, u.disabled_at IS NOT NULL, u.role,
+		       coalesce(u.scoped, false), ARRAY(SELECT ug.group_id FROM user_scope_groups ug WHERE ug.user_id = u.id ORDER BY 1)
 		FROM api_tokens t LEFT JOIN users u ON u.id = t.owner_id
 		WHERE t.hash = $1`,
-		hashSecret(secret)), &o.exists, &o.disabled, &role)
+		hashSecret(secret)), &o.exists, &o.disabled, &role, &owner.Limited, &ownerGroups)
 	if err != nil {
 		return Token{}, fmt.Errorf("token: %w", notFound(err))
 	}
@@ -212,6 +239,11 @@ func (s *Store) TokenBySecret(ctx context.Context, secret string, now time.Time)
 	}
 	if reason := t.refusal(now, o); reason != "" {
 		return Token{}, &RefusedTokenError{Token: t, Reason: reason}
+	}
+	if owner.Limited {
+		// Never wider than its owner's scope now, whatever it was when it was set.
+		owner.GroupIDs = append([]int64{}, ownerGroups...)
+		t.Scope = t.Scope.Intersect(owner)
 	}
 	return t, nil
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -277,7 +278,7 @@ func TestUsers(t *testing.T) {
 		t.Errorf("AddUser = %+v", u)
 	}
 	got, hash, err := s.UserPasswordHash(ctx, "alice")
-	if err != nil || got != u || hash != fakeHash {
+	if err != nil || !reflect.DeepEqual(got, u) || hash != fakeHash {
 		t.Errorf("UserPasswordHash = %+v, %q, %v", got, hash, err)
 	}
 	if _, _, err := s.UserPasswordHash(ctx, "bob"); !errors.Is(err, ErrNotFound) {

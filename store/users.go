@@ -29,13 +29,22 @@ type User struct {
 	// LastSignInAt is when the user last signed in; nil for never (or before it was
 	// recorded).
 	LastSignInAt *time.Time
+	// Scope is the clusters the user's role covers (scopes.go).
+	Scope Scope
 }
 
-const userColumns = `id, name, role, created_at, disabled_at, coalesce(provider, ''), coalesce(subject, ''), last_sign_in_at`
+// userColumns are a user's columns, of the table users (not aliased).
+const userColumns = `id, name, role, created_at, disabled_at, coalesce(provider, ''), coalesce(subject, ''), last_sign_in_at,
+	scoped, ARRAY(SELECT ug.group_id FROM user_scope_groups ug WHERE ug.user_id = users.id ORDER BY 1)`
 
 func scanUser(row pgx.Row, more ...any) (User, error) {
 	var u User
-	err := row.Scan(append([]any{&u.ID, &u.Name, &u.Role, &u.CreatedAt, &u.DisabledAt, &u.Provider, &u.Subject, &u.LastSignInAt}, more...)...)
+	var groups []int64
+	err := row.Scan(append([]any{&u.ID, &u.Name, &u.Role, &u.CreatedAt, &u.DisabledAt, &u.Provider, &u.Subject, &u.LastSignInAt,
+		&u.Scope.Limited, &groups}, more...)...)
+	if u.Scope.Limited {
+		u.Scope.GroupIDs = append([]int64{}, groups...)
+	}
 	return u, err
 }
 

@@ -57,7 +57,7 @@ func TestRecordWatch(t *testing.T) {
 		t.Fatalf("scans after two unchanged snapshots: %v, want [watch×2 watch×1]", got)
 	}
 	// The latest sighting is the latest snapshot.
-	cs, err := s.ClusterStatusByName(ctx, "prod")
+	cs, err := s.ClusterStatusByName(ctx, "prod", Scope{})
 	if err != nil || cs.LastSucceeded == nil || !cs.LastSucceeded.Equal(t0.Add(2*time.Second)) || cs.LastScan.Kind != ScanKindWatch {
 		t.Fatalf("status: %+v %v", cs, err)
 	}

@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -66,7 +67,27 @@ type UserRow struct {
 	Provider string
 	// LastSignIn is when the user last signed in; nil for never.
 	LastSignIn *time.Time
+	// Scope names the cluster groups the user's role covers, by name and sorted;
+	// empty for every cluster (Scoped false). A scoped role whose groups all went
+	// covers no cluster.
+	Scoped bool
+	Scope  []string
 }
+
+// ScopeText is what a row's scope covers, as the users page says it.
+func (r UserRow) ScopeText() string {
+	switch {
+	case !r.Scoped:
+		return "all clusters"
+	case len(r.Scope) == 0:
+		return "no cluster"
+	}
+	return strings.Join(r.Scope, " ")
+}
+
+// ScopeInput is a row's scope as its form's field holds it: the groups' names, ""
+// for every cluster.
+func (r UserRow) ScopeInput() string { return strings.Join(r.Scope, " ") }
 
 // UserForm is the form that adds a user, as typed (never the password), with refusals.
 type UserForm struct {

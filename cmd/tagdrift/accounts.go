@@ -29,6 +29,7 @@ type tokenCmd struct {
 	Create tokenCreateCmd `cmd:"" help:"Make a token and print its secret, the only time it is shown."`
 	List   tokenListCmd   `cmd:"" help:"List the tokens, secrets never shown."`
 	Revoke tokenRevokeCmd `cmd:"" help:"Revoke a token by its id."`
+	Scope  tokenScopeCmd  `cmd:"" help:"Scope a token to cluster groups (--group, repeatable), or to every cluster with none; never wider than its owner's scope."`
 }
 
 type tokenCreateCmd struct {
@@ -58,9 +59,70 @@ func (c *tokenRevokeCmd) Run(ctx context.Context, d *deps, t *tokenCmd) error {
 	return tokenRevoke(ctx, t.DatabaseURL, c.ID, d.getenv, d.stderr)
 }
 
-// userCmd is `tagdrift user add NAME --role admin|viewer`.
+type tokenScopeCmd struct {
+	ID    int64    `arg:"" help:"the token's id, from token list"`
+	Group []string `help:"a cluster group whose clusters the token covers; repeatable; none for every cluster"`
+}
+
+func (c *tokenScopeCmd) Run(ctx context.Context, d *deps, t *tokenCmd) error {
+	if c.ID <= 0 {
+		return usageError("token scope takes a token id, not %d", c.ID)
+	}
+	st, err := openAccounts(ctx, t.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.SetTokenScope(ctx, c.ID, c.Group, cliAudit(d.getenv)); err != nil {
+		return scopeError(err, fmt.Sprintf("token %d", c.ID))
+	}
+	fmt.Fprintf(d.stderr, "tagdrift: token %d covers %s\n", c.ID, scopeText(c.Group))
+	return nil
+}
+
+// scopeError words a refused scope change for the command line.
+func scopeError(err error, what string) error {
+	switch {
+	case errors.Is(err, store.ErrScopeWider):
+		return fmt.Errorf("%s: a token's scope cannot be wider than its owner's", what)
+	case errors.Is(err, store.ErrNotFound):
+		return fmt.Errorf("%s: no such %s, or no such cluster group: %w", what, strings.Fields(what)[0], err)
+	}
+	return err
+}
+
+// scopeText says what a scope of groups covers.
+func scopeText(groups []string) string {
+	if len(groups) == 0 {
+		return "every cluster"
+	}
+	return "the clusters of " + strings.Join(groups, ", ")
+}
+
+// userCmd is `tagdrift user add NAME --role admin|viewer` and `tagdrift user scope`.
 type userCmd struct {
-	Add userAddCmd `cmd:"" help:"Add a user; the password is asked twice on a terminal, otherwise the first line of stdin is read."`
+	Add   userAddCmd   `cmd:"" help:"Add a user; the password is asked twice on a terminal, otherwise the first line of stdin is read."`
+	Scope userScopeCmd `cmd:"" help:"Scope a user's role to cluster groups (--group, repeatable), or to every cluster with none."`
+}
+
+type userScopeCmd struct {
+	databaseFlag `embed:""`
+
+	Name  string   `arg:"" help:"the user's name"`
+	Group []string `help:"a cluster group whose clusters the user's role covers; repeatable; none for every cluster"`
+}
+
+func (c *userScopeCmd) Run(ctx context.Context, d *deps) error {
+	st, err := openAccounts(ctx, c.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.SetUserScope(ctx, c.Name, c.Group, cliAudit(d.getenv)); err != nil {
+		return scopeError(err, fmt.Sprintf("user %q", c.Name))
+	}
+	fmt.Fprintf(d.stderr, "tagdrift: user %q covers %s\n", c.Name, scopeText(c.Group))
+	return nil
 }
 
 type userAddCmd struct {

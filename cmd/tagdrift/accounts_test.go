@@ -250,3 +250,47 @@ func TestAccountUsageErrors(t *testing.T) {
 		t.Errorf("tagdrift help does not list the token and user commands:\n%s", stdout)
 	}
 }
+
+// TestScopeCommands checks `tagdrift user scope` and `tagdrift token scope`: a user's
+// role scoped to cluster groups and back to every cluster, a token never wider than
+// its owner's scope, unknown names refused.
+func TestScopeCommands(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, env := accountsDB(t)
+	for _, g := range []string{"eu", "us"} {
+		if _, err := st.CreateGroup(ctx, g, store.Audit{Actor: "cli:test"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if code, _, stderr := runCLIStdin(t, env, "pw-of-ann\n", "user", "add", "ann", "--role", "viewer"); code != 0 {
+		t.Fatalf("user add: %d %s", code, stderr)
+	}
+	code, _, stderr := runCLI(t, env, "user", "scope", "ann", "--group", "eu", "--group", "us")
+	if code != 0 || !strings.Contains(stderr, "the clusters of eu, us") {
+		t.Fatalf("user scope: exit %d, %q", code, stderr)
+	}
+	u, _ := st.UserByName(ctx, "ann")
+	if !u.Scope.Limited || len(u.Scope.GroupIDs) != 2 {
+		t.Errorf("ann's scope: %+v", u.Scope)
+	}
+	tok, _, err := st.CreateToken(ctx, store.NewToken{Name: "ci", Role: store.RoleViewer, OwnerID: u.ID}, store.Audit{Actor: "cli:test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := runCLI(t, env, "token", "scope", fmt.Sprint(tok.ID)); code == 0 || !strings.Contains(stderr, "wider than its owner") {
+		t.Errorf("token scope wider than its owner: exit %d, %q", code, stderr)
+	}
+	if code, _, stderr := runCLI(t, env, "token", "scope", fmt.Sprint(tok.ID), "--group", "eu"); code != 0 {
+		t.Errorf("token scope eu: exit %d, %q", code, stderr)
+	}
+	if code, _, stderr := runCLI(t, env, "user", "scope", "ann", "--group", "nope"); code == 0 || !strings.Contains(stderr, "no such") {
+		t.Errorf("unknown group: exit %d, %q", code, stderr)
+	}
+	if code, _, stderr := runCLI(t, env, "user", "scope", "ann"); code != 0 || !strings.Contains(stderr, "every cluster") {
+		t.Errorf("back to every cluster: exit %d, %q", code, stderr)
+	}
+	if u, _ := st.UserByName(ctx, "ann"); u.Scope.Limited {
+		t.Errorf("ann's scope after clearing: %+v", u.Scope)
+	}
+}

@@ -80,7 +80,7 @@ type serveConfig struct {
 	OIDCIssuer           string        `name:"oidc-issuer" env:"TAGDRIFT_OIDC_ISSUER" placeholder:"URL" help:"issuer URL of the OpenID Connect provider users sign in through (https, or http on loopback); needs --external-url, whose /signin/sso/callback is the redirect URL to register"`
 	OIDCClientID         string        `name:"oidc-client-id" env:"TAGDRIFT_OIDC_CLIENT_ID" placeholder:"ID" help:"tagdrift's client id at the provider"`
 	OIDCClientSecretFile string        `name:"oidc-client-secret-file" env:"TAGDRIFT_OIDC_CLIENT_SECRET_FILE" placeholder:"FILE" help:"file holding the client secret (or the secret itself in $$TAGDRIFT_OIDC_CLIENT_SECRET)"`
-	OIDCRole             []string      `name:"oidc-role" env:"TAGDRIFT_OIDC_ROLES" sep:"none" placeholder:"GROUP=ROLE" help:"give members of the provider's GROUP the role admin or viewer (the highest wins; a user in no such group is refused); repeatable"`
+	OIDCRole             []string      `name:"oidc-role" env:"TAGDRIFT_OIDC_ROLES" sep:"none" placeholder:"GROUP=ROLE" help:"give members of the provider's GROUP the role admin or viewer on every cluster, or with :CLUSTER-GROUP+... on those cluster groups' clusters only (the highest role wins; a user in no such group is refused); repeatable"`
 	OIDCGroupsClaim      string        `name:"oidc-groups-claim" env:"TAGDRIFT_OIDC_GROUPS_CLAIM" default:"groups" help:"ID token claim that lists the user's groups"`
 	OIDCScope            []string      `name:"oidc-scope" env:"TAGDRIFT_OIDC_SCOPES" sep:"none" placeholder:"SCOPE" help:"scope to ask for besides openid; repeatable; none given asks for profile, email and groups"`
 	OIDCName             string        `name:"oidc-name" env:"TAGDRIFT_OIDC_NAME" default:"single sign-on" help:"the provider's name on the sign-in button (Sign in with NAME)"`
@@ -273,24 +273,55 @@ func loopbackHost(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// oidcRoles reads --oidc-role GROUP=ROLE values.
+// oidcRoles reads --oidc-role GROUP=ROLE values (use oidcRoleScopes for their
+// scopes).
 func oidcRoles(specs []string) (map[string]string, error) {
+	roles, _, err := oidcGrants(specs)
+	return roles, err
+}
+
+// oidcRoleScopes are the cluster groups of the --oidc-role GROUP=ROLE:CG1+CG2 values,
+// by provider group; a GROUP=ROLE value is on every cluster and absent here.
+func oidcRoleScopes(specs []string) map[string][]string {
+	_, scopes, _ := oidcGrants(specs)
+	return scopes
+}
+
+// oidcGrants reads --oidc-role values: GROUP=ROLE grants ROLE on every cluster,
+// GROUP=ROLE:CG1+CG2 on the clusters of those cluster groups only ('+', which no
+// cluster group name holds, since TAGDRIFT_OIDC_ROLES splits at commas).
+func oidcGrants(specs []string) (map[string]string, map[string][]string, error) {
 	out := make(map[string]string, len(specs))
+	scopes := map[string][]string{}
 	for _, spec := range specs {
 		i := strings.LastIndexByte(spec, '=')
 		if i <= 0 {
-			return nil, fmt.Errorf("want GROUP=ROLE, not %q", spec)
+			return nil, nil, fmt.Errorf("want GROUP=ROLE or GROUP=ROLE:CLUSTER-GROUP+..., not %q", spec)
 		}
 		group, role := spec[:i], spec[i+1:]
+		role, cgs, scoped := strings.Cut(role, ":")
+		if scoped {
+			if _, ok := scopes[group]; !ok && out[group] != "" {
+				return nil, nil, fmt.Errorf("group %q is given a role on every cluster and on cluster groups", group)
+			}
+			for _, cg := range strings.Split(cgs, "+") {
+				if err := store.ValidGroupName(cg); err != nil {
+					return nil, nil, fmt.Errorf("%q: %w", spec, err)
+				}
+				scopes[group] = append(scopes[group], cg)
+			}
+		} else if _, ok := scopes[group]; ok {
+			return nil, nil, fmt.Errorf("group %q is given a role on every cluster and on cluster groups", group)
+		}
 		if role != store.RoleAdmin && role != store.RoleViewer {
-			return nil, fmt.Errorf("%q: role must be admin or viewer, not %q", spec, role)
+			return nil, nil, fmt.Errorf("%q: role must be admin or viewer, not %q", spec, role)
 		}
 		if r, ok := out[group]; ok && r != role {
-			return nil, fmt.Errorf("group %q is given two roles, %s and %s", group, r, role)
+			return nil, nil, fmt.Errorf("group %q is given two roles, %s and %s", group, r, role)
 		}
 		out[group] = role
 	}
-	return out, nil
+	return out, scopes, nil
 }
 
 // sso is the provider users sign in through, or nil without --oidc-issuer; the client
@@ -314,7 +345,7 @@ func (c serveConfig) sso(ring *keyring.Ring, cookies access.Cookies, log *slog.L
 	p, err := sso.New(sso.Config{
 		Issuer: c.OIDCIssuer, ClientID: c.OIDCClientID, ClientSecret: secret,
 		RedirectURL: strings.TrimSuffix(c.ExternalURL, "/") + sso.CallbackPath,
-		Scopes:      c.OIDCScope, GroupsClaim: c.OIDCGroupsClaim, Roles: roles, Name: c.OIDCName,
+		Scopes:      c.OIDCScope, GroupsClaim: c.OIDCGroupsClaim, Roles: roles, RoleScopes: oidcRoleScopes(c.OIDCRole), Name: c.OIDCName,
 		SessionMax: c.OIDCSessionMax, FlowKeys: ring.Derive(sso.FlowPurpose), PlainCookie: cookies.Plain, Logger: log,
 	})
 	if err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -83,5 +84,25 @@ func TestServeOIDCConfig(t *testing.T) {
 	p, err := c.sso(ring, access.Cookies{}, nil)
 	if err != nil || p == nil || p.Issuer() != "https://idp.example.com" || p.Name() != "single sign-on" || p.SessionMax().Hours() != 8 {
 		t.Fatalf("provider = %+v, %v", p, err)
+	}
+}
+
+// TestOIDCGrants checks --oidc-role values with scopes: GROUP=ROLE on every cluster,
+// GROUP=ROLE:CG1+CG2 on cluster groups, a provider group holding = and : kept whole.
+func TestOIDCGrants(t *testing.T) {
+	roles, scopes, err := oidcGrants([]string{"ops=admin", "eu-ops=admin:eu+eu-west", "a:b=c=viewer:us"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if roles["ops"] != "admin" || roles["eu-ops"] != "admin" || roles["a:b=c"] != "viewer" || len(roles) != 3 {
+		t.Errorf("roles = %v", roles)
+	}
+	if _, ok := scopes["ops"]; ok || fmt.Sprint(scopes["eu-ops"]) != "[eu eu-west]" || fmt.Sprint(scopes["a:b=c"]) != "[us]" {
+		t.Errorf("scopes = %v", scopes)
+	}
+	for _, bad := range [][]string{{"x=admin:"}, {"x=admin:Bad_Group"}, {"x=admin", "x=admin:eu"}, {"x=admin:eu", "x=admin"}, {"x=owner:eu"}, {"x=admin:eu,us"}} {
+		if _, _, err := oidcGrants(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
 	}
 }

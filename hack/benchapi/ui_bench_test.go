@@ -150,7 +150,7 @@ func BenchmarkUIPages(b *testing.B) {
 					b.Fatal(err)
 				}
 				start := time.Now()
-				n, err := st.CountBehind(ctx)
+				n, err := st.CountBehind(ctx, store.Scope{})
 				took = append(took, time.Since(start))
 				if err != nil || n == 0 {
 					b.Fatalf("behind: %d, %v", n, err)

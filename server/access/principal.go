@@ -22,10 +22,18 @@ type Principal struct {
 	// Client is the address the request came from (Gate.Client): the real client
 	// behind trusted proxies.
 	Client string
+	// Scope is the clusters p's role covers, read at authentication: a user's scope; a
+	// token's own scope bounded by its owner's current one; every cluster for the
+	// operator's admin token. Every read filters by it in the store.
+	Scope store.Scope
 }
 
-// IsAdmin reports whether p has the admin role.
+// IsAdmin reports whether p has the admin role (on the clusters of its scope).
 func (p Principal) IsAdmin() bool { return p.Role == store.RoleAdmin }
+
+// IsGlobalAdmin reports whether p is an admin of every cluster: only such an admin
+// manages users, tokens, cluster groups, channels and the other global settings.
+func (p Principal) IsGlobalAdmin() bool { return p.IsAdmin() && !p.Scope.Limited }
 
 type principalKey struct{}
 
@@ -51,5 +59,5 @@ func Audit(r *http.Request) store.Audit {
 
 // UserPrincipal is who a signed-in user is, for the audit trail and the role checks.
 func UserPrincipal(u store.User) Principal {
-	return Principal{Actor: "user:" + u.Name, Role: u.Role, LimiterKey: "user:" + u.Name, UserID: u.ID}
+	return Principal{Actor: "user:" + u.Name, Role: u.Role, LimiterKey: "user:" + u.Name, UserID: u.ID, Scope: u.Scope}
 }

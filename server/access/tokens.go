@@ -93,6 +93,7 @@ func (g *Gate) Principal(r *http.Request) (Principal, error) {
 		LimiterKey: "token:" + strconv.FormatInt(tok.ID, 10),
 		UserID:     tok.OwnerID,
 		Client:     client,
+		Scope:      tok.Scope, // bounded by its owner's (store.TokenBySecret)
 	}, nil
 }
 

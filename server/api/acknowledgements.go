@@ -81,7 +81,7 @@ func (a *API) listAcks(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ks, err := a.st.Acks(r.Context(), store.AckFilter{Status: status, MutationID: mutation, BeforeID: c.ID, Limit: limit + 1})
+	ks, err := a.st.Acks(r.Context(), store.AckFilter{Status: status, MutationID: mutation, BeforeID: c.ID, Limit: limit + 1, Scope: scopeOf(r.Context())})
 	if err != nil {
 		return request.About(err, "list acknowledgements")
 	}
@@ -107,7 +107,7 @@ func (a *API) getAck(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	k, err := a.st.AckByID(r.Context(), id)
+	k, err := a.st.AckByID(r.Context(), id, scopeOf(r.Context()))
 	if err != nil {
 		return request.About(err, "acknowledgement %d", id)
 	}
@@ -142,6 +142,16 @@ func (a *API) createAck(w http.ResponseWriter, r *http.Request) error {
 	subject := "scope"
 	if na.MutationID != 0 {
 		subject = fmt.Sprintf("mutation %d", na.MutationID)
+	}
+	// A scoped principal acknowledges the mutations of its scope, one at a time: one
+	// outside it does not exist, and matchers may cover any cluster.
+	if sc := scopeOf(r.Context()); sc.Limited {
+		if na.MutationID == 0 {
+			return request.Errorf(http.StatusForbidden, "a role scoped to cluster groups acknowledges mutations by id, not by matchers")
+		}
+		if _, err := a.st.MutationByID(r.Context(), na.MutationID, sc); err != nil {
+			return request.About(err, "%s", subject)
+		}
 	}
 	k, err := a.st.CreateAck(r.Context(), access.Audit(r), na)
 	if err != nil {
@@ -193,7 +203,7 @@ func (a *API) revokeAck(w http.ResponseWriter, r *http.Request) error {
 	}
 	p := access.PrincipalOf(r.Context())
 	if !p.IsAdmin() {
-		k, err := a.st.AckByID(r.Context(), id)
+		k, err := a.st.AckByID(r.Context(), id, scopeOf(r.Context()))
 		if err != nil {
 			return request.About(err, "acknowledgement %d", id)
 		}

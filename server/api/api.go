@@ -129,19 +129,34 @@ func (a *API) Mount(r chi.Router) {
 			// The requester may withdraw a request; the handler checks who asks.
 			r.Post("/acknowledgements/{id}/revoke", a.handle(a.revokeAck))
 
+			// Admins of some cluster groups too: their clusters (the handlers read them
+			// in the principal's scope, so another group's are not found) and the
+			// notification routes of their groups; the audit trail of their clusters.
 			r.Group(func(r chi.Router) {
 				r.Use(a.requireAdmin)
 				r.Post("/clusters", a.handle(a.createCluster))
 				r.Patch("/clusters/{name}", a.handle(a.updateCluster))
 				r.Delete("/clusters/{name}", a.handle(a.deleteCluster))
 				r.Post("/clusters/{name}/scans", a.handle(a.requestScan))
+				r.Get("/audit", a.handle(a.listAudit))
+				r.Get("/notifications/routes", a.handle(a.listRoutes))
+				r.Post("/notifications/routes", a.handle(a.createRoute))
+				r.Get("/notifications/routes/{id}", a.handle(a.getRoute))
+				r.Patch("/notifications/routes/{id}", a.handle(a.updateRoute))
+				r.Delete("/notifications/routes/{id}", a.handle(a.deleteRoute))
+			})
+			// Admins of every cluster only: groups, users, tokens, channels, rules and
+			// the decisions on acknowledgements are global settings.
+			r.Group(func(r chi.Router) {
+				r.Use(a.requireGlobalAdmin)
 				r.Post("/groups", a.handle(a.createGroup))
 				r.Patch("/groups/{name}", a.handle(a.renameGroup))
 				r.Delete("/groups/{name}", a.handle(a.deleteGroup))
-				r.Get("/audit", a.handle(a.listAudit))
+				r.Put("/users/{name}/scope", a.handle(a.setUserScope))
 				r.Get("/tokens", a.handle(a.listTokens))
 				r.Post("/tokens", a.handle(a.createToken))
 				r.Delete("/tokens/{id}", a.handle(a.revokeToken))
+				r.Put("/tokens/{id}/scope", a.handle(a.setTokenScope))
 				r.Get("/notifications/channels", a.handle(a.listChannels))
 				r.Post("/notifications/channels", a.handle(a.createChannel))
 				r.Get("/notifications/channels/{id}", a.handle(a.getChannel))
@@ -149,11 +164,6 @@ func (a *API) Mount(r chi.Router) {
 				r.Delete("/notifications/channels/{id}", a.handle(a.deleteChannel))
 				r.Post("/notifications/channels/{id}/test", a.handle(a.testChannel))
 				r.Get("/notifications/channels/{id}/deliveries", a.handle(a.listDeliveries))
-				r.Get("/notifications/routes", a.handle(a.listRoutes))
-				r.Post("/notifications/routes", a.handle(a.createRoute))
-				r.Get("/notifications/routes/{id}", a.handle(a.getRoute))
-				r.Patch("/notifications/routes/{id}", a.handle(a.updateRoute))
-				r.Delete("/notifications/routes/{id}", a.handle(a.deleteRoute))
 				r.Post("/rules", a.handle(a.createRule))
 				r.Post("/rules/{id}/revoke", a.handle(a.revokeRule))
 				r.Get("/acknowledgements/unmatched", a.handle(a.unmatched))
@@ -204,7 +214,24 @@ func (a *API) authenticate(next http.Handler) http.Handler {
 	})
 }
 
-// requireAdmin lets only admins through; viewers get a 403.
+// requireGlobalAdmin lets only admins of every cluster through; others get a 403 (what
+// it guards names no cluster, so a 403 tells nothing).
+func (a *API) requireGlobalAdmin(next http.Handler) http.Handler {
+	return a.handle(func(w http.ResponseWriter, r *http.Request) error {
+		p := access.PrincipalOf(r.Context())
+		if !p.IsAdmin() {
+			return request.Errorf(http.StatusForbidden, "this needs an admin token")
+		}
+		if !p.IsGlobalAdmin() {
+			return request.Errorf(http.StatusForbidden, "this needs an admin of every cluster: a scoped admin manages their groups' clusters and routes")
+		}
+		next.ServeHTTP(w, r)
+		return nil
+	})
+}
+
+// requireAdmin lets only admins through, of every cluster or of some groups; viewers
+// get a 403.
 func (a *API) requireAdmin(next http.Handler) http.Handler {
 	return a.handle(func(w http.ResponseWriter, r *http.Request) error {
 		if !access.PrincipalOf(r.Context()).IsAdmin() {
@@ -214,3 +241,7 @@ func (a *API) requireAdmin(next http.Handler) http.Handler {
 		return nil
 	})
 }
+
+// scopeOf is the scope of the request's principal (access.PrincipalOf), which every
+// read passes to the store.
+func scopeOf(ctx context.Context) store.Scope { return access.PrincipalOf(ctx).Scope }

@@ -76,7 +76,7 @@ func TestClusterLifecycle(t *testing.T) {
 		t.Errorf("createdAt in %v", loc)
 	}
 	// The credentials are stored, sealed, reduced to what Vet keeps.
-	full, err := e.st.ClusterStatusByName(ctx, "prod")
+	full, err := e.st.ClusterStatusByName(ctx, "prod", store.Scope{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -433,7 +433,7 @@ func TestHistoryReads(t *testing.T) {
 	f := &fleet{t: t, e: e, id: map[string]int64{}}
 	for _, name := range []string{"prod", "staging"} {
 		want(t, e.as("admin").send("POST", "/api/v1/clusters", clusterBody(name, testKubeconfig("", ""), "")), http.StatusCreated)
-		c, err := e.st.ClusterStatusByName(context.Background(), name)
+		c, err := e.st.ClusterStatusByName(context.Background(), name, store.Scope{})
 		if err != nil {
 			t.Fatal(err)
 		}

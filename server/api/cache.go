@@ -90,8 +90,9 @@ func (c *responseCache) put(key string, version int64, e cacheEntry) {
 
 // cachedRead answers a read made by build, through the cache when there is one. build
 // returns the answer and the sightings it shows (nil for none). The key is the
-// request's path and query as sent: two spellings of one query are two entries, which
-// costs memory, never correctness.
+// request's path and query as sent, after the scope of the principal (store.Scope.Key:
+// an answer is never served to a principal of another scope): two spellings of one
+// query are two entries, which costs memory, never correctness.
 func (a *API) cachedRead(w http.ResponseWriter, r *http.Request, build func(ctx context.Context) (any, store.Sightings, error)) error {
 	if a.cache == nil {
 		v, _, err := build(r.Context())
@@ -100,7 +101,7 @@ func (a *API) cachedRead(w http.ResponseWriter, r *http.Request, build func(ctx 
 		}
 		return request.Respond(w, http.StatusOK, v)
 	}
-	key := r.URL.Path + "?" + r.URL.RawQuery
+	key := scopeOf(r.Context()).Key() + " " + r.URL.Path + "?" + r.URL.RawQuery
 	// One query checks a kept answer: the data version and its clusters' sightings.
 	// On a miss the same query, read before the data, gives the version the new
 	// answer is made under: an answer made from newer data than its version says is

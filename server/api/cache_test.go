@@ -26,7 +26,7 @@ func TestCachedReadsFollowTheData(t *testing.T) {
 	viewer := e.as("viewer")
 	f := &fleet{t: t, e: e, id: map[string]int64{}}
 	want(t, e.as("admin").send("POST", "/api/v1/clusters", clusterBody("prod", testKubeconfig("", ""), "")), http.StatusCreated)
-	c, err := e.st.ClusterStatusByName(context.Background(), "prod")
+	c, err := e.st.ClusterStatusByName(context.Background(), "prod", store.Scope{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func cacheFleet(t *testing.T) (*fleet, *testEnv, time.Time) {
 	f := &fleet{t: t, e: e, id: map[string]int64{}}
 	for _, name := range []string{"prod", "stage"} {
 		want(t, e.as("admin").send("POST", "/api/v1/clusters", clusterBody(name, testKubeconfig("", ""), "")), http.StatusCreated)
-		c, err := e.st.ClusterStatusByName(context.Background(), name)
+		c, err := e.st.ClusterStatusByName(context.Background(), name, store.Scope{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -262,7 +262,7 @@ func TestCachedReadsFreshAfterEveryWrite(t *testing.T) {
 		}},
 		{"cluster added and scanned", func() {
 			want(t, e.as("admin").send("POST", "/api/v1/clusters", clusterBody("third", testKubeconfig("", ""), "")), http.StatusCreated)
-			c, err := st.ClusterStatusByName(ctx, "third")
+			c, err := st.ClusterStatusByName(ctx, "third", store.Scope{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -305,7 +305,7 @@ func TestDigestHistoryPages(t *testing.T) {
 	e := newEnv(t, nil)
 	f := &fleet{t: t, e: e, id: map[string]int64{}}
 	want(t, e.as("admin").send("POST", "/api/v1/clusters", clusterBody("prod", testKubeconfig("", ""), "")), http.StatusCreated)
-	c, err := e.st.ClusterStatusByName(context.Background(), "prod")
+	c, err := e.st.ClusterStatusByName(context.Background(), "prod", store.Scope{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -67,7 +67,7 @@ func (a *API) listClusters(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	all, err := a.st.ClusterStatuses(r.Context())
+	all, err := a.st.ClusterStatuses(r.Context(), scopeOf(r.Context()))
 	if err != nil {
 		return request.About(err, "list clusters")
 	}
@@ -92,7 +92,7 @@ func (a *API) getCluster(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	name := chi.URLParam(r, "name")
-	c, err := a.st.ClusterStatusByName(r.Context(), name)
+	c, err := a.st.ClusterStatusByName(r.Context(), name, scopeOf(r.Context()))
 	if err != nil {
 		return request.About(err, "cluster %q", name)
 	}
@@ -155,6 +155,9 @@ func (a *API) createCluster(w http.ResponseWriter, r *http.Request) error {
 	}
 	if req.Kubeconfig == "" {
 		return request.BadRequest("kubeconfig is required: the kubeconfig file's content, as a string")
+	}
+	if err := a.groupInScope(r, req.Group); err != nil {
+		return err
 	}
 	creds, err := a.vet.Vet(req.Kubeconfig, req.Context)
 	if err != nil {
@@ -230,9 +233,14 @@ func (a *API) updateCluster(w http.ResponseWriter, r *http.Request) error {
 	if ch.Credentials == nil && ch.ScanInterval == nil && ch.Annotate == nil && ch.Enabled == nil && ch.Group == nil && ch.ScanMode == nil {
 		return request.BadRequest("nothing to change: send any of kubeconfig (with context), group, scanInterval, scanMode, annotate, enabled")
 	}
-	before, err := a.st.ClusterStatusByName(r.Context(), name)
+	before, err := a.st.ClusterStatusByName(r.Context(), name, scopeOf(r.Context()))
 	if err != nil {
 		return request.About(err, "cluster %q", name)
+	}
+	if ch.Group != nil {
+		if err := a.groupInScope(r, *ch.Group); err != nil {
+			return err
+		}
 	}
 	if _, err := a.st.UpdateCluster(r.Context(), name, ch, access.Audit(r)); err != nil {
 		return request.About(err, "cluster %q", name)
@@ -243,7 +251,7 @@ func (a *API) updateCluster(w http.ResponseWriter, r *http.Request) error {
 			a.log.Error("remove tagdrift's annotations", "cluster", name, "error", err.Error())
 		}
 	}
-	c, err := a.st.ClusterStatusByName(r.Context(), name)
+	c, err := a.st.ClusterStatusByName(r.Context(), name, scopeOf(r.Context()))
 	if err != nil {
 		return request.About(err, "cluster %q", name)
 	}
@@ -265,7 +273,12 @@ func (a *API) deleteCluster(w http.ResponseWriter, r *http.Request) error {
 	name := chi.URLParam(r, "name")
 	// tagdrift's keys leave the cluster's ReplicaSets first, while its credentials are
 	// still at hand; the deletion goes ahead if that fails.
-	if c, err := a.st.ClusterStatusByName(r.Context(), name); err == nil && a.scans != nil {
+	// Outside the principal's scope, the cluster does not exist.
+	c, err := a.st.ClusterStatusByName(r.Context(), name, scopeOf(r.Context()))
+	if err != nil {
+		return request.About(err, "cluster %q", name)
+	}
+	if a.scans != nil {
 		if err := a.scans.Unannotate(context.WithoutCancel(r.Context()), c.ID); err != nil {
 			a.log.Error("remove tagdrift's annotations", "cluster", name, "error", err.Error())
 		}
@@ -295,7 +308,7 @@ func (a *API) requestScan(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	name := chi.URLParam(r, "name")
-	c, err := a.st.ClusterStatusByName(r.Context(), name)
+	c, err := a.st.ClusterStatusByName(r.Context(), name, scopeOf(r.Context()))
 	if err != nil {
 		return request.About(err, "cluster %q", name)
 	}
@@ -313,4 +326,28 @@ func (a *API) requestScan(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.Header().Set("Location", fmt.Sprintf("/api/v1/scans/%d", id))
 	return request.Respond(w, http.StatusAccepted, map[string]int64{"id": id})
+}
+
+// groupInScope refuses, with a 403, a cluster group outside the principal's scope for a
+// cluster it adds or moves: a scoped admin names one of their own groups ("" is the
+// default group, theirs only if in their scope). The refusal reads the same whether the
+// group exists or not.
+func (a *API) groupInScope(r *http.Request, group string) error {
+	sc := scopeOf(r.Context())
+	if !sc.Limited {
+		return nil
+	}
+	if group == "" {
+		group = store.DefaultGroup
+	}
+	gs, err := a.st.Groups(r.Context(), sc)
+	if err != nil {
+		return request.About(err, "cluster groups")
+	}
+	for _, g := range gs {
+		if g.Name == group {
+			return nil
+		}
+	}
+	return request.Errorf(http.StatusForbidden, "a scoped admin adds clusters to, and moves them between, their own groups only")
 }

@@ -18,7 +18,7 @@ func TestDeleteClusterWithoutScheduler(t *testing.T) {
 	e := newEnv(t, func(c *testConfig) { c.Scans = nil })
 	f := &fleet{t: t, e: e, id: map[string]int64{}}
 	want(t, e.as("admin").send("POST", "/api/v1/clusters", clusterBody("prod", testKubeconfig("", ""), "")), http.StatusCreated)
-	c, err := e.st.ClusterStatusByName(context.Background(), "prod")
+	c, err := e.st.ClusterStatusByName(context.Background(), "prod", store.Scope{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +57,7 @@ func TestClusterScanMode(t *testing.T) {
 	if c.ScanMode != "watch" || c.Watch == nil || c.Watch.State != "polling" || c.Watch.Note == "" {
 		t.Fatalf("a watched cluster no replica holds: %+v %+v", c, c.Watch)
 	}
-	st, err := e.st.ClusterStatusByName(context.Background(), "prod")
+	st, err := e.st.ClusterStatusByName(context.Background(), "prod", store.Scope{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,6 +34,7 @@ func (a *API) digest(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	p.Refs = true
+	p.Scope = scopeOf(r.Context())
 	return a.cachedRead(w, r, func(ctx context.Context) (any, store.Sightings, error) {
 		use, next, err := request.DigestUses(ctx, a.st, d, p)
 		if err != nil {
@@ -51,7 +52,7 @@ func (a *API) digestOfPrefix(ctx context.Context, prefix string) (string, error)
 	if t.DigestPrefix == "" || prefix != strings.ToLower(prefix) {
 		return "", request.BadRequest("digest must be sha256:, sha384: or sha512: and its 64, 96 or 128 lowercase hex digits, or at least 6 of a sha256 digest's, not %q", request.Clip(prefix, 80))
 	}
-	res, err := a.st.Search(ctx, t.DigestPrefix, "", "", "", "")
+	res, err := a.st.Search(ctx, t.DigestPrefix, "", "", "", "", scopeOf(ctx))
 	if err != nil {
 		return "", request.About(err, "digests beginning %s", t.DigestPrefix)
 	}

@@ -292,7 +292,7 @@ func newFleet(t *testing.T) (*testEnv, *fleet) {
 	f := &fleet{t: t, e: e, id: map[string]int64{}}
 	for _, name := range []string{"prod", "staging", "old"} {
 		want(t, e.as("admin").send("POST", "/api/v1/clusters", clusterBody(name, testKubeconfig("", ""), "")), http.StatusCreated)
-		c, err := e.st.ClusterStatusByName(context.Background(), name)
+		c, err := e.st.ClusterStatusByName(context.Background(), name, store.Scope{})
 		if err != nil {
 			t.Fatal(err)
 		}

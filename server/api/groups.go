@@ -28,7 +28,7 @@ func (a *API) listGroups(w http.ResponseWriter, r *http.Request) error {
 	if _, err := request.Parse(r.URL.RawQuery); err != nil {
 		return err
 	}
-	gs, err := a.st.Groups(r.Context())
+	gs, err := a.st.Groups(r.Context(), scopeOf(r.Context()))
 	if err != nil {
 		return err
 	}

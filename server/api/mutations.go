@@ -124,11 +124,12 @@ func (a *API) listMutations(w http.ResponseWriter, r *http.Request) error {
 	}
 	limit := f.Limit - 1
 	f.RawPlaces = true
+	f.Scope = scopeOf(r.Context())
 	ms, err := a.st.ListMutations(r.Context(), f)
 	if err != nil {
 		return request.About(err, "list mutations")
 	}
-	rules, acks, err := a.st.Reasons(r.Context(), ms)
+	rules, acks, err := a.st.Reasons(r.Context(), ms, scopeOf(r.Context()))
 	if err != nil {
 		return request.About(err, "list mutations")
 	}
@@ -198,11 +199,11 @@ func (a *API) getMutation(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	m, err := a.st.MutationByID(r.Context(), id)
+	m, err := a.st.MutationByID(r.Context(), id, scopeOf(r.Context()))
 	if err != nil {
 		return request.About(err, "mutation %d", id)
 	}
-	rules, acks, err := a.st.Reasons(r.Context(), []store.Mutation{m})
+	rules, acks, err := a.st.Reasons(r.Context(), []store.Mutation{m}, scopeOf(r.Context()))
 	if err != nil {
 		return request.About(err, "mutation %d", id)
 	}

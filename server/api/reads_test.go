@@ -26,7 +26,7 @@ func TestDigestLookUpAlgorithms(t *testing.T) {
 	e := newEnv(t, nil)
 	f := &fleet{t: t, e: e, id: map[string]int64{}}
 	want(t, e.as("admin").send("POST", "/api/v1/clusters", clusterBody("prod", testKubeconfig("", ""), "")), http.StatusCreated)
-	c, err := e.st.ClusterStatusByName(context.Background(), "prod")
+	c, err := e.st.ClusterStatusByName(context.Background(), "prod", store.Scope{})
 	if err != nil {
 		t.Fatal(err)
 	}

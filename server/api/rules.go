@@ -51,7 +51,7 @@ func (a *API) listRules(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	rs, err := a.st.Rules(r.Context(), live)
+	rs, err := a.st.Rules(r.Context(), live, scopeOf(r.Context()))
 	if err != nil {
 		return request.About(err, "list rules")
 	}
@@ -72,7 +72,7 @@ func (a *API) getRule(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	rl, err := a.st.Rule(r.Context(), id)
+	rl, err := a.st.Rule(r.Context(), id, scopeOf(r.Context()))
 	if err != nil {
 		return request.About(err, "rule %d", id)
 	}

@@ -56,7 +56,7 @@ func (a *API) listScans(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	f := store.ScanFilter{Cluster: q.Get("cluster"), Limit: limit + 1}
+	f := store.ScanFilter{Cluster: q.Get("cluster"), Limit: limit + 1, Scope: scopeOf(r.Context())}
 	filter := request.FilterKey("cluster", f.Cluster)
 	c, err := q.Cursor("scans", filter)
 	if err != nil {
@@ -84,7 +84,7 @@ func (a *API) getScan(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s, err := a.st.ScanRecordByID(r.Context(), id)
+	s, err := a.st.ScanRecordByID(r.Context(), id, scopeOf(r.Context()))
 	if err != nil {
 		return request.About(err, "scan %d", id)
 	}

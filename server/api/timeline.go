@@ -48,7 +48,7 @@ func (a *API) timeline(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return a.cachedRead(w, r, func(ctx context.Context) (any, store.Sightings, error) {
-		ds, seen, err := a.st.Timeline(ctx, ref)
+		ds, seen, err := a.st.Timeline(ctx, ref, scopeOf(ctx))
 		if err != nil {
 			return nil, nil, request.About(err, "timeline of %s", ref)
 		}
@@ -76,7 +76,7 @@ func (a *API) refsEndingAs(ctx context.Context, written, normalized string) ([]s
 	if t.RefPart == "" {
 		return nil, nil
 	}
-	res, err := a.st.Search(ctx, "", "", "", t.RefPart, "")
+	res, err := a.st.Search(ctx, "", "", "", t.RefPart, "", scopeOf(ctx))
 	if err != nil {
 		return nil, request.About(err, "references ending as %s", request.Clip(written, 80))
 	}

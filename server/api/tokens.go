@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -24,6 +25,9 @@ type tokenJSON struct {
 	LastUsedAt *time.Time `json:"lastUsedAt"`
 	ExpiresAt  *time.Time `json:"expiresAt"`
 	RevokedAt  *time.Time `json:"revokedAt"`
+	// Scope is the token's own scope (docs/access.md); at use it is bounded by its
+	// owner's too.
+	Scope scopeJSON `json:"scope"`
 }
 
 func (a *API) listTokens(w http.ResponseWriter, r *http.Request) error {
@@ -35,6 +39,14 @@ func (a *API) listTokens(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return request.About(err, "list tokens")
 	}
+	groups, err := a.st.Groups(r.Context(), store.Scope{}) // an admin of every cluster's list
+	if err != nil {
+		return request.About(err, "list cluster groups")
+	}
+	groupName := make(map[int64]string, len(groups))
+	for _, g := range groups {
+		groupName[g.ID] = g.Name
+	}
 	items := make([]tokenJSON, len(toks))
 	for i, t := range toks {
 		var owner *string
@@ -44,7 +56,14 @@ func (a *API) listTokens(w http.ResponseWriter, r *http.Request) error {
 		items[i] = tokenJSON{
 			ID: t.ID, Name: t.Name, Role: t.Role, CreatedBy: t.CreatedBy, Owner: owner, CreatedAt: request.UTC(t.CreatedAt),
 			LastUsedAt: request.UTCPtr(t.LastUsedAt), ExpiresAt: request.UTCPtr(t.ExpiresAt), RevokedAt: request.UTCPtr(t.RevokedAt),
+			Scope: scopeJSON{All: !t.Scope.Limited, Groups: []string{}},
 		}
+		for _, id := range t.Scope.GroupIDs {
+			if n, ok := groupName[id]; ok {
+				items[i].Scope.Groups = append(items[i].Scope.Groups, n)
+			}
+		}
+		slices.Sort(items[i].Scope.Groups)
 	}
 	return request.Respond(w, http.StatusOK, request.Page(items, limit, func(last tokenJSON) request.Cursor {
 		return request.Cursor{List: "tokens", ID: last.ID}

@@ -22,6 +22,7 @@ func (a *API) listWorkloads(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	limit := f.Limit - 1
+	f.Scope = scopeOf(r.Context())
 	// The workloads show no sighting: only a change of the data makes them change.
 	return a.cachedRead(w, r, func(ctx context.Context) (any, store.Sightings, error) {
 		items, err := a.st.ListWorkloadBodies(ctx, f)

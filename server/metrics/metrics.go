@@ -31,7 +31,7 @@ import (
 // Source is what the database gauges read; *store.Store is one.
 type Source interface {
 	LastSucceededScans(ctx context.Context) ([]store.LastSucceeded, error)
-	OpenMutationCounts(ctx context.Context) ([]store.OpenMutationCount, error)
+	OpenMutationCounts(ctx context.Context, sc store.Scope) ([]store.OpenMutationCount, error)
 }
 
 // Defaults of Config.
@@ -202,7 +202,7 @@ func (g *Gauges) readDatabase(ctx context.Context) (snapshot, error) {
 	if err != nil {
 		return snapshot{}, err
 	}
-	open, err := g.cfg.Source.OpenMutationCounts(ctx)
+	open, err := g.cfg.Source.OpenMutationCounts(ctx, store.Scope{}) // the operator's: every cluster
 	if err != nil {
 		return snapshot{}, err
 	}

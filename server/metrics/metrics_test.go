@@ -155,7 +155,7 @@ func (s *countingSource) LastSucceededScans(context.Context) ([]store.LastSuccee
 	return append([]store.LastSucceeded(nil), s.scans...), nil
 }
 
-func (s *countingSource) OpenMutationCounts(context.Context) ([]store.OpenMutationCount, error) {
+func (s *countingSource) OpenMutationCounts(context.Context, store.Scope) ([]store.OpenMutationCount, error) {
 	return s.open, nil
 }
 

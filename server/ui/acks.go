@@ -32,7 +32,7 @@ func (u *UI) ackRoutes(r chi.Router) {
 	r.Get("/mutations/{id}", u.handle(u.mutationPage))
 	r.Post("/mutations/{id}/acknowledge", u.handle(u.acknowledgeForm))
 	r.Group(func(r chi.Router) {
-		r.Use(u.requireAdminUI)
+		r.Use(u.requireGlobalAdminUI)
 		r.Post("/acknowledgements/rules", u.handle(u.createRuleForm))
 		r.Post("/acknowledgements/rules/{id}/revoke", u.handle(u.revokeRuleForm))
 		r.Post("/acknowledgements/{id}/approve", u.handle(u.decideAckForm(true)))
@@ -100,7 +100,7 @@ func (u *UI) renderAcks(w http.ResponseWriter, r *http.Request, status int, form
 		return (filter == web.AckFilterCurrent && !live) || (filter == web.AckFilterHistory && live)
 	})
 	slices.SortFunc(v.Acks, func(a, b web.AckRow) int { return cmp.Compare(b.ID, a.ID) })
-	rules, err := u.st.Rules(ctx, false)
+	rules, err := u.st.Rules(ctx, false, scopeOf(ctx))
 	if err != nil {
 		return request.About(err, "list rules")
 	}
@@ -139,7 +139,7 @@ var flashes = map[string]string{
 
 // ackRows are the acknowledgements of status, newest first, named by their mutation.
 func (u *UI) ackRows(ctx context.Context, status string) ([]web.AckRow, error) {
-	acks, err := u.st.Acks(ctx, store.AckFilter{Status: status, Limit: ackListLimit})
+	acks, err := u.st.Acks(ctx, store.AckFilter{Status: status, Limit: ackListLimit, Scope: scopeOf(ctx)})
 	if err != nil {
 		return nil, request.About(err, "list acknowledgements")
 	}
@@ -161,7 +161,7 @@ func (u *UI) ackRow(ctx context.Context, a store.Ack) (web.AckRow, error) {
 	if a.MutationID == 0 {
 		return row, nil
 	}
-	m, err := u.st.MutationByID(ctx, a.MutationID)
+	m, err := u.st.MutationByID(ctx, a.MutationID, scopeOf(ctx))
 	if errors.Is(err, store.ErrNotFound) {
 		return row, nil
 	}

@@ -62,7 +62,7 @@ func overviewCounts(t *testing.T, b *browser) (open, acked, expected int) {
 
 func mutationState(t *testing.T, st *store.Store, id int64) attention.State {
 	t.Helper()
-	m, err := st.MutationByID(context.Background(), id)
+	m, err := st.MutationByID(context.Background(), id, store.Scope{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +273,7 @@ func TestRuleForm(t *testing.T) {
 			t.Errorf("scope not kept: %q", p.find("#rule-scope").Text())
 		}
 	}
-	if rules, _ := e.st.Rules(context.Background(), false); len(rules) != 0 {
+	if rules, _ := e.st.Rules(context.Background(), false, store.Scope{}); len(rules) != 0 {
 		t.Fatalf("a refused form made %d rules", len(rules))
 	}
 

@@ -36,7 +36,9 @@ const auditPage = 100
 // adminRoutes are the admin pages: every one needs the admin role.
 func (u *UI) adminRoutes(r chi.Router) {
 	r.Route("/admin", func(r chi.Router) {
-		r.Use(u.requireAdminUI)
+		// Global settings: an admin of some cluster groups manages their clusters on
+		// the clusters' pages, and their routes and audit trail through the API.
+		r.Use(u.requireGlobalAdminUI)
 		r.Get("/", u.handle(u.adminIndex))
 		r.Get("/tokens", u.handle(u.tokensPage))
 		r.Post("/tokens", u.handle(u.createTokenForm))
@@ -44,6 +46,7 @@ func (u *UI) adminRoutes(r chi.Router) {
 		r.Get("/users", u.handle(u.usersPage))
 		r.Post("/users", u.handle(u.addUserForm))
 		r.Post("/users/{name}/role", u.handle(u.setRoleForm))
+		r.Post("/users/{name}/scope", u.handle(u.setScopeForm))
 		r.Post("/users/{name}/disable", u.handle(u.disableUserForm(true)))
 		r.Post("/users/{name}/enable", u.handle(u.disableUserForm(false)))
 		r.Get("/users/{name}/delete", u.handle(u.deleteUserPage))
@@ -163,6 +166,14 @@ func (u *UI) usersView(r *http.Request, form web.UserForm) (web.UsersView, error
 	if err != nil {
 		return web.UsersView{}, request.About(err, "list users")
 	}
+	groups, err := u.st.Groups(r.Context(), store.Scope{}) // the page is an admin's of every cluster
+	if err != nil {
+		return web.UsersView{}, request.About(err, "list cluster groups")
+	}
+	groupName := map[int64]string{}
+	for _, g := range groups {
+		groupName[g.ID] = g.Name
+	}
 	v := web.UsersView{Form: form, Now: u.now()}
 	self := ""
 	if s := access.SessionOf(r.Context()); s != nil {
@@ -170,7 +181,13 @@ func (u *UI) usersView(r *http.Request, form web.UserForm) (web.UsersView, error
 	}
 	for _, us := range users {
 		row := web.UserRow{Name: us.Name, Role: us.Role, CreatedAt: us.CreatedAt, DisabledAt: us.DisabledAt, Self: us.Name == self,
-			Tokens: us.Tokens, LastSignIn: us.LastSignInAt}
+			Tokens: us.Tokens, LastSignIn: us.LastSignInAt, Scoped: us.Scope.Limited}
+		for _, id := range us.Scope.GroupIDs {
+			if n, ok := groupName[id]; ok {
+				row.Scope = append(row.Scope, n)
+			}
+		}
+		slices.Sort(row.Scope)
 		if us.Provider != "" {
 			row.Provider = us.Provider
 			if pu, err := url.Parse(us.Provider); err == nil && pu.Host != "" {
@@ -263,6 +280,36 @@ func (u *UI) setRoleForm(w http.ResponseWriter, r *http.Request) error {
 	return u.userActionDone(w, r, name, err)
 }
 
+// setScopeForm scopes a user's role to the cluster groups named (separated by spaces
+// or commas), or to every cluster with none.
+func (u *UI) setScopeForm(w http.ResponseWriter, r *http.Request) error {
+	if err := readForm(w, r); err != nil {
+		return err
+	}
+	name := request.PathParam(r, "name")
+	if _, err := u.st.UserByName(r.Context(), name); err != nil {
+		return request.About(err, "user %q", name)
+	}
+	groups := strings.FieldsFunc(r.PostForm.Get("groups"), func(c rune) bool { return c == ' ' || c == ',' })
+	valid := true
+	for _, g := range groups {
+		valid = valid && store.ValidGroupName(g) == nil
+	}
+	err := errors.New("invalid group name")
+	if valid {
+		err = u.st.SetUserScope(r.Context(), name, groups, access.Audit(r))
+	}
+	if err != nil && (!valid || errors.Is(err, store.ErrNotFound)) {
+		v, verr := u.usersView(r, web.UserForm{})
+		if verr != nil {
+			return verr
+		}
+		v.Error, v.ErrorUser = "name existing cluster groups, separated by spaces, or none for every cluster.", name
+		return u.refuseUsers(w, r, v)
+	}
+	return u.userActionDone(w, r, name, err)
+}
+
 func (u *UI) disableUserForm(disabled bool) uiHandler {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		if err := readForm(w, r); err != nil {
@@ -311,7 +358,7 @@ func (u *UI) auditPage(w http.ResponseWriter, r *http.Request) error {
 	}
 	now := u.now()
 	f := web.AuditFilterForm{Actor: q.Get("actor"), Action: q.Get("action"), Target: q.Get("target"), Since: q.Get("since"), Until: q.Get("until")}
-	sf := store.AuditFilter{Actor: f.Actor, Action: f.Action, Target: f.Target, Limit: auditPage + 1}
+	sf := store.AuditFilter{Actor: f.Actor, Action: f.Action, Target: f.Target, Limit: auditPage + 1, Scope: scopeOf(r.Context())}
 	if sf.Since, err = request.AuditTime(f.Since, now); err != nil {
 		f.SinceError = err.Error()
 	}

@@ -27,11 +27,11 @@ func (u *UI) adminIndex(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return request.About(err, "list tokens")
 	}
-	clusters, err := u.st.ClusterStatuses(ctx)
+	clusters, err := u.st.ClusterStatuses(ctx, scopeOf(ctx))
 	if err != nil {
 		return request.About(err, "list clusters")
 	}
-	groups, err := u.st.Groups(ctx)
+	groups, err := u.st.Groups(ctx, scopeOf(ctx))
 	if err != nil {
 		return request.About(err, "list groups")
 	}
@@ -39,19 +39,19 @@ func (u *UI) adminIndex(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return request.About(err, "list channels")
 	}
-	routes, err := u.st.Routes(ctx)
+	routes, err := u.st.Routes(ctx, scopeOf(ctx))
 	if err != nil {
 		return request.About(err, "list routes")
 	}
-	rules, err := u.st.Rules(ctx, true)
+	rules, err := u.st.Rules(ctx, true, scopeOf(ctx))
 	if err != nil {
 		return request.About(err, "list rules")
 	}
-	requested, err := u.st.Acks(ctx, store.AckFilter{Status: store.AckRequested, Limit: ackListLimit})
+	requested, err := u.st.Acks(ctx, store.AckFilter{Status: store.AckRequested, Limit: ackListLimit, Scope: scopeOf(ctx)})
 	if err != nil {
 		return request.About(err, "list acknowledgement requests")
 	}
-	active, err := u.st.Acks(ctx, store.AckFilter{Status: store.AckActive, Limit: ackListLimit})
+	active, err := u.st.Acks(ctx, store.AckFilter{Status: store.AckActive, Limit: ackListLimit, Scope: scopeOf(ctx)})
 	if err != nil {
 		return request.About(err, "list acknowledgements")
 	}

@@ -224,3 +224,56 @@ func TestUsersPage(t *testing.T) {
 		wantStatus(t, b.get("/admin/audit?"+bad), http.StatusBadRequest)
 	}
 }
+
+// TestUserScopeForm checks the users page's scope form: an admin of every cluster
+// scopes dana to a cluster group and back; an unknown group is refused on the page;
+// dana, signed in, sees only that group's clusters; a scoped admin gets no Admin page.
+func TestUserScopeForm(t *testing.T) {
+	t.Parallel()
+	e := newUIEnv(t, nil)
+	ctx := context.Background()
+	e.addUser("root", store.RoleAdmin)
+	e.addUser("dana", store.RoleAdmin)
+	for _, name := range []string{"eu-1", "us-1"} {
+		addCluster(t, e.st, name)
+	}
+	for _, g := range []string{"eu", "us"} {
+		if _, err := e.st.CreateGroup(ctx, g, store.Audit{Actor: "cli:test"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, g := range map[string]string{"eu-1": "eu", "us-1": "us"} {
+		if _, err := e.st.UpdateCluster(ctx, name, store.ClusterChange{Group: &g}, store.Audit{Actor: "cli:test"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := e.browser()
+	b.signIn("root")
+	wantStatus(t, b.post("/admin/users/dana/scope", url.Values{"groups": {"eu"}}), http.StatusSeeOther)
+	p := b.get("/admin/users")
+	if got := p.find("[data-testid=user-row][data-user=dana] [data-testid=user-scope]").AttrOr("value", "?"); got != "eu" {
+		t.Errorf("dana's scope field: %q", got)
+	}
+	p = b.post("/admin/users/dana/scope", url.Values{"groups": {"nope"}})
+	wantStatus(t, p, http.StatusUnprocessableEntity)
+	if !strings.Contains(p.text("[data-testid=users-error]"), "cluster groups") {
+		t.Errorf("unknown group: %q", p.text("[data-testid=users-error]"))
+	}
+	db := e.browser()
+	db.signIn("dana")
+	p = db.get("/clusters")
+	wantStatus(t, p, http.StatusOK)
+	if !strings.Contains(p.body, "eu-1") || strings.Contains(p.body, "us-1") {
+		t.Errorf("dana, scoped to eu, lists: %s", p.body)
+	}
+	wantStatus(t, db.get("/clusters/us-1"), http.StatusNotFound)
+	wantStatus(t, db.get("/admin/users"), http.StatusForbidden)
+	// Back to every cluster: the field empty.
+	wantStatus(t, b.post("/admin/users/dana/scope", url.Values{"groups": {""}}), http.StatusSeeOther)
+	if u, _ := e.st.UserByName(ctx, "dana"); u.Scope.Limited {
+		t.Errorf("dana's scope after clearing: %+v", u.Scope)
+	}
+	if p := db.get("/clusters"); !strings.Contains(p.body, "us-1") {
+		t.Errorf("dana, unscoped again, does not list us-1")
+	}
+}

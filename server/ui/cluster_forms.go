@@ -80,7 +80,7 @@ func (u *UI) clusterActions(r *http.Request, cs store.ClusterStatus, f clusterFo
 		if err != nil {
 			return nil, err
 		}
-		rec, err := u.st.ScanRecordByID(r.Context(), id)
+		rec, err := u.st.ScanRecordByID(r.Context(), id, scopeOf(r.Context()))
 		if err == nil && rec.ClusterID != cs.ID {
 			err = store.ErrNotFound
 		}
@@ -162,7 +162,7 @@ func (u *UI) addClusterForm(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	f.Open = true
-	nc, ok := u.checkClusterForm(&f)
+	nc, ok := u.checkClusterForm(r, &f)
 	if ok {
 		c, err := u.st.RegisterCluster(r.Context(), nc, access.Audit(r))
 		switch {
@@ -181,9 +181,9 @@ func (u *UI) addClusterForm(w http.ResponseWriter, r *http.Request) error {
 // groupNameHint says what a group name may be.
 const groupNameHint = "1 to 63 lowercase letters, digits, '-' or '.', starting and ending with a letter or digit."
 
-// checkClusterForm validates the add form and vets its kubeconfig, setting the errors
+// checkClusterForm validates the add form of request r and vets its kubeconfig, setting the errors
 // on f; it returns the cluster to register when all is well.
-func (u *UI) checkClusterForm(f *web.ClusterForm) (store.NewCluster, bool) {
+func (u *UI) checkClusterForm(r *http.Request, f *web.ClusterForm) (store.NewCluster, bool) {
 	nc := store.NewCluster{ScanInterval: request.DefaultScanInterval, Annotate: "off", Enabled: f.Enabled}
 	if f.Interval != "" {
 		d, err := time.ParseDuration(f.Interval)
@@ -217,6 +217,9 @@ func (u *UI) checkClusterForm(f *web.ClusterForm) (store.NewCluster, bool) {
 		} else {
 			nc.Group = f.Group
 		}
+	}
+	if f.GroupError == "" && !u.groupInScope(r, f.Group) {
+		f.GroupError = scopedGroupHint
 	}
 	if f.Name != "" && !request.ClusterName.MatchString(f.Name) {
 		f.NameError = "1 to 63 lowercase letters, digits, '-' or '.', starting and ending with a letter or digit."
@@ -288,6 +291,8 @@ func (u *UI) editClusterForm(w http.ResponseWriter, r *http.Request) error {
 		// Left empty: the group stays.
 	case store.ValidGroupName(e.Group) != nil:
 		e.GroupError = groupNameHint
+	case !u.groupInScope(r, e.Group):
+		e.GroupError = scopedGroupHint
 	default:
 		ch.Group = &e.Group
 	}
@@ -317,6 +322,10 @@ func (u *UI) editClusterForm(w http.ResponseWriter, r *http.Request) error {
 	if e.GroupError != "" || e.IntervalError != "" || e.AnnotateError != "" || e.ScanModeError != "" {
 		return u.renderCluster(w, r, http.StatusUnprocessableEntity, name, clusterForms{edit: &e})
 	}
+	// Outside the principal's scope, the cluster does not exist.
+	if _, err := u.st.ClusterStatusByName(r.Context(), name, scopeOf(r.Context())); err != nil {
+		return request.About(err, "cluster %q", name)
+	}
 	if _, err := u.st.UpdateCluster(r.Context(), name, ch, access.Audit(r)); err != nil {
 		return request.About(err, "cluster %q", name)
 	}
@@ -329,7 +338,7 @@ func (u *UI) scanNowForm(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	name := request.PathParam(r, "name")
-	cs, err := u.st.ClusterStatusByName(r.Context(), name)
+	cs, err := u.st.ClusterStatusByName(r.Context(), name, scopeOf(r.Context()))
 	if err != nil {
 		return request.About(err, "cluster %q", name)
 	}
@@ -348,7 +357,7 @@ func (u *UI) scanNowForm(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (u *UI) deleteClusterView(r *http.Request, name string) (web.ConfirmView, error) {
-	cs, err := u.st.ClusterStatusByName(r.Context(), name)
+	cs, err := u.st.ClusterStatusByName(r.Context(), name, scopeOf(r.Context()))
 	if err != nil {
 		return web.ConfirmView{}, request.About(err, "cluster %q", name)
 	}
@@ -388,6 +397,9 @@ func (u *UI) deleteClusterForm(w http.ResponseWriter, r *http.Request) error {
 		return u.render(w, r, http.StatusUnprocessableEntity, u.meta(r, v.Title, web.NavClusters), web.ConfirmPage(v))
 	}
 	purge := r.PostForm.Get("purge") == "true"
+	if _, err := u.st.ClusterStatusByName(r.Context(), name, scopeOf(r.Context())); err != nil {
+		return request.About(err, "cluster %q", name)
+	}
 	deleted, err := u.st.DeleteCluster(r.Context(), name, purge, access.Audit(r))
 	if err != nil {
 		return request.About(err, "cluster %q", name)
@@ -401,4 +413,30 @@ func (u *UI) deleteClusterForm(w http.ResponseWriter, r *http.Request) error {
 	}
 	u.log.Info("cluster deleted", "cluster", name, "purge", purge, "actor", access.PrincipalOf(r.Context()).Actor)
 	return seeOther(w, r, "/clusters")
+}
+
+// scopedGroupHint is the error of a group outside a scoped admin's groups.
+const scopedGroupHint = "Choose one of your cluster groups: an admin of some groups adds and moves clusters within them."
+
+// groupInScope reports whether a cluster may go to group ("" the default group) by
+// the principal's scope: any group for an admin of every cluster, one of their own for
+// a scoped admin. A failed look-up answers no.
+func (u *UI) groupInScope(r *http.Request, group string) bool {
+	sc := scopeOf(r.Context())
+	if !sc.Limited {
+		return true
+	}
+	if group == "" {
+		group = store.DefaultGroup
+	}
+	gs, err := u.st.Groups(r.Context(), sc)
+	if err != nil {
+		return false
+	}
+	for _, g := range gs {
+		if g.Name == group {
+			return true
+		}
+	}
+	return false
 }

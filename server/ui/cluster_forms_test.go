@@ -60,7 +60,7 @@ func TestAddClusterForm(t *testing.T) {
 	ctx := context.Background()
 	none := func() {
 		t.Helper()
-		if cs, _ := e.st.ClusterStatuses(ctx); len(cs) != 0 {
+		if cs, _ := e.st.ClusterStatuses(ctx, store.Scope{}); len(cs) != 0 {
 			t.Fatalf("a refused form stored clusters: %+v", cs)
 		}
 	}
@@ -117,7 +117,7 @@ func TestAddClusterForm(t *testing.T) {
 	if p.status != http.StatusSeeOther || p.header.Get("Location") != "/clusters/d" {
 		t.Fatalf("upload: %d %q %s", p.status, p.header.Get("Location"), p.text("[data-testid=main]"))
 	}
-	c, err := e.st.ClusterStatusByName(ctx, "d")
+	c, err := e.st.ClusterStatusByName(ctx, "d", store.Scope{})
 	if err != nil || c.Context != "d" || c.ScanInterval.String() != "1m30s" || !c.Enabled || c.Server != "https://127.0.0.1:1" {
 		t.Fatalf("stored %+v, %v", c, err)
 	}
@@ -170,7 +170,7 @@ func TestClusterPageForms(t *testing.T) {
 	if p.status != http.StatusSeeOther || p.header.Get("Location") != "/clusters/prod" {
 		t.Fatalf("edit: %d %q", p.status, p.header.Get("Location"))
 	}
-	c, _ := e.st.ClusterStatusByName(ctx, "prod")
+	c, _ := e.st.ClusterStatusByName(ctx, "prod", store.Scope{})
 	if c.ScanInterval.String() != "2m0s" || c.Annotate != "on" || !c.Enabled {
 		t.Errorf("after edit: %+v", c.Cluster)
 	}
@@ -185,7 +185,7 @@ func TestClusterPageForms(t *testing.T) {
 		t.Error("the refused group is not shown next to its field")
 	}
 	wantStatus(t, b.post("/clusters/prod", url.Values{"group": {"team-a"}, "interval": {"2m"}, "annotate": {"on"}, "enabled": {"true"}}), http.StatusSeeOther)
-	if c, _ = e.st.ClusterStatusByName(ctx, "prod"); c.Group != "team-a" {
+	if c, _ = e.st.ClusterStatusByName(ctx, "prod", store.Scope{}); c.Group != "team-a" {
 		t.Errorf("group after edit %q", c.Group)
 	}
 	if got := b.get("/clusters").text("[data-testid=cluster-row] [data-testid=cluster-group]"); got != "team-a" {
@@ -238,7 +238,7 @@ func TestClusterPageForms(t *testing.T) {
 		wantStatus(t, vb.post(path, form), http.StatusForbidden)
 	}
 	wantStatus(t, vb.get("/clusters/prod/delete"), http.StatusForbidden)
-	if c, err := e.st.ClusterStatusByName(ctx, "prod"); err != nil || c.ScanInterval.String() != "2m0s" {
+	if c, err := e.st.ClusterStatusByName(ctx, "prod", store.Scope{}); err != nil || c.ScanInterval.String() != "2m0s" {
 		t.Errorf("a viewer changed the cluster: %+v %v", c, err)
 	}
 
@@ -261,7 +261,7 @@ func TestClusterPageForms(t *testing.T) {
 	if p.status != http.StatusSeeOther || p.header.Get("Location") != "/clusters" {
 		t.Fatalf("delete: %d %q", p.status, p.header.Get("Location"))
 	}
-	if _, err := e.st.ClusterStatusByName(ctx, "prod"); err == nil {
+	if _, err := e.st.ClusterStatusByName(ctx, "prod", store.Scope{}); err == nil {
 		t.Error("the cluster is still there")
 	}
 	evs, _ := e.st.FindAuditEvents(ctx, store.AuditFilter{Actor: "user:root", Target: "prod", Limit: 10})
@@ -358,7 +358,7 @@ func TestClusterWatchMode(t *testing.T) {
 		http.StatusUnprocessableEntity)
 	wantStatus(t, b.post("/clusters/prod", url.Values{"interval": {"5m"}, "annotate": {"off"}, "enabled": {"true"}, "mode": {"watch"}}),
 		http.StatusSeeOther)
-	c, err := e.st.ClusterStatusByName(ctx, "prod")
+	c, err := e.st.ClusterStatusByName(ctx, "prod", store.Scope{})
 	if err != nil || c.ScanMode != store.ScanModeWatch {
 		t.Fatalf("after the edit: %+v %v", c.Cluster, err)
 	}

@@ -22,7 +22,7 @@ func (u *UI) clusters(w http.ResponseWriter, r *http.Request) error {
 // renderClusters renders the clusters list with status; form is the add form as posted
 // (nil: a fresh one), offered to admins (cluster_forms.go).
 func (u *UI) renderClusters(w http.ResponseWriter, r *http.Request, status int, form *web.ClusterForm) error {
-	statuses, err := u.st.ClusterStatuses(r.Context())
+	statuses, err := u.st.ClusterStatuses(r.Context(), scopeOf(r.Context()))
 	if err != nil {
 		return request.About(err, "list clusters")
 	}
@@ -52,11 +52,11 @@ func (u *UI) cluster(w http.ResponseWriter, r *http.Request) error {
 // renderCluster renders a cluster's page with status; forms is what an admin's controls
 // show (cluster_forms.go).
 func (u *UI) renderCluster(w http.ResponseWriter, r *http.Request, status int, name string, forms clusterForms) error {
-	cs, err := u.st.ClusterStatusByName(r.Context(), name)
+	cs, err := u.st.ClusterStatusByName(r.Context(), name, scopeOf(r.Context()))
 	if err != nil {
 		return request.About(err, "cluster %q", name)
 	}
-	scans, err := u.st.ListScans(r.Context(), store.ScanFilter{Cluster: name, BeforeID: forms.before, Limit: clusterScans + 1})
+	scans, err := u.st.ListScans(r.Context(), store.ScanFilter{Cluster: name, BeforeID: forms.before, Limit: clusterScans + 1, Scope: scopeOf(r.Context())})
 	if err != nil {
 		return request.About(err, "scans of cluster %q", name)
 	}
@@ -81,7 +81,7 @@ func (u *UI) renderCluster(w http.ResponseWriter, r *http.Request, status int, n
 
 // clusterNames lists the live clusters' names, for the filters' choices.
 func (u *UI) clusterNames(r *http.Request) ([]string, error) {
-	statuses, err := u.st.ClusterStatuses(r.Context())
+	statuses, err := u.st.ClusterStatuses(r.Context(), scopeOf(r.Context()))
 	if err != nil {
 		return nil, request.About(err, "list clusters")
 	}

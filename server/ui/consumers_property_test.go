@@ -98,7 +98,7 @@ func TestStateConsumersAgree(t *testing.T) {
 	}
 	column := func() map[string]int {
 		t.Helper()
-		counts, err := e.st.OpenMutationCounts(ctx)
+		counts, err := e.st.OpenMutationCounts(ctx, store.Scope{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -41,6 +41,7 @@ func (u *UI) digest(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		p.Refs = true
+		p.Scope = scopeOf(r.Context())
 		if use, next, err = request.DigestUses(r.Context(), u.st, d, p); err != nil {
 			return err
 		}
@@ -106,7 +107,7 @@ func (u *UI) digest(w http.ResponseWriter, r *http.Request) error {
 // wholeDigestUses reads a digest's uses with its whole history, page by page, for the
 // downloads.
 func wholeDigestUses(ctx context.Context, st *store.Store, d string) (store.DigestUse, error) {
-	p := store.HistoryPage{Limit: store.HistoryLimit}
+	p := store.HistoryPage{Limit: store.HistoryLimit, Scope: scopeOf(ctx)}
 	var whole store.DigestUse
 	for first := true; ; first = false {
 		use, err := st.DigestUses(ctx, d, p)

@@ -26,7 +26,7 @@ func (u *UI) digestTags(ctx context.Context, v *web.DigestView) error {
 		}
 		unpinned = append(unpinned, ref)
 	}
-	targets, err := u.st.TagTargets(ctx, unpinned)
+	targets, err := u.st.TagTargets(ctx, unpinned, scopeOf(ctx))
 	if err != nil {
 		return request.About(err, "where the tags of %s point", v.Digest)
 	}
@@ -44,7 +44,7 @@ func (u *UI) digestTags(ctx context.Context, v *web.DigestView) error {
 			v.Tags = append(v.Tags, web.TagRow{Ref: ref})
 		}
 	}
-	ms, err := u.st.DigestMutations(ctx, v.Digest, v.Refs, store.DigestMutationsLimit)
+	ms, err := u.st.DigestMutations(ctx, v.Digest, v.Refs, store.DigestMutationsLimit, scopeOf(ctx))
 	if err != nil {
 		return request.About(err, "mutations of %s", v.Digest)
 	}

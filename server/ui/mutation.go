@@ -40,7 +40,7 @@ func (u *UI) mutationOf(r *http.Request) (store.Mutation, error) {
 	if err != nil {
 		return store.Mutation{}, err
 	}
-	m, err := u.st.MutationByID(r.Context(), id)
+	m, err := u.st.MutationByID(r.Context(), id, scopeOf(r.Context()))
 	if err != nil {
 		return store.Mutation{}, request.About(err, "mutation %d", id)
 	}
@@ -59,7 +59,7 @@ func (u *UI) renderMutation(w http.ResponseWriter, r *http.Request, status int, 
 	if err := u.letters(ctx, v.Legend, []web.MutationRow{row}); err != nil {
 		return err
 	}
-	rules, acks, err := u.st.Reasons(ctx, []store.Mutation{m})
+	rules, acks, err := u.st.Reasons(ctx, []store.Mutation{m}, scopeOf(ctx))
 	if err != nil {
 		return request.About(err, "why mutation %d is %s", m.ID, m.State)
 	}
@@ -71,7 +71,7 @@ func (u *UI) renderMutation(w http.ResponseWriter, r *http.Request, status int, 
 		ar := ackRowOf(a)
 		v.Ack = &ar
 	}
-	history, err := u.st.Acks(ctx, store.AckFilter{MutationID: m.ID, Limit: ackListLimit})
+	history, err := u.st.Acks(ctx, store.AckFilter{MutationID: m.ID, Limit: ackListLimit, Scope: scopeOf(ctx)})
 	if err != nil {
 		return request.About(err, "acknowledgements of mutation %d", m.ID)
 	}
@@ -151,7 +151,7 @@ const whyLength = 160
 // explain sets the Why of rows (mutationRow of ms, in the same order): who
 // acknowledged each, until when and why, or the rule that makes it expected.
 func (u *UI) explain(ctx context.Context, ms []store.Mutation, rows []web.MutationRow) error {
-	rules, acks, err := u.st.Reasons(ctx, ms)
+	rules, acks, err := u.st.Reasons(ctx, ms, scopeOf(ctx))
 	if err != nil {
 		return request.About(err, "why mutations are not open")
 	}

@@ -36,6 +36,7 @@ func (u *UI) mutations(w http.ResponseWriter, r *http.Request) error {
 	if v.Clusters, err = u.clusterNames(r); err != nil {
 		return err
 	}
+	f.Scope = scopeOf(r.Context())
 	ms, err := u.st.ListMutations(r.Context(), f)
 	if err != nil {
 		return request.About(err, "list mutations")

@@ -36,7 +36,7 @@ func (u *UI) renderRoutes(w http.ResponseWriter, r *http.Request, status int, fo
 	if err != nil {
 		return err
 	}
-	rs, err := u.st.Routes(r.Context())
+	rs, err := u.st.Routes(r.Context(), scopeOf(r.Context()))
 	if err != nil {
 		return request.About(err, "list routes")
 	}
@@ -75,7 +75,7 @@ func orAll(s []string) string {
 }
 
 func (u *UI) groupNames(r *http.Request) ([]string, error) {
-	gs, err := u.st.Groups(r.Context())
+	gs, err := u.st.Groups(r.Context(), scopeOf(r.Context()))
 	if err != nil {
 		return nil, request.About(err, "list groups")
 	}
@@ -164,7 +164,7 @@ func (u *UI) routeOf(r *http.Request) (store.Route, error) {
 	if err != nil {
 		return store.Route{}, err
 	}
-	rt, err := u.st.Route(r.Context(), id)
+	rt, err := u.st.Route(r.Context(), id, scopeOf(r.Context()))
 	if err != nil {
 		return store.Route{}, request.About(err, "route %d", id)
 	}
@@ -222,7 +222,7 @@ func (u *UI) editRouteForm(w http.ResponseWriter, r *http.Request) error {
 		_, err = u.st.UpdateRoute(r.Context(), access.Audit(r), rt)
 		if errors.Is(err, store.ErrNotFound) {
 			// The route or its channel: which one, the route's page says.
-			if _, gone := u.st.Route(r.Context(), before.ID); gone != nil {
+			if _, gone := u.st.Route(r.Context(), before.ID, scopeOf(r.Context())); gone != nil {
 				return request.About(gone, "route %d", before.ID)
 			}
 		}

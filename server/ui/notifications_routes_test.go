@@ -79,7 +79,7 @@ func TestRouteEditPages(t *testing.T) {
 		if bad.field != "matchers" && p.find("#route-matchers").AttrOr("value", "") != `namespace="shop"` {
 			t.Errorf("%s=%s: what was typed is lost", bad.field, bad.value)
 		}
-		if got, _ := e.st.Route(ctx, rt.ID); got.ChannelID != slack.ID || got.Matchers != `cluster="prod"` {
+		if got, _ := e.st.Route(ctx, rt.ID, store.Scope{}); got.ChannelID != slack.ID || got.Matchers != `cluster="prod"` {
 			t.Fatalf("a refused edit changed the route: %+v", got)
 		}
 	}
@@ -92,7 +92,7 @@ func TestRouteEditPages(t *testing.T) {
 	if loc := p.header.Get("Location"); loc != "/admin/notifications/routes" {
 		t.Errorf("saved, sent to %q", loc)
 	}
-	got, err := e.st.Route(ctx, rt.ID)
+	got, err := e.st.Route(ctx, rt.ID, store.Scope{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,14 +113,14 @@ func TestRouteEditPages(t *testing.T) {
 		t.Error("the channel's name is not escaped")
 	}
 	wantStatus(t, b.post(path+"/enable", nil), http.StatusSeeOther)
-	if got, _ := e.st.Route(ctx, rt.ID); !got.Enabled || got.Matchers != `namespace!="kube-system"` || got.RepeatInterval != 4*time.Hour {
+	if got, _ := e.st.Route(ctx, rt.ID, store.Scope{}); !got.Enabled || got.Matchers != `namespace!="kube-system"` || got.RepeatInterval != 4*time.Hour {
 		t.Errorf("enabled: %+v (nothing else may change)", got)
 	}
 	if b.get("/admin/notifications/routes").find("[data-testid=route-disable]").Length() != 1 {
 		t.Error("no disable button on an enabled route")
 	}
 	wantStatus(t, b.post(path+"/disable", nil), http.StatusSeeOther)
-	if got, _ := e.st.Route(ctx, rt.ID); got.Enabled {
+	if got, _ := e.st.Route(ctx, rt.ID, store.Scope{}); got.Enabled {
 		t.Error("not disabled")
 	}
 	wantStatus(t, b.get("/admin/notifications/routes/999"), http.StatusNotFound)

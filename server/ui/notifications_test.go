@@ -140,12 +140,12 @@ func TestNotificationsPages(t *testing.T) {
 	p = b.post("/admin/notifications/routes", url.Values{"channel": {itoa(id)}, "kind": {"tag-moved"}, "type": {"event.recorded"}, "matchers": {`cluster=~"prod-.*"`}, "groupWait": {"1m"}})
 	wantStatus(t, p, http.StatusSeeOther)
 	p = b.get("/admin/notifications/routes")
-	rs, _ := e.st.Routes(ctx)
+	rs, _ := e.st.Routes(ctx, store.Scope{})
 	if len(rs) != 1 || rs[0].GroupWait != time.Minute || rs[0].SendBaseline || len(rs[0].Kinds) != 1 || p.find("[data-testid=route-row]").Length() != 1 {
 		t.Fatalf("routes %+v", rs)
 	}
 	wantStatus(t, b.post("/admin/notifications/routes/"+itoa(rs[0].ID)+"/delete", url.Values{}), http.StatusSeeOther)
-	if rs, _ := e.st.Routes(ctx); len(rs) != 0 {
+	if rs, _ := e.st.Routes(ctx, store.Scope{}); len(rs) != 0 {
 		t.Errorf("route not deleted")
 	}
 

@@ -16,19 +16,19 @@ const recentEvents = 20
 func (u *UI) overview(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	now := u.now()
-	statuses, err := u.st.ClusterStatuses(ctx)
+	statuses, err := u.st.ClusterStatuses(ctx, scopeOf(ctx))
 	if err != nil {
 		return request.About(err, "list clusters")
 	}
-	counts, err := u.st.OpenMutationCounts(ctx)
+	counts, err := u.st.OpenMutationCounts(ctx, scopeOf(ctx))
 	if err != nil {
 		return request.About(err, "count open mutations")
 	}
-	behind, err := u.st.CountBehind(ctx)
+	behind, err := u.st.CountBehind(ctx, scopeOf(ctx))
 	if err != nil {
 		return request.About(err, "count the workloads behind their tags")
 	}
-	recent, err := u.st.RecentEvents(ctx, recentEvents)
+	recent, err := u.st.RecentEvents(ctx, recentEvents, scopeOf(ctx))
 	if err != nil {
 		return request.About(err, "list recent events")
 	}

@@ -178,7 +178,7 @@ func newUIFleet(t *testing.T) (*testEnv, *fleet) {
 	f := &fleet{t: t, e: e, id: map[string]int64{}}
 	for _, name := range []string{"prod", "staging", "old"} {
 		e.addCluster(name)
-		c, err := e.st.ClusterStatusByName(context.Background(), name)
+		c, err := e.st.ClusterStatusByName(context.Background(), name, store.Scope{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -24,6 +24,7 @@ import (
 
 	"github.com/tagdrift/tagdrift/scanner/imageref"
 	"github.com/tagdrift/tagdrift/scanner/inventory"
+	"github.com/tagdrift/tagdrift/store"
 	"github.com/tagdrift/tagdrift/web"
 )
 
@@ -47,7 +48,7 @@ func TestUIScreenshots(t *testing.T) {
 	for i := range 12 {
 		name := fmt.Sprintf("region-%02d", i)
 		e.addCluster(name)
-		c, err := e.st.ClusterStatusByName(ctx, name)
+		c, err := e.st.ClusterStatusByName(ctx, name, store.Scope{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -70,7 +71,7 @@ func TestUIScreenshots(t *testing.T) {
 	// name, a reference with a long registry path, in a cluster with a long name.
 	const longCluster = "eu-west-1-production-payments-cluster-b"
 	e.addCluster(longCluster)
-	lc, err := e.st.ClusterStatusByName(ctx, longCluster)
+	lc, err := e.st.ClusterStatusByName(ctx, longCluster, store.Scope{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,7 +32,7 @@ func (u *UI) search(w http.ResponseWriter, r *http.Request) error {
 	st := request.ParseSearchTerm(term)
 	digestPrefix, ref := st.DigestPrefix, st.Ref
 	lower := strings.ToLower(term)
-	res, err := u.st.Search(r.Context(), digestPrefix, ref, st.Repo, st.RefPart, term)
+	res, err := u.st.Search(r.Context(), digestPrefix, ref, st.Repo, st.RefPart, term, scopeOf(r.Context()))
 	if err != nil {
 		return request.About(err, "search %q", request.Clip(term, 80))
 	}
@@ -44,7 +44,7 @@ func (u *UI) search(w http.ResponseWriter, r *http.Request) error {
 		v.Legend.Set("", d, "")
 	}
 	if v.Empty() {
-		known, err := u.st.KnownRefs(r.Context(), suggestFrom)
+		known, err := u.st.KnownRefs(r.Context(), suggestFrom, scopeOf(r.Context()))
 		if err != nil {
 			return request.About(err, "search %q", request.Clip(term, 80))
 		}

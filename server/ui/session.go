@@ -60,8 +60,21 @@ func (u *UI) maybeSession(next http.Handler) http.Handler {
 	})
 }
 
-// requireAdminUI lets only admins through; a viewer gets a 403 page even for an action
-// the page never offered them.
+// requireGlobalAdminUI lets only admins of every cluster through: users, tokens, the
+// rules and the decisions on acknowledgements are global settings; a scoped admin gets
+// a 403 page (what it guards names no cluster).
+func (u *UI) requireGlobalAdminUI(next http.Handler) http.Handler {
+	return u.handle(func(w http.ResponseWriter, r *http.Request) error {
+		if !access.PrincipalOf(r.Context()).IsGlobalAdmin() {
+			return request.Errorf(http.StatusForbidden, "this needs the admin role on every cluster")
+		}
+		next.ServeHTTP(w, r)
+		return nil
+	})
+}
+
+// requireAdminUI lets only admins through, of every cluster or of some groups; a viewer
+// gets a 403 page even for an action the page never offered them.
 func (u *UI) requireAdminUI(next http.Handler) http.Handler {
 	return u.handle(func(w http.ResponseWriter, r *http.Request) error {
 		if !access.PrincipalOf(r.Context()).IsAdmin() {

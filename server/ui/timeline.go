@@ -31,7 +31,7 @@ func (u *UI) timeline(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	moves, err := u.st.ListMutations(ctx, store.MutationFilter{Kind: "tag-moved", Ref: ref, State: store.StateAll, Limit: timelineMoves})
+	moves, err := u.st.ListMutations(ctx, store.MutationFilter{Kind: "tag-moved", Ref: ref, State: store.StateAll, Limit: timelineMoves, Scope: scopeOf(ctx)})
 	if err != nil {
 		return request.About(err, "tag moves of %s", ref)
 	}
@@ -67,7 +67,7 @@ func (u *UI) timeline(w http.ResponseWriter, r *http.Request) error {
 // timelineDigests reads the digests a normalized reference ran, oldest first, as the
 // timeline pages show them.
 func (u *UI) timelineDigests(r *http.Request, ref string) ([]web.TimelineDigest, error) {
-	ds, _, err := u.st.Timeline(r.Context(), ref)
+	ds, _, err := u.st.Timeline(r.Context(), ref, scopeOf(r.Context()))
 	if err != nil {
 		return nil, request.About(err, "timeline of %s", ref)
 	}

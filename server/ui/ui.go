@@ -244,3 +244,7 @@ func nonceOf(ctx context.Context) string {
 	n, _ := ctx.Value(nonceKey{}).(string)
 	return n
 }
+
+// scopeOf is the scope of the request's principal (access.PrincipalOf), which every
+// read passes to the store.
+func scopeOf(ctx context.Context) store.Scope { return access.PrincipalOf(ctx).Scope }

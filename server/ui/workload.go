@@ -32,11 +32,11 @@ func (u *UI) workload(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	ctx := r.Context()
-	items, err := u.st.ListWorkloads(ctx, store.WorkloadFilter{Cluster: k.Cluster, Namespace: k.Namespace, Kind: k.Kind, Name: k.Name, Limit: 1})
+	items, err := u.st.ListWorkloads(ctx, store.WorkloadFilter{Cluster: k.Cluster, Namespace: k.Namespace, Kind: k.Kind, Name: k.Name, Limit: 1, Scope: scopeOf(ctx)})
 	if err != nil {
 		return request.About(err, "workload %s", k.Name)
 	}
-	mf := store.MutationFilter{Cluster: k.Cluster, Namespace: k.Namespace, WorkloadKind: k.Kind, WorkloadName: k.Name}
+	mf := store.MutationFilter{Cluster: k.Cluster, Namespace: k.Namespace, WorkloadKind: k.Kind, WorkloadName: k.Name, Scope: scopeOf(ctx)}
 	// Not resolved: open, acknowledged or expected, each shown with its state and why.
 	mf.State, mf.Limit = store.StateUnresolved, 100
 	open, err := u.st.ListMutations(ctx, mf)
@@ -154,14 +154,14 @@ func (u *UI) tagsNow(ctx context.Context, cluster string, cs []web.ContainerView
 	if len(refs) == 0 {
 		return nil
 	}
-	cl, err := u.st.ClusterByName(ctx, cluster)
+	cl, err := u.st.ClusterByNameIn(ctx, cluster, scopeOf(ctx))
 	if errors.Is(err, store.ErrNotFound) {
 		return nil // deleted: its group is gone with it
 	}
 	if err != nil {
 		return request.About(err, "cluster %s", cluster)
 	}
-	targets, err := u.st.TagTargets(ctx, refs)
+	targets, err := u.st.TagTargets(ctx, refs, scopeOf(ctx))
 	if err != nil {
 		return request.About(err, "where the tags of %s point", cluster)
 	}

@@ -32,6 +32,7 @@ func (u *UI) workloads(w http.ResponseWriter, r *http.Request) error {
 	if v.Clusters, err = u.clusterNames(r); err != nil {
 		return err
 	}
+	f.Scope = scopeOf(r.Context())
 	items, err := u.st.ListWorkloads(r.Context(), f)
 	if err != nil {
 		return request.About(err, "list workloads")

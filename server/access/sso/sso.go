@@ -70,6 +70,11 @@ type Config struct {
 	// Roles maps a group to a role (store.RoleAdmin or store.RoleViewer); a user gets
 	// the highest role of its groups, and is refused with none.
 	Roles map[string]string
+	// RoleScopes limits the role of a group of Roles to the clusters of named cluster
+	// groups (access scopes, docs/access.md); a group absent here grants its role on
+	// every cluster. A user's scope is that of the groups that give the role they get:
+	// every cluster if one of them does, else the union of their cluster groups.
+	RoleScopes map[string][]string
 	// Name is the provider's name on the sign-in button; default "single sign-on".
 	Name string
 	// SessionMax ends a session started through the provider this long after sign-in,
@@ -102,6 +107,19 @@ func (c Config) Validate() error {
 		return errors.New("no group is mapped to a role: nobody could sign in")
 	case len(c.FlowKeys) == 0:
 		return errors.New("no key for the flow cookie")
+	}
+	for g, cgs := range c.RoleScopes {
+		if _, ok := c.Roles[g]; !ok {
+			return fmt.Errorf("group %q has cluster groups but no role", g)
+		}
+		if len(cgs) == 0 {
+			return fmt.Errorf("group %q: a scoped role names at least one cluster group", g)
+		}
+		for _, cg := range cgs {
+			if err := store.ValidGroupName(cg); err != nil {
+				return fmt.Errorf("group %q: %w", g, err)
+			}
+		}
 	}
 	for g, r := range c.Roles {
 		if g == "" {
@@ -299,6 +317,10 @@ type Identity struct {
 	Groups []string
 	// Role is the highest role the groups map to; "" for none.
 	Role string
+	// Scoped says Role covers the clusters of ClusterGroups only (Config.RoleScopes);
+	// not scoped, every cluster.
+	Scoped        bool
+	ClusterGroups []string
 	// Matched are the groups that map to a role.
 	Matched []string
 }
@@ -397,6 +419,7 @@ func (p *Provider) identityFromClaims(subject string, claims map[string]json.Raw
 		return Identity{}, &Error{Kind: GroupsOverflow, Err: fmt.Errorf("claim %q is not in the ID token: the provider lists too many groups (_claim_names)", p.cfg.GroupsClaim)}
 	}
 	id.Role, id.Matched = p.Role(id.Groups)
+	id.Scoped, id.ClusterGroups = p.Scope(id.Groups, id.Role)
 	return id, nil
 }
 
@@ -444,6 +467,28 @@ func (p *Provider) Role(groups []string) (string, []string) {
 	}
 	slices.Sort(matched)
 	return role, slices.Compact(matched)
+}
+
+// Scope is the scope of role for a user in groups: every cluster (false) when a group
+// that maps to role grants it on every cluster, else the sorted union of the cluster
+// groups the groups that map to role grant it on.
+func (p *Provider) Scope(groups []string, role string) (scoped bool, clusterGroups []string) {
+	if role == "" {
+		return false, nil
+	}
+	for _, g := range groups {
+		if p.cfg.Roles[g] != role {
+			continue
+		}
+		cgs, ok := p.cfg.RoleScopes[g]
+		if !ok {
+			return false, nil
+		}
+		scoped = true
+		clusterGroups = append(clusterGroups, cgs...)
+	}
+	slices.Sort(clusterGroups)
+	return scoped, slices.Compact(clusterGroups)
 }
 
 // bound cuts what the provider sent to a length fit for a log line.

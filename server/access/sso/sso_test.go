@@ -219,3 +219,45 @@ func TestIdentityName(t *testing.T) {
 		}
 	}
 }
+
+// TestScope checks the scope a sign-in gets from scoped role mappings: every cluster
+// when a group giving the user's role grants it on every cluster, else the union of
+// the cluster groups of the groups that give it; lower roles' groups do not count.
+func TestScope(t *testing.T) {
+	p, err := New(Config{Issuer: "https://idp.example.com", ClientID: "c", ClientSecret: "s",
+		RedirectURL: "https://t.example.com" + CallbackPath, FlowKeys: [][]byte{bytes.Repeat([]byte{1}, 32)},
+		Roles:      map[string]string{"ops": store.RoleAdmin, "eu-ops": store.RoleAdmin, "us-ops": store.RoleAdmin, "devs": store.RoleViewer, "eu-devs": store.RoleViewer},
+		RoleScopes: map[string][]string{"eu-ops": {"eu"}, "us-ops": {"us", "us-east"}, "eu-devs": {"eu"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		groups []string
+		role   string
+		scoped bool
+		cgs    []string
+	}{
+		{[]string{"ops"}, store.RoleAdmin, false, nil},
+		{[]string{"eu-ops"}, store.RoleAdmin, true, []string{"eu"}},
+		{[]string{"eu-ops", "us-ops"}, store.RoleAdmin, true, []string{"eu", "us", "us-east"}},
+		{[]string{"eu-ops", "ops"}, store.RoleAdmin, false, nil},
+		{[]string{"eu-ops", "devs"}, store.RoleAdmin, true, []string{"eu"}},
+		{[]string{"eu-devs"}, store.RoleViewer, true, []string{"eu"}},
+		{[]string{"eu-devs", "devs"}, store.RoleViewer, false, nil},
+	} {
+		role, _ := p.Role(tc.groups)
+		scoped, cgs := p.Scope(tc.groups, role)
+		if role != tc.role || scoped != tc.scoped || !slices.Equal(cgs, tc.cgs) {
+			t.Errorf("groups %q: %s, scoped %t on %q; want %s, %t on %q", tc.groups, role, scoped, cgs, tc.role, tc.scoped, tc.cgs)
+		}
+	}
+	bad := Config{Issuer: "https://idp.example.com", ClientID: "c", ClientSecret: "s", RedirectURL: "https://t.example.com" + CallbackPath,
+		FlowKeys: [][]byte{{1}}, Roles: map[string]string{"ops": store.RoleAdmin}, RoleScopes: map[string][]string{"devs": {"eu"}}}
+	if err := bad.Validate(); err == nil {
+		t.Error("a scope of a group without a role is valid")
+	}
+	bad.RoleScopes = map[string][]string{"ops": {"Not_A_Group"}}
+	if err := bad.Validate(); err == nil {
+		t.Error("a scope naming an invalid cluster group is valid")
+	}
+}

@@ -1,0 +1,1 @@
+ALTER TABLE notification_routes DROP COLUMN scope_groups;
