@@ -314,7 +314,7 @@ func TestAddClusterScanMode(t *testing.T) {
 		t.Errorf("the refused select: aria-invalid %q, aria-describedby %q", p.find("select#mode").AttrOr("aria-invalid", ""),
 			p.find("select#mode").AttrOr("aria-describedby", ""))
 	}
-	if cs, _ := e.st.ClusterStatuses(ctx); len(cs) != 0 {
+	if cs, _ := e.st.ClusterStatuses(ctx, store.Scope{}); len(cs) != 0 {
 		t.Fatalf("a refused mode stored clusters: %+v", cs)
 	}
 
@@ -328,7 +328,7 @@ func TestAddClusterScanMode(t *testing.T) {
 			form.Set("mode", c.mode)
 		}
 		wantStatus(t, b.post("/clusters", form), http.StatusSeeOther)
-		got, err := e.st.ClusterStatusByName(ctx, c.name)
+		got, err := e.st.ClusterStatusByName(ctx, c.name, store.Scope{})
 		if err != nil || got.ScanMode != c.want {
 			t.Errorf("%s: stored scan mode %q, %v; want %q", c.name, got.ScanMode, err, c.want)
 		}
