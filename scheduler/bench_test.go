@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -205,6 +206,7 @@ func BenchmarkWatchDetection(b *testing.B) {
 	if err := base.Stop(ctx); err != nil {
 		b.Fatal(err)
 	}
+	heapBefore := heapAfterGC()
 
 	start := time.Now()
 	s, err := New(Config{Store: h.store, Dialer: dialer})
@@ -225,6 +227,8 @@ func BenchmarkWatchDetection(b *testing.B) {
 	idleFrom, idleCPU := time.Now(), cpuTime(b)
 	time.Sleep(5 * time.Second)
 	idle := (cpuTime(b) - idleCPU).Seconds() / time.Since(idleFrom).Seconds()
+	// The memory the watches hold: this process's live heap with them, against before.
+	heapWatches := float64(heapAfterGC()) - float64(heapBefore)
 
 	set := func(d string) {
 		if err := c.SetContainerStatuses(ctx, "bench", "p-001", kubeenv.PodStatus{Containers: []kubeenv.ContainerStatus{
@@ -281,6 +285,16 @@ func BenchmarkWatchDetection(b *testing.B) {
 	// every 5 minutes.
 	b.ReportMetric(max(idle-baseline, 0)*3600, "cpu-s/h-watch-idle")
 	b.ReportMetric(perScan*12*float64(clusters), "cpu-s/h-poll-5m")
+	b.ReportMetric(heapWatches/(1<<20), "MiB-heap-watches")
+	b.ReportMetric(heapWatches/float64(clusters)/1024, "KiB-heap-per-watch")
+}
+
+// heapAfterGC is the live heap of this process after a collection.
+func heapAfterGC() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
 }
 
 // cpuTime is the CPU time this process has used, user and system.

@@ -482,22 +482,9 @@ func (s *served) watch(ctx context.Context, cluster string, limit time.Duration)
 	if err := s.send(ctx, http.MethodPatch, "/api/v1/clusters/"+cluster, map[string]string{"scanMode": "watch"}, http.StatusOK, nil); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, limit)
-	defer cancel()
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		var c apiCluster
-		err := s.call(ctx, http.MethodGet, "/api/v1/clusters/"+cluster, http.StatusOK, &c)
-		if err == nil && c.Watch != nil && c.Watch.State == "live" {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("watch of %s not live (%+v, error %v): %w", cluster, c.Watch, err, ctx.Err())
-		case <-tick.C:
-		}
-	}
+	return s.waitCluster(ctx, cluster, limit, "watch of "+cluster+" live", func(c apiCluster) bool {
+		return c.Watch != nil && c.Watch.State == "live"
+	})
 }
 
 // scan asks tagdrift for a scan of the cluster through the API and waits until a scan
@@ -514,6 +501,14 @@ func (s *served) scan(ctx context.Context, cluster string, limit time.Duration) 
 	if err := s.call(ctx, http.MethodPost, "/api/v1/clusters/"+cluster+"/scans", http.StatusAccepted, nil); err != nil {
 		return err
 	}
+	return s.waitCluster(ctx, cluster, limit, "scan of "+cluster, func(c apiCluster) bool {
+		return c.LastScan != nil && c.LastScan.ID > last && c.LastScan.Status == "succeeded"
+	})
+}
+
+// waitCluster reads a cluster through the API every 200 ms until done holds of it, at
+// most limit; what names the wait in the error.
+func (s *served) waitCluster(ctx context.Context, cluster string, limit time.Duration, what string, done func(apiCluster) bool) error {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	tick := time.NewTicker(200 * time.Millisecond)
@@ -521,12 +516,12 @@ func (s *served) scan(ctx context.Context, cluster string, limit time.Duration) 
 	for {
 		var c apiCluster
 		err := s.call(ctx, http.MethodGet, "/api/v1/clusters/"+cluster, http.StatusOK, &c)
-		if err == nil && c.LastScan != nil && c.LastScan.ID > last && c.LastScan.Status == "succeeded" {
+		if err == nil && done(c) {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("scan of %s: %w (last error %v)", cluster, ctx.Err(), err)
+			return fmt.Errorf("%s: %w (last error %v)", what, ctx.Err(), err)
 		case <-tick.C:
 		}
 	}
