@@ -160,6 +160,10 @@ func (recheckArgs) InsertOpts() river.InsertOpts {
 	}
 }
 
+// behindPoll is how often the follow-up loop looks whether the data changed without
+// this replica asking (another replica's scan) and judges behind the tag then.
+const behindPoll = time.Second
+
 // recheckBatch is how many references one transaction rechecks.
 const recheckBatch = 100
 
@@ -515,20 +519,31 @@ func (s *Scheduler) followUp() {
 // once or twice, where a recheck in each record rechecked the same reference across
 // every cluster once a record. When a pass fails, the next change's pass, the recheck
 // job or the next reader does it.
+//
+// Every behindPoll it also judges when the data changed meanwhile (one read of the
+// data version when it did not), so that a replica whose pages another replica's scan
+// changed has the judgement made too, about a second after.
 func (s *Scheduler) followLoop(ctx context.Context) {
+	tick := time.NewTicker(behindPoll)
+	defer tick.Stop()
 	for {
+		asked := false
 		select {
 		case <-ctx.Done():
 			return
 		case <-s.followDue:
+			asked = true
+		case <-tick.C:
 		}
-		rec, err := s.recheck(ctx)
-		if err != nil && ctx.Err() == nil {
-			s.cfg.Logger.Warn("recheck references", "error", err.Error())
-		}
-		if rec.Refs > 0 {
-			s.cfg.Logger.Info("rechecked references", "refs", rec.Refs, "mutations_opened", rec.Opened,
-				"mutations_updated", rec.Updated, "mutations_resolved", rec.Resolved)
+		if asked {
+			rec, err := s.recheck(ctx)
+			if err != nil && ctx.Err() == nil {
+				s.cfg.Logger.Warn("recheck references", "error", err.Error())
+			}
+			if rec.Refs > 0 {
+				s.cfg.Logger.Info("rechecked references", "refs", rec.Refs, "mutations_opened", rec.Opened,
+					"mutations_updated", rec.Updated, "mutations_resolved", rec.Resolved)
+			}
 		}
 		if err := s.cfg.Store.JudgeBehind(ctx); err != nil && ctx.Err() == nil {
 			s.cfg.Logger.Warn("judge the workloads behind their tags", "error", err.Error())

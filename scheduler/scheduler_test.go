@@ -343,6 +343,14 @@ func TestScheduler(t *testing.T) {
 	if !judged {
 		t.Error("after the scan that moved the tag, the workloads behind it are not judged")
 	}
+	// A change this scheduler did not make (another replica's): judged within seconds.
+	if _, err := h.store.Pool().Exec(ctx, `UPDATE data_version SET version = version + 1`); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "behind judged after another replica's change", func() bool {
+		judged, err := h.store.BehindJudged(ctx)
+		return err == nil && judged
+	})
 	// What the open-mutations gauge reports (server/metrics reads it).
 	if counts, err := h.store.OpenMutationCounts(ctx, store.Scope{}); err != nil ||
 		fmt.Sprint(counts) != "[{tag-divergence good default open 1} {workload-divergence good default open 1}]" {
