@@ -348,6 +348,10 @@ type ClusterChange struct {
 	Group *string
 	// ScanMode is ScanModePoll or ScanModeWatch.
 	ScanMode *string
+	// Within is the writer's scope: a cluster outside it is ErrNotFound, as if there
+	// were none, checked under the cluster's row lock (a move by another admin between
+	// a check and the change cannot slip through).
+	Within Scope
 }
 
 // UpdateCluster changes a live cluster (cluster.update, naming the fields changed but
@@ -373,7 +377,8 @@ func (s *Store) UpdateClusterRefs(ctx context.Context, name string, ch ClusterCh
 	var refs []string
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		old, err := scanCluster(tx.QueryRow(ctx, `
-			SELECT `+clusterColumns+` FROM clusters WHERE name = $1 AND deleted_at IS NULL FOR UPDATE`, name))
+			SELECT `+clusterColumns+` FROM clusters WHERE name = $1 AND deleted_at IS NULL
+			AND ($2::bigint[] IS NULL OR group_id = ANY($2)) FOR UPDATE`, name, ch.Within.groupIDs()))
 		if err != nil {
 			return notFound(err)
 		}

@@ -24,9 +24,16 @@ import (
 // transaction its own conditions are resolved, and the unpinned references it ran are
 // queued for RecheckRefs, which settles their tag-divergences among the clusters left.
 func (s *Store) DeleteCluster(ctx context.Context, name string, purge bool, a Audit) (Deleted, error) {
+	return s.DeleteClusterWithin(ctx, name, purge, Scope{}, a)
+}
+
+// DeleteClusterWithin is DeleteCluster for a writer of scope sc: a cluster outside it
+// is ErrNotFound, checked under the cluster's row lock.
+func (s *Store) DeleteClusterWithin(ctx context.Context, name string, purge bool, sc Scope, a Audit) (Deleted, error) {
 	var d Deleted
 	err := s.tx(ctx, func(tx pgx.Tx) error {
-		err := tx.QueryRow(ctx, `SELECT id FROM clusters WHERE name = $1 AND deleted_at IS NULL FOR UPDATE`, name).Scan(&d.ID)
+		err := tx.QueryRow(ctx, `SELECT id FROM clusters WHERE name = $1 AND deleted_at IS NULL
+			AND ($2::bigint[] IS NULL OR group_id = ANY($2)) FOR UPDATE`, name, sc.groupIDs()).Scan(&d.ID)
 		if err != nil {
 			return notFound(err)
 		}

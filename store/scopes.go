@@ -153,6 +153,19 @@ func (sc Scope) clusterSQL(q *query, id string) string {
 	return " AND " + id + " IN (SELECT sc.id FROM clusters sc WHERE sc.group_id = ANY(" + q.arg(sc.ids()) + "::bigint[]))"
 }
 
+// groupIDs is sc as an SQL array argument of cluster group ids: NULL for every
+// cluster, else its groups (empty for none), for `($n::bigint[] IS NULL OR group_id =
+// ANY($n))`.
+func (sc Scope) groupIDs() []int64 {
+	if !sc.Limited {
+		return nil
+	}
+	if sc.GroupIDs == nil {
+		return []int64{}
+	}
+	return sc.GroupIDs
+}
+
 // scopeGroupIDs are the ids of the named groups, locked against a deletion until tx
 // ends; ErrNotFound names the first unknown one.
 func scopeGroupIDs(ctx context.Context, tx pgx.Tx, groups []string) ([]int64, error) {

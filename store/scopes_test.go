@@ -208,3 +208,59 @@ func TestScopes(t *testing.T) {
 		t.Fatalf("scope audit: %+v, %v", evs, err)
 	}
 }
+
+// TestClusterWritesWithin: a change or deletion of a cluster by a writer of a scope
+// finds only the clusters of that scope, under the row lock: another group's cluster
+// (one moved there a moment before included) is ErrNotFound and stays as it was.
+func TestClusterWritesWithin(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := mustStore(t, mustRing(t, newKey(t)))
+	f := fleet{t, s}
+	eu := f.register("eu", "team-a")
+	f.register("us", "team-b")
+	teamA := Scope{Limited: true, GroupIDs: []int64{groupOf(t, s, "team-a")}}
+	off := false
+	if _, err := s.UpdateCluster(ctx, "us", ClusterChange{Enabled: &off, Within: teamA}, Audit{Actor: "test"}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("team-a changes us (team-b): %v, want ErrNotFound", err)
+	}
+	if _, err := s.DeleteClusterWithin(ctx, "us", false, teamA, Audit{Actor: "test"}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("team-a deletes us (team-b): %v, want ErrNotFound", err)
+	}
+	if _, err := s.UpdateCluster(ctx, "eu", ClusterChange{Enabled: &off, Within: teamA}, Audit{Actor: "test"}); err != nil {
+		t.Errorf("team-a changes eu (team-a): %v", err)
+	}
+	// eu moved to team-b by an admin of every cluster: team-a can no longer touch it.
+	if _, err := s.UpdateCluster(ctx, "eu", ClusterChange{Group: ptr("team-b")}, Audit{Actor: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DeleteClusterWithin(ctx, "eu", false, teamA, Audit{Actor: "test"}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("team-a deletes eu after its move to team-b: %v, want ErrNotFound", err)
+	}
+	none := Scope{Limited: true}
+	if _, err := s.DeleteClusterWithin(ctx, "eu", false, none, Audit{Actor: "test"}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("a scope of no group deletes eu: %v, want ErrNotFound", err)
+	}
+	cs, err := s.ClusterStatuses(ctx, Scope{})
+	if err != nil || len(cs) != 2 {
+		t.Fatalf("clusters after: %d, %v; want both", len(cs), err)
+	}
+	for _, c := range cs {
+		if c.Name == "us" && !c.Enabled {
+			t.Error("us was disabled by team-a")
+		}
+		if c.ID == eu.ID && c.Enabled {
+			t.Error("eu's change by team-a did not stand")
+		}
+	}
+}
+
+// groupOf is the id of a cluster group.
+func groupOf(t *testing.T, s *Store, name string) int64 {
+	t.Helper()
+	var id int64
+	if err := s.pool.QueryRow(context.Background(), `SELECT id FROM cluster_groups WHERE name = $1`, name).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}

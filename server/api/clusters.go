@@ -242,6 +242,7 @@ func (a *API) updateCluster(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
+	ch.Within = scopeOf(r.Context())
 	if _, err := a.st.UpdateCluster(r.Context(), name, ch, access.Audit(r)); err != nil {
 		return request.About(err, "cluster %q", name)
 	}
@@ -283,7 +284,7 @@ func (a *API) deleteCluster(w http.ResponseWriter, r *http.Request) error {
 			a.log.Error("remove tagdrift's annotations", "cluster", name, "error", err.Error())
 		}
 	}
-	deleted, err := a.st.DeleteCluster(r.Context(), name, purge, access.Audit(r))
+	deleted, err := a.st.DeleteClusterWithin(r.Context(), name, purge, scopeOf(r.Context()), access.Audit(r))
 	if err != nil {
 		return request.About(err, "cluster %q", name)
 	}

@@ -326,6 +326,7 @@ func (u *UI) editClusterForm(w http.ResponseWriter, r *http.Request) error {
 	if _, err := u.st.ClusterStatusByName(r.Context(), name, scopeOf(r.Context())); err != nil {
 		return request.About(err, "cluster %q", name)
 	}
+	ch.Within = scopeOf(r.Context())
 	if _, err := u.st.UpdateCluster(r.Context(), name, ch, access.Audit(r)); err != nil {
 		return request.About(err, "cluster %q", name)
 	}
@@ -400,7 +401,7 @@ func (u *UI) deleteClusterForm(w http.ResponseWriter, r *http.Request) error {
 	if _, err := u.st.ClusterStatusByName(r.Context(), name, scopeOf(r.Context())); err != nil {
 		return request.About(err, "cluster %q", name)
 	}
-	deleted, err := u.st.DeleteCluster(r.Context(), name, purge, access.Audit(r))
+	deleted, err := u.st.DeleteClusterWithin(r.Context(), name, purge, scopeOf(r.Context()), access.Audit(r))
 	if err != nil {
 		return request.About(err, "cluster %q", name)
 	}
