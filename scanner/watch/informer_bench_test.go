@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/debug"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -133,8 +135,10 @@ func heapInUse() uint64 {
 // TAGDRIFT_WATCH_INFORMER_SPEC_ONLY=1) in a real API server, 16 at a time, then
 // watches it through this package's informers and reports the heap the synced watch
 // holds after a collection, divided by the pods (the heap before the watch
-// subtracted), the whole process's RSS, and how long the pods took to create and the
-// watch to sync.
+// subtracted), the whole process's RSS (its peak during the sync, and what is left
+// once freed memory is returned), and how long the pods took to create and the watch
+// to sync: medians of TAGDRIFT_WATCH_INFORMER_ROUNDS watches (default 3) of the same
+// pods.
 func BenchmarkInformerMemory(b *testing.B) {
 	n := envInt(b, "TAGDRIFT_WATCH_INFORMER_PODS", 100_000)
 	specOnly := os.Getenv("TAGDRIFT_WATCH_INFORMER_SPEC_ONLY") == "1"
@@ -142,49 +146,94 @@ func BenchmarkInformerMemory(b *testing.B) {
 	start := time.Now()
 	createPods(b, c, n, 16, specOnly)
 	created := time.Since(start)
+	rounds := envInt(b, "TAGDRIFT_WATCH_INFORMER_ROUNDS", 3)
 	for b.Loop() {
-		ctx, cancel := context.WithCancel(context.Background())
-		before := heapInUse()
-		rc := watch.Configure(c.RESTConfig(c.AdminToken), "tagdrift/bench", 0)
-		nodes, err := watch.CanListNodes(ctx, rc)
-		if err != nil {
-			b.Fatal(err)
+		var perPod, heapMiB, rss, peak, released, synced []float64
+		for range rounds {
+			r := watchOnce(b, c, n, specOnly)
+			perPod = append(perPod, r.perPod)
+			heapMiB = append(heapMiB, r.heapMiB)
+			rss = append(rss, r.rssMiB)
+			peak = append(peak, r.peakMiB)
+			released = append(released, r.releasedMiB)
+			synced = append(synced, r.synced.Seconds())
+			b.Logf("%d pods: %.1f bytes/pod, heap %.1f MiB, RSS %.0f MiB (peak %.0f, %.0f once returned), synced in %.1f s",
+				n, r.perPod, r.heapMiB, r.rssMiB, r.peakMiB, r.releasedMiB, r.synced.Seconds())
 		}
-		w, err := watch.New(watch.Config{Cluster: "mem", REST: rc}, nodes)
-		if err != nil {
-			b.Fatal(err)
-		}
-		ended := make(chan error, 1)
-		syncStart := time.Now()
-		go func() { ended <- w.Run(ctx) }()
-		waitSynced(b, w, ended, 10*time.Minute)
-		synced := time.Since(syncStart)
-		after := heapInUse()
-		rss := procStatus(b, "VmRSS")
-		// The cache is complete: every pod, each container with its imageID.
-		snap, err := w.Snapshot()
-		if err != nil {
-			b.Fatal(err)
-		}
-		withID := 0
-		for _, p := range snap.Pods {
-			for _, ctr := range p.Containers {
-				if ctr.Observed() {
-					withID++
-				}
-			}
-		}
-		if len(snap.Pods) != n || snap.Containers != 2*n || (!specOnly && withID != 2*n) {
-			b.Fatalf("the snapshot holds %d pods, %d containers, %d with an imageID; want %d pods", len(snap.Pods), snap.Containers, withID, n)
-		}
-		cancel()
-		if err := <-ended; err != nil {
-			b.Fatal(err)
-		}
-		b.ReportMetric(float64(after-before)/float64(n), "bytes/pod")
-		b.ReportMetric(float64(after)/(1<<20), "heap-MiB")
-		b.ReportMetric(float64(rss)/1024, "RSS-MiB")
-		b.ReportMetric(synced.Seconds(), "sync-s")
+		b.ReportMetric(medianOf(perPod), "bytes/pod")
+		b.ReportMetric(medianOf(heapMiB), "heap-MiB")
+		b.ReportMetric(medianOf(rss), "RSS-MiB")
+		b.ReportMetric(medianOf(peak), "peak-RSS-MiB")
+		b.ReportMetric(medianOf(released), "released-RSS-MiB")
+		b.ReportMetric(medianOf(synced), "sync-s")
 		b.ReportMetric(created.Seconds(), "create-s")
 	}
+}
+
+func medianOf(xs []float64) float64 {
+	xs = slices.Clone(xs)
+	slices.Sort(xs)
+	return xs[len(xs)/2]
+}
+
+type informerRound struct {
+	perPod, heapMiB, rssMiB, peakMiB, releasedMiB float64
+	synced                                        time.Duration
+}
+
+// watchOnce watches c until its cache holds its n pods and measures: the heap after a
+// collection less the heap before the watch, per pod; the process's RSS then, its
+// peak during the sync (reset before it), and its RSS once freed memory is returned
+// to the system.
+func watchOnce(b *testing.B, c *kubeenv.Cluster, n int, specOnly bool) informerRound {
+	b.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	before := heapInUse()
+	debug.FreeOSMemory()
+	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+		b.Fatalf("reset the peak RSS: %v", err)
+	}
+	rc := watch.Configure(c.RESTConfig(c.AdminToken), "tagdrift/bench", 0)
+	nodes, err := watch.CanListNodes(ctx, rc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w, err := watch.New(watch.Config{Cluster: "mem", REST: rc}, nodes)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ended := make(chan error, 1)
+	syncStart := time.Now()
+	go func() { ended <- w.Run(ctx) }()
+	waitSynced(b, w, ended, 10*time.Minute)
+	r := informerRound{synced: time.Since(syncStart)}
+	after := heapInUse()
+	r.perPod = float64(after-before) / float64(n)
+	r.heapMiB = float64(after) / (1 << 20)
+	r.rssMiB = float64(procStatus(b, "VmRSS")) / 1024
+	r.peakMiB = float64(procStatus(b, "VmHWM")) / 1024
+	debug.FreeOSMemory()
+	r.releasedMiB = float64(procStatus(b, "VmRSS")) / 1024
+	// The cache is complete: every pod, each container with its imageID.
+	snap, err := w.Snapshot()
+	if err != nil {
+		b.Fatal(err)
+	}
+	withID := 0
+	for _, p := range snap.Pods {
+		for _, ctr := range p.Containers {
+			if ctr.Observed() {
+				withID++
+			}
+		}
+	}
+	if len(snap.Pods) != n || snap.Containers != 2*n || (!specOnly && withID != 2*n) {
+		b.Fatalf("the snapshot holds %d pods, %d containers, %d with an imageID; want %d pods", len(snap.Pods), snap.Containers, withID, n)
+	}
+	cancel()
+	if err := <-ended; err != nil {
+		b.Fatal(err)
+	}
+	return r
 }
