@@ -44,7 +44,7 @@ const healthyWatchPods = 5000
 const attackTime = 3 * time.Minute
 
 // maxRSS is the size past which an attack is stopped and the benchmark fails (the
-// decoding of a pod of 1.3 million empty containers alone takes about 1.8 GiB).
+// decoding of a pod of 1.3 million empty containers alone takes up to 1.8 GiB).
 const maxRSS = 4 << 30
 
 // TestFakeWatchAPIProcess is the benchmark's server process, run only when the
