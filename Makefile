@@ -34,9 +34,11 @@ test: ## run every test, end to end included (installs etcd and Chromium, builds
 test-unit: ## run every test but the end-to-end ones (e2e/): no Kubernetes binaries; PostgreSQL, installed and started when missing
 	eval "$$(SKIP_KUBE=1 RECEIVERS=1 hack/test-deps.sh)" && go test $(GO_TEST_FLAGS) $$(go list ./... | grep -v '/e2e')
 
-bench: ## run the benchmarks: detection, scan vs bare list, scan writes, a 200-cluster round, watches (memory per pod, detection), a fleet's notifications, a bad-token flood during scans, the API
-	go test -run '^$$' -bench . -benchmem -count 5 ./scanner/...
+bench: ## run the benchmarks: detection, scan vs bare list, scan writes, a 200-cluster round, watches (memory per pod, real informers at 100,000 pods, hostile clusters, detection), a fleet's notifications, a bad-token flood during scans, the API
+	go test -run '^$$' -bench . -skip 'HostileWatches|InformerMemory' -benchmem -count 5 ./scanner/...
+	go test -run '^$$' -bench HostileWatches -benchtime 1x -count 3 ./scanner/watch/
 	eval "$$(hack/test-deps.sh)" && go run ./hack/benchscan && \
+		go test -run '^$$' -bench InformerMemory -benchtime 1x -count 1 -timeout 30m ./scanner/watch/ && \
 		go test -run '^$$' -bench ScanWrites -count 5 ./store/ && \
 		go test -run '^$$' -bench Round200 -benchtime 3x -count 1 ./scheduler/ && \
 		go test -run '^$$' -bench WatchDetection -benchtime 1x -count 1 ./scheduler/ && \
@@ -45,8 +47,10 @@ bench: ## run the benchmarks: detection, scan vs bare list, scan writes, a 200-c
 	$(MAKE) bench-api
 
 bench-smoke: ## run every benchmark once at a small size, so that none stops working unseen (CI runs it; about 2 minutes)
-	TAGDRIFT_WATCH_BENCH_PODS=1000 go test -run '^$$' -bench . -benchtime 1x ./scanner/... ./server/access/password/
+	TAGDRIFT_WATCH_BENCH_PODS=1000 go test -run '^$$' -bench . -skip 'HostileWatches|InformerMemory' -benchtime 1x ./scanner/... ./server/access/password/
+	go test -run '^$$' -bench 'HostileWatches/^(huge|bigpods|bigevent)$$' -benchtime 1x ./scanner/watch/
 	eval "$$(hack/test-deps.sh)" && \
+		TAGDRIFT_WATCH_INFORMER_PODS=500 TAGDRIFT_WATCH_INFORMER_ROUNDS=1 go test -run '^$$' -bench InformerMemory -benchtime 1x ./scanner/watch/ && \
 		TAGDRIFT_NOTIFY_BENCH_WORKLOADS=5 TAGDRIFT_WATCH_BENCH_CLUSTERS=2 TAGDRIFT_WATCH_BENCH_ROUNDS=2 go test -run '^$$' -bench . -benchtime 1x ./store/ ./scheduler/ ./server/ && \
 		TAGDRIFT_UI_BENCH_WORKLOADS=100 go test -run '^$$' -bench UIPages -benchtime 1x ./hack/benchapi/ && \
 		go run ./hack/benchapi -rows 100000 -workloads 1000 -rounds 1 -requests 100 -warmup 20 -max-time 5s && \

@@ -200,19 +200,32 @@ func (w *Watch) informer(what string, pageSize int64, example runtime.Object,
 	list func(context.Context, metav1.ListOptions) (runtime.Object, error),
 	watchFn func(context.Context, metav1.ListOptions) (watch.Interface, error),
 	transform cache.TransformFunc, same func(a, b any) bool) cache.SharedIndexInformer {
+	var listed atomic.Int64 // the objects of the list under way, its pages so far
 	lw := &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			if o.Continue == "" {
 				o.ResourceVersion, o.ResourceVersionMatch = "", ""
 			}
 			o.Limit = pageSize
+			first := o.Continue == ""
 			obj, err := list(ctx, o)
 			if err != nil {
 				w.failed(what, err)
 				return nil, err
 			}
-			if n, err := metaLen(obj); err == nil && int64(n)+w.objects.Load() > w.cfg.MaxObjects {
-				err := &kube.TooLargeError{What: "objects", Limit: w.cfg.MaxObjects}
+			if n, err := metaLen(obj); err == nil {
+				// client-go holds every page of a list until its last: the pages of
+				// one list count together (continue tokens without end stop here).
+				if first {
+					listed.Store(0)
+				}
+				if total := listed.Add(int64(n)); total > w.cfg.MaxObjects || int64(n)+w.objects.Load() > w.cfg.MaxObjects {
+					err := &kube.TooLargeError{What: "objects", Limit: w.cfg.MaxObjects}
+					w.fail(err)
+					return nil, err
+				}
+			}
+			if err := tooManyContainers(obj); err != nil {
 				w.fail(err)
 				return nil, err
 			}
@@ -270,6 +283,31 @@ func metaLen(obj runtime.Object) (int, error) {
 	return 0, errors.New("not a list")
 }
 
+// tooManyContainers refuses a pod, or a list of pods, of more than kube.MaxContainers
+// containers of one kind, as a scan's decoder does (a pod of empty containers is a
+// few bytes on the wire each, hundreds once decoded).
+func tooManyContainers(obj runtime.Object) error {
+	check := func(p *corev1.Pod) error {
+		if max(len(p.Spec.Containers), len(p.Spec.InitContainers), len(p.Spec.EphemeralContainers),
+			len(p.Status.ContainerStatuses), len(p.Status.InitContainerStatuses),
+			len(p.Status.EphemeralContainerStatuses)) > kube.MaxContainers {
+			return &kube.TooLargeError{What: "containers", Limit: kube.MaxContainers}
+		}
+		return nil
+	}
+	switch o := obj.(type) {
+	case *corev1.Pod:
+		return check(o)
+	case *corev1.PodList:
+		for i := range o.Items {
+			if err := check(&o.Items[i]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // count stops a watch whose stream adds more objects than the cache may hold (the
 // initial events of a streaming list arrive before any handler sees them).
 func (w *Watch) count(in watch.Interface) watch.Interface {
@@ -292,6 +330,11 @@ func (w *Watch) count(in watch.Interface) watch.Interface {
 						stop()
 						return
 					}
+				}
+				if err := tooManyContainers(ev.Object); err != nil {
+					w.fail(err)
+					stop()
+					return
 				}
 				select {
 				case out <- ev:
