@@ -1,17 +1,14 @@
 package kube_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"runtime/debug"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -54,51 +51,17 @@ func TestFakeAPIProcess(t *testing.T) {
 
 // startFakeAPIProcess runs TestFakeAPIProcess and returns the URLs it serves.
 func startFakeAPIProcess(b *testing.B) map[string]string {
-	b.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestFakeAPIProcess$")
-	cmd.Env = append(os.Environ(), "TAGDRIFT_FAKE_API_PROCESS=1")
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { stdin.Close(); cmd.Wait() })
-	line, err := bufio.NewReader(stdout).ReadBytes('\n')
-	if err != nil {
-		b.Fatal(err)
-	}
-	var urls map[string]string
-	if err := json.Unmarshal(line, &urls); err != nil {
-		b.Fatalf("%v: %q", err, line)
-	}
-	return urls
+	return hostileapi.StartProcess(b, "TestFakeAPIProcess", "TAGDRIFT_FAKE_API_PROCESS")
 }
 
 // procStatus reads a field of /proc/self/status, in KiB.
 func procStatus(b *testing.B, field string) int64 {
 	b.Helper()
-	raw, err := os.ReadFile("/proc/self/status")
+	n, err := hostileapi.ProcStatus(field)
 	if err != nil {
 		b.Fatal(err)
 	}
-	for line := range strings.SplitSeq(string(raw), "\n") {
-		if v, ok := strings.CutPrefix(line, field+":"); ok {
-			n, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			if err != nil {
-				b.Fatal(err)
-			}
-			return n
-		}
-	}
-	b.Fatalf("no %s in /proc/self/status", field)
-	return 0
+	return n
 }
 
 // scanOnce scans the cluster at url with the scanner's settings and returns how long

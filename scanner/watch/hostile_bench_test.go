@@ -1,7 +1,6 @@
 package watch_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -127,55 +125,17 @@ func healthyWatched(tb testing.TB, n int) http.HandlerFunc {
 
 // startFakeWatchAPIProcess runs TestFakeWatchAPIProcess and returns the URLs it serves.
 func startFakeWatchAPIProcess(b *testing.B) map[string]string {
-	b.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestFakeWatchAPIProcess$")
-	cmd.Env = append(os.Environ(), "TAGDRIFT_FAKE_WATCH_API_PROCESS=1")
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { stdin.Close(); cmd.Wait() })
-	line, err := bufio.NewReader(stdout).ReadBytes('\n')
-	if err != nil {
-		b.Fatal(err)
-	}
-	var urls map[string]string
-	if err := json.Unmarshal(line, &urls); err != nil {
-		b.Fatalf("%v: %q", err, line)
-	}
-	return urls
+	return hostileapi.StartProcess(b, "TestFakeWatchAPIProcess", "TAGDRIFT_FAKE_WATCH_API_PROCESS")
 }
 
 // procStatus reads a field of /proc/self/status, in KiB.
 func procStatus(b *testing.B, field string) int64 {
 	b.Helper()
-	n, err := readStatus(field)
+	n, err := hostileapi.ProcStatus(field)
 	if err != nil {
 		b.Fatal(err)
 	}
 	return n
-}
-
-// readStatus reads a field of /proc/self/status, in KiB.
-func readStatus(field string) (int64, error) {
-	raw, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0, err
-	}
-	for line := range strings.SplitSeq(string(raw), "\n") {
-		if v, ok := strings.CutPrefix(line, field+":"); ok {
-			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-		}
-	}
-	return 0, fmt.Errorf("no %s in /proc/self/status", field)
 }
 
 // resetPeak returns what earlier runs left to the system and resets VmHWM.
@@ -235,7 +195,7 @@ func BenchmarkHostileWatches(b *testing.B) {
 				var grew atomic.Bool
 				go func() {
 					for actx.Err() == nil {
-						if rss, err := readStatus("VmRSS"); err == nil && rss > maxRSS>>10 {
+						if rss, err := hostileapi.ProcStatus("VmRSS"); err == nil && rss > maxRSS>>10 {
 							grew.Store(true)
 							acancel()
 						}
