@@ -42,6 +42,8 @@ type keep struct {
 	controller bool
 	// manager keeps the managedFields entries of this field manager (main resource).
 	manager string
+	// version keeps the resource version (a watch event's).
+	version bool
 }
 
 // list decodes a list answer of the given kind (PodList, ...), calling item with each
@@ -49,22 +51,61 @@ type keep struct {
 // continue token. An answer of another kind, or of none, is refused, as client-go
 // refuses it: an empty object must never read as an empty cluster.
 func list(body []byte, kind string, pb func([]byte) error, js func(*jsonDec) error) (string, error) {
-	var cont, got string
+	lm, err := listMeta(body, kind, pb, js)
+	return lm.Continue, err
+}
+
+// ListMeta is what a list answer says of itself: where the next page starts, and the
+// resource version the list was read at (a watch starts there).
+type ListMeta struct {
+	Continue        string
+	ResourceVersion string
+}
+
+// listMeta is list, returning the list's ListMeta.
+func listMeta(body []byte, kind string, pb func([]byte) error, js func(*jsonDec) error) (ListMeta, error) {
+	var lm ListMeta
+	var got string
 	var err error
 	if raw, ok := bytes.CutPrefix(body, protobufMagic); ok {
-		cont, got, err = pbList(raw, pb)
+		lm, got, err = pbList(raw, pb)
 	} else {
-		cont, got, err = jsList(body, js)
+		lm, got, err = jsList(body, js)
 	}
 	if err == nil && got != kind {
 		err = fmt.Errorf("%w: kind %q, not %s", ErrMalformed, got, kind)
 	}
-	return cont, err
+	return lm, err
 }
 
 // pbList decodes the runtime.Unknown envelope, then the list inside it.
-func pbList(b []byte, item func([]byte) error) (cont, kind string, err error) {
-	var raw []byte
+func pbList(b []byte, item func([]byte) error) (lm ListMeta, kind string, err error) {
+	kind, raw, err := pbUnknown(b)
+	if err != nil {
+		return lm, "", err
+	}
+	err = fields(raw, func(num uint64, v []byte, _ uint64) error {
+		switch num {
+		case 1: // ListMeta
+			return fields(v, func(num uint64, v []byte, _ uint64) error {
+				switch num {
+				case 2:
+					lm.ResourceVersion = string(v)
+				case 3:
+					lm.Continue = string(v)
+				}
+				return nil
+			})
+		case 2: // items
+			return item(v)
+		}
+		return nil
+	})
+	return lm, kind, err
+}
+
+// pbUnknown decodes the runtime.Unknown envelope of an object: its kind and its bytes.
+func pbUnknown(b []byte) (kind string, raw []byte, err error) {
 	err = fields(b, func(num uint64, v []byte, _ uint64) error {
 		switch num {
 		case 1: // TypeMeta: field 2 is the kind
@@ -83,24 +124,7 @@ func pbList(b []byte, item func([]byte) error) (cont, kind string, err error) {
 		}
 		return nil
 	})
-	if err != nil {
-		return "", "", err
-	}
-	err = fields(raw, func(num uint64, v []byte, _ uint64) error {
-		switch num {
-		case 1: // ListMeta
-			return fields(v, func(num uint64, v []byte, _ uint64) error {
-				if num == 3 { // continue
-					cont = string(v)
-				}
-				return nil
-			})
-		case 2: // items
-			return item(v)
-		}
-		return nil
-	})
-	return cont, kind, err
+	return kind, raw, err
 }
 
 // fields calls fn with each field of the protobuf message b: its number and its
@@ -168,6 +192,10 @@ func pbMeta(t *tracker, b []byte, m *metav1.ObjectMeta, k keep) error {
 			var uid string
 			uid, err = str(t, v)
 			m.UID = types.UID(uid)
+		case 6:
+			if k.version {
+				m.ResourceVersion, err = str(t, v)
+			}
 		case 11:
 			m.Labels, err = pbEntry(t, v, m.Labels, k.labels)
 		case 12:
@@ -279,14 +307,17 @@ func pbManaged(t *tracker, b []byte, m *metav1.ObjectMeta, manager string) error
 var podKeep = keep{labels: []string{"pod-template-hash", "controller-revision-hash"}, controller: true}
 
 // pbPod decodes what the inventory reads of a pod.
-func pbPod(t *tracker, b []byte, p *corev1.Pod) error {
+func pbPod(t *tracker, b []byte, p *corev1.Pod) error { return pbPodKeep(t, b, p, podKeep) }
+
+// pbPodKeep is pbPod keeping what k says of its metadata.
+func pbPodKeep(t *tracker, b []byte, p *corev1.Pod, k keep) error {
 	if err := t.hold(sizeOf[corev1.Pod](), true); err != nil {
 		return err
 	}
 	return fields(b, func(num uint64, v []byte, _ uint64) error {
 		switch num {
 		case 1:
-			return pbMeta(t, v, &p.ObjectMeta, podKeep)
+			return pbMeta(t, v, &p.ObjectMeta, k)
 		case 2:
 			return pbSpec(t, v, &p.Spec)
 		case 3:
@@ -458,7 +489,7 @@ func pbPartial(t *tracker, b []byte, m *metav1.PartialObjectMetadata, k keep) er
 type jsonDec struct{ *json.Decoder }
 
 // jsList decodes a JSON list: its metadata's continue token and its items.
-func jsList(body []byte, item func(*jsonDec) error) (cont, kind string, err error) {
+func jsList(body []byte, item func(*jsonDec) error) (lm ListMeta, kind string, err error) {
 	d := &jsonDec{json.NewDecoder(bytes.NewReader(body))}
 	err = d.object(func(key string) error {
 		switch key {
@@ -467,13 +498,16 @@ func jsList(body []byte, item func(*jsonDec) error) (cont, kind string, err erro
 			kind = s
 			return err
 		case "metadata":
-			return d.object(func(key string) error {
-				if key == "continue" {
-					s, err := d.str()
-					cont = s
-					return err
+			return d.object(func(key string) (err error) {
+				switch key {
+				case "continue":
+					lm.Continue, err = d.str()
+				case "resourceVersion":
+					lm.ResourceVersion, err = d.str()
+				default:
+					err = d.skip()
 				}
-				return d.skip()
+				return err
 			})
 		case "items":
 			return d.array(func() error { return item(d) })
@@ -481,12 +515,12 @@ func jsList(body []byte, item func(*jsonDec) error) (cont, kind string, err erro
 		return d.skip()
 	})
 	if err != nil {
-		return "", "", err
+		return ListMeta{}, "", err
 	}
 	if _, err := d.Token(); err != io.EOF {
-		return "", "", fmt.Errorf("%w: data after the list", ErrMalformed)
+		return ListMeta{}, "", fmt.Errorf("%w: data after the list", ErrMalformed)
 	}
-	return cont, kind, nil
+	return lm, kind, nil
 }
 
 // object walks an object (or null), calling fn with each key; fn must consume the
@@ -590,6 +624,11 @@ func jsMeta(t *tracker, d *jsonDec, m *metav1.ObjectMeta, k keep) error {
 			var uid string
 			uid, err = d.kept(t)
 			m.UID = types.UID(uid)
+		case "resourceVersion":
+			if !k.version {
+				return d.skip()
+			}
+			m.ResourceVersion, err = d.kept(t)
 		case "labels":
 			m.Labels, err = jsMap(t, d, k.labels)
 		case "annotations":
@@ -685,14 +724,17 @@ func jsManaged(t *tracker, d *jsonDec, m *metav1.ObjectMeta, manager string) err
 	return t.hold(int64(len(raw))+sizeOf[metav1.ManagedFieldsEntry]()+sizeOf[metav1.FieldsV1](), false)
 }
 
-func jsPod(t *tracker, d *jsonDec, p *corev1.Pod) error {
+func jsPod(t *tracker, d *jsonDec, p *corev1.Pod) error { return jsPodKeep(t, d, p, podKeep) }
+
+// jsPodKeep is jsPod keeping what k says of its metadata.
+func jsPodKeep(t *tracker, d *jsonDec, p *corev1.Pod, k keep) error {
 	if err := t.hold(sizeOf[corev1.Pod](), true); err != nil {
 		return err
 	}
 	return d.object(func(key string) error {
 		switch key {
 		case "metadata":
-			return jsMeta(t, d, &p.ObjectMeta, podKeep)
+			return jsMeta(t, d, &p.ObjectMeta, k)
 		case "spec":
 			return d.object(func(key string) error {
 				var err error
