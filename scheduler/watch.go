@@ -50,8 +50,9 @@ type WatchConfig struct {
 	// database connections (the cluster's lock and the transaction), and the pool is
 	// shared with the scans, the job engine and the API. Default 4.
 	Records int
-	// MaxObjects and MaxEventBytes bound one cluster's cache (watch.Config).
-	MaxObjects, MaxEventBytes int64
+	// MaxObjects, MaxEventBytes and MaxKeptBytes bound one cluster's cache
+	// (watch.Config).
+	MaxObjects, MaxEventBytes, MaxKeptBytes int64
 }
 
 func (c *WatchConfig) withDefaults() error {
@@ -292,7 +293,7 @@ func (m *watches) watch(ctx context.Context, c store.Cluster) (lasting bool) {
 		return
 	}
 	w, err := watch.New(watch.Config{Cluster: c.Name, REST: rc, MaxObjects: m.cfg.MaxObjects,
-		MaxEventBytes: m.cfg.MaxEventBytes, Logger: log, Now: m.s.cfg.Now}, nodes)
+		MaxEventBytes: m.cfg.MaxEventBytes, MaxKeptBytes: m.cfg.MaxKeptBytes, Logger: log, Now: m.s.cfg.Now}, nodes)
 	if err != nil {
 		stopped(err)
 		return

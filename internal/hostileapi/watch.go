@@ -96,6 +96,25 @@ func BigEvent(size int) http.HandlerFunc {
 	}
 }
 
+// EmptyContainersEvent answers a list of no pod, and a watch with one event of a pod
+// of n empty containers, `{}` each (300,000 fit in a 1 MiB event: client-go would
+// decode them into about 360 MB), then nothing.
+func EmptyContainersEvent(n int) http.HandlerFunc {
+	event := `{"type":"ADDED","object":{"kind":"Pod","apiVersion":"v1","metadata":{"name":"amp","namespace":"x"},"spec":{"containers":[` +
+		strings.Repeat(`{},`, n-1) + `{}]}}}` + "\n"
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !IsWatch(r) {
+			emptyPods(w)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		if _, err := fmt.Fprint(w, event); err != nil {
+			return
+		}
+		<-r.Context().Done()
+	}
+}
+
 // Flood answers a list of no pod, and a watch (a streaming list or not) with events of
 // new pods without end, as long as the client reads.
 func Flood(w http.ResponseWriter, r *http.Request) {
@@ -112,9 +131,11 @@ func Flood(w http.ResponseWriter, r *http.Request) {
 }
 
 // WatchAttacks are the attacks on a watch, by name: the four of Attacks, met by the
-// list a watch starts with, an event of 4 MiB, and events of new pods without end.
+// list a watch starts with, an event of 4 MiB, an event of a pod of 300,000 empty
+// containers, and events of new pods without end.
 func WatchAttacks() map[string]http.HandlerFunc {
-	out := map[string]http.HandlerFunc{"bigevent": BigEvent(4 << 20), "flood": Flood}
+	out := map[string]http.HandlerFunc{"bigevent": BigEvent(4 << 20), "flood": Flood,
+		"emptyevent": EmptyContainersEvent(300_000)}
 	for name, h := range Attacks() {
 		out[name] = ListAttack(h)
 	}

@@ -3,9 +3,12 @@ package watch
 import (
 	"slices"
 	"unique"
+	"unsafe"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/tagdrift/tagdrift/scanner/inventory"
@@ -65,6 +68,54 @@ var containerTypes = [...]inventory.ContainerType{inventory.Init, inventory.Regu
 // GetObjectMeta gives the informer's key functions the pod's namespace and name.
 func (p *Pod) GetObjectMeta() metav1.Object {
 	return &metav1.ObjectMeta{Namespace: p.namespace.String(), Name: p.name, UID: p.uid}
+}
+
+// size is what p takes in the cache, at most: its record, its containers, and its
+// strings as if none were shared.
+func (p *Pod) size() int64 {
+	n := int64(unsafe.Sizeof(*p)) + int64(len(p.name)+len(p.uid)+len(p.namespace.String())+len(p.node.String())+
+		len(p.ctlKind.String())+len(p.ctlName.String())+len(p.ctlUID.String())+
+		len(p.templateHash.String())+len(p.revisionHash.String()))
+	n += int64(cap(p.containers)) * int64(unsafe.Sizeof(container{}))
+	for _, c := range p.containers {
+		n += int64(len(c.name.String()) + len(c.image.String()) + len(c.imageID.String()))
+	}
+	return n
+}
+
+// decoded is a pod as a list page or a watch event brings it (kube.Listing,
+// kube.PodWatch), before the informer's transform keeps its Pod: the reflector reads
+// its key, its resource version and a bookmark's annotation through GetObjectMeta.
+type decoded struct {
+	pod  *Pod
+	meta metav1.ObjectMeta
+}
+
+func newDecoded(p *corev1.Pod) *decoded {
+	d := &decoded{meta: metav1.ObjectMeta{Namespace: p.Namespace, Name: p.Name, UID: p.UID,
+		ResourceVersion: p.ResourceVersion, Annotations: p.Annotations}}
+	if p.Name != "" {
+		d.pod = compactPod(p)
+	}
+	return d
+}
+
+func (d *decoded) GetObjectMeta() metav1.Object     { return &d.meta }
+func (d *decoded) GetObjectKind() schema.ObjectKind { return schema.EmptyObjectKind }
+func (d *decoded) DeepCopyObject() runtime.Object   { c := *d; return &c }
+
+// podPage is a page of pods as kube.Listing decodes it: the list client-go's pager
+// reads (its items and its ListMeta).
+type podPage struct {
+	metav1.TypeMeta
+	metav1.ListMeta
+	Items []*decoded
+}
+
+func (l *podPage) DeepCopyObject() runtime.Object {
+	c := *l
+	c.Items = slices.Clone(l.Items)
+	return &c
 }
 
 // equal tells whether two Pods keep the same fields.

@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"slices"
 	"strings"
@@ -47,6 +48,10 @@ const (
 	DefaultMaxObjects = 200_000
 	// DefaultMaxEventBytes bounds one watch event: ten times what a large pod weighs.
 	DefaultMaxEventBytes = 1 << 20
+	// DefaultMaxKeptBytes bounds the pods one cluster's cache keeps (counted as if no
+	// string were shared): DefaultMaxObjects pods of two containers with long names
+	// and images take about 120 MiB so counted.
+	DefaultMaxKeptBytes = 256 << 20
 )
 
 // Config configures one cluster's watch.
@@ -61,6 +66,10 @@ type Config struct {
 	MaxObjects int64
 	// MaxEventBytes bounds one watch event. Default DefaultMaxEventBytes.
 	MaxEventBytes int64
+	// MaxKeptBytes bounds what the cache keeps of pods, and what one list keeps of
+	// them while it lists (so twice this while a full list replaces the cache).
+	// Default DefaultMaxKeptBytes.
+	MaxKeptBytes int64
 	// Logger receives what fails; it should name the cluster.
 	Logger *slog.Logger
 	// Now is the clock; default time.Now.
@@ -89,6 +98,7 @@ type Watch struct {
 	nodes   cache.SharedIndexInformer   // nil when nodes may not be listed
 	changed chan struct{}
 	objects atomic.Int64
+	kept    atomic.Int64 // Pod.size of the cached pods
 
 	mu          sync.Mutex
 	fatal       error
@@ -108,6 +118,7 @@ var (
 func New(cfg Config, nodes bool) (*Watch, error) {
 	cfg.MaxObjects = cmp.Or(cfg.MaxObjects, DefaultMaxObjects)
 	cfg.MaxEventBytes = cmp.Or(cfg.MaxEventBytes, DefaultMaxEventBytes)
+	cfg.MaxKeptBytes = cmp.Or(cfg.MaxKeptBytes, DefaultMaxKeptBytes)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -129,16 +140,39 @@ func New(cfg Config, nodes bool) (*Watch, error) {
 	if err != nil {
 		return nil, fmt.Errorf("metadata client for %s: %w", cfg.Cluster, err)
 	}
-	w.pods = w.informer("pods", kube.PodPageSize, &corev1.Pod{},
+	kc, err := kube.NewClient(cfg.Cluster, cfg.REST)
+	if err != nil {
+		return nil, err
+	}
+	// Pods are decoded by package kube as a scan's are, not by client-go (stream.go
+	// there): a list is bounded across its pages by requests, bytes and kept bytes,
+	// each event by its size and its containers.
+	var listing *kube.Listing // the list under way; client-go lists once at a time
+	w.pods = w.informer("pods", kube.PodPageSize, &decoded{},
 		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return cs.CoreV1().Pods("").List(ctx, o)
+			if o.Continue == "" || listing == nil {
+				listing = kc.Listing(kube.Budget{Objects: math.MaxInt64, Kept: w.cfg.MaxKeptBytes,
+					Requests: w.cfg.MaxObjects/kube.PodPageSize + 100})
+			}
+			page := &podPage{}
+			lm, err := listing.PodPage(ctx, o, func(p *corev1.Pod) (int64, error) {
+				d := newDecoded(p)
+				page.Items = append(page.Items, d)
+				return d.pod.size(), nil
+			})
+			page.ResourceVersion, page.Continue = lm.ResourceVersion, lm.Continue
+			return page, err
 		},
 		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			return cs.CoreV1().Pods("").Watch(ctx, o)
+			pw, err := kc.WatchPods(ctx, o, w.cfg.MaxEventBytes)
+			if err != nil {
+				return nil, err
+			}
+			return w.podEvents(pw), nil
 		},
 		func(obj any) (any, error) {
-			if p, ok := obj.(*corev1.Pod); ok {
-				return compactPod(p), nil
+			if d, ok := obj.(*decoded); ok && d.pod != nil {
+				return d.pod, nil
 			}
 			return obj, nil
 		},
@@ -247,14 +281,20 @@ func (w *Watch) informer(what string, pageSize int64, example runtime.Object,
 		w.failed(what, err)
 	})
 	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: func(any) {
+		AddFunc: func(obj any) {
 			if n := w.objects.Add(1); n > w.cfg.MaxObjects {
 				w.fail(&kube.TooLargeError{What: "objects", Limit: w.cfg.MaxObjects})
+				return
+			}
+			if !w.keep(keptSize(obj)) {
 				return
 			}
 			w.signal()
 		},
 		UpdateFunc: func(old, cur any) {
+			if !w.keep(keptSize(cur) - keptSize(old)) {
+				return
+			}
 			if same(old, cur) {
 				w.mu.Lock()
 				w.dropped++
@@ -263,16 +303,40 @@ func (w *Watch) informer(what string, pageSize int64, example runtime.Object,
 			}
 			w.signal()
 		},
-		DeleteFunc: func(any) {
+		DeleteFunc: func(obj any) {
 			w.objects.Add(-1)
+			w.keep(-keptSize(obj))
 			w.signal()
 		},
 	})
 	return inf
 }
 
+// keep charges n more kept bytes to the cache; past MaxKeptBytes it stops the watch.
+func (w *Watch) keep(n int64) bool {
+	if w.kept.Add(n) > w.cfg.MaxKeptBytes {
+		w.fail(&kube.TooLargeError{What: "kept bytes", Limit: w.cfg.MaxKeptBytes})
+		return false
+	}
+	return true
+}
+
+// keptSize is what a cached object counts against MaxKeptBytes: a pod's size; the
+// other objects are bounded by their count.
+func keptSize(obj any) int64 {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	if p, ok := obj.(*Pod); ok {
+		return p.size()
+	}
+	return 0
+}
+
 func metaLen(obj runtime.Object) (int, error) {
 	switch l := obj.(type) {
+	case *podPage:
+		return len(l.Items), nil
 	case *corev1.PodList:
 		return len(l.Items), nil
 	case *corev1.NodeList:
@@ -308,8 +372,9 @@ func tooManyContainers(obj runtime.Object) error {
 	return nil
 }
 
-// count stops a watch whose stream adds more objects than the cache may hold (the
-// initial events of a streaming list arrive before any handler sees them).
+// count stops a watch whose stream adds more objects, or more kept bytes of pods, than
+// the cache may hold (the initial events of a streaming list arrive before any
+// handler sees them).
 func (w *Watch) count(in watch.Interface) watch.Interface {
 	out := make(chan watch.Event)
 	done := make(chan struct{})
@@ -317,7 +382,7 @@ func (w *Watch) count(in watch.Interface) watch.Interface {
 	stop := func() { once.Do(func() { close(done); in.Stop() }) }
 	go func() {
 		defer close(out)
-		added := int64(0)
+		added, kept := int64(0), int64(0)
 		for {
 			select {
 			case ev, ok := <-in.ResultChan():
@@ -330,6 +395,13 @@ func (w *Watch) count(in watch.Interface) watch.Interface {
 						stop()
 						return
 					}
+					if d, ok := ev.Object.(*decoded); ok && d.pod != nil {
+						if kept += d.pod.size(); kept+w.kept.Load() > w.cfg.MaxKeptBytes {
+							w.fail(&kube.TooLargeError{What: "kept bytes", Limit: w.cfg.MaxKeptBytes})
+							stop()
+							return
+						}
+					}
 				}
 				if err := tooManyContainers(ev.Object); err != nil {
 					w.fail(err)
@@ -341,6 +413,43 @@ func (w *Watch) count(in watch.Interface) watch.Interface {
 				case <-done:
 					return
 				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	return &proxy{out: out, stop: stop}
+}
+
+// podEvents turns pw's events into the informer's: a pod as a *decoded, an error's
+// Status as it is. An event too large, or of too many containers, stops the watch; a
+// malformed one ends this stream (client-go watches again).
+func (w *Watch) podEvents(pw *kube.PodWatch) watch.Interface {
+	out := make(chan watch.Event)
+	done := make(chan struct{})
+	var once sync.Once
+	stop := func() { once.Do(func() { close(done); pw.Close() }) }
+	go func() {
+		defer close(out)
+		for {
+			ev, err := pw.Next()
+			if err != nil {
+				var tl *kube.TooLargeError
+				switch {
+				case errors.As(err, &tl):
+					w.fail(err)
+				case errors.Is(err, kube.ErrMalformed):
+					w.failed("pods", err)
+				}
+				pw.Close()
+				return
+			}
+			var obj runtime.Object = ev.Status
+			if ev.Pod != nil {
+				obj = newDecoded(ev.Pod)
+			}
+			select {
+			case out <- watch.Event{Type: ev.Type, Object: obj}:
 			case <-done:
 				return
 			}
