@@ -56,6 +56,49 @@ func WatchHandler(pods http.HandlerFunc) http.Handler {
 	})
 }
 
+// ReplicaSetsOfLabels serves pages of ReplicaSets, as metadata, of n labels each,
+// with continue tokens without end (a page just under the 4 MiB answer cap: client-go
+// would decode each label into a map entry, ten times its bytes); its pods, watches and
+// other lists are empty.
+func ReplicaSetsOfLabels(n int) http.Handler {
+	var labels strings.Builder
+	for i := range n {
+		if i > 0 {
+			labels.WriteString(",")
+		}
+		fmt.Fprintf(&labels, `"l%d":""`, i)
+	}
+	empty := WatchHandler(func(w http.ResponseWriter, r *http.Request) {
+		if IsWatch(r) {
+			if !RefuseStreamingList(w, r) {
+				Idle(w, r)
+			}
+			return
+		}
+		emptyPods(w)
+	})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if IsWatch(r) || r.URL.Path != "/apis/apps/v1/replicasets" {
+			empty.ServeHTTP(w, r)
+			return
+		}
+		limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+		page, _ := strconv.Atoi(strings.TrimPrefix(r.URL.Query().Get("continue"), "page-"))
+		w.Header().Set("Content-Type", "application/json")
+		var b strings.Builder
+		fmt.Fprintf(&b, `{"kind":"PartialObjectMetadataList","apiVersion":"meta.k8s.io/v1","metadata":{"continue":"page-%d"},"items":[`, page+1)
+		for i := range max(limit, 1) {
+			if i > 0 {
+				b.WriteString(",")
+			}
+			fmt.Fprintf(&b, `{"kind":"PartialObjectMetadata","apiVersion":"meta.k8s.io/v1","metadata":{"name":"rs-%d-%d","namespace":"attack","uid":"u-%d-%d","labels":{%s}}}`,
+				page, i, page, i, labels.String())
+		}
+		b.WriteString("]}")
+		fmt.Fprint(w, b.String())
+	})
+}
+
 // ListAttack makes an attack on lists answer watches: a streaming list is refused, so
 // that client-go lists and meets the attack; a watch stays idle.
 func ListAttack(list http.HandlerFunc) http.HandlerFunc {

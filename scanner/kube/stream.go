@@ -71,6 +71,49 @@ func (l *Listing) PodPage(ctx context.Context, opts metav1.ListOptions, add func
 	})
 }
 
+// OwnerPage lists the page of ReplicaSets (replicaSet) or Jobs that opts asks for,
+// as metadata, handing each to add as it is decoded: its names, UID and controller
+// and, of a ReplicaSet, what tagdrift wrote on it (ReplicaSetKeys), as a scan keeps
+// them. add returns the bytes its caller keeps of it, charged to the budget.
+func (l *Listing) OwnerPage(ctx context.Context, replicaSet bool, opts metav1.ListOptions,
+	add func(*metav1.PartialObjectMetadata) (int64, error)) (ListMeta, error) {
+	r, resource, k := l.c.batch, jobs.Resource, keep{controller: true}
+	if replicaSet {
+		r, resource, k = l.c.apps, replicaSets.Resource, replicaSetKeep()
+	}
+	if err := l.t.request(); err != nil {
+		return ListMeta{}, err
+	}
+	body, err := r.Get().Resource(resource).VersionedParams(&opts, scheme.ParameterCodec).
+		SetHeader("Accept", metadataAccept).DoRaw(ctx)
+	if err != nil {
+		return ListMeta{}, err
+	}
+	if err := l.t.read(len(body)); err != nil {
+		return ListMeta{}, err
+	}
+	keep := func(m *metav1.PartialObjectMetadata) error {
+		n, err := add(m)
+		if err != nil {
+			return err
+		}
+		return l.t.keep(n)
+	}
+	return listMeta(body, "PartialObjectMetadataList", func(item []byte) error {
+		var m metav1.PartialObjectMetadata
+		if err := pbPartial(l.t, item, &m, k); err != nil {
+			return err
+		}
+		return keep(&m)
+	}, func(d *jsonDec) error {
+		var m metav1.PartialObjectMetadata
+		if err := jsPartial(l.t, d, &m, k); err != nil {
+			return err
+		}
+		return keep(&m)
+	})
+}
+
 // PodEvent is one event of a watch of pods.
 type PodEvent struct {
 	Type watch.EventType

@@ -243,6 +243,43 @@ func (o *Owned) GetObjectMeta() metav1.Object {
 	return &metav1.ObjectMeta{Namespace: o.namespace.String(), Name: o.name, UID: o.uid}
 }
 
+// size is what o takes in the cache, at most (as Pod.size).
+func (o *Owned) size() int64 {
+	n := int64(unsafe.Sizeof(*o)) + int64(len(o.name)+len(o.uid)+len(o.namespace.String())+
+		len(o.ctlKind.String())+len(o.ctlName.String()))
+	if w := o.written; w != nil {
+		n += int64(unsafe.Sizeof(*w))
+		for _, m := range []map[string]string{w.labels, w.annotations} {
+			for k, v := range m {
+				n += int64(len(k)+len(v)) + 64 // the entry
+			}
+		}
+		for _, f := range w.managed {
+			n += int64(unsafe.Sizeof(f) + uintptr(len(f.Manager)+len(f.Operation)+len(f.APIVersion)))
+			if f.FieldsV1 != nil {
+				n += int64(len(f.FieldsV1.Raw))
+			}
+		}
+	}
+	return n
+}
+
+func (o *Owned) GetObjectKind() schema.ObjectKind { return schema.EmptyObjectKind }
+func (o *Owned) DeepCopyObject() runtime.Object   { c := *o; return &c }
+
+// ownedPage is a page of ReplicaSets or Jobs as kube.Listing decodes them, compacted.
+type ownedPage struct {
+	metav1.TypeMeta
+	metav1.ListMeta
+	Items []*Owned
+}
+
+func (l *ownedPage) DeepCopyObject() runtime.Object {
+	c := *l
+	c.Items = slices.Clone(l.Items)
+	return &c
+}
+
 // sameOwner tells whether two Owned resolve pods alike: what tagdrift wrote on a
 // ReplicaSet is kept up to date but wakes nothing (the annotation's own writes would
 // otherwise wake the watch).

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"runtime/metrics"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,16 +20,18 @@ import (
 
 // TestWatchHostileClusters watches fake API servers that send too much, with the caps
 // serve uses (Configure) and a small MaxObjects: each watch stops with a
-// *kube.TooLargeError naming what was too large, within seconds, having allocated
-// less than maxAlloc (client-go decoding a pod of 300,000 empty containers, in a list
-// or in an event, allocates about 360 MB).
+// *kube.TooLargeError naming what was too large, within seconds, its heap growing by
+// less than maxHeap at its peak (client-go decoding a pod of 300,000 empty containers,
+// in a list or in an event, takes about 360 MB).
 func TestWatchHostileClusters(t *testing.T) {
-	const maxAlloc = 64 << 20
+	const maxHeap = 64 << 20
 	for _, tc := range []struct {
 		name string
 		pods http.HandlerFunc
 		what string
-		kept int64 // MaxKeptBytes (MaxObjects then out of the way); default when 0
+		// kept is MaxKeptBytes (MaxObjects then out of the way); default when 0, and
+		// MaxObjects 2,000 when -1.
+		kept int64
 	}{
 		{"one huge answer", hostileapi.ListAttack(hostileapi.Huge(400 << 20)), "response", 0},
 		{"endless continue tokens", hostileapi.ListAttack(hostileapi.Endless), "objects", 0},
@@ -37,27 +41,38 @@ func TestWatchHostileClusters(t *testing.T) {
 		{"events of new pods without end", hostileapi.Flood, "objects", 0},
 		{"more pods than the bytes kept", hostileapi.ListAttack(hostileapi.BigPods(500, 0)), "kept bytes", 20_000},
 		{"events of pods past the bytes kept", hostileapi.Flood, "kept bytes", 20_000},
+		{"ReplicaSets of 700 labels each", nil, "objects", -1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := httptest.NewServer(hostileapi.WatchHandler(tc.pods))
+			h := hostileapi.ReplicaSetsOfLabels(700)
+			if tc.pods != nil {
+				h = hostileapi.WatchHandler(tc.pods)
+			}
+			srv := httptest.NewServer(h)
 			defer srv.Close()
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			rc := watch.Configure(&rest.Config{Host: srv.URL}, "tagdrift-test", 0)
 			objects := int64(1000)
-			if tc.kept != 0 {
+			switch {
+			case tc.kept > 0:
 				objects = 1 << 40
+			case tc.kept < 0: // four pages of ReplicaSets
+				objects, tc.kept = 2000, 0
 			}
 			w, err := watch.New(watch.Config{Cluster: "hostile", REST: rc, MaxObjects: objects, MaxKeptBytes: tc.kept}, true)
 			if err != nil {
 				t.Fatal(err)
 			}
-			var before, after runtime.MemStats
-			runtime.ReadMemStats(&before)
+			runtime.GC()
+			base := heapObjects()
+			peak, stopPeak := peakHeap()
 			err = w.Run(ctx)
-			runtime.ReadMemStats(&after)
-			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > maxAlloc {
-				t.Errorf("the watch allocated %d MiB, more than %d", alloc>>20, maxAlloc>>20)
+			stopPeak()
+			grew := int64(peak.Load()) - int64(base)
+			t.Logf("the heap grew by %.1f MiB at its peak", float64(grew)/(1<<20))
+			if grew > maxHeap {
+				t.Errorf("the heap grew by %d MiB during the watch, more than %d", grew>>20, maxHeap>>20)
 			}
 			var tl *kube.TooLargeError
 			if !errors.As(err, &tl) {
@@ -71,4 +86,32 @@ func TestWatchHostileClusters(t *testing.T) {
 			}
 		})
 	}
+}
+
+func heapObjects() uint64 {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
+}
+
+// peakHeap samples the heap's objects every millisecond until stop is called, keeping
+// the largest.
+func peakHeap() (*atomic.Uint64, func()) {
+	var peak atomic.Uint64
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for {
+			if h := heapObjects(); h > peak.Load() {
+				peak.Store(h)
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}()
+	return &peak, func() { close(done); <-stopped }
 }

@@ -179,8 +179,25 @@ func New(cfg Config, nodes bool) (*Watch, error) {
 		func(a, b any) bool { return a.(*Pod).equal(b.(*Pod)) })
 	for _, gvr := range []schema.GroupVersionResource{replicaSets, jobs} {
 		r := md.Resource(gvr)
+		isRS := gvr == replicaSets
+		var listing *kube.Listing
 		w.owners = append(w.owners, w.informer(gvr.Resource, kube.MetadataPageSize, &metav1.PartialObjectMetadata{},
-			func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return r.List(ctx, o) },
+			// Listed by the scan's decoder as pods are, each compacted as it is read;
+			// watched through client-go (an event is bounded by its size).
+			func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+				if o.Continue == "" || listing == nil {
+					listing = kc.Listing(kube.Budget{Objects: math.MaxInt64, Kept: w.cfg.MaxKeptBytes,
+						Requests: w.cfg.MaxObjects/kube.MetadataPageSize + 100})
+				}
+				page := &ownedPage{}
+				lm, err := listing.OwnerPage(ctx, isRS, o, func(m *metav1.PartialObjectMetadata) (int64, error) {
+					c := compactOwned(m, isRS)
+					page.Items = append(page.Items, c)
+					return c.size(), nil
+				})
+				page.ResourceVersion, page.Continue = lm.ResourceVersion, lm.Continue
+				return page, err
+			},
 			func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return r.Watch(ctx, o) },
 			func(obj any) (any, error) {
 				if m, ok := obj.(*metav1.PartialObjectMetadata); ok {
@@ -321,14 +338,17 @@ func (w *Watch) keep(n int64) bool {
 	return true
 }
 
-// keptSize is what a cached object counts against MaxKeptBytes: a pod's size; the
-// other objects are bounded by their count.
+// keptSize is what a cached object counts against MaxKeptBytes: a pod's or a
+// ReplicaSet's or Job's size; nodes are bounded by their count.
 func keptSize(obj any) int64 {
 	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = d.Obj
 	}
-	if p, ok := obj.(*Pod); ok {
-		return p.size()
+	switch o := obj.(type) {
+	case *Pod:
+		return o.size()
+	case *Owned:
+		return o.size()
 	}
 	return 0
 }
@@ -336,6 +356,8 @@ func keptSize(obj any) int64 {
 func metaLen(obj runtime.Object) (int, error) {
 	switch l := obj.(type) {
 	case *podPage:
+		return len(l.Items), nil
+	case *ownedPage:
 		return len(l.Items), nil
 	case *corev1.PodList:
 		return len(l.Items), nil
