@@ -48,7 +48,7 @@ bench: ## run the benchmarks: detection, scan vs bare list, scan writes, a 200-c
 
 bench-smoke: ## run every benchmark once at a small size, so that none stops working unseen (CI runs it; about 2 minutes)
 	TAGDRIFT_WATCH_BENCH_PODS=1000 go test -run '^$$' -bench . -skip 'HostileWatches|InformerMemory' -benchtime 1x ./scanner/... ./server/access/password/
-	go test -run '^$$' -bench 'HostileWatches/^(huge|bigpods|bigevent)$$' -benchtime 1x ./scanner/watch/
+	go test -run '^$$' -bench 'HostileWatches/^(huge|bigpods|bigevent|empty|emptyevent)$$' -benchtime 1x ./scanner/watch/
 	eval "$$(hack/test-deps.sh)" && \
 		TAGDRIFT_WATCH_INFORMER_PODS=500 TAGDRIFT_WATCH_INFORMER_ROUNDS=1 go test -run '^$$' -bench InformerMemory -benchtime 1x ./scanner/watch/ && \
 		TAGDRIFT_NOTIFY_BENCH_WORKLOADS=5 TAGDRIFT_WATCH_BENCH_CLUSTERS=2 TAGDRIFT_WATCH_BENCH_ROUNDS=2 go test -run '^$$' -bench . -benchtime 1x ./store/ ./scheduler/ ./server/ && \
