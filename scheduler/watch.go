@@ -292,7 +292,7 @@ func (m *watches) watch(ctx context.Context, c store.Cluster) (lasting bool) {
 		return
 	}
 	w, err := watch.New(watch.Config{Cluster: c.Name, REST: rc, MaxObjects: m.cfg.MaxObjects,
-		MaxEventBytes: m.cfg.MaxEventBytes, Logger: log, Now: m.s.cfg.Now}, nodes)
+		MaxEventBytes: m.cfg.MaxEventBytes, NodeRefresh: m.cfg.FullList, Logger: log, Now: m.s.cfg.Now}, nodes)
 	if err != nil {
 		stopped(err)
 		return
@@ -368,7 +368,7 @@ func (m *watches) watch(ctx context.Context, c store.Cluster) (lasting bool) {
 			return // deleted or disabled: the next heartbeat stops the watch
 		}
 		if err != nil {
-			if ctx.Err() == nil && !errors.Is(err, errBusy) {
+			if ctx.Err() == nil && !errors.Is(err, errBusy) && !errors.Is(err, watch.ErrNotSynced) {
 				log.Warn("record watch", "error", err.Error())
 			}
 			continue // tried again at the next tick

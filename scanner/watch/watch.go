@@ -47,6 +47,9 @@ const (
 	DefaultMaxObjects = 200_000
 	// DefaultMaxEventBytes bounds one watch event: ten times what a large pod weighs.
 	DefaultMaxEventBytes = 1 << 20
+	// DefaultNodeRefresh is the default of Config.NodeRefresh: the full list of a
+	// watched cluster (scheduler.WatchConfig.FullList).
+	DefaultNodeRefresh = 30 * time.Minute
 )
 
 // Config configures one cluster's watch.
@@ -61,6 +64,10 @@ type Config struct {
 	MaxObjects int64
 	// MaxEventBytes bounds one watch event. Default DefaultMaxEventBytes.
 	MaxEventBytes int64
+	// NodeRefresh is how often the status of every node is read again (nodes are
+	// watched as metadata; their status is read when a node is first seen): a runtime
+	// upgraded in place shows within it. Default DefaultNodeRefresh.
+	NodeRefresh time.Duration
 	// Logger receives what fails; it should name the cluster.
 	Logger *slog.Logger
 	// Now is the clock; default time.Now.
@@ -87,6 +94,7 @@ type Watch struct {
 	pods    cache.SharedIndexInformer
 	owners  []cache.SharedIndexInformer // ReplicaSets, Jobs
 	nodes   cache.SharedIndexInformer   // nil when nodes may not be listed
+	status  *nodeStatuses               // what was read of the nodes' status
 	changed chan struct{}
 	objects atomic.Int64
 
@@ -108,6 +116,7 @@ var (
 func New(cfg Config, nodes bool) (*Watch, error) {
 	cfg.MaxObjects = cmp.Or(cfg.MaxObjects, DefaultMaxObjects)
 	cfg.MaxEventBytes = cmp.Or(cfg.MaxEventBytes, DefaultMaxEventBytes)
+	cfg.NodeRefresh = cmp.Or(cfg.NodeRefresh, DefaultNodeRefresh)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -115,6 +124,7 @@ func New(cfg Config, nodes bool) (*Watch, error) {
 		cfg.Now = time.Now
 	}
 	w := &Watch{cfg: cfg, changed: make(chan struct{}, 1)}
+	plain := rest.CopyConfig(cfg.REST) // for the nodes' status: see nodes.go
 	cfg.REST = rest.CopyConfig(cfg.REST)
 	cfg.REST.Wrap(func(rt http.RoundTripper) http.RoundTripper {
 		return &tripWire{next: rt, trip: w.fail, healthy: w.healthy,
@@ -157,20 +167,22 @@ func New(cfg Config, nodes bool) (*Watch, error) {
 			func(a, b any) bool { return a.(*Owned).sameOwner(b.(*Owned)) }))
 	}
 	if nodes {
-		w.nodes = w.informer("nodes", kube.NodePageSize, &corev1.Node{},
-			func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-				return cs.CoreV1().Nodes().List(ctx, o)
-			},
-			func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-				return cs.CoreV1().Nodes().Watch(ctx, o)
-			},
+		r := md.Resource(corev1.SchemeGroupVersion.WithResource("nodes"))
+		w.nodes = w.informer("nodes", kube.NodePageSize, &metav1.PartialObjectMetadata{},
+			func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return r.List(ctx, o) },
+			func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return r.Watch(ctx, o) },
 			func(obj any) (any, error) {
-				if n, ok := obj.(*corev1.Node); ok {
-					return compactNode(n), nil
+				if m, ok := obj.(*metav1.PartialObjectMetadata); ok {
+					return compactNode(m), nil
 				}
 				return obj, nil
 			},
 			func(a, b any) bool { return *a.(*Node) == *b.(*Node) })
+		client, err := kube.NewClient(cfg.Cluster, plain)
+		if err != nil {
+			return nil, err
+		}
+		w.status = w.followStatus(client)
 	}
 	return w, nil
 }
@@ -274,8 +286,6 @@ func (w *Watch) informer(what string, pageSize int64, example runtime.Object,
 func metaLen(obj runtime.Object) (int, error) {
 	switch l := obj.(type) {
 	case *corev1.PodList:
-		return len(l.Items), nil
-	case *corev1.NodeList:
 		return len(l.Items), nil
 	case *metav1.PartialObjectMetadataList:
 		return len(l.Items), nil
@@ -425,6 +435,9 @@ func (w *Watch) Run(ctx context.Context) error {
 	for _, inf := range w.informers() {
 		wg.Go(func() { inf.RunWithContext(ctx) })
 	}
+	if w.status != nil {
+		wg.Go(func() { w.status.run(ctx) })
+	}
 	<-ctx.Done()
 	wg.Wait()
 	w.mu.Lock()
@@ -444,14 +457,15 @@ func (w *Watch) informers() []cache.SharedIndexInformer {
 // waits: changes in between merge).
 func (w *Watch) Changed() <-chan struct{} { return w.changed }
 
-// Synced tells whether every informer has listed everything once.
+// Synced tells whether every informer has listed everything once, and the status of
+// every node in the cache has been read.
 func (w *Watch) Synced() bool {
 	for _, inf := range w.informers() {
 		if !inf.HasSynced() {
 			return false
 		}
 	}
-	return true
+	return w.status == nil || w.status.complete()
 }
 
 // State is how the watch stands.
@@ -520,11 +534,8 @@ func (w *Watch) Snapshot() (Snapshot, error) {
 		}
 	}
 	nodes := map[string]inventory.Node{}
-	if w.nodes != nil {
-		for _, obj := range w.nodes.GetStore().List() {
-			n := obj.(*Node)
-			nodes[n.name] = inventory.Node{Arch: n.arch.String(), Runtime: n.runtime.String()}
-		}
+	if w.status != nil && !w.status.fill(nodes) {
+		return Snapshot{}, ErrNotSynced // a node came whose status is being read
 	}
 	objs := w.pods.GetStore().List()
 	pods := make([]*Pod, len(objs))
