@@ -169,7 +169,9 @@ func TestWatchNodesAsMetadata(t *testing.T) {
 	dropped, reads, streamed := w.State().Dropped, traffic.reads.Load(), traffic.watchBytes.Load()
 	const beats = 5
 	for i := range beats {
-		at := metav1.NewTime(time.Now().Add(time.Duration(i) * time.Second))
+		// A minute apart, each past the last: a heartbeat of the same second changes
+		// nothing, and makes no event.
+		at := metav1.NewTime(time.Now().Add(time.Duration(i+1) * time.Minute))
 		patch := fmt.Sprintf(`{"status":{"conditions":[{"type":"Ready","status":"True","reason":"KubeletReady","lastHeartbeatTime":%q}]}}`,
 			at.UTC().Format(time.RFC3339))
 		if _, err := c.Admin.CoreV1().Nodes().Patch(ctx, "n1", types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{}, "status"); err != nil {
