@@ -339,6 +339,17 @@ func (p *process) stop() {
 	}
 }
 
+// kill ends the process at once (SIGKILL to its group) and waits for its end.
+func (p *process) kill() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	<-p.done
+}
+
 // failed describes a process that did not come up, with the end of its log.
 func (p *process) failed(err error) error {
 	b, _ := os.ReadFile(p.log)
@@ -523,6 +534,15 @@ func (c *Cluster) StopAPIServer() {
 	}
 }
 
+// KillAPIServer kills the cluster's API server (SIGKILL), as a crash or a lost
+// machine ends it: its connections end at once, with no graceful close of its watches.
+// Start it again with StartAPIServer.
+func (c *Cluster) KillAPIServer() {
+	if c.apiServer != nil {
+		c.apiServer.kill()
+	}
+}
+
 // StartAPIServer starts the cluster's API server (at Start, or again after
 // StopAPIServer) and waits until it is ready.
 func (c *Cluster) StartAPIServer(ctx context.Context) error {
@@ -603,8 +623,8 @@ func (c *Cluster) AddAPIServer(ctx context.Context) (*APIServer, error) {
 	return a, nil
 }
 
-// Start starts the API server again after Stop, on the same port, and waits until it
-// is ready.
+// Start starts the API server again after Stop or Kill, on the same port, and waits
+// until it is ready.
 func (a *APIServer) Start(ctx context.Context) error {
 	p, err := a.c.startAPIServer(ctx, a.proc, a.name, a.Host, a.args)
 	if err != nil {
@@ -618,6 +638,13 @@ func (a *APIServer) Start(ctx context.Context) error {
 func (a *APIServer) Stop() {
 	if a.proc != nil {
 		a.proc.stop()
+	}
+}
+
+// Kill kills the API server (SIGKILL), as KillAPIServer does the cluster's own.
+func (a *APIServer) Kill() {
+	if a.proc != nil {
+		a.proc.kill()
 	}
 }
 

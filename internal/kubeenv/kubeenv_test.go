@@ -104,7 +104,7 @@ func TestEnv(t *testing.T) {
 // starts it again: the same port and certificates answer, the pod is gone and the
 // other is there; then etcd is compacted at a revision no older than the last change.
 // A second API server of the cluster (AddAPIServer) serves it while the first is
-// stopped, and starts again after its own stop.
+// killed, and starts again after it was killed itself.
 func TestRestartAndEtcd(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -150,7 +150,7 @@ func TestRestartAndEtcd(t *testing.T) {
 	}
 
 	// A second API server of the same cluster serves the same objects with the same
-	// certificate and tokens, and goes on while the first is stopped.
+	// certificate and tokens, and goes on while the first is killed.
 	peer, err := c.AddAPIServer(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -159,7 +159,7 @@ func TestRestartAndEtcd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.StopAPIServer()
+	c.KillAPIServer()
 	if _, err := via.Admin.CoreV1().Pods("app").Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "peer"},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "nginx:1.25"}}}}, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("the second API server, the first stopped: %v", err)
@@ -167,7 +167,7 @@ func TestRestartAndEtcd(t *testing.T) {
 	if err := c.StartAPIServer(ctx); err != nil {
 		t.Fatal(err)
 	}
-	peer.Stop()
+	peer.Kill()
 	if _, err := c.Admin.CoreV1().Pods("app").Get(ctx, "peer", metav1.GetOptions{}); err != nil {
 		t.Errorf("the pod made through the second API server: %v", err)
 	}
