@@ -293,7 +293,8 @@ func (m *watches) watch(ctx context.Context, c store.Cluster) (lasting bool) {
 		return
 	}
 	w, err := watch.New(watch.Config{Cluster: c.Name, REST: rc, MaxObjects: m.cfg.MaxObjects,
-		MaxEventBytes: m.cfg.MaxEventBytes, MaxKeptBytes: m.cfg.MaxKeptBytes, Logger: log, Now: m.s.cfg.Now}, nodes)
+		MaxEventBytes: m.cfg.MaxEventBytes, MaxKeptBytes: m.cfg.MaxKeptBytes, NodeRefresh: m.cfg.FullList,
+		Logger: log, Now: m.s.cfg.Now}, nodes)
 	if err != nil {
 		stopped(err)
 		return
@@ -369,7 +370,7 @@ func (m *watches) watch(ctx context.Context, c store.Cluster) (lasting bool) {
 			return // deleted or disabled: the next heartbeat stops the watch
 		}
 		if err != nil {
-			if ctx.Err() == nil && !errors.Is(err, errBusy) {
+			if ctx.Err() == nil && !errors.Is(err, errBusy) && !errors.Is(err, watch.ErrNotSynced) {
 				log.Warn("record watch", "error", err.Error())
 			}
 			continue // tried again at the next tick

@@ -12,7 +12,8 @@ import (
 	"strings"
 )
 
-// Handler serves the lists of a scan: pods from pods, no ReplicaSets, Jobs or nodes.
+// Handler serves the lists of a scan: pods from pods, no ReplicaSets, Jobs or nodes
+// (as metadata when asked so, as a watch's informers ask).
 func Handler(pods http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
@@ -23,6 +24,10 @@ func Handler(pods http.HandlerFunc) http.Handler {
 			fmt.Fprint(w, `{"kind":"PartialObjectMetadataList","apiVersion":"meta.k8s.io/v1","metadata":{},"items":[]}`)
 		case "/api/v1/nodes":
 			w.Header().Set("Content-Type", "application/json")
+			if strings.Contains(r.Header.Get("Accept"), "as=PartialObjectMetadataList") { // a watch's informer
+				fmt.Fprint(w, `{"kind":"PartialObjectMetadataList","apiVersion":"meta.k8s.io/v1","metadata":{},"items":[]}`)
+				return
+			}
 			fmt.Fprint(w, `{"kind":"NodeList","apiVersion":"v1","metadata":{},"items":[]}`)
 		default:
 			http.NotFound(w, r)

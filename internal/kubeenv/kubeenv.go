@@ -50,6 +50,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -123,6 +124,8 @@ type Cluster struct {
 	certDir       string
 	etcdURL       string
 	etcdPrefix    string
+	// peers counts the API servers added (AddAPIServer).
+	peers int
 }
 
 // ScannerUser is the user name of Cluster.ScannerToken.
@@ -336,6 +339,17 @@ func (p *process) stop() {
 	}
 }
 
+// kill ends the process at once (SIGKILL to its group) and waits for its end.
+func (p *process) kill() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	<-p.done
+}
+
 // failed describes a process that did not come up, with the end of its log.
 func (p *process) failed(err error) error {
 	b, _ := os.ReadFile(p.log)
@@ -520,22 +534,41 @@ func (c *Cluster) StopAPIServer() {
 	}
 }
 
+// KillAPIServer kills the cluster's API server (SIGKILL), as a crash or a lost
+// machine ends it: its connections end at once, with no graceful close of its watches.
+// Start it again with StartAPIServer.
+func (c *Cluster) KillAPIServer() {
+	if c.apiServer != nil {
+		c.apiServer.kill()
+	}
+}
+
 // StartAPIServer starts the cluster's API server (at Start, or again after
 // StopAPIServer) and waits until it is ready.
 func (c *Cluster) StartAPIServer(ctx context.Context) error {
-	if c.apiServer != nil {
-		select {
-		case <-c.apiServer.done:
-		default:
-			return errors.New("the API server of " + c.Name + " runs")
-		}
-	}
-	p, err := c.env.start(ctx, "kube-apiserver-"+c.Name, c.apiServerArgs[0], c.apiServerArgs[1:]...)
+	p, err := c.startAPIServer(ctx, c.apiServer, "kube-apiserver-"+c.Name, c.Host, c.apiServerArgs)
 	if err != nil {
 		return err
 	}
 	c.apiServer = p
-	return p.waitReady(ctx, func() error {
+	return nil
+}
+
+// startAPIServer starts an API server of c with args, under name, unless running
+// (its last run) has not ended, and waits until it answers at host.
+func (c *Cluster) startAPIServer(ctx context.Context, running *process, name, host string, args []string) (*process, error) {
+	if running != nil {
+		select {
+		case <-running.done:
+		default:
+			return nil, errors.New("the API server " + name + " runs")
+		}
+	}
+	p, err := c.env.start(ctx, name, args[0], args[1:]...)
+	if err != nil {
+		return nil, err
+	}
+	return p, p.waitReady(ctx, func() error {
 		if c.CAData == nil {
 			ca, err := os.ReadFile(filepath.Join(c.certDir, "apiserver.crt"))
 			if err != nil {
@@ -547,7 +580,7 @@ func (c *Cluster) StartAPIServer(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		resp, err := client.Get(c.Host + "/readyz")
+		resp, err := client.Get(host + "/readyz")
 		if err != nil {
 			return err
 		}
@@ -559,6 +592,72 @@ func (c *Cluster) StartAPIServer(ctx context.Context) error {
 		}
 		return nil
 	})
+}
+
+// APIServer is another API server of a cluster (AddAPIServer), as a highly available
+// control plane runs several behind a load balancer: the same etcd and prefix, tokens,
+// certificates and service-account key, on a port of its own. Stop and Start it like
+// the cluster's own (StopAPIServer, StartAPIServer).
+type APIServer struct {
+	// Host is its URL, https://127.0.0.1:PORT.
+	Host string
+	c    *Cluster
+	name string
+	args []string
+	proc *process
+}
+
+// AddAPIServer starts another API server of the cluster and waits until it is ready.
+func (c *Cluster) AddAPIServer(ctx context.Context) (*APIServer, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	c.peers++
+	a := &APIServer{Host: fmt.Sprintf("https://127.0.0.1:%d", port), c: c,
+		name: fmt.Sprintf("kube-apiserver-%s-%d", c.Name, c.peers+1), args: slices.Clone(c.apiServerArgs)}
+	a.args[slices.Index(a.args, "--secure-port")+1] = strconv.Itoa(port)
+	if err := a.Start(ctx); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// Start starts the API server again after Stop or Kill, on the same port, and waits
+// until it is ready.
+func (a *APIServer) Start(ctx context.Context) error {
+	p, err := a.c.startAPIServer(ctx, a.proc, a.name, a.Host, a.args)
+	if err != nil {
+		return err
+	}
+	a.proc = p
+	return nil
+}
+
+// Stop stops the API server (SIGTERM, then SIGKILL after 10 s).
+func (a *APIServer) Stop() {
+	if a.proc != nil {
+		a.proc.stop()
+	}
+}
+
+// Kill kills the API server (SIGKILL), as KillAPIServer does the cluster's own.
+func (a *APIServer) Kill() {
+	if a.proc != nil {
+		a.proc.kill()
+	}
+}
+
+// At is the cluster reached at host (another of its API servers, or a load balancer
+// in front of them): the same cluster, whose Host and Admin client go there.
+func (c *Cluster) At(host string) (*Cluster, error) {
+	at := *c
+	at.Host = host
+	var err error
+	if at.Admin, err = kubernetes.NewForConfig(at.RESTConfig(at.AdminToken)); err != nil {
+		return nil, err
+	}
+	return &at, nil
 }
 
 // RESTConfig returns a client configuration for the cluster with the given token.

@@ -103,6 +103,8 @@ func TestEnv(t *testing.T) {
 // TestRestartAndEtcd stops a cluster's API server, deletes a pod in etcd meanwhile and
 // starts it again: the same port and certificates answer, the pod is gone and the
 // other is there; then etcd is compacted at a revision no older than the last change.
+// A second API server of the cluster (AddAPIServer) serves it while the first is
+// killed, and starts again after it was killed itself.
 func TestRestartAndEtcd(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -145,6 +147,38 @@ func TestRestartAndEtcd(t *testing.T) {
 	}
 	if kept.ResourceVersion == "" || rev < mustAtoi(t, kept.ResourceVersion) {
 		t.Errorf("compacted at %d, older than the pod's %s", rev, kept.ResourceVersion)
+	}
+
+	// A second API server of the same cluster serves the same objects with the same
+	// certificate and tokens, and goes on while the first is killed.
+	peer, err := c.AddAPIServer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	via, err := c.At(peer.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.KillAPIServer()
+	if _, err := via.Admin.CoreV1().Pods("app").Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "peer"},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "nginx:1.25"}}}}, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("the second API server, the first stopped: %v", err)
+	}
+	if err := c.StartAPIServer(ctx); err != nil {
+		t.Fatal(err)
+	}
+	peer.Kill()
+	if _, err := c.Admin.CoreV1().Pods("app").Get(ctx, "peer", metav1.GetOptions{}); err != nil {
+		t.Errorf("the pod made through the second API server: %v", err)
+	}
+	if _, err := via.Admin.CoreV1().Pods("app").Get(ctx, "kept", metav1.GetOptions{}); err == nil {
+		t.Error("the second API server answers while stopped")
+	}
+	if err := peer.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := via.Admin.CoreV1().Pods("app").Get(ctx, "peer", metav1.GetOptions{}); err != nil {
+		t.Errorf("the second API server, started again: %v", err)
 	}
 }
 

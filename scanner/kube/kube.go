@@ -318,26 +318,11 @@ func (c *Client) listOwners(ctx context.Context, t *tracker, r rest.Interface, g
 // listNodes fills nodes and reports whether nodes could be listed; a scanner without
 // the right to list nodes still scans, with less to show.
 func (c *Client) listNodes(ctx context.Context, t *tracker, nodes map[string]inventory.Node) (bool, error) {
-	add := func(n *corev1.Node) error {
-		info := nodeInfo(n)
-		nodes[n.Name] = info
-		return t.keep(int64(len(n.Name)+len(info.Arch)+len(info.Runtime)) + sizeOf[inventory.Node]() + mapEntrySize)
-	}
 	start := t.mark()
-	err := c.pages(ctx, t, c.core, "nodes", "", NodePageSize, func(body []byte) (string, error) {
-		return list(body, "NodeList", func(item []byte) error {
-			var n corev1.Node
-			if err := pbNode(t, item, &n); err != nil {
-				return err
-			}
-			return add(&n)
-		}, func(d *jsonDec) error {
-			var n corev1.Node
-			if err := jsNode(t, d, &n); err != nil {
-				return err
-			}
-			return add(&n)
-		})
+	err := c.nodes(ctx, t, "", func(n NodeInfo) int64 {
+		info := n.Node()
+		nodes[n.Name] = info
+		return int64(len(n.Name)+len(info.Arch)+len(info.Runtime)) + sizeOf[inventory.Node]() + mapEntrySize
 	}, func() { clear(nodes) })
 	if apierrors.IsForbidden(err) {
 		clear(nodes)
@@ -348,14 +333,6 @@ func (c *Client) listNodes(ctx context.Context, t *tracker, nodes map[string]inv
 		return false, &ListError{What: "nodes", Err: err}
 	}
 	return true, nil
-}
-
-func nodeInfo(n *corev1.Node) inventory.Node {
-	arch := n.Status.NodeInfo.Architecture
-	if arch == "" {
-		arch = n.Labels[corev1.LabelArchStable]
-	}
-	return inventory.Node{Arch: arch, Runtime: n.Status.NodeInfo.ContainerRuntimeVersion}
 }
 
 // expired tells an expired continue token: 410 Gone, whose reason (Expired) is known

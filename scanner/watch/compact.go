@@ -339,20 +339,18 @@ func (o *Owned) replicaSet() metav1.PartialObjectMetadata {
 	return m
 }
 
-// Node is what the cache keeps of a node.
+// Node is what the cache keeps of a node's metadata (nodes are watched as metadata
+// only): its name, UID and architecture label. Its status's architecture and runtime
+// are read apart (nodes.go), when the node is first seen and at every NodeRefresh.
 type Node struct {
-	name    string
-	arch    str
-	runtime str
+	name      string
+	uid       types.UID
+	archLabel str
 }
 
 // GetObjectMeta gives the informer's key functions the node's name.
-func (n *Node) GetObjectMeta() metav1.Object { return &metav1.ObjectMeta{Name: n.name} }
+func (n *Node) GetObjectMeta() metav1.Object { return &metav1.ObjectMeta{Name: n.name, UID: n.uid} }
 
-func compactNode(n *corev1.Node) *Node {
-	arch := n.Status.NodeInfo.Architecture
-	if arch == "" {
-		arch = n.Labels[corev1.LabelArchStable]
-	}
-	return &Node{name: n.Name, arch: mk(arch), runtime: mk(n.Status.NodeInfo.ContainerRuntimeVersion)}
+func compactNode(m metav1.Object) *Node {
+	return &Node{name: m.GetName(), uid: m.GetUID(), archLabel: mk(m.GetLabels()[corev1.LabelArchStable])}
 }

@@ -52,6 +52,9 @@ const (
 	// string were shared): DefaultMaxObjects pods of two containers with long names
 	// and images take about 120 MiB so counted.
 	DefaultMaxKeptBytes = 256 << 20
+	// DefaultNodeRefresh is the default of Config.NodeRefresh: the full list of a
+	// watched cluster (scheduler.WatchConfig.FullList).
+	DefaultNodeRefresh = 30 * time.Minute
 )
 
 // Config configures one cluster's watch.
@@ -70,6 +73,10 @@ type Config struct {
 	// them while it lists (so twice this while a full list replaces the cache).
 	// Default DefaultMaxKeptBytes.
 	MaxKeptBytes int64
+	// NodeRefresh is how often the status of every node is read again (nodes are
+	// watched as metadata; their status is read when a node is first seen): a runtime
+	// upgraded in place shows within it. Default DefaultNodeRefresh.
+	NodeRefresh time.Duration
 	// Logger receives what fails; it should name the cluster.
 	Logger *slog.Logger
 	// Now is the clock; default time.Now.
@@ -96,6 +103,7 @@ type Watch struct {
 	pods    cache.SharedIndexInformer
 	owners  []cache.SharedIndexInformer // ReplicaSets, Jobs
 	nodes   cache.SharedIndexInformer   // nil when nodes may not be listed
+	status  *nodeStatuses               // what was read of the nodes' status
 	changed chan struct{}
 	objects atomic.Int64
 	kept    atomic.Int64 // Pod.size of the cached pods
@@ -119,6 +127,7 @@ func New(cfg Config, nodes bool) (*Watch, error) {
 	cfg.MaxObjects = cmp.Or(cfg.MaxObjects, DefaultMaxObjects)
 	cfg.MaxEventBytes = cmp.Or(cfg.MaxEventBytes, DefaultMaxEventBytes)
 	cfg.MaxKeptBytes = cmp.Or(cfg.MaxKeptBytes, DefaultMaxKeptBytes)
+	cfg.NodeRefresh = cmp.Or(cfg.NodeRefresh, DefaultNodeRefresh)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -126,16 +135,13 @@ func New(cfg Config, nodes bool) (*Watch, error) {
 		cfg.Now = time.Now
 	}
 	w := &Watch{cfg: cfg, changed: make(chan struct{}, 1)}
+	plain := rest.CopyConfig(cfg.REST) // for the nodes' status: see nodes.go
 	cfg.REST = rest.CopyConfig(cfg.REST)
 	cfg.REST.Wrap(func(rt http.RoundTripper) http.RoundTripper {
 		return &tripWire{next: rt, trip: w.fail, healthy: w.healthy,
 			broken: func(err error) { w.failed("the API server", err) }}
 	})
 	w.cfg.REST = cfg.REST
-	cs, err := kubernetes.NewForConfig(cfg.REST)
-	if err != nil {
-		return nil, fmt.Errorf("client for %s: %w", cfg.Cluster, err)
-	}
 	md, err := metadata.NewForConfig(cfg.REST)
 	if err != nil {
 		return nil, fmt.Errorf("metadata client for %s: %w", cfg.Cluster, err)
@@ -208,20 +214,22 @@ func New(cfg Config, nodes bool) (*Watch, error) {
 			func(a, b any) bool { return a.(*Owned).sameOwner(b.(*Owned)) }))
 	}
 	if nodes {
-		w.nodes = w.informer("nodes", kube.NodePageSize, &corev1.Node{},
-			func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-				return cs.CoreV1().Nodes().List(ctx, o)
-			},
-			func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-				return cs.CoreV1().Nodes().Watch(ctx, o)
-			},
+		r := md.Resource(corev1.SchemeGroupVersion.WithResource("nodes"))
+		w.nodes = w.informer("nodes", kube.NodePageSize, &metav1.PartialObjectMetadata{},
+			func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return r.List(ctx, o) },
+			func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return r.Watch(ctx, o) },
 			func(obj any) (any, error) {
-				if n, ok := obj.(*corev1.Node); ok {
-					return compactNode(n), nil
+				if m, ok := obj.(*metav1.PartialObjectMetadata); ok {
+					return compactNode(m), nil
 				}
 				return obj, nil
 			},
 			func(a, b any) bool { return *a.(*Node) == *b.(*Node) })
+		client, err := kube.NewClient(cfg.Cluster, plain)
+		if err != nil {
+			return nil, err
+		}
+		w.status = w.followStatus(client)
 	}
 	return w, nil
 }
@@ -360,8 +368,6 @@ func metaLen(obj runtime.Object) (int, error) {
 	case *ownedPage:
 		return len(l.Items), nil
 	case *corev1.PodList:
-		return len(l.Items), nil
-	case *corev1.NodeList:
 		return len(l.Items), nil
 	case *metav1.PartialObjectMetadataList:
 		return len(l.Items), nil
@@ -556,6 +562,9 @@ func (w *Watch) Run(ctx context.Context) error {
 	for _, inf := range w.informers() {
 		wg.Go(func() { inf.RunWithContext(ctx) })
 	}
+	if w.status != nil {
+		wg.Go(func() { w.status.run(ctx) })
+	}
 	<-ctx.Done()
 	wg.Wait()
 	w.mu.Lock()
@@ -575,14 +584,15 @@ func (w *Watch) informers() []cache.SharedIndexInformer {
 // waits: changes in between merge).
 func (w *Watch) Changed() <-chan struct{} { return w.changed }
 
-// Synced tells whether every informer has listed everything once.
+// Synced tells whether every informer has listed everything once, and the status of
+// every node in the cache has been read.
 func (w *Watch) Synced() bool {
 	for _, inf := range w.informers() {
 		if !inf.HasSynced() {
 			return false
 		}
 	}
-	return true
+	return w.status == nil || w.status.complete()
 }
 
 // State is how the watch stands.
@@ -651,11 +661,8 @@ func (w *Watch) Snapshot() (Snapshot, error) {
 		}
 	}
 	nodes := map[string]inventory.Node{}
-	if w.nodes != nil {
-		for _, obj := range w.nodes.GetStore().List() {
-			n := obj.(*Node)
-			nodes[n.name] = inventory.Node{Arch: n.arch.String(), Runtime: n.runtime.String()}
-		}
+	if w.status != nil && !w.status.fill(nodes) {
+		return Snapshot{}, ErrNotSynced // a node came whose status is being read
 	}
 	objs := w.pods.GetStore().List()
 	pods := make([]*Pod, len(objs))
