@@ -251,8 +251,11 @@ func TestUserScopeForm(t *testing.T) {
 	b.signIn("root")
 	wantStatus(t, b.post("/admin/users/dana/scope", url.Values{"groups": {"eu"}}), http.StatusSeeOther)
 	p := b.get("/admin/users")
-	if got := p.find("[data-testid=user-row][data-user=dana] [data-testid=user-scope]").AttrOr("value", "?"); got != "eu" {
-		t.Errorf("dana's scope field: %q", got)
+	if got := p.find("[data-testid=user-row][data-user=dana] [data-testid=user-grant-viewer]").AttrOr("value", "?"); got != "eu" {
+		t.Errorf("dana's viewer grant field: %q", got)
+	}
+	if got := p.text("[data-testid=user-row][data-user=dana] [data-testid=user-grants-text]"); got != "viewer on eu" {
+		t.Errorf("dana's grants: %q", got)
 	}
 	p = b.post("/admin/users/dana/scope", url.Values{"groups": {"nope"}})
 	wantStatus(t, p, http.StatusUnprocessableEntity)
@@ -270,8 +273,8 @@ func TestUserScopeForm(t *testing.T) {
 	wantStatus(t, db.get("/admin/users"), http.StatusForbidden)
 	// Back to every cluster: the field empty.
 	wantStatus(t, b.post("/admin/users/dana/scope", url.Values{"groups": {""}}), http.StatusSeeOther)
-	if u, _ := e.st.UserByName(ctx, "dana"); u.Scope.Limited {
-		t.Errorf("dana's scope after clearing: %+v", u.Scope)
+	if u, _ := e.st.UserByName(ctx, "dana"); u.Grants.ReadScope().Limited {
+		t.Errorf("dana's grants after clearing: %+v", u.Grants)
 	}
 	if p := db.get("/clusters"); !strings.Contains(p.body, "us-1") {
 		t.Errorf("dana, unscoped again, does not list us-1")
