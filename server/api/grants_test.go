@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tagdrift/tagdrift/store"
 )
@@ -86,6 +87,23 @@ func TestGrantsAPI(t *testing.T) {
 	}
 	if c, err := e.st.ClusterStatusByName(ctx, "alpha-eu", store.Scope{}); err != nil || c.ScanInterval.String() != "10m0s" || c.Group != "team-a" {
 		t.Errorf("alpha-eu after mia's change: %+v, %v", c, err)
+	}
+	// She acknowledges team-a's mutation as an admin (active at once) and asks for
+	// team-b's as a viewer does (requested).
+	alpha, err := e.st.ListMutations(ctx, store.MutationFilter{State: store.StateUnresolved, Group: "team-a", Kind: "workload-divergence", Limit: 1})
+	if err != nil || len(alpha) == 0 {
+		t.Fatalf("alpha's mutations: %v, %v", alpha, err)
+	}
+	until := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	for id, status := range map[int64]string{alpha[0].ID: store.AckActive, w.betaMutation: store.AckRequested} {
+		res := as("POST", "/api/v1/acknowledgements", fmt.Sprintf(`{"mutation":%d,"reason":"known","until":"time","expiresAt":%q}`, id, until))
+		var k ackJSON
+		if res.status == http.StatusCreated {
+			res.decode(t, &k)
+		}
+		if res.status != http.StatusCreated || k.Status != status {
+			t.Errorf("mia acknowledges mutation %d: %d %s; want 201 %s", id, res.status, res.body, status)
+		}
 	}
 	// Her token's grants wider than hers: refused.
 	if res := admin.send("PUT", fmt.Sprintf("/api/v1/tokens/%d/grants", tok.ID), `{"grants":[{"role":"admin"}]}`); res.status != http.StatusConflict {
