@@ -268,36 +268,36 @@ func TestPrincipalScopes(t *testing.T) {
 	_, _, gid := scopedFleet(t, s)
 	alice := mustUser(t, s, "alice", RoleViewer)
 	tok, secret, err := s.CreateToken(ctx, NewToken{Name: "ci", Role: RoleViewer, OwnerID: alice.ID}, uiAudit)
-	if err != nil || tok.Scope.Limited {
-		t.Fatalf("an unscoped owner's token: %+v, %v", tok.Scope, err)
+	if err != nil || tok.Grants.ReadScope().Limited {
+		t.Fatalf("an unscoped owner's token: %+v, %v", tok.Grants.ReadScope(), err)
 	}
 	if err := s.SetTokenScope(ctx, tok.ID, []string{"team-a", "team-b"}, uiAudit); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.TokenBySecret(ctx, secret, time.Now())
-	if err != nil || !got.Scope.Limited || len(got.Scope.GroupIDs) != 2 {
-		t.Fatalf("token scope: %+v, %v", got.Scope, err)
+	if err != nil || !got.Grants.ReadScope().Limited || len(got.Grants.ReadScope().GroupIDs) != 2 {
+		t.Fatalf("token scope: %+v, %v", got.Grants.ReadScope(), err)
 	}
 	// Alice narrows to team-b: her token, scoped to both, covers team-b only now.
 	if err := s.SetUserScope(ctx, "alice", []string{"team-b"}, uiAudit); err != nil {
 		t.Fatal(err)
 	}
 	got, err = s.TokenBySecret(ctx, secret, time.Now())
-	if err != nil || !got.Scope.Limited || len(got.Scope.GroupIDs) != 1 || got.Scope.GroupIDs[0] != gid["team-b"] {
-		t.Fatalf("token scope under a narrower owner: %+v, %v", got.Scope, err)
+	if err != nil || !got.Grants.ReadScope().Limited || len(got.Grants.ReadScope().GroupIDs) != 1 || got.Grants.ReadScope().GroupIDs[0] != gid["team-b"] {
+		t.Fatalf("token scope under a narrower owner: %+v, %v", got.Grants.ReadScope(), err)
 	}
 	id, sess, err := s.CreateSession(ctx, alice.ID, time.Now(), uiAudit)
-	if err != nil || !sess.User.Scope.Limited {
-		t.Fatalf("session: %+v, %v", sess.User.Scope, err)
+	if err != nil || !sess.User.Grants.ReadScope().Limited {
+		t.Fatalf("session: %+v, %v", sess.User.Grants.ReadScope(), err)
 	}
 	read, err := s.Session(ctx, id, time.Now(), SessionTimeouts{Idle: time.Hour, Absolute: time.Hour})
-	if err != nil || !read.User.Scope.Limited || len(read.User.Scope.GroupIDs) != 1 || read.User.Scope.GroupIDs[0] != gid["team-b"] {
-		t.Fatalf("session scope: %+v, %v", read.User.Scope, err)
+	if err != nil || !read.User.Grants.ReadScope().Limited || len(read.User.Grants.ReadScope().GroupIDs) != 1 || read.User.Grants.ReadScope().GroupIDs[0] != gid["team-b"] {
+		t.Fatalf("session scope: %+v, %v", read.User.Grants.ReadScope(), err)
 	}
 	// A new token of hers starts with her scope.
 	tok2, secret2, err := s.CreateToken(ctx, NewToken{Name: "ci2", Role: RoleViewer, OwnerID: alice.ID}, uiAudit)
-	if err != nil || !tok2.Scope.Limited || len(tok2.Scope.GroupIDs) != 1 {
-		t.Fatalf("a scoped owner's new token: %+v, %v", tok2.Scope, err)
+	if err != nil || !tok2.Grants.ReadScope().Limited || len(tok2.Grants.ReadScope().GroupIDs) != 1 {
+		t.Fatalf("a scoped owner's new token: %+v, %v", tok2.Grants.ReadScope(), err)
 	}
 	if ts, _ := s.TokenScope(ctx, tok2.ID); !ts.Limited {
 		t.Errorf("stored scope of the new token: %+v", ts)
@@ -305,8 +305,8 @@ func TestPrincipalScopes(t *testing.T) {
 	// An owner scoped to nothing leaves her tokens nothing.
 	if err := s.DeleteGroup(ctx, "team-b", cliAudit); err == nil {
 		got, err := s.TokenBySecret(ctx, secret2, time.Now())
-		if err != nil || !got.Scope.Limited || len(got.Scope.GroupIDs) != 0 {
-			t.Errorf("after the owner's only group went: %+v, %v", got.Scope, err)
+		if err != nil || !got.Grants.ReadScope().Limited || len(got.Grants.ReadScope().GroupIDs) != 0 {
+			t.Errorf("after the owner's only group went: %+v, %v", got.Grants.ReadScope(), err)
 		}
 	}
 	// The intersection itself.

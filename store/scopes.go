@@ -35,7 +35,7 @@ const (
 	ActionTokenScope = "token.scope"
 )
 
-// ErrScopeWider means a token's scope would cover clusters its owner's does not.
+// ErrScopeWider means a token's grants would allow what its owner's do not.
 var ErrScopeWider = fmt.Errorf("a token's scope cannot be wider than its owner's: %w", ErrConflict)
 
 // Scope is the clusters a role covers: every cluster (the zero value), or, Limited,
@@ -186,57 +186,30 @@ func scopeGroupIDs(ctx context.Context, tx pgx.Tx, groups []string) ([]int64, er
 	return ids, nil
 }
 
-// readScope is the scope of a user (table user_scope_groups, key user_id) or a token
-// (token_scope_groups, token_id) whose scoped flag is scoped.
-func readScope(ctx context.Context, q interface {
-	Query(context.Context, string, ...any) (pgx.Rows, error)
-}, scoped bool, table, key string, id int64) (Scope, error) {
-	if !scoped {
-		return Scope{}, nil
-	}
-	rows, err := q.Query(ctx, `SELECT group_id FROM `+table+` WHERE `+key+` = $1 ORDER BY group_id`, id)
-	if err != nil {
-		return Scope{}, err
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	if err != nil {
-		return Scope{}, err
-	}
-	return Scope{Limited: true, GroupIDs: append([]int64{}, ids...)}, nil
-}
-
-// UserScope is the scope of user id's role; ErrNotFound when there is no such user.
+// UserScope is what user id reads (Grants.ReadScope); ErrNotFound when there is no
+// such user.
 func (s *Store) UserScope(ctx context.Context, id int64) (Scope, error) {
-	var scoped bool
-	if err := s.pool.QueryRow(ctx, `SELECT scoped FROM users WHERE id = $1`, id).Scan(&scoped); err != nil {
-		return Scope{}, fmt.Errorf("scope of user %d: %w", id, notFound(err))
-	}
-	sc, err := readScope(ctx, s.pool, scoped, "user_scope_groups", "user_id", id)
+	gs, err := s.UserGrants(ctx, id)
 	if err != nil {
-		return Scope{}, fmt.Errorf("scope of user %d: %w", id, err)
+		return Scope{}, err
 	}
-	return sc, nil
+	return gs.ReadScope(), nil
 }
 
-// SetUserScope scopes user name's role to the clusters of groups, or, with none, to
-// every cluster again; recorded as user.scope (from, to, by group name). ErrNotFound
-// for an unknown user or group. The user's tokens keep their own scopes: a scope
-// narrower than a token's bounds it when the token is used (TokenBySecret).
+// SetUserScope gives user name one grant, of its highest role on the clusters of
+// groups, or, with none, on every cluster (a shorthand of SetUserGrants); recorded as
+// user.scope (from, to, by group name). ErrNotFound for an unknown user or group. The
+// user's tokens keep their own grants, cut to the user's when used (TokenBySecret).
 func (s *Store) SetUserScope(ctx context.Context, name string, groups []string, a Audit) error {
-	err := s.tx(ctx, func(tx pgx.Tx) error {
-		var id int64
-		var scoped bool
-		if err := tx.QueryRow(ctx, `SELECT id, scoped FROM users WHERE name = $1 FOR UPDATE`, name).Scan(&id, &scoped); err != nil {
-			return notFound(err)
-		}
-		old, err := scopeNames(ctx, tx, scoped, "user_scope_groups", "user_id", id)
+	_, err := s.setUserGrants(ctx, name, func(tx pgx.Tx, u User) (Grants, error) {
+		sc, err := namedScope(ctx, tx, groups)
+		return OneGrant(u.Role, sc), err
+	}, func(tx pgx.Tx, old, u User) error {
+		from, err := scopeNames(ctx, tx, old.Grants.ReadScope())
 		if err != nil {
 			return err
 		}
-		if err := writeScope(ctx, tx, "users", "user_scope_groups", "user_id", id, groups); err != nil {
-			return err
-		}
-		return recordAudit(ctx, tx, a, ActionUserScope, name, map[string]any{"id": id, "from": old, "to": scopeLabel(groups)})
+		return recordAudit(ctx, tx, a, ActionUserScope, name, map[string]any{"id": u.ID, "from": from, "to": scopeLabel(groups)})
 	})
 	if err != nil {
 		return fmt.Errorf("set scope of user %q: %w", name, err)
@@ -244,59 +217,42 @@ func (s *Store) SetUserScope(ctx context.Context, name string, groups []string, 
 	return nil
 }
 
-// TokenScope is the scope of token id; ErrNotFound when there is no such token.
-func (s *Store) TokenScope(ctx context.Context, id int64) (Scope, error) {
-	var scoped bool
-	if err := s.pool.QueryRow(ctx, `SELECT scoped FROM api_tokens WHERE id = $1`, id).Scan(&scoped); err != nil {
-		return Scope{}, fmt.Errorf("scope of token %d: %w", id, notFound(err))
+// namedScope is the clusters of groups (locked until tx ends), or every cluster with
+// none; ErrNotFound names an unknown group.
+func namedScope(ctx context.Context, tx pgx.Tx, groups []string) (Scope, error) {
+	if len(groups) == 0 {
+		return Scope{}, nil
 	}
-	sc, err := readScope(ctx, s.pool, scoped, "token_scope_groups", "token_id", id)
+	ids, err := scopeGroupIDs(ctx, tx, groups)
 	if err != nil {
-		return Scope{}, fmt.Errorf("scope of token %d: %w", id, err)
+		return Scope{}, err
 	}
-	return sc, nil
+	return Scope{Limited: true, GroupIDs: ids}, nil
 }
 
-// SetTokenScope scopes token id to the clusters of groups, or, with none, to every
-// cluster; ErrScopeWider when its owner is scoped and that covers clusters the owner's
-// scope does not; recorded as token.scope.
+// TokenScope is what token id reads by its own grants (its owner's bound it further
+// when used); ErrNotFound when there is no such token.
+func (s *Store) TokenScope(ctx context.Context, id int64) (Scope, error) {
+	t, err := scanToken(s.pool.QueryRow(ctx, `SELECT `+tokenColumns+` FROM api_tokens t WHERE t.id = $1`, id))
+	if err != nil {
+		return Scope{}, fmt.Errorf("scope of token %d: %w", id, notFound(err))
+	}
+	return t.Grants.ReadScope(), nil
+}
+
+// SetTokenScope gives token id one grant, of its role on the clusters of groups, or,
+// with none, on every cluster (a shorthand of SetTokenGrants); ErrScopeWider when that
+// allows what its owner's grants do not; recorded as token.scope.
 func (s *Store) SetTokenScope(ctx context.Context, id int64, groups []string, a Audit) error {
-	err := s.tx(ctx, func(tx pgx.Tx) error {
-		var name string
-		var scoped bool
-		var owner *int64
-		if err := tx.QueryRow(ctx, `SELECT name, scoped, owner_id FROM api_tokens WHERE id = $1 FOR UPDATE`, id).Scan(&name, &scoped, &owner); err != nil {
-			return notFound(err)
-		}
-		want := Scope{}
-		if len(groups) > 0 {
-			ids, err := scopeGroupIDs(ctx, tx, groups)
-			if err != nil {
-				return err
-			}
-			want = Scope{Limited: true, GroupIDs: ids}
-		}
-		if owner != nil {
-			var ownerScoped bool
-			if err := tx.QueryRow(ctx, `SELECT scoped FROM users WHERE id = $1 FOR SHARE`, *owner).Scan(&ownerScoped); err != nil {
-				return fmt.Errorf("owner: %w", notFound(err))
-			}
-			ownerScope, err := readScope(ctx, tx, ownerScoped, "user_scope_groups", "user_id", *owner)
-			if err != nil {
-				return err
-			}
-			if !ownerScope.covers(want) {
-				return ErrScopeWider
-			}
-		}
-		old, err := scopeNames(ctx, tx, scoped, "token_scope_groups", "token_id", id)
+	_, err := s.setTokenGrants(ctx, id, func(tx pgx.Tx, t Token) (Grants, error) {
+		sc, err := namedScope(ctx, tx, groups)
+		return OneGrant(t.Role, sc), err
+	}, func(tx pgx.Tx, old, t Token) error {
+		from, err := scopeNames(ctx, tx, old.Grants.ReadScope())
 		if err != nil {
 			return err
 		}
-		if err := writeScope(ctx, tx, "api_tokens", "token_scope_groups", "token_id", id, groups); err != nil {
-			return err
-		}
-		return recordAudit(ctx, tx, a, ActionTokenScope, name, map[string]any{"id": id, "from": old, "to": scopeLabel(groups)})
+		return recordAudit(ctx, tx, a, ActionTokenScope, t.Name, map[string]any{"id": id, "from": from, "to": scopeLabel(groups)})
 	})
 	if err != nil {
 		return fmt.Errorf("set scope of token %d: %w", id, err)
@@ -304,33 +260,72 @@ func (s *Store) SetTokenScope(ctx context.Context, id int64, groups []string, a 
 	return nil
 }
 
-// writeScope replaces the scope of row id of table (its groups in groupsTable, keyed by
-// key): the groups' clusters, or every cluster with none.
-func writeScope(ctx context.Context, tx pgx.Tx, table, groupsTable, key string, id int64, groups []string) error {
-	var ids []int64
-	if len(groups) > 0 {
-		var err error
-		if ids, err = scopeGroupIDs(ctx, tx, groups); err != nil {
+// SetTokenGrants replaces token id's grants (token.grants, from and to); ErrNotFound
+// for an unknown token or group, ErrScopeWider when they allow what its owner's grants
+// do not.
+func (s *Store) SetTokenGrants(ctx context.Context, id int64, named []NamedGrant, a Audit) (Token, error) {
+	t, err := s.setTokenGrants(ctx, id, func(tx pgx.Tx, _ Token) (Grants, error) { return resolveGrants(ctx, tx, named) },
+		func(tx pgx.Tx, old, t Token) error {
+			from, err := grantLabels(ctx, tx, old.Grants)
+			if err != nil {
+				return err
+			}
+			to, err := grantLabels(ctx, tx, t.Grants)
+			if err != nil {
+				return err
+			}
+			return recordAudit(ctx, tx, a, ActionTokenGrants, t.Name, map[string]any{"id": id, "from": from, "to": to})
+		})
+	if err != nil {
+		return Token{}, fmt.Errorf("set grants of token %d: %w", id, err)
+	}
+	return t, nil
+}
+
+// setTokenGrants gives token id the grants want makes of it (from the locked token),
+// refused with ErrScopeWider when they allow what its owner's do not, then records the
+// change with audit, inside one transaction; an unchanged token is left as is.
+func (s *Store) setTokenGrants(ctx context.Context, id int64, want func(pgx.Tx, Token) (Grants, error),
+	audit func(tx pgx.Tx, old, t Token) error) (Token, error) {
+	var out Token
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		t, err := scanToken(tx.QueryRow(ctx, `SELECT `+tokenColumns+` FROM api_tokens t WHERE t.id = $1 FOR UPDATE`, id))
+		if err != nil {
+			return notFound(err)
+		}
+		gs, err := want(tx, t)
+		if err != nil {
 			return err
 		}
-	}
-	if _, err := tx.Exec(ctx, `DELETE FROM `+groupsTable+` WHERE `+key+` = $1`, id); err != nil {
-		return err
-	}
-	if _, err := tx.Exec(ctx, `INSERT INTO `+groupsTable+` (`+key+`, group_id) SELECT $1, unnest($2::bigint[])`, id, ids); err != nil {
-		return err
-	}
-	_, err := tx.Exec(ctx, `UPDATE `+table+` SET scoped = $2 WHERE id = $1`, id, len(groups) > 0)
-	return err
+		if t.OwnerID != 0 {
+			owner, err := scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1 FOR SHARE`, t.OwnerID))
+			if err != nil {
+				return fmt.Errorf("owner: %w", notFound(err))
+			}
+			if !owner.Grants.Covers(gs) {
+				return ErrScopeWider
+			}
+		}
+		if out = t; t.Grants.Equal(gs) {
+			return nil
+		}
+		if err := writeGrants(ctx, tx, "api_tokens", "token_grants", "token_id", id, gs); err != nil {
+			return err
+		}
+		if out, err = scanToken(tx.QueryRow(ctx, `SELECT `+tokenColumns+` FROM api_tokens t WHERE t.id = $1`, id)); err != nil {
+			return err
+		}
+		return audit(tx, t, out)
+	})
+	return out, err
 }
 
 // scopeNames is a scope as the audit trail shows it: "all", or its groups' names.
-func scopeNames(ctx context.Context, tx pgx.Tx, scoped bool, groupsTable, key string, id int64) (any, error) {
-	if !scoped {
+func scopeNames(ctx context.Context, tx pgx.Tx, sc Scope) (any, error) {
+	if !sc.Limited {
 		return "all", nil
 	}
-	rows, err := tx.Query(ctx, `SELECT g.name FROM `+groupsTable+` s JOIN cluster_groups g ON g.id = s.group_id
-		WHERE s.`+key+` = $1 ORDER BY g.name`, id)
+	rows, err := tx.Query(ctx, `SELECT name FROM cluster_groups WHERE id = ANY($1::bigint[]) ORDER BY name`, sc.ids())
 	if err != nil {
 		return nil, err
 	}

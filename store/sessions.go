@@ -104,7 +104,7 @@ func (s *Store) Session(ctx context.Context, id string, now time.Time, to Sessio
 	var sess Session
 	u, err := scanUser(s.pool.QueryRow(ctx, `
 		SELECT u.id, u.name, u.role, u.created_at, u.disabled_at, coalesce(u.provider, ''), coalesce(u.subject, ''),
-			u.last_sign_in_at, u.scoped, ARRAY(SELECT ug.group_id FROM user_scope_groups ug WHERE ug.user_id = u.id ORDER BY 1),
+			u.last_sign_in_at, `+grantsSQL("user_grants", "user_id", "u.id")+`,
 			s.created_at, s.last_seen_at, s.ends_at
 		FROM sessions s JOIN users u ON u.id = s.user_id
 		WHERE s.hash = $1 AND u.disabled_at IS NULL AND s.last_seen_at > $2 AND s.created_at > $3

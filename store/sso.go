@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -35,30 +36,28 @@ type ProviderSignIn struct {
 	// subject); when another user has it, the name gets a suffix made from the subject.
 	// A user keeps its name at later sign-ins.
 	Name string
-	// Role is the role the user's groups map to; "" for none, which is refused.
-	Role string
+	// Grants are what every mapping of the user's groups grants (they combine: grants.go),
+	// on every cluster or on the cluster groups named (those that exist: a mapping may
+	// name a group not made yet); none is refused. Set again at every sign-in.
+	Grants []NamedGrant
 	// Groups are the user's groups that map to a role, for the audit trail.
 	Groups []string
-	// Scoped limits Role to the clusters of the cluster groups ClusterGroups (those
-	// that exist: a mapping may name a group not made yet); not scoped, every
-	// cluster. Set again at every sign-in.
-	Scoped        bool
-	ClusterGroups []string
 	// EndsAt is when the session ends, whatever its use (the provider session maximum).
 	EndsAt time.Time
 }
 
 // SignInWithProvider signs in the provider's user p at now: it adds the user when first
-// seen, sets its role to p.Role (recording a change with the provider's subject), and
-// starts a session that ends at p.EndsAt at the latest. It returns the session's id, the
-// only time it is seen. A sign-in refused for ErrNoRole or ErrUserDisabled is recorded
-// as user.signin_refused and changes nothing else; an existing user keeps its role then.
+// seen, sets its grants to p.Grants (recording a change as user.grants, and one of its
+// highest role as user.role, with the provider's subject), and starts a session that
+// ends at p.EndsAt at the latest. It returns the session's id, the only time it is
+// seen. A sign-in refused for ErrNoRole or ErrUserDisabled is recorded as
+// user.signin_refused and changes nothing else; an existing user keeps its grants then.
 func (s *Store) SignInWithProvider(ctx context.Context, p ProviderSignIn, now time.Time, a Audit) (string, Session, error) {
 	if p.Provider == "" || p.Subject == "" {
 		return "", Session{}, errors.New("sign in with provider: provider or subject is empty")
 	}
-	if p.Role != "" {
-		if err := validRole(p.Role); err != nil {
+	for _, g := range p.Grants {
+		if err := validRole(g.Role); err != nil {
 			return "", Session{}, fmt.Errorf("sign in with provider: %w", err)
 		}
 	}
@@ -77,7 +76,7 @@ func (s *Store) SignInWithProvider(ctx context.Context, p ProviderSignIn, now ti
 			return err
 		}
 		switch {
-		case p.Role == "":
+		case len(p.Grants) == 0:
 			refused = ErrNoRole
 		case found && u.DisabledAt != nil:
 			refused = ErrUserDisabled
@@ -91,26 +90,22 @@ func (s *Store) SignInWithProvider(ctx context.Context, p ProviderSignIn, now ti
 			detail["reason"] = refused.Error()
 			return recordAudit(ctx, tx, a, ActionUserSignInRefused, target, detail)
 		}
+		grants, err := signInGrants(ctx, tx, p.Grants)
+		if err != nil {
+			return err
+		}
 		if !found {
-			if u, err = addProviderUser(ctx, tx, p); err != nil {
+			if u, err = addProviderUser(ctx, tx, p, grants); err != nil {
 				return err
 			}
 			if err := recordAudit(ctx, tx, a, ActionUserAdd, u.Name, map[string]any{"id": u.ID, "role": u.Role,
 				"provider": p.Provider, "subject": p.Subject}); err != nil {
 				return err
 			}
-		} else if u.Role != p.Role {
-			old := u.Role
-			if u, err = scanUser(tx.QueryRow(ctx, `UPDATE users SET role = $2 WHERE id = $1 RETURNING `+userColumns, u.ID, p.Role)); err != nil {
+		} else if !u.Grants.Equal(grants) {
+			if u, err = changeProviderGrants(ctx, tx, u, grants, p, a); err != nil {
 				return err
 			}
-			if err := recordAudit(ctx, tx, a, ActionUserRole, u.Name, map[string]any{"id": u.ID, "from": old, "to": p.Role,
-				"provider": p.Provider, "subject": p.Subject, "groups": p.Groups}); err != nil {
-				return err
-			}
-		}
-		if err := signInScope(ctx, tx, &u, p, a); err != nil {
-			return err
 		}
 		ends := p.EndsAt
 		if err := insertSession(ctx, tx, id, &u, now, &ends, a); err != nil {
@@ -143,7 +138,7 @@ func providerUser(ctx context.Context, tx pgx.Tx, provider, subject string) (Use
 // addProviderUser adds the provider's user under p.Name, or, when that name is taken
 // (by a local user or another provider's), under the name with a suffix from its
 // subject: a provider's user never becomes a local one by its name.
-func addProviderUser(ctx context.Context, tx pgx.Tx, p ProviderSignIn) (User, error) {
+func addProviderUser(ctx context.Context, tx pgx.Tx, p ProviderSignIn, gs Grants) (User, error) {
 	sum := sha256.Sum256([]byte(p.Provider + "\x00" + p.Subject))
 	suffix := "~" + hex.EncodeToString(sum[:4])
 	name := p.Name
@@ -151,53 +146,73 @@ func addProviderUser(ctx context.Context, tx pgx.Tx, p ProviderSignIn) (User, er
 		name = p.Subject
 	}
 	for _, candidate := range []string{name, name + suffix} {
-		u, err := scanUser(tx.QueryRow(ctx, `
+		var id int64
+		err := tx.QueryRow(ctx, `
 			INSERT INTO users (name, role, provider, subject) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (name) DO NOTHING RETURNING `+userColumns, candidate, p.Role, p.Provider, p.Subject))
+			ON CONFLICT (name) DO NOTHING RETURNING id`, candidate, gs.Role(), p.Provider, p.Subject).Scan(&id)
 		if errors.Is(err, pgx.ErrNoRows) {
 			continue
 		}
-		return u, err
+		if err != nil {
+			return User{}, err
+		}
+		return addGrants(ctx, tx, id, gs)
 	}
 	return User{}, fmt.Errorf("add user %q: name taken: %w", name+suffix, ErrConflict)
 }
 
-// signInScope sets the scope of provider user u to p's, inside tx, recording a change
-// as user.scope with the provider's subject.
-func signInScope(ctx context.Context, tx pgx.Tx, u *User, p ProviderSignIn, a Audit) error {
-	want := Scope{}
-	if p.Scoped {
-		rows, err := tx.Query(ctx, `SELECT id FROM cluster_groups WHERE name = ANY($1) ORDER BY id FOR SHARE`, nonNilStrings(p.ClusterGroups))
-		if err != nil {
-			return fmt.Errorf("scope: %w", err)
+// signInGrants are the grants of a sign-in, each on the cluster groups it names that
+// exist (locked until tx ends): a grant naming only groups not made yet covers no
+// cluster.
+func signInGrants(ctx context.Context, tx pgx.Tx, named []NamedGrant) (Grants, error) {
+	var gs Grants
+	for _, n := range named {
+		g := Grant{Role: n.Role}
+		if len(n.Groups) > 0 {
+			rows, err := tx.Query(ctx, `SELECT id FROM cluster_groups WHERE name = ANY($1) ORDER BY id FOR SHARE`, n.Groups)
+			if err != nil {
+				return nil, fmt.Errorf("grants: %w", err)
+			}
+			ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+			if err != nil {
+				return nil, fmt.Errorf("grants: %w", err)
+			}
+			g.Scope = Scope{Limited: true, GroupIDs: append([]int64{}, ids...)}
 		}
-		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-		if err != nil {
-			return fmt.Errorf("scope: %w", err)
+		gs = append(gs, g)
+	}
+	return gs.normal(), nil
+}
+
+// changeProviderGrants gives provider user u grants gs, inside tx, recording the change
+// as user.grants, and one of its highest role as user.role, with the provider's subject.
+func changeProviderGrants(ctx context.Context, tx pgx.Tx, u User, gs Grants, p ProviderSignIn, a Audit) (User, error) {
+	from, err := grantLabels(ctx, tx, u.Grants)
+	if err != nil {
+		return User{}, err
+	}
+	next, err := addGrants(ctx, tx, u.ID, gs)
+	if err != nil {
+		return User{}, err
+	}
+	to, err := grantLabels(ctx, tx, gs)
+	if err != nil {
+		return User{}, err
+	}
+	who := map[string]any{"id": u.ID, "provider": p.Provider, "subject": p.Subject, "groups": p.Groups}
+	if next.Role != u.Role {
+		if err := recordAudit(ctx, tx, a, ActionUserRole, u.Name, withDetail(who, "from", u.Role, "to", next.Role)); err != nil {
+			return User{}, err
 		}
-		want = Scope{Limited: true, GroupIDs: append([]int64{}, ids...)}
 	}
-	if want.Limited == u.Scope.Limited && want.Key() == u.Scope.Key() {
-		return nil
+	return next, recordAudit(ctx, tx, a, ActionUserGrants, u.Name, withDetail(who, "from", from, "to", to))
+}
+
+// withDetail is a copy of detail with the key and value pairs kv added.
+func withDetail(detail map[string]any, kv ...any) map[string]any {
+	out := maps.Clone(detail)
+	for i := 0; i+1 < len(kv); i += 2 {
+		out[kv[i].(string)] = kv[i+1]
 	}
-	old, err := scopeNames(ctx, tx, u.Scope.Limited, "user_scope_groups", "user_id", u.ID)
-	if err != nil {
-		return err
-	}
-	if _, err := tx.Exec(ctx, `DELETE FROM user_scope_groups WHERE user_id = $1`, u.ID); err != nil {
-		return err
-	}
-	if _, err := tx.Exec(ctx, `INSERT INTO user_scope_groups (user_id, group_id) SELECT $1, unnest($2::bigint[])`, u.ID, want.ids()); err != nil {
-		return err
-	}
-	if _, err := tx.Exec(ctx, `UPDATE users SET scoped = $2 WHERE id = $1`, u.ID, want.Limited); err != nil {
-		return err
-	}
-	u.Scope = want
-	to, err := scopeNames(ctx, tx, want.Limited, "user_scope_groups", "user_id", u.ID)
-	if err != nil {
-		return err
-	}
-	return recordAudit(ctx, tx, a, ActionUserScope, u.Name, map[string]any{"id": u.ID, "from": old, "to": to,
-		"provider": p.Provider, "subject": p.Subject, "groups": p.Groups})
+	return out
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -23,7 +24,7 @@ func TestSignInWithProvider(t *testing.T) {
 	to := SessionTimeouts{Idle: 12 * time.Hour, Absolute: 7 * 24 * time.Hour}
 	t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 	a := Audit{Actor: "sso:sub-ada", RemoteAddr: "192.0.2.9"}
-	in := ProviderSignIn{Provider: idp, Subject: "sub-ada", Name: "ada", Role: RoleAdmin, Groups: []string{"ops"}, EndsAt: t0.Add(8 * time.Hour)}
+	in := ProviderSignIn{Provider: idp, Subject: "sub-ada", Name: "ada", Grants: []NamedGrant{{Role: RoleAdmin}}, Groups: []string{"ops"}, EndsAt: t0.Add(8 * time.Hour)}
 
 	id, sess, err := s.SignInWithProvider(ctx, in, t0, a)
 	if err != nil {
@@ -53,7 +54,7 @@ func TestSignInWithProvider(t *testing.T) {
 
 	// Later: moved to a viewer group. Same user, new role, audited with the subject.
 	t1 := t0.Add(24 * time.Hour)
-	in.Role, in.Groups, in.Name, in.EndsAt = RoleViewer, []string{"devs"}, "renamed", t1.Add(time.Hour)
+	in.Grants, in.Groups, in.Name, in.EndsAt = []NamedGrant{{Role: RoleViewer}}, []string{"devs"}, "renamed", t1.Add(time.Hour)
 	_, sess, err = s.SignInWithProvider(ctx, in, t1, a)
 	if err != nil || sess.User.ID != u.ID || sess.User.Role != RoleViewer || sess.User.Name != u.Name {
 		t.Fatalf("second sign-in = %+v, %v; want the same user, now viewer", sess.User, err)
@@ -65,7 +66,7 @@ func TestSignInWithProvider(t *testing.T) {
 	}
 
 	// In no mapped group: refused, audited, the role kept.
-	in.Role, in.Groups = "", nil
+	in.Grants, in.Groups = nil, nil
 	if _, _, err := s.SignInWithProvider(ctx, in, t1, a); !errors.Is(err, ErrNoRole) {
 		t.Fatalf("no role: %v, want ErrNoRole", err)
 	}
@@ -83,11 +84,11 @@ func TestSignInWithProvider(t *testing.T) {
 	if _, err := s.SetUserDisabled(ctx, u.Name, true, t1, uiAudit); err != nil {
 		t.Fatal(err)
 	}
-	in.Role = RoleAdmin
+	in.Grants = []NamedGrant{{Role: RoleAdmin}}
 	if _, _, err := s.SignInWithProvider(ctx, in, t1, a); !errors.Is(err, ErrUserDisabled) {
 		t.Fatalf("disabled: %v, want ErrUserDisabled", err)
 	}
-	want := []string{ActionUserAdd, ActionUserSignIn, ActionUserRole, ActionUserSignIn, ActionUserSignInRefused, ActionUserDisable, ActionUserSignInRefused}
+	want := []string{ActionUserAdd, ActionUserSignIn, ActionUserRole, ActionUserGrants, ActionUserSignIn, ActionUserSignInRefused, ActionUserDisable, ActionUserSignInRefused}
 	if got := auditActions(t, s, u.Name); !slices.Equal(got, want) {
 		t.Fatalf("audit of %s = %v, want %v", u.Name, got, want)
 	}
@@ -97,10 +98,11 @@ func TestSignInWithProvider(t *testing.T) {
 	}
 }
 
-// TestSignInScope checks that a provider's user's scope is set again at every
-// sign-in, from the scoped mappings, and audited with the subject; a mapping naming a
-// cluster group that does not exist grants nothing of it.
-func TestSignInScope(t *testing.T) {
+// TestSignInGrants checks that a provider's user's grants are set again at every
+// sign-in from every mapping of its groups, combined (viewer on every cluster and admin
+// on eu reads all and administers eu), and audited with the subject; a mapping naming
+// a cluster group that does not exist grants nothing of it.
+func TestSignInGrants(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s, _ := mustStore(t, nil)
@@ -109,35 +111,49 @@ func TestSignInScope(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	eu := groupOf(t, s, "eu")
 	t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 	a := Audit{Actor: "sso:sub-bo", RemoteAddr: "192.0.2.9"}
-	in := ProviderSignIn{Provider: "https://idp.example.com", Subject: "sub-bo", Name: "bo", Role: RoleAdmin, Groups: []string{"eu-ops"},
-		EndsAt: t0.Add(8 * time.Hour), Scoped: true, ClusterGroups: []string{"eu", "not-yet"}}
+	in := ProviderSignIn{Provider: "https://idp.example.com", Subject: "sub-bo", Name: "bo", Groups: []string{"eu-ops"},
+		Grants: []NamedGrant{{Role: RoleAdmin, Groups: []string{"eu", "not-yet"}}}, EndsAt: t0.Add(8 * time.Hour)}
 	_, sess, err := s.SignInWithProvider(ctx, in, t0, a)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !sess.User.Scope.Limited || len(sess.User.Scope.GroupIDs) != 1 {
-		t.Fatalf("first sign-in scope: %+v", sess.User.Scope)
+	if g := sess.User.Grants; g.Role() != RoleAdmin || g.ReadScope().Key() != fmt.Sprintf("g%d", eu) || g.AdminScope().Key() != g.ReadScope().Key() {
+		t.Fatalf("first sign-in grants: %+v", g)
 	}
-	// Moved to the global ops group: every cluster.
-	in.Scoped, in.ClusterGroups, in.Groups = false, nil, []string{"ops"}
+	// Also in the readers of every cluster: admin on eu, viewer on all, both kept.
+	in.Groups = []string{"eu-ops", "readers"}
+	in.Grants = append(in.Grants, NamedGrant{Role: RoleViewer})
 	_, sess, err = s.SignInWithProvider(ctx, in, t0.Add(time.Hour), a)
-	if err != nil || sess.User.Scope.Limited {
-		t.Fatalf("second sign-in scope: %+v, %v", sess.User.Scope, err)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if sc, _ := s.UserScope(ctx, sess.User.ID); sc.Limited {
-		t.Errorf("stored scope after the second sign-in: %+v", sc)
+	stored, err := s.UserGrants(ctx, sess.User.ID)
+	if err != nil {
+		t.Fatal(err)
 	}
-	evs, err := s.FindAuditEvents(ctx, AuditFilter{Action: ActionUserScope, Limit: 10})
-	if err != nil || len(evs) != 2 || evs[0].Detail["subject"] != "sub-bo" || evs[0].Detail["to"] != "all" {
-		t.Fatalf("scope audit: %+v, %v", evs, err)
+	for _, g := range []Grants{sess.User.Grants, stored} {
+		if g.Role() != RoleAdmin || g.ReadScope().Limited || g.AdminScope().Key() != fmt.Sprintf("g%d", eu) {
+			t.Fatalf("viewer-all + admin-eu grants: %+v; want to read every cluster and administer eu", g)
+		}
+	}
+	evs, err := s.FindAuditEvents(ctx, AuditFilter{Action: ActionUserGrants, Limit: 10})
+	if err != nil || len(evs) != 1 || evs[0].Detail["subject"] != "sub-bo" ||
+		fmt.Sprint(evs[0].Detail["from"]) != "[admin on eu]" || fmt.Sprint(evs[0].Detail["to"]) != "[admin on eu viewer on all clusters]" {
+		t.Fatalf("grants audit: %+v, %v", evs, err)
 	}
 	// The same again: no change, no entry.
 	if _, _, err := s.SignInWithProvider(ctx, in, t0.Add(2*time.Hour), a); err != nil {
 		t.Fatal(err)
 	}
-	if evs, _ := s.FindAuditEvents(ctx, AuditFilter{Action: ActionUserScope, Limit: 10}); len(evs) != 2 {
-		t.Errorf("an unchanged scope was audited: %d entries", len(evs))
+	if evs, _ := s.FindAuditEvents(ctx, AuditFilter{Action: ActionUserGrants, Limit: 10}); len(evs) != 1 {
+		t.Errorf("unchanged grants were audited: %d entries", len(evs))
+	}
+	// Moved to the global ops group alone: admin of every cluster.
+	in.Grants, in.Groups = []NamedGrant{{Role: RoleAdmin}}, []string{"ops"}
+	if _, sess, err = s.SignInWithProvider(ctx, in, t0.Add(3*time.Hour), a); err != nil || sess.User.Grants.AdminScope().Limited {
+		t.Fatalf("third sign-in grants: %+v, %v", sess.User.Grants, err)
 	}
 }

@@ -36,9 +36,9 @@ type Token struct {
 	// for a token with no owner.
 	OwnerID int64
 	Owner   string
-	// Scope is the clusters the token covers: its own scope, and, as TokenBySecret
-	// returns it, bounded by its owner's current scope too.
-	Scope Scope
+	// Grants are the roles the token holds (Role is the highest): its own, and, as
+	// TokenBySecret returns them, cut to its owner's current grants too.
+	Grants Grants
 }
 
 // NewToken is a token to make.
@@ -70,18 +70,15 @@ func hashSecret(secret string) []byte {
 }
 
 // tokenColumns are a token's columns, of api_tokens named t.
-const tokenColumns = `t.id, t.name, t.role, t.created_by, t.created_at, t.last_used_at, t.expires_at, t.revoked_at,
-	coalesce(t.owner_id, 0), coalesce(t.owner_name, ''),
-	t.scoped, ARRAY(SELECT tg.group_id FROM token_scope_groups tg WHERE tg.token_id = t.id ORDER BY 1)`
+var tokenColumns = `t.id, t.name, t.role, t.created_by, t.created_at, t.last_used_at, t.expires_at, t.revoked_at,
+	coalesce(t.owner_id, 0), coalesce(t.owner_name, ''), ` + grantsSQL("token_grants", "token_id", "t.id")
 
 func scanToken(row pgx.Row, more ...any) (Token, error) {
 	var t Token
-	var groups []int64
+	var grants grantRows
 	err := row.Scan(append([]any{&t.ID, &t.Name, &t.Role, &t.CreatedBy, &t.CreatedAt, &t.LastUsedAt, &t.ExpiresAt, &t.RevokedAt,
-		&t.OwnerID, &t.Owner, &t.Scope.Limited, &groups}, more...)...)
-	if t.Scope.Limited {
-		t.Scope.GroupIDs = append([]int64{}, groups...)
-	}
+		&t.OwnerID, &t.Owner, &grants}, more...)...)
+	t.Grants = grants.grants()
 	return t, err
 }
 
@@ -156,50 +153,38 @@ func (s *Store) CreateToken(ctx context.Context, nt NewToken, a Audit) (Token, s
 			ownerID   *int64
 			ownerName *string
 		)
+		grants := OneGrant(nt.Role, Scope{})
 		if nt.OwnerID != 0 {
 			// Locked until the token is in, so that a deletion, a disabling or a
 			// demotion at the same time either comes first and refuses this, or comes
 			// after and sees the token.
-			var (
-				name, role string
-				disabled   bool
-			)
-			err := tx.QueryRow(ctx, `SELECT name, role, disabled_at IS NOT NULL FROM users WHERE id = $1 FOR SHARE`,
-				nt.OwnerID).Scan(&name, &role, &disabled)
+			o, err := scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1 FOR SHARE`, nt.OwnerID))
 			if err != nil {
 				return fmt.Errorf("owner: %w", notFound(err))
 			}
-			if disabled {
-				return fmt.Errorf("owner %q is disabled: %w", name, ErrConflict)
+			if o.DisabledAt != nil {
+				return fmt.Errorf("owner %q is disabled: %w", o.Name, ErrConflict)
 			}
-			if nt.Role == RoleAdmin && role != RoleAdmin {
-				return fmt.Errorf("owner %q is not an admin: %w", name, ErrConflict)
+			if nt.Role == RoleAdmin && o.Role != RoleAdmin {
+				return fmt.Errorf("owner %q is not an admin: %w", o.Name, ErrConflict)
 			}
-			ownerID, ownerName = &nt.OwnerID, &name
+			ownerID, ownerName = &nt.OwnerID, &o.Name
+			// It starts with its owner's grants up to its role, never wider.
+			grants = grants.Cut(o.Grants)
 		}
-		var err error
-		t, err = scanToken(tx.QueryRow(ctx, `
-			INSERT INTO api_tokens AS t (name, role, hash, created_by, expires_at, owner_id, owner_name)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)
-			RETURNING `+tokenColumns, nt.Name, nt.Role, hashSecret(secret), a.Actor, nt.ExpiresAt, ownerID, ownerName))
-		if err != nil {
+		var id int64
+		if err := tx.QueryRow(ctx, `
+			INSERT INTO api_tokens (name, role, hash, created_by, expires_at, owner_id, owner_name)
+			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
+			nt.Name, nt.Role, hashSecret(secret), a.Actor, nt.ExpiresAt, ownerID, ownerName).Scan(&id); err != nil {
 			return err
 		}
-		if ownerID != nil {
-			// A scoped owner's token starts with the owner's scope, never wider.
-			if err := tx.QueryRow(ctx, `
-				WITH o AS (SELECT scoped FROM users WHERE id = $2),
-				     g AS (INSERT INTO token_scope_groups (token_id, group_id)
-				           SELECT $1, ug.group_id FROM user_scope_groups ug, o WHERE ug.user_id = $2 AND o.scoped
-				           RETURNING group_id),
-				     u AS (UPDATE api_tokens SET scoped = (SELECT scoped FROM o) WHERE id = $1)
-				SELECT (SELECT scoped FROM o), ARRAY(SELECT group_id FROM g ORDER BY 1)`,
-				t.ID, *ownerID).Scan(&t.Scope.Limited, &t.Scope.GroupIDs); err != nil {
-				return fmt.Errorf("owner's scope: %w", err)
-			}
-			if !t.Scope.Limited {
-				t.Scope = Scope{}
-			}
+		if err := writeGrants(ctx, tx, "api_tokens", "token_grants", "token_id", id, grants); err != nil {
+			return err
+		}
+		var err error
+		if t, err = scanToken(tx.QueryRow(ctx, `SELECT `+tokenColumns+` FROM api_tokens t WHERE t.id = $1`, id)); err != nil {
+			return err
 		}
 		detail := map[string]any{"id": t.ID, "role": t.Role, "expiresAt": timeDetail(t.ExpiresAt)}
 		if t.Owner != "" {
@@ -223,14 +208,12 @@ func (s *Store) TokenBySecret(ctx context.Context, secret string, now time.Time)
 	}
 	var o ownerState
 	var role *string
-	var owner Scope
-	var ownerGroups []int64
+	var owner grantRows
 	t, err := scanToken(s.pool.QueryRow(ctx, `
-		SELECT `+tokenColumns+`, u.id IS NOT NULL, u.disabled_at IS NOT NULL, u.role,
-		       coalesce(u.scoped, false), ARRAY(SELECT ug.group_id FROM user_scope_groups ug WHERE ug.user_id = u.id ORDER BY 1)
+		SELECT `+tokenColumns+`, u.id IS NOT NULL, u.disabled_at IS NOT NULL, u.role, `+grantsSQL("user_grants", "user_id", "u.id")+`
 		FROM api_tokens t LEFT JOIN users u ON u.id = t.owner_id
 		WHERE t.hash = $1`,
-		hashSecret(secret)), &o.exists, &o.disabled, &role, &owner.Limited, &ownerGroups)
+		hashSecret(secret)), &o.exists, &o.disabled, &role, &owner)
 	if err != nil {
 		return Token{}, fmt.Errorf("token: %w", notFound(err))
 	}
@@ -240,10 +223,9 @@ func (s *Store) TokenBySecret(ctx context.Context, secret string, now time.Time)
 	if reason := t.refusal(now, o); reason != "" {
 		return Token{}, &RefusedTokenError{Token: t, Reason: reason}
 	}
-	if owner.Limited {
-		// Never wider than its owner's scope now, whatever it was when it was set.
-		owner.GroupIDs = append([]int64{}, ownerGroups...)
-		t.Scope = t.Scope.Intersect(owner)
+	if t.Owner != "" {
+		// Never wider than its owner's grants now, whatever they were when it was made.
+		t.Grants = t.Grants.Cut(owner.grants())
 	}
 	return t, nil
 }

@@ -29,22 +29,23 @@ type User struct {
 	// LastSignInAt is when the user last signed in; nil for never (or before it was
 	// recorded).
 	LastSignInAt *time.Time
-	// Scope is the clusters the user's role covers (scopes.go).
-	Scope Scope
+	// Grants are the roles the user holds, on every cluster or on some cluster groups
+	// (grants.go); Role is the highest of them.
+	Grants Grants
 }
 
 // userColumns are a user's columns, of the table users (not aliased).
-const userColumns = `id, name, role, created_at, disabled_at, coalesce(provider, ''), coalesce(subject, ''), last_sign_in_at,
-	scoped, ARRAY(SELECT ug.group_id FROM user_scope_groups ug WHERE ug.user_id = users.id ORDER BY 1)`
+var userColumns = `id, name, role, created_at, disabled_at, coalesce(provider, ''), coalesce(subject, ''), last_sign_in_at,
+	` + userGrantsSQL
+
+var userGrantsSQL = grantsSQL("user_grants", "user_id", "users.id")
 
 func scanUser(row pgx.Row, more ...any) (User, error) {
 	var u User
-	var groups []int64
+	var grants grantRows
 	err := row.Scan(append([]any{&u.ID, &u.Name, &u.Role, &u.CreatedAt, &u.DisabledAt, &u.Provider, &u.Subject, &u.LastSignInAt,
-		&u.Scope.Limited, &groups}, more...)...)
-	if u.Scope.Limited {
-		u.Scope.GroupIDs = append([]int64{}, groups...)
-	}
+		&grants}, more...)...)
+	u.Grants = grants.grants()
 	return u, err
 }
 
@@ -69,15 +70,17 @@ func (s *Store) AddUser(ctx context.Context, nu NewUser, a Audit) (User, error) 
 	}
 	var u User
 	err := s.tx(ctx, func(tx pgx.Tx) error {
-		var err error
-		u, err = scanUser(tx.QueryRow(ctx, `
-			INSERT INTO users (name, role, password_hash) VALUES ($1, $2, $3)
-			RETURNING `+userColumns, nu.Name, nu.Role, nu.PasswordHash))
+		var id int64
+		err := tx.QueryRow(ctx, `INSERT INTO users (name, role, password_hash) VALUES ($1, $2, $3) RETURNING id`,
+			nu.Name, nu.Role, nu.PasswordHash).Scan(&id)
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "23505" {
 			return fmt.Errorf("name taken: %w", ErrConflict)
 		}
 		if err != nil {
+			return err
+		}
+		if u, err = addGrants(ctx, tx, id, OneGrant(nu.Role, Scope{})); err != nil {
 			return err
 		}
 		return recordAudit(ctx, tx, a, ActionUserAdd, u.Name, map[string]any{"id": u.ID, "role": u.Role})
@@ -139,7 +142,7 @@ var ErrLastAdmin = fmt.Errorf("the last enabled admin cannot be demoted, disable
 // changeUser runs fn on the locked row of user name inside a transaction, after checking
 // that the change keeps an enabled admin: removesAdmin says whether the change takes the
 // user out of the enabled admins. ErrNotFound when there is no such user.
-func (s *Store) changeUser(ctx context.Context, name string, removesAdmin func(User) bool, fn func(tx pgx.Tx, u User) (User, error)) (User, error) {
+func (s *Store) changeUser(ctx context.Context, name string, removesAdmin func(pgx.Tx, User) (bool, error), fn func(tx pgx.Tx, u User) (User, error)) (User, error) {
 	var out User
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		// Lock the enabled admins (and the user) in one order, so that two changes at
@@ -168,7 +171,11 @@ func (s *Store) changeUser(ctx context.Context, name string, removesAdmin func(U
 		if u == nil {
 			return ErrNotFound
 		}
-		if u.Role == RoleAdmin && u.DisabledAt == nil && removesAdmin(*u) && admins <= 1 {
+		removes, err := removesAdmin(tx, *u)
+		if err != nil {
+			return err
+		}
+		if u.Role == RoleAdmin && u.DisabledAt == nil && removes && admins <= 1 {
 			return ErrLastAdmin
 		}
 		out, err = fn(tx, *u)
@@ -177,24 +184,18 @@ func (s *Store) changeUser(ctx context.Context, name string, removesAdmin func(U
 	return out, err
 }
 
-// SetUserRole gives a user a role; ErrNotFound when there is no such user, ErrLastAdmin
-// when it would demote the last enabled admin. Setting the role a user has changes
-// nothing and records nothing.
+// SetUserRole gives a user one grant, of role on the clusters it reads now (a shorthand
+// of SetUserGrants); ErrNotFound when there is no such user, ErrLastAdmin when it would
+// demote the last enabled admin. Setting the grant a user has changes nothing and
+// records nothing.
 func (s *Store) SetUserRole(ctx context.Context, name, role string, a Audit) (User, error) {
 	if err := validRole(role); err != nil {
 		return User{}, fmt.Errorf("set role of user %q: %w", name, err)
 	}
-	u, err := s.changeUser(ctx, name, func(User) bool { return role != RoleAdmin }, func(tx pgx.Tx, u User) (User, error) {
-		if u.Role == role {
-			return u, nil
-		}
-		old := u.Role
-		u, err := scanUser(tx.QueryRow(ctx, `UPDATE users SET role = $2 WHERE id = $1 RETURNING `+userColumns, u.ID, role))
-		if err != nil {
-			return User{}, err
-		}
-		return u, recordAudit(ctx, tx, a, ActionUserRole, u.Name, map[string]any{"id": u.ID, "from": old, "to": role})
-	})
+	u, err := s.setUserGrants(ctx, name, func(_ pgx.Tx, u User) (Grants, error) { return OneGrant(role, u.Grants.ReadScope()), nil },
+		func(tx pgx.Tx, old, u User) error {
+			return recordAudit(ctx, tx, a, ActionUserRole, u.Name, map[string]any{"id": u.ID, "from": old.Role, "to": role})
+		})
 	if err != nil {
 		return User{}, fmt.Errorf("set role of user %q: %w", name, err)
 	}
@@ -205,7 +206,7 @@ func (s *Store) SetUserRole(ctx context.Context, name, role string, a Audit) (Us
 // ErrNotFound when there is no such user, ErrLastAdmin when it would disable the last
 // enabled admin. A user already in the state asked for is left as is, unrecorded.
 func (s *Store) SetUserDisabled(ctx context.Context, name string, disabled bool, at time.Time, a Audit) (User, error) {
-	u, err := s.changeUser(ctx, name, func(User) bool { return disabled }, func(tx pgx.Tx, u User) (User, error) {
+	u, err := s.changeUser(ctx, name, func(pgx.Tx, User) (bool, error) { return disabled, nil }, func(tx pgx.Tx, u User) (User, error) {
 		if (u.DisabledAt != nil) == disabled {
 			return u, nil
 		}
@@ -234,7 +235,7 @@ func (s *Store) SetUserDisabled(ctx context.Context, name string, disabled bool,
 // audited; ErrNotFound when there is no such user, ErrLastAdmin when it is the last
 // enabled admin. Its name stays in the audit trail and on its tokens.
 func (s *Store) DeleteUser(ctx context.Context, name string, a Audit) (User, error) {
-	u, err := s.changeUser(ctx, name, func(User) bool { return true }, func(tx pgx.Tx, u User) (User, error) {
+	u, err := s.changeUser(ctx, name, func(pgx.Tx, User) (bool, error) { return true, nil }, func(tx pgx.Tx, u User) (User, error) {
 		n, err := deleteSessionsOf(ctx, tx, u.ID)
 		if err != nil {
 			return User{}, err
@@ -253,4 +254,12 @@ func (s *Store) DeleteUser(ctx context.Context, name string, a Audit) (User, err
 		return User{}, fmt.Errorf("delete user %q: %w", name, err)
 	}
 	return u, nil
+}
+
+// addGrants gives the new user id grants gs, inside tx, and returns it.
+func addGrants(ctx context.Context, tx pgx.Tx, id int64, gs Grants) (User, error) {
+	if err := writeGrants(ctx, tx, "users", "user_grants", "user_id", id, gs); err != nil {
+		return User{}, err
+	}
+	return scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id))
 }

@@ -67,27 +67,56 @@ type UserRow struct {
 	Provider string
 	// LastSignIn is when the user last signed in; nil for never.
 	LastSignIn *time.Time
-	// Scope names the cluster groups the user's role covers, by name and sorted;
-	// empty for every cluster (Scoped false). A scoped role whose groups all went
-	// covers no cluster.
-	Scoped bool
-	Scope  []string
+	// Grants are the roles the user holds, one per role at most (the admin one
+	// first), each on every cluster or on some cluster groups.
+	Grants []GrantRow
 }
 
-// ScopeText is what a row's scope covers, as the users page says it.
-func (r UserRow) ScopeText() string {
+// GrantRow is a role on every cluster (All) or on the cluster groups Groups, by name
+// and sorted (none left: its groups were deleted, it covers no cluster).
+type GrantRow struct {
+	Role   string
+	All    bool
+	Groups []string
+}
+
+// On is what g covers, as the users page says it.
+func (g GrantRow) On() string {
 	switch {
-	case !r.Scoped:
+	case g.All:
 		return "all clusters"
-	case len(r.Scope) == 0:
+	case len(g.Groups) == 0:
 		return "no cluster"
 	}
-	return strings.Join(r.Scope, " ")
+	return strings.Join(g.Groups, ", ")
 }
 
-// ScopeInput is a row's scope as its form's field holds it: the groups' names, ""
-// for every cluster.
-func (r UserRow) ScopeInput() string { return strings.Join(r.Scope, " ") }
+// GrantsText is a row's grants as the users page says them: "admin on team-a; viewer
+// on all clusters".
+func (r UserRow) GrantsText() string {
+	var parts []string
+	for _, g := range r.Grants {
+		parts = append(parts, g.Role+" on "+g.On())
+	}
+	if len(parts) == 0 {
+		return "no role"
+	}
+	return strings.Join(parts, "; ")
+}
+
+// GrantInput is the grant of role as its form field holds it: "*" for every cluster,
+// the groups' names, or "" for none of that role.
+func (r UserRow) GrantInput(role string) string {
+	for _, g := range r.Grants {
+		if g.Role == role {
+			if g.All {
+				return "*"
+			}
+			return strings.Join(g.Groups, " ")
+		}
+	}
+	return ""
+}
 
 // UserForm is the form that adds a user, as typed (never the password), with refusals.
 type UserForm struct {

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/user"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -101,8 +102,66 @@ func scopeText(groups []string) string {
 
 // userCmd is `tagdrift user add NAME --role admin|viewer` and `tagdrift user scope`.
 type userCmd struct {
-	Add   userAddCmd   `cmd:"" help:"Add a user; the password is asked twice on a terminal, otherwise the first line of stdin is read."`
-	Scope userScopeCmd `cmd:"" help:"Scope a user's role to cluster groups (--group, repeatable), or to every cluster with none."`
+	Add    userAddCmd    `cmd:"" help:"Add a user; the password is asked twice on a terminal, otherwise the first line of stdin is read."`
+	Scope  userScopeCmd  `cmd:"" help:"Scope a user's role to cluster groups (--group, repeatable), or to every cluster with none."`
+	Grants userGrantsCmd `cmd:"" help:"Set a user's grants: --admin and --viewer each a cluster group (repeatable) or * for every cluster; they combine."`
+}
+
+type userGrantsCmd struct {
+	databaseFlag `embed:""`
+
+	Name   string   `arg:"" help:"the user's name"`
+	Admin  []string `help:"a cluster group whose clusters the user administers, or * for every cluster; repeatable"`
+	Viewer []string `help:"a cluster group whose clusters the user reads, or * for every cluster; repeatable"`
+}
+
+func (c *userGrantsCmd) Run(ctx context.Context, d *deps) error {
+	var named []store.NamedGrant
+	for _, g := range []struct {
+		role   string
+		values []string
+	}{{store.RoleAdmin, c.Admin}, {store.RoleViewer, c.Viewer}} {
+		if len(g.values) == 0 {
+			continue
+		}
+		n := store.NamedGrant{Role: g.role}
+		if !slices.Contains(g.values, "*") {
+			n.Groups = g.values
+		}
+		named = append(named, n)
+	}
+	if len(named) == 0 {
+		return usageError("user grants needs --admin or --viewer (a cluster group, or * for every cluster)")
+	}
+	st, err := openAccounts(ctx, c.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	u, err := st.SetUserGrants(ctx, c.Name, named, cliAudit(d.getenv))
+	if err != nil {
+		return scopeError(err, fmt.Sprintf("user %q", c.Name))
+	}
+	groups, err := st.Groups(ctx, store.Scope{})
+	if err != nil {
+		return err
+	}
+	var parts []string
+	for _, g := range u.Grants {
+		on := "every cluster"
+		if g.Scope.Limited {
+			var names []string
+			for _, cg := range groups {
+				if g.Scope.HasGroup(cg.ID) {
+					names = append(names, cg.Name)
+				}
+			}
+			on = "the clusters of " + strings.Join(names, ", ")
+		}
+		parts = append(parts, g.Role+" on "+on)
+	}
+	fmt.Fprintf(d.stderr, "tagdrift: user %q holds %s\n", u.Name, strings.Join(parts, "; "))
+	return nil
 }
 
 type userScopeCmd struct {

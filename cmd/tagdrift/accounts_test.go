@@ -271,8 +271,8 @@ func TestScopeCommands(t *testing.T) {
 		t.Fatalf("user scope: exit %d, %q", code, stderr)
 	}
 	u, _ := st.UserByName(ctx, "ann")
-	if !u.Scope.Limited || len(u.Scope.GroupIDs) != 2 {
-		t.Errorf("ann's scope: %+v", u.Scope)
+	if sc := u.Grants.ReadScope(); !sc.Limited || len(sc.GroupIDs) != 2 {
+		t.Errorf("ann's scope: %+v", u.Grants)
 	}
 	tok, _, err := st.CreateToken(ctx, store.NewToken{Name: "ci", Role: store.RoleViewer, OwnerID: u.ID}, store.Audit{Actor: "cli:test"})
 	if err != nil {
@@ -290,7 +290,18 @@ func TestScopeCommands(t *testing.T) {
 	if code, _, stderr := runCLI(t, env, "user", "scope", "ann"); code != 0 || !strings.Contains(stderr, "every cluster") {
 		t.Errorf("back to every cluster: exit %d, %q", code, stderr)
 	}
-	if u, _ := st.UserByName(ctx, "ann"); u.Scope.Limited {
-		t.Errorf("ann's scope after clearing: %+v", u.Scope)
+	if u, _ := st.UserByName(ctx, "ann"); u.Grants.ReadScope().Limited {
+		t.Errorf("ann's scope after clearing: %+v", u.Grants)
+	}
+	// Grants combine: viewer on every cluster, admin on eu.
+	code, _, stderr = runCLI(t, env, "user", "grants", "ann", "--viewer", "*", "--admin", "eu")
+	if code != 0 || !strings.Contains(stderr, `"ann" holds admin on the clusters of eu; viewer on every cluster`) {
+		t.Fatalf("user grants: exit %d, %q", code, stderr)
+	}
+	if u, _ := st.UserByName(ctx, "ann"); u.Role != store.RoleAdmin || u.Grants.ReadScope().Limited || !u.Grants.AdminScope().Limited {
+		t.Errorf("ann's grants: %+v", u.Grants)
+	}
+	if code, _, stderr := runCLI(t, env, "user", "grants", "ann"); code == 0 || !strings.Contains(stderr, "--admin or --viewer") {
+		t.Errorf("no grant: exit %d, %q", code, stderr)
 	}
 }

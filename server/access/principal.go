@@ -13,7 +13,6 @@ type Principal struct {
 	// Actor names it in the audit trail: "token:<id>:<name>" (names are not unique),
 	// "admin-token" or "user:<name>".
 	Actor string
-	Role  string
 	// LimiterKey picks its rate limiter: one per token id, one for the admin token.
 	LimiterKey string
 	// UserID is the user it acts for: the signed-in user, or the token's owner; 0 for
@@ -22,18 +21,27 @@ type Principal struct {
 	// Client is the address the request came from (Gate.Client): the real client
 	// behind trusted proxies.
 	Client string
-	// Scope is the clusters p's role covers, read at authentication: a user's scope; a
-	// token's own scope bounded by its owner's current one; every cluster for the
-	// operator's admin token. Every read filters by it in the store.
-	Scope store.Scope
+	// Grants are p's roles, read at authentication: a user's; a token's own cut to its
+	// owner's current ones; admin on every cluster for the operator's admin token.
+	Grants store.Grants
 }
 
-// IsAdmin reports whether p has the admin role (on the clusters of its scope).
-func (p Principal) IsAdmin() bool { return p.Role == store.RoleAdmin }
+// Role is p's highest role ("" for none).
+func (p Principal) Role() string { return p.Grants.Role() }
+
+// ReadScope is the clusters p reads: every read filters by it in the store.
+func (p Principal) ReadScope() store.Scope { return p.Grants.ReadScope() }
+
+// AdminScope is the clusters p administers: every change of a cluster or a route is
+// checked against it.
+func (p Principal) AdminScope() store.Scope { return p.Grants.AdminScope() }
+
+// IsAdmin reports whether p holds the admin role (on some clusters at least).
+func (p Principal) IsAdmin() bool { return p.Role() == store.RoleAdmin }
 
 // IsGlobalAdmin reports whether p is an admin of every cluster: only such an admin
 // manages users, tokens, cluster groups, channels and the other global settings.
-func (p Principal) IsGlobalAdmin() bool { return p.IsAdmin() && !p.Scope.Limited }
+func (p Principal) IsGlobalAdmin() bool { return p.IsAdmin() && !p.AdminScope().Limited }
 
 type principalKey struct{}
 
@@ -59,5 +67,5 @@ func Audit(r *http.Request) store.Audit {
 
 // UserPrincipal is who a signed-in user is, for the audit trail and the role checks.
 func UserPrincipal(u store.User) Principal {
-	return Principal{Actor: "user:" + u.Name, Role: u.Role, LimiterKey: "user:" + u.Name, UserID: u.ID, Scope: u.Scope}
+	return Principal{Actor: "user:" + u.Name, LimiterKey: "user:" + u.Name, UserID: u.ID, Grants: u.Grants}
 }

@@ -48,7 +48,7 @@ func (g *Gate) Principal(r *http.Request) (Principal, error) {
 	// secret's length.
 	sum := sha256.Sum256([]byte(secret))
 	if g.adminHash != nil && subtle.ConstantTimeCompare(sum[:], g.adminHash) == 1 {
-		return Principal{Actor: "admin-token", Role: store.RoleAdmin, LimiterKey: "admin-token", Client: client}, nil
+		return Principal{Actor: "admin-token", Grants: store.OneGrant(store.RoleAdmin, store.Scope{}), LimiterKey: "admin-token", Client: client}, nil
 	}
 	now := g.now()
 	var try Attempt
@@ -89,11 +89,10 @@ func (g *Gate) Principal(r *http.Request) (Principal, error) {
 	}
 	return Principal{
 		Actor:      "token:" + strconv.FormatInt(tok.ID, 10) + ":" + tok.Name,
-		Role:       tok.Role,
 		LimiterKey: "token:" + strconv.FormatInt(tok.ID, 10),
 		UserID:     tok.OwnerID,
 		Client:     client,
-		Scope:      tok.Scope, // bounded by its owner's (store.TokenBySecret)
+		Grants:     tok.Grants, // cut to its owner's (store.TokenBySecret)
 	}, nil
 }
 

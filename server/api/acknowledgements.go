@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -133,9 +134,19 @@ func (a *API) createAck(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	p := access.PrincipalOf(r.Context())
+	// An admin of some groups acknowledges as an admin the mutations of their groups
+	// only: of the others, they ask as a viewer does.
+	admin := p.IsGlobalAdmin()
+	if !admin && p.IsAdmin() && req.Mutation > 0 {
+		_, err := a.st.MutationByID(r.Context(), req.Mutation, adminScopeOf(r.Context()))
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return request.About(err, "mutation %d", req.Mutation)
+		}
+		admin = err == nil
+	}
 	na, err := request.CheckAck(request.AckFields{
 		MutationID: req.Mutation, Scope: req.Scope, Reason: req.Reason, Ticket: req.Ticket, Until: req.Until, ExpiresAt: req.ExpiresAt,
-	}, request.AckAsker{Admin: p.IsAdmin(), MaxAhead: a.ackMax}, a.now())
+	}, request.AckAsker{Admin: admin, MaxAhead: a.ackMax}, a.now())
 	if err != nil {
 		return err
 	}
@@ -202,7 +213,16 @@ func (a *API) revokeAck(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	p := access.PrincipalOf(r.Context())
-	if !p.IsAdmin() {
+	// An admin of some groups ends, as an admin, the acknowledgements of their groups.
+	admin := p.IsGlobalAdmin()
+	if !admin && p.IsAdmin() {
+		_, err := a.st.AckByID(r.Context(), id, adminScopeOf(r.Context()))
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return request.About(err, "acknowledgement %d", id)
+		}
+		admin = err == nil
+	}
+	if !admin {
 		k, err := a.st.AckByID(r.Context(), id, scopeOf(r.Context()))
 		if err != nil {
 			return request.About(err, "acknowledgement %d", id)

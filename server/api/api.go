@@ -153,10 +153,12 @@ func (a *API) Mount(r chi.Router) {
 				r.Patch("/groups/{name}", a.handle(a.renameGroup))
 				r.Delete("/groups/{name}", a.handle(a.deleteGroup))
 				r.Put("/users/{name}/scope", a.handle(a.setUserScope))
+				r.Put("/users/{name}/grants", a.handle(a.setUserGrants))
 				r.Get("/tokens", a.handle(a.listTokens))
 				r.Post("/tokens", a.handle(a.createToken))
 				r.Delete("/tokens/{id}", a.handle(a.revokeToken))
 				r.Put("/tokens/{id}/scope", a.handle(a.setTokenScope))
+				r.Put("/tokens/{id}/grants", a.handle(a.setTokenGrants))
 				r.Get("/notifications/channels", a.handle(a.listChannels))
 				r.Post("/notifications/channels", a.handle(a.createChannel))
 				r.Get("/notifications/channels/{id}", a.handle(a.getChannel))
@@ -242,6 +244,11 @@ func (a *API) requireAdmin(next http.Handler) http.Handler {
 	})
 }
 
-// scopeOf is the scope of the request's principal (access.PrincipalOf), which every
-// read passes to the store.
-func scopeOf(ctx context.Context) store.Scope { return access.PrincipalOf(ctx).Scope }
+// scopeOf is what the request's principal reads (access.Principal.ReadScope), which
+// every read passes to the store.
+func scopeOf(ctx context.Context) store.Scope { return access.PrincipalOf(ctx).ReadScope() }
+
+// adminScopeOf is what the request's principal administers
+// (access.Principal.AdminScope): the clusters it may change and the routes and audit
+// entries it manages.
+func adminScopeOf(ctx context.Context) store.Scope { return access.PrincipalOf(ctx).AdminScope() }

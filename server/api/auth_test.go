@@ -52,6 +52,8 @@ func matrixRoutes() []matrixRoute {
 		{"DELETE /api/v1/tokens/{id}", "DELETE", "/api/v1/tokens/999999", "", true},
 		{"PUT /api/v1/tokens/{id}/scope", "PUT", "/api/v1/tokens/999999/scope", `{"groups":[]}`, true},
 		{"PUT /api/v1/users/{name}/scope", "PUT", "/api/v1/users/absent/scope", `{"groups":["default"]}`, true},
+		{"PUT /api/v1/tokens/{id}/grants", "PUT", "/api/v1/tokens/999999/grants", `{"grants":[{"role":"viewer"}]}`, true},
+		{"PUT /api/v1/users/{name}/grants", "PUT", "/api/v1/users/absent/grants", `{"grants":[{"role":"viewer","groups":["default"]}]}`, true},
 		{"GET /api/v1/notifications/channels", "GET", "/api/v1/notifications/channels", "", true},
 		{"POST /api/v1/notifications/channels", "POST", "/api/v1/notifications/channels", `{"name":"matrix","kind":"slack"}`, true},
 		{"GET /api/v1/notifications/channels/{id}", "GET", "/api/v1/notifications/channels/999999", "", true},

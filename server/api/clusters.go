@@ -237,12 +237,15 @@ func (a *API) updateCluster(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return request.About(err, "cluster %q", name)
 	}
+	if err := a.administers(r, before); err != nil {
+		return err
+	}
 	if ch.Group != nil {
 		if err := a.groupInScope(r, *ch.Group); err != nil {
 			return err
 		}
 	}
-	ch.Within = scopeOf(r.Context())
+	ch.Within = adminScopeOf(r.Context())
 	if _, err := a.st.UpdateCluster(r.Context(), name, ch, access.Audit(r)); err != nil {
 		return request.About(err, "cluster %q", name)
 	}
@@ -279,12 +282,15 @@ func (a *API) deleteCluster(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return request.About(err, "cluster %q", name)
 	}
+	if err := a.administers(r, c); err != nil {
+		return err
+	}
 	if a.scans != nil {
 		if err := a.scans.Unannotate(context.WithoutCancel(r.Context()), c.ID); err != nil {
 			a.log.Error("remove tagdrift's annotations", "cluster", name, "error", err.Error())
 		}
 	}
-	deleted, err := a.st.DeleteClusterWithin(r.Context(), name, purge, scopeOf(r.Context()), access.Audit(r))
+	deleted, err := a.st.DeleteClusterWithin(r.Context(), name, purge, adminScopeOf(r.Context()), access.Audit(r))
 	if err != nil {
 		return request.About(err, "cluster %q", name)
 	}
@@ -313,6 +319,9 @@ func (a *API) requestScan(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return request.About(err, "cluster %q", name)
 	}
+	if err := a.administers(r, c); err != nil {
+		return err
+	}
 	if !c.Enabled {
 		// The scheduler cancels scans of disabled clusters: the request would stay
 		// queued for ever.
@@ -329,26 +338,47 @@ func (a *API) requestScan(w http.ResponseWriter, r *http.Request) error {
 	return request.Respond(w, http.StatusAccepted, map[string]int64{"id": id})
 }
 
-// groupInScope refuses, with a 403, a cluster group outside the principal's scope for a
-// cluster it adds or moves: a scoped admin names one of their own groups ("" is the
-// default group, theirs only if in their scope). The refusal reads the same whether the
-// group exists or not.
+// groupInScope refuses, with a 403, a cluster group outside the clusters the principal
+// administers for a cluster it adds or moves: an admin of some groups names one of
+// their own ("" is the default group, theirs only if they administer it). The refusal
+// reads the same whether the group exists or not.
 func (a *API) groupInScope(r *http.Request, group string) error {
-	sc := scopeOf(r.Context())
+	ok, err := a.administersGroup(r, group)
+	if err != nil || ok {
+		return err
+	}
+	return request.Errorf(http.StatusForbidden, "a scoped admin adds clusters to, and moves them between, their own groups only")
+}
+
+// administersGroup reports whether the principal administers the clusters of group
+// ("" the default group).
+func (a *API) administersGroup(r *http.Request, group string) (bool, error) {
+	sc := adminScopeOf(r.Context())
 	if !sc.Limited {
-		return nil
+		return true, nil
 	}
 	if group == "" {
 		group = store.DefaultGroup
 	}
 	gs, err := a.st.Groups(r.Context(), sc)
 	if err != nil {
-		return request.About(err, "cluster groups")
+		return false, request.About(err, "cluster groups")
 	}
 	for _, g := range gs {
 		if g.Name == group {
-			return nil
+			return true, nil
 		}
 	}
-	return request.Errorf(http.StatusForbidden, "a scoped admin adds clusters to, and moves them between, their own groups only")
+	return false, nil
+}
+
+// administers refuses, with a 403, a change of cluster c, which the principal reads,
+// when it does not administer it (a cluster it cannot read is a 404 before this: its
+// name does not leak). The store checks again under the cluster's row lock.
+func (a *API) administers(r *http.Request, c store.ClusterStatus) error {
+	ok, err := a.administersGroup(r, c.Group)
+	if err != nil || ok {
+		return err
+	}
+	return request.Errorf(http.StatusForbidden, "cluster %q is in cluster group %q, which you may read but not administer", c.Name, c.Group)
 }

@@ -61,7 +61,7 @@ func (a *API) listRoutes(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	rs, err := a.st.Routes(r.Context(), scopeOf(r.Context()))
+	rs, err := a.st.Routes(r.Context(), adminScopeOf(r.Context()))
 	if err != nil {
 		return request.About(err, "list routes")
 	}
@@ -80,7 +80,7 @@ func (a *API) routeParam(r *http.Request) (store.Route, error) {
 	if err != nil {
 		return store.Route{}, err
 	}
-	rt, err := a.st.Route(r.Context(), id, scopeOf(r.Context()))
+	rt, err := a.st.Route(r.Context(), id, adminScopeOf(r.Context()))
 	if err != nil {
 		return store.Route{}, request.About(err, "route %d", id)
 	}
@@ -142,7 +142,7 @@ func (req routeRequest) apply(f *request.RouteFields) {
 
 // checkRoute checks f against the groups and channels there are.
 func (a *API) checkRoute(r *http.Request, f request.RouteFields) (store.Route, error) {
-	gs, err := a.st.Groups(r.Context(), scopeOf(r.Context()))
+	gs, err := a.st.Groups(r.Context(), adminScopeOf(r.Context()))
 	if err != nil {
 		return store.Route{}, request.About(err, "route")
 	}
@@ -157,7 +157,7 @@ func (a *API) checkRoute(r *http.Request, f request.RouteFields) (store.Route, e
 	// A scoped admin's route is of one of their groups (the others are not in names:
 	// refused as unknown), and keeps their scope, which its deliveries are checked
 	// against when routed and when sent.
-	if sc := scopeOf(r.Context()); sc.Limited {
+	if sc := adminScopeOf(r.Context()); sc.Limited {
 		if rt.ClusterGroup == "" {
 			return store.Route{}, request.Errorf(http.StatusForbidden, "an admin of some cluster groups routes one of their groups: set clusterGroup")
 		}

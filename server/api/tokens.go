@@ -2,7 +2,6 @@ package api
 
 import (
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -25,9 +24,10 @@ type tokenJSON struct {
 	LastUsedAt *time.Time `json:"lastUsedAt"`
 	ExpiresAt  *time.Time `json:"expiresAt"`
 	RevokedAt  *time.Time `json:"revokedAt"`
-	// Scope is the token's own scope (docs/access.md); at use it is bounded by its
-	// owner's too.
-	Scope scopeJSON `json:"scope"`
+	// Scope is what the token's own grants read (docs/access.md), and Grants those
+	// grants; at use they are cut to its owner's too.
+	Scope  scopeJSON   `json:"scope"`
+	Grants []grantJSON `json:"grants"`
 }
 
 func (a *API) listTokens(w http.ResponseWriter, r *http.Request) error {
@@ -43,10 +43,6 @@ func (a *API) listTokens(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return request.About(err, "list cluster groups")
 	}
-	groupName := make(map[int64]string, len(groups))
-	for _, g := range groups {
-		groupName[g.ID] = g.Name
-	}
 	items := make([]tokenJSON, len(toks))
 	for i, t := range toks {
 		var owner *string
@@ -56,14 +52,11 @@ func (a *API) listTokens(w http.ResponseWriter, r *http.Request) error {
 		items[i] = tokenJSON{
 			ID: t.ID, Name: t.Name, Role: t.Role, CreatedBy: t.CreatedBy, Owner: owner, CreatedAt: request.UTC(t.CreatedAt),
 			LastUsedAt: request.UTCPtr(t.LastUsedAt), ExpiresAt: request.UTCPtr(t.ExpiresAt), RevokedAt: request.UTCPtr(t.RevokedAt),
-			Scope: scopeJSON{All: !t.Scope.Limited, Groups: []string{}},
+			Scope: namedScopeJSON(t.Grants.ReadScope(), groups), Grants: []grantJSON{},
 		}
-		for _, id := range t.Scope.GroupIDs {
-			if n, ok := groupName[id]; ok {
-				items[i].Scope.Groups = append(items[i].Scope.Groups, n)
-			}
+		for _, g := range t.Grants {
+			items[i].Grants = append(items[i].Grants, grantJSON{Role: g.Role, scopeJSON: namedScopeJSON(g.Scope, groups)})
 		}
-		slices.Sort(items[i].Scope.Groups)
 	}
 	return request.Respond(w, http.StatusOK, request.Page(items, limit, func(last tokenJSON) request.Cursor {
 		return request.Cursor{List: "tokens", ID: last.ID}

@@ -47,6 +47,7 @@ func (u *UI) adminRoutes(r chi.Router) {
 		r.Post("/users", u.handle(u.addUserForm))
 		r.Post("/users/{name}/role", u.handle(u.setRoleForm))
 		r.Post("/users/{name}/scope", u.handle(u.setScopeForm))
+		r.Post("/users/{name}/grants", u.handle(u.setGrantsForm))
 		r.Post("/users/{name}/disable", u.handle(u.disableUserForm(true)))
 		r.Post("/users/{name}/enable", u.handle(u.disableUserForm(false)))
 		r.Get("/users/{name}/delete", u.handle(u.deleteUserPage))
@@ -181,13 +182,17 @@ func (u *UI) usersView(r *http.Request, form web.UserForm) (web.UsersView, error
 	}
 	for _, us := range users {
 		row := web.UserRow{Name: us.Name, Role: us.Role, CreatedAt: us.CreatedAt, DisabledAt: us.DisabledAt, Self: us.Name == self,
-			Tokens: us.Tokens, LastSignIn: us.LastSignInAt, Scoped: us.Scope.Limited}
-		for _, id := range us.Scope.GroupIDs {
-			if n, ok := groupName[id]; ok {
-				row.Scope = append(row.Scope, n)
+			Tokens: us.Tokens, LastSignIn: us.LastSignInAt}
+		for _, g := range us.Grants {
+			gr := web.GrantRow{Role: g.Role, All: !g.Scope.Limited}
+			for _, id := range g.Scope.GroupIDs {
+				if n, ok := groupName[id]; ok {
+					gr.Groups = append(gr.Groups, n)
+				}
 			}
+			slices.Sort(gr.Groups)
+			row.Grants = append(row.Grants, gr)
 		}
-		slices.Sort(row.Scope)
 		if us.Provider != "" {
 			row.Provider = us.Provider
 			if pu, err := url.Parse(us.Provider); err == nil && pu.Host != "" {
@@ -305,6 +310,48 @@ func (u *UI) setScopeForm(w http.ResponseWriter, r *http.Request) error {
 			return verr
 		}
 		v.Error, v.ErrorUser = "name existing cluster groups, separated by spaces, or none for every cluster.", name
+		return u.refuseUsers(w, r, v)
+	}
+	return u.userActionDone(w, r, name, err)
+}
+
+// setGrantsForm replaces a user's grants from the fields admin and viewer: "*" for
+// every cluster, cluster groups (separated by spaces or commas) for theirs, empty for
+// no grant of that role.
+func (u *UI) setGrantsForm(w http.ResponseWriter, r *http.Request) error {
+	if err := readForm(w, r); err != nil {
+		return err
+	}
+	name := request.PathParam(r, "name")
+	if _, err := u.st.UserByName(r.Context(), name); err != nil {
+		return request.About(err, "user %q", name)
+	}
+	var named []store.NamedGrant
+	valid := true
+	for _, role := range []string{store.RoleAdmin, store.RoleViewer} {
+		field := strings.TrimSpace(r.PostForm.Get(role))
+		if field == "" {
+			continue
+		}
+		g := store.NamedGrant{Role: role}
+		if field != "*" {
+			g.Groups = strings.FieldsFunc(field, func(c rune) bool { return c == ' ' || c == ',' })
+			for _, n := range g.Groups {
+				valid = valid && store.ValidGroupName(n) == nil
+			}
+		}
+		named = append(named, g)
+	}
+	err := errors.New("invalid grants")
+	if valid && len(named) > 0 {
+		_, err = u.st.SetUserGrants(r.Context(), name, named, access.Audit(r))
+	}
+	if err != nil && (!valid || len(named) == 0 || errors.Is(err, store.ErrNotFound)) {
+		v, verr := u.usersView(r, web.UserForm{})
+		if verr != nil {
+			return verr
+		}
+		v.Error, v.ErrorUser = "give a role * (every cluster) or existing cluster groups separated by spaces; at least one role.", name
 		return u.refuseUsers(w, r, v)
 	}
 	return u.userActionDone(w, r, name, err)

@@ -251,8 +251,11 @@ func TestUserScopeForm(t *testing.T) {
 	b.signIn("root")
 	wantStatus(t, b.post("/admin/users/dana/scope", url.Values{"groups": {"eu"}}), http.StatusSeeOther)
 	p := b.get("/admin/users")
-	if got := p.find("[data-testid=user-row][data-user=dana] [data-testid=user-scope]").AttrOr("value", "?"); got != "eu" {
-		t.Errorf("dana's scope field: %q", got)
+	if got := p.find("[data-testid=user-row][data-user=dana] [data-testid=user-grant-admin]").AttrOr("value", "?"); got != "eu" {
+		t.Errorf("dana's admin grant field: %q", got)
+	}
+	if got := p.text("[data-testid=user-row][data-user=dana] [data-testid=user-grants-text]"); got != "admin on eu" {
+		t.Errorf("dana's grants: %q", got)
 	}
 	p = b.post("/admin/users/dana/scope", url.Values{"groups": {"nope"}})
 	wantStatus(t, p, http.StatusUnprocessableEntity)
@@ -270,10 +273,29 @@ func TestUserScopeForm(t *testing.T) {
 	wantStatus(t, db.get("/admin/users"), http.StatusForbidden)
 	// Back to every cluster: the field empty.
 	wantStatus(t, b.post("/admin/users/dana/scope", url.Values{"groups": {""}}), http.StatusSeeOther)
-	if u, _ := e.st.UserByName(ctx, "dana"); u.Scope.Limited {
-		t.Errorf("dana's scope after clearing: %+v", u.Scope)
+	if u, _ := e.st.UserByName(ctx, "dana"); u.Grants.ReadScope().Limited {
+		t.Errorf("dana's grants after clearing: %+v", u.Grants)
 	}
 	if p := db.get("/clusters"); !strings.Contains(p.body, "us-1") {
 		t.Errorf("dana, unscoped again, does not list us-1")
+	}
+	// Grants that combine: admin on eu, viewer on every cluster.
+	wantStatus(t, b.post("/admin/users/dana/grants", url.Values{"admin": {"eu"}, "viewer": {"*"}}), http.StatusSeeOther)
+	p = b.get("/admin/users")
+	if got := p.text("[data-testid=user-row][data-user=dana] [data-testid=user-grants-text]"); got != "admin on eu; viewer on all clusters" {
+		t.Errorf("dana's grants: %q", got)
+	}
+	if got := p.find("[data-testid=user-row][data-user=dana] [data-testid=user-grant-viewer]").AttrOr("value", "?"); got != "*" {
+		t.Errorf("dana's viewer grant field: %q", got)
+	}
+	if u, _ := e.st.UserByName(ctx, "dana"); u.Role != store.RoleAdmin || u.Grants.ReadScope().Limited || !u.Grants.AdminScope().Limited {
+		t.Errorf("dana's grants: %+v", u.Grants)
+	}
+	for _, form := range []url.Values{{"admin": {""}, "viewer": {""}}, {"admin": {"nope"}}, {"viewer": {"Bad_Name"}}} {
+		p := b.post("/admin/users/dana/grants", form)
+		wantStatus(t, p, http.StatusUnprocessableEntity)
+		if !strings.Contains(p.text("[data-testid=users-error]"), "cluster groups") {
+			t.Errorf("grants %v: %q", form, p.text("[data-testid=users-error]"))
+		}
 	}
 }

@@ -63,8 +63,8 @@ type clusterForms struct {
 // clusterActions is an admin's controls on cluster cs's page, nil for a viewer. A scan
 // followed and not finished makes the page reload (m.Refresh).
 func (u *UI) clusterActions(r *http.Request, cs store.ClusterStatus, f clusterForms, m *web.Meta) (templ.Component, error) {
-	if !isAdmin(r) {
-		return nil, nil
+	if !isAdmin(r) || !u.groupInScope(r, cs.Group) {
+		return nil, nil // a viewer, or an admin of other groups who reads this one
 	}
 	a := web.ClusterActions{
 		Name: cs.Name,
@@ -322,11 +322,15 @@ func (u *UI) editClusterForm(w http.ResponseWriter, r *http.Request) error {
 	if e.GroupError != "" || e.IntervalError != "" || e.AnnotateError != "" || e.ScanModeError != "" {
 		return u.renderCluster(w, r, http.StatusUnprocessableEntity, name, clusterForms{edit: &e})
 	}
-	// Outside the principal's scope, the cluster does not exist.
-	if _, err := u.st.ClusterStatusByName(r.Context(), name, scopeOf(r.Context())); err != nil {
+	// Outside what the principal reads, the cluster does not exist.
+	cs, err := u.st.ClusterStatusByName(r.Context(), name, scopeOf(r.Context()))
+	if err != nil {
 		return request.About(err, "cluster %q", name)
 	}
-	ch.Within = scopeOf(r.Context())
+	if err := u.administers(r, cs); err != nil {
+		return err
+	}
+	ch.Within = adminScopeOf(r.Context())
 	if _, err := u.st.UpdateCluster(r.Context(), name, ch, access.Audit(r)); err != nil {
 		return request.About(err, "cluster %q", name)
 	}
@@ -342,6 +346,9 @@ func (u *UI) scanNowForm(w http.ResponseWriter, r *http.Request) error {
 	cs, err := u.st.ClusterStatusByName(r.Context(), name, scopeOf(r.Context()))
 	if err != nil {
 		return request.About(err, "cluster %q", name)
+	}
+	if err := u.administers(r, cs); err != nil {
+		return err
 	}
 	if !cs.Enabled {
 		// The scheduler cancels scans of disabled clusters: it would stay queued for ever.
@@ -361,6 +368,9 @@ func (u *UI) deleteClusterView(r *http.Request, name string) (web.ConfirmView, e
 	cs, err := u.st.ClusterStatusByName(r.Context(), name, scopeOf(r.Context()))
 	if err != nil {
 		return web.ConfirmView{}, request.About(err, "cluster %q", name)
+	}
+	if err := u.administers(r, cs); err != nil {
+		return web.ConfirmView{}, err
 	}
 	return web.ConfirmView{
 		Title:    "Delete cluster " + name,
@@ -398,10 +408,14 @@ func (u *UI) deleteClusterForm(w http.ResponseWriter, r *http.Request) error {
 		return u.render(w, r, http.StatusUnprocessableEntity, u.meta(r, v.Title, web.NavClusters), web.ConfirmPage(v))
 	}
 	purge := r.PostForm.Get("purge") == "true"
-	if _, err := u.st.ClusterStatusByName(r.Context(), name, scopeOf(r.Context())); err != nil {
+	cs, err := u.st.ClusterStatusByName(r.Context(), name, scopeOf(r.Context()))
+	if err != nil {
 		return request.About(err, "cluster %q", name)
 	}
-	deleted, err := u.st.DeleteClusterWithin(r.Context(), name, purge, scopeOf(r.Context()), access.Audit(r))
+	if err := u.administers(r, cs); err != nil {
+		return err
+	}
+	deleted, err := u.st.DeleteClusterWithin(r.Context(), name, purge, adminScopeOf(r.Context()), access.Audit(r))
 	if err != nil {
 		return request.About(err, "cluster %q", name)
 	}
@@ -419,11 +433,21 @@ func (u *UI) deleteClusterForm(w http.ResponseWriter, r *http.Request) error {
 // scopedGroupHint is the error of a group outside a scoped admin's groups.
 const scopedGroupHint = "Choose one of your cluster groups: an admin of some groups adds and moves clusters within them."
 
-// groupInScope reports whether a cluster may go to group ("" the default group) by
-// the principal's scope: any group for an admin of every cluster, one of their own for
-// a scoped admin. A failed look-up answers no.
+// administers refuses, with a 403, a change of cluster cs, which the principal reads,
+// when it does not administer it (one it cannot read is a 404 before this). The store
+// checks again under the cluster's row lock.
+func (u *UI) administers(r *http.Request, cs store.ClusterStatus) error {
+	if u.groupInScope(r, cs.Group) {
+		return nil
+	}
+	return request.Errorf(http.StatusForbidden, "cluster %s is in cluster group %s, which you may read but not administer", cs.Name, cs.Group)
+}
+
+// groupInScope reports whether a cluster may go to group ("" the default group), or be
+// changed there, by what the principal administers: any group for an admin of every
+// cluster, one of their own for an admin of some groups. A failed look-up answers no.
 func (u *UI) groupInScope(r *http.Request, group string) bool {
-	sc := scopeOf(r.Context())
+	sc := adminScopeOf(r.Context())
 	if !sc.Limited {
 		return true
 	}

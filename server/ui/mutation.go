@@ -47,12 +47,30 @@ func (u *UI) mutationOf(r *http.Request) (store.Mutation, error) {
 	return m, nil
 }
 
+// adminOf reports whether the principal acknowledges mutation m as an admin: an admin
+// of every cluster, or of m's clusters; of the others it reads, it asks as a viewer.
+func (u *UI) adminOf(ctx context.Context, m store.Mutation) (bool, error) {
+	p := access.PrincipalOf(ctx)
+	if p.IsGlobalAdmin() || !p.IsAdmin() {
+		return p.IsGlobalAdmin(), nil
+	}
+	_, err := u.st.MutationByID(ctx, m.ID, p.AdminScope())
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 func (u *UI) renderMutation(w http.ResponseWriter, r *http.Request, status int, m store.Mutation, form web.AckForm) error {
 	ctx := r.Context()
 	now := u.now()
 	row := mutationRow(m)
+	admin, err := u.adminOf(ctx, m)
+	if err != nil {
+		return request.About(err, "mutation %d", m.ID)
+	}
 	v := web.MutationView{
-		Mutation: row, Admin: access.PrincipalOf(ctx).IsAdmin(), MaxDays: int(u.viewerAckMax / (24 * time.Hour)),
+		Mutation: row, Admin: admin, MaxDays: int(u.viewerAckMax / (24 * time.Hour)),
 		Form: form, Legend: web.NewLegend(), Now: now,
 		Ackable: m.ResolvedAt == nil && !m.Kind.IsEvent() && m.State == attention.StateOpen,
 	}
@@ -92,7 +110,10 @@ func (u *UI) acknowledgeForm(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	admin := access.PrincipalOf(r.Context()).IsAdmin()
+	admin, err := u.adminOf(r.Context(), m)
+	if err != nil {
+		return request.About(err, "mutation %d", m.ID)
+	}
 	pf := r.PostForm
 	form := web.AckForm{
 		Reason: strings.TrimSpace(pf.Get("reason")), Ticket: strings.TrimSpace(pf.Get("ticket")),

@@ -48,8 +48,7 @@ func (u *UI) ssoCallback(w http.ResponseWriter, r *http.Request) error {
 	ends := now.Add(min(u.sso.SessionMax(), u.access.Sessions.Timeouts.Absolute))
 	a := store.Audit{Actor: "sso:" + id.Subject, RemoteAddr: client}
 	sid, sess, err := u.st.SignInWithProvider(ctx, store.ProviderSignIn{
-		Provider: u.sso.Issuer(), Subject: id.Subject, Name: id.Name, Role: id.Role, Groups: id.Matched, EndsAt: ends,
-		Scoped: id.Scoped, ClusterGroups: id.ClusterGroups,
+		Provider: u.sso.Issuer(), Subject: id.Subject, Name: id.Name, Grants: id.Grants, Groups: id.Matched, EndsAt: ends,
 	}, now, a)
 	switch {
 	case errors.Is(err, store.ErrNoRole):

@@ -63,6 +63,13 @@ var ssoUsers = []oidctest.User{
 // sign-in through it, served on a loopback port.
 func newSSOEnv(t *testing.T, idp *oidctest.Provider, change func(*testConfig)) *ssoEnv {
 	t.Helper()
+	return newSSOEnvRoles(t, idp, map[string]string{"platform-admins": store.RoleAdmin, "developers": store.RoleViewer}, nil, change)
+}
+
+// newSSOEnvRoles is newSSOEnv with the role mappings roles and their cluster groups
+// scopes (sso.Config.Roles, RoleScopes).
+func newSSOEnvRoles(t *testing.T, idp *oidctest.Provider, roles map[string]string, scopes map[string][]string, change func(*testConfig)) *ssoEnv {
+	t.Helper()
 	if idp == nil {
 		idp = oidctest.Start(t)
 		for _, u := range ssoUsers {
@@ -77,8 +84,8 @@ func newSSOEnv(t *testing.T, idp *oidctest.Provider, change func(*testConfig)) *
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
 	p, err := sso.New(sso.Config{
 		Issuer: idp.URL, ClientID: "tagdrift", ClientSecret: "tagdrift-client-secret", RedirectURL: srv.URL + sso.CallbackPath,
-		Roles: map[string]string{"platform-admins": store.RoleAdmin, "developers": store.RoleViewer},
-		Name:  "Test IdP", FlowKeys: [][]byte{bytes.Repeat([]byte{7}, 32)}, PlainCookie: true, Logger: logger,
+		Roles: roles, RoleScopes: scopes,
+		Name: "Test IdP", FlowKeys: [][]byte{bytes.Repeat([]byte{7}, 32)}, PlainCookie: true, Logger: logger,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -152,7 +152,7 @@ func (u *UI) meta(r *http.Request, title, nav string) web.Meta {
 	m := web.Meta{
 		Title:  title,
 		Nav:    nav,
-		Viewer: web.Viewer{Name: p.Actor, Role: p.Role},
+		Viewer: web.Viewer{Name: p.Actor, Role: p.Role()},
 		Nonce:  nonceOf(r.Context()),
 		CSS:    u.assets.URL("style.css"),
 		JS:     u.assets.URL("app.js"),
@@ -245,6 +245,10 @@ func nonceOf(ctx context.Context) string {
 	return n
 }
 
-// scopeOf is the scope of the request's principal (access.PrincipalOf), which every
-// read passes to the store.
-func scopeOf(ctx context.Context) store.Scope { return access.PrincipalOf(ctx).Scope }
+// scopeOf is what the request's principal reads (access.Principal.ReadScope), which
+// every read passes to the store.
+func scopeOf(ctx context.Context) store.Scope { return access.PrincipalOf(ctx).ReadScope() }
+
+// adminScopeOf is what the request's principal administers
+// (access.Principal.AdminScope): the clusters it may change.
+func adminScopeOf(ctx context.Context) store.Scope { return access.PrincipalOf(ctx).AdminScope() }

@@ -68,12 +68,11 @@ type Config struct {
 	// GroupsClaim is the ID token claim that lists the user's groups; default "groups".
 	GroupsClaim string
 	// Roles maps a group to a role (store.RoleAdmin or store.RoleViewer); a user gets
-	// the highest role of its groups, and is refused with none.
+	// the grants of every one of its groups mapped here, which combine (store.Grants),
+	// and is refused with none.
 	Roles map[string]string
 	// RoleScopes limits the role of a group of Roles to the clusters of named cluster
-	// groups (access scopes, docs/access.md); a group absent here grants its role on
-	// every cluster. A user's scope is that of the groups that give the role they get:
-	// every cluster if one of them does, else the union of their cluster groups.
+	// groups (docs/access.md); a group absent here grants its role on every cluster.
 	RoleScopes map[string][]string
 	// Name is the provider's name on the sign-in button; default "single sign-on".
 	Name string
@@ -317,10 +316,8 @@ type Identity struct {
 	Groups []string
 	// Role is the highest role the groups map to; "" for none.
 	Role string
-	// Scoped says Role covers the clusters of ClusterGroups only (Config.RoleScopes);
-	// not scoped, every cluster.
-	Scoped        bool
-	ClusterGroups []string
+	// Grants are what the groups map to (Provider.Grants); none for no role.
+	Grants []store.NamedGrant
 	// Matched are the groups that map to a role.
 	Matched []string
 }
@@ -419,7 +416,7 @@ func (p *Provider) identityFromClaims(subject string, claims map[string]json.Raw
 		return Identity{}, &Error{Kind: GroupsOverflow, Err: fmt.Errorf("claim %q is not in the ID token: the provider lists too many groups (_claim_names)", p.cfg.GroupsClaim)}
 	}
 	id.Role, id.Matched = p.Role(id.Groups)
-	id.Scoped, id.ClusterGroups = p.Scope(id.Groups, id.Role)
+	id.Grants = p.Grants(id.Groups)
 	return id, nil
 }
 
@@ -469,26 +466,20 @@ func (p *Provider) Role(groups []string) (string, []string) {
 	return role, slices.Compact(matched)
 }
 
-// Scope is the scope of role for a user in groups: every cluster (false) when a group
-// that maps to role grants it on every cluster, else the sorted union of the cluster
-// groups the groups that map to role grant it on.
-func (p *Provider) Scope(groups []string, role string) (scoped bool, clusterGroups []string) {
-	if role == "" {
-		return false, nil
-	}
-	for _, g := range groups {
-		if p.cfg.Roles[g] != role {
+// Grants are what groups map to: the grant of every mapped group, its role on every
+// cluster or on its cluster groups (Config.RoleScopes), by group name; they combine
+// (store.Grants: viewer on every cluster and admin on eu reads every cluster and
+// administers eu's), none of them lost to a higher role.
+func (p *Provider) Grants(groups []string) []store.NamedGrant {
+	var out []store.NamedGrant
+	for _, g := range slices.Sorted(slices.Values(groups)) {
+		role, ok := p.cfg.Roles[g]
+		if !ok || slices.ContainsFunc(out, func(n store.NamedGrant) bool { return n.Role == role && slices.Equal(n.Groups, p.cfg.RoleScopes[g]) }) {
 			continue
 		}
-		cgs, ok := p.cfg.RoleScopes[g]
-		if !ok {
-			return false, nil
-		}
-		scoped = true
-		clusterGroups = append(clusterGroups, cgs...)
+		out = append(out, store.NamedGrant{Role: role, Groups: slices.Clone(p.cfg.RoleScopes[g])})
 	}
-	slices.Sort(clusterGroups)
-	return scoped, slices.Compact(clusterGroups)
+	return out
 }
 
 // bound cuts what the provider sent to a length fit for a log line.

@@ -220,10 +220,10 @@ func TestIdentityName(t *testing.T) {
 	}
 }
 
-// TestScope checks the scope a sign-in gets from scoped role mappings: every cluster
-// when a group giving the user's role grants it on every cluster, else the union of
-// the cluster groups of the groups that give it; lower roles' groups do not count.
-func TestScope(t *testing.T) {
+// TestGrants checks the grants a sign-in gets from the role mappings: every mapping of
+// the user's groups, on every cluster or on its cluster groups, none lost to a higher
+// role (viewer on every cluster stays beside admin on eu); the store combines them.
+func TestGrants(t *testing.T) {
 	p, err := New(Config{Issuer: "https://idp.example.com", ClientID: "c", ClientSecret: "s",
 		RedirectURL: "https://t.example.com" + CallbackPath, FlowKeys: [][]byte{bytes.Repeat([]byte{1}, 32)},
 		Roles:      map[string]string{"ops": store.RoleAdmin, "eu-ops": store.RoleAdmin, "us-ops": store.RoleAdmin, "devs": store.RoleViewer, "eu-devs": store.RoleViewer},
@@ -233,22 +233,49 @@ func TestScope(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		groups []string
-		role   string
-		scoped bool
-		cgs    []string
+		want   string // the store's reading of the grants: role, read scope, admin scope
 	}{
-		{[]string{"ops"}, store.RoleAdmin, false, nil},
-		{[]string{"eu-ops"}, store.RoleAdmin, true, []string{"eu"}},
-		{[]string{"eu-ops", "us-ops"}, store.RoleAdmin, true, []string{"eu", "us", "us-east"}},
-		{[]string{"eu-ops", "ops"}, store.RoleAdmin, false, nil},
-		{[]string{"eu-ops", "devs"}, store.RoleAdmin, true, []string{"eu"}},
-		{[]string{"eu-devs"}, store.RoleViewer, true, []string{"eu"}},
-		{[]string{"eu-devs", "devs"}, store.RoleViewer, false, nil},
+		{nil, "|none|none"},
+		{[]string{"ops"}, "admin|all|all"},
+		{[]string{"eu-ops"}, "admin|eu|eu"},
+		{[]string{"eu-ops", "us-ops"}, "admin|eu,us,us-east|eu,us,us-east"},
+		{[]string{"eu-ops", "ops"}, "admin|all|all"},
+		{[]string{"eu-ops", "devs"}, "admin|all|eu"}, // viewer everywhere, admin on eu
+		{[]string{"devs", "eu-ops", "marketing"}, "admin|all|eu"},
+		{[]string{"eu-devs", "us-ops"}, "admin|eu,us,us-east|us,us-east"},
+		{[]string{"eu-devs"}, "viewer|eu|none"},
+		{[]string{"eu-devs", "devs"}, "viewer|all|none"},
 	} {
-		role, _ := p.Role(tc.groups)
-		scoped, cgs := p.Scope(tc.groups, role)
-		if role != tc.role || scoped != tc.scoped || !slices.Equal(cgs, tc.cgs) {
-			t.Errorf("groups %q: %s, scoped %t on %q; want %s, %t on %q", tc.groups, role, scoped, cgs, tc.role, tc.scoped, tc.cgs)
+		named := p.Grants(tc.groups)
+		ids := map[string]int64{"eu": 1, "us": 2, "us-east": 3}
+		var gs store.Grants
+		for _, n := range named {
+			g := store.Grant{Role: n.Role}
+			if len(n.Groups) > 0 {
+				g.Scope.Limited = true
+				for _, cg := range n.Groups {
+					g.Scope.GroupIDs = append(g.Scope.GroupIDs, ids[cg])
+				}
+			}
+			gs = append(gs, g)
+		}
+		name := func(sc store.Scope) string {
+			if !sc.Limited {
+				return "all"
+			}
+			var out []string
+			for _, cg := range []string{"eu", "us", "us-east"} {
+				if sc.HasGroup(ids[cg]) {
+					out = append(out, cg)
+				}
+			}
+			if out == nil {
+				return "none"
+			}
+			return strings.Join(out, ",")
+		}
+		if got := gs.Role() + "|" + name(gs.ReadScope()) + "|" + name(gs.AdminScope()); got != tc.want {
+			t.Errorf("groups %q: grants %+v read as %s; want %s", tc.groups, named, got, tc.want)
 		}
 	}
 	bad := Config{Issuer: "https://idp.example.com", ClientID: "c", ClientSecret: "s", RedirectURL: "https://t.example.com" + CallbackPath,
