@@ -24,10 +24,11 @@ import (
 // ref_digest_clusters), timelines, digests, tag targets, behind counts (the one
 // judgement's verdicts filtered by cluster), the audit trail, rules and
 // acknowledgements (those of the scope's mutations, or whose matchers pin one of its
-// groups: matchersSQL), and notification routes (a scoped admin's route keeps the
-// admin's scope, checked at routing and sending: routeInScopeSQL). Not scoped: digest
-// letters (given across all clusters), the metrics, and what only admins of every
-// cluster read (users, tokens, channels, deliveries).
+// groups: matchersSQL), notification routes (a scoped admin's route keeps the admin's
+// scope, checked at routing and sending: routeInScopeSQL), and digest letters (a
+// scope's own, counted over its clusters' sightings: scopeLetters). Not scoped: the
+// metrics, and what only admins of every cluster read (users, tokens, channels,
+// deliveries).
 
 // ActionUserScope and ActionTokenScope record a change of a scope.
 const (
