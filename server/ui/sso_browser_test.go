@@ -73,6 +73,7 @@ func newSSOEnv(t *testing.T, idp *oidctest.Provider, change func(*testConfig)) *
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
 	t.Cleanup(srv.Close)
 	idp.AddClient("tagdrift", "tagdrift-client-secret", srv.URL+sso.CallbackPath)
+	idp.AllowPostLogout("tagdrift", srv.URL+sso.SignedOutPath)
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
 	p, err := sso.New(sso.Config{
