@@ -471,7 +471,7 @@ func (s *Store) UpdateClusterRefs(ctx context.Context, name string, ch ClusterCh
 // references queued.
 func moveGroup(ctx context.Context, tx pgx.Tx, clusterID int64, group string) ([]string, error) {
 	if _, err := tx.Exec(ctx, `
-		UPDATE mutations SET cluster_group = $2
+		UPDATE mutations SET cluster_group = $2, group_id = (SELECT g.id FROM cluster_groups g WHERE g.name = $2)
 		WHERE cluster_id = $1 AND resolved_at IS NULL AND kind IN ('workload-divergence', 'pin-mismatch')`, clusterID, group); err != nil {
 		return nil, fmt.Errorf("move the cluster's open conditions: %w", err)
 	}

@@ -249,9 +249,10 @@ func storeEventIDs(ctx context.Context, tx pgx.Tx, enc bodies, clusterID int64, 
 		b.Queue(`
 			INSERT INTO mutations (identity, kind, cluster_id, cluster, namespace, workload_kind, workload_name,
 			                       container, ref, digests, places, places_json, body_version, detected_at, updated_at,
-			                       resolved_at, cluster_group)
+			                       resolved_at, cluster_group, group_id)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $13, $14, $12, $12, $12,
-			        (SELECT g.name FROM clusters c JOIN cluster_groups g ON g.id = c.group_id WHERE c.id = $3))
+			        (SELECT g.name FROM clusters c JOIN cluster_groups g ON g.id = c.group_id WHERE c.id = $3),
+			        (SELECT c.group_id FROM clusters c WHERE c.id = $3))
 			ON CONFLICT `+conflict+` DO NOTHING
 			RETURNING id`,
 			m.Identity, string(m.Kind), clusterID, m.Cluster, m.Namespace, m.Workload.Kind, m.Workload.Name,

@@ -344,3 +344,90 @@ func TestGroupsTagMoved(t *testing.T) {
 		t.Errorf("tag-moved:\n got  %v\n want %v", got, want)
 	}
 }
+
+// TestGroupRenameKeepsScope: a resolved tag-divergence spanning clusters stays in the
+// scope of the group it was detected in when that group is renamed (kept by the group's
+// id, migration 000061), and out of another group's; a group made later under the old
+// name does not get it.
+func TestGroupRenameKeepsScope(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := mustStore(t, mustRing(t, newKey(t)))
+	f := fleet{t, s}
+	a := Audit{Actor: "test"}
+	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	clusters := map[string]Cluster{}
+	for i, c := range []struct{ name, group, digest string }{
+		{"ca", "team-a", "a"}, {"cb", "team-a", "b"}, {"cc", "team-b", "c"}, {"cd", "team-b", "d"},
+	} {
+		cl, err := s.RegisterCluster(ctx, NewCluster{Name: c.name, Server: "https://c:6443", Context: "c",
+			Credentials: []byte(`{}`), Enabled: true, Group: c.group}, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		clusters[c.name] = cl
+		f.scan(cl, t0, wpod("shop", "web", "web-1", fmt.Sprint("u", i), nginx(c.digest)))
+	}
+	groupID := func(name string) int64 {
+		t.Helper()
+		g, err := s.GroupByName(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g.ID
+	}
+	teamA, teamB := groupID("team-a"), groupID("team-b")
+	// Team-a's divergence resolves: cb runs a too.
+	f.scan(clusters["cb"], t0.Add(time.Minute), wpod("shop", "web", "web-1", "u1", nginx("a")))
+	all, err := s.ListMutations(ctx, MutationFilter{Kind: "tag-divergence", State: StateAll, Group: "team-a"})
+	if err != nil || len(all) != 1 || all[0].ResolvedAt == nil {
+		t.Fatalf("team-a's resolved tag-divergence: %+v, %v", all, err)
+	}
+	resolved := all[0].ID
+	if _, err := s.RenameGroup(ctx, "team-a", "shop", a); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateGroup(ctx, "team-a", a); err != nil {
+		t.Fatal(err)
+	}
+	ids := func(sc Scope) []int64 {
+		t.Helper()
+		ms, err := s.ListMutations(ctx, MutationFilter{Kind: "tag-divergence", State: StateAll, Scope: sc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []int64
+		for _, m := range ms {
+			out = append(out, m.ID)
+		}
+		return out
+	}
+	if got := ids(Scope{Limited: true, GroupIDs: []int64{teamA}}); !slices.Contains(got, resolved) {
+		t.Errorf("the renamed group's scope lists tag-divergences %v, want its resolved %d", got, resolved)
+	}
+	if _, err := s.MutationByID(ctx, resolved, Scope{Limited: true, GroupIDs: []int64{teamA}}); err != nil {
+		t.Errorf("the renamed group's scope reads its resolved tag-divergence: %v", err)
+	}
+	for name, sc := range map[string]Scope{
+		"team-b":         {Limited: true, GroupIDs: []int64{teamB}},
+		"the new team-a": {Limited: true, GroupIDs: []int64{groupID("team-a")}},
+		"no group":       {Limited: true},
+	} {
+		if got := ids(sc); slices.Contains(got, resolved) {
+			t.Errorf("%s's scope lists %v, with the renamed group's resolved %d", name, got, resolved)
+		}
+		if _, err := s.MutationByID(ctx, resolved, sc); !errors.Is(err, ErrNotFound) {
+			t.Errorf("%s's scope reads the renamed group's resolved tag-divergence: %v, want ErrNotFound", name, err)
+		}
+	}
+	// Counted where its group is: the open one of team-b in team-b's counts only.
+	counts, err := s.OpenMutationCounts(ctx, Scope{Limited: true, GroupIDs: []int64{teamA}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range counts {
+		if c.Kind == "tag-divergence" {
+			t.Errorf("the renamed group counts an open tag-divergence: %+v", c)
+		}
+	}
+}

@@ -144,6 +144,18 @@ func (s *Store) Timeline(ctx context.Context, ref string, sc Scope) ([]TimelineD
 	slices.SortFunc(out, func(a, b TimelineDigest) int {
 		return cmp.Or(a.FirstSeen.Compare(b.FirstSeen), strings.Compare(a.Digest, b.Digest))
 	})
+	if sc.Limited && len(out) > 0 {
+		seqs, err := scopeLetters(ctx, s.pool, []string{ref}, sc)
+		if err != nil {
+			return nil, nil, fmt.Errorf("timeline of %s: %w", ref, err)
+		}
+		for i := range out {
+			out[i].Letter = ""
+			if seq, ok := seqs[RefDigest{ref, out[i].Digest}]; ok {
+				out[i].Letter = LetterName(seq)
+			}
+		}
+	}
 	return out, seen, nil
 }
 
@@ -353,7 +365,7 @@ func (s *Store) DigestUses(ctx context.Context, digest string, page HistoryPage)
 		return DigestUse{}, fmt.Errorf("where %s ran: %w", digest, err)
 	}
 	if !page.Refs {
-		return use, nil
+		return use, s.scopeDigestLetters(ctx, &use, digest, page.Scope)
 	}
 	rows, err = res.Query()
 	if err != nil {
@@ -374,7 +386,41 @@ func (s *Store) DigestUses(ctx context.Context, digest string, page HistoryPage)
 	if err != nil {
 		return DigestUse{}, fmt.Errorf("references running %s: %w", digest, err)
 	}
-	return use, nil
+	return use, s.scopeDigestLetters(ctx, &use, digest, page.Scope)
+}
+
+// scopeDigestLetters sets the letters of digest's DigestUse read in the limited scope
+// sc to those of the scope (scopeLetters); nothing for every cluster's reader.
+func (s *Store) scopeDigestLetters(ctx context.Context, use *DigestUse, digest string, sc Scope) error {
+	if !sc.Limited || len(use.History)+len(use.Refs) == 0 {
+		return nil
+	}
+	refs := slices.Clone(use.Refs)
+	for _, p := range use.History {
+		refs = append(refs, p.Ref)
+	}
+	seqs, err := scopeLetters(ctx, s.pool, refs, sc)
+	if err != nil {
+		return fmt.Errorf("letters of where it ran: %w", err)
+	}
+	letter := func(ref, digest string) string {
+		if seq, ok := seqs[RefDigest{ref, digest}]; ok {
+			return LetterName(seq)
+		}
+		return ""
+	}
+	for i := range use.History {
+		use.History[i].Letter = letter(use.History[i].Ref, use.History[i].Digest)
+	}
+	for ref := range use.Letters {
+		delete(use.Letters, ref)
+	}
+	for _, ref := range use.Refs {
+		if l := letter(ref, digest); l != "" {
+			use.Letters[ref] = l
+		}
+	}
+	return nil
 }
 
 // query collects the conditions and arguments of a query built from a filter, so that

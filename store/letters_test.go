@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"sync"
 	"testing"
@@ -55,7 +56,7 @@ func TestLettersSurviveRetention(t *testing.T) {
 		for d := range want {
 			keys = append(keys, RefDigest{ref, d})
 		}
-		letters, err := s.Letters(ctx, keys)
+		letters, err := s.Letters(ctx, keys, Scope{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -170,4 +171,108 @@ func TestLettersConcurrentScans(t *testing.T) {
 	if n != len(hex) || distinct != len(hex) || top != len(hex)-1 {
 		t.Fatalf("%d letters, %d distinct, highest seq %d; want %d digests lettered A to F", n, distinct, top, len(hex))
 	}
+}
+
+// TestScopeLetters: a reader scoped to a group letters a reference's digests among those
+// its clusters ran (A for the first), in every read that letters them, and keeps them
+// after retention; every cluster's reader keeps the letters given across all clusters.
+// Team-b runs c then d (A and B across all clusters), then team-a runs a then b (C and
+// D across all clusters, A and B in team-a's scope).
+func TestScopeLetters(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := mustStore(t, mustRing(t, newKey(t)))
+	a := Audit{Actor: "test"}
+	cluster := func(name, group string) Cluster {
+		t.Helper()
+		c, err := s.RegisterCluster(ctx, NewCluster{Name: name, Server: "https://c:6443", Context: "c",
+			Credentials: []byte(`{}`), Enabled: true, Group: group}, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	beta, alpha := cluster("beta", "team-b"), cluster("alpha", "team-a")
+	f := fleet{t, s}
+	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	f.scan(beta, t0, wpod("ns", "billing", "billing-1", "b1", nginx("c")))
+	f.scan(beta, t0.Add(time.Hour), wpod("ns", "billing", "billing-1", "b1", nginx("c")), wpod("ns", "billing", "billing-2", "b2", nginx("d")))
+	f.scan(alpha, t0.Add(2*time.Hour), wpod("ns", "shop", "shop-1", "a1", nginx("a")))
+	f.scan(alpha, t0.Add(3*time.Hour), wpod("ns", "shop", "shop-2", "a2", nginx("b")))
+	g, err := s.GroupByName(ctx, "team-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	teamA := Scope{Limited: true, GroupIDs: []int64{g.ID}}
+	const ref = "docker.io/library/nginx:1.25"
+	check := func(when string, sc Scope, want map[string]string, pages ...string) {
+		t.Helper()
+		var keys []RefDigest
+		for _, l := range []string{"a", "b", "c", "d"} {
+			keys = append(keys, RefDigest{ref, sha(l)})
+		}
+		letters, err := s.Letters(ctx, keys, sc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range []string{"a", "b", "c", "d"} {
+			if got := letters[RefDigest{ref, sha(l)}]; got != want[l] {
+				t.Errorf("%s: Letters has %s as %q, want %q", when, l, got, want[l])
+			}
+		}
+		tl, _, err := s.Timeline(ctx, ref, sc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range tl {
+			if l := d.Digest[len(d.Digest)-1:]; d.Letter != want[l] {
+				t.Errorf("%s: the timeline has %s as %q, want %q", when, l, d.Letter, want[l])
+			}
+		}
+		ws, err := s.ListWorkloads(ctx, WorkloadFilter{Scope: sc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		bodies, err := s.ListWorkloadBodies(ctx, WorkloadFilter{Scope: sc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, w := range ws {
+			var body struct{ Running []RunningContainer }
+			if err := json.Unmarshal(bodies[i].Containers, &body); err != nil {
+				t.Fatal(err)
+			}
+			for j, c := range w.Running {
+				if l := c.Digest[len(c.Digest)-1:]; c.Letter != want[l] || body.Running[j].Letter != want[l] {
+					t.Errorf("%s: workload %s runs %s as %q (its body: %q), want %q", when, w.Name, l, c.Letter, body.Running[j].Letter, want[l])
+				}
+			}
+		}
+		for _, l := range pages { // the digests with a history to show
+			use, err := s.DigestUses(ctx, sha(l), HistoryPage{Refs: true, Scope: sc})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if use.Letters[ref] != want[l] {
+				t.Errorf("%s: digest %s is %q under %s, want %q", when, l, use.Letters[ref], ref, want[l])
+			}
+			for _, p := range use.History {
+				if p.Letter != want[l] {
+					t.Errorf("%s: the history of %s has it as %q, want %q", when, l, p.Letter, want[l])
+				}
+			}
+		}
+	}
+	check("every cluster", Scope{}, map[string]string{"c": "A", "d": "B", "a": "C", "b": "D"}, "a", "b")
+	check("team-a", teamA, map[string]string{"a": "A", "b": "B"}, "a", "b")
+	// Retention deletes the interval of a (closed at 3h): b stays team-a's B.
+	if p, err := s.PruneHistory(ctx, t0.Add(4*time.Hour), 10); err != nil || p.Intervals == 0 {
+		t.Fatalf("retention pruned %+v, %v", p, err)
+	}
+	check("team-a after retention", teamA, map[string]string{"a": "A", "b": "B"}, "b")
+	if err := s.RebuildSummary(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check("team-a after a rebuild", teamA, map[string]string{"a": "A", "b": "B"}, "b")
+	check("every cluster after a rebuild", Scope{}, map[string]string{"c": "A", "d": "B", "a": "C", "b": "D"}, "b")
 }

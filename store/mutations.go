@@ -117,10 +117,11 @@ func reconcile(ctx context.Context, tx pgx.Tx, enc bodies, sc scope, detected []
 		if err := tx.QueryRow(ctx, `
 			INSERT INTO mutations (identity, kind, cluster_id, cluster, namespace, workload_kind, workload_name,
 			                       container, ref, digests, places, places_json, body_version, detected_at, updated_at,
-			                       cluster_group)
+			                       cluster_group, group_id)
 			VALUES ($1, $2, COALESCE($12, (SELECT id FROM clusters WHERE name = $3 AND $3 <> '' AND deleted_at IS NULL)),
 			        $3, $4, $5, $6, $7, $8, $9, $10, $13, $14, $11, $11,
-			        COALESCE((SELECT g.name FROM clusters c JOIN cluster_groups g ON g.id = c.group_id WHERE c.id = $12), $15))
+			        COALESCE((SELECT g.name FROM clusters c JOIN cluster_groups g ON g.id = c.group_id WHERE c.id = $12), $15),
+			        COALESCE((SELECT c.group_id FROM clusters c WHERE c.id = $12), (SELECT g.id FROM cluster_groups g WHERE g.name = $15)))
 			RETURNING id`,
 			m.Identity, string(m.Kind), m.Cluster, m.Namespace, m.Workload.Kind, m.Workload.Name,
 			m.Container, m.Ref, m.Digests, places, at, owner, placesJSON, enc.version(), inventory.GroupName(m.Group)).Scan(&id); err != nil {

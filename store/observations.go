@@ -100,6 +100,9 @@ func (s *Store) completeScan(ctx context.Context, tx pgx.Tx, scanID int64, own [
 		if err != nil {
 			return err
 		}
+		if err := recordSightings(ctx, tx, d.fresh); err != nil {
+			return err
+		}
 		if err := refreshSummaryOf(ctx, tx, d.fresh, d.gone, empty); err != nil {
 			return err
 		}

@@ -325,6 +325,27 @@ func benchQueries(b *testing.B, s *Store, url string) {
 			u, err := s.DigestUses(ctx, benchDigest("app", 42, 4), HistoryPage{Scope: sc})
 			return len(u.Running) + len(u.History), err
 		}},
+		{"workload-bodies-mutant", func(s *Store) (int, error) {
+			ws, err := s.ListWorkloadBodies(ctx, WorkloadFilter{MutantOnly: true, Limit: 100})
+			return len(ws), err
+		}},
+		{"workload-bodies-mutant-scoped", func(s *Store) (int, error) {
+			ws, err := s.ListWorkloadBodies(ctx, WorkloadFilter{MutantOnly: true, Limit: 100, Scope: sc})
+			return len(ws), err
+		}},
+		{"timeline-service-scoped", func(s *Store) (int, error) {
+			tl, _, err := s.Timeline(ctx, "registry.example/svc-0042:prod", sc)
+			return len(tl), err
+		}},
+		{"letters-scoped", func(s *Store) (int, error) {
+			keys := make([]RefDigest, 0, 40)
+			for n := range 20 {
+				keys = append(keys, RefDigest{fmt.Sprintf("docker.io/envoyproxy/envoy:v1.%d", n), benchDigest("envoy", n, benchGenerations-1)},
+					RefDigest{fmt.Sprintf("registry.example/svc-%04d:prod", n), benchDigest("app", n, benchGenerations-1)})
+			}
+			l, err := s.Letters(ctx, keys, sc)
+			return len(l), err
+		}},
 		{"mutations-scoped", func(s *Store) (int, error) {
 			ms, err := s.ListMutations(ctx, MutationFilter{State: StateAll, Limit: 100, Scope: sc})
 			return len(ms), err

@@ -24,10 +24,11 @@ import (
 // ref_digest_clusters), timelines, digests, tag targets, behind counts (the one
 // judgement's verdicts filtered by cluster), the audit trail, rules and
 // acknowledgements (those of the scope's mutations, or whose matchers pin one of its
-// groups: matchersSQL), and notification routes (a scoped admin's route keeps the
-// admin's scope, checked at routing and sending: routeInScopeSQL). Not scoped: digest
-// letters (given across all clusters), the metrics, and what only admins of every
-// cluster read (users, tokens, channels, deliveries).
+// groups: matchersSQL), notification routes (a scoped admin's route keeps the admin's
+// scope, checked at routing and sending: routeInScopeSQL), and digest letters (a
+// scope's own, counted over its clusters' sightings: scopeLetters). Not scoped: the
+// metrics, and what only admins of every cluster read (users, tokens, channels,
+// deliveries).
 
 // ActionUserScope and ActionTokenScope record a change of a scope.
 const (
@@ -132,15 +133,15 @@ func (sc Scope) groupSQL(q *query, id string) string {
 // mutationSQL is the condition that the mutation m (the SQL alias) is in sc: a
 // cluster's own condition (cluster_id set) by its cluster's group, one spanning
 // clusters (a tag-divergence, which never crosses a group) by the group it was
-// detected in (cluster_group, a name: kept on open mutations when a group is renamed,
-// so that a resolved one of a group renamed since is out of every limited scope).
+// detected in, by id (group_id, migration 000061), so that a group's resolved ones
+// stay in its scope when it is renamed.
 func (sc Scope) mutationSQL(q *query, m string) string {
 	if !sc.Limited {
 		return ""
 	}
 	ids := q.arg(sc.ids())
 	return " AND (CASE WHEN " + m + ".cluster_id IS NOT NULL THEN " + m + ".cluster_id IN (SELECT sc.id FROM clusters sc WHERE sc.group_id = ANY(" + ids + "::bigint[]))" +
-		" ELSE " + m + ".cluster_group IN (SELECT sg.name FROM cluster_groups sg WHERE sg.id = ANY(" + ids + "::bigint[])) END)"
+		" ELSE " + m + ".group_id = ANY(" + ids + "::bigint[]) END)"
 }
 
 // clusterSQL is the condition that the cluster whose id the SQL expression id names is

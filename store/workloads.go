@@ -196,7 +196,45 @@ func (s *Store) ListWorkloads(ctx context.Context, f WorkloadFilter) ([]Workload
 	if err := s.fillBehind(ctx, page); err != nil {
 		return nil, fmt.Errorf("list workloads: %w", err)
 	}
-	return s.workloads(ctx, page)
+	ws, err := s.workloads(ctx, page)
+	if err != nil {
+		return nil, err
+	}
+	if err := scopeRunningLetters(ctx, s.pool, ws, f.Scope); err != nil {
+		return nil, fmt.Errorf("list workloads: %w", err)
+	}
+	return ws, nil
+}
+
+// scopeRunningLetters sets the letters of what ws run, read in the limited scope sc,
+// to those of the scope (scopeLetters); nothing for every cluster's reader.
+func scopeRunningLetters(ctx context.Context, q querier, ws []Workload, sc Scope) error {
+	if !sc.Limited {
+		return nil
+	}
+	var refs []string
+	for _, w := range ws {
+		for _, c := range w.Running {
+			refs = append(refs, c.Ref)
+		}
+	}
+	if len(refs) == 0 {
+		return nil
+	}
+	seqs, err := scopeLetters(ctx, q, refs, sc)
+	if err != nil {
+		return err
+	}
+	for _, w := range ws {
+		for j := range w.Running {
+			c := &w.Running[j]
+			c.Letter = ""
+			if seq, ok := seqs[RefDigest{c.Ref, c.Digest}]; ok {
+				c.Letter = LetterName(seq)
+			}
+		}
+	}
+	return nil
 }
 
 // WorkloadBody is a running workload as the API lists it: which it is, whether it is a
@@ -227,7 +265,9 @@ func (s *Store) ListWorkloadBodies(ctx context.Context, f WorkloadFilter) ([]Wor
 	if s.bodies.enc == nil {
 		return nil, errors.New("list workloads: the store was opened without a body encoder")
 	}
-	page, err := s.workloadPage(ctx, f, true)
+	// The kept bodies hold the letters given across all clusters: a limited scope's
+	// reader gets its workloads rendered from their intervals, with its scope's letters.
+	page, err := s.workloadPage(ctx, f, !f.Scope.Limited)
 	if err != nil {
 		return nil, fmt.Errorf("list workloads: %w", err)
 	}
@@ -240,6 +280,9 @@ func (s *Store) ListWorkloadBodies(ctx context.Context, f WorkloadFilter) ([]Wor
 	unread, unreadAt := &workloadPage{}, []int{}
 	for i, w := range page.out {
 		out[i] = WorkloadBody{WorkloadKey: w.WorkloadKey, ClusterID: w.ClusterID, Mutant: w.Mutant, Behind: w.Behind}
+		if f.Scope.Limited {
+			continue
+		}
 		if b := page.bodies[i]; b.read {
 			out[i].Ref, out[i].Changed, out[i].Containers = b.Ref, b.Changed.UTC(), s.bodies.ofVersion(b.Containers, b.Version)
 		} else {
@@ -264,6 +307,9 @@ func (s *Store) ListWorkloadBodies(ctx context.Context, f WorkloadFilter) ([]Wor
 	}
 	ws, err := readRunning(ctx, s.pool, missing)
 	if err != nil {
+		return nil, fmt.Errorf("list workloads: %w", err)
+	}
+	if err := scopeRunningLetters(ctx, s.pool, ws, f.Scope); err != nil {
 		return nil, fmt.Errorf("list workloads: %w", err)
 	}
 	rendered := map[WorkloadKey]Workload{}

@@ -29,6 +29,12 @@ type SignInFailedView struct {
 	Reason string
 }
 
+// SigningOutView is the page that sends the browser to the identity provider's
+// sign-out: Provider its name, URL its end-session URL.
+type SigningOutView struct {
+	Provider, URL string
+}
+
 // SignedIn reports whether the page is for someone signed in (a session or a token):
 // only they get the navigation and the search box.
 func (m Meta) SignedIn() bool { return m.Viewer.Role != "" }

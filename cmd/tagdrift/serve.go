@@ -502,7 +502,8 @@ func (cfg *serveConfig) Run(ctx context.Context, d *deps) error {
 	}
 	if provider != nil {
 		log.Info("sign-in through provider", "issuer", cfg.OIDCIssuer, "client_id", cfg.OIDCClientID,
-			"redirect_url", strings.TrimSuffix(cfg.ExternalURL, "/")+sso.CallbackPath, "local_signin", !cfg.NoLocalSignIn)
+			"redirect_url", strings.TrimSuffix(cfg.ExternalURL, "/")+sso.CallbackPath,
+			"post_logout_redirect_url", provider.PostLogoutRedirectURL(), "local_signin", !cfg.NoLocalSignIn)
 	}
 	httpSrv := &http.Server{
 		Addr: cfg.Listen,

@@ -1,8 +1,11 @@
 // Package oidctest is a real OpenID Connect provider for tests, built on
 // github.com/zitadel/oidc/v3's op package: discovery, a signing key (RS256) and its
 // key set, the authorization code flow with PKCE, client secrets, and ID tokens that
-// carry a groups claim. Its login page is a form that takes a user name (no password)
-// and can deny consent. A test can make it misbehave as a real provider might: issue ID
+// carry a groups claim, and RP-Initiated Logout (its end_session_endpoint). Its login
+// page is a form that takes a user name (no password) and can deny consent; with
+// RememberLogins it keeps a session of its own in a cookie, as a real provider does,
+// and signs the browser in again without the form until the end_session_endpoint ends
+// it. A test can make it misbehave as a real provider might: issue ID
 // tokens for another audience, send back a code already used, or drop connections to
 // its token endpoint.
 package oidctest
@@ -56,11 +59,19 @@ type Provider struct {
 	key      *rsa.PrivateKey
 	keyID    string
 
-	audience  atomic.Pointer[string]
-	replay    atomic.Bool
-	tokenDown atomic.Bool
-	exchanges atomic.Int64
+	sessions map[string]string // the provider's own sessions: cookie value → subject
+
+	audience    atomic.Pointer[string]
+	replay      atomic.Bool
+	tokenDown   atomic.Bool
+	exchanges   atomic.Int64
+	remember    atomic.Bool
+	hideEnd     atomic.Bool
+	endSessions atomic.Int64
 }
+
+// sessionCookie is the name of the provider's own session cookie.
+const sessionCookie = "idp_session"
 
 // Start starts a provider on a loopback port; it stops when the test ends.
 func Start(t testing.TB) *Provider {
@@ -70,7 +81,7 @@ func Start(t testing.TB) *Provider {
 		t.Fatal(err)
 	}
 	p := &Provider{users: map[string]User{}, clients: map[string]*client{}, requests: map[string]*authRequest{},
-		codes: map[string]string{}, key: key, keyID: randomID()}
+		codes: map[string]string{}, key: key, keyID: randomID(), sessions: map[string]string{}}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -86,12 +97,21 @@ func Start(t testing.TB) *Provider {
 	interceptor := op.NewIssuerInterceptor(provider.IssuerFromRequest)
 	callback := op.AuthCallbackURL(provider)
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /login", p.loginPage)
+	mux.HandleFunc("GET /login", interceptor.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.loginPage(w, r, callback)
+	}))
 	mux.HandleFunc("POST /login", interceptor.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.login(w, r, provider, callback)
 	}))
 	mux.Handle("/", provider)
 	p.srv = &httptest.Server{Listener: ln, Config: &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == oidc.DiscoveryEndpoint && p.hideEnd.Load() {
+			p.withoutEndSession(w, r, mux)
+			return
+		}
+		if r.URL.Path == provider.EndSessionEndpoint().Relative() {
+			p.endSessions.Add(1)
+		}
 		if r.URL.Path == provider.TokenEndpoint().Relative() {
 			if p.tokenDown.Load() {
 				// As a provider that went down mid-flight: the connection drops.
@@ -157,6 +177,45 @@ func (p *Provider) TokenEndpointDown(down bool) { p.tokenDown.Store(down) }
 // Exchanges is how many requests reached the token endpoint.
 func (p *Provider) Exchanges() int64 { return p.exchanges.Load() }
 
+// AllowPostLogout registers post-logout redirect URIs of client id, where the
+// end_session_endpoint may send the browser back.
+func (p *Provider) AllowPostLogout(id string, uris ...string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if c, ok := p.clients[id]; ok {
+		next := *c
+		next.logouts = append(slices.Clone(c.logouts), uris...)
+		p.clients[id] = &next
+	}
+}
+
+// RememberLogins makes the provider keep a session of its own at each login (a cookie),
+// and sign the browser in again from it without the login form, until the
+// end_session_endpoint ends it: a real provider's single sign-on.
+func (p *Provider) RememberLogins() { p.remember.Store(true) }
+
+// HideEndSession leaves end_session_endpoint out of the discovery document, as a
+// provider without RP-Initiated Logout (Google) does.
+func (p *Provider) HideEndSession() { p.hideEnd.Store(true) }
+
+// EndSessions is how many requests reached the end_session_endpoint.
+func (p *Provider) EndSessions() int64 { return p.endSessions.Load() }
+
+// withoutEndSession serves the discovery document without end_session_endpoint.
+func (p *Provider) withoutEndSession(w http.ResponseWriter, r *http.Request, h http.Handler) {
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, r)
+	var doc map[string]any
+	if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &doc) != nil {
+		w.WriteHeader(rec.Code)
+		w.Write(rec.Body.Bytes())
+		return
+	}
+	delete(doc, "end_session_endpoint")
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(doc)
+}
+
 var loginForm = template.Must(template.New("login").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Test provider: sign in</title></head>
 <body><h1>Test provider</h1>
@@ -167,9 +226,24 @@ var loginForm = template.Must(template.New("login").Parse(`<!doctype html>
 <button type="submit" name="do" value="deny" id="deny">Deny</button>
 </form></body></html>`))
 
-func (p *Provider) loginPage(w http.ResponseWriter, r *http.Request) {
+func (p *Provider) loginPage(w http.ResponseWriter, r *http.Request, callback func(context.Context, string) string) {
+	id := r.URL.Query().Get("authRequestID")
+	// Signed in at the provider already: on to the client without the form.
+	if c, err := r.Cookie(sessionCookie); err == nil && p.remember.Load() {
+		p.mu.Lock()
+		subject, ok := p.sessions[c.Value]
+		req, known := p.requests[id]
+		if ok && known {
+			req.subject, req.done, req.authTime = subject, true, time.Now()
+		}
+		p.mu.Unlock()
+		if ok && known {
+			http.Redirect(w, r, callback(r.Context(), id), http.StatusFound)
+			return
+		}
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	loginForm.Execute(w, r.URL.Query().Get("authRequestID"))
+	loginForm.Execute(w, id)
 }
 
 // login signs a user in to an auth request, or denies it, and sends the browser on.
@@ -204,6 +278,11 @@ func (p *Provider) login(w http.ResponseWriter, r *http.Request, provider *op.Pr
 	}
 	p.mu.Lock()
 	req.subject, req.done, req.authTime = u.Subject, true, time.Now()
+	if p.remember.Load() {
+		sid := randomID()
+		p.sessions[sid] = u.Subject
+		http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: sid, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	}
 	p.mu.Unlock()
 	http.Redirect(w, r, callback(r.Context(), id), http.StatusFound)
 }
@@ -293,11 +372,12 @@ func (a *authRequest) Done() bool                         { return a.done }
 type client struct {
 	id, secret string
 	redirects  []string
+	logouts    []string
 }
 
 func (c *client) GetID() string                       { return c.id }
 func (c *client) RedirectURIs() []string              { return c.redirects }
-func (c *client) PostLogoutRedirectURIs() []string    { return nil }
+func (c *client) PostLogoutRedirectURIs() []string    { return c.logouts }
 func (c *client) ApplicationType() op.ApplicationType { return op.ApplicationTypeWeb }
 func (c *client) AuthMethod() oidc.AuthMethod         { return oidc.AuthMethodBasic }
 func (c *client) ResponseTypes() []oidc.ResponseType {
@@ -382,7 +462,18 @@ func (s *storage) TokenRequestByRefreshToken(context.Context, string) (op.Refres
 	return nil, op.ErrInvalidRefreshToken
 }
 
-func (s *storage) TerminateSession(context.Context, string, string) error { return nil }
+// TerminateSession ends the provider's own sessions of the user (the subject the
+// end_session_endpoint's id_token_hint names).
+func (s *storage) TerminateSession(_ context.Context, subject, _ string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for sid, sub := range s.sessions {
+		if sub == subject {
+			delete(s.sessions, sid)
+		}
+	}
+	return nil
+}
 
 func (s *storage) RevokeToken(context.Context, string, string, string) *oidc.Error { return nil }
 

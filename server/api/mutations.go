@@ -84,7 +84,7 @@ func (a *API) mutationLetters(ctx context.Context, ms []store.Mutation) (map[sto
 			keys = append(keys, store.RefDigest{Ref: m.Ref, Digest: d})
 		}
 	}
-	letters, err := a.st.Letters(ctx, keys)
+	letters, err := a.st.Letters(ctx, keys, scopeOf(ctx))
 	if err != nil {
 		return nil, request.About(err, "letters of the mutations' digests")
 	}

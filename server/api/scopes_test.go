@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -31,9 +32,10 @@ func scopedPod(cluster, ns, workload, pod, letter string) inventory.Pod {
 	}
 }
 
-// scopedWorld is two cluster groups where the tag nginx:1.25 moves in both: alpha-eu
-// (team-a) runs shop-web in ns-alpha on digests a then b, beta-us (team-b) runs
-// billing-api in ns-beta on c then d; each Deployment runs both digests (mutant) and a
+// scopedWorld is two cluster groups where the tag nginx:1.25 moves in both: beta-us
+// (team-b) runs billing-api in ns-beta on digests c then d, then alpha-eu (team-a)
+// runs shop-web in ns-alpha on a then b (lettered C and D across all clusters, A and
+// B in team-a's scope); each Deployment runs both digests (mutant) and a
 // second workload stays on the first (behind its tag). Beta also has a route, a rule
 // and an acknowledgement of its own. It returns the env and beta's objects' ids.
 type scopedWorld struct {
@@ -62,9 +64,11 @@ func newScopedWorld(t *testing.T) *scopedWorld {
 		f.id[name] = c.ID
 	}
 	t0 := time.Now().Add(-3 * time.Minute).Truncate(time.Second).UTC()
+	// Beta first: its digests take the letters A and B across all clusters, alpha's C
+	// and D, which team-a must never see (its own are its A and B).
 	for _, c := range []struct{ cluster, ns, wl, quiet, first, second string }{
-		{"alpha-eu", "ns-alpha", "shop-web", "shop-old", "a", "b"},
 		{"beta-us", "ns-beta", "billing-api", "billing-old", "c", "d"},
+		{"alpha-eu", "ns-alpha", "shop-web", "shop-old", "a", "b"},
 	} {
 		f.scan(c.cluster, t0, scopedPod(c.cluster, c.ns, c.wl, c.wl+"-p1", c.first), scopedPod(c.cluster, c.ns, c.quiet, c.quiet+"-p1", c.first))
 		f.scan(c.cluster, t0.Add(time.Minute), scopedPod(c.cluster, c.ns, c.wl, c.wl+"-p1", c.first),
@@ -245,6 +249,25 @@ func TestScopedAPI(t *testing.T) {
 			t.Errorf("team-a GET %s: %d, want %q in %s", path, res.status, wantText, res.body)
 		}
 	}
+	// Team-a's digests are its A and B in every answer that letters them; every
+	// cluster's reader sees the letters given across all clusters, C and D.
+	for _, c := range []struct{ path, a, b, all string }{
+		{"/api/v1/digests/" + digestOf("a"), `"ref":"docker.io/library/nginx:1.25","letter":"A"`, `"pod":"shop-web-p1"`, `"ref":"docker.io/library/nginx:1.25","letter":"C"`},
+		{"/api/v1/images/timeline?ref=nginx:1.25", `"digest":"` + digestOf("a") + `","letter":"A"`, `"digest":"` + digestOf("b") + `","letter":"B"`,
+			`"digest":"` + digestOf("a") + `","letter":"C"`},
+		{"/api/v1/workloads?cluster=alpha-eu", `"digest":"` + digestOf("a") + `","kind":"repo","letter":"A"`,
+			`"digest":"` + digestOf("b") + `","kind":"repo","letter":"B"`, `"digest":"` + digestOf("a") + `","kind":"repo","letter":"C"`},
+		{"/api/v1/mutations?cluster=alpha-eu&kind=workload-divergence", `"letters":["A","B"]`, `"letters":["A","B"]`, `"letters":["C","D"]`},
+	} {
+		res := e.call(apiRequest{method: "GET", path: c.path, token: w.viewerA})
+		if body := string(res.body); res.status != http.StatusOK || !strings.Contains(body, c.a) || !strings.Contains(body, c.b) {
+			t.Errorf("team-a GET %s: %d, want %s and %s in %s", c.path, res.status, c.a, c.b, body)
+		}
+		res = e.call(apiRequest{method: "GET", path: c.path, token: e.tokens["viewer"]})
+		if body := string(res.body); res.status != http.StatusOK || !strings.Contains(body, c.all) {
+			t.Errorf("every cluster's viewer GET %s: %d, want %s in %s", c.path, res.status, c.all, body)
+		}
+	}
 	// The admin routes of global settings: 403 for team-a's admin.
 	for _, path := range []string{"/api/v1/tokens", "/api/v1/notifications/channels", "/api/v1/acknowledgements/unmatched"} {
 		if res := e.call(apiRequest{method: "GET", path: path, token: w.adminA}); res.status != http.StatusForbidden {
@@ -354,6 +377,33 @@ func (w *scopedWorld) noBeta(t *testing.T, what string, res response) {
 			t.Errorf("%s shows %q of team-b: %d %s", what, s, res.status, clip(body))
 		}
 	}
+	// Team-a's letters are its own: A and B, never a letter that hints at beta's two.
+	for _, l := range lettersIn(body) {
+		if l != "" && l != "A" && l != "B" {
+			t.Errorf("%s shows the letter %q: %d %s", what, l, res.status, clip(body))
+		}
+	}
+}
+
+// letterFields match the digests' letters of an answer: "letter" fields and
+// "letters" lists.
+var (
+	letterField  = regexp.MustCompile(`"letter":"([^"]*)"`)
+	lettersField = regexp.MustCompile(`"letters":\[([^\]]*)\]`)
+)
+
+// lettersIn are the digests' letters an answer's body shows.
+func lettersIn(body string) []string {
+	var out []string
+	for _, m := range letterField.FindAllStringSubmatch(body, -1) {
+		out = append(out, m[1])
+	}
+	for _, m := range lettersField.FindAllStringSubmatch(body, -1) {
+		for _, l := range strings.Split(m[1], ",") {
+			out = append(out, strings.Trim(l, `"`))
+		}
+	}
+	return out
 }
 
 func clip(s string) string {

@@ -65,7 +65,7 @@ func (u *UI) digestTags(ctx context.Context, v *web.DigestView) error {
 			keys = append(keys, store.RefDigest{Ref: t.Ref, Digest: t.From}, store.RefDigest{Ref: t.Ref, Digest: t.Now})
 		}
 	}
-	letters, err := u.st.Letters(ctx, keys)
+	letters, err := u.st.Letters(ctx, keys, scopeOf(ctx))
 	if err != nil {
 		return request.About(err, "letters of %s's tags", v.Digest)
 	}

@@ -8,8 +8,8 @@ import (
 	"github.com/tagdrift/tagdrift/web"
 )
 
-// letters sets the stored letters of the digests of rows (each under its reference)
-// in l, in one read.
+// letters sets the letters of the digests of rows (each under its reference), as the
+// reader's scope sees them (store.Letters), in l, in one read.
 func (u *UI) letters(ctx context.Context, l *web.Legend, rows []web.MutationRow) error {
 	var keys []store.RefDigest
 	for _, m := range rows {
@@ -17,7 +17,7 @@ func (u *UI) letters(ctx context.Context, l *web.Legend, rows []web.MutationRow)
 			keys = append(keys, store.RefDigest{Ref: m.Ref, Digest: d})
 		}
 	}
-	letters, err := u.st.Letters(ctx, keys)
+	letters, err := u.st.Letters(ctx, keys, scopeOf(ctx))
 	if err != nil {
 		return request.About(err, "letters of %d digests", len(keys))
 	}

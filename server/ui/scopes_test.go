@@ -45,10 +45,11 @@ func (e *testEnv) get(secret, path string) (int, string) {
 }
 
 // TestScopedPages is the proof of scoped access through the web UI: two cluster
-// groups where nginx:1.25 moves in both (alpha-eu in team-a on digests a then b,
-// beta-us in team-b on c then d); a viewer scoped to team-a follows every link of
+// groups where nginx:1.25 moves in both (beta-us in team-b on digests c then d, then
+// alpha-eu in team-a on a then b); a viewer scoped to team-a follows every link of
 // every page it reaches from the overview and the lists, downloads included, and
-// sees nothing of beta in any of them; beta's cluster, workload, mutation and digest
+// sees nothing of beta in any of them, not even a letter that hints at beta's
+// digests (team-a's are its A and B, C and D across all clusters); beta's cluster, workload, mutation and digest
 // pages, and searches for beta's names, answer as for things that do not exist. The
 // unscoped viewer sees both.
 func TestScopedPages(t *testing.T) {
@@ -69,9 +70,11 @@ func TestScopedPages(t *testing.T) {
 		f.id[name] = c.ID
 	}
 	t0 := time.Now().Add(-3 * time.Minute).Truncate(time.Second).UTC()
+	// Beta first: its digests take the letters A and B across all clusters, alpha's C
+	// and D, which team-a must never see (its own are its A and B).
 	for _, c := range []struct{ cluster, ns, wl, quiet, first, second string }{
-		{"alpha-eu", "ns-alpha", "shop-web", "shop-old", "a", "b"},
 		{"beta-us", "ns-beta", "billing-api", "billing-old", "c", "d"},
+		{"alpha-eu", "ns-alpha", "shop-web", "shop-old", "a", "b"},
 	} {
 		f.scan(c.cluster, t0, scopedUIPod(c.cluster, c.ns, c.wl, c.wl+"-p1", c.first), scopedUIPod(c.cluster, c.ns, c.quiet, c.quiet+"-p1", c.first))
 		f.scan(c.cluster, t0.Add(time.Minute), scopedUIPod(c.cluster, c.ns, c.wl, c.wl+"-p1", c.first),
@@ -97,6 +100,11 @@ func TestScopedPages(t *testing.T) {
 			if strings.Contains(body, s) {
 				i := strings.Index(body, s)
 				t.Errorf("%s shows %q of team-b: …%s…", what, s, body[max(0, i-150):min(len(body), i+150)])
+			}
+		}
+		for _, l := range lettersOn(body) {
+			if l != "" && l != "A" && l != "B" {
+				t.Errorf("%s shows the letter %q", what, l)
 			}
 		}
 	}
@@ -183,10 +191,48 @@ func TestScopedPages(t *testing.T) {
 			t.Errorf("team-a never reached %s", must)
 		}
 	}
+	// Team-a's digest a is its A on every page and download that letters it; every
+	// cluster's viewer sees it as C, its letter across all clusters.
+	for _, c := range []struct{ path, scoped, all string }{
+		{"/digests/" + digestOf("a"), `data-testid="chip-letter" aria-hidden="true">A<`, `data-testid="chip-letter" aria-hidden="true">C<`},
+		{"/digests/" + digestOf("a") + "?format=json", `"letter":"A"`, `"letter":"C"`},
+		{"/digests/" + digestOf("a") + "?format=csv", digestOf("a") + ",docker.io/library/nginx:1.25,A,", digestOf("a") + ",docker.io/library/nginx:1.25,C,"},
+		{"/images?ref=nginx:1.25", ">A " + strings.Repeat("a", 12) + "<", ">C " + strings.Repeat("a", 12) + "<"},
+		{"/workloads/alpha-eu/ns-alpha/Deployment/shop-web", "digest A " + `</span>` + strings.Repeat("a", 12), "digest C " + `</span>` + strings.Repeat("a", 12)},
+		{"/workloads?cluster=alpha-eu", "digest A " + `</span>` + strings.Repeat("a", 12), "digest C " + `</span>` + strings.Repeat("a", 12)},
+		{"/mutations?cluster=alpha-eu&state=all", "digest A " + `</span>` + strings.Repeat("a", 12), "digest C " + `</span>` + strings.Repeat("a", 12)},
+	} {
+		if code, body := e.get(secret, c.path); code != http.StatusOK || !strings.Contains(body, c.scoped) {
+			t.Errorf("team-a GET %s: %d, want %q", c.path, code, c.scoped)
+		}
+		if code, body := e.get(viewer, c.path); code != http.StatusOK || !strings.Contains(body, c.all) {
+			t.Errorf("every cluster's viewer GET %s: %d, want %q", c.path, code, c.all)
+		}
+	}
 	// The admin pages are global settings: 403 for a scoped role.
 	if code, _ := e.get(secret, "/admin/"); code != http.StatusForbidden {
 		t.Errorf("team-a GET /admin/: %d", code)
 	}
+}
+
+// letterPatterns match the digests' letters of a page or a download: a digest chip's
+// letter, the timeline's lanes, JSON "letter" fields and the CSV's letter column.
+var letterPatterns = []*regexp.Regexp{
+	regexp.MustCompile(`data-testid="chip-letter"[^>]*>([^<]*)<`),
+	regexp.MustCompile(`<text x="4" y="[^"]*">(\S*) [0-9a-f]{12}<`),
+	regexp.MustCompile(`"letter":"([^"]*)"`),
+	regexp.MustCompile(`(?m)^sha256:[0-9a-f]{64},[^,]*,([^,]*),`),
+}
+
+// lettersOn are the digests' letters a page or a download shows.
+func lettersOn(body string) []string {
+	var out []string
+	for _, re := range letterPatterns {
+		for _, m := range re.FindAllStringSubmatch(body, -1) {
+			out = append(out, m[1])
+		}
+	}
+	return out
 }
 
 // nonce matches the parts of a page that change at every request, and a digest chip's

@@ -236,14 +236,59 @@ func (u *UI) checkCredentials(w http.ResponseWriter, r *http.Request, name, pw, 
 
 // signOut ends the session the cookie names, if any, forgets the cookie, and goes to the
 // sign-in page, which says so. It needs no live session: signing out of an ended one still clears the
-// cookie.
+// cookie. A session started through a provider whose discovery names an
+// end_session_endpoint goes there instead, to end the provider's session too, and the
+// provider sends the browser back to the sign-in page (sso.SignedOutPath).
 func (u *UI) signOut(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	end := ""
 	if id := u.access.Sessions.SessionID(r); id != "" {
-		if err := u.st.DeleteSession(r.Context(), id, store.Audit{RemoteAddr: u.access.Client(r)}); err != nil {
+		end = u.endSessionURL(r, id)
+		if err := u.st.DeleteSession(ctx, id, store.Audit{RemoteAddr: u.access.Client(r)}); err != nil {
 			return request.About(err, "sign out")
 		}
 	}
 	u.access.Sessions.ClearSessionCookie(w)
+	if end == "" {
+		http.Redirect(w, r, "/signin?"+signedOutFlag, http.StatusSeeOther)
+		return nil
+	}
+	// A page, not a redirect: the sign-out form's redirect to another origin would break
+	// the policy's form-action 'self'. Its Refresh header goes on without JavaScript.
+	w.Header().Set("Refresh", "0; url="+end)
+	w.Header().Set("Cache-Control", "no-store")
+	return u.render(w, r, http.StatusOK, u.meta(r, "Signing out", ""), web.SigningOutPage(web.SigningOutView{Provider: u.sso.Name(), URL: end}))
+}
+
+// endSessionURL is where the browser goes to sign out of the provider too, for the
+// session id: "" for a local sign-in's session, a provider whose discovery names no
+// end_session_endpoint, or when that cannot be known (logged: the sign-out then ends
+// tagdrift's session only).
+func (u *UI) endSessionURL(r *http.Request, id string) string {
+	if u.sso == nil {
+		return ""
+	}
+	ctx := r.Context()
+	token, err := u.st.SessionIDToken(ctx, id)
+	if err != nil {
+		u.log.Warn("sign-out at the provider skipped", "reason", "id_token", "error", err.Error(), "client", u.access.Client(r))
+		return ""
+	}
+	if token == "" {
+		return ""
+	}
+	end, err := u.sso.EndSessionURL(ctx, token)
+	if err != nil {
+		u.log.Warn("sign-out at the provider skipped", "provider", u.sso.Issuer(), "reason", "unreachable", "error", err.Error(),
+			"client", u.access.Client(r))
+		return ""
+	}
+	return end
+}
+
+// signedOut is where the provider sends the browser back after its sign-out: the
+// sign-in page, which says the user signed out.
+func (u *UI) signedOut(w http.ResponseWriter, r *http.Request) error {
 	http.Redirect(w, r, "/signin?"+signedOutFlag, http.StatusSeeOther)
 	return nil
 }
@@ -256,5 +301,6 @@ func (u *UI) signInRoutes(r chi.Router) {
 	if u.sso != nil {
 		r.Get(ssoStartPath, u.handle(u.ssoStart))
 		r.Get(sso.CallbackPath, u.handle(u.ssoCallback))
+		r.Get(sso.SignedOutPath, u.handle(u.signedOut))
 	}
 }

@@ -77,6 +77,11 @@ func (u *UI) ssoCallback(w http.ResponseWriter, r *http.Request) error {
 	} else if n > 0 {
 		u.log.Debug("expired sessions deleted", "count", n)
 	}
+	// The ID token is the hint of the sign-out at the provider: without it, the sign-out
+	// ends tagdrift's session only.
+	if err := u.st.SetSessionIDToken(ctx, sid, id.IDToken); err != nil {
+		u.log.Warn("keep the provider's ID token for sign-out", "error", err.Error(), "client", client)
+	}
 	u.log.Info("signed in", "user", sess.User.Name, "provider", u.sso.Issuer(), "subject", id.Subject, "role", sess.User.Role,
 		"client", client)
 	u.access.Sessions.SetSessionCookie(w, sid)

@@ -80,6 +80,7 @@ func newSSOEnvRoles(t *testing.T, idp *oidctest.Provider, roles map[string]strin
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
 	t.Cleanup(srv.Close)
 	idp.AddClient("tagdrift", "tagdrift-client-secret", srv.URL+sso.CallbackPath)
+	idp.AllowPostLogout("tagdrift", srv.URL+sso.SignedOutPath)
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
 	p, err := sso.New(sso.Config{

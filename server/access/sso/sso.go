@@ -154,6 +154,9 @@ type Provider struct {
 type discovered struct {
 	oauth    oauth2.Config
 	verifier *oidc.IDTokenVerifier
+	// endSession is the provider's end_session_endpoint (RP-Initiated Logout); "" when
+	// its discovery names none.
+	endSession string
 }
 
 // New returns the provider of cfg, or the error of cfg.Validate.
@@ -222,7 +225,19 @@ func (p *Provider) discover(ctx context.Context) (*discovered, error) {
 		p.failedAt, p.lastErr = p.cfg.Now(), &Error{Kind: Unreachable, Err: fmt.Errorf("discovery at %s: %w", p.cfg.Issuer, err)}
 		return nil, p.lastErr
 	}
+	var meta struct {
+		EndSession string `json:"end_session_endpoint"`
+	}
+	if err := op.Claims(&meta); err != nil {
+		p.cfg.Logger.Warn("provider's discovery: no end_session_endpoint read", "issuer", p.cfg.Issuer, "error", err.Error())
+	}
+	if meta.EndSession != "" && !absoluteURL(meta.EndSession) {
+		p.cfg.Logger.Warn("provider's end_session_endpoint is not an absolute URL: sign-out ends tagdrift's session only",
+			"issuer", p.cfg.Issuer, "end_session_endpoint", bound(meta.EndSession))
+		meta.EndSession = ""
+	}
 	p.disc = &discovered{
+		endSession: meta.EndSession,
 		oauth: oauth2.Config{
 			ClientID: p.cfg.ClientID, ClientSecret: p.cfg.ClientSecret, RedirectURL: p.cfg.RedirectURL,
 			Endpoint: op.Endpoint(), Scopes: append([]string{oidc.ScopeOpenID}, p.cfg.Scopes...),
@@ -320,6 +335,9 @@ type Identity struct {
 	Grants []store.NamedGrant
 	// Matched are the groups that map to a role.
 	Matched []string
+	// IDToken is the verified ID token as the provider issued it: kept with the session
+	// (sealed) as the id_token_hint of the sign-out at the provider (EndSessionURL).
+	IDToken string
 }
 
 // Finish ends a sign-in at the callback: it checks the provider's answer and the state
@@ -378,7 +396,45 @@ func (p *Provider) Finish(ctx context.Context, w http.ResponseWriter, r *http.Re
 	if err != nil {
 		return Identity{}, "", err
 	}
+	id.IDToken = raw
 	return id, f.Next, nil
+}
+
+// SignedOutPath is where the provider sends the browser back after it ended its own
+// session (EndSessionURL): the post-logout redirect URI, EXTERNAL_URL + SignedOutPath,
+// registered at the provider. It shows the sign-in page, which says the user signed out.
+const SignedOutPath = "/signin/sso/signed-out"
+
+// EndSessionURL is where to send the browser at sign-out so that the provider ends its
+// own session too (OpenID Connect RP-Initiated Logout 1.0): its end_session_endpoint
+// with idToken (the session's, from Identity.IDToken) as id_token_hint, tagdrift's client
+// id, and the post-logout redirect URI (SignedOutPath). It is "" when the provider's
+// discovery names no end_session_endpoint: sign-out then ends tagdrift's session only.
+// An error (discovery failed) is an *Error of kind Unreachable.
+func (p *Provider) EndSessionURL(ctx context.Context, idToken string) (string, error) {
+	d, err := p.discover(ctx)
+	if err != nil {
+		return "", err
+	}
+	if d.endSession == "" || idToken == "" {
+		return "", nil
+	}
+	u, err := url.Parse(d.endSession)
+	if err != nil {
+		return "", nil // checked at discovery
+	}
+	q := u.Query()
+	q.Set("id_token_hint", idToken)
+	q.Set("client_id", p.cfg.ClientID)
+	q.Set("post_logout_redirect_uri", p.PostLogoutRedirectURL())
+	u.RawQuery = q.Encode()
+	return u.String(), nil
+}
+
+// PostLogoutRedirectURL is the URL to register at the provider as a post-logout
+// redirect URI: the external URL (that of RedirectURL) + SignedOutPath.
+func (p *Provider) PostLogoutRedirectURL() string {
+	return strings.TrimSuffix(p.cfg.RedirectURL, CallbackPath) + SignedOutPath
 }
 
 // identity reads the subject, name and groups of a verified ID token.
