@@ -10,7 +10,7 @@ CREATE TABLE digest_sightings (
     digest     text        NOT NULL,
     cluster_id bigint      NOT NULL REFERENCES clusters (id) ON DELETE CASCADE,
     first_seen timestamptz NOT NULL,
-    PRIMARY KEY (ref, digest, cluster_id)
+    PRIMARY KEY (ref, digest, cluster_id) INCLUDE (first_seen)
 );
 CREATE INDEX digest_sightings_cluster_id ON digest_sightings (cluster_id);
 
