@@ -104,15 +104,16 @@ func (d *decoded) GetObjectMeta() metav1.Object     { return &d.meta }
 func (d *decoded) GetObjectKind() schema.ObjectKind { return schema.EmptyObjectKind }
 func (d *decoded) DeepCopyObject() runtime.Object   { c := *d; return &c }
 
-// podPage is a page of pods as kube.Listing decodes it: the list client-go's pager
-// reads (its items and its ListMeta).
-type podPage struct {
+// page is a page of a list as kube.Listing decodes it, its items compacted (pods as
+// *decoded, ReplicaSets and Jobs as *Owned): the list client-go's pager reads, its
+// items and its ListMeta.
+type page[T runtime.Object] struct {
 	metav1.TypeMeta
 	metav1.ListMeta
-	Items []*decoded
+	Items []T
 }
 
-func (l *podPage) DeepCopyObject() runtime.Object {
+func (l *page[T]) DeepCopyObject() runtime.Object {
 	c := *l
 	c.Items = slices.Clone(l.Items)
 	return &c
@@ -266,19 +267,6 @@ func (o *Owned) size() int64 {
 
 func (o *Owned) GetObjectKind() schema.ObjectKind { return schema.EmptyObjectKind }
 func (o *Owned) DeepCopyObject() runtime.Object   { c := *o; return &c }
-
-// ownedPage is a page of ReplicaSets or Jobs as kube.Listing decodes them, compacted.
-type ownedPage struct {
-	metav1.TypeMeta
-	metav1.ListMeta
-	Items []*Owned
-}
-
-func (l *ownedPage) DeepCopyObject() runtime.Object {
-	c := *l
-	c.Items = slices.Clone(l.Items)
-	return &c
-}
 
 // sameOwner tells whether two Owned resolve pods alike: what tagdrift wrote on a
 // ReplicaSet is kept up to date but wakes nothing (the annotation's own writes would

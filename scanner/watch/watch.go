@@ -160,14 +160,14 @@ func New(cfg Config, nodes bool) (*Watch, error) {
 				listing = kc.Listing(kube.Budget{Objects: math.MaxInt64, Kept: w.cfg.MaxKeptBytes,
 					Requests: w.cfg.MaxObjects/kube.PodPageSize + 100})
 			}
-			page := &podPage{}
+			out := &page[*decoded]{}
 			lm, err := listing.PodPage(ctx, o, func(p *corev1.Pod) (int64, error) {
 				d := newDecoded(p)
-				page.Items = append(page.Items, d)
+				out.Items = append(out.Items, d)
 				return d.pod.size(), nil
 			})
-			page.ResourceVersion, page.Continue = lm.ResourceVersion, lm.Continue
-			return page, err
+			out.ResourceVersion, out.Continue = lm.ResourceVersion, lm.Continue
+			return out, err
 		},
 		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 			pw, err := kc.WatchPods(ctx, o, w.cfg.MaxEventBytes)
@@ -195,14 +195,14 @@ func New(cfg Config, nodes bool) (*Watch, error) {
 					listing = kc.Listing(kube.Budget{Objects: math.MaxInt64, Kept: w.cfg.MaxKeptBytes,
 						Requests: w.cfg.MaxObjects/kube.MetadataPageSize + 100})
 				}
-				page := &ownedPage{}
+				out := &page[*Owned]{}
 				lm, err := listing.OwnerPage(ctx, isRS, o, func(m *metav1.PartialObjectMetadata) (int64, error) {
 					c := compactOwned(m, isRS)
-					page.Items = append(page.Items, c)
+					out.Items = append(out.Items, c)
 					return c.size(), nil
 				})
-				page.ResourceVersion, page.Continue = lm.ResourceVersion, lm.Continue
-				return page, err
+				out.ResourceVersion, out.Continue = lm.ResourceVersion, lm.Continue
+				return out, err
 			},
 			func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return r.Watch(ctx, o) },
 			func(obj any) (any, error) {
@@ -363,9 +363,9 @@ func keptSize(obj any) int64 {
 
 func metaLen(obj runtime.Object) (int, error) {
 	switch l := obj.(type) {
-	case *podPage:
+	case *page[*decoded]:
 		return len(l.Items), nil
-	case *ownedPage:
+	case *page[*Owned]:
 		return len(l.Items), nil
 	case *corev1.PodList:
 		return len(l.Items), nil
